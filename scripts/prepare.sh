@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs Node dependencies, generates the Prisma client and compiles Berth.
+# Idempotent and quick when nothing changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log() { echo "[berth] $*" >&2; }
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "installing Node dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error >&2
+fi
+# Prisma's CLI wants its native schema engine even for generate, which never runs it;
+# the engine cannot be downloaded here, so point it at any existing file.
+if [ ! -f src/generated/prisma/client.ts ] || [ prisma/schema.prisma -nt src/generated/prisma/client.ts ]; then
+  log "generating the Prisma client"
+  PRISMA_SCHEMA_ENGINE_BINARY="${PRISMA_SCHEMA_ENGINE_BINARY:-/bin/true}" \
+    node node_modules/prisma/build/index.js generate >&2
+fi
+if [ "${1:-}" = "--build" ]; then
+  log "compiling"
+  node node_modules/typescript/bin/tsc -p tsconfig.build.json
+fi

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# npm test: sets up everything the tests need, then runs every test (unit and end-to-end)
+# against real PostgreSQL, Redis and Docker Engine. Ends with "N passed, N failed".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log() { echo "[berth] $*" >&2; }
+
+bash scripts/prepare.sh
+eval "$(bash scripts/services.sh)"
+# Small stand-ins keep the suite fast; the database server is the real MariaDB build.
+bash scripts/images.sh stub mariadb >&2
+
+# The suite runs in its own database, created afresh, so it never touches Berth's own.
+TEST_DATABASE_URL="$(node -e '
+  const u = new URL(process.argv[1]); u.pathname = "/berth_test"; process.stdout.write(u.toString());
+' "$DATABASE_URL")"
+export BERTH_TEST_ADMIN_DATABASE_URL="$DATABASE_URL"
+export DATABASE_URL="$TEST_DATABASE_URL"
+
+mkdir -p test-output
+set +e
+node node_modules/jest/bin/jest.js --ci --json --outputFile=test-output/jest.json "$@"
+status=$?
+set -e
+node -e '
+  const r = require("./test-output/jest.json");
+  const skipped = r.numPendingTests + r.numTodoTests;
+  const failedSuites = r.testResults.filter((s) => s.status === "failed" && s.assertionResults.every((a) => a.status !== "failed")).length;
+  console.log(`${r.numPassedTests} passed, ${r.numFailedTests + failedSuites} failed` + (skipped ? `, ${skipped} skipped` : ""));
+'
+exit $status

@@ -1,0 +1,94 @@
+import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
+import { DynamicModule, Module, ValidationPipe } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
+import { GraphQLModule } from '@nestjs/graphql';
+import type { ValidationError } from 'class-validator';
+import type { BerthConfig } from '../config/config';
+import { ConfigModule } from '../config/config.module';
+import { InfraModule } from '../database/infra.module';
+import { ApiKeysService } from '../auth/api-keys.service';
+import { AuthGuard, bearer } from '../auth/auth.guard';
+import { BerthError, ErrorCode } from '../common/errors';
+import { HttpErrorFilter } from '../common/http-error.filter';
+import { formatGraphQLError } from '../common/graphql-errors';
+import { HealthController } from '../health/health.controller';
+import { TenantsController } from '../tenants/tenants.controller';
+import { TenantsResolver } from '../tenants/tenants.resolver';
+import { TenantsService } from '../tenants/tenants.service';
+import { JobsService } from '../jobs/jobs.service';
+import { SiteWorker } from '../jobs/site.worker';
+import { SitesController } from '../sites/sites.controller';
+import { SitesResolver } from '../sites/sites.resolver';
+import { SitesService } from '../sites/sites.service';
+import { SiteRunner } from '../sites/site-runner.service';
+
+function flatten(errors: ValidationError[], prefix = ''): string[] {
+  return errors.flatMap((e) => [
+    ...Object.values(e.constraints ?? {}).map((m) => (prefix ? `${prefix}.${m}` : m)),
+    ...flatten(e.children ?? [], prefix ? `${prefix}.${e.property}` : e.property),
+  ]);
+}
+
+export const validationPipe = new ValidationPipe({
+  whitelist: true,
+  forbidNonWhitelisted: true,
+  transform: true,
+  exceptionFactory: (errors) => {
+    const messages = flatten(errors);
+    return new BerthError(ErrorCode.VALIDATION_FAILED, messages.join('; '), { fields: messages });
+  },
+});
+
+@Module({})
+export class AppModule {
+  static forConfig(config: BerthConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forConfig(config),
+        InfraModule,
+        GraphQLModule.forRootAsync<ApolloDriverConfig>({
+          driver: ApolloDriver,
+          inject: [ApiKeysService],
+          useFactory: (keys: ApiKeysService) => ({
+            autoSchemaFile: true,
+            sortSchema: true,
+            path: '/graphql',
+            introspection: true,
+            formatError: formatGraphQLError,
+            context: ({ req, extra }: { req?: unknown; extra?: { principal?: unknown } }) => (req ? { req } : { principal: extra?.principal }),
+            subscriptions: {
+              'graphql-ws': {
+                path: '/graphql',
+                onConnect: async (ctx: { connectionParams?: Record<string, unknown>; extra: unknown }) => {
+                  const raw = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
+                  const extra = ctx.extra as { principal?: unknown };
+                  extra.principal = await keys.authenticate(bearer(typeof raw === 'string' ? raw : undefined)).catch(() => undefined);
+                  return Boolean(extra.principal);
+                },
+              },
+            },
+          }),
+          imports: [AuthModule],
+        }),
+        AuthModule,
+      ],
+      controllers: [HealthController, TenantsController, SitesController],
+      providers: [
+        TenantsService,
+        TenantsResolver,
+        JobsService,
+        SitesService,
+        SitesResolver,
+        SiteRunner,
+        SiteWorker,
+        { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_PIPE, useValue: validationPipe },
+        { provide: APP_FILTER, useClass: HttpErrorFilter },
+      ],
+    };
+  }
+}
+
+@Module({ providers: [ApiKeysService], exports: [ApiKeysService] })
+export class AuthModule {}

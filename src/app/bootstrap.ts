@@ -1,0 +1,62 @@
+import { Logger, type INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { json } from 'express';
+import type { BerthConfig } from '../config/config';
+import { migrate } from '../database/migrator';
+import { ApiKeysService } from '../auth/api-keys.service';
+import { SiteWorker } from '../jobs/site.worker';
+import { AppModule } from './app.module';
+
+export interface Started {
+  app: INestApplication;
+  url?: string;
+  /** Set only on the very first start when no admin key existed. */
+  generatedAdminKey?: string;
+  stop(): Promise<void>;
+}
+
+/** Starts Berth in the configured role; used by main.ts and by the end-to-end tests. */
+export async function startBerth(config: BerthConfig): Promise<Started> {
+  const logger = new Logger('Berth');
+  if (config.BERTH_RUN_MIGRATIONS) {
+    const applied = await migrate(config.DATABASE_URL);
+    if (applied.length) logger.log(`applied migrations: ${applied.join(', ')}`);
+  }
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forConfig(config), {
+    bodyParser: false,
+    logger: levels(config.BERTH_LOG_LEVEL),
+  });
+  app.use(json({ limit: config.BERTH_MAX_BODY_BYTES }));
+  app.enableShutdownHooks();
+  const generatedAdminKey = await app.get(ApiKeysService).ensureAdminKey();
+
+  const worker = app.get(SiteWorker);
+  const runsWorker = config.BERTH_ROLE !== 'api';
+  if (runsWorker) worker.start();
+
+  let url: string | undefined;
+  if (config.BERTH_ROLE !== 'worker') {
+    const doc = new DocumentBuilder().setTitle('Berth').setDescription('WordPress sites on Docker, per tenant').setVersion('1').addBearerAuth().build();
+    SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, doc));
+    await app.listen(config.PORT, config.HOST);
+    url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+  } else {
+    await app.init();
+  }
+  return {
+    app,
+    url,
+    generatedAdminKey,
+    stop: async () => {
+      if (runsWorker) await worker.stop();
+      await app.close();
+    },
+  };
+}
+
+function levels(level: BerthConfig['BERTH_LOG_LEVEL']) {
+  const all = ['error', 'warn', 'log', 'debug', 'verbose'] as const;
+  return all.slice(0, all.indexOf(level) + 1) as unknown as ('error' | 'warn' | 'log' | 'debug' | 'verbose')[];
+}

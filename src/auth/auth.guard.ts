@@ -1,0 +1,54 @@
+import { CanActivate, createParamDecorator, ExecutionContext, Injectable, SetMetadata } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { GqlExecutionContext } from '@nestjs/graphql';
+import { ApiKeysService } from './api-keys.service';
+import type { Principal } from './principal';
+
+const PUBLIC = 'berth:public';
+/** Marks a route that needs no API key (health checks only). */
+export const Public = () => SetMetadata(PUBLIC, true);
+
+interface WithPrincipal {
+  headers?: Record<string, string | string[] | undefined>;
+  principal?: Principal;
+}
+
+/** The object that carries the principal for REST requests and GraphQL operations alike. */
+function carrier(ctx: ExecutionContext): WithPrincipal {
+  if (ctx.getType<string>() === 'graphql') {
+    const gql = GqlExecutionContext.create(ctx).getContext<{ req?: WithPrincipal; principal?: Principal }>();
+    // Subscriptions authenticate once, at connection time (see graphql.module.ts).
+    return gql.req ?? (gql as WithPrincipal);
+  }
+  return ctx.switchToHttp().getRequest<WithPrincipal>();
+}
+
+export function bearer(header: string | string[] | undefined): string | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  const match = value?.match(/^Bearer\s+(\S+)$/i);
+  return match?.[1];
+}
+
+/** Authenticates every REST route and GraphQL operation; authorisation lives in services. */
+@Injectable()
+export class AuthGuard implements CanActivate {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly keys: ApiKeysService,
+  ) {}
+
+  async canActivate(ctx: ExecutionContext): Promise<boolean> {
+    if (this.reflector.getAllAndOverride<boolean>(PUBLIC, [ctx.getHandler(), ctx.getClass()])) return true;
+    const target = carrier(ctx);
+    if (target.principal) return true;
+    target.principal = await this.keys.authenticate(bearer(target.headers?.authorization));
+    return true;
+  }
+}
+
+/** Injects the authenticated principal into a controller or resolver method. */
+export const Actor = createParamDecorator((_: unknown, ctx: ExecutionContext): Principal => {
+  const principal = carrier(ctx).principal;
+  if (!principal) throw new Error('Actor used on a public route');
+  return principal;
+});

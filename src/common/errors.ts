@@ -1,0 +1,71 @@
+/** Every error a client can see carries one of these codes. */
+export enum ErrorCode {
+  UNAUTHENTICATED = 'UNAUTHENTICATED',
+  FORBIDDEN = 'FORBIDDEN',
+  VALIDATION_FAILED = 'VALIDATION_FAILED',
+  PAYLOAD_TOO_LARGE = 'PAYLOAD_TOO_LARGE',
+  NOT_FOUND = 'NOT_FOUND',
+  TENANT_NOT_FOUND = 'TENANT_NOT_FOUND',
+  TENANT_SLUG_TAKEN = 'TENANT_SLUG_TAKEN',
+  TENANT_SUSPENDED = 'TENANT_SUSPENDED',
+  API_KEY_NOT_FOUND = 'API_KEY_NOT_FOUND',
+  SITE_NOT_FOUND = 'SITE_NOT_FOUND',
+  SITE_NAME_TAKEN = 'SITE_NAME_TAKEN',
+  SITE_DELETED = 'SITE_DELETED',
+  JOB_NOT_FOUND = 'JOB_NOT_FOUND',
+  QUOTA_EXCEEDED = 'QUOTA_EXCEEDED',
+  IDEMPOTENCY_KEY_REUSED = 'IDEMPOTENCY_KEY_REUSED',
+  UNAVAILABLE = 'UNAVAILABLE',
+  INTERNAL = 'INTERNAL',
+}
+
+export class BerthError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = 'BerthError';
+  }
+}
+
+/** HTTP status for each code; the switch is exhaustive so a new code cannot be forgotten. */
+export function httpStatusOf(code: ErrorCode): number {
+  switch (code) {
+    case ErrorCode.UNAUTHENTICATED:
+      return 401;
+    case ErrorCode.FORBIDDEN:
+      return 403;
+    case ErrorCode.VALIDATION_FAILED:
+      return 400;
+    case ErrorCode.PAYLOAD_TOO_LARGE:
+      return 413;
+    case ErrorCode.NOT_FOUND:
+    case ErrorCode.TENANT_NOT_FOUND:
+    case ErrorCode.API_KEY_NOT_FOUND:
+    case ErrorCode.SITE_NOT_FOUND:
+    case ErrorCode.JOB_NOT_FOUND:
+      return 404;
+    case ErrorCode.TENANT_SLUG_TAKEN:
+    case ErrorCode.SITE_NAME_TAKEN:
+    case ErrorCode.SITE_DELETED:
+    case ErrorCode.IDEMPOTENCY_KEY_REUSED:
+      return 409;
+    case ErrorCode.TENANT_SUSPENDED:
+      return 403;
+    case ErrorCode.QUOTA_EXCEEDED:
+      return 422;
+    case ErrorCode.UNAVAILABLE:
+      return 503;
+    case ErrorCode.INTERNAL:
+      return 500;
+    default: {
+      const never: never = code;
+      return never;
+    }
+  }
+}
+
+export const notFound = (code: ErrorCode, what: string, id: string) =>
+  new BerthError(code, `${what} ${id} was not found`);

@@ -1,0 +1,25 @@
+import { HttpException, Logger } from '@nestjs/common';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { randomUUID } from 'node:crypto';
+import { BerthError, ErrorCode } from './errors';
+
+const logger = new Logger('GraphQL');
+
+/** Maps errors to `extensions.code`; unknown errors become INTERNAL with a request id, no stack. */
+export function formatGraphQLError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
+  const original = error instanceof GraphQLError ? error.originalError : error;
+  const base = { message: formatted.message, locations: formatted.locations, path: formatted.path };
+  if (original instanceof BerthError) {
+    return { ...base, message: original.message, extensions: { code: original.code, ...(original.details ? { details: original.details } : {}) } };
+  }
+  if (original instanceof HttpException && original.getStatus() < 500) {
+    return { ...base, message: original.message, extensions: { code: original.getStatus() === 413 ? ErrorCode.PAYLOAD_TOO_LARGE : ErrorCode.VALIDATION_FAILED } };
+  }
+  const code = formatted.extensions?.code;
+  if (!original || code === 'GRAPHQL_VALIDATION_FAILED' || code === 'GRAPHQL_PARSE_FAILED' || code === 'BAD_USER_INPUT') {
+    return { ...base, extensions: { code: ErrorCode.VALIDATION_FAILED } };
+  }
+  const requestId = randomUUID();
+  logger.error(`request ${requestId} failed`, original instanceof Error ? original.stack : String(original));
+  return { ...base, message: 'Internal error; quote the request id to the operator', extensions: { code: ErrorCode.INTERNAL, requestId } };
+}

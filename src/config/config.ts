@@ -1,0 +1,80 @@
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((v) => v === 'true' || v === '1');
+
+const ROLES = ['api', 'worker', 'all'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Every environment variable Berth reads, with its meaning and default. */
+const schema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  BERTH_ROLE: z.enum(ROLES).default('all'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'a postgresql:// URL'),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'a redis:// URL'),
+  DOCKER_HOST: z.string().default('unix:///var/run/docker.sock'),
+  BERTH_ADMIN_KEY: z.string().min(32, 'at least 32 characters').optional(),
+  /** 32 bytes, base64: seals database passwords at rest (AES-256-GCM). */
+  BERTH_ENCRYPTION_KEY: z
+    .string()
+    .refine((v) => Buffer.from(v, 'base64').length === 32, '32 bytes encoded in base64')
+    .optional(),
+  /** Labels every Docker object, so several installations can share one engine. */
+  BERTH_INSTANCE: z.string().regex(/^[a-z0-9][a-z0-9-]{0,30}$/, 'lowercase letters, digits, hyphens').default('default'),
+  BERTH_WORDPRESS_IMAGE: z.string().min(1).default('wordpress:6-apache'),
+  BERTH_DB_IMAGE: z.string().min(1).default('mariadb:10.11'),
+  /** Where the site's own files live inside the WordPress image. */
+  BERTH_WORDPRESS_DATA_PATH: z.string().startsWith('/').default('/var/www/html'),
+  /** Host address on which site ports are published. */
+  BERTH_PUBLISH_ADDRESS: z.ipv4().default('127.0.0.1'),
+  /** Pool the tenants' private networks are cut from, one subnet each. */
+  BERTH_SUBNET_POOL: z
+    .string()
+    .regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'a CIDR such as 10.64.0.0/12')
+    .default('10.64.0.0/12'),
+  BERTH_SUBNET_PREFIX: z.coerce.number().int().min(16).max(29).default(24),
+  BERTH_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  BERTH_JOB_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
+  BERTH_JOB_BACKOFF_MS: z.coerce.number().int().min(0).default(2000),
+  /** Upper bound for one step of a job (waiting for the database, for HTTP, ...). */
+  BERTH_STEP_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),
+  BERTH_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(64 * 1024),
+  BERTH_LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
+  BERTH_RUN_MIGRATIONS: bool.default(true),
+});
+
+export type BerthConfig = z.infer<typeof schema> & {
+  /** Keys of the config whose values must never be logged. */
+  readonly secretKeys: readonly string[];
+};
+
+export class ConfigError extends Error {}
+
+/** Reads and validates the environment once; throws naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): BerthConfig {
+  const input = Object.fromEntries(
+    Object.keys(schema.shape).map((k) => [k, env[k] === '' ? undefined : env[k]]),
+  );
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map(
+      (i) => `  ${i.path.join('.')}: ${i.message}${input[String(i.path[0])] === undefined ? ' (not set)' : ''}`,
+    );
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  if (parsed.data.NODE_ENV === 'production' && !parsed.data.BERTH_ENCRYPTION_KEY) {
+    throw new ConfigError(
+      'Invalid configuration:\n  BERTH_ENCRYPTION_KEY: required in production (32 random bytes in base64, e.g. `openssl rand -base64 32`)',
+    );
+  }
+  return {
+    ...parsed.data,
+    secretKeys: ['DATABASE_URL', 'REDIS_URL', 'BERTH_ADMIN_KEY', 'BERTH_ENCRYPTION_KEY'],
+  };
+}
+
+export const BERTH_CONFIG = Symbol('BERTH_CONFIG');

@@ -1,0 +1,123 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { BerthError, ErrorCode } from '../common/errors';
+import { DockerService, isConflict, type ContainerInfo } from './docker.service';
+import { LABEL, MANAGED_BY, type ContainerSpec, type NetworkSpec, type Plan, type VolumeSpec } from './plan.types';
+
+/** What one apply changed; an apply of an unchanged plan reports nothing. */
+export interface ApplyReport {
+  changes: string[];
+  containers: Record<string, ContainerInfo>;
+}
+
+/**
+ * Makes the Docker Engine match a plan, idempotently: objects are found by name and
+ * checked to be Berth's by label; what is missing is created, a container whose spec
+ * hash differs is replaced, and (for a scope) what the plan no longer has is removed.
+ */
+@Injectable()
+export class ApplyService {
+  private readonly logger = new Logger('Apply');
+
+  constructor(private readonly docker: DockerService) {}
+
+  async apply(plan: Plan, scope?: Record<string, string>): Promise<ApplyReport> {
+    const report: ApplyReport = { changes: [], containers: {} };
+    await Promise.all(plan.networks.map((n) => this.ensureNetwork(n, report)));
+    await Promise.all(plan.volumes.map((v) => this.ensureVolume(v, report)));
+    for (const c of plan.containers) report.containers[c.name] = await this.ensureContainer(c, report);
+    if (scope) await this.prune(plan, scope, report);
+    return report;
+  }
+
+  private async ensureNetwork(spec: NetworkSpec, report: ApplyReport): Promise<void> {
+    const existing = await this.docker.findNetworks(spec.name);
+    if (existing.length > 0) {
+      existing.forEach((n) => assertOwned(n.Name, n.Labels));
+      return;
+    }
+    await this.docker.createNetwork({
+      Name: spec.name,
+      Driver: 'bridge',
+      CheckDuplicate: true,
+      Labels: spec.labels,
+      IPAM: { Driver: 'default', Config: [{ Subnet: spec.subnet, Gateway: spec.gateway }] },
+    });
+    report.changes.push(`network ${spec.name} created`);
+  }
+
+  private async ensureVolume(spec: VolumeSpec, report: ApplyReport): Promise<void> {
+    const existing = await this.docker.inspectVolume(spec.name);
+    if (existing) {
+      assertOwned(spec.name, existing.Labels);
+      return;
+    }
+    await this.docker.createVolume(spec.name, spec.labels);
+    report.changes.push(`volume ${spec.name} created`);
+  }
+
+  private async ensureContainer(spec: ContainerSpec, report: ApplyReport): Promise<ContainerInfo> {
+    let info = await this.docker.inspectContainer(spec.name);
+    if (info) assertOwned(spec.name, info.Config.Labels);
+    const wanted = spec.create.Labels[LABEL.specHash];
+    if (info && info.Config.Labels[LABEL.specHash] !== wanted) {
+      await this.docker.removeContainer(info.Id);
+      report.changes.push(`container ${spec.name} replaced`);
+      info = undefined;
+    }
+    if (!info) {
+      try {
+        await this.docker.createContainer(spec.create);
+        report.changes.push(`container ${spec.name} created`);
+      } catch (e) {
+        // Another apply created it between our inspect and create: adopt it.
+        if (!isConflict(e)) throw e;
+      }
+      info = await this.mustInspect(spec.name);
+    }
+    if (spec.running && !info.State.Running) {
+      await this.docker.startContainer(info.Id);
+      report.changes.push(`container ${spec.name} started`);
+      info = await this.mustInspect(spec.name);
+    } else if (!spec.running && info.State.Running) {
+      await this.docker.stopContainer(info.Id);
+      report.changes.push(`container ${spec.name} stopped`);
+      info = await this.mustInspect(spec.name);
+    }
+    return info;
+  }
+
+  private async mustInspect(name: string): Promise<ContainerInfo> {
+    const info = await this.docker.inspectContainer(name);
+    if (!info) throw new BerthError(ErrorCode.UNAVAILABLE, `container ${name} vanished while being applied`);
+    return info;
+  }
+
+  /** Removes the objects carrying the scope's labels that the plan does not name. */
+  private async prune(plan: Plan, scope: Record<string, string>, report: ApplyReport): Promise<void> {
+    const labels = { [LABEL.managedBy]: MANAGED_BY, ...scope };
+    const keep = new Set([...plan.containers, ...plan.volumes, ...plan.networks].map((o) => o.name));
+    for (const c of await this.docker.listContainers(labels)) {
+      const name = c.Names[0]?.replace(/^\//, '') ?? c.Id;
+      if (keep.has(name)) continue;
+      await this.docker.removeContainer(c.Id);
+      report.changes.push(`container ${name} removed`);
+    }
+    for (const v of await this.docker.listVolumes(labels)) {
+      if (keep.has(v.Name)) continue;
+      await this.docker.removeVolume(v.Name);
+      report.changes.push(`volume ${v.Name} removed`);
+    }
+    for (const n of await this.docker.listNetworks(labels)) {
+      if (keep.has(n.Name)) continue;
+      await this.docker.removeNetwork(n.Id);
+      report.changes.push(`network ${n.Name} removed`);
+    }
+    if (report.changes.length) this.logger.debug(report.changes.join('; '));
+  }
+}
+
+function assertOwned(name: string, labels: Record<string, string> | null | undefined): void {
+  if (labels?.[LABEL.managedBy] !== MANAGED_BY) {
+    throw new BerthError(ErrorCode.UNAVAILABLE, `Docker object ${name} exists but is not managed by Berth; refusing to touch it`);
+  }
+}

@@ -1,0 +1,186 @@
+import { Inject, Injectable } from '@nestjs/common';
+import Docker from 'dockerode';
+import { PassThrough, type Readable } from 'node:stream';
+import { BERTH_CONFIG, type BerthConfig } from '../config/config';
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export type ContainerInfo = Docker.ContainerInspectInfo;
+
+/** Builds dockerode's connection options from a DOCKER_HOST value. */
+export function dockerOptions(host: string): Docker.DockerOptions {
+  if (host.startsWith('unix://')) return { socketPath: host.slice('unix://'.length) };
+  const url = new URL(host.replace(/^tcp:/, 'http:'));
+  return { host: url.hostname, port: Number(url.port || 2375), protocol: url.protocol === 'https:' ? 'https' : 'http' };
+}
+
+const statusOf = (e: unknown) => (e as { statusCode?: number }).statusCode;
+export const isNotFound = (e: unknown) => statusOf(e) === 404;
+export const isConflict = (e: unknown) => statusOf(e) === 409;
+const ignore = (...codes: number[]) => (e: unknown) => {
+  if (!codes.includes(statusOf(e) ?? 0)) throw e;
+};
+
+/** The only place that talks to the Docker Engine. */
+@Injectable()
+export class DockerService {
+  readonly docker: Docker;
+
+  constructor(@Inject(BERTH_CONFIG) config: BerthConfig) {
+    this.docker = new Docker(dockerOptions(config.DOCKER_HOST));
+  }
+
+  async ping(): Promise<void> {
+    await this.docker.ping();
+  }
+
+  async version(): Promise<string> {
+    return (await this.docker.version()).Version;
+  }
+
+  async imageExists(ref: string): Promise<boolean> {
+    return this.docker
+      .getImage(ref)
+      .inspect()
+      .then(() => true, (e: unknown) => (isNotFound(e) ? false : Promise.reject(e)));
+  }
+
+  async inspectContainer(name: string): Promise<ContainerInfo | undefined> {
+    return this.docker
+      .getContainer(name)
+      .inspect()
+      .catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
+  }
+
+  async createContainer(options: Docker.ContainerCreateOptions): Promise<string> {
+    return (await this.docker.createContainer(options)).id;
+  }
+
+  async startContainer(id: string): Promise<void> {
+    await this.docker.getContainer(id).start().catch(ignore(304));
+  }
+
+  async stopContainer(id: string, timeoutSeconds = 10): Promise<void> {
+    await this.docker.getContainer(id).stop({ t: timeoutSeconds }).catch(ignore(304, 404));
+  }
+
+  async restartContainer(id: string, timeoutSeconds = 10): Promise<void> {
+    await this.docker.getContainer(id).restart({ t: timeoutSeconds });
+  }
+
+  async removeContainer(id: string): Promise<void> {
+    await this.docker.getContainer(id).remove({ force: true, v: false }).catch(ignore(404));
+  }
+
+  async listContainers(labels: Record<string, string>): Promise<Docker.ContainerInfo[]> {
+    return this.docker.listContainers({ all: true, filters: { label: labelFilter(labels) } });
+  }
+
+  async findNetworks(name: string): Promise<Docker.NetworkInspectInfo[]> {
+    const found = await this.docker.listNetworks({ filters: { name: [name] } });
+    return found.filter((n) => n.Name === name);
+  }
+
+  async listNetworks(labels: Record<string, string>): Promise<Docker.NetworkInspectInfo[]> {
+    return this.docker.listNetworks({ filters: { label: labelFilter(labels) } });
+  }
+
+  async createNetwork(options: Docker.NetworkCreateOptions): Promise<string> {
+    return (await this.docker.createNetwork(options)).id;
+  }
+
+  async removeNetwork(id: string): Promise<void> {
+    await this.docker.getNetwork(id).remove().catch(ignore(404));
+  }
+
+  async inspectVolume(name: string): Promise<Docker.VolumeInspectInfo | undefined> {
+    return this.docker
+      .getVolume(name)
+      .inspect()
+      .catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
+  }
+
+  async listVolumes(labels: Record<string, string>): Promise<Docker.VolumeInspectInfo[]> {
+    const res = await this.docker.listVolumes({ filters: { label: labelFilter(labels) } });
+    return res.Volumes ?? [];
+  }
+
+  async createVolume(name: string, labels: Record<string, string>): Promise<void> {
+    await this.docker.createVolume({ Name: name, Labels: labels });
+  }
+
+  async removeVolume(name: string): Promise<void> {
+    await this.docker.getVolume(name).remove({ force: true }).catch(ignore(404));
+  }
+
+  /** Runs a command in a running container; env is passed out of band, never in argv. */
+  async exec(container: string, cmd: string[], env: string[] = [], stdin?: string): Promise<ExecResult> {
+    const exec = await this.docker.getContainer(container).exec({
+      Cmd: cmd,
+      Env: env,
+      AttachStdout: true,
+      AttachStderr: true,
+      AttachStdin: stdin !== undefined,
+    });
+    const stream = await exec.start({ hijack: true, stdin: stdin !== undefined });
+    const out = new PassThrough();
+    const err = new PassThrough();
+    const chunks = { out: [] as Buffer[], err: [] as Buffer[] };
+    out.on('data', (c: Buffer) => chunks.out.push(c));
+    err.on('data', (c: Buffer) => chunks.err.push(c));
+    this.docker.modem.demuxStream(stream, out, err);
+    if (stdin !== undefined) stream.end(stdin);
+    await new Promise<void>((resolve, reject) => {
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', reject);
+    });
+    const info = await exec.inspect();
+    return {
+      exitCode: info.ExitCode ?? -1,
+      stdout: Buffer.concat(chunks.out).toString('utf8'),
+      stderr: Buffer.concat(chunks.err).toString('utf8'),
+    };
+  }
+
+  /** The container's log as one text stream (stdout and stderr interleaved). */
+  async logs(container: string, opts: { tail: number; follow: boolean }): Promise<Readable> {
+    const c = this.docker.getContainer(container);
+    const info = await c.inspect();
+    const out = new PassThrough();
+    const common = { stdout: true, stderr: true, tail: opts.tail, timestamps: true } as const;
+    if (opts.follow) {
+      const raw = await c.logs({ ...common, follow: true });
+      if (info.Config.Tty) raw.pipe(out);
+      else {
+        this.docker.modem.demuxStream(raw, out, out);
+        raw.on('end', () => out.end());
+      }
+      out.on('close', () => (raw as Readable & { destroy(): void }).destroy());
+    } else {
+      const buf = await c.logs({ ...common, follow: false });
+      out.end(info.Config.Tty ? buf : demuxBuffer(buf));
+    }
+    return out;
+  }
+}
+
+function labelFilter(labels: Record<string, string>): string[] {
+  return Object.entries(labels).map(([k, v]) => `${k}=${v}`);
+}
+
+/** Docker multiplexes non-TTY logs in frames: 8-byte header (stream, 0,0,0, size BE) + payload. */
+export function demuxBuffer(buf: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let i = 0;
+  while (i + 8 <= buf.length) {
+    const size = buf.readUInt32BE(i + 4);
+    parts.push(buf.subarray(i + 8, i + 8 + size));
+    i += 8 + size;
+  }
+  return Buffer.concat(parts);
+}

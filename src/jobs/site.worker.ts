@@ -1,0 +1,109 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { DelayedError, Worker, type Job as BullJob } from 'bullmq';
+import { BERTH_CONFIG, type BerthConfig } from '../config/config';
+import { PrismaService } from '../database/prisma.service';
+import type { Prisma } from '../generated/prisma/client';
+import { JobStatus, SiteStatus } from '../generated/prisma/enums';
+import { RedisService } from '../redis/redis.service';
+import { EventsService } from '../events/events.service';
+import { SiteRunner } from '../sites/site-runner.service';
+import { JobsService } from './jobs.service';
+import { JobName, SITES_QUEUE, type JobPayloads } from './job.types';
+import { StepRecorder } from './step-recorder';
+
+type Payload = JobPayloads[typeof JobName.ApplySite];
+const handlers: Record<JobName, true> = { [JobName.ApplySite]: true };
+
+/** Runs site jobs: one at a time per site, in parallel across sites. */
+@Injectable()
+export class SiteWorker {
+  private readonly logger = new Logger('SiteWorker');
+  private worker?: Worker<Payload, void, JobName>;
+  private sweeper?: NodeJS.Timeout;
+
+  constructor(
+    @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
+    private readonly prisma: PrismaService,
+    private readonly redis: RedisService,
+    private readonly jobs: JobsService,
+    private readonly events: EventsService,
+    private readonly runner: SiteRunner,
+  ) {}
+
+  start(): void {
+    this.worker = new Worker<Payload, void, JobName>(SITES_QUEUE, (job, token) => this.process(job, token), {
+      connection: this.redis.connect({ maxRetriesPerRequest: null }),
+      concurrency: this.config.BERTH_WORKER_CONCURRENCY,
+      lockDuration: 30_000,
+      stalledInterval: 15_000,
+      maxStalledCount: 3,
+    });
+    this.worker.on('error', (e) => this.logger.error(`worker: ${e.message}`));
+    this.sweeper = setInterval(() => {
+      this.jobs.requeueOrphans().catch((e: Error) => this.logger.warn(`requeue: ${e.message}`));
+    }, 15_000);
+    this.sweeper.unref();
+    this.logger.log(`processing ${SITES_QUEUE} with concurrency ${this.config.BERTH_WORKER_CONCURRENCY}`);
+  }
+
+  /** Lets running jobs finish (BullMQ waits for them), then stops taking new ones. */
+  async stop(): Promise<void> {
+    clearInterval(this.sweeper);
+    await this.worker?.close();
+  }
+
+  private async process(bull: BullJob<Payload, void, JobName>, token?: string): Promise<void> {
+    if (!handlers[bull.name]) throw new Error(`no handler for job ${bull.name}`);
+    const { jobId, siteId } = bull.data;
+    const row = await this.prisma.job.findUnique({ where: { id: jobId } });
+    if (!row || row.status === JobStatus.SUCCEEDED || row.status === JobStatus.CANCELLED) return;
+
+    const lock = await this.redis.tryLock(`berth:lock:site:${siteId}`, 60_000);
+    if (!lock) {
+      // Another job of this site is running: come back shortly, without using an attempt.
+      await bull.moveToDelayed(Date.now() + 500, token);
+      throw new DelayedError();
+    }
+    try {
+      await this.execute(bull, jobId);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  private async execute(bull: BullJob<Payload, void, JobName>, jobId: string): Promise<void> {
+    const started = await this.prisma.job.update({
+      where: { id: jobId },
+      data: { status: JobStatus.RUNNING, attempts: { increment: 1 }, startedAt: new Date(), error: null },
+    });
+    await this.jobs.publish(started);
+    const steps = new StepRecorder(6, this.config.BERTH_STEP_TIMEOUT_MS, async (list, progress) => {
+      const j = await this.prisma.job.update({ where: { id: jobId }, data: { steps: list as unknown as Prisma.InputJsonValue, progress } });
+      await this.jobs.publish(j);
+    });
+    try {
+      const outcome = await this.runner.run(started, steps);
+      const done = await this.prisma.job.update({ where: { id: jobId }, data: { status: JobStatus.SUCCEEDED, progress: 100, finishedAt: new Date() } });
+      await this.jobs.publish(done);
+      if (started.kind === 'PROVISION') {
+        await this.events.record({ tenantId: started.tenantId, siteId: started.siteId, type: 'site.provisioned', message: `Site provisioned and answering`, data: { jobId } });
+      }
+      this.logger.log(`job ${jobId} (${started.kind}) succeeded: site ${outcome.status}`);
+    } catch (e) {
+      const message = (e as Error).message;
+      const final = bull.attemptsMade + 1 >= (bull.opts.attempts ?? 1);
+      const failed = await this.prisma.job.update({
+        where: { id: jobId },
+        data: final ? { status: JobStatus.FAILED, error: message, finishedAt: new Date() } : { status: JobStatus.QUEUED, error: message },
+      });
+      await this.jobs.publish(failed);
+      if (final) {
+        const site = await this.prisma.site.findUniqueOrThrow({ where: { id: started.siteId } });
+        await this.runner.setStatus(site, { status: SiteStatus.FAILED, lastError: message });
+        await this.events.record({ tenantId: started.tenantId, siteId: started.siteId, type: 'job.failed', message: `${started.kind} failed: ${message}`, data: { jobId } });
+      }
+      this.logger.warn(`job ${jobId} (${started.kind}) attempt ${bull.attemptsMade + 1} failed: ${message}`);
+      throw e;
+    }
+  }
+}

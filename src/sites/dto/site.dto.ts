@@ -1,0 +1,164 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Field, Float, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
+import { Type } from 'class-transformer';
+import { IsIn, IsNumber, IsObject, IsOptional, IsString, IsUUID, Matches, Max, Min, ValidateNested } from 'class-validator';
+import { GraphQLJSONObject } from '../../common/json.scalar';
+import { Health, JobKind, JobStatus, SiteStatus } from '../../generated/prisma/enums';
+import { PageArgs } from '../../common/page.dto';
+import { ArgsType } from '@nestjs/graphql';
+
+registerEnumType(SiteStatus, { name: 'SiteStatus' });
+registerEnumType(JobKind, { name: 'JobKind' });
+registerEnumType(JobStatus, { name: 'JobStatus' });
+registerEnumType(Health, { name: 'Health' });
+
+export const SITE_NAME_PATTERN = /^[a-z][a-z0-9-]{1,38}[a-z0-9]$/;
+const SITE_NAME_MESSAGE = 'name must be 3 to 40 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen';
+export const RESTART_POLICY_PATTERN = /^(no|always|unless-stopped|on-failure(:([1-9][0-9]{0,2}))?)$/;
+
+@InputType()
+export class ResourcesInput {
+  @Field(() => Int, { nullable: true, description: 'Memory limit, MiB' })
+  @ApiPropertyOptional({ description: 'Memory limit, MiB', minimum: 32 })
+  @IsOptional()
+  @IsNumber({ maxDecimalPlaces: 0 })
+  @Min(32)
+  @Max(1_048_576)
+  memoryMb?: number;
+
+  @Field(() => Float, { nullable: true, description: 'CPU limit (1.5 = one and a half cores)' })
+  @ApiPropertyOptional({ minimum: 0.05 })
+  @IsOptional()
+  @IsNumber()
+  @Min(0.05)
+  @Max(256)
+  cpus?: number;
+}
+
+@InputType()
+export class CreateSiteInput {
+  @Field()
+  @ApiProperty({ example: 'blog', description: SITE_NAME_MESSAGE })
+  @IsString()
+  @Matches(SITE_NAME_PATTERN, { message: SITE_NAME_MESSAGE })
+  name!: string;
+
+  @Field(() => ID, { nullable: true, description: 'Required with an admin key; tenant keys use their own tenant' })
+  @ApiPropertyOptional({ description: 'Required with an admin key; tenant keys use their own tenant' })
+  @IsOptional()
+  @IsUUID('all', { message: 'tenantId must be a tenant id (UUID)' })
+  tenantId?: string;
+
+  @Field(() => GraphQLJSONObject, { nullable: true, description: 'Extra environment variables for WordPress' })
+  @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' }, example: { WORDPRESS_DEBUG: '1' } })
+  @IsOptional()
+  @IsObject()
+  env?: Record<string, string>;
+
+  @Field({ nullable: true, defaultValue: 'unless-stopped' })
+  @ApiPropertyOptional({ default: 'unless-stopped', example: 'on-failure:5' })
+  @IsOptional()
+  @IsString()
+  @Matches(RESTART_POLICY_PATTERN, { message: 'restartPolicy must be no, always, unless-stopped or on-failure[:N] (N from 1 to 999)' })
+  restartPolicy?: string;
+
+  @Field(() => ResourcesInput, { nullable: true })
+  @ApiPropertyOptional({ type: ResourcesInput })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => ResourcesInput)
+  resources?: ResourcesInput;
+}
+
+@ArgsType()
+export class SiteFilterArgs extends PageArgs {
+  @Field(() => ID, { nullable: true })
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsUUID('all', { message: 'tenantId must be a tenant id (UUID)' })
+  tenantId?: string;
+
+  @Field(() => SiteStatus, { nullable: true })
+  @ApiPropertyOptional({ enum: SiteStatus })
+  @IsOptional()
+  @IsIn(Object.values(SiteStatus), { message: `status must be one of ${Object.values(SiteStatus).join(', ')}` })
+  status?: SiteStatus;
+}
+
+@ObjectType('Container')
+export class ContainerView {
+  @Field() @ApiProperty() name!: string;
+  @Field() @ApiProperty({ example: 'wordpress' }) role!: string;
+  @Field(() => String, { nullable: true }) @ApiPropertyOptional() id!: string | null;
+  @Field({ description: 'Docker state: running, exited, ... or missing' }) @ApiProperty() state!: string;
+  @Field(() => String, { nullable: true }) @ApiPropertyOptional() health!: string | null;
+  @Field(() => Int) @ApiProperty() restartCount!: number;
+  @Field(() => String, { nullable: true }) @ApiPropertyOptional() startedAt!: string | null;
+}
+
+@ObjectType('Site')
+export class SiteView {
+  @Field(() => ID) @ApiProperty() id!: string;
+  @Field(() => ID) @ApiProperty() tenantId!: string;
+  @Field() @ApiProperty() name!: string;
+  @Field(() => SiteStatus) @ApiProperty({ enum: SiteStatus }) status!: SiteStatus;
+  @Field(() => Health) @ApiProperty({ enum: Health }) health!: Health;
+  @Field(() => String, { nullable: true }) @ApiPropertyOptional() url!: string | null;
+  @Field() @ApiProperty() restartPolicy!: string;
+  @Field(() => GraphQLJSONObject) @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) env!: Record<string, string>;
+  @Field(() => Int, { nullable: true }) @ApiPropertyOptional() memoryMb!: number | null;
+  @Field(() => Float, { nullable: true }) @ApiPropertyOptional() cpus!: number | null;
+  @Field(() => Int) @ApiProperty() generation!: number;
+  @Field(() => String, { nullable: true }) @ApiPropertyOptional() lastError!: string | null;
+  @Field(() => [ContainerView], { nullable: true, description: 'Live from the Docker Engine (single-site queries only)' })
+  @ApiPropertyOptional({ type: [ContainerView], description: 'Live from the Docker Engine (single-site reads only)' })
+  containers?: ContainerView[];
+  @Field(() => Int, { nullable: true }) @ApiPropertyOptional() restartCount?: number;
+  @Field() @ApiProperty() createdAt!: Date;
+  @Field() @ApiProperty() updatedAt!: Date;
+  @Field(() => Date, { nullable: true }) @ApiPropertyOptional() deletedAt!: Date | null;
+}
+
+@ObjectType('JobStep')
+export class JobStepView {
+  @Field() @ApiProperty() name!: string;
+  @Field() @ApiProperty({ enum: ['running', 'succeeded', 'failed'] }) status!: string;
+  @Field() @ApiProperty() startedAt!: string;
+  @Field(() => String, { nullable: true }) @ApiPropertyOptional() finishedAt?: string;
+  @Field(() => String, { nullable: true }) @ApiPropertyOptional() detail?: string;
+  @Field(() => String, { nullable: true }) @ApiPropertyOptional() error?: string;
+}
+
+@ObjectType('Job')
+export class JobView {
+  @Field(() => ID) @ApiProperty() id!: string;
+  @Field(() => ID) @ApiProperty() tenantId!: string;
+  @Field(() => ID) @ApiProperty() siteId!: string;
+  @Field(() => JobKind) @ApiProperty({ enum: JobKind }) kind!: JobKind;
+  @Field(() => JobStatus) @ApiProperty({ enum: JobStatus }) status!: JobStatus;
+  @Field(() => [JobStepView]) @ApiProperty({ type: [JobStepView] }) steps!: JobStepView[];
+  @Field(() => Int, { description: 'Percent done' }) @ApiProperty() progress!: number;
+  @Field(() => Int) @ApiProperty() attempts!: number;
+  @Field(() => String, { nullable: true }) @ApiPropertyOptional() error!: string | null;
+  @Field() @ApiProperty() createdAt!: Date;
+  @Field(() => Date, { nullable: true }) @ApiPropertyOptional() startedAt!: Date | null;
+  @Field(() => Date, { nullable: true }) @ApiPropertyOptional() finishedAt!: Date | null;
+}
+
+@ObjectType('SiteAndJob')
+export class SiteAndJobView {
+  @Field(() => SiteView) @ApiProperty({ type: SiteView }) site!: SiteView;
+  @Field(() => JobView) @ApiProperty({ type: JobView }) job!: JobView;
+}
+
+@ObjectType('Event')
+export class EventView {
+  @Field(() => ID) @ApiProperty() id!: string;
+  @Field(() => ID, { nullable: true }) @ApiPropertyOptional() tenantId!: string | null;
+  @Field(() => ID, { nullable: true }) @ApiPropertyOptional() siteId!: string | null;
+  @Field() @ApiProperty() type!: string;
+  @Field() @ApiProperty() message!: string;
+  @Field(() => GraphQLJSONObject) @ApiProperty({ type: 'object', additionalProperties: true }) data!: object;
+  @Field(() => ID, { nullable: true }) @ApiPropertyOptional() actorKeyId!: string | null;
+  @Field() @ApiProperty() createdAt!: Date;
+}

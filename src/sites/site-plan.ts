@@ -1,0 +1,153 @@
+import { createHash } from 'node:crypto';
+import { LABEL, MANAGED_BY, type ContainerSpec, type Plan } from '../docker/plan.types';
+import { subnetAt } from './subnets';
+
+/** What the plan needs to know about a tenant. */
+export interface TenantFacts {
+  slug: string;
+  networkIndex: number;
+  dbRootPassword: string;
+}
+
+/** What the plan needs to know about a site. */
+export interface SiteFacts {
+  id: string;
+  name: string;
+  env: Record<string, string>;
+  restartPolicy: string;
+  memoryMb: number | null;
+  cpus: number | null;
+  dbName: string;
+  dbUser: string;
+  dbPassword: string;
+  running: boolean;
+}
+
+export interface PlanSettings {
+  /** Names this Berth installation, so several can share one Docker Engine. */
+  instance: string;
+  wordpressImage: string;
+  dbImage: string;
+  wordpressDataPath: string;
+  publishAddress: string;
+  subnetPool: string;
+  subnetPrefix: number;
+}
+
+/** The alias under which WordPress finds its tenant's database server. */
+export const DB_ALIAS = 'mysql';
+export const DB_DATA_PATH = '/var/lib/mysql';
+export const WRITABLE_TMPFS = ['/run/apache2', '/run/lock/apache2', '/tmp'] as const;
+
+export const names = {
+  network: (t: string) => `berth_${t}`,
+  dbContainer: (t: string) => `db_${t}`,
+  dbVolume: (t: string) => `berth_${t}_db`,
+  wpContainer: (t: string, s: string) => `wp_${t}_${s}`,
+  siteVolume: (t: string, s: string) => `berth_${t}_${s}_data`,
+};
+
+function labels(s: PlanSettings, tenant: string, role: string, site?: SiteFacts): Record<string, string> {
+  return {
+    [LABEL.managedBy]: MANAGED_BY,
+    [LABEL.instance]: s.instance,
+    [LABEL.tenant]: tenant,
+    ...(site ? { [LABEL.site]: site.name, [LABEL.siteId]: site.id } : {}),
+    [LABEL.role]: role,
+  };
+}
+
+/** Deterministic JSON (sorted keys), so equal specs hash equally. */
+export function stableStringify(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableStringify(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+function withHash(spec: ContainerSpec): ContainerSpec {
+  const hash = createHash('sha256').update(stableStringify(spec.create)).digest('hex').slice(0, 16);
+  spec.create.Labels[LABEL.specHash] = hash;
+  return spec;
+}
+
+/** `on-failure:5` → Docker's RestartPolicy. */
+export function restartPolicyOf(policy: string): { Name: string; MaximumRetryCount?: number } {
+  const [name, count] = policy.split(':');
+  return name === 'on-failure' && count ? { Name: name, MaximumRetryCount: Number(count) } : { Name: name };
+}
+
+/** The objects a tenant's sites share: its private network and its database server. */
+export function planTenant(t: TenantFacts, s: PlanSettings): Plan {
+  const net = names.network(t.slug);
+  const { subnet, gateway } = subnetAt(s.subnetPool, s.subnetPrefix, t.networkIndex);
+  const db = names.dbContainer(t.slug);
+  return {
+    networks: [{ name: net, subnet, gateway, labels: labels(s, t.slug, 'network') }],
+    volumes: [{ name: names.dbVolume(t.slug), labels: labels(s, t.slug, 'db-volume') }],
+    containers: [
+      withHash({
+        name: db,
+        running: true,
+        create: {
+          name: db,
+          Image: s.dbImage,
+          Env: [`MARIADB_ROOT_PASSWORD=${t.dbRootPassword}`, `MYSQL_ROOT_PASSWORD=${t.dbRootPassword}`],
+          Labels: labels(s, t.slug, 'db'),
+          HostConfig: {
+            NetworkMode: net,
+            RestartPolicy: { Name: 'unless-stopped' },
+            Mounts: [{ Type: 'volume', Source: names.dbVolume(t.slug), Target: DB_DATA_PATH }],
+          },
+          NetworkingConfig: { EndpointsConfig: { [net]: { Aliases: [db] } } },
+        },
+      }),
+    ],
+  };
+}
+
+/** One site's own objects: its files volume and its read-only WordPress container. */
+export function planSite(t: TenantFacts, site: SiteFacts, s: PlanSettings): Plan {
+  const net = names.network(t.slug);
+  const volume = names.siteVolume(t.slug, site.name);
+  const name = names.wpContainer(t.slug, site.name);
+  const env = {
+    ...site.env,
+    WORDPRESS_DB_HOST: DB_ALIAS,
+    WORDPRESS_DB_USER: site.dbUser,
+    WORDPRESS_DB_PASSWORD: site.dbPassword,
+    WORDPRESS_DB_NAME: site.dbName,
+  };
+  return {
+    networks: [],
+    volumes: [{ name: volume, labels: labels(s, t.slug, 'volume', site) }],
+    containers: [
+      withHash({
+        name,
+        running: site.running,
+        create: {
+          name,
+          Image: s.wordpressImage,
+          Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+          Labels: labels(s, t.slug, 'wordpress', site),
+          ExposedPorts: { '80/tcp': {} },
+          HostConfig: {
+            NetworkMode: net,
+            ReadonlyRootfs: true,
+            Tmpfs: Object.fromEntries(WRITABLE_TMPFS.map((p) => [p, 'rw,noexec,nosuid,size=64m'])),
+            Mounts: [{ Type: 'volume', Source: volume, Target: s.wordpressDataPath }],
+            PortBindings: { '80/tcp': [{ HostIp: s.publishAddress, HostPort: '' }] },
+            RestartPolicy: restartPolicyOf(site.restartPolicy),
+            ...(site.memoryMb ? { Memory: site.memoryMb * 1024 * 1024 } : {}),
+            ...(site.cpus ? { NanoCpus: Math.round(site.cpus * 1e9) } : {}),
+          },
+          NetworkingConfig: { EndpointsConfig: { [net]: { Links: [`${names.dbContainer(t.slug)}:${DB_ALIAS}`] } } },
+        },
+      }),
+    ],
+  };
+}

@@ -1,0 +1,87 @@
+import { Args, ID, Mutation, Query, Resolver, Subscription } from '@nestjs/graphql';
+import { Actor } from '../auth/auth.guard';
+import type { Principal } from '../auth/principal';
+import { JobsService, jobChannel } from '../jobs/jobs.service';
+import { RedisService } from '../redis/redis.service';
+import { CreateSiteInput, EventView, JobView, SiteAndJobView, SiteFilterArgs, SiteView } from './dto/site.dto';
+import { SitesService } from './sites.service';
+import { PageArgs } from '../common/page.dto';
+
+interface Ctx {
+  principal?: Principal;
+  req?: { principal?: Principal };
+}
+const principalOf = (ctx: Ctx) => (ctx.req?.principal ?? ctx.principal) as Principal;
+
+@Resolver(() => SiteView)
+export class SitesResolver {
+  constructor(
+    private readonly service: SitesService,
+    private readonly jobs: JobsService,
+    private readonly redis: RedisService,
+  ) {}
+
+  @Mutation(() => SiteAndJobView)
+  createSite(@Actor() actor: Principal, @Args('input') input: CreateSiteInput, @Args('idempotencyKey', { nullable: true }) key?: string) {
+    return this.service.create(actor, input, key);
+  }
+
+  @Query(() => [SiteView])
+  sites(@Actor() actor: Principal, @Args() filter: SiteFilterArgs) {
+    return this.service.list(actor, filter);
+  }
+
+  @Query(() => SiteView)
+  site(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string) {
+    return this.service.get(actor, id);
+  }
+
+  @Query(() => [EventView])
+  siteEvents(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string, @Args() page: PageArgs) {
+    return this.service.events(actor, id, page);
+  }
+
+  @Query(() => JobView)
+  job(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string) {
+    return this.jobs.get(actor, id);
+  }
+
+  @Mutation(() => JobView)
+  async startSite(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string) {
+    return (await this.service.act(actor, id, 'start')).job;
+  }
+
+  @Mutation(() => JobView)
+  async stopSite(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string) {
+    return (await this.service.act(actor, id, 'stop')).job;
+  }
+
+  @Mutation(() => JobView)
+  async restartSite(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string) {
+    return (await this.service.act(actor, id, 'restart')).job;
+  }
+
+  @Mutation(() => JobView)
+  async deleteSite(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string) {
+    return (await this.service.act(actor, id, 'delete')).job;
+  }
+
+  @Subscription(() => SiteView, {
+    resolve(this: SitesResolver, _payload: unknown, args: { id: string }, ctx: Ctx) {
+      return this.service.get(principalOf(ctx), args.id);
+    },
+  })
+  async siteUpdated(@Args('id', { type: () => ID }) id: string, @Actor() actor: Principal) {
+    return this.service.watch(actor, id);
+  }
+
+  @Subscription(() => JobView, {
+    resolve(this: SitesResolver, _payload: unknown, args: { id: string }, ctx: Ctx) {
+      return this.jobs.get(principalOf(ctx), args.id);
+    },
+  })
+  async jobUpdated(@Args('id', { type: () => ID }) id: string, @Actor() actor: Principal) {
+    await this.jobs.get(actor, id);
+    return this.redis.subscribe(jobChannel(id));
+  }
+}

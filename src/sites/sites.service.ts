@@ -1,0 +1,218 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Readable } from 'node:stream';
+import { PrismaService } from '../database/prisma.service';
+import { Prisma, type Job, type Site } from '../generated/prisma/client';
+import { DesiredState, JobKind, SiteStatus, TenantStatus } from '../generated/prisma/enums';
+import { BERTH_CONFIG, type BerthConfig } from '../config/config';
+import { randomToken, SecretBox } from '../common/crypto';
+import { BerthError, ErrorCode } from '../common/errors';
+import { assertCanWrite, canSeeTenant, isAdmin, tenantScope, type Principal } from '../auth/principal';
+import { EventsService } from '../events/events.service';
+import { JobsService, toJobView } from '../jobs/jobs.service';
+import { RedisService } from '../redis/redis.service';
+import { DockerService } from '../docker/docker.service';
+import { LABEL } from '../docker/plan.types';
+import { isUuid } from '../tenants/tenants.service';
+import type { CreateSiteInput, ContainerView, SiteAndJobView, SiteFilterArgs, SiteView } from './dto/site.dto';
+import { validateSiteEnv } from './site-env';
+import { names } from './site-plan';
+
+export const siteChannel = (id: string) => `berth:site:${id}`;
+
+/** A site's URL from its published port. */
+export function siteUrl(publishAddress: string, hostPort: number | null): string | null {
+  if (!hostPort) return null;
+  const host = publishAddress === '0.0.0.0' ? '127.0.0.1' : publishAddress;
+  return `http://${host}:${hostPort}/`;
+}
+
+const ACTIONS = {
+  start: { kind: JobKind.START, desired: DesiredState.RUNNING },
+  stop: { kind: JobKind.STOP, desired: DesiredState.STOPPED },
+  restart: { kind: JobKind.RESTART, desired: DesiredState.RUNNING },
+  delete: { kind: JobKind.DELETE, desired: DesiredState.ABSENT },
+} as const;
+export type SiteAction = keyof typeof ACTIONS;
+
+@Injectable()
+export class SitesService {
+  constructor(
+    @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
+    private readonly prisma: PrismaService,
+    private readonly jobs: JobsService,
+    private readonly eventLog: EventsService,
+    private readonly redis: RedisService,
+    private readonly docker: DockerService,
+    private readonly box: SecretBox,
+  ) {}
+
+  toView(site: Site, live?: ContainerView[]): SiteView {
+    const { id, tenantId, name, status, health, restartPolicy, memoryMb, cpus, generation, lastError, createdAt, updatedAt, deletedAt } = site;
+    return {
+      id, tenantId, name, status, health, restartPolicy, memoryMb, cpus, generation, lastError, createdAt, updatedAt, deletedAt,
+      env: site.env as Record<string, string>,
+      url: site.status === SiteStatus.DELETED ? null : siteUrl(this.config.BERTH_PUBLISH_ADDRESS, site.hostPort),
+      ...(live ? { containers: live, restartCount: live.reduce((n, c) => n + c.restartCount, 0) } : {}),
+    };
+  }
+
+  /** Creates the site row and its provisioning job in one transaction, then enqueues the job. */
+  async create(actor: Principal, input: CreateSiteInput, idempotencyKey?: string): Promise<SiteAndJobView> {
+    assertCanWrite(actor);
+    const tenantId = isAdmin(actor) ? input.tenantId : actor.tenantId;
+    if (!tenantId) throw new BerthError(ErrorCode.VALIDATION_FAILED, 'tenantId is required with an admin key');
+    if (!isAdmin(actor) && input.tenantId && input.tenantId !== actor.tenantId) {
+      throw new BerthError(ErrorCode.TENANT_NOT_FOUND, `Tenant ${input.tenantId} was not found`);
+    }
+    if (idempotencyKey !== undefined && !/^[\x21-\x7e]{1,200}$/.test(idempotencyKey)) {
+      throw new BerthError(ErrorCode.VALIDATION_FAILED, 'Idempotency-Key must be 1 to 200 printable ASCII characters');
+    }
+    const env = validateSiteEnv(input.env);
+    const replay = idempotencyKey ? await this.replay(tenantId, idempotencyKey, input.name) : undefined;
+    if (replay) return replay;
+    let created: { site: Site; job: Job };
+    try {
+      created = await this.prisma.$transaction(async (tx) => {
+        // Serialises creations per tenant so the quota cannot be overrun by a burst.
+        const [tenant] = await tx.$queryRaw<{ id: string; status: TenantStatus; maxSites: number; maxMemoryMb: number; maxCpus: number }[]>`
+          SELECT id, status, "maxSites", "maxMemoryMb", "maxCpus" FROM "Tenant" WHERE id = ${tenantId}::uuid FOR UPDATE`;
+        if (!tenant) throw new BerthError(ErrorCode.TENANT_NOT_FOUND, `Tenant ${tenantId} was not found`);
+        if (tenant.status === TenantStatus.SUSPENDED) throw new BerthError(ErrorCode.TENANT_SUSPENDED, 'The tenant is suspended; resume it before creating sites');
+        const { memoryMb, cpus } = input.resources ?? {};
+        if (memoryMb && memoryMb > tenant.maxMemoryMb) throw new BerthError(ErrorCode.QUOTA_EXCEEDED, `resources.memoryMb ${memoryMb} is over the tenant's limit of ${tenant.maxMemoryMb}`);
+        if (cpus && cpus > tenant.maxCpus) throw new BerthError(ErrorCode.QUOTA_EXCEEDED, `resources.cpus ${cpus} is over the tenant's limit of ${tenant.maxCpus}`);
+        const live = await tx.site.count({ where: { tenantId, liveName: { not: null } } });
+        if (live >= tenant.maxSites) throw new BerthError(ErrorCode.QUOTA_EXCEEDED, `The tenant already has ${live} of its ${tenant.maxSites} sites`);
+        const site = await tx.site.create({
+          data: {
+            tenantId, name: input.name, liveName: input.name, env, idempotencyKey,
+            restartPolicy: input.restartPolicy ?? 'unless-stopped',
+            memoryMb: memoryMb ?? null, cpus: cpus ?? null,
+            dbName: '', dbUser: '', dbPasswordEnc: this.box.seal(randomToken(24)),
+          },
+        });
+        // Database identifiers come from the id, never from user input.
+        const ident = `wp_${site.id.replace(/-/g, '').slice(0, 16)}`;
+        const named = await tx.site.update({ where: { id: site.id }, data: { dbName: ident, dbUser: ident } });
+        const job = await tx.job.create({ data: { tenantId, siteId: site.id, kind: JobKind.PROVISION, generation: site.generation } });
+        await this.eventLog.record({ tenantId, siteId: site.id, type: 'site.created', message: `Site ${site.name} requested`, data: { jobId: job.id }, actorKeyId: actor.keyId }, tx);
+        return { site: named, job };
+      });
+    } catch (e) {
+      if (e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002') {
+        const target = JSON.stringify(e.meta ?? {}) + e.message;
+        if (idempotencyKey && target.includes('idempotencyKey')) {
+          const again = await this.replay(tenantId, idempotencyKey, input.name);
+          if (again) return again;
+        }
+        throw new BerthError(ErrorCode.SITE_NAME_TAKEN, `The tenant already has a site named "${input.name}"; choose another name`);
+      }
+      throw e;
+    }
+    await this.jobs.enqueue(created.job);
+    return { site: this.toView(created.site), job: toJobView(created.job) };
+  }
+
+  private async replay(tenantId: string, key: string, name: string): Promise<SiteAndJobView | undefined> {
+    const site = await this.prisma.site.findUnique({ where: { tenantId_idempotencyKey: { tenantId, idempotencyKey: key } } });
+    if (!site) return undefined;
+    if (site.name !== name) throw new BerthError(ErrorCode.IDEMPOTENCY_KEY_REUSED, 'This Idempotency-Key was already used for a different site');
+    const job = await this.prisma.job.findFirstOrThrow({ where: { siteId: site.id, kind: JobKind.PROVISION }, orderBy: { createdAt: 'asc' } });
+    return { site: this.toView(site), job: toJobView(job) };
+  }
+
+  async list(actor: Principal, filter: SiteFilterArgs): Promise<SiteView[]> {
+    const scope = tenantScope(actor);
+    if (scope && filter.tenantId && filter.tenantId !== scope) return [];
+    const rows = await this.prisma.site.findMany({
+      where: {
+        tenantId: scope ?? filter.tenantId,
+        ...(filter.status ? { status: filter.status } : { status: { not: SiteStatus.DELETED } }),
+      },
+      orderBy: { createdAt: 'asc' },
+      take: filter.limit,
+      skip: filter.offset,
+    });
+    return rows.map((s) => this.toView(s));
+  }
+
+  /** The site if the actor may see it; another tenant's site answers like a missing one. */
+  async getRow(actor: Principal, id: string): Promise<Site> {
+    const site = isUuid(id) ? await this.prisma.site.findUnique({ where: { id } }) : null;
+    if (!site || !canSeeTenant(actor, site.tenantId)) throw new BerthError(ErrorCode.SITE_NOT_FOUND, `Site ${id} was not found`);
+    return site;
+  }
+
+  async get(actor: Principal, id: string): Promise<SiteView> {
+    const site = await this.getRow(actor, id);
+    return this.toView(site, await this.liveContainers(site));
+  }
+
+  /** The site's containers as the Docker Engine reports them now. */
+  async liveContainers(site: Site): Promise<ContainerView[]> {
+    if (site.status === SiteStatus.DELETED) return [];
+    const tenant = await this.prisma.tenant.findUniqueOrThrow({ where: { id: site.tenantId }, select: { slug: true } });
+    const wanted = [
+      { name: names.wpContainer(tenant.slug, site.name), role: 'wordpress' },
+      { name: names.dbContainer(tenant.slug), role: 'db' },
+    ];
+    return Promise.all(
+      wanted.map(async ({ name, role }) => {
+        const info = await this.docker.inspectContainer(name);
+        if (!info || info.Config.Labels[LABEL.managedBy] !== 'berth') {
+          return { name, role, id: null, state: 'missing', health: null, restartCount: 0, startedAt: null };
+        }
+        return {
+          name, role, id: info.Id, state: info.State.Status,
+          health: info.State.Health?.Status ?? null,
+          restartCount: info.RestartCount,
+          startedAt: info.State.Running ? info.State.StartedAt : null,
+        };
+      }),
+    );
+  }
+
+  /** start, stop, restart and delete: record the desired state, then let a job apply it. */
+  async act(actor: Principal, id: string, action: SiteAction): Promise<{ job: ReturnType<typeof toJobView> }> {
+    assertCanWrite(actor);
+    const { kind, desired } = ACTIONS[action];
+    const job = await this.prisma.$transaction(async (tx) => {
+      const [row] = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM "Site" WHERE id = ${isUuid(id) ? id : '00000000-0000-0000-0000-000000000000'}::uuid FOR UPDATE`;
+      const site = row ? await tx.site.findUnique({ where: { id: row.id } }) : null;
+      if (!site || !canSeeTenant(actor, site.tenantId)) throw new BerthError(ErrorCode.SITE_NOT_FOUND, `Site ${id} was not found`);
+      if (site.status === SiteStatus.DELETED || (site.desiredState === DesiredState.ABSENT && action !== 'delete')) {
+        throw new BerthError(ErrorCode.SITE_DELETED, `Site ${site.name} is deleted or being deleted`);
+      }
+      const generation = site.generation + 1;
+      await tx.site.update({
+        where: { id: site.id },
+        data: { desiredState: desired, generation, ...(action === 'delete' ? { status: SiteStatus.DELETING } : {}) },
+      });
+      const created = await tx.job.create({ data: { tenantId: site.tenantId, siteId: site.id, kind, generation } });
+      await this.eventLog.record({ tenantId: site.tenantId, siteId: site.id, type: `site.${action}.requested`, message: `${action} of site ${site.name} requested`, data: { jobId: created.id }, actorKeyId: actor.keyId }, tx);
+      return created;
+    });
+    await this.jobs.enqueue(job);
+    return { job: toJobView(job) };
+  }
+
+  async logs(actor: Principal, id: string, opts: { tail: number; follow: boolean }): Promise<Readable> {
+    const site = await this.getRow(actor, id);
+    const tenant = await this.prisma.tenant.findUniqueOrThrow({ where: { id: site.tenantId }, select: { slug: true } });
+    const name = names.wpContainer(tenant.slug, site.name);
+    const info = site.status === SiteStatus.DELETED ? undefined : await this.docker.inspectContainer(name);
+    if (!info) throw new BerthError(ErrorCode.NOT_FOUND, `Site ${site.name} has no container to read logs from`);
+    return this.docker.logs(info.Id, opts);
+  }
+
+  async events(actor: Principal, id: string, page: { limit: number }) {
+    const site = await this.getRow(actor, id);
+    return this.eventLog.list({ siteId: site.id }, page);
+  }
+
+  /** Live updates of a site the actor may see: each message is the site's id. */
+  async watch(actor: Principal, id: string): Promise<AsyncIterableIterator<{ id: string }>> {
+    await this.getRow(actor, id);
+    return this.redis.subscribe<{ id: string }>(siteChannel(id));
+  }
+}

@@ -1,0 +1,161 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Field, Float, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
+import { IsBoolean, IsEmail, IsInt, IsNumber, IsOptional, IsString, Length, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
+import { ApiKeyRole, TenantStatus } from '../../generated/prisma/enums';
+
+registerEnumType(TenantStatus, { name: 'TenantStatus' });
+registerEnumType(ApiKeyRole, { name: 'ApiKeyRole' });
+
+export const SLUG_PATTERN = /^[a-z][a-z0-9-]{2,39}$/;
+const SLUG_MESSAGE = 'slug must be 3 to 40 lowercase letters, digits or hyphens, starting with a letter';
+
+/** One class per input, shared by REST (class-validator + OpenAPI) and GraphQL. */
+@InputType()
+export class CreateTenantInput {
+  @Field()
+  @ApiProperty({ example: 'acme', description: SLUG_MESSAGE })
+  @IsString()
+  @Matches(SLUG_PATTERN, { message: SLUG_MESSAGE })
+  slug!: string;
+
+  @Field()
+  @ApiProperty({ example: 'Acme Ltd' })
+  @IsString()
+  @Length(1, 200)
+  name!: string;
+
+  @Field()
+  @ApiProperty({ example: 'ops@acme.example' })
+  @IsEmail({}, { message: 'contactEmail must be an email address' })
+  @MaxLength(254)
+  contactEmail!: string;
+
+  @Field(() => Int, { nullable: true })
+  @ApiPropertyOptional({ default: 10 })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(10_000)
+  maxSites?: number;
+
+  @Field(() => Int, { nullable: true })
+  @ApiPropertyOptional({ default: 2048, description: 'Memory ceiling of one site, MiB' })
+  @IsOptional()
+  @IsInt()
+  @Min(64)
+  @Max(1_048_576)
+  maxMemoryMb?: number;
+
+  @Field(() => Float, { nullable: true })
+  @ApiPropertyOptional({ default: 2, description: 'CPU ceiling of one site' })
+  @IsOptional()
+  @IsNumber()
+  @Min(0.1)
+  @Max(256)
+  maxCpus?: number;
+}
+
+@InputType()
+export class UpdateTenantInput {
+  @Field({ nullable: true })
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsString()
+  @Length(1, 200)
+  name?: string;
+
+  @Field({ nullable: true })
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsEmail({}, { message: 'contactEmail must be an email address' })
+  @MaxLength(254)
+  contactEmail?: string;
+
+  @Field(() => Int, { nullable: true })
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(10_000)
+  maxSites?: number;
+
+  @Field(() => Int, { nullable: true })
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsInt()
+  @Min(64)
+  @Max(1_048_576)
+  maxMemoryMb?: number;
+
+  @Field(() => Float, { nullable: true })
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsNumber()
+  @Min(0.1)
+  @Max(256)
+  maxCpus?: number;
+
+  @Field({ nullable: true, description: 'true suspends the tenant, false resumes it' })
+  @ApiPropertyOptional({ description: 'true suspends the tenant, false resumes it' })
+  @IsOptional()
+  @IsBoolean()
+  suspended?: boolean;
+}
+
+@InputType()
+export class CreateApiKeyInput {
+  @Field(() => ApiKeyRole, { nullable: true })
+  @ApiPropertyOptional({ enum: [ApiKeyRole.TENANT, ApiKeyRole.TENANT_READONLY], default: ApiKeyRole.TENANT })
+  @IsOptional()
+  @Matches(/^(TENANT|TENANT_READONLY)$/, { message: 'role must be TENANT or TENANT_READONLY' })
+  role?: ApiKeyRole;
+
+  @Field({ nullable: true })
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(100)
+  name?: string;
+}
+
+@ObjectType('Tenant')
+export class TenantView {
+  @Field(() => ID) @ApiProperty() id!: string;
+  @Field() @ApiProperty() slug!: string;
+  @Field() @ApiProperty() name!: string;
+  @Field() @ApiProperty() contactEmail!: string;
+  @Field(() => TenantStatus) @ApiProperty({ enum: TenantStatus }) status!: TenantStatus;
+  @Field(() => Int) @ApiProperty() maxSites!: number;
+  @Field(() => Int) @ApiProperty() maxMemoryMb!: number;
+  @Field(() => Float) @ApiProperty() maxCpus!: number;
+  @Field() @ApiProperty() createdAt!: Date;
+  @Field() @ApiProperty() updatedAt!: Date;
+}
+
+@ObjectType('ApiKey')
+export class ApiKeyView {
+  @Field(() => ID) @ApiProperty() id!: string;
+  @Field(() => ID, { nullable: true }) @ApiPropertyOptional() tenantId!: string | null;
+  @Field(() => ApiKeyRole) @ApiProperty({ enum: ApiKeyRole }) role!: ApiKeyRole;
+  @Field(() => String, { nullable: true }) @ApiPropertyOptional() name!: string | null;
+  @Field({ description: 'First characters of the key, to recognise it' }) @ApiProperty() prefix!: string;
+  @Field() @ApiProperty() createdAt!: Date;
+  @Field(() => Date, { nullable: true }) @ApiPropertyOptional() lastUsedAt!: Date | null;
+  @Field(() => Date, { nullable: true }) @ApiPropertyOptional() revokedAt!: Date | null;
+}
+
+@ObjectType('IssuedApiKey')
+export class IssuedApiKeyView {
+  @Field(() => ID) @ApiProperty() id!: string;
+  @Field({ description: 'The key itself: shown once, store it now' }) @ApiProperty() key!: string;
+  @Field(() => ApiKeyRole) @ApiProperty({ enum: ApiKeyRole }) role!: ApiKeyRole;
+  @Field(() => ID, { nullable: true }) @ApiPropertyOptional() tenantId!: string | null;
+}
+
+@ObjectType('Me')
+export class MeView {
+  @Field(() => ID) @ApiProperty() keyId!: string;
+  @Field(() => ApiKeyRole) @ApiProperty({ enum: ApiKeyRole }) role!: ApiKeyRole;
+  @Field(() => TenantView, { nullable: true }) @ApiPropertyOptional({ type: TenantView }) tenant!: TenantView | null;
+}

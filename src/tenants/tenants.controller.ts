@@ -1,0 +1,61 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { Actor } from '../auth/auth.guard';
+import type { Principal } from '../auth/principal';
+import { ApiKeysService } from '../auth/api-keys.service';
+import { PageArgs } from '../common/page.dto';
+import { ApiKeyView, CreateApiKeyInput, CreateTenantInput, IssuedApiKeyView, TenantView, UpdateTenantInput } from './dto/tenant.dto';
+import { TenantsService } from './tenants.service';
+
+@ApiTags('tenants')
+@ApiBearerAuth()
+@Controller('v1')
+export class TenantsController {
+  constructor(
+    private readonly tenants: TenantsService,
+    private readonly keys: ApiKeysService,
+  ) {}
+
+  @Post('tenants')
+  @ApiCreatedResponse({ type: TenantView })
+  create(@Actor() actor: Principal, @Body() input: CreateTenantInput) {
+    return this.tenants.create(actor, input);
+  }
+
+  @Get('tenants')
+  @ApiOkResponse({ type: [TenantView] })
+  list(@Actor() actor: Principal, @Query() page: PageArgs) {
+    return this.tenants.list(actor, page);
+  }
+
+  @Get('tenants/:id')
+  @ApiOkResponse({ type: TenantView })
+  get(@Actor() actor: Principal, @Param('id') id: string) {
+    return this.tenants.get(actor, id);
+  }
+
+  @Patch('tenants/:id')
+  @ApiOkResponse({ type: TenantView })
+  update(@Actor() actor: Principal, @Param('id') id: string, @Body() input: UpdateTenantInput) {
+    return this.tenants.update(actor, id, input);
+  }
+
+  @Post('tenants/:id/api-keys')
+  @ApiCreatedResponse({ type: IssuedApiKeyView })
+  createKey(@Actor() actor: Principal, @Param('id') id: string, @Body() input: CreateApiKeyInput) {
+    return this.keys.create(actor, id, input.role, input.name);
+  }
+
+  @Get('tenants/:id/api-keys')
+  @ApiOkResponse({ type: [ApiKeyView] })
+  listKeys(@Actor() actor: Principal, @Param('id') id: string) {
+    return this.keys.list(actor, id);
+  }
+
+  @Delete('api-keys/:id')
+  @HttpCode(200)
+  @ApiOkResponse({ type: ApiKeyView })
+  revokeKey(@Actor() actor: Principal, @Param('id') id: string) {
+    return this.keys.revoke(actor, id);
+  }
+}

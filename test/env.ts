@@ -1,0 +1,28 @@
+/** The environment the end-to-end suites run Berth with (scripts/test.sh sets the URLs). */
+export const TEST_ADMIN_KEY = 'berth_e2e-admin-key-0123456789abcdefghijklmnopqrstuvwxyz';
+export const TEST_INSTANCE = 'e2e';
+
+export function testRedisUrl(): string {
+  const u = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  u.pathname = '/3';
+  return u.toString();
+}
+
+export function testEnv(overrides: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    NODE_ENV: 'test',
+    PORT: '0',
+    REDIS_URL: testRedisUrl(),
+    BERTH_INSTANCE: TEST_INSTANCE,
+    BERTH_ADMIN_KEY: TEST_ADMIN_KEY,
+    BERTH_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
+    BERTH_WORDPRESS_IMAGE: 'berth/stub-wordpress:latest',
+    BERTH_DB_IMAGE: 'berth/mariadb:10.11',
+    BERTH_SUBNET_POOL: '10.80.0.0/12',
+    BERTH_LOG_LEVEL: 'warn',
+    BERTH_STEP_TIMEOUT_MS: '90000',
+    BERTH_JOB_BACKOFF_MS: '500',
+    ...overrides,
+  };
+}
