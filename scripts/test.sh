@@ -5,10 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { echo "[berth] $*" >&2; }
 
-bash scripts/prepare.sh
+bash scripts/prepare.sh --build
 eval "$(bash scripts/services.sh)"
 # Small stand-ins keep the suite fast; the database server is the real MariaDB build.
 bash scripts/images.sh stub mariadb >&2
+# docker-compose.yml is validated by the suite with Debian's docker-compose.
+if ! command -v docker-compose >/dev/null 2>&1; then
+  log "installing docker-compose (to validate docker-compose.yml)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
+fi
 
 # The suite runs in its own database, created afresh, so it never touches Berth's own.
 TEST_DATABASE_URL="$(node -e '
@@ -19,7 +24,7 @@ export DATABASE_URL="$TEST_DATABASE_URL"
 
 mkdir -p test-output
 set +e
-node node_modules/jest/bin/jest.js --ci --json --outputFile=test-output/jest.json "$@"
+node node_modules/jest/bin/jest.js --ci --runInBand --json --outputFile=test-output/jest.json "$@"
 status=$?
 set -e
 node -e '

@@ -1,7 +1,7 @@
 import Docker from 'dockerode';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
-import { dockerOptions } from '../src/docker/docker.service';
+import { dockerOptions } from '../src/docker/docker-options';
 import { removeInstanceObjects } from './docker-cleanup';
 import { TEST_INSTANCE, testRedisUrl } from './env';
 

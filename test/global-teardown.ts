@@ -1,5 +1,5 @@
 import Docker from 'dockerode';
-import { dockerOptions } from '../src/docker/docker.service';
+import { dockerOptions } from '../src/docker/docker-options';
 import { removeInstanceObjects } from './docker-cleanup';
 import { TEST_INSTANCE } from './env';
 

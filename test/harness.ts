@@ -1,24 +1,86 @@
 import Docker from 'dockerode';
 import request from 'supertest';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { loadConfig } from '../src/config/config';
-import { startBerth, type Started } from '../src/app/bootstrap';
-import { dockerOptions } from '../src/docker/docker.service';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { dockerOptions } from '../src/docker/docker-options';
 import { TEST_ADMIN_KEY, testEnv } from './env';
 
+const root = join(__dirname, '..');
+
+/** A Berth process started from the build (npm test compiles it first), as users run it. */
+export interface BerthProcess {
+  child: ChildProcessWithoutNullStreams;
+  url?: string;
+  output(): string;
+  /** SIGTERM, then waits for the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export function spawnBerth(env: NodeJS.ProcessEnv): BerthProcess {
+  const child = spawn(process.execPath, [join(root, 'dist/main.js')], { cwd: root, env });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  return {
+    child,
+    output: () => out,
+    stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
+      if (child.exitCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** Waits until the process prints a line matching pattern; returns the first group. */
+export function waitForOutput(p: BerthProcess, pattern: RegExp, timeoutMs = 60_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}: ${p.output()}`)), timeoutMs);
+    const check = () => {
+      const m = p.output().match(pattern);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1] ?? m[0]);
+      }
+    };
+    p.child.stdout.on('data', check);
+    p.child.stderr.on('data', check);
+    p.child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`Berth exited with ${code}: ${p.output()}`));
+    });
+    check();
+  });
+}
+
 export interface Harness {
-  berth: Started;
+  berth: BerthProcess;
   http: ReturnType<typeof request>;
   docker: Docker;
+  db: Client;
   admin: string;
   stop(): Promise<void>;
 }
 
 export async function startHarness(overrides: Record<string, string> = {}): Promise<Harness> {
-  const berth = await startBerth(loadConfig(testEnv(overrides)));
-  const http = request(berth.url as string);
-  const docker = new Docker(dockerOptions(process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock'));
-  return { berth, http, docker, admin: TEST_ADMIN_KEY, stop: () => berth.stop() };
+  const berth = spawnBerth(testEnv(overrides));
+  berth.url = await waitForOutput(berth, /listening on (http:\/\/\S+)/);
+  const db = new Client({ connectionString: process.env.DATABASE_URL });
+  await db.connect();
+  return {
+    berth,
+    http: request(berth.url),
+    docker: new Docker(dockerOptions(process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock')),
+    db,
+    admin: TEST_ADMIN_KEY,
+    stop: async () => {
+      await db.end();
+      const code = await berth.stop();
+      if (code !== 0) throw new Error(`Berth exited with ${code}: ${berth.output().slice(-4000)}`);
+    },
+  };
 }
 
 export const auth = (key: string) => ({ Authorization: `Bearer ${key}` });
@@ -28,14 +90,14 @@ export function uniqueSlug(prefix = 't'): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
 }
 
-export async function gql<T = Record<string, unknown>>(
-  h: Harness,
-  key: string | undefined,
-  query: string,
-  variables: Record<string, unknown> = {},
-): Promise<{ data?: T; errors?: { message: string; extensions?: { code?: string } }[] }> {
+export interface GqlResult<T> {
+  data?: T;
+  errors?: { message: string; extensions?: { code?: string } }[];
+}
+
+export async function gql<T = Record<string, unknown>>(h: Harness, key: string | undefined, query: string, variables: Record<string, unknown> = {}): Promise<GqlResult<T>> {
   const res = await h.http.post('/graphql').set(key ? auth(key) : {}).send({ query, variables });
-  return res.body as { data?: T; errors?: { message: string; extensions?: { code?: string } }[] };
+  return res.body as GqlResult<T>;
 }
 
 export async function createTenant(h: Harness, slug = uniqueSlug(), extra: Record<string, unknown> = {}) {
@@ -46,14 +108,22 @@ export async function createTenant(h: Harness, slug = uniqueSlug(), extra: Recor
   return { tenant: res.body as { id: string; slug: string }, key: key.body.key as string, keyId: key.body.id as string };
 }
 
+export interface JobBody {
+  id: string;
+  status: string;
+  kind: string;
+  error: string | null;
+  steps: { name: string; status: string; error?: string }[];
+}
+
 /** Polls a job until it leaves QUEUED/RUNNING. */
-export async function waitForJob(h: Harness, key: string, jobId: string, timeoutMs = 150_000) {
+export async function waitForJob(h: Harness, key: string, jobId: string, timeoutMs = 150_000): Promise<JobBody> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const res = await h.http.get(`/v1/jobs/${jobId}`).set(auth(key));
     if (res.status !== 200) throw new Error(`job read failed: ${res.status} ${JSON.stringify(res.body)}`);
-    if (!['QUEUED', 'RUNNING'].includes(res.body.status)) return res.body as { status: string; error: string | null; steps: { name: string; status: string }[] };
+    if (!['QUEUED', 'RUNNING'].includes(res.body.status)) return res.body as JobBody;
     if (Date.now() > deadline) throw new Error(`job ${jobId} still ${res.body.status}: ${JSON.stringify(res.body)}`);
-    await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, 200));
   }
 }

@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import Docker from 'dockerode';
 import { PassThrough, type Readable } from 'node:stream';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
+import { dockerOptions } from './docker-options';
 
 export interface ExecResult {
   exitCode: number;
@@ -10,13 +11,6 @@ export interface ExecResult {
 }
 
 export type ContainerInfo = Docker.ContainerInspectInfo;
-
-/** Builds dockerode's connection options from a DOCKER_HOST value. */
-export function dockerOptions(host: string): Docker.DockerOptions {
-  if (host.startsWith('unix://')) return { socketPath: host.slice('unix://'.length) };
-  const url = new URL(host.replace(/^tcp:/, 'http:'));
-  return { host: url.hostname, port: Number(url.port || 2375), protocol: url.protocol === 'https:' ? 'https' : 'http' };
-}
 
 const statusOf = (e: unknown) => (e as { statusCode?: number }).statusCode;
 export const isNotFound = (e: unknown) => statusOf(e) === 404;

@@ -1,0 +1,13 @@
+import { ErrorCode, httpStatusOf } from './errors';
+
+describe('httpStatusOf', () => {
+  it('maps every code to a status, 4xx for client errors', () => {
+    for (const code of Object.values(ErrorCode)) {
+      const status = httpStatusOf(code);
+      expect(status).toBeGreaterThanOrEqual(400);
+      expect(status).toBeLessThan(code === ErrorCode.INTERNAL || code === ErrorCode.UNAVAILABLE ? 600 : 500);
+    }
+    expect(httpStatusOf(ErrorCode.SITE_NOT_FOUND)).toBe(404);
+    expect(httpStatusOf(ErrorCode.UNAUTHENTICATED)).toBe(401);
+  });
+});

@@ -1,0 +1,121 @@
+import { LABEL } from '../docker/plan.types';
+import { names, planSite, planTenant, restartPolicyOf, stableStringify, type PlanSettings, type SiteFacts, type TenantFacts } from './site-plan';
+
+const settings: PlanSettings = {
+  instance: 'test',
+  wordpressImage: 'wordpress:6-apache',
+  dbImage: 'mariadb:10.11',
+  wordpressDataPath: '/var/www/html',
+  publishAddress: '127.0.0.1',
+  subnetPool: '10.64.0.0/12',
+  subnetPrefix: 24,
+};
+const tenant: TenantFacts = { slug: 'acme', networkIndex: 3, dbRootPassword: 'rootpw-rootpw-rootpw' };
+const site: SiteFacts = {
+  id: '11111111-2222-3333-4444-555555555555',
+  name: 'blog',
+  env: { WORDPRESS_DEBUG: '1' },
+  restartPolicy: 'on-failure:5',
+  memoryMb: 256,
+  cpus: 0.5,
+  dbName: 'wp_1111',
+  dbUser: 'wp_1111',
+  dbPassword: 'site-password-123456',
+  running: true,
+};
+
+describe('planTenant', () => {
+  const plan = planTenant(tenant, settings);
+
+  it('gives the tenant its own network with an explicit subnet from the pool', () => {
+    expect(plan.networks).toEqual([
+      expect.objectContaining({ name: 'berth_acme', subnet: '10.64.2.0/24', gateway: '10.64.2.1' }),
+    ]);
+  });
+
+  it('runs one database server with its data in a named volume and no published port', () => {
+    const [db] = plan.containers;
+    expect(db.name).toBe('db_acme');
+    expect(db.create.Image).toBe('mariadb:10.11');
+    expect(db.create.Env).toEqual(expect.arrayContaining(['MARIADB_ROOT_PASSWORD=rootpw-rootpw-rootpw', 'MYSQL_ROOT_PASSWORD=rootpw-rootpw-rootpw']));
+    expect(db.create.HostConfig?.Mounts).toEqual([{ Type: 'volume', Source: 'berth_acme_db', Target: '/var/lib/mysql' }]);
+    expect(db.create.HostConfig?.PortBindings).toBeUndefined();
+    expect(plan.volumes.map((v) => v.name)).toEqual(['berth_acme_db']);
+  });
+
+  it('labels every object as Berth\'s, with tenant, role and instance', () => {
+    for (const o of [...plan.networks, ...plan.volumes]) {
+      expect(o.labels).toMatchObject({ [LABEL.managedBy]: 'berth', [LABEL.tenant]: 'acme', [LABEL.instance]: 'test' });
+    }
+    expect(plan.containers[0].create.Labels).toMatchObject({ [LABEL.role]: 'db', [LABEL.tenant]: 'acme' });
+  });
+});
+
+describe('planSite', () => {
+  const [wp] = planSite(tenant, site, settings).containers;
+  const host = wp.create.HostConfig ?? {};
+
+  it('names the container wp_<tenant>_<site> and makes its root filesystem read-only', () => {
+    expect(wp.name).toBe('wp_acme_blog');
+    expect(host.ReadonlyRootfs).toBe(true);
+  });
+
+  it('allows writes only to the tmpfs paths WordPress needs and the site volume', () => {
+    expect(Object.keys(host.Tmpfs ?? {}).sort()).toEqual(['/run/apache2', '/run/lock/apache2', '/tmp']);
+    expect(host.Mounts).toEqual([{ Type: 'volume', Source: names.siteVolume('acme', 'blog'), Target: '/var/www/html' }]);
+    expect(host.Binds).toBeUndefined();
+  });
+
+  it('links the tenant database server under the alias mysql and injects the connection settings', () => {
+    expect(wp.create.NetworkingConfig?.EndpointsConfig?.berth_acme?.Links).toEqual(['db_acme:mysql']);
+    expect(wp.create.Env).toEqual(
+      expect.arrayContaining([
+        'WORDPRESS_DB_HOST=mysql',
+        'WORDPRESS_DB_USER=wp_1111',
+        'WORDPRESS_DB_PASSWORD=site-password-123456',
+        'WORDPRESS_DB_NAME=wp_1111',
+        'WORDPRESS_DEBUG=1',
+      ]),
+    );
+  });
+
+  it('publishes port 80 on the configured address with a port Docker chooses', () => {
+    expect(host.PortBindings).toEqual({ '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] });
+  });
+
+  it('sets the restart policy and the limits asked for', () => {
+    expect(host.RestartPolicy).toEqual({ Name: 'on-failure', MaximumRetryCount: 5 });
+    expect(host.Memory).toBe(256 * 1024 * 1024);
+    expect(host.NanoCpus).toBe(500_000_000);
+  });
+
+  it('lets the caller\'s env not override the database settings', () => {
+    const [c] = planSite(tenant, { ...site, env: { WORDPRESS_DB_HOST: 'evil' } }, settings).containers;
+    expect(c.create.Env?.filter((e) => e.startsWith('WORDPRESS_DB_HOST='))).toEqual(['WORDPRESS_DB_HOST=mysql']);
+  });
+
+  it('hashes the spec: equal inputs give equal hashes, any change gives another', () => {
+    const again = planSite(tenant, site, settings).containers[0];
+    const changed = planSite(tenant, { ...site, restartPolicy: 'always' }, settings).containers[0];
+    expect(again.create.Labels[LABEL.specHash]).toBe(wp.create.Labels[LABEL.specHash]);
+    expect(changed.create.Labels[LABEL.specHash]).not.toBe(wp.create.Labels[LABEL.specHash]);
+  });
+
+  it('does not let running/stopped change the spec hash (stopping is not replacing)', () => {
+    const stopped = planSite(tenant, { ...site, running: false }, settings).containers[0];
+    expect(stopped.running).toBe(false);
+    expect(stopped.create.Labels[LABEL.specHash]).toBe(wp.create.Labels[LABEL.specHash]);
+  });
+});
+
+describe('helpers', () => {
+  it('maps restart policies', () => {
+    expect(restartPolicyOf('no')).toEqual({ Name: 'no' });
+    expect(restartPolicyOf('unless-stopped')).toEqual({ Name: 'unless-stopped' });
+    expect(restartPolicyOf('on-failure')).toEqual({ Name: 'on-failure' });
+  });
+
+  it('stringifies independently of key order', () => {
+    expect(stableStringify({ b: 1, a: [{ d: 2, c: 3 }] })).toBe(stableStringify({ a: [{ c: 3, d: 2 }], b: 1 }));
+  });
+});
