@@ -100,8 +100,8 @@ export class SitesService {
       });
     } catch (e) {
       if (e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002') {
-        const target = JSON.stringify(e.meta ?? {}) + e.message;
-        if (idempotencyKey && target.includes('idempotencyKey')) {
+        // Lost a race: either the same Idempotency-Key (answer with the winner) or the same name.
+        if (idempotencyKey) {
           const again = await this.replay(tenantId, idempotencyKey, input.name);
           if (again) return again;
         }
