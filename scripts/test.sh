@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 log() { echo "[berth] $*" >&2; }
 
 bash scripts/prepare.sh --build
+log "type-checking sources and tests"
+node node_modules/typescript/bin/tsc --noEmit -p tsconfig.json
 eval "$(bash scripts/services.sh)"
 # Small stand-ins keep the suite fast; the database server is the real MariaDB build.
 bash scripts/images.sh stub mariadb >&2

@@ -118,7 +118,7 @@ describe('provisioning through REST', () => {
     expect(db.Mounts).toEqual([expect.objectContaining({ Type: 'volume', Name: `berth_${tenant.slug}_db`, Destination: '/var/lib/mysql' })]);
     const net = await h.docker.getNetwork(`berth_${tenant.slug}`).inspect();
     expect(net.Labels).toMatchObject({ 'berth.managed-by': 'berth', 'berth.tenant': tenant.slug, 'berth.role': 'network' });
-    expect(net.IPAM.Config[0].Subnet).toMatch(/^10\.(8[0-9]|9[0-5])\.\d+\.0\/24$/);
+    expect(net.IPAM?.Config?.[0]?.Subnet).toMatch(/^10\.(8[0-9]|9[0-5])\.\d+\.0\/24$/);
     const vol = await h.docker.getVolume(`berth_${tenant.slug}_blog_data`).inspect();
     expect(vol.Labels).toMatchObject({ 'berth.site': 'blog', 'berth.role': 'volume' });
   });
@@ -288,7 +288,7 @@ describe('tenants provisioning at once', () => {
     const [sb, sc] = await Promise.all([provision({ name: 'www' }, b.key), provision({ name: 'www' }, c.key)]);
     expect(sb.site.id).not.toBe(sc.site.id);
     const [nb, nc] = await Promise.all([b, c].map((t) => h.docker.getNetwork(`berth_${t.tenant.slug}`).inspect()));
-    expect(nb.IPAM.Config[0].Subnet).not.toBe(nc.IPAM.Config[0].Subnet);
+    expect(nb.IPAM?.Config?.[0]?.Subnet).not.toBe(nc.IPAM?.Config?.[0]?.Subnet);
     const [wb, wc] = await Promise.all([b, c].map((t) => h.docker.getContainer(`wp_${t.tenant.slug}_www`).inspect()));
     expect(Object.keys(wb.NetworkSettings.Networks)).toEqual([`berth_${b.tenant.slug}`]);
     expect(Object.keys(wc.NetworkSettings.Networks)).toEqual([`berth_${c.tenant.slug}`]);

@@ -3,6 +3,7 @@ import { DynamicModule, Module, ValidationPipe } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { GraphQLModule } from '@nestjs/graphql';
 import type { ValidationError } from 'class-validator';
+import type { ExecutionResult, GraphQLError } from 'graphql';
 import type { BerthConfig } from '../config/config';
 import { ConfigModule } from '../config/config.module';
 import { InfraModule } from '../database/infra.module';
@@ -66,6 +67,10 @@ export class AppModule {
                   extra.principal = await keys.authenticate(bearer(typeof raw === 'string' ? raw : undefined)).catch(() => undefined);
                   return Boolean(extra.principal);
                 },
+                // graphql-ws does not go through Apollo's formatError: map errors the same way.
+                onNext: (_ctx: unknown, _id: unknown, _payload: unknown, _args: unknown, result: ExecutionResult) =>
+                  result.errors ? ({ ...result, errors: result.errors.map((e) => formatGraphQLError(e.toJSON(), e)) } as unknown as ExecutionResult) : result,
+                onError: (_ctx: unknown, _id: unknown, _payload: unknown, errors: readonly GraphQLError[]) => errors.map((e) => formatGraphQLError(e.toJSON(), e)) as unknown as readonly GraphQLError[],
               },
             },
           }),

@@ -17,7 +17,9 @@ interface WithPrincipal {
 function carrier(ctx: ExecutionContext): WithPrincipal {
   if (ctx.getType<string>() === 'graphql') {
     const gql = GqlExecutionContext.create(ctx).getContext<{ req?: WithPrincipal; principal?: Principal }>();
-    // Subscriptions authenticate once, at connection time (see graphql.module.ts).
+    // Subscriptions authenticate once, at connection time (see app.module.ts), and carry
+    // the principal on the context itself.
+    if (gql.principal) return gql as WithPrincipal;
     return gql.req ?? (gql as WithPrincipal);
   }
   return ctx.switchToHttp().getRequest<WithPrincipal>();

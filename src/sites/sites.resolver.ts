@@ -11,7 +11,7 @@ interface Ctx {
   principal?: Principal;
   req?: { principal?: Principal };
 }
-const principalOf = (ctx: Ctx) => (ctx.req?.principal ?? ctx.principal) as Principal;
+const principalOf = (ctx: Ctx) => (ctx.principal ?? ctx.req?.principal) as Principal;
 
 @Resolver(() => SiteView)
 export class SitesResolver {

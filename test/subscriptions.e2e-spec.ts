@@ -1,0 +1,91 @@
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import { auth, createTenant, startHarness, waitForJob, type Harness } from './harness';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(async () => {
+  await h.stop();
+});
+
+function wsClient(key?: string): Client {
+  return createClient({
+    url: h.berth.url!.replace(/^http/, 'ws') + '/graphql',
+    webSocketImpl: WebSocket,
+    connectionParams: key ? { authorization: `Bearer ${key}` } : {},
+    retryAttempts: 0,
+    lazy: true,
+  });
+}
+
+/** Collects subscription payloads until `until` says stop; rejects on error. */
+function collect<T>(client: Client, query: string, until: (v: T) => boolean, timeoutMs = 120_000): { done: Promise<T[]>; ready: Promise<void> } {
+  const seen: T[] = [];
+  let ready!: () => void;
+  const readyP = new Promise<void>((r) => (ready = r));
+  const done = new Promise<T[]>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out; saw ${JSON.stringify(seen)}`)), timeoutMs);
+    const stop = client.subscribe<T>({ query }, {
+      next: (v) => {
+        if (v.errors) {
+          clearTimeout(timer);
+          reject(new Error(JSON.stringify(v.errors)));
+          return;
+        }
+        seen.push(v.data as T);
+        if (until(v.data as T)) {
+          clearTimeout(timer);
+          stop();
+          resolve(seen);
+        }
+      },
+      error: (e) => {
+        clearTimeout(timer);
+        reject(e instanceof Error ? e : new Error(JSON.stringify(e)));
+      },
+      complete: () => resolve(seen),
+    });
+    client.on('connected', () => setTimeout(ready, 100));
+  });
+  return { done, ready: readyP };
+}
+
+describe('GraphQL subscriptions over graphql-ws', () => {
+  it('jobUpdated and siteUpdated follow a provisioning job to the end', async () => {
+    const t = await createTenant(h);
+    const res = await h.http.post('/v1/sites').set(auth(t.key)).send({ name: 'live' });
+    expect(res.status).toBe(202);
+    const client = wsClient(t.key);
+    try {
+      const jobs = collect<{ jobUpdated: { status: string; progress: number } }>(client, `subscription { jobUpdated(id: "${res.body.job.id}") { status progress } }`, (v) => v.jobUpdated.status === 'SUCCEEDED');
+      const sites = collect<{ siteUpdated: { status: string } }>(client, `subscription { siteUpdated(id: "${res.body.site.id}") { status } }`, (v) => v.siteUpdated.status === 'RUNNING');
+      const [jobUpdates, siteUpdates] = await Promise.all([jobs.done, sites.done]);
+      expect(jobUpdates.at(-1)!.jobUpdated).toEqual({ status: 'SUCCEEDED', progress: 100 });
+      expect(jobUpdates.length).toBeGreaterThan(1);
+      expect(siteUpdates.at(-1)!.siteUpdated.status).toBe('RUNNING');
+    } finally {
+      await client.dispose();
+    }
+    expect((await waitForJob(h, t.key, res.body.job.id)).status).toBe('SUCCEEDED');
+  });
+
+  it('refuses a connection without a valid key, and another tenant\'s job as not found', async () => {
+    const anonymous = wsClient();
+    await expect(collect(anonymous, 'subscription { jobUpdated(id: "00000000-0000-0000-0000-000000000000") { status } }', () => true, 10_000).done).rejects.toBeTruthy();
+    await anonymous.dispose();
+
+    const a = await createTenant(h);
+    const b = await createTenant(h);
+    const res = await h.http.post('/v1/sites').set(auth(b.key)).send({ name: 'hidden' });
+    const client = wsClient(a.key);
+    try {
+      await expect(collect(client, `subscription { jobUpdated(id: "${res.body.job.id}") { status } }`, () => true, 10_000).done).rejects.toThrow(/JOB_NOT_FOUND/);
+      await expect(collect(client, `subscription { siteUpdated(id: "${res.body.site.id}") { status } }`, () => true, 10_000).done).rejects.toThrow(/SITE_NOT_FOUND/);
+    } finally {
+      await client.dispose();
+    }
+    await waitForJob(h, b.key, res.body.job.id);
+  });
+});
