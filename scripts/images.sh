@@ -15,8 +15,10 @@
 # Options: --force (rebuild even when cached), --list (print image names and exit).
 #
 # Each image carries the label org.berth.hash: a hash of its folder images/<name>/ and of
-# its parent image's ID. An image whose label matches is not rebuilt, so a second run
-# with nothing changed takes a few seconds. Dependencies are built first.
+# its parent's folder (recursively). An image whose label matches is not rebuilt (and its
+# parent is then not needed at all), so a second run with nothing changed takes a second.
+# A parent is built first when a child needs building. A loaded image (docker load)
+# with the right label counts as built.
 # Needs a running Docker Engine (scripts/services.sh docker starts one).
 set -euo pipefail
 
@@ -95,15 +97,14 @@ if ! docker info >/dev/null 2>&1; then
 fi
 
 # --- helpers ---------------------------------------------------------------------------
-image_id() { docker image inspect -f '{{.Id}}' "$1" 2>/dev/null || true; }
 image_label() { docker image inspect -f "{{ index .Config.Labels \"$LABEL\" }}" "$1" 2>/dev/null || true; }
 
-content_hash() { # content_hash NAME -> hash of images/NAME/** plus the parent image's ID
+content_hash() { # content_hash NAME -> hash of images/NAME/** and of its parent's recipe
   local name=$1 dir="$IMAGES_DIR/$1" parent=${PARENT[$1]}
   [ -d "$dir" ] || die "missing folder $dir"
   {
     echo "image $name"
-    [ -n "$parent" ] && echo "parent $(image_id "${TAG[$parent]}")"
+    [ -n "$parent" ] && echo "parent $(content_hash "$parent")"
     (cd "$dir" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
     # executable bits matter (entrypoints)
     (cd "$dir" && find . -type f -perm -u+x -print | LC_ALL=C sort)
@@ -195,13 +196,14 @@ declare -A DONE=()
 build() {
   local name=$1 parent=${PARENT[$1]} hash start
   [ -n "${DONE[$name]+x}" ] && return 0
-  if [ -n "$parent" ]; then build "$parent"; fi
   hash=$(content_hash "$name")
   if [ "$force" -eq 0 ] && [ "$(image_label "${TAG[$name]}")" = "$hash" ]; then
     log "$name: ${TAG[$name]} up to date ($hash)"
     DONE[$name]=1
     return 0
   fi
+  # the parent is only needed (and built if missing or outdated) when this one is built
+  if [ -n "$parent" ]; then build "$parent"; fi
   log "$name: building ${TAG[$name]} ($hash)"
   start=$(date +%s)
   case "$name" in

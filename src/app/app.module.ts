@@ -22,6 +22,16 @@ import { SitesController } from '../sites/sites.controller';
 import { SitesResolver } from '../sites/sites.resolver';
 import { SitesService } from '../sites/sites.service';
 import { SiteRunner } from '../sites/site-runner.service';
+import { EventFeedService } from '../events/event-feed.service';
+import { EventsController } from '../events/events.controller';
+import { EventsResolver } from '../events/events.resolver';
+import { WebhooksService } from '../notifications/webhooks.service';
+import { WebhooksController } from '../notifications/webhooks.controller';
+import { WebhooksResolver } from '../notifications/webhooks.resolver';
+import { NotifyWorker } from '../notifications/notify.worker';
+import { MonitorService } from '../monitor/monitor.service';
+import { SiteHealthService } from '../monitor/site-health.service';
+import { DockerEventsService } from '../monitor/docker-events.service';
 
 function flatten(errors: ValidationError[], prefix = ''): string[] {
   return errors.flatMap((e) => [
@@ -78,7 +88,7 @@ export class AppModule {
         }),
         AuthModule,
       ],
-      controllers: [HealthController, TenantsController, SitesController],
+      controllers: [HealthController, TenantsController, SitesController, EventsController, WebhooksController],
       providers: [
         TenantsService,
         TenantsResolver,
@@ -87,6 +97,14 @@ export class AppModule {
         SitesResolver,
         SiteRunner,
         SiteWorker,
+        EventFeedService,
+        EventsResolver,
+        WebhooksService,
+        WebhooksResolver,
+        NotifyWorker,
+        MonitorService,
+        SiteHealthService,
+        DockerEventsService,
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_PIPE, useValue: validationPipe },
         { provide: APP_FILTER, useClass: HttpErrorFilter },

@@ -7,6 +7,9 @@ import type { BerthConfig } from '../config/config';
 import { migrate } from '../database/migrator';
 import { ApiKeysService } from '../auth/api-keys.service';
 import { SiteWorker } from '../jobs/site.worker';
+import { NotifyWorker } from '../notifications/notify.worker';
+import { MonitorService } from '../monitor/monitor.service';
+import { DockerEventsService } from '../monitor/docker-events.service';
 import { AppModule } from './app.module';
 
 export interface Started {
@@ -32,9 +35,18 @@ export async function startBerth(config: BerthConfig): Promise<Started> {
   app.enableShutdownHooks();
   const generatedAdminKey = await app.get(ApiKeysService).ensureAdminKey();
 
-  const worker = app.get(SiteWorker);
+  // The worker role: site jobs, notifications, probing and the Docker event stream.
   const runsWorker = config.BERTH_ROLE !== 'api';
-  if (runsWorker) worker.start();
+  const sites = app.get(SiteWorker);
+  const notify = app.get(NotifyWorker);
+  const monitor = app.get(MonitorService);
+  const dockerEvents = app.get(DockerEventsService);
+  if (runsWorker) {
+    sites.start();
+    notify.start();
+    monitor.start();
+    dockerEvents.start();
+  }
 
   let url: string | undefined;
   if (config.BERTH_ROLE !== 'worker') {
@@ -50,7 +62,11 @@ export async function startBerth(config: BerthConfig): Promise<Started> {
     url,
     generatedAdminKey,
     stop: async () => {
-      if (runsWorker) await worker.stop();
+      if (runsWorker) {
+        dockerEvents.stop();
+        monitor.stop();
+        await Promise.all([sites.stop(), notify.stop()]);
+      }
       await app.close();
     },
   };

@@ -42,6 +42,25 @@ const schema = z.object({
   BERTH_JOB_BACKOFF_MS: z.coerce.number().int().min(0).default(2000),
   /** Upper bound for one step of a job (waiting for the database, for HTTP, ...). */
   BERTH_STEP_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),
+  /** Site monitoring: probe interval and timeout, and failures in a row that mean DOWN. */
+  BERTH_PROBE_INTERVAL_MS: z.coerce.number().int().min(200).default(5000),
+  BERTH_PROBE_TIMEOUT_MS: z.coerce.number().int().min(100).default(3000),
+  BERTH_PROBE_FAILURES: z.coerce.number().int().min(1).max(100).default(3),
+  /** Probes in flight at once per worker process. */
+  BERTH_PROBE_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(50),
+  /** More state changes than this within 10 minutes count as flapping: recorded, not notified. */
+  BERTH_FLAP_LIMIT: z.coerce.number().int().min(2).default(6),
+  /** SMTP for notifications; when BERTH_SMTP_HOST is unset, mail is recorded instead of sent. */
+  BERTH_SMTP_HOST: z.string().min(1).optional(),
+  BERTH_SMTP_PORT: z.coerce.number().int().min(1).max(65535).default(587),
+  BERTH_SMTP_USER: z.string().optional(),
+  BERTH_SMTP_PASSWORD: z.string().optional(),
+  /** true: TLS from the start (port 465); false: STARTTLS when the server offers it. */
+  BERTH_SMTP_SECURE: bool.default(false),
+  BERTH_SMTP_FROM: z.string().min(3).default('Berth <berth@localhost>'),
+  BERTH_NOTIFY_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(10),
+  BERTH_NOTIFY_BACKOFF_MS: z.coerce.number().int().min(10).default(5000),
+  BERTH_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   BERTH_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(64 * 1024),
   BERTH_LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
   BERTH_RUN_MIGRATIONS: bool.default(true),
@@ -73,7 +92,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BerthConfig {
   }
   return {
     ...parsed.data,
-    secretKeys: ['DATABASE_URL', 'REDIS_URL', 'BERTH_ADMIN_KEY', 'BERTH_ENCRYPTION_KEY'],
+    secretKeys: ['DATABASE_URL', 'REDIS_URL', 'BERTH_ADMIN_KEY', 'BERTH_ENCRYPTION_KEY', 'BERTH_SMTP_PASSWORD'],
   };
 }
 

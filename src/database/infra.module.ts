@@ -4,11 +4,13 @@ import { RedisService } from '../redis/redis.service';
 import { DockerService } from '../docker/docker.service';
 import { ApplyService } from '../docker/apply.service';
 import { EventsService } from '../events/events.service';
+import { NotifyQueue } from '../notifications/notify.queue';
+import { MailerService } from '../notifications/mailer.service';
 
-/** The adapters to the outside world: PostgreSQL, Redis, the Docker Engine. */
+/** The adapters to the outside world (PostgreSQL, Redis, the Docker Engine, SMTP) and the event log. */
 @Global()
 @Module({
-  providers: [PrismaService, RedisService, DockerService, ApplyService, EventsService],
-  exports: [PrismaService, RedisService, DockerService, ApplyService, EventsService],
+  providers: [PrismaService, RedisService, DockerService, ApplyService, EventsService, NotifyQueue, MailerService],
+  exports: [PrismaService, RedisService, DockerService, ApplyService, EventsService, NotifyQueue, MailerService],
 })
 export class InfraModule {}

@@ -111,6 +111,11 @@ export class DockerService {
     await this.docker.getVolume(name).remove({ force: true }).catch(ignore(404));
   }
 
+  /** The engine's event stream (newline-delimited JSON) from `since` (seconds). */
+  async events(opts: { since: number; filters: Record<string, string[]> }): Promise<Readable> {
+    return (await this.docker.getEvents({ since: opts.since, filters: opts.filters } as never)) as unknown as Readable;
+  }
+
   /** Runs a command in a running container; env is passed out of band, never in argv. */
   async exec(container: string, cmd: string[], env: string[] = [], stdin?: string): Promise<ExecResult> {
     const exec = await this.docker.getContainer(container).exec({

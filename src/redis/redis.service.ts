@@ -60,8 +60,11 @@ export class RedisService implements OnModuleDestroy {
     await this.client.publish(channel, JSON.stringify(message));
   }
 
-  /** Messages published on channel, as an async iterator that unsubscribes when left. */
-  subscribe<T>(channel: string): AsyncIterableIterator<T> {
+  /**
+   * Messages published on channel, as an async iterator that unsubscribes when left.
+   * Resolves once the subscription is in place, so nothing published after is missed.
+   */
+  async subscribe<T>(channel: string): Promise<AsyncIterableIterator<T>> {
     const sub = this.connect();
     this.subscribers.add(sub);
     const queue: T[] = [];
@@ -71,7 +74,7 @@ export class RedisService implements OnModuleDestroy {
       queue.push(JSON.parse(raw) as T);
       wake?.();
     });
-    void sub.subscribe(channel);
+    await sub.subscribe(channel);
     const close = async () => {
       done = true;
       wake?.();

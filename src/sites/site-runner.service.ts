@@ -10,9 +10,12 @@ import { emptyPlan, LABEL } from '../docker/plan.types';
 import { RedisService } from '../redis/redis.service';
 import { EventsService } from '../events/events.service';
 import { StepRecorder } from '../jobs/step-recorder';
+import { MonitorService } from '../monitor/monitor.service';
+import { SiteHealthService } from '../monitor/site-health.service';
+import { Health } from '../generated/prisma/enums';
 import { names, planSite, planTenant, type PlanSettings, type SiteFacts, type TenantFacts } from './site-plan';
 import { createSiteDatabaseSql, dropSiteDatabaseSql, runSql, waitForDatabase } from './site-database';
-import { siteChannel, siteUrl } from './sites.service';
+import { siteChannel, siteUrl } from './site-urls';
 
 export interface RunOutcome {
   status: SiteStatus;
@@ -30,6 +33,8 @@ export class SiteRunner {
     private readonly redis: RedisService,
     private readonly events: EventsService,
     private readonly box: SecretBox,
+    private readonly monitor: MonitorService,
+    private readonly health: SiteHealthService,
   ) {}
 
   get settings(): PlanSettings {
@@ -57,7 +62,7 @@ export class SiteRunner {
     };
   }
 
-  async setStatus(site: Site, data: Partial<Pick<Site, 'status' | 'hostPort' | 'lastError' | 'liveName' | 'deletedAt'>>): Promise<Site> {
+  async setStatus(site: Site, data: Partial<Pick<Site, 'status' | 'hostPort' | 'lastError' | 'liveName' | 'deletedAt' | 'health'>>): Promise<Site> {
     const updated = await this.prisma.site.update({ where: { id: site.id }, data });
     await this.redis.publish(siteChannel(site.id), { id: site.id }).catch(() => undefined);
     return updated;
@@ -81,7 +86,8 @@ export class SiteRunner {
       await steps.run('remove containers and volume', () => this.applier.apply(emptyPlan(), scope), (r) => r.changes.join('; ') || 'nothing left');
       await steps.run('wait for database server', () => waitForDatabase(this.docker, dbContainer, tenant.dbRootPassword, this.config.BERTH_STEP_TIMEOUT_MS));
       await steps.run('drop database and user', () => runSql(this.docker, dbContainer, tenant.dbRootPassword, dropSiteDatabaseSql(facts)));
-      await this.setStatus(site, { status: SiteStatus.DELETED, liveName: null, deletedAt: new Date(), hostPort: null, lastError: null });
+      await this.monitor.unwatch(site.id);
+      await this.setStatus(site, { status: SiteStatus.DELETED, liveName: null, deletedAt: new Date(), hostPort: null, lastError: null, health: Health.UNKNOWN });
       await this.events.record({ tenantId: site.tenantId, siteId: site.id, type: 'site.deleted', message: `Site ${site.name} deleted` });
       return { status: SiteStatus.DELETED, hostPort: null };
     }
@@ -92,7 +98,8 @@ export class SiteRunner {
     await steps.run('site database and user', () => runSql(this.docker, dbContainer, tenant.dbRootPassword, createSiteDatabaseSql(facts)));
 
     if (!facts.running) {
-      await this.setStatus(site, { status: SiteStatus.STOPPED, lastError: null });
+      await this.monitor.unwatch(site.id);
+      await this.setStatus(site, { status: SiteStatus.STOPPED, lastError: null, health: Health.UNKNOWN });
       return { status: SiteStatus.STOPPED, hostPort: site.hostPort };
     }
     if (job.kind === JobKind.RESTART && !report.changes.some((c) => c.includes('started') || c.includes('created'))) {
@@ -100,6 +107,8 @@ export class SiteRunner {
     }
     const hostPort = await steps.run('wait for HTTP', () => this.waitForHttp(wp.Name.replace(/^\//, '')), (p) => `answering on port ${p}`);
     await this.setStatus(site, { status: SiteStatus.RUNNING, hostPort, lastError: null });
+    await this.health.transition(site.id, Health.UP, 'answered HTTP after the job');
+    await this.monitor.watch(site.id, Date.now() + this.config.BERTH_PROBE_INTERVAL_MS);
     return { status: SiteStatus.RUNNING, hostPort };
   }
 

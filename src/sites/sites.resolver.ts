@@ -3,9 +3,8 @@ import { Actor } from '../auth/auth.guard';
 import type { Principal } from '../auth/principal';
 import { JobsService, jobChannel } from '../jobs/jobs.service';
 import { RedisService } from '../redis/redis.service';
-import { CreateSiteInput, EventView, JobView, SiteAndJobView, SiteFilterArgs, SiteView } from './dto/site.dto';
+import { CreateSiteInput, JobView, SiteAndJobView, SiteFilterArgs, SiteView } from './dto/site.dto';
 import { SitesService } from './sites.service';
-import { PageArgs } from '../common/page.dto';
 
 interface Ctx {
   principal?: Principal;
@@ -34,11 +33,6 @@ export class SitesResolver {
   @Query(() => SiteView)
   site(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string) {
     return this.service.get(actor, id);
-  }
-
-  @Query(() => [EventView])
-  siteEvents(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string, @Args() page: PageArgs) {
-    return this.service.events(actor, id, page);
   }
 
   @Query(() => JobView)

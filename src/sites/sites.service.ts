@@ -17,14 +17,7 @@ import type { CreateSiteInput, ContainerView, SiteAndJobView, SiteFilterArgs, Si
 import { validateSiteEnv } from './site-env';
 import { names } from './site-plan';
 
-export const siteChannel = (id: string) => `berth:site:${id}`;
-
-/** A site's URL from its published port. */
-export function siteUrl(publishAddress: string, hostPort: number | null): string | null {
-  if (!hostPort) return null;
-  const host = publishAddress === '0.0.0.0' ? '127.0.0.1' : publishAddress;
-  return `http://${host}:${hostPort}/`;
-}
+import { siteChannel, siteUrl } from './site-urls';
 
 const ACTIONS = {
   start: { kind: JobKind.START, desired: DesiredState.RUNNING },
@@ -47,12 +40,13 @@ export class SitesService {
   ) {}
 
   toView(site: Site, live?: ContainerView[]): SiteView {
-    const { id, tenantId, name, status, health, restartPolicy, memoryMb, cpus, generation, lastError, createdAt, updatedAt, deletedAt } = site;
+    const { id, tenantId, name, status, health, healthChangedAt, lastProbeMs, restartPolicy, memoryMb, cpus, generation, lastError, createdAt, updatedAt, deletedAt } = site;
     return {
-      id, tenantId, name, status, health, restartPolicy, memoryMb, cpus, generation, lastError, createdAt, updatedAt, deletedAt,
+      id, tenantId, name, status, health, healthChangedAt, lastProbeMs, restartPolicy, memoryMb, cpus, generation, lastError, createdAt, updatedAt, deletedAt,
+      restartCount: site.restartCount,
       env: site.env as Record<string, string>,
       url: site.status === SiteStatus.DELETED ? null : siteUrl(this.config.BERTH_PUBLISH_ADDRESS, site.hostPort),
-      ...(live ? { containers: live, restartCount: live.reduce((n, c) => n + c.restartCount, 0) } : {}),
+      ...(live ? { containers: live, restartCount: Math.max(site.restartCount, live.find((c) => c.role === 'wordpress')?.restartCount ?? 0) } : {}),
     };
   }
 

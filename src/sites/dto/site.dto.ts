@@ -103,6 +103,8 @@ export class SiteView {
   @Field() @ApiProperty() name!: string;
   @Field(() => SiteStatus) @ApiProperty({ enum: SiteStatus }) status!: SiteStatus;
   @Field(() => Health) @ApiProperty({ enum: Health }) health!: Health;
+  @Field(() => Date, { nullable: true }) @ApiPropertyOptional() healthChangedAt!: Date | null;
+  @Field(() => Int, { nullable: true, description: 'Latency of a recent successful probe, ms' }) @ApiPropertyOptional() lastProbeMs!: number | null;
   @Field(() => String, { nullable: true }) @ApiPropertyOptional() url!: string | null;
   @Field() @ApiProperty() restartPolicy!: string;
   @Field(() => GraphQLJSONObject) @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) env!: Record<string, string>;
@@ -113,7 +115,7 @@ export class SiteView {
   @Field(() => [ContainerView], { nullable: true, description: 'Live from the Docker Engine (single-site queries only)' })
   @ApiPropertyOptional({ type: [ContainerView], description: 'Live from the Docker Engine (single-site reads only)' })
   containers?: ContainerView[];
-  @Field(() => Int, { nullable: true }) @ApiPropertyOptional() restartCount?: number;
+  @Field(() => Int, { description: 'Restarts of the WordPress container by Docker (its restart policy)' }) @ApiProperty() restartCount!: number;
   @Field() @ApiProperty() createdAt!: Date;
   @Field() @ApiProperty() updatedAt!: Date;
   @Field(() => Date, { nullable: true }) @ApiPropertyOptional() deletedAt!: Date | null;

@@ -1,0 +1,43 @@
+import { Controller, Get, Query, Req, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+import { Actor } from '../auth/auth.guard';
+import type { Principal } from '../auth/principal';
+import { EventView } from '../sites/dto/site.dto';
+import { EventFilterArgs } from './dto/event.dto';
+import { EventFeedService } from './event-feed.service';
+
+@ApiTags('events')
+@ApiBearerAuth()
+@Controller('v1/events')
+export class EventsController {
+  constructor(private readonly feed: EventFeedService) {}
+
+  @Get()
+  @ApiOkResponse({ type: [EventView] })
+  list(@Actor() actor: Principal, @Query() filter: EventFilterArgs) {
+    return this.feed.list(actor, filter);
+  }
+
+  /** Server-sent events: each new event of the caller's tenant (optionally one site). */
+  @Get('stream')
+  @ApiProduces('text/event-stream')
+  async stream(@Actor() actor: Principal, @Query() filter: EventFilterArgs, @Req() req: Request, @Res() res: Response) {
+    // Access is checked before any byte is sent, so refusals are still problem+json.
+    const events = await this.feed.live(actor, filter.siteId);
+    res.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+    res.flushHeaders();
+    res.write(': connected\n\n');
+    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+    req.on('close', () => {
+      clearInterval(heartbeat);
+      void events.return?.();
+    });
+    try {
+      for await (const e of events) res.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
+    } finally {
+      clearInterval(heartbeat);
+      res.end();
+    }
+  }
+}

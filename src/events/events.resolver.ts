@@ -1,0 +1,21 @@
+import { Args, ID, Query, Resolver, Subscription } from '@nestjs/graphql';
+import { Actor } from '../auth/auth.guard';
+import type { Principal } from '../auth/principal';
+import { EventView } from '../sites/dto/site.dto';
+import { EventFilterArgs } from './dto/event.dto';
+import { EventFeedService } from './event-feed.service';
+
+@Resolver(() => EventView)
+export class EventsResolver {
+  constructor(private readonly feed: EventFeedService) {}
+
+  @Query(() => [EventView])
+  events(@Actor() actor: Principal, @Args() filter: EventFilterArgs) {
+    return this.feed.list(actor, filter);
+  }
+
+  @Subscription(() => EventView, { resolve: (event: EventView) => event })
+  siteEvents(@Actor() actor: Principal, @Args('siteId', { type: () => ID }) siteId: string) {
+    return this.feed.live(actor, siteId);
+  }
+}

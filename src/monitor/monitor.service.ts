@@ -1,0 +1,146 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { BERTH_CONFIG, type BerthConfig } from '../config/config';
+import { PrismaService } from '../database/prisma.service';
+import { DesiredState, Health, SiteStatus } from '../generated/prisma/enums';
+import { RedisService } from '../redis/redis.service';
+import { siteUrl } from '../sites/site-urls';
+import { nextHealth } from './health';
+import { SiteHealthService } from './site-health.service';
+
+const DUE = 'berth:monitor:due';
+const fails = (id: string) => `berth:monitor:fails:${id}`;
+
+// Atomically takes the sites whose probe is due and books their next one, so that any
+// number of workers share the probing without probing a site twice in one interval.
+const CLAIM = `
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, m in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[3], m) end
+return due`;
+
+/**
+ * Probes every running site over HTTP. One sorted set in Redis is the schedule (score =
+ * when the next probe is due), spread over the interval; each worker claims due sites in
+ * small batches and keeps at most BERTH_PROBE_CONCURRENCY probes in flight.
+ */
+@Injectable()
+export class MonitorService {
+  private readonly logger = new Logger('Monitor');
+  private timers: NodeJS.Timeout[] = [];
+  private inflight = 0;
+  private ticking = false;
+  private readonly latencyWritten = new Map<string, number>();
+
+  constructor(
+    @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
+    private readonly prisma: PrismaService,
+    private readonly redis: RedisService,
+    private readonly health: SiteHealthService,
+  ) {}
+
+  start(): void {
+    const tickMs = Math.max(100, Math.min(500, this.config.BERTH_PROBE_INTERVAL_MS / 4));
+    this.timers = [
+      setInterval(() => void this.tick().catch((e: Error) => this.logger.warn(`tick: ${e.message}`)), tickMs),
+      setInterval(() => void this.sync().catch((e: Error) => this.logger.warn(`sync: ${e.message}`)), 10_000),
+    ];
+    this.timers.forEach((t) => t.unref());
+    void this.sync().catch((e: Error) => this.logger.warn(`sync: ${e.message}`));
+  }
+
+  stop(): void {
+    this.timers.forEach(clearInterval);
+    this.timers = [];
+  }
+
+  /** Puts a site on the schedule (or moves its next probe to `at`). */
+  async watch(siteId: string, at = Date.now()): Promise<void> {
+    await this.redis.client.zadd(DUE, at, siteId);
+  }
+
+  async unwatch(siteId: string): Promise<void> {
+    await this.redis.client.multi().zrem(DUE, siteId).del(fails(siteId)).exec();
+  }
+
+  /** Makes the schedule hold exactly the sites that should be running (one worker at a time). */
+  async sync(): Promise<void> {
+    const lock = await this.redis.tryLock('berth:lock:monitor-sync', 9_000);
+    if (!lock) return;
+    try {
+      const running = await this.prisma.site.findMany({ where: { desiredState: DesiredState.RUNNING, status: SiteStatus.RUNNING }, select: { id: true } });
+      const wanted = new Set(running.map((s) => s.id));
+      const scheduled = await this.redis.client.zrange(DUE, 0, -1);
+      const now = Date.now();
+      const add = running.filter((s) => !scheduled.includes(s.id));
+      if (add.length) {
+        // New entries are spread over one interval, so probes do not come in bursts.
+        const args = add.flatMap((s) => [now + Math.floor(Math.random() * this.config.BERTH_PROBE_INTERVAL_MS), s.id]);
+        await this.redis.client.zadd(DUE, 'NX', ...args);
+      }
+      const stale = scheduled.filter((id) => !wanted.has(id));
+      if (stale.length) await this.redis.client.zrem(DUE, ...stale);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      const room = this.config.BERTH_PROBE_CONCURRENCY - this.inflight;
+      if (room <= 0) return;
+      const now = Date.now();
+      const ids = (await this.redis.client.eval(CLAIM, 1, DUE, String(now), String(room), String(now + this.config.BERTH_PROBE_INTERVAL_MS))) as string[];
+      if (!ids.length) return;
+      const sites = await this.prisma.site.findMany({
+        where: { id: { in: ids } },
+        select: { id: true, hostPort: true, health: true, desiredState: true, status: true },
+      });
+      for (const site of sites) {
+        if (site.desiredState !== DesiredState.RUNNING || site.status !== SiteStatus.RUNNING) continue;
+        this.inflight += 1;
+        void this.probe(site)
+          .catch((e: Error) => this.logger.warn(`probe of ${site.id}: ${e.message}`))
+          .finally(() => (this.inflight -= 1));
+      }
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  /** One HTTP probe and what follows from it. */
+  async probe(site: { id: string; hostPort: number | null; health: Health }): Promise<void> {
+    const url = siteUrl(this.config.BERTH_PUBLISH_ADDRESS, site.hostPort);
+    const started = Date.now();
+    let failure: string | undefined;
+    if (!url) failure = 'no published port';
+    else {
+      try {
+        const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(this.config.BERTH_PROBE_TIMEOUT_MS) });
+        await res.arrayBuffer().catch(() => undefined);
+        if (res.status >= 500) failure = `HTTP ${res.status}`;
+      } catch (e) {
+        const err = e as Error & { cause?: { code?: string } };
+        failure = err.name === 'TimeoutError' ? `no answer within ${this.config.BERTH_PROBE_TIMEOUT_MS} ms` : (err.cause?.code ?? err.message);
+      }
+    }
+    if (!failure) {
+      await this.redis.client.del(fails(site.id));
+      await this.recordLatency(site.id, Date.now() - started);
+      if (site.health !== Health.UP) await this.health.transition(site.id, Health.UP, `answered HTTP in ${Date.now() - started} ms`);
+      return;
+    }
+    const n = await this.redis.client.incr(fails(site.id));
+    await this.redis.client.expire(fails(site.id), 3600);
+    const next = nextHealth(site.health, false, n, this.config.BERTH_PROBE_FAILURES);
+    if (next !== site.health) await this.health.transition(site.id, next, `${n} probe(s) failed in a row: ${failure}`);
+  }
+
+  /** Latency is written at most once a minute per site, to spare the database. */
+  private async recordLatency(siteId: string, ms: number): Promise<void> {
+    const last = this.latencyWritten.get(siteId) ?? 0;
+    if (Date.now() - last < 60_000) return;
+    this.latencyWritten.set(siteId, Date.now());
+    await this.prisma.site.update({ where: { id: siteId }, data: { lastProbeMs: ms } });
+  }
+}
