@@ -184,7 +184,7 @@ build_debian() {
 build_dockerfile() { # build_dockerfile NAME HASH
   local name=$1 hash=$2 logf
   logf=$(mktemp /tmp/berth-build-$name.XXXXXX)
-  if ! docker build --label "$LABEL=$hash" -t "${TAG[$name]}" "$IMAGES_DIR/$name" >"$logf" 2>&1; then
+  if ! docker build --force-rm --label "$LABEL=$hash" -t "${TAG[$name]}" "$IMAGES_DIR/$name" >"$logf" 2>&1; then
     tail -n 40 "$logf" >&2
     rm -f "$logf"
     die "$name: docker build failed"

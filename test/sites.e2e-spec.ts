@@ -101,9 +101,13 @@ describe('provisioning through REST', () => {
     expect(reach.out).toMatch(/MariaDB/);
   });
 
-  it('publishes port 80 on 127.0.0.1 with the restart policy, limits and labels asked for', async () => {
-    expect(wp.HostConfig.PortBindings).toEqual({ '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] });
-    expect(wp.NetworkSettings.Ports['80/tcp']?.[0].HostIp).toBe('127.0.0.1');
+  it('publishes port 80 on 127.0.0.1, on a port reserved for the site, with the restart policy, limits and labels asked for', async () => {
+    const port = Number(wp.HostConfig.PortBindings?.['80/tcp']?.[0]?.HostPort);
+    expect(port).toBeGreaterThanOrEqual(20000);
+    expect(port).toBeLessThanOrEqual(29999);
+    expect(wp.HostConfig.PortBindings).toEqual({ '80/tcp': [{ HostIp: '127.0.0.1', HostPort: String(port) }] });
+    expect(wp.NetworkSettings.Ports['80/tcp']?.[0]).toEqual({ HostIp: '127.0.0.1', HostPort: String(port) });
+    expect((await h.http.get(`/v1/sites/${site.id}`).set(auth(key))).body.url).toBe(`http://127.0.0.1:${port}/`);
     expect(wp.HostConfig.RestartPolicy).toEqual({ Name: 'on-failure', MaximumRetryCount: 3 });
     expect(wp.HostConfig.Memory).toBe(256 * 1024 * 1024);
     expect(wp.HostConfig.NanoCpus).toBe(500_000_000);
@@ -217,13 +221,16 @@ describe('lifecycle', () => {
     expect((await fetch(body.url)).status).toBe(200);
   });
 
-  it('restart restarts the container', async () => {
+  it('restart restarts the container and keeps its URL', async () => {
+    const url = (await h.http.get(`/v1/sites/${site.id}`).set(auth(key))).body.url;
     const before = (await h.docker.getContainer(name).inspect()).State.StartedAt;
     const restart = await h.http.post(`/v1/sites/${site.id}/restart`).set(auth(key));
     expect((await waitForJob(h, key, restart.body.job.id)).status).toBe('SUCCEEDED');
     const after = await h.docker.getContainer(name).inspect();
     expect(after.State.Running).toBe(true);
     expect(after.State.StartedAt).not.toBe(before);
+    expect((await h.http.get(`/v1/sites/${site.id}`).set(auth(key))).body.url).toBe(url);
+    expect((await fetch(url)).status).toBe(200);
   });
 
   it('logs returns the tail, and follow streams new lines until the client leaves', async () => {

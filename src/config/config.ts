@@ -36,6 +36,13 @@ const schema = z.object({
     .string()
     .regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'a CIDR such as 10.64.0.0/12')
     .default('10.64.0.0/12'),
+  /** Host ports Berth reserves for sites, one each, kept across restarts (outside the kernel's ephemeral range). */
+  BERTH_PORT_RANGE: z
+    .string()
+    .regex(/^\d{1,5}-\d{1,5}$/, 'a range such as 20000-29999')
+    .transform((v) => v.split('-').map(Number) as [number, number])
+    .refine(([lo, hi]) => lo >= 1024 && hi <= 65535 && lo <= hi, 'ports from 1024 to 65535, low-high')
+    .default([20000, 29999]),
   BERTH_SUBNET_PREFIX: z.coerce.number().int().min(16).max(29).default(24),
   BERTH_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
   BERTH_JOB_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),

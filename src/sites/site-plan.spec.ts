@@ -21,6 +21,7 @@ const site: SiteFacts = {
   dbName: 'wp_1111',
   dbUser: 'wp_1111',
   dbPassword: 'site-password-123456',
+  hostPort: 20080,
   running: true,
 };
 
@@ -79,8 +80,8 @@ describe('planSite', () => {
     );
   });
 
-  it('publishes port 80 on the configured address with a port Docker chooses', () => {
-    expect(host.PortBindings).toEqual({ '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] });
+  it('publishes port 80 on the configured address and the port reserved for the site', () => {
+    expect(host.PortBindings).toEqual({ '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '20080' }] });
   });
 
   it('sets the restart policy and the limits asked for', () => {

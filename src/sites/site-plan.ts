@@ -20,6 +20,8 @@ export interface SiteFacts {
   dbName: string;
   dbUser: string;
   dbPassword: string;
+  /** The host port reserved for the site. */
+  hostPort: number;
   running: boolean;
 }
 
@@ -140,7 +142,7 @@ export function planSite(t: TenantFacts, site: SiteFacts, s: PlanSettings): Plan
             ReadonlyRootfs: true,
             Tmpfs: Object.fromEntries(WRITABLE_TMPFS.map((p) => [p, 'rw,noexec,nosuid,size=64m'])),
             Mounts: [{ Type: 'volume', Source: volume, Target: s.wordpressDataPath }],
-            PortBindings: { '80/tcp': [{ HostIp: s.publishAddress, HostPort: '' }] },
+            PortBindings: { '80/tcp': [{ HostIp: s.publishAddress, HostPort: String(site.hostPort) }] },
             RestartPolicy: restartPolicyOf(site.restartPolicy),
             ...(site.memoryMb ? { Memory: site.memoryMb * 1024 * 1024 } : {}),
             ...(site.cpus ? { NanoCpus: Math.round(site.cpus * 1e9) } : {}),

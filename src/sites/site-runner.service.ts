@@ -54,8 +54,9 @@ export class SiteRunner {
     return { slug: t.slug, networkIndex: t.networkIndex, dbRootPassword: this.box.open(t.dbRootPasswordEnc) };
   }
 
-  siteFacts(s: Site): SiteFacts {
+  siteFacts(s: Site & { hostPort: number }): SiteFacts {
     return {
+      hostPort: s.hostPort,
       id: s.id, name: s.name, env: s.env as Record<string, string>, restartPolicy: s.restartPolicy,
       memoryMb: s.memoryMb, cpus: s.cpus, dbName: s.dbName, dbUser: s.dbUser,
       dbPassword: this.box.open(s.dbPasswordEnc), running: s.desiredState === DesiredState.RUNNING,
@@ -73,7 +74,7 @@ export class SiteRunner {
     let site = await this.prisma.site.findUniqueOrThrow({ where: { id: job.siteId } });
     const tenantRow = await this.prisma.tenant.findUniqueOrThrow({ where: { id: site.tenantId } });
     const tenant = this.tenantFacts(tenantRow);
-    const facts = this.siteFacts(site);
+    const facts = this.siteFacts({ ...site, hostPort: site.hostPort ?? 0 });
     const scope = { [LABEL.instance]: this.config.BERTH_INSTANCE, [LABEL.tenant]: tenant.slug, [LABEL.siteId]: site.id };
     const dbContainer = names.dbContainer(tenant.slug);
 
@@ -92,7 +93,8 @@ export class SiteRunner {
       return { status: SiteStatus.DELETED, hostPort: null };
     }
 
-    const report = await steps.run('site volume and WordPress container', () => this.applier.apply(planSite(tenant, facts, this.settings), scope), (r) => r.changes.join('; ') || 'unchanged');
+    facts.hostPort = await this.reserveHostPort(site);
+    const report = await steps.run('site volume and WordPress container', () => this.applySite(site.id, planSite(tenant, facts, this.settings), scope), (r) => r.changes.join('; ') || 'unchanged');
     const wp = report.containers[names.wpContainer(tenant.slug, site.name)];
     await steps.run('wait for database server', () => waitForDatabase(this.docker, dbContainer, tenant.dbRootPassword, this.config.BERTH_STEP_TIMEOUT_MS));
     await steps.run('site database and user', () => runSql(this.docker, dbContainer, tenant.dbRootPassword, createSiteDatabaseSql(facts)));
@@ -110,6 +112,38 @@ export class SiteRunner {
     await this.health.transition(site.id, Health.UP, 'answered HTTP after the job');
     await this.monitor.watch(site.id, Date.now() + this.config.BERTH_PROBE_INTERVAL_MS);
     return { status: SiteStatus.RUNNING, hostPort };
+  }
+
+  /**
+   * Reserves a host port for the site once, from BERTH_PORT_RANGE, so its URL survives
+   * restarts and replacements. The unique index settles races between workers.
+   */
+  private async reserveHostPort(site: Site): Promise<number> {
+    if (site.hostPort) return site.hostPort;
+    const [lo, hi] = this.config.BERTH_PORT_RANGE;
+    for (let i = 0; i < 50; i++) {
+      const port = lo + Math.floor(Math.random() * (hi - lo + 1));
+      const taken = await this.prisma.site.updateMany({ where: { id: site.id, hostPort: null }, data: { hostPort: port } }).then(
+        (r) => r.count === 0,
+        () => true,
+      );
+      const now = await this.prisma.site.findUniqueOrThrow({ where: { id: site.id }, select: { hostPort: true } });
+      if (now.hostPort) return now.hostPort;
+      if (!taken) break;
+    }
+    throw new Error(`no free host port found in ${lo}-${hi}`);
+  }
+
+  /** A port something else on the host holds is given up, so the next attempt takes another. */
+  private async applySite(siteId: string, plan: ReturnType<typeof planSite>, scope: Record<string, string>) {
+    try {
+      return await this.applier.apply(plan, scope);
+    } catch (e) {
+      if (/port is already allocated|address already in use/i.test((e as Error).message)) {
+        await this.prisma.site.update({ where: { id: siteId }, data: { hostPort: null } });
+      }
+      throw e;
+    }
   }
 
   /** The tenant's shared objects, applied by one worker at a time per tenant. */

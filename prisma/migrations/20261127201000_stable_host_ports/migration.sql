@@ -1,0 +1,3 @@
+-- CreateIndex
+CREATE UNIQUE INDEX "Site_hostPort_key" ON "Site"("hostPort");
+
