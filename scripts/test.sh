@@ -19,20 +19,22 @@ fi
 
 # The suite runs in its own database, created afresh, so it never touches Berth's own.
 TEST_DATABASE_URL="$(node -e '
-  const u = new URL(process.argv[1]); u.pathname = "/berth_test"; process.stdout.write(u.toString());
-' "$DATABASE_URL")"
+  const u = new URL(process.argv[1]); u.pathname = "/berth_test" + process.argv[2]; process.stdout.write(u.toString());
+' "$DATABASE_URL" "${BERTH_TEST_SLOT:-0}")"
 export BERTH_TEST_ADMIN_DATABASE_URL="$DATABASE_URL"
 export DATABASE_URL="$TEST_DATABASE_URL"
 
-mkdir -p test-output
+out="test-output/slot${BERTH_TEST_SLOT:-0}"
+mkdir -p "$out"
+export BERTH_TEST_OUTPUT="$PWD/$out"
 set +e
-node node_modules/jest/bin/jest.js --ci --runInBand --json --outputFile=test-output/jest.json "$@"
+node node_modules/jest/bin/jest.js --ci --runInBand --json --outputFile="$out/jest.json" "$@"
 status=$?
 set -e
 node -e '
-  const r = require("./test-output/jest.json");
+  const r = require(process.argv[1]);
   const skipped = r.numPendingTests + r.numTodoTests;
   const failedSuites = r.testResults.filter((s) => s.status === "failed" && s.assertionResults.every((a) => a.status !== "failed")).length;
   console.log(`${r.numPassedTests} passed, ${r.numFailedTests + failedSuites} failed` + (skipped ? `, ${skipped} skipped` : ""));
-'
+' "$PWD/$out/jest.json"
 exit $status

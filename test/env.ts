@@ -1,10 +1,16 @@
 /** The environment the end-to-end suites run Berth with (scripts/test.sh sets the URLs). */
 export const TEST_ADMIN_KEY = 'berth_e2e-admin-key-0123456789abcdefghijklmnopqrstuvwxyz';
-export const TEST_INSTANCE = 'e2e';
+
+/**
+ * BERTH_TEST_SLOT (0-9, default 0) keeps concurrent runs of the suite on one machine apart:
+ * each slot has its own database, Redis database, instance label, subnets and host ports.
+ */
+export const TEST_SLOT = Number(process.env.BERTH_TEST_SLOT ?? '0');
+export const TEST_INSTANCE = `e2e${TEST_SLOT}`;
 
 export function testRedisUrl(): string {
   const u = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
-  u.pathname = '/3';
+  u.pathname = `/${3 + TEST_SLOT}`;
   return u.toString();
 }
 
@@ -19,7 +25,8 @@ export function testEnv(overrides: Record<string, string> = {}): NodeJS.ProcessE
     BERTH_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
     BERTH_WORDPRESS_IMAGE: 'berth/stub-wordpress:latest',
     BERTH_DB_IMAGE: 'berth/mariadb:10.11',
-    BERTH_SUBNET_POOL: '10.80.0.0/12',
+    BERTH_SUBNET_POOL: `10.${80 + TEST_SLOT}.0.0/16`,
+    BERTH_PORT_RANGE: `${21000 + TEST_SLOT * 1000}-${21999 + TEST_SLOT * 1000}`,
     BERTH_LOG_LEVEL: 'warn',
     BERTH_STEP_TIMEOUT_MS: '90000',
     BERTH_JOB_BACKOFF_MS: '500',

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { migrate, readMigrations } from '../src/database/migrator';
+import { TEST_SLOT } from './env';
 
 const root = join(__dirname, '..');
 const baseUrl = process.env.DATABASE_URL as string;
@@ -33,10 +34,10 @@ function schemaOf(url: string): string {
 
 describe('migrations', () => {
   it('produce exactly the schema that prisma/schema.prisma describes', async () => {
-    const fromMigrations = await freshDatabase('berth_test_drift_migrations');
+    const fromMigrations = await freshDatabase(`berth_test${TEST_SLOT}_drift_migrations`);
     await migrate(fromMigrations);
 
-    const fromSchema = await freshDatabase('berth_test_drift_schema');
+    const fromSchema = await freshDatabase(`berth_test${TEST_SLOT}_drift_schema`);
     const sql = execFileSync('bash', [join(root, 'scripts/migration-sql.sh')], { cwd: root, encoding: 'utf8', env: { ...process.env, DATABASE_URL: fromSchema } });
     expect(sql).toMatch(/CREATE TABLE "Site"/);
     const c = new Client({ connectionString: fromSchema });
@@ -48,7 +49,7 @@ describe('migrations', () => {
   });
 
   it('are applied once, even by processes starting together, and recorded like prisma migrate does', async () => {
-    const url = await freshDatabase('berth_test_migrate_twice');
+    const url = await freshDatabase(`berth_test${TEST_SLOT}_migrate_twice`);
     const results = await Promise.all([migrate(url), migrate(url), migrate(url)]);
     expect(results.flat()).toEqual(readMigrations().map((m) => m.name));
     const c = new Client({ connectionString: url });
@@ -61,7 +62,7 @@ describe('migrations', () => {
   });
 
   it('refuse to run when an applied migration was edited afterwards', async () => {
-    const url = await freshDatabase('berth_test_migrate_edited');
+    const url = await freshDatabase(`berth_test${TEST_SLOT}_migrate_edited`);
     await migrate(url);
     const edited = readMigrations().map((m, i) => (i === 0 ? { ...m, checksum: 'f'.repeat(64) } : m));
     await expect(migrate(url, edited)).rejects.toThrow(/was changed after it was applied/);
