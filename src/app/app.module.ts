@@ -32,6 +32,7 @@ import { NotifyWorker } from '../notifications/notify.worker';
 import { MonitorService } from '../monitor/monitor.service';
 import { SiteHealthService } from '../monitor/site-health.service';
 import { DockerEventsService } from '../monitor/docker-events.service';
+import { ReconcilerService } from '../reconcile/reconciler.service';
 
 function flatten(errors: ValidationError[], prefix = ''): string[] {
   return errors.flatMap((e) => [
@@ -105,6 +106,7 @@ export class AppModule {
         MonitorService,
         SiteHealthService,
         DockerEventsService,
+        ReconcilerService,
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_PIPE, useValue: validationPipe },
         { provide: APP_FILTER, useClass: HttpErrorFilter },

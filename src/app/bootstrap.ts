@@ -10,6 +10,7 @@ import { SiteWorker } from '../jobs/site.worker';
 import { NotifyWorker } from '../notifications/notify.worker';
 import { MonitorService } from '../monitor/monitor.service';
 import { DockerEventsService } from '../monitor/docker-events.service';
+import { ReconcilerService } from '../reconcile/reconciler.service';
 import { AppModule } from './app.module';
 
 export interface Started {
@@ -41,11 +42,13 @@ export async function startBerth(config: BerthConfig): Promise<Started> {
   const notify = app.get(NotifyWorker);
   const monitor = app.get(MonitorService);
   const dockerEvents = app.get(DockerEventsService);
+  const reconciler = app.get(ReconcilerService);
   if (runsWorker) {
     sites.start();
     notify.start();
     monitor.start();
     dockerEvents.start();
+    reconciler.start();
   }
 
   let url: string | undefined;
@@ -63,6 +66,7 @@ export async function startBerth(config: BerthConfig): Promise<Started> {
     generatedAdminKey,
     stop: async () => {
       if (runsWorker) {
+        reconciler.stop();
         dockerEvents.stop();
         monitor.stop();
         await Promise.all([sites.stop(), notify.stop()]);

@@ -13,6 +13,8 @@ export enum ErrorCode {
   SITE_NAME_TAKEN = 'SITE_NAME_TAKEN',
   SITE_DELETED = 'SITE_DELETED',
   JOB_NOT_FOUND = 'JOB_NOT_FOUND',
+  JOB_FINISHED = 'JOB_FINISHED',
+  SITE_BUSY = 'SITE_BUSY',
   QUOTA_EXCEEDED = 'QUOTA_EXCEEDED',
   IDEMPOTENCY_KEY_REUSED = 'IDEMPOTENCY_KEY_REUSED',
   UNAVAILABLE = 'UNAVAILABLE',
@@ -51,6 +53,8 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.SITE_NAME_TAKEN:
     case ErrorCode.SITE_DELETED:
     case ErrorCode.IDEMPOTENCY_KEY_REUSED:
+    case ErrorCode.JOB_FINISHED:
+    case ErrorCode.SITE_BUSY:
       return 409;
     case ErrorCode.TENANT_SUSPENDED:
       return 403;

@@ -68,6 +68,15 @@ const schema = z.object({
   BERTH_NOTIFY_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(10),
   BERTH_NOTIFY_BACKOFF_MS: z.coerce.number().int().min(10).default(5000),
   BERTH_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  /** How long a started site may take to answer HTTP before the step fails. */
+  BERTH_HTTP_READY_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),
+  /** Locks held by a worker (per site, per job) expire this long after it dies. */
+  BERTH_LOCK_TTL_MS: z.coerce.number().int().min(1000).default(30_000),
+  BERTH_STALLED_INTERVAL_MS: z.coerce.number().int().min(500).default(15_000),
+  /** The reconciler compares every site with Docker this often (and on Docker events). */
+  BERTH_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(500).default(30_000),
+  /** Objects labelled as Berth's that no site claims are removed after this long. */
+  BERTH_ORPHAN_GRACE_MS: z.coerce.number().int().min(0).default(10 * 60_000),
   BERTH_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(64 * 1024),
   BERTH_LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
   BERTH_RUN_MIGRATIONS: bool.default(true),

@@ -3,10 +3,11 @@ import { Queue } from 'bullmq';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
 import type { Job } from '../generated/prisma/client';
-import { JobStatus } from '../generated/prisma/enums';
+import { JobStatus, SiteStatus } from '../generated/prisma/enums';
+import { EventsService } from '../events/events.service';
 import { RedisService } from '../redis/redis.service';
 import { BerthError, ErrorCode } from '../common/errors';
-import { canSeeTenant, type Principal } from '../auth/principal';
+import { assertCanWrite, canSeeTenant, type Principal } from '../auth/principal';
 import { isUuid } from '../tenants/tenants.service';
 import type { JobView } from '../sites/dto/site.dto';
 import { JobName, SITES_QUEUE, type JobPayloads, type StepRecord } from './job.types';
@@ -17,6 +18,14 @@ export function toJobView(j: Job): JobView {
 }
 
 export const jobChannel = (id: string) => `berth:job:${id}`;
+const cancelKey = (id: string) => `berth:cancel:${id}`;
+
+/** Thrown between steps of a job whose cancellation was asked for. */
+export class CancelledError extends Error {
+  constructor() {
+    super('cancelled');
+  }
+}
 
 /** Puts jobs on the queue and reads them back; the worker side is SiteWorker. */
 @Injectable()
@@ -28,6 +37,7 @@ export class JobsService implements OnModuleDestroy {
     @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
     private readonly prisma: PrismaService,
     private readonly redis: RedisService,
+    private readonly events: EventsService,
   ) {
     this.queue = new Queue(SITES_QUEUE, {
       connection: redis.connect({ maxRetriesPerRequest: 3 }),
@@ -46,18 +56,21 @@ export class JobsService implements OnModuleDestroy {
   }
 
   /**
-   * Jobs whose row was committed but whose enqueue was lost (a crash between the two, or
-   * Redis down) are enqueued again, so no job stays QUEUED forever.
+   * Unfinished job rows with no live queue entry are enqueued again: the enqueue after the
+   * commit was lost (a crash between the two, Redis down or restarted without its data), or
+   * BullMQ gave the job up. So no job stays QUEUED or RUNNING forever.
    */
   async requeueOrphans(olderThanMs = 10_000): Promise<number> {
     const stale = await this.prisma.job.findMany({
-      where: { status: JobStatus.QUEUED, createdAt: { lt: new Date(Date.now() - olderThanMs) } },
+      where: { status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] }, createdAt: { lt: new Date(Date.now() - olderThanMs) } },
       take: 500,
     });
     let n = 0;
     for (const job of stale) {
       const existing = await this.queue.getJob(job.id);
-      if (existing) continue;
+      const state = existing ? await existing.getState() : 'missing';
+      if (state !== 'missing' && state !== 'completed' && state !== 'failed' && state !== 'unknown') continue;
+      if (existing) await existing.remove().catch(() => undefined);
       await this.enqueue(job);
       n += 1;
     }
@@ -69,6 +82,37 @@ export class JobsService implements OnModuleDestroy {
     const job = isUuid(id) ? await this.prisma.job.findUnique({ where: { id } }) : null;
     if (!job || !canSeeTenant(actor, job.tenantId)) throw new BerthError(ErrorCode.JOB_NOT_FOUND, `Job ${id} was not found`);
     return toJobView(job);
+  }
+
+  /**
+   * A queued job is taken off the queue and ends CANCELLED at once; a running one stops at
+   * its next step boundary (the worker checks between steps).
+   */
+  async cancel(actor: Principal, id: string): Promise<JobView> {
+    assertCanWrite(actor);
+    const job = isUuid(id) ? await this.prisma.job.findUnique({ where: { id } }) : null;
+    if (!job || !canSeeTenant(actor, job.tenantId)) throw new BerthError(ErrorCode.JOB_NOT_FOUND, `Job ${id} was not found`);
+    if (job.status !== JobStatus.QUEUED && job.status !== JobStatus.RUNNING) {
+      throw new BerthError(ErrorCode.JOB_FINISHED, `Job ${id} is already ${job.status.toLowerCase()}`);
+    }
+    await this.redis.client.set(cancelKey(id), '1', 'EX', 24 * 3600);
+    const queued = await this.queue.getJob(id);
+    const state = queued ? await queued.getState() : 'missing';
+    if (job.status === JobStatus.QUEUED && state !== 'active') {
+      await queued?.remove().catch(() => undefined);
+      const cancelled = await this.prisma.job.updateMany({ where: { id, status: JobStatus.QUEUED }, data: { status: JobStatus.CANCELLED, finishedAt: new Date(), error: 'cancelled' } });
+      if (cancelled.count === 1) {
+        await this.prisma.site.update({ where: { id: job.siteId }, data: { status: SiteStatus.FAILED, lastError: `job ${id} was cancelled` } });
+        await this.events.record({ tenantId: job.tenantId, siteId: job.siteId, type: 'job.cancelled', message: `${job.kind} cancelled before it ran`, data: { jobId: id }, actorKeyId: actor.keyId });
+      }
+    } else {
+      await this.events.record({ tenantId: job.tenantId, siteId: job.siteId, type: 'job.cancel.requested', message: `cancellation of ${job.kind} requested`, data: { jobId: id }, actorKeyId: actor.keyId });
+    }
+    return toJobView(await this.prisma.job.findUniqueOrThrow({ where: { id } }));
+  }
+
+  async cancelRequested(id: string): Promise<boolean> {
+    return (await this.redis.client.exists(cancelKey(id))) === 1;
   }
 
   async publish(job: Job): Promise<void> {

@@ -1,18 +1,19 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { DelayedError, Worker, type Job as BullJob } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type Job as BullJob } from 'bullmq';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
 import type { Prisma } from '../generated/prisma/client';
 import { JobStatus, SiteStatus } from '../generated/prisma/enums';
 import { RedisService } from '../redis/redis.service';
 import { EventsService } from '../events/events.service';
-import { SiteRunner } from '../sites/site-runner.service';
-import { JobsService } from './jobs.service';
+import { RolledBackError, SiteRunner } from '../sites/site-runner.service';
+import { CancelledError, JobsService } from './jobs.service';
 import { JobName, SITES_QUEUE, type JobPayloads } from './job.types';
 import { StepRecorder } from './step-recorder';
 
 type Payload = JobPayloads[typeof JobName.ApplySite];
 const handlers: Record<JobName, true> = { [JobName.ApplySite]: true };
+const STEPS_PER_JOB = 6;
 
 /** Runs site jobs: one at a time per site, in parallel across sites. */
 @Injectable()
@@ -34,14 +35,18 @@ export class SiteWorker {
     this.worker = new Worker<Payload, void, JobName>(SITES_QUEUE, (job, token) => this.process(job, token), {
       connection: this.redis.connect({ maxRetriesPerRequest: null }),
       concurrency: this.config.BERTH_WORKER_CONCURRENCY,
-      lockDuration: 30_000,
-      stalledInterval: 15_000,
-      maxStalledCount: 3,
+      lockDuration: this.config.BERTH_LOCK_TTL_MS,
+      stalledInterval: this.config.BERTH_STALLED_INTERVAL_MS,
+      maxStalledCount: 5,
     });
     this.worker.on('error', (e) => this.logger.error(`worker: ${e.message}`));
+    // A job BullMQ gives up on without our handler seeing it (stalled too often) still ends.
+    this.worker.on('failed', (job, e) => {
+      if (job && e.message.includes('stalled')) void this.fail(job.data.jobId, e.message).catch(() => undefined);
+    });
     this.sweeper = setInterval(() => {
       this.jobs.requeueOrphans().catch((e: Error) => this.logger.warn(`requeue: ${e.message}`));
-    }, 15_000);
+    }, Math.min(15_000, this.config.BERTH_STALLED_INTERVAL_MS * 2));
     this.sweeper.unref();
     this.logger.log(`processing ${SITES_QUEUE} with concurrency ${this.config.BERTH_WORKER_CONCURRENCY}`);
   }
@@ -56,9 +61,9 @@ export class SiteWorker {
     if (!handlers[bull.name]) throw new Error(`no handler for job ${bull.name}`);
     const { jobId, siteId } = bull.data;
     const row = await this.prisma.job.findUnique({ where: { id: jobId } });
-    if (!row || row.status === JobStatus.SUCCEEDED || row.status === JobStatus.CANCELLED) return;
+    if (!row || row.status === JobStatus.SUCCEEDED || row.status === JobStatus.CANCELLED || row.status === JobStatus.FAILED) return;
 
-    const lock = await this.redis.tryLock(`berth:lock:site:${siteId}`, 60_000);
+    const lock = await this.redis.tryLock(`berth:lock:site:${siteId}`, this.config.BERTH_LOCK_TTL_MS);
     if (!lock) {
       // Another job of this site is running: come back shortly, without using an attempt.
       await bull.moveToDelayed(Date.now() + 500, token);
@@ -77,33 +82,47 @@ export class SiteWorker {
       data: { status: JobStatus.RUNNING, attempts: { increment: 1 }, startedAt: new Date(), error: null },
     });
     await this.jobs.publish(started);
-    const steps = new StepRecorder(6, this.config.BERTH_STEP_TIMEOUT_MS, async (list, progress) => {
+    const steps = new StepRecorder(STEPS_PER_JOB, this.config.BERTH_STEP_TIMEOUT_MS, async (list, progress) => {
       const j = await this.prisma.job.update({ where: { id: jobId }, data: { steps: list as unknown as Prisma.InputJsonValue, progress } });
       await this.jobs.publish(j);
+      // Between steps is where a cancellation takes effect: nothing is left half-applied.
+      if (j.status === JobStatus.CANCELLED || (await this.jobs.cancelRequested(jobId))) throw new CancelledError();
     });
     try {
-      const outcome = await this.runner.run(started, steps);
+      const status = await this.runner.run(started, steps);
       const done = await this.prisma.job.update({ where: { id: jobId }, data: { status: JobStatus.SUCCEEDED, progress: 100, finishedAt: new Date() } });
       await this.jobs.publish(done);
       if (started.kind === 'PROVISION') {
-        await this.events.record({ tenantId: started.tenantId, siteId: started.siteId, type: 'site.provisioned', message: `Site provisioned and answering`, data: { jobId } });
+        await this.events.record({ tenantId: started.tenantId, siteId: started.siteId, type: 'site.provisioned', message: 'Site provisioned and answering', data: { jobId } });
       }
-      this.logger.log(`job ${jobId} (${started.kind}) succeeded: site ${outcome.status}`);
+      this.logger.log(`job ${jobId} (${started.kind}) succeeded: site ${status}`);
     } catch (e) {
       const message = (e as Error).message;
-      const final = bull.attemptsMade + 1 >= (bull.opts.attempts ?? 1);
-      const failed = await this.prisma.job.update({
-        where: { id: jobId },
-        data: final ? { status: JobStatus.FAILED, error: message, finishedAt: new Date() } : { status: JobStatus.QUEUED, error: message },
-      });
-      await this.jobs.publish(failed);
-      if (final) {
-        const site = await this.prisma.site.findUniqueOrThrow({ where: { id: started.siteId } });
-        await this.runner.setStatus(site, { status: SiteStatus.FAILED, lastError: message });
-        await this.events.record({ tenantId: started.tenantId, siteId: started.siteId, type: 'job.failed', message: `${started.kind} failed: ${message}`, data: { jobId } });
+      if (e instanceof CancelledError) {
+        await this.fail(jobId, 'cancelled', JobStatus.CANCELLED);
+        throw new UnrecoverableError('cancelled');
       }
+      const final = e instanceof RolledBackError || bull.attemptsMade + 1 >= (bull.opts.attempts ?? 1);
+      if (final) await this.fail(jobId, message, JobStatus.FAILED, !(e instanceof RolledBackError));
+      else await this.jobs.publish(await this.prisma.job.update({ where: { id: jobId }, data: { status: JobStatus.QUEUED, error: message } }));
       this.logger.warn(`job ${jobId} (${started.kind}) attempt ${bull.attemptsMade + 1} failed: ${message}`);
-      throw e;
+      throw e instanceof RolledBackError ? new UnrecoverableError(message) : e;
     }
+  }
+
+  /** Ends a job for good; the site is FAILED with the reason unless a rollback kept it running. */
+  private async fail(jobId: string, message: string, status: JobStatus = JobStatus.FAILED, siteFailed = true): Promise<void> {
+    const job = await this.prisma.job.update({ where: { id: jobId }, data: { status, error: message, finishedAt: new Date() } });
+    await this.jobs.publish(job);
+    if (siteFailed) {
+      const reason = status === JobStatus.CANCELLED ? `job ${jobId} was cancelled` : message;
+      await this.runner.setStatus({ id: job.siteId }, { status: SiteStatus.FAILED, lastError: reason });
+    }
+    await this.events.record({
+      tenantId: job.tenantId, siteId: job.siteId,
+      type: status === JobStatus.CANCELLED ? 'job.cancelled' : 'job.failed',
+      message: `${job.kind} ${status === JobStatus.CANCELLED ? 'cancelled' : `failed: ${message}`}`,
+      data: { jobId },
+    });
   }
 }

@@ -10,6 +10,7 @@ import { EventsService } from '../events/events.service';
 import { RedisService } from '../redis/redis.service';
 import { MonitorService } from './monitor.service';
 import { SiteHealthService } from './site-health.service';
+import { ReconcilerService } from '../reconcile/reconciler.service';
 
 interface EngineEvent {
   Type: string;
@@ -39,6 +40,7 @@ export class DockerEventsService {
     private readonly events: EventsService,
     private readonly monitor: MonitorService,
     private readonly health: SiteHealthService,
+    private readonly reconciler: ReconcilerService,
   ) {}
 
   start(): void {
@@ -57,9 +59,9 @@ export class DockerEventsService {
         this.stream = await this.docker.events({
           since: this.since,
           filters: {
-            type: ['container'],
-            event: ['die', 'oom', 'kill', 'start', 'restart', 'health_status'],
-            label: [`${LABEL.managedBy}=${MANAGED_BY}`, `${LABEL.instance}=${this.config.BERTH_INSTANCE}`, `${LABEL.role}=wordpress`],
+            type: ['container', 'network'],
+            event: ['die', 'oom', 'kill', 'start', 'restart', 'health_status', 'stop', 'destroy'],
+            label: [`${LABEL.managedBy}=${MANAGED_BY}`, `${LABEL.instance}=${this.config.BERTH_INSTANCE}`],
           },
         });
         for await (const line of createInterface({ input: this.stream })) {
@@ -76,12 +78,17 @@ export class DockerEventsService {
   }
 
   private async handle(event: EngineEvent): Promise<void> {
+    const action = event.Action.split(':')[0];
+    // Anything removed or stopped behind Berth's back is the reconciler's business.
+    if (event.Type === 'network' || action === 'destroy' || action === 'stop' || event.Actor.Attributes[LABEL.role] !== 'wordpress') {
+      if (action === 'destroy' || action === 'die' || action === 'stop') this.reconciler.soon();
+      if (event.Type === 'network' || event.Actor.Attributes[LABEL.role] !== 'wordpress') return;
+    }
     const siteId = event.Actor.Attributes[LABEL.siteId];
     if (!siteId) return;
     // Every worker follows the stream; the first to claim an event handles it.
     const claimed = await this.redis.client.set(`berth:docker-event:${event.id}:${event.timeNano}:${event.Action}`, '1', 'EX', 600, 'NX');
     if (claimed !== 'OK') return;
-    const action = event.Action.split(':')[0];
     if (action === 'die' || action === 'oom' || action === 'kill') {
       await this.monitor.watch(siteId);
       const info = await this.docker.inspectContainer(event.id);

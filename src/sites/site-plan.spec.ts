@@ -1,5 +1,5 @@
 import { LABEL } from '../docker/plan.types';
-import { names, planSite, planTenant, restartPolicyOf, stableStringify, type PlanSettings, type SiteFacts, type TenantFacts } from './site-plan';
+import { imageWithTag, names, planSite, planTenant, restartPolicyOf, stableStringify, type PlanSettings, type SiteFacts, type TenantFacts } from './site-plan';
 
 const settings: PlanSettings = {
   instance: 'test',
@@ -118,5 +118,19 @@ describe('helpers', () => {
 
   it('stringifies independently of key order', () => {
     expect(stableStringify({ b: 1, a: [{ d: 2, c: 3 }] })).toBe(stableStringify({ a: [{ c: 3, d: 2 }], b: 1 }));
+  });
+});
+
+describe('imageWithTag', () => {
+  it('swaps the tag, keeping registries with ports intact', () => {
+    expect(imageWithTag('wordpress:6-apache', '6.4-apache')).toBe('wordpress:6.4-apache');
+    expect(imageWithTag('wordpress', '6')).toBe('wordpress:6');
+    expect(imageWithTag('registry.local:5000/wp/wordpress:6', '7')).toBe('registry.local:5000/wp/wordpress:7');
+    expect(imageWithTag('registry.local:5000/wordpress', '7')).toBe('registry.local:5000/wordpress:7');
+  });
+
+  it('is used for a site that asks for a tag', () => {
+    const [c] = planSite(tenant, { ...site, image: 'wordpress:6.4-apache' }, settings).containers;
+    expect(c.create.Image).toBe('wordpress:6.4-apache');
   });
 });

@@ -22,6 +22,8 @@ export interface SiteFacts {
   dbPassword: string;
   /** The host port reserved for the site. */
   hostPort: number;
+  /** The WordPress image, when the site runs another tag than the configured image's. */
+  image?: string;
   running: boolean;
 }
 
@@ -75,6 +77,14 @@ function withHash(spec: ContainerSpec): ContainerSpec {
   const hash = createHash('sha256').update(stableStringify(spec.create)).digest('hex').slice(0, 16);
   spec.create.Labels[LABEL.specHash] = hash;
   return spec;
+}
+
+/** `wordpress:6-apache` with tag `6.4` → `wordpress:6.4` (registry ports are not tags). */
+export function imageWithTag(image: string, tag: string): string {
+  const slash = image.lastIndexOf('/');
+  const colon = image.lastIndexOf(':');
+  const repo = colon > slash ? image.slice(0, colon) : image;
+  return `${repo}:${tag}`;
 }
 
 /** `on-failure:5` → Docker's RestartPolicy. */
@@ -133,7 +143,7 @@ export function planSite(t: TenantFacts, site: SiteFacts, s: PlanSettings): Plan
         running: site.running,
         create: {
           name,
-          Image: s.wordpressImage,
+          Image: site.image ?? s.wordpressImage,
           Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
           Labels: labels(s, t.slug, 'wordpress', site),
           ExposedPorts: { '80/tcp': {} },

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, Headers, HttpCode, Param, ParseBoolPipe, ParseIntPipe, Post, Query, Res, DefaultValuePipe } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Headers, HttpCode, Param, ParseBoolPipe, ParseIntPipe, Patch, Post, Query, Res, DefaultValuePipe } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBearerAuth, ApiHeader, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { Actor } from '../auth/auth.guard';
@@ -6,7 +6,7 @@ import type { Principal } from '../auth/principal';
 import { BerthError, ErrorCode } from '../common/errors';
 import { PageArgs } from '../common/page.dto';
 import { JobsService } from '../jobs/jobs.service';
-import { CreateSiteInput, EventView, JobView, SiteAndJobView, SiteFilterArgs, SiteView } from './dto/site.dto';
+import { CreateSiteInput, EventView, JobView, SiteAndJobView, SiteFilterArgs, SiteView, UpdateSiteInput } from './dto/site.dto';
 import { SitesService } from './sites.service';
 
 @ApiTags('sites')
@@ -36,6 +36,13 @@ export class SitesController {
   @ApiOkResponse({ type: SiteView })
   get(@Actor() actor: Principal, @Param('id') id: string) {
     return this.sites.get(actor, id);
+  }
+
+  @Patch('sites/:id')
+  @HttpCode(202)
+  @ApiAcceptedResponse({ type: JobView })
+  update(@Actor() actor: Principal, @Param('id') id: string, @Body() input: UpdateSiteInput) {
+    return this.sites.update(actor, id, input);
   }
 
   @Post('sites/:id/start')
@@ -89,5 +96,12 @@ export class SitesController {
   @ApiOkResponse({ type: JobView })
   job(@Actor() actor: Principal, @Param('id') id: string) {
     return this.jobs.get(actor, id);
+  }
+
+  @Post('jobs/:id/cancel')
+  @HttpCode(202)
+  @ApiAcceptedResponse({ type: JobView })
+  cancel(@Actor() actor: Principal, @Param('id') id: string) {
+    return this.jobs.cancel(actor, id);
   }
 }

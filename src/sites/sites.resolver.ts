@@ -3,7 +3,7 @@ import { Actor } from '../auth/auth.guard';
 import type { Principal } from '../auth/principal';
 import { JobsService, jobChannel } from '../jobs/jobs.service';
 import { RedisService } from '../redis/redis.service';
-import { CreateSiteInput, JobView, SiteAndJobView, SiteFilterArgs, SiteView } from './dto/site.dto';
+import { CreateSiteInput, JobView, SiteAndJobView, SiteFilterArgs, SiteView, UpdateSiteInput } from './dto/site.dto';
 import { SitesService } from './sites.service';
 
 interface Ctx {
@@ -38,6 +38,16 @@ export class SitesResolver {
   @Query(() => JobView)
   job(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string) {
     return this.jobs.get(actor, id);
+  }
+
+  @Mutation(() => JobView)
+  async updateSite(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string, @Args('input') input: UpdateSiteInput) {
+    return (await this.service.update(actor, id, input)).job;
+  }
+
+  @Mutation(() => JobView)
+  cancelJob(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string) {
+    return this.jobs.cancel(actor, id);
   }
 
   @Mutation(() => JobView)

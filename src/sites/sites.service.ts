@@ -13,7 +13,8 @@ import { RedisService } from '../redis/redis.service';
 import { DockerService } from '../docker/docker.service';
 import { LABEL } from '../docker/plan.types';
 import { isUuid } from '../tenants/tenants.service';
-import type { CreateSiteInput, ContainerView, SiteAndJobView, SiteFilterArgs, SiteView } from './dto/site.dto';
+import type { CreateSiteInput, ContainerView, JobView, SiteAndJobView, SiteFilterArgs, SiteView, UpdateSiteInput } from './dto/site.dto';
+import { UPDATABLE } from './site-runner.service';
 import { validateSiteEnv } from './site-env';
 import { names } from './site-plan';
 
@@ -40,9 +41,9 @@ export class SitesService {
   ) {}
 
   toView(site: Site, live?: ContainerView[]): SiteView {
-    const { id, tenantId, name, status, health, healthChangedAt, lastProbeMs, restartPolicy, memoryMb, cpus, generation, lastError, createdAt, updatedAt, deletedAt } = site;
+    const { id, tenantId, name, status, health, healthChangedAt, lastProbeMs, restartPolicy, memoryMb, cpus, imageTag, generation, lastError, createdAt, updatedAt, deletedAt } = site;
     return {
-      id, tenantId, name, status, health, healthChangedAt, lastProbeMs, restartPolicy, memoryMb, cpus, generation, lastError, createdAt, updatedAt, deletedAt,
+      id, tenantId, name, status, health, healthChangedAt, lastProbeMs, restartPolicy, memoryMb, cpus, imageTag, generation, lastError, createdAt, updatedAt, deletedAt,
       restartCount: site.restartCount,
       env: site.env as Record<string, string>,
       url: site.status === SiteStatus.DELETED ? null : siteUrl(this.config.BERTH_PUBLISH_ADDRESS, site.hostPort),
@@ -166,14 +167,52 @@ export class SitesService {
     );
   }
 
+  /**
+   * Changes a site's settings; a job replaces its WordPress container (volume and database
+   * stay) and rolls back to the previous settings if the new container does not answer.
+   */
+  async update(actor: Principal, id: string, input: UpdateSiteInput): Promise<{ job: JobView }> {
+    assertCanWrite(actor);
+    const env = input.env === undefined ? undefined : validateSiteEnv(input.env);
+    const job = await this.prisma.$transaction(async (tx) => {
+      const site = await this.lockSite(tx, actor, id);
+      if (site.status === SiteStatus.DELETED || site.desiredState === DesiredState.ABSENT) throw new BerthError(ErrorCode.SITE_DELETED, `Site ${site.name} is deleted or being deleted`);
+      const tenant = await tx.tenant.findUniqueOrThrow({ where: { id: site.tenantId } });
+      const { memoryMb, cpus } = input.resources ?? {};
+      if (memoryMb && memoryMb > tenant.maxMemoryMb) throw new BerthError(ErrorCode.QUOTA_EXCEEDED, `resources.memoryMb ${memoryMb} is over the tenant's limit of ${tenant.maxMemoryMb}`);
+      if (cpus && cpus > tenant.maxCpus) throw new BerthError(ErrorCode.QUOTA_EXCEEDED, `resources.cpus ${cpus} is over the tenant's limit of ${tenant.maxCpus}`);
+      const previous = Object.fromEntries(UPDATABLE.map((k) => [k, site[k]]));
+      const next = {
+        ...(env !== undefined ? { env } : {}),
+        ...(input.restartPolicy !== undefined ? { restartPolicy: input.restartPolicy } : {}),
+        ...(memoryMb !== undefined ? { memoryMb } : {}),
+        ...(cpus !== undefined ? { cpus } : {}),
+        ...(input.imageTag !== undefined ? { imageTag: input.imageTag } : {}),
+      };
+      const generation = site.generation + 1;
+      await tx.site.update({ where: { id: site.id }, data: { ...next, generation } });
+      const created = await tx.job.create({ data: { tenantId: site.tenantId, siteId: site.id, kind: JobKind.UPDATE, generation, params: { previous } as Prisma.InputJsonValue } });
+      await this.eventLog.record({ tenantId: site.tenantId, siteId: site.id, type: 'site.update.requested', message: `update of site ${site.name} requested: ${Object.keys(next).join(', ') || 'nothing'}`, data: { jobId: created.id, fields: Object.keys(next) }, actorKeyId: actor.keyId }, tx);
+      return created;
+    });
+    await this.jobs.enqueue(job);
+    return { job: toJobView(job) };
+  }
+
+  /** Locks the site row for the transaction; another tenant's site answers like a missing one. */
+  private async lockSite(tx: Prisma.TransactionClient, actor: Principal, id: string): Promise<Site> {
+    const [row] = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM "Site" WHERE id = ${isUuid(id) ? id : '00000000-0000-0000-0000-000000000000'}::uuid FOR UPDATE`;
+    const site = row ? await tx.site.findUnique({ where: { id: row.id } }) : null;
+    if (!site || !canSeeTenant(actor, site.tenantId)) throw new BerthError(ErrorCode.SITE_NOT_FOUND, `Site ${id} was not found`);
+    return site;
+  }
+
   /** start, stop, restart and delete: record the desired state, then let a job apply it. */
-  async act(actor: Principal, id: string, action: SiteAction): Promise<{ job: ReturnType<typeof toJobView> }> {
+  async act(actor: Principal, id: string, action: SiteAction): Promise<{ job: JobView }> {
     assertCanWrite(actor);
     const { kind, desired } = ACTIONS[action];
     const job = await this.prisma.$transaction(async (tx) => {
-      const [row] = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM "Site" WHERE id = ${isUuid(id) ? id : '00000000-0000-0000-0000-000000000000'}::uuid FOR UPDATE`;
-      const site = row ? await tx.site.findUnique({ where: { id: row.id } }) : null;
-      if (!site || !canSeeTenant(actor, site.tenantId)) throw new BerthError(ErrorCode.SITE_NOT_FOUND, `Site ${id} was not found`);
+      const site = await this.lockSite(tx, actor, id);
       if (site.status === SiteStatus.DELETED || (site.desiredState === DesiredState.ABSENT && action !== 'delete')) {
         throw new BerthError(ErrorCode.SITE_DELETED, `Site ${site.name} is deleted or being deleted`);
       }

@@ -70,6 +70,38 @@ export class CreateSiteInput {
   resources?: ResourcesInput;
 }
 
+const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+@InputType()
+export class UpdateSiteInput {
+  @Field(() => GraphQLJSONObject, { nullable: true, description: 'Replaces the extra environment variables' })
+  @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' } })
+  @IsOptional()
+  @IsObject()
+  env?: Record<string, string>;
+
+  @Field({ nullable: true })
+  @ApiPropertyOptional({ example: 'always' })
+  @IsOptional()
+  @IsString()
+  @Matches(RESTART_POLICY_PATTERN, { message: 'restartPolicy must be no, always, unless-stopped or on-failure[:N] (N from 1 to 999)' })
+  restartPolicy?: string;
+
+  @Field(() => ResourcesInput, { nullable: true })
+  @ApiPropertyOptional({ type: ResourcesInput })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => ResourcesInput)
+  resources?: ResourcesInput;
+
+  @Field({ nullable: true, description: 'Tag of the configured WordPress image to run, e.g. 6.4-apache' })
+  @ApiPropertyOptional({ example: '6.4-apache' })
+  @IsOptional()
+  @IsString()
+  @Matches(IMAGE_TAG, { message: 'imageTag must be a Docker tag: letters, digits, _ . - (at most 128)' })
+  imageTag?: string;
+}
+
 @ArgsType()
 export class SiteFilterArgs extends PageArgs {
   @Field(() => ID, { nullable: true })
@@ -110,6 +142,7 @@ export class SiteView {
   @Field(() => GraphQLJSONObject) @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) env!: Record<string, string>;
   @Field(() => Int, { nullable: true }) @ApiPropertyOptional() memoryMb!: number | null;
   @Field(() => Float, { nullable: true }) @ApiPropertyOptional() cpus!: number | null;
+  @Field(() => String, { nullable: true }) @ApiPropertyOptional() imageTag!: string | null;
   @Field(() => Int) @ApiProperty() generation!: number;
   @Field(() => String, { nullable: true }) @ApiPropertyOptional() lastError!: string | null;
   @Field(() => [ContainerView], { nullable: true, description: 'Live from the Docker Engine (single-site queries only)' })

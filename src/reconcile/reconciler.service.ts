@@ -1,0 +1,147 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { BERTH_CONFIG, type BerthConfig } from '../config/config';
+import { PrismaService } from '../database/prisma.service';
+import type { Site, Tenant } from '../generated/prisma/client';
+import { DesiredState, JobKind, JobStatus, SiteStatus } from '../generated/prisma/enums';
+import { DockerService } from '../docker/docker.service';
+import { LABEL, MANAGED_BY } from '../docker/plan.types';
+import { EventsService } from '../events/events.service';
+import { JobsService } from '../jobs/jobs.service';
+import { RedisService } from '../redis/redis.service';
+import { names } from '../sites/site-plan';
+import { SiteRunner } from '../sites/site-runner.service';
+import { driftOf } from './drift';
+
+const ORPHANS = 'berth:reconcile:orphans';
+
+/**
+ * Compares what the database says each site should be with what the Docker Engine has
+ * (found by Berth's labels) and, where they differ and no job is in flight, enqueues a
+ * repair job: the same idempotent apply the API's jobs use. Objects labelled as Berth's
+ * that nothing claims are removed after a grace period, and reported.
+ */
+@Injectable()
+export class ReconcilerService {
+  private readonly logger = new Logger('Reconciler');
+  private timer?: NodeJS.Timeout;
+  private pending?: NodeJS.Timeout;
+
+  constructor(
+    @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
+    private readonly prisma: PrismaService,
+    private readonly docker: DockerService,
+    private readonly redis: RedisService,
+    private readonly jobs: JobsService,
+    private readonly events: EventsService,
+    private readonly runner: SiteRunner,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => this.soon(0), this.config.BERTH_RECONCILE_INTERVAL_MS);
+    this.timer.unref();
+    this.soon(1000);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    clearTimeout(this.pending);
+  }
+
+  /** Asks for a pass shortly; bursts of Docker events collapse into one. */
+  soon(delayMs = 1000): void {
+    if (this.pending) return;
+    this.pending = setTimeout(() => {
+      this.pending = undefined;
+      this.reconcileAll().catch((e: Error) => this.logger.warn(`pass failed: ${e.message}`));
+    }, delayMs);
+    this.pending.unref();
+  }
+
+  /** One pass over every site, by one worker at a time; returns the repairs it enqueued. */
+  async reconcileAll(): Promise<string[]> {
+    const lock = await this.redis.tryLock('berth:lock:reconcile', Math.max(30_000, this.config.BERTH_LOCK_TTL_MS));
+    if (!lock) return [];
+    try {
+      const labels = { [LABEL.managedBy]: MANAGED_BY, [LABEL.instance]: this.config.BERTH_INSTANCE };
+      const [containers, networks, volumes] = await Promise.all([this.docker.listContainers(labels), this.docker.listNetworks(labels), this.docker.listVolumes(labels)]);
+      const byName = new Map(containers.map((c) => [c.Names[0]?.replace(/^\//, '') ?? c.Id, c]));
+      const networkNames = new Set(networks.map((n) => n.Name));
+      const sites = await this.prisma.site.findMany({ where: { status: { not: SiteStatus.DELETED } }, include: { tenant: true } });
+      const busy = new Set((await this.prisma.job.findMany({ where: { status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } }, select: { siteId: true } })).map((j) => j.siteId));
+      const repaired: string[] = [];
+      for (const site of sites) {
+        if (busy.has(site.id)) continue;
+        const wp = byName.get(names.wpContainer(site.tenant.slug, site.name));
+        const db = byName.get(names.dbContainer(site.tenant.slug));
+        const expected = site.hostPort ? this.runner.plans(site.tenant, site).site.containers[0].create.Labels[LABEL.specHash] : undefined;
+        const drift = driftOf(site, expected, {
+          wordpress: wp ? { state: wp.State, specHash: wp.Labels[LABEL.specHash] } : undefined,
+          dbRunning: db?.State === 'running',
+          networkExists: networkNames.has(names.network(site.tenant.slug)),
+        });
+        if (drift && (await this.repair(site, drift))) repaired.push(site.id);
+      }
+      await this.collectOrphans(sites, containers, networks, volumes);
+      return repaired;
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** Enqueues a repair (or the unfinished deletion) unless a job got there first. */
+  private async repair(site: Site, reason: string): Promise<boolean> {
+    const job = await this.prisma.$transaction(async (tx) => {
+      await tx.$queryRaw`SELECT id FROM "Site" WHERE id = ${site.id}::uuid FOR UPDATE`;
+      const active = await tx.job.count({ where: { siteId: site.id, status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } } });
+      if (active > 0) return undefined;
+      const kind = site.desiredState === DesiredState.ABSENT ? JobKind.DELETE : JobKind.REPAIR;
+      const created = await tx.job.create({ data: { tenantId: site.tenantId, siteId: site.id, kind, generation: site.generation } });
+      await this.events.record({ tenantId: site.tenantId, siteId: site.id, type: 'site.repair', message: `Repairing site ${site.name}: ${reason}`, data: { jobId: created.id, reason } }, tx);
+      return created;
+    });
+    if (!job) return false;
+    await this.jobs.enqueue(job);
+    this.logger.log(`site ${site.id}: ${reason}; repair job ${job.id}`);
+    return true;
+  }
+
+  /** Removes, after the grace period, Berth-labelled objects that no tenant or live site claims. */
+  private async collectOrphans(
+    sites: (Site & { tenant: Tenant })[],
+    containers: { Id: string; Names: string[]; Labels: Record<string, string> }[],
+    networks: { Id: string; Name: string; Labels?: Record<string, string> }[],
+    volumes: { Name: string; Labels: Record<string, string> | null }[],
+  ): Promise<void> {
+    const tenants = new Set((await this.prisma.tenant.findMany({ select: { slug: true } })).map((t) => t.slug));
+    const liveSites = new Set(sites.map((s) => s.id));
+    const claimed = (labels: Record<string, string> | null | undefined) => {
+      const siteId = labels?.[LABEL.siteId];
+      return siteId ? liveSites.has(siteId) : tenants.has(labels?.[LABEL.tenant] ?? '');
+    };
+    const candidates = [
+      ...containers.filter((c) => !claimed(c.Labels)).map((c) => ({ key: `container:${c.Id}`, remove: () => this.docker.removeContainer(c.Id), labels: c.Labels, name: c.Names[0] ?? c.Id })),
+      ...volumes.filter((v) => !claimed(v.Labels)).map((v) => ({ key: `volume:${v.Name}`, remove: () => this.docker.removeVolume(v.Name), labels: v.Labels ?? {}, name: v.Name })),
+      ...networks.filter((n) => !claimed(n.Labels)).map((n) => ({ key: `network:${n.Id}`, remove: () => this.docker.removeNetwork(n.Id), labels: n.Labels ?? {}, name: n.Name })),
+    ];
+    const seen = await this.redis.client.hgetall(ORPHANS);
+    const now = Date.now();
+    const current = new Set(candidates.map((c) => c.key));
+    const forgotten = Object.keys(seen).filter((k) => !current.has(k));
+    if (forgotten.length) await this.redis.client.hdel(ORPHANS, ...forgotten);
+    // Containers go first: volumes and networks in use cannot be removed.
+    for (const c of candidates) {
+      const first = Number(seen[c.key] ?? 0);
+      if (!first) {
+        await this.redis.client.hset(ORPHANS, c.key, String(now));
+        if (this.config.BERTH_ORPHAN_GRACE_MS > 0) continue;
+      } else if (now - first < this.config.BERTH_ORPHAN_GRACE_MS) continue;
+      try {
+        await c.remove();
+        await this.redis.client.hdel(ORPHANS, c.key);
+        await this.events.record({ type: 'orphan.removed', message: `Removed ${c.key.split(':')[0]} ${c.name.replace(/^\//, '')}: labelled as Berth's but claimed by no site`, data: { object: c.key, labels: c.labels } });
+      } catch (e) {
+        this.logger.warn(`could not remove orphan ${c.key}: ${(e as Error).message}`);
+      }
+    }
+  }
+}
