@@ -9,12 +9,18 @@ bash scripts/prepare.sh --build
 log "type-checking sources and tests"
 node node_modules/typescript/bin/tsc --noEmit -p tsconfig.json
 eval "$(bash scripts/services.sh)"
-# Small stand-ins keep the suite fast; the database server is the real MariaDB build.
-bash scripts/images.sh stub mariadb >&2
+# Small stand-ins keep the suite fast; the database server is the real MariaDB build, and
+# test/wordpress.e2e-spec.ts runs the real WordPress build.
+bash scripts/images.sh stub mariadb wordpress >&2
 # docker-compose.yml is validated by the suite with Debian's docker-compose.
 if ! command -v docker-compose >/dev/null 2>&1; then
   log "installing docker-compose (to validate docker-compose.yml)"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
+fi
+# test/wordpress.e2e-spec.ts screenshots a real site with headless Chromium.
+if ! command -v chromium >/dev/null 2>&1; then
+  log "installing chromium (headless screenshots of a real WordPress site)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 chromium >/dev/null
 fi
 
 # The suite runs in its own database, created afresh, so it never touches Berth's own.

@@ -59,9 +59,10 @@ export class ApplyService {
     let info = await this.docker.inspectContainer(spec.name);
     if (info) assertOwned(spec.name, info.Config.Labels);
     const wanted = spec.create.Labels[LABEL.specHash];
-    if (info && info.Config.Labels[LABEL.specHash] !== wanted) {
+    const reason = info && (info.Config.Labels[LABEL.specHash] !== wanted ? 'settings differ' : await this.detachedFrom(info, spec));
+    if (info && reason) {
       await this.docker.removeContainer(info.Id);
-      report.changes.push(`container ${spec.name} replaced`);
+      report.changes.push(`container ${spec.name} replaced (${reason})`);
       info = undefined;
     }
     if (!info) {
@@ -84,6 +85,15 @@ export class ApplyService {
       info = await this.mustInspect(spec.name);
     }
     return info;
+  }
+
+  /** A container cut off from its network (removed and made again) must be recreated. */
+  private async detachedFrom(info: ContainerInfo, spec: ContainerSpec): Promise<string | undefined> {
+    const net = spec.create.HostConfig?.NetworkMode;
+    if (!net) return undefined;
+    const [current] = await this.docker.findNetworks(net);
+    const attached = info.NetworkSettings.Networks?.[net];
+    return attached && current && attached.NetworkID === current.Id ? undefined : `not attached to network ${net}`;
   }
 
   private async mustInspect(name: string): Promise<ContainerInfo> {

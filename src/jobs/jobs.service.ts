@@ -2,8 +2,8 @@ import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
-import type { Job } from '../generated/prisma/client';
-import { JobStatus, SiteStatus } from '../generated/prisma/enums';
+import type { Job, Prisma } from '../generated/prisma/client';
+import { DesiredState, JobKind, JobStatus, SiteStatus } from '../generated/prisma/enums';
 import { EventsService } from '../events/events.service';
 import { RedisService } from '../redis/redis.service';
 import { BerthError, ErrorCode } from '../common/errors';
@@ -102,13 +102,31 @@ export class JobsService implements OnModuleDestroy {
       await queued?.remove().catch(() => undefined);
       const cancelled = await this.prisma.job.updateMany({ where: { id, status: JobStatus.QUEUED }, data: { status: JobStatus.CANCELLED, finishedAt: new Date(), error: 'cancelled' } });
       if (cancelled.count === 1) {
-        await this.prisma.site.update({ where: { id: job.siteId }, data: { status: SiteStatus.FAILED, lastError: `job ${id} was cancelled` } });
+        await this.undo(job);
         await this.events.record({ tenantId: job.tenantId, siteId: job.siteId, type: 'job.cancelled', message: `${job.kind} cancelled before it ran`, data: { jobId: id }, actorKeyId: actor.keyId });
       }
     } else {
       await this.events.record({ tenantId: job.tenantId, siteId: job.siteId, type: 'job.cancel.requested', message: `cancellation of ${job.kind} requested`, data: { jobId: id }, actorKeyId: actor.keyId });
     }
     return toJobView(await this.prisma.job.findUniqueOrThrow({ where: { id } }));
+  }
+
+  /**
+   * A job cancelled before it ran leaves the site as it was: its previous desired state and
+   * settings come back. A provisioning that never ran leaves a FAILED site to delete or start.
+   */
+  private async undo(job: Job): Promise<void> {
+    const params = job.params as { previousDesired?: DesiredState; previousStatus?: SiteStatus; previous?: Prisma.SiteUpdateInput };
+    const data: Prisma.SiteUpdateInput =
+      job.kind === JobKind.PROVISION
+        ? { status: SiteStatus.FAILED, lastError: `provisioning job ${job.id} was cancelled before it ran` }
+        : {
+            ...(params.previous ?? {}),
+            ...(params.previousDesired ? { desiredState: params.previousDesired } : {}),
+            ...(job.kind === JobKind.DELETE && params.previousStatus ? { status: params.previousStatus } : {}),
+            generation: { increment: 1 },
+          };
+    await this.prisma.site.update({ where: { id: job.siteId }, data });
   }
 
   async cancelRequested(id: string): Promise<boolean> {

@@ -221,7 +221,7 @@ export class SitesService {
         where: { id: site.id },
         data: { desiredState: desired, generation, ...(action === 'delete' ? { status: SiteStatus.DELETING } : {}) },
       });
-      const created = await tx.job.create({ data: { tenantId: site.tenantId, siteId: site.id, kind, generation } });
+      const created = await tx.job.create({ data: { tenantId: site.tenantId, siteId: site.id, kind, generation, params: { previousDesired: site.desiredState, previousStatus: site.status } } });
       await this.eventLog.record({ tenantId: site.tenantId, siteId: site.id, type: `site.${action}.requested`, message: `${action} of site ${site.name} requested`, data: { jobId: created.id }, actorKeyId: actor.keyId }, tx);
       return created;
     });

@@ -1,0 +1,322 @@
+import type Docker from 'dockerode';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { deflateSync } from 'node:zlib';
+import { auth, createTenant, startHarness, waitForJob, type Harness } from './harness';
+
+/**
+ * The real WordPress image (berth/wordpress:6.1) driven end to end: provisioned through the
+ * API, installed, logged in to and written to over HTTP as a site owner would, checked from
+ * inside its read-only container, restarted, screenshotted in headless Chromium, deleted.
+ * The tests run in order and share the one site.
+ */
+
+let h: Harness;
+let tenant: { id: string; slug: string };
+let key: string;
+let site: { id: string; name: string };
+let url: string;
+let wpName: string;
+
+const run = randomBytes(4).toString('hex');
+const title = `Berth E2E ${run}`;
+const admin = { user: 'berth-admin', password: `Pw-${randomBytes(12).toString('hex')}` };
+const mediaName = `berth-probe-${run}`;
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+const png = makePng(64, 48);
+let mediaUrl: string;
+
+beforeAll(async () => {
+  h = await startHarness({ BERTH_WORDPRESS_IMAGE: 'berth/wordpress:6.1' });
+  ({ tenant, key } = await createTenant(h));
+});
+afterAll(async () => {
+  await h?.stop();
+});
+
+/** Runs a command in a container and returns its exit code and output. */
+async function exec(docker: Docker, container: string, cmd: string[], user?: string): Promise<{ code: number; out: string }> {
+  const e = await docker.getContainer(container).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, ...(user ? { User: user } : {}) });
+  const stream = await e.start({ hijack: true, stdin: false });
+  const sink = new PassThrough();
+  let out = '';
+  sink.on('data', (c: Buffer) => (out += c.toString()));
+  docker.modem.demuxStream(stream, sink, sink);
+  await new Promise((r) => stream.on('end', r));
+  const info = await e.inspect();
+  return { code: info.ExitCode ?? -1, out };
+}
+
+/** Just enough of a browser's cookie store for one host (WordPress's path-scoped cookies carry equal values). */
+class CookieJar {
+  private readonly cookies = new Map<string, string>();
+  set(name: string, value: string) {
+    this.cookies.set(name, value);
+  }
+  names(): string[] {
+    return [...this.cookies.keys()];
+  }
+  take(res: Response) {
+    for (const line of res.headers.getSetCookie()) {
+      const [pair, ...attrs] = line.split(';');
+      const name = pair.slice(0, pair.indexOf('=')).trim();
+      const value = pair.slice(pair.indexOf('=') + 1).trim();
+      const expired = attrs.some((a) => /^\s*max-age=0\s*$/i.test(a) || (/^\s*expires=/i.test(a) && Date.parse(a.split('=')[1]) < Date.now()));
+      if (expired) this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+  }
+  header(): string {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+}
+
+/** fetch against the site, never following redirects, keeping cookies in jar when given. */
+async function wp(path: string, init: RequestInit = {}, jar?: CookieJar): Promise<Response> {
+  const headers = new Headers(init.headers);
+  if (jar) headers.set('Cookie', jar.header());
+  const res = await fetch(new URL(path, url), { ...init, headers, redirect: 'manual', signal: AbortSignal.timeout(30_000) });
+  jar?.take(res);
+  return res;
+}
+
+const titleOf = (html: string) => html.match(/<title>([^<]*)<\/title>/)?.[1];
+
+/** A small valid RGB PNG with a gradient (so it is not all one colour). */
+function makePng(width: number, height: number): Buffer {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc32 = (buf: Buffer) => {
+    let c = 0xffffffff;
+    for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([len, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const rows: number[] = [];
+  for (let y = 0; y < height; y++) {
+    rows.push(0);
+    for (let x = 0; x < width; x++) rows.push((x * 4) & 0xff, (y * 5) & 0xff, 0x80);
+  }
+  return Buffer.concat([PNG_SIGNATURE, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.from(rows))), chunk('IEND', Buffer.alloc(0))]);
+}
+
+describe('a real WordPress site', () => {
+  it('is provisioned through REST and RUNNING, answering HTTP, within 30 s', async () => {
+    const started = Date.now();
+    const res = await h.http.post('/v1/sites').set(auth(key)).send({ name: 'press' });
+    expect(res.status).toBe(202);
+    site = res.body.site;
+    const job = await waitForJob(h, key, res.body.job.id, 60_000);
+    expect(job).toMatchObject({ status: 'SUCCEEDED', error: null });
+    const elapsed = Date.now() - started;
+    console.log(`real WordPress site RUNNING after ${elapsed} ms`);
+    expect(elapsed).toBeLessThan(30_000);
+    const body = (await h.http.get(`/v1/sites/${site.id}`).set(auth(key))).body;
+    expect(body.status).toBe('RUNNING');
+    expect(body.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    url = body.url;
+    wpName = `wp_${tenant.slug}_press`;
+    const info = await h.docker.getContainer(wpName).inspect();
+    expect(info.Config.Image).toBe('berth/wordpress:6.1');
+    expect(info.State.Running).toBe(true);
+  });
+
+  it('serves the installer, installs over HTTP, and shows the title on the front page', async () => {
+    const root = await wp('/');
+    expect(root.status).toBe(302);
+    expect(new URL(root.headers.get('location')!, url).pathname).toBe('/wp-admin/install.php');
+
+    const installer = await wp('/wp-admin/install.php');
+    expect(installer.status).toBe(200);
+    const form = await installer.text();
+    expect(form).toContain('name="weblog_title"');
+    expect(form).toContain('name="admin_password"');
+
+    const installed = await wp('/wp-admin/install.php?step=2', {
+      method: 'POST',
+      body: new URLSearchParams({
+        weblog_title: title,
+        user_name: admin.user,
+        admin_password: admin.password,
+        admin_password2: admin.password,
+        pw_weak: 'on',
+        admin_email: `owner-${run}@example.com`,
+        blog_public: '0',
+        language: '',
+        Submit: 'Install WordPress',
+      }),
+    });
+    expect(installed.status).toBe(200);
+    const done = await installed.text();
+    expect(done).toMatch(/<h1>Success!<\/h1>/);
+    expect(done).toContain(admin.user);
+
+    const front = await wp('/');
+    expect(front.status).toBe(200);
+    const html = await front.text();
+    expect(titleOf(html)).toBe(title);
+    // The installer is now closed.
+    expect(await (await wp('/wp-admin/install.php')).text()).toMatch(/Already Installed/);
+  });
+
+  it('logs in to wp-admin and uploads a media file into the site volume', async () => {
+    const jar = new CookieJar();
+    jar.set('wordpress_test_cookie', 'WP%20Cookie%20check');
+    const attempt = (pwd: string, j: CookieJar) => wp('/wp-login.php', { method: 'POST', body: new URLSearchParams({ log: admin.user, pwd, testcookie: '1' }) }, j);
+    // Without the test cookie WordPress refuses, as with a browser that blocks cookies.
+    const noCookie = await attempt(admin.password, new CookieJar());
+    expect(noCookie.status).toBe(200);
+    expect(await noCookie.text()).toMatch(/Cookies are blocked/);
+    const wrong = await attempt('not-the-password', jar);
+    expect(wrong.status).toBe(200);
+    expect(await wrong.text()).toMatch(/The password you entered for the username .* is incorrect/);
+
+    const login = await wp('/wp-login.php', {
+      method: 'POST',
+      body: new URLSearchParams({ log: admin.user, pwd: admin.password, testcookie: '1', 'wp-submit': 'Log In', redirect_to: `${url}wp-admin/` }),
+    }, jar);
+    expect(login.status).toBe(302);
+    expect(new URL(login.headers.get('location')!, url).pathname).toBe('/wp-admin/');
+    expect(jar.names().some((n) => n.startsWith('wordpress_logged_in_'))).toBe(true);
+
+    const dashboard = await wp('/wp-admin/', {}, jar);
+    expect(dashboard.status).toBe(200);
+    expect(await dashboard.text()).toContain('Dashboard');
+
+    const mediaNew = await wp('/wp-admin/media-new.php', {}, jar);
+    expect(mediaNew.status).toBe(200);
+    const nonce = (await mediaNew.text()).match(/"_wpnonce":"([0-9a-f]+)"/)?.[1];
+    expect(nonce).toBeTruthy();
+
+    const form = new FormData();
+    form.append('name', `${mediaName}.png`);
+    form.append('action', 'upload-attachment');
+    form.append('_wpnonce', nonce!);
+    form.append('async-upload', new Blob([png], { type: 'image/png' }), `${mediaName}.png`);
+    const upload = await wp('/wp-admin/async-upload.php', { method: 'POST', body: form }, jar);
+    expect(upload.status).toBe(200);
+    const result = (await upload.json()) as { success: boolean; data: { url: string; mime: string; width: number; height: number } };
+    expect(result.success).toBe(true);
+    expect(result.data).toMatchObject({ mime: 'image/png', width: 64, height: 48 });
+    mediaUrl = result.data.url;
+    expect(mediaUrl.startsWith(`${url}wp-content/uploads/`)).toBe(true);
+
+    const served = await fetch(mediaUrl);
+    expect(served.status).toBe(200);
+    expect(Buffer.from(await served.arrayBuffer()).equals(png)).toBe(true);
+
+    const found = await exec(h.docker, wpName, ['find', '/var/www/html/wp-content/uploads', '-name', `${mediaName}*.png`, '-size', `${png.length}c`]);
+    expect(found.code).toBe(0);
+    expect(found.out.trim()).toBe(`/var/www/html${new URL(mediaUrl).pathname}`);
+  });
+
+  it('runs with a read-only root filesystem and a writable /var/www/html volume', async () => {
+    const info = await h.docker.getContainer(wpName).inspect();
+    expect(info.HostConfig.ReadonlyRootfs).toBe(true);
+    expect(info.Mounts).toEqual([expect.objectContaining({ Type: 'volume', Name: `berth_${tenant.slug}_press_data`, Destination: '/var/www/html', RW: true })]);
+    for (const target of ['/berth-probe', '/usr/berth-probe', '/usr/src/wordpress/berth-probe', '/etc/apache2/berth-probe']) {
+      const res = await exec(h.docker, wpName, ['sh', '-c', `echo x > ${target}`]);
+      expect(res.code).not.toBe(0);
+      expect(res.out).toMatch(/Read-only file system/);
+    }
+    // As the web server's user too, the way WordPress itself writes.
+    const probe = `/var/www/html/wp-content/berth-probe-${run}`;
+    expect(await exec(h.docker, wpName, ['sh', '-c', `echo x > ${probe} && cat ${probe} && rm ${probe}`], 'www-data')).toEqual({ code: 0, out: 'x\n' });
+    expect(await exec(h.docker, wpName, ['sh', '-c', 'echo x > /var/www/html/berth-probe && rm /var/www/html/berth-probe'])).toEqual({ code: 0, out: '' });
+    expect((await exec(h.docker, wpName, ['sh', '-c', 'echo x > /usr/berth-probe'], 'www-data')).code).not.toBe(0);
+  });
+
+  it('keeps its content across a restart through the API', async () => {
+    const before = (await h.docker.getContainer(wpName).inspect()).State.StartedAt;
+    const res = await h.http.post(`/v1/sites/${site.id}/restart`).set(auth(key));
+    expect(res.status).toBe(202);
+    expect(res.body.job.kind).toBe('RESTART');
+    expect(await waitForJob(h, key, res.body.job.id, 60_000)).toMatchObject({ status: 'SUCCEEDED', error: null });
+    const after = await h.docker.getContainer(wpName).inspect();
+    expect(after.State.Running).toBe(true);
+    expect(after.State.StartedAt).not.toBe(before);
+    const body = (await h.http.get(`/v1/sites/${site.id}`).set(auth(key))).body;
+    expect(body).toMatchObject({ status: 'RUNNING', url });
+
+    const front = await wp('/');
+    expect(front.status).toBe(200);
+    expect(titleOf(await front.text())).toBe(title);
+    const media = await fetch(mediaUrl);
+    expect(media.status).toBe(200);
+    expect(Buffer.from(await media.arrayBuffer()).equals(png)).toBe(true);
+  });
+
+  it('renders the front page in headless Chromium (screenshot saved in the test output)', async () => {
+    const outDir = process.env.BERTH_TEST_OUTPUT ?? join(__dirname, '..', 'test-output');
+    mkdirSync(outDir, { recursive: true });
+    const file = join(outDir, 'wordpress-front-page.png');
+    rmSync(file, { force: true });
+    /** Runs Debian's chromium headless with a fresh profile; returns its stdout. */
+    const chromium = async (...args: string[]): Promise<string> => {
+      const profile = mkdtempSync(join(tmpdir(), 'berth-chromium-'));
+      try {
+        return await new Promise<string>((resolve, reject) =>
+          execFile(
+            'chromium',
+            ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+              '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, '--window-size=1280,900', ...args, url],
+            { timeout: 90_000, maxBuffer: 16 * 1024 * 1024 },
+            (err, stdout, stderr) => (err ? reject(new Error(`chromium failed: ${err.message}\n${stderr.slice(-2000)}`)) : resolve(stdout)),
+          ),
+        );
+      } finally {
+        rmSync(profile, { recursive: true, force: true });
+      }
+    };
+    // The page Chromium rendered is the site's (an error page would screenshot just as well).
+    expect(titleOf(await chromium('--dump-dom'))).toBe(title);
+    await chromium(`--screenshot=${file}`);
+    const shot = readFileSync(file);
+    expect(statSync(file).size).toBeGreaterThan(5 * 1024);
+    expect(shot.subarray(0, 8).equals(PNG_SIGNATURE)).toBe(true);
+    expect(shot.toString('ascii', 12, 16)).toBe('IHDR');
+    expect([shot.readUInt32BE(16), shot.readUInt32BE(20)]).toEqual([1280, 900]);
+  });
+
+  it('is deleted through the API: no container, no volume, no database left', async () => {
+    const env = Object.fromEntries((await h.docker.getContainer(wpName).inspect()).Config.Env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+    const dbName = env.WORDPRESS_DB_NAME;
+    expect(dbName).toMatch(/^wp_[0-9a-f]{16}$/);
+    const showDbs = () => exec(h.docker, `db_${tenant.slug}`, ['sh', '-c', 'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -h127.0.0.1 -N -e "SHOW DATABASES"']);
+    const present = await showDbs();
+    expect(present.code).toBe(0);
+    expect(present.out.split('\n')).toContain(dbName);
+
+    const del = await h.http.delete(`/v1/sites/${site.id}`).set(auth(key));
+    expect(del.status).toBe(202);
+    expect(del.body.job.kind).toBe('DELETE');
+    expect(await waitForJob(h, key, del.body.job.id, 60_000)).toMatchObject({ status: 'SUCCEEDED', error: null });
+
+    const filters = { label: [`berth.site-id=${site.id}`] };
+    expect(await h.docker.listContainers({ all: true, filters })).toEqual([]);
+    expect((await h.docker.listVolumes({ filters })).Volumes ?? []).toEqual([]);
+    const gone = await showDbs();
+    expect(gone.code).toBe(0);
+    expect(gone.out.split('\n')).not.toContain(dbName);
+    expect((await h.http.get(`/v1/sites/${site.id}`).set(auth(key))).body).toMatchObject({ status: 'DELETED', url: null });
+    await expect(fetch(url, { signal: AbortSignal.timeout(5000) })).rejects.toThrow();
+  });
+});
