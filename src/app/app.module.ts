@@ -12,6 +12,7 @@ import { AuthGuard, bearer } from '../auth/auth.guard';
 import { BerthError, ErrorCode } from '../common/errors';
 import { HttpErrorFilter } from '../common/http-error.filter';
 import { formatGraphQLError } from '../common/graphql-errors';
+import { queryLimits } from '../common/graphql-limits';
 import { HealthController } from '../health/health.controller';
 import { TenantsController } from '../tenants/tenants.controller';
 import { TenantsResolver } from '../tenants/tenants.resolver';
@@ -68,6 +69,7 @@ export class AppModule {
             path: '/graphql',
             introspection: true,
             formatError: formatGraphQLError,
+            validationRules: [queryLimits(config.BERTH_GRAPHQL_MAX_DEPTH, config.BERTH_GRAPHQL_MAX_COST)],
             context: ({ req, extra }: { req?: unknown; extra?: { principal?: unknown } }) => (req ? { req } : { principal: extra?.principal }),
             subscriptions: {
               'graphql-ws': {

@@ -1,4 +1,7 @@
-import { CanActivate, createParamDecorator, ExecutionContext, Injectable, SetMetadata } from '@nestjs/common';
+import { CanActivate, createParamDecorator, ExecutionContext, Inject, Injectable, SetMetadata } from '@nestjs/common';
+import { BERTH_CONFIG, type BerthConfig } from '../config/config';
+import { BerthError, ErrorCode } from '../common/errors';
+import { RedisService } from '../redis/redis.service';
 import { Reflector } from '@nestjs/core';
 import { GqlExecutionContext } from '@nestjs/graphql';
 import { ApiKeysService } from './api-keys.service';
@@ -37,13 +40,21 @@ export class AuthGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     private readonly keys: ApiKeysService,
+    private readonly redis: RedisService,
+    @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
   ) {}
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC, [ctx.getHandler(), ctx.getClass()])) return true;
     const target = carrier(ctx);
     if (target.principal) return true;
-    target.principal = await this.keys.authenticate(bearer(target.headers?.authorization));
+    const principal = await this.keys.authenticate(bearer(target.headers?.authorization));
+    const limit = this.config.BERTH_RATE_LIMIT_PER_MINUTE;
+    const wait = limit > 0 ? await this.redis.rateLimit(principal.keyId, limit) : undefined;
+    if (wait !== undefined) {
+      throw new BerthError(ErrorCode.RATE_LIMITED, `This key made more than ${limit} requests this minute; retry in ${wait} s`, { retryAfterSeconds: wait });
+    }
+    target.principal = principal;
     return true;
   }
 }

@@ -17,6 +17,8 @@ export enum ErrorCode {
   SITE_BUSY = 'SITE_BUSY',
   QUOTA_EXCEEDED = 'QUOTA_EXCEEDED',
   IDEMPOTENCY_KEY_REUSED = 'IDEMPOTENCY_KEY_REUSED',
+  RATE_LIMITED = 'RATE_LIMITED',
+  QUERY_TOO_COMPLEX = 'QUERY_TOO_COMPLEX',
   UNAVAILABLE = 'UNAVAILABLE',
   INTERNAL = 'INTERNAL',
 }
@@ -60,6 +62,10 @@ export function httpStatusOf(code: ErrorCode): number {
       return 403;
     case ErrorCode.QUOTA_EXCEEDED:
       return 422;
+    case ErrorCode.RATE_LIMITED:
+      return 429;
+    case ErrorCode.QUERY_TOO_COMPLEX:
+      return 400;
     case ErrorCode.UNAVAILABLE:
       return 503;
     case ErrorCode.INTERNAL:

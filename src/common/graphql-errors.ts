@@ -16,6 +16,8 @@ export function formatGraphQLError(formatted: GraphQLFormattedError, error: unkn
     return { ...base, message: original.message, extensions: { code: original.getStatus() === 413 ? ErrorCode.PAYLOAD_TOO_LARGE : ErrorCode.VALIDATION_FAILED } };
   }
   const code = formatted.extensions?.code;
+  const own = (original as GraphQLError | undefined)?.extensions?.code ?? (error instanceof GraphQLError ? error.extensions?.code : undefined);
+  if (typeof own === 'string' && own in ErrorCode) return { ...base, extensions: { code: own } };
   if (!original || code === 'GRAPHQL_VALIDATION_FAILED' || code === 'GRAPHQL_PARSE_FAILED' || code === 'BAD_USER_INPUT') {
     return { ...base, extensions: { code: ErrorCode.VALIDATION_FAILED } };
   }

@@ -36,6 +36,8 @@ export class HttpErrorFilter implements ExceptionFilter {
       res.end();
       return;
     }
+    const retryAfter = error instanceof BerthError ? error.details?.retryAfterSeconds : undefined;
+    if (typeof retryAfter === 'number') res.setHeader('Retry-After', String(retryAfter));
     res.status(problem.status).type('application/problem+json').json(problem);
   }
 

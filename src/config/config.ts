@@ -77,6 +77,16 @@ const schema = z.object({
   BERTH_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(500).default(30_000),
   /** Objects labelled as Berth's that no site claims are removed after this long. */
   BERTH_ORPHAN_GRACE_MS: z.coerce.number().int().min(0).default(10 * 60_000),
+  /** Process limit of every site and database container. */
+  BERTH_PIDS_LIMIT: z.coerce.number().int().min(16).max(100_000).default(512),
+  /** Limits of each tenant's database server. */
+  BERTH_DB_MEMORY_MB: z.coerce.number().int().min(128).default(1024),
+  BERTH_DB_CPUS: z.coerce.number().min(0.1).default(1),
+  /** Requests per API key per minute; 0 turns the limit off. */
+  BERTH_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(1200),
+  /** GraphQL: deepest selection and largest estimated cost (fields × list sizes) accepted. */
+  BERTH_GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(2).max(100).default(8),
+  BERTH_GRAPHQL_MAX_COST: z.coerce.number().int().min(10).default(20_000),
   BERTH_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(64 * 1024),
   BERTH_LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
   BERTH_RUN_MIGRATIONS: bool.default(true),

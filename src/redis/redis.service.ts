@@ -56,6 +56,18 @@ export class RedisService implements OnModuleDestroy {
     }
   }
 
+  /**
+   * Counts a hit in the current fixed window; returns the seconds to wait when over `limit`.
+   * One round trip per request, shared by every API process.
+   */
+  async rateLimit(key: string, limit: number, windowSeconds = 60): Promise<number | undefined> {
+    const now = Math.floor(Date.now() / 1000);
+    const window = Math.floor(now / windowSeconds);
+    const k = `berth:rate:${key}:${window}`;
+    const [[, count]] = (await this.client.multi().incr(k).expire(k, windowSeconds + 1).exec()) as [[null, number], unknown];
+    return count > limit ? (window + 1) * windowSeconds - now : undefined;
+  }
+
   async publish(channel: string, message: unknown): Promise<void> {
     await this.client.publish(channel, JSON.stringify(message));
   }

@@ -9,8 +9,11 @@ const settings: PlanSettings = {
   publishAddress: '127.0.0.1',
   subnetPool: '10.64.0.0/12',
   subnetPrefix: 24,
+  pidsLimit: 256,
+  dbMemoryMb: 1024,
+  dbCpus: 1,
 };
-const tenant: TenantFacts = { slug: 'acme', networkIndex: 3, dbRootPassword: 'rootpw-rootpw-rootpw' };
+const tenant: TenantFacts = { slug: 'acme', networkIndex: 3, dbRootPassword: 'rootpw-rootpw-rootpw', maxMemoryMb: 2048, maxCpus: 2 };
 const site: SiteFacts = {
   id: '11111111-2222-3333-4444-555555555555',
   name: 'blog',
@@ -132,5 +135,30 @@ describe('imageWithTag', () => {
   it('is used for a site that asks for a tag', () => {
     const [c] = planSite(tenant, { ...site, image: 'wordpress:6.4-apache' }, settings).containers;
     expect(c.create.Image).toBe('wordpress:6.4-apache');
+  });
+});
+
+describe('hardening', () => {
+  const containers = [...planTenant(tenant, settings).containers, ...planSite(tenant, site, settings).containers];
+
+  it.each(containers.map((c) => [c.name, c]))('%s drops every capability but the few it needs, and cannot gain privileges', (_name, c) => {
+    const host = c.create.HostConfig ?? {};
+    expect(host.CapDrop).toEqual(['ALL']);
+    expect(host.CapAdd).not.toContain('SYS_ADMIN');
+    expect(host.CapAdd).not.toContain('NET_RAW');
+    expect(host.SecurityOpt).toEqual(['no-new-privileges']);
+    expect(host.Privileged).toBe(false);
+    expect(host.ReadonlyRootfs).toBe(true);
+    expect(host.PidsLimit).toBe(256);
+    expect(host.Memory).toBeGreaterThan(0);
+    expect(host.NanoCpus).toBeGreaterThan(0);
+    expect(host.Binds).toBeUndefined();
+    expect((host.Mounts ?? []).every((m) => m.Type === 'volume')).toBe(true);
+  });
+
+  it('gives a site without limits of its own the tenant ceiling', () => {
+    const [c] = planSite(tenant, { ...site, memoryMb: null, cpus: null }, settings).containers;
+    expect(c.create.HostConfig?.Memory).toBe(2048 * 1024 * 1024);
+    expect(c.create.HostConfig?.NanoCpus).toBe(2e9);
   });
 });

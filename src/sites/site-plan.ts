@@ -7,6 +7,9 @@ export interface TenantFacts {
   slug: string;
   networkIndex: number;
   dbRootPassword: string;
+  /** Limits a site gets when it asks for none. */
+  maxMemoryMb: number;
+  maxCpus: number;
 }
 
 /** What the plan needs to know about a site. */
@@ -36,12 +39,38 @@ export interface PlanSettings {
   publishAddress: string;
   subnetPool: string;
   subnetPrefix: number;
+  pidsLimit: number;
+  dbMemoryMb: number;
+  dbCpus: number;
 }
 
 /** The alias under which WordPress finds its tenant's database server. */
 export const DB_ALIAS = 'mysql';
 export const DB_DATA_PATH = '/var/lib/mysql';
 export const WRITABLE_TMPFS = ['/run/apache2', '/run/lock/apache2', '/tmp'] as const;
+export const DB_TMPFS = ['/run/mysqld', '/tmp'] as const;
+const TMPFS_OPTIONS = 'rw,noexec,nosuid,size=64m';
+
+/**
+ * Every capability is dropped and only these are given back. Both images start as root to
+ * own their volume (CHOWN, DAC_OVERRIDE, FOWNER) and then switch user (SETUID, SETGID);
+ * Apache binds port 80; the database entrypoint stops its temporary server (KILL).
+ */
+export const WORDPRESS_CAPS = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'SETGID', 'SETUID', 'NET_BIND_SERVICE'];
+export const DB_CAPS = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'SETGID', 'SETUID', 'KILL'];
+
+function hardening(caps: string[], pidsLimit: number, memoryMb: number, cpus: number) {
+  return {
+    ReadonlyRootfs: true,
+    CapDrop: ['ALL'],
+    CapAdd: caps,
+    SecurityOpt: ['no-new-privileges'],
+    Privileged: false,
+    PidsLimit: pidsLimit,
+    Memory: memoryMb * 1024 * 1024,
+    NanoCpus: Math.round(cpus * 1e9),
+  };
+}
 
 export const names = {
   network: (t: string) => `berth_${t}`,
@@ -113,6 +142,8 @@ export function planTenant(t: TenantFacts, s: PlanSettings): Plan {
           HostConfig: {
             NetworkMode: net,
             RestartPolicy: { Name: 'unless-stopped' },
+            ...hardening(DB_CAPS, s.pidsLimit, s.dbMemoryMb, s.dbCpus),
+            Tmpfs: Object.fromEntries(DB_TMPFS.map((p) => [p, TMPFS_OPTIONS])),
             Mounts: [{ Type: 'volume', Source: names.dbVolume(t.slug), Target: DB_DATA_PATH }],
           },
           NetworkingConfig: { EndpointsConfig: { [net]: { Aliases: [db] } } },
@@ -149,13 +180,11 @@ export function planSite(t: TenantFacts, site: SiteFacts, s: PlanSettings): Plan
           ExposedPorts: { '80/tcp': {} },
           HostConfig: {
             NetworkMode: net,
-            ReadonlyRootfs: true,
-            Tmpfs: Object.fromEntries(WRITABLE_TMPFS.map((p) => [p, 'rw,noexec,nosuid,size=64m'])),
+            ...hardening(WORDPRESS_CAPS, s.pidsLimit, site.memoryMb ?? t.maxMemoryMb, site.cpus ?? t.maxCpus),
+            Tmpfs: Object.fromEntries(WRITABLE_TMPFS.map((p) => [p, TMPFS_OPTIONS])),
             Mounts: [{ Type: 'volume', Source: volume, Target: s.wordpressDataPath }],
             PortBindings: { '80/tcp': [{ HostIp: s.publishAddress, HostPort: String(site.hostPort) }] },
             RestartPolicy: restartPolicyOf(site.restartPolicy),
-            ...(site.memoryMb ? { Memory: site.memoryMb * 1024 * 1024 } : {}),
-            ...(site.cpus ? { NanoCpus: Math.round(site.cpus * 1e9) } : {}),
           },
           NetworkingConfig: { EndpointsConfig: { [net]: { Links: [`${names.dbContainer(t.slug)}:${DB_ALIAS}`] } } },
         },

@@ -50,11 +50,14 @@ export class SiteRunner {
       publishAddress: c.BERTH_PUBLISH_ADDRESS,
       subnetPool: c.BERTH_SUBNET_POOL,
       subnetPrefix: c.BERTH_SUBNET_PREFIX,
+      pidsLimit: c.BERTH_PIDS_LIMIT,
+      dbMemoryMb: c.BERTH_DB_MEMORY_MB,
+      dbCpus: c.BERTH_DB_CPUS,
     };
   }
 
   tenantFacts(t: Tenant): TenantFacts {
-    return { slug: t.slug, networkIndex: t.networkIndex, dbRootPassword: this.box.open(t.dbRootPasswordEnc) };
+    return { slug: t.slug, networkIndex: t.networkIndex, dbRootPassword: this.box.open(t.dbRootPasswordEnc), maxMemoryMb: t.maxMemoryMb, maxCpus: t.maxCpus };
   }
 
   siteFacts(s: Site): SiteFacts {
