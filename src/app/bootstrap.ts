@@ -33,7 +33,8 @@ export async function startBerth(config: BerthConfig): Promise<Started> {
     logger: levels(config.BERTH_LOG_LEVEL),
   });
   app.use(json({ limit: config.BERTH_MAX_BODY_BYTES }));
-  app.enableShutdownHooks();
+  // No enableShutdownHooks(): main.ts stops the workers first (letting running jobs
+  // finish) and only then closes the app, so connections outlive the jobs that use them.
   const generatedAdminKey = await app.get(ApiKeysService).ensureAdminKey();
 
   // The worker role: site jobs, notifications, probing and the Docker event stream.

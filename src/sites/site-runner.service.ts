@@ -174,7 +174,7 @@ export class SiteRunner {
 
   /** The tenant's shared objects, applied by one worker at a time per tenant. */
   private async applyTenant(tenantId: string, plan: Plan): Promise<string[]> {
-    const lock = await this.redis.lock(`berth:lock:tenant:${tenantId}`, this.config.BERTH_STEP_TIMEOUT_MS);
+    const lock = await this.redis.lock(`berth:lock:tenant:${tenantId}`, this.config.BERTH_STEP_TIMEOUT_MS, this.config.BERTH_LOCK_TTL_MS);
     try {
       return (await this.applier.apply(plan)).changes;
     } finally {

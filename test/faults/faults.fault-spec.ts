@@ -1,0 +1,216 @@
+import { execFileSync, execSync } from 'node:child_process';
+import { createTenant, waitForJob } from '../harness';
+import { TEST_INSTANCE } from '../env';
+import { eventually } from '../receivers';
+import { assertConverged, authHeader as auth, faultCase, FaultRig, FAULT_ENV, PrivateRedis, printSummary } from './rig';
+
+/*
+ * Each case breaks something, then asserts that every site reaches its desired state, no
+ * Docker object is duplicated or orphaned, no row is lost and no job is left unfinished.
+ * Some cases restart machine-wide services (PostgreSQL, the Docker Engine): this suite is
+ * meant for CI and dedicated machines (`npm run test:faults`).
+ */
+
+const redis = new PrivateRedis();
+let rig: FaultRig;
+
+beforeAll(async () => {
+  await redis.start();
+  rig = new FaultRig({ ...FAULT_ENV, REDIS_URL: redis.url });
+  await rig.start();
+});
+afterAll(async () => {
+  await rig?.stop().catch(() => undefined);
+  await redis.stop();
+  printSummary();
+});
+
+const h = () => rig.api;
+
+async function requestSite(tenantId: string, name: string, key = rig.key()) {
+  const res = await h().http.post('/v1/sites').set(auth(key)).send({ name, tenantId });
+  expect(res.status).toBe(202);
+  return res.body as { site: { id: string }; job: { id: string } };
+}
+
+async function stepsOf(jobId: string): Promise<{ name: string; status: string }[]> {
+  const { rows } = await h().db.query('SELECT steps FROM "Job" WHERE id = $1', [jobId]);
+  return rows[0]?.steps ?? [];
+}
+
+const PROVISION_STEPS = ['tenant network and database server', 'site volume and WordPress container', 'wait for database server', 'site database and user', 'wait for HTTP'];
+
+describe('worker killed', () => {
+  it.each(PROVISION_STEPS.map((s, i) => [i + 1, s]))('SIGKILL at provisioning step %i (%s), then a new worker', async (_i, step) => {
+    const { tenant } = await createTenant(h());
+    let killedAt = '';
+    await faultCase(
+      `1. SIGKILL worker during provisioning step "${step}"`,
+      async () => {
+        const { job } = await requestSite(tenant.id, 'kill');
+        killedAt = await eventually(async () => {
+          const steps = await stepsOf(job.id);
+          const idx = steps.findIndex((s) => s.name === step);
+          // Kill as soon as the step (or a later one, for steps too quick to catch) started.
+          return idx >= 0 || steps.length > PROVISION_STEPS.indexOf(step as string) ? steps.at(-1)!.name : undefined;
+        }, `step ${step}`, 60_000, 10);
+        await rig.killWorker('SIGKILL');
+        await rig.startWorker();
+        return `killed during "${killedAt}"`;
+      },
+      () => assertConverged(h(), TEST_INSTANCE),
+    );
+    const containers = await h().docker.listContainers({ all: true, filters: { label: [`berth.tenant=${tenant.slug}`] } });
+    expect(containers.map((c) => c.Labels['berth.role']).sort()).toEqual(['db', 'wordpress']);
+  });
+
+  it('SIGKILL during delete, then a new worker', async () => {
+    const { tenant } = await createTenant(h());
+    const { site, job } = await requestSite(tenant.id, 'doomed');
+    await waitForJob(h(), rig.key(), job.id);
+    await faultCase(
+      '2. SIGKILL worker during delete',
+      async () => {
+        const del = await h().http.delete(`/v1/sites/${site.id}`).set(auth(rig.key()));
+        await eventually(async () => ((await stepsOf(del.body.job.id)).length > 0 ? true : undefined), 'the delete to start', 30_000, 10);
+        await rig.killWorker('SIGKILL');
+        await rig.startWorker();
+      },
+      async () => {
+        await eventually(async () => {
+          const { rows } = await h().db.query('SELECT status FROM "Site" WHERE id = $1', [site.id]);
+          return rows[0].status === 'DELETED' ? true : undefined;
+        }, 'the site to be deleted');
+        await assertConverged(h(), TEST_INSTANCE);
+      },
+    );
+    expect(await h().docker.listContainers({ all: true, filters: { label: [`berth.site-id=${site.id}`] } })).toEqual([]);
+    expect((await h().docker.listVolumes({ filters: { label: [`berth.site-id=${site.id}`] } })).Volumes).toEqual([]);
+  });
+
+  it('SIGTERM during a job: the worker finishes it, nothing is half-made', async () => {
+    const { tenant } = await createTenant(h());
+    await faultCase(
+      '9. SIGTERM worker during a job',
+      async () => {
+        const { job } = await requestSite(tenant.id, 'graceful');
+        await eventually(async () => ((await stepsOf(job.id)).length > 0 ? true : undefined), 'the job to start', 30_000, 10);
+        const code = await rig.killWorker('SIGTERM');
+        expect(code).toBe(0);
+        const { rows } = await h().db.query('SELECT status FROM "Job" WHERE id = $1', [job.id]);
+        await rig.startWorker();
+        return `worker exited 0; job was ${rows[0].status} when it exited`;
+      },
+      () => assertConverged(h(), TEST_INSTANCE),
+    );
+  });
+});
+
+describe('services restarted', () => {
+  async function burst(n: number, prefix: string) {
+    const { tenant } = await createTenant(h());
+    return Promise.all(Array.from({ length: n }, (_, i) => requestSite(tenant.id, `${prefix}-${i}`)));
+  }
+
+  it('Redis restarted (losing its data) during a burst of jobs', async () => {
+    await faultCase(
+      '3. Redis restarted during a burst of 8 jobs',
+      async () => {
+        await burst(8, 'rb');
+        await new Promise((r) => setTimeout(r, 300));
+        await redis.stop();
+        await new Promise((r) => setTimeout(r, 1000));
+        await redis.start();
+        return 'queue contents lost; rows re-enqueued by the sweeper';
+      },
+      () => assertConverged(h(), TEST_INSTANCE, 180_000),
+    );
+  });
+
+  const localPg = /@(127\.0\.0\.1|localhost):5432\//.test(process.env.DATABASE_URL ?? '');
+  (localPg ? it : it.skip)('PostgreSQL restarted during a burst of jobs (skipped when DATABASE_URL is not the local cluster)', async () => {
+    await faultCase(
+      '4. PostgreSQL restarted during a burst of 8 jobs',
+      async () => {
+        await burst(8, 'pb');
+        await new Promise((r) => setTimeout(r, 300));
+        execFileSync('pg_ctlcluster', ['15', 'main', 'restart'], { stdio: 'ignore' });
+      },
+      () => assertConverged(h(), TEST_INSTANCE, 180_000),
+    );
+  });
+});
+
+describe('Docker objects broken by hand', () => {
+  it('docker rm -f a WordPress container, docker stop its database server, docker network rm', async () => {
+    const { tenant } = await createTenant(h());
+    const { site, job } = await requestSite(tenant.id, 'victim');
+    await waitForJob(h(), rig.key(), job.id);
+    await faultCase(
+      '6. rm -f WordPress, stop database server, rm network',
+      async () => {
+        const d = h().docker;
+        await d.getContainer(`wp_${tenant.slug}_victim`).remove({ force: true });
+        await d.getContainer(`db_${tenant.slug}`).stop({ t: 1 });
+        const net = d.getNetwork(`berth_${tenant.slug}`);
+        const { Containers } = await net.inspect();
+        for (const id of Object.keys(Containers ?? {})) await net.disconnect({ Container: id, Force: true });
+        await net.remove();
+      },
+      () => assertConverged(h(), TEST_INSTANCE),
+    );
+    const { rows } = await h().db.query('SELECT "hostPort" FROM "Site" WHERE id = $1', [site.id]);
+    expect((await fetch(`http://127.0.0.1:${rows[0].hostPort}/`)).status).toBe(200);
+  });
+});
+
+describe('concurrency', () => {
+  it('100 concurrent POST /v1/sites with the same Idempotency-Key make exactly one site', async () => {
+    const { tenant, key } = await createTenant(h());
+    await faultCase(
+      '7. 100 concurrent POSTs with one Idempotency-Key',
+      async () => {
+        const send = () => h().http.post('/v1/sites').set(auth(key)).set('Idempotency-Key', 'same-100').send({ name: 'once' });
+        const res = await Promise.all(Array.from({ length: 100 }, send));
+        expect(new Set(res.map((r) => r.status))).toEqual(new Set([202]));
+        expect(new Set(res.map((r) => r.body.site.id)).size).toBe(1);
+        const { rows } = await h().db.query('SELECT count(*)::int AS n FROM "Site" WHERE "tenantId" = $1', [tenant.id]);
+        expect(rows[0].n).toBe(1);
+        return '100 × 202, one site, one job';
+      },
+      () => assertConverged(h(), TEST_INSTANCE),
+    );
+  });
+
+  it('50 sites created concurrently across 10 tenants are all RUNNING and distinct', async () => {
+    const tenants = await Promise.all(Array.from({ length: 10 }, () => createTenant(h())));
+    await faultCase(
+      '8. 50 sites at once across 10 tenants',
+      async () => {
+        const res = await Promise.all(tenants.flatMap((t) => Array.from({ length: 5 }, (_, i) => h().http.post('/v1/sites').set(auth(t.key)).send({ name: `many-${i}` }))));
+        expect(res.every((r) => r.status === 202)).toBe(true);
+        return `${res.length} accepted`;
+      },
+      () => assertConverged(h(), TEST_INSTANCE, 300_000),
+    );
+    const { rows } = await h().db.query(`SELECT count(*)::int AS n, count(DISTINCT "hostPort")::int AS ports FROM "Site" WHERE "tenantId" = ANY($1::uuid[]) AND status = 'RUNNING'`, [tenants.map((t) => t.tenant.id)]);
+    expect(rows[0]).toEqual({ n: 50, ports: 50 });
+  });
+});
+
+describe('Docker Engine restarted', () => {
+  const localDocker = (process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock') === 'unix:///var/run/docker.sock';
+  (localDocker ? it : it.skip)('with sites running (skipped when DOCKER_HOST is not the local engine)', async () => {
+    const { tenant } = await createTenant(h());
+    const jobs = await Promise.all(['e1', 'e2'].map((n) => requestSite(tenant.id, n)));
+    for (const j of jobs) await waitForJob(h(), rig.key(), j.job.id);
+    await faultCase(
+      '5. Docker Engine restarted with sites running',
+      async () => {
+        execSync('pkill -TERM -x dockerd; for i in $(seq 1 60); do pgrep -x dockerd >/dev/null || break; sleep 0.5; done', { stdio: 'ignore', shell: '/bin/bash' });
+        execFileSync('bash', ['scripts/services.sh', 'docker'], { stdio: 'ignore', env: { ...process.env, DOCKER_HOST: '' } });
+      },
+      () => assertConverged(h(), TEST_INSTANCE, 180_000),
+    );
+  });
+});
