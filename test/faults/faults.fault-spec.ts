@@ -212,5 +212,13 @@ describe('Docker Engine restarted', () => {
       },
       () => assertConverged(h(), TEST_INSTANCE, 180_000),
     );
+    // The event stream reconnected by itself: a container killed now is noticed at once.
+    const { rows } = await h().db.query(`SELECT id FROM "Site" WHERE name = 'e1' AND "tenantId" = $1`, [tenant.id]);
+    const killedAt = new Date();
+    await h().docker.getContainer(`wp_${tenant.slug}_e1`).kill();
+    await eventually(async () => {
+      const { rows: down } = await h().db.query(`SELECT 1 FROM "Event" WHERE "siteId" = $1 AND type = 'site.down' AND "createdAt" >= $2`, [rows[0].id, killedAt]);
+      return down.length ? true : undefined;
+    }, 'site.down after the engine restart', 15_000);
   });
 });
