@@ -214,6 +214,10 @@ describe('Docker Engine restarted', () => {
     );
     // The event stream reconnected by itself: a container killed now is noticed at once.
     const { rows } = await h().db.query(`SELECT id FROM "Site" WHERE name = 'e1' AND "tenantId" = $1`, [tenant.id]);
+    await eventually(async () => {
+      const { rows: up } = await h().db.query(`SELECT health FROM "Site" WHERE id = $1`, [rows[0].id]);
+      return up[0].health === 'UP' ? true : undefined;
+    }, 'the site to be seen UP again');
     const killedAt = new Date();
     await h().docker.getContainer(`wp_${tenant.slug}_e1`).kill();
     await eventually(async () => {
