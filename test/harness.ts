@@ -1,6 +1,7 @@
 import Docker from 'dockerode';
 import request from 'supertest';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { PassThrough } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -127,3 +128,20 @@ export async function waitForJob(h: Harness, key: string, jobId: string, timeout
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+/** Runs a command in a container (optionally as a user) and returns its exit code and output. */
+export async function exec(docker: Docker, container: string, cmd: string[], user?: string): Promise<{ code: number; out: string }> {
+  const e = await docker.getContainer(container).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, ...(user ? { User: user } : {}) });
+  const stream = await e.start({ hijack: true, stdin: false });
+  const sink = new PassThrough();
+  let out = '';
+  sink.on('data', (c: Buffer) => (out += c.toString()));
+  docker.modem.demuxStream(stream, sink, sink);
+  await new Promise((r) => stream.on('end', r));
+  const info = await e.inspect();
+  return { code: info.ExitCode ?? -1, out };
+}
+
+/** A container's environment as an object. */
+export const envOf = (info: Docker.ContainerInspectInfo): Record<string, string> =>
+  Object.fromEntries(info.Config.Env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));

@@ -1,7 +1,6 @@
 import type Docker from 'dockerode';
-import { PassThrough } from 'node:stream';
 import http from 'node:http';
-import { auth, createTenant, gql, startHarness, uniqueSlug, waitForJob, type Harness } from './harness';
+import { auth, createTenant, envOf, exec, gql, startHarness, uniqueSlug, waitForJob, type Harness } from './harness';
 
 let h: Harness;
 let tenant: { id: string; slug: string };
@@ -14,21 +13,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await h.stop();
 });
-
-/** Runs a command in a container and returns its exit code and output. */
-async function exec(docker: Docker, container: string, cmd: string[]): Promise<{ code: number; out: string }> {
-  const e = await docker.getContainer(container).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
-  const stream = await e.start({ hijack: true, stdin: false });
-  const sink = new PassThrough();
-  let out = '';
-  sink.on('data', (c: Buffer) => (out += c.toString()));
-  docker.modem.demuxStream(stream, sink, sink);
-  await new Promise((r) => stream.on('end', r));
-  const info = await e.inspect();
-  return { code: info.ExitCode ?? -1, out };
-}
-
-const envOf = (info: Docker.ContainerInspectInfo) => Object.fromEntries(info.Config.Env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
 
 async function provision(body: Record<string, unknown>, k = key) {
   const res = await h.http.post('/v1/sites').set(auth(k)).send(body);

@@ -4,9 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { deflateSync } from 'node:zlib';
-import { auth, createTenant, startHarness, waitForJob, type Harness } from './harness';
+import { auth, createTenant, exec, startHarness, waitForJob, type Harness } from './harness';
 
 /**
  * The real WordPress image (berth/wordpress:6.1) driven end to end: provisioned through the
@@ -37,19 +36,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await h?.stop();
 });
-
-/** Runs a command in a container and returns its exit code and output. */
-async function exec(docker: Docker, container: string, cmd: string[], user?: string): Promise<{ code: number; out: string }> {
-  const e = await docker.getContainer(container).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, ...(user ? { User: user } : {}) });
-  const stream = await e.start({ hijack: true, stdin: false });
-  const sink = new PassThrough();
-  let out = '';
-  sink.on('data', (c: Buffer) => (out += c.toString()));
-  docker.modem.demuxStream(stream, sink, sink);
-  await new Promise((r) => stream.on('end', r));
-  const info = await e.inspect();
-  return { code: info.ExitCode ?? -1, out };
-}
 
 /** Just enough of a browser's cookie store for one host (WordPress's path-scoped cookies carry equal values). */
 class CookieJar {

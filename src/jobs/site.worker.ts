@@ -82,12 +82,17 @@ export class SiteWorker {
       data: { status: JobStatus.RUNNING, attempts: { increment: 1 }, startedAt: new Date(), error: null },
     });
     await this.jobs.publish(started);
-    const steps = new StepRecorder(STEPS_PER_JOB, this.config.BERTH_STEP_TIMEOUT_MS, async (list, progress) => {
-      const j = await this.prisma.job.update({ where: { id: jobId }, data: { steps: list as unknown as Prisma.InputJsonValue, progress } });
-      await this.jobs.publish(j);
-      // Between steps is where a cancellation takes effect: nothing is left half-applied.
-      if (j.status === JobStatus.CANCELLED || (await this.jobs.cancelRequested(jobId))) throw new CancelledError();
-    });
+    const steps = new StepRecorder(
+      STEPS_PER_JOB,
+      this.config.BERTH_STEP_TIMEOUT_MS,
+      async (list, progress) => {
+        await this.jobs.publish(await this.prisma.job.update({ where: { id: jobId }, data: { steps: list as unknown as Prisma.InputJsonValue, progress } }));
+      },
+      // Between steps is where a cancellation takes effect: no step is left half-applied.
+      async () => {
+        if (await this.jobs.cancelRequested(jobId)) throw new CancelledError();
+      },
+    );
     try {
       const status = await this.runner.run(started, steps);
       const done = await this.prisma.job.update({ where: { id: jobId }, data: { status: JobStatus.SUCCEEDED, progress: 100, finishedAt: new Date() } });

@@ -8,9 +8,12 @@ export class StepRecorder {
     private readonly total: number,
     private readonly timeoutMs: number,
     private readonly onChange: (steps: StepRecord[], progress: number) => Promise<void>,
+    /** Runs before each step; throwing here (a cancellation) stops the job between steps. */
+    private readonly checkpoint: () => Promise<void> = async () => undefined,
   ) {}
 
   async run<T>(name: string, fn: () => Promise<T>, detail?: (result: T) => string | undefined): Promise<T> {
+    await this.checkpoint();
     const step: StepRecord = { name, status: 'running', startedAt: new Date().toISOString() };
     this.steps.push(step);
     await this.onChange(this.steps, this.progress());

@@ -1,3 +1,4 @@
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Field, ID, InputType, Int, ObjectType } from '@nestjs/graphql';
 import { ArrayMaxSize, IsArray, IsBoolean, IsOptional, IsString, IsUrl, IsUUID, Length, Matches, MaxLength } from 'class-validator';
@@ -9,12 +10,23 @@ registerEnumType(DeliveryStatus, { name: 'DeliveryStatus' });
 const URL_OPTIONS = { protocols: ['http', 'https'], require_protocol: true, require_tld: false, allow_underscores: true };
 const EVENT_TYPE = /^[a-z_]+(\.[a-z_]+)*$/;
 
+const UrlChecks = () => applyDecorators(IsUrl(URL_OPTIONS, { message: 'url must be an http:// or https:// URL' }), MaxLength(2000));
+const EventTypesField = () =>
+  applyDecorators(
+    Field(() => [String], { nullable: true, description: 'Event types to deliver; all when empty' }),
+    ApiPropertyOptional({ type: [String], example: ['site.down', 'site.up'], description: 'Event types to deliver; all when empty' }),
+    IsOptional(),
+    IsArray(),
+    ArrayMaxSize(50),
+    Matches(EVENT_TYPE, { each: true, message: 'each event type looks like site.down' }),
+  );
+const DescriptionField = () => applyDecorators(Field({ nullable: true }), ApiPropertyOptional(), IsOptional(), IsString(), MaxLength(200));
+
 @InputType()
 export class CreateWebhookInput {
   @Field()
   @ApiProperty({ example: 'https://hooks.example.com/berth' })
-  @IsUrl(URL_OPTIONS, { message: 'url must be an http:// or https:// URL' })
-  @MaxLength(2000)
+  @UrlChecks()
   url!: string;
 
   @Field(() => ID, { nullable: true, description: 'Required with an admin key' })
@@ -30,19 +42,10 @@ export class CreateWebhookInput {
   @Length(16, 200)
   secret?: string;
 
-  @Field(() => [String], { nullable: true, description: 'Event types to deliver; all when empty' })
-  @ApiPropertyOptional({ type: [String], example: ['site.down', 'site.up'] })
-  @IsOptional()
-  @IsArray()
-  @ArrayMaxSize(50)
-  @Matches(EVENT_TYPE, { each: true, message: 'each event type looks like site.down' })
+  @EventTypesField()
   events?: string[];
 
-  @Field({ nullable: true })
-  @ApiPropertyOptional()
-  @IsOptional()
-  @IsString()
-  @MaxLength(200)
+  @DescriptionField()
   description?: string;
 }
 
@@ -51,16 +54,10 @@ export class UpdateWebhookInput {
   @Field({ nullable: true })
   @ApiPropertyOptional()
   @IsOptional()
-  @IsUrl(URL_OPTIONS, { message: 'url must be an http:// or https:// URL' })
-  @MaxLength(2000)
+  @UrlChecks()
   url?: string;
 
-  @Field(() => [String], { nullable: true })
-  @ApiPropertyOptional({ type: [String] })
-  @IsOptional()
-  @IsArray()
-  @ArrayMaxSize(50)
-  @Matches(EVENT_TYPE, { each: true, message: 'each event type looks like site.down' })
+  @EventTypesField()
   events?: string[];
 
   @Field({ nullable: true })
@@ -69,11 +66,7 @@ export class UpdateWebhookInput {
   @IsBoolean()
   active?: boolean;
 
-  @Field({ nullable: true })
-  @ApiPropertyOptional()
-  @IsOptional()
-  @IsString()
-  @MaxLength(200)
+  @DescriptionField()
   description?: string;
 }
 

@@ -1,3 +1,4 @@
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Field, Float, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { Type } from 'class-transformer';
@@ -35,6 +36,33 @@ export class ResourcesInput {
   cpus?: number;
 }
 
+/** The fields create and update share, each one decorator for GraphQL, OpenAPI and validation. */
+const EnvField = (description: string) =>
+  applyDecorators(
+    Field(() => GraphQLJSONObject, { nullable: true, description }),
+    ApiPropertyOptional({ description, type: 'object', additionalProperties: { type: 'string' }, example: { WORDPRESS_DEBUG: '1' } }),
+    IsOptional(),
+    IsObject(),
+  );
+
+const RestartPolicyField = (defaultValue?: string) =>
+  applyDecorators(
+    Field({ nullable: true, ...(defaultValue ? { defaultValue } : {}) }),
+    ApiPropertyOptional({ default: defaultValue, example: 'on-failure:5' }),
+    IsOptional(),
+    IsString(),
+    Matches(RESTART_POLICY_PATTERN, { message: 'restartPolicy must be no, always, unless-stopped or on-failure[:N] (N from 1 to 999)' }),
+  );
+
+const ResourcesField = () =>
+  applyDecorators(
+    Field(() => ResourcesInput, { nullable: true }),
+    ApiPropertyOptional({ type: ResourcesInput }),
+    IsOptional(),
+    ValidateNested(),
+    Type(() => ResourcesInput),
+  );
+
 @InputType()
 export class CreateSiteInput {
   @Field()
@@ -49,24 +77,13 @@ export class CreateSiteInput {
   @IsUUID('all', { message: 'tenantId must be a tenant id (UUID)' })
   tenantId?: string;
 
-  @Field(() => GraphQLJSONObject, { nullable: true, description: 'Extra environment variables for WordPress' })
-  @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' }, example: { WORDPRESS_DEBUG: '1' } })
-  @IsOptional()
-  @IsObject()
+  @EnvField('Extra environment variables for WordPress')
   env?: Record<string, string>;
 
-  @Field({ nullable: true, defaultValue: 'unless-stopped' })
-  @ApiPropertyOptional({ default: 'unless-stopped', example: 'on-failure:5' })
-  @IsOptional()
-  @IsString()
-  @Matches(RESTART_POLICY_PATTERN, { message: 'restartPolicy must be no, always, unless-stopped or on-failure[:N] (N from 1 to 999)' })
+  @RestartPolicyField('unless-stopped')
   restartPolicy?: string;
 
-  @Field(() => ResourcesInput, { nullable: true })
-  @ApiPropertyOptional({ type: ResourcesInput })
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => ResourcesInput)
+  @ResourcesField()
   resources?: ResourcesInput;
 }
 
@@ -74,24 +91,13 @@ const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 @InputType()
 export class UpdateSiteInput {
-  @Field(() => GraphQLJSONObject, { nullable: true, description: 'Replaces the extra environment variables' })
-  @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' } })
-  @IsOptional()
-  @IsObject()
+  @EnvField('Replaces the extra environment variables')
   env?: Record<string, string>;
 
-  @Field({ nullable: true })
-  @ApiPropertyOptional({ example: 'always' })
-  @IsOptional()
-  @IsString()
-  @Matches(RESTART_POLICY_PATTERN, { message: 'restartPolicy must be no, always, unless-stopped or on-failure[:N] (N from 1 to 999)' })
+  @RestartPolicyField()
   restartPolicy?: string;
 
-  @Field(() => ResourcesInput, { nullable: true })
-  @ApiPropertyOptional({ type: ResourcesInput })
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => ResourcesInput)
+  @ResourcesField()
   resources?: ResourcesInput;
 
   @Field({ nullable: true, description: 'Tag of the configured WordPress image to run, e.g. 6.4-apache' })

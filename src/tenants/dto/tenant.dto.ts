@@ -1,3 +1,4 @@
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Field, Float, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { IsBoolean, IsEmail, IsInt, IsNumber, IsOptional, IsString, Length, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
@@ -8,6 +9,14 @@ registerEnumType(ApiKeyRole, { name: 'ApiKeyRole' });
 
 export const SLUG_PATTERN = /^[a-z][a-z0-9-]{2,39}$/;
 const SLUG_MESSAGE = 'slug must be 3 to 40 lowercase letters, digits or hyphens, starting with a letter';
+
+/** Quota fields, the same on creation and update: GraphQL, OpenAPI and validation at once. */
+const MaxSitesField = () =>
+  applyDecorators(Field(() => Int, { nullable: true }), ApiPropertyOptional({ description: 'Sites the tenant may have (default 10)' }), IsOptional(), IsInt(), Min(0), Max(10_000));
+const MaxMemoryMbField = () =>
+  applyDecorators(Field(() => Int, { nullable: true }), ApiPropertyOptional({ description: 'Memory ceiling of one site, MiB (default 2048)' }), IsOptional(), IsInt(), Min(64), Max(1_048_576));
+const MaxCpusField = () =>
+  applyDecorators(Field(() => Float, { nullable: true }), ApiPropertyOptional({ description: 'CPU ceiling of one site (default 2)' }), IsOptional(), IsNumber(), Min(0.1), Max(256));
 
 /** One class per input, shared by REST (class-validator + OpenAPI) and GraphQL. */
 @InputType()
@@ -30,28 +39,13 @@ export class CreateTenantInput {
   @MaxLength(254)
   contactEmail!: string;
 
-  @Field(() => Int, { nullable: true })
-  @ApiPropertyOptional({ default: 10 })
-  @IsOptional()
-  @IsInt()
-  @Min(0)
-  @Max(10_000)
+  @MaxSitesField()
   maxSites?: number;
 
-  @Field(() => Int, { nullable: true })
-  @ApiPropertyOptional({ default: 2048, description: 'Memory ceiling of one site, MiB' })
-  @IsOptional()
-  @IsInt()
-  @Min(64)
-  @Max(1_048_576)
+  @MaxMemoryMbField()
   maxMemoryMb?: number;
 
-  @Field(() => Float, { nullable: true })
-  @ApiPropertyOptional({ default: 2, description: 'CPU ceiling of one site' })
-  @IsOptional()
-  @IsNumber()
-  @Min(0.1)
-  @Max(256)
+  @MaxCpusField()
   maxCpus?: number;
 }
 
@@ -71,28 +65,13 @@ export class UpdateTenantInput {
   @MaxLength(254)
   contactEmail?: string;
 
-  @Field(() => Int, { nullable: true })
-  @ApiPropertyOptional()
-  @IsOptional()
-  @IsInt()
-  @Min(0)
-  @Max(10_000)
+  @MaxSitesField()
   maxSites?: number;
 
-  @Field(() => Int, { nullable: true })
-  @ApiPropertyOptional()
-  @IsOptional()
-  @IsInt()
-  @Min(64)
-  @Max(1_048_576)
+  @MaxMemoryMbField()
   maxMemoryMb?: number;
 
-  @Field(() => Float, { nullable: true })
-  @ApiPropertyOptional()
-  @IsOptional()
-  @IsNumber()
-  @Min(0.1)
-  @Max(256)
+  @MaxCpusField()
   maxCpus?: number;
 
   @Field({ nullable: true, description: 'true suspends the tenant, false resumes it' })
