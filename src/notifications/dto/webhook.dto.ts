@@ -1,7 +1,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Field, ID, InputType, Int, ObjectType } from '@nestjs/graphql';
+import { ArgsType, Field, ID, InputType, Int, ObjectType } from '@nestjs/graphql';
 import { ArrayMaxSize, IsArray, IsBoolean, IsOptional, IsString, IsUrl, IsUUID, Length, Matches, MaxLength } from 'class-validator';
 import { DeliveryStatus } from '../../generated/prisma/enums';
+import { PageArgs } from '../../common/page.dto';
+import { IsOmittable } from '../../common/omittable';
 import { registerEnumType } from '@nestjs/graphql';
 
 registerEnumType(DeliveryStatus, { name: 'DeliveryStatus' });
@@ -50,14 +52,14 @@ export class CreateWebhookInput {
 export class UpdateWebhookInput {
   @Field({ nullable: true })
   @ApiPropertyOptional()
-  @IsOptional()
+  @IsOmittable()
   @IsUrl(URL_OPTIONS, { message: 'url must be an http:// or https:// URL' })
   @MaxLength(2000)
   url?: string;
 
   @Field(() => [String], { nullable: true })
   @ApiPropertyOptional({ type: [String] })
-  @IsOptional()
+  @IsOmittable()
   @IsArray()
   @ArrayMaxSize(50)
   @Matches(EVENT_TYPE, { each: true, message: 'each event type looks like site.down' })
@@ -65,7 +67,7 @@ export class UpdateWebhookInput {
 
   @Field({ nullable: true })
   @ApiPropertyOptional()
-  @IsOptional()
+  @IsOmittable()
   @IsBoolean()
   active?: boolean;
 
@@ -103,4 +105,12 @@ export class WebhookDeliveryView {
   @Field() @ApiProperty() createdAt!: Date;
   @Field(() => Date, { nullable: true }) @ApiPropertyOptional() lastAttemptAt!: Date | null;
   @Field(() => Date, { nullable: true }) @ApiPropertyOptional() deliveredAt!: Date | null;
+}
+
+/** webhookDeliveries(id, limit, offset): the id and the page are validated together. */
+@ArgsType()
+export class WebhookDeliveriesArgs extends PageArgs {
+  @Field(() => ID)
+  @IsString()
+  id!: string;
 }

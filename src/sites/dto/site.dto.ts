@@ -5,6 +5,7 @@ import { IsIn, IsNumber, IsObject, IsOptional, IsString, IsUUID, Matches, Max, M
 import { GraphQLJSONObject } from '../../common/json.scalar';
 import { Health, JobKind, JobStatus, SiteStatus } from '../../generated/prisma/enums';
 import { PageArgs } from '../../common/page.dto';
+import { IsOmittable } from '../../common/omittable';
 import { ArgsType } from '@nestjs/graphql';
 
 registerEnumType(SiteStatus, { name: 'SiteStatus' });
@@ -82,7 +83,7 @@ export class UpdateSiteInput {
 
   @Field({ nullable: true })
   @ApiPropertyOptional({ example: 'always' })
-  @IsOptional()
+  @IsOmittable()
   @IsString()
   @Matches(RESTART_POLICY_PATTERN, { message: 'restartPolicy must be no, always, unless-stopped or on-failure[:N] (N from 1 to 999)' })
   restartPolicy?: string;
@@ -106,7 +107,7 @@ export class UpdateSiteInput {
 export class SiteFilterArgs extends PageArgs {
   @Field(() => ID, { nullable: true })
   @ApiPropertyOptional()
-  @IsOptional()
+  @IsOmittable()
   @IsUUID('all', { message: 'tenantId must be a tenant id (UUID)' })
   tenantId?: string;
 

@@ -2,6 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Field, Float, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { IsBoolean, IsEmail, IsInt, IsNumber, IsOptional, IsString, Length, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
 import { ApiKeyRole, TenantStatus } from '../../generated/prisma/enums';
+import { IsOmittable } from '../../common/omittable';
 
 registerEnumType(TenantStatus, { name: 'TenantStatus' });
 registerEnumType(ApiKeyRole, { name: 'ApiKeyRole' });
@@ -32,7 +33,7 @@ export class CreateTenantInput {
 
   @Field(() => Int, { nullable: true })
   @ApiPropertyOptional({ default: 10 })
-  @IsOptional()
+  @IsOmittable()
   @IsInt()
   @Min(0)
   @Max(10_000)
@@ -40,7 +41,7 @@ export class CreateTenantInput {
 
   @Field(() => Int, { nullable: true })
   @ApiPropertyOptional({ default: 2048, description: 'Memory ceiling of one site, MiB' })
-  @IsOptional()
+  @IsOmittable()
   @IsInt()
   @Min(64)
   @Max(1_048_576)
@@ -48,7 +49,7 @@ export class CreateTenantInput {
 
   @Field(() => Float, { nullable: true })
   @ApiPropertyOptional({ default: 2, description: 'CPU ceiling of one site' })
-  @IsOptional()
+  @IsOmittable()
   @IsNumber()
   @Min(0.1)
   @Max(256)
@@ -59,21 +60,21 @@ export class CreateTenantInput {
 export class UpdateTenantInput {
   @Field({ nullable: true })
   @ApiPropertyOptional()
-  @IsOptional()
+  @IsOmittable()
   @IsString()
   @Length(1, 200)
   name?: string;
 
   @Field({ nullable: true })
   @ApiPropertyOptional()
-  @IsOptional()
+  @IsOmittable()
   @IsEmail({}, { message: 'contactEmail must be an email address' })
   @MaxLength(254)
   contactEmail?: string;
 
   @Field(() => Int, { nullable: true })
   @ApiPropertyOptional()
-  @IsOptional()
+  @IsOmittable()
   @IsInt()
   @Min(0)
   @Max(10_000)
@@ -81,7 +82,7 @@ export class UpdateTenantInput {
 
   @Field(() => Int, { nullable: true })
   @ApiPropertyOptional()
-  @IsOptional()
+  @IsOmittable()
   @IsInt()
   @Min(64)
   @Max(1_048_576)
@@ -89,7 +90,7 @@ export class UpdateTenantInput {
 
   @Field(() => Float, { nullable: true })
   @ApiPropertyOptional()
-  @IsOptional()
+  @IsOmittable()
   @IsNumber()
   @Min(0.1)
   @Max(256)
@@ -97,7 +98,7 @@ export class UpdateTenantInput {
 
   @Field({ nullable: true, description: 'true suspends the tenant, false resumes it' })
   @ApiPropertyOptional({ description: 'true suspends the tenant, false resumes it' })
-  @IsOptional()
+  @IsOmittable()
   @IsBoolean()
   suspended?: boolean;
 }
@@ -106,7 +107,7 @@ export class UpdateTenantInput {
 export class CreateApiKeyInput {
   @Field(() => ApiKeyRole, { nullable: true })
   @ApiPropertyOptional({ enum: [ApiKeyRole.TENANT, ApiKeyRole.TENANT_READONLY], default: ApiKeyRole.TENANT })
-  @IsOptional()
+  @IsOmittable()
   @Matches(/^(TENANT|TENANT_READONLY)$/, { message: 'role must be TENANT or TENANT_READONLY' })
   role?: ApiKeyRole;
 
