@@ -1,9 +1,9 @@
 import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
-import { DynamicModule, Module, ValidationPipe } from '@nestjs/common';
+import { type ArgumentMetadata, DynamicModule, Module, ValidationPipe } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { GraphQLModule } from '@nestjs/graphql';
 import type { ValidationError } from 'class-validator';
-import type { ExecutionResult, GraphQLError } from 'graphql';
+import { GraphQLError, parse, type DocumentNode, type ExecutionResult, type ValidationRule } from 'graphql';
 import type { BerthConfig } from '../config/config';
 import { ConfigModule } from '../config/config.module';
 import { InfraModule } from '../database/infra.module';
@@ -12,7 +12,8 @@ import { AuthGuard, bearer } from '../auth/auth.guard';
 import { BerthError, ErrorCode } from '../common/errors';
 import { HttpErrorFilter } from '../common/http-error.filter';
 import { formatGraphQLError } from '../common/graphql-errors';
-import { queryLimits } from '../common/graphql-limits';
+import { queryLimitErrors, queryLimits } from '../common/graphql-limits';
+import { assertSaneInput } from '../common/sane-input';
 import { HealthController } from '../health/health.controller';
 import { TenantsController } from '../tenants/tenants.controller';
 import { TenantsResolver } from '../tenants/tenants.resolver';
@@ -42,7 +43,27 @@ function flatten(errors: ValidationError[], prefix = ''): string[] {
   ]);
 }
 
-export const validationPipe = new ValidationPipe({
+/**
+ * Over HTTP a subscription would run its resolve functions once with no event and no
+ * authenticated principal: subscriptions are served over graphql-ws only.
+ */
+const noSubscriptionsOverHttp: ValidationRule = (context) => ({
+  OperationDefinition(node) {
+    if (node.operation === 'subscription') {
+      context.reportError(new GraphQLError('Subscriptions are served over graphql-ws on /graphql, not over HTTP', { nodes: [node], extensions: { code: ErrorCode.VALIDATION_FAILED } }));
+    }
+  },
+});
+
+/** class-validator for every DTO, after a bounded check that the input is storable at all. */
+class InputPipe extends ValidationPipe {
+  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    assertSaneInput(value);
+    return super.transform(value, metadata);
+  }
+}
+
+export const validationPipe = new InputPipe({
   whitelist: true,
   forbidNonWhitelisted: true,
   transform: true,
@@ -69,16 +90,30 @@ export class AppModule {
             path: '/graphql',
             introspection: true,
             formatError: formatGraphQLError,
-            validationRules: [queryLimits(config.BERTH_GRAPHQL_MAX_DEPTH, config.BERTH_GRAPHQL_MAX_COST)],
+            validationRules: [queryLimits(config.BERTH_GRAPHQL_MAX_DEPTH, config.BERTH_GRAPHQL_MAX_COST), noSubscriptionsOverHttp],
             context: ({ req, extra }: { req?: unknown; extra?: { principal?: unknown } }) => (req ? { req } : { principal: extra?.principal }),
             subscriptions: {
               'graphql-ws': {
                 path: '/graphql',
                 onConnect: async (ctx: { connectionParams?: Record<string, unknown>; extra: unknown }) => {
                   const raw = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
-                  const extra = ctx.extra as { principal?: unknown };
+                  const extra = ctx.extra as { principal?: unknown; socket?: { close(code: number, reason: string): void } };
                   extra.principal = await keys.authenticate(bearer(typeof raw === 'string' ? raw : undefined)).catch(() => undefined);
+                  // 4401 (graphql-ws' Unauthorized) names the cause; returning false alone would close with 4403 Forbidden.
+                  if (!extra.principal) extra.socket?.close(4401, ErrorCode.UNAUTHENTICATED);
                   return Boolean(extra.principal);
+                },
+                // graphql-ws neither applies Apollo's validation rules nor survives a parse error
+                // (it closes the connection with 4500): parse and check the limits here.
+                onSubscribe: (_ctx: unknown, _id: unknown, payload: { query: string }) => {
+                  let document: DocumentNode;
+                  try {
+                    document = parse(payload.query);
+                  } catch (e) {
+                    return [e instanceof GraphQLError ? e : new GraphQLError('The query could not be parsed', { extensions: { code: ErrorCode.VALIDATION_FAILED } })];
+                  }
+                  const errors = queryLimitErrors(document, config.BERTH_GRAPHQL_MAX_DEPTH, config.BERTH_GRAPHQL_MAX_COST);
+                  return errors.length ? errors : undefined;
                 },
                 // graphql-ws does not go through Apollo's formatError: map errors the same way.
                 onNext: (_ctx: unknown, _id: unknown, _payload: unknown, _args: unknown, result: ExecutionResult) =>

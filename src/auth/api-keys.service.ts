@@ -7,6 +7,7 @@ import { randomToken, sha256 } from '../common/crypto';
 import { BerthError, ErrorCode } from '../common/errors';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { EventsService } from '../events/events.service';
+import { isUuid } from '../tenants/tenants.service';
 import { assertCanWrite, canSeeTenant, isAdmin, type Principal } from './principal';
 
 const KEY_PREFIX = 'berth_';
@@ -55,7 +56,7 @@ export class ApiKeysService {
 
   async create(actor: Principal, tenantId: string, role: ApiKeyRole = ApiKeyRole.TENANT, name?: string): Promise<IssuedKey> {
     assertCanWrite(actor);
-    if (!canSeeTenant(actor, tenantId)) throw new BerthError(ErrorCode.TENANT_NOT_FOUND, `Tenant ${tenantId} was not found`);
+    if (!isUuid(tenantId) || !canSeeTenant(actor, tenantId)) throw new BerthError(ErrorCode.TENANT_NOT_FOUND, `Tenant ${tenantId} was not found`);
     if (role === ApiKeyRole.ADMIN) throw new BerthError(ErrorCode.VALIDATION_FAILED, 'Tenant keys cannot have the ADMIN role');
     const tenant = await this.prisma.tenant.findUnique({ where: { id: tenantId }, select: { id: true } });
     if (!tenant) throw new BerthError(ErrorCode.TENANT_NOT_FOUND, `Tenant ${tenantId} was not found`);
@@ -68,14 +69,14 @@ export class ApiKeysService {
   }
 
   async list(actor: Principal, tenantId: string) {
-    if (!canSeeTenant(actor, tenantId)) throw new BerthError(ErrorCode.TENANT_NOT_FOUND, `Tenant ${tenantId} was not found`);
+    if (!isUuid(tenantId) || !canSeeTenant(actor, tenantId)) throw new BerthError(ErrorCode.TENANT_NOT_FOUND, `Tenant ${tenantId} was not found`);
     const rows = await this.prisma.apiKey.findMany({ where: { tenantId }, orderBy: { createdAt: 'asc' } });
     return rows.map(toApiKeyView);
   }
 
   async revoke(actor: Principal, id: string) {
     assertCanWrite(actor);
-    const key = await this.prisma.apiKey.findUnique({ where: { id } });
+    const key = isUuid(id) ? await this.prisma.apiKey.findUnique({ where: { id } }) : null;
     if (!key || (!isAdmin(actor) && key.tenantId !== actor.tenantId)) {
       throw new BerthError(ErrorCode.API_KEY_NOT_FOUND, `API key ${id} was not found`);
     }

@@ -14,6 +14,8 @@ export const Public = () => SetMetadata(PUBLIC, true);
 interface WithPrincipal {
   headers?: Record<string, string | string[] | undefined>;
   principal?: Principal;
+  /** Seconds to wait (0: go ahead), decided once per request or graphql-ws operation. */
+  retryAfter?: number;
 }
 
 /** The object that carries the principal for REST requests and GraphQL operations alike. */
@@ -47,14 +49,15 @@ export class AuthGuard implements CanActivate {
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC, [ctx.getHandler(), ctx.getClass()])) return true;
     const target = carrier(ctx);
-    if (target.principal) return true;
-    const principal = await this.keys.authenticate(bearer(target.headers?.authorization));
+    // graphql-ws operations arrive with the principal of their connection, but count too.
+    target.principal ??= await this.keys.authenticate(bearer(target.headers?.authorization));
     const limit = this.config.BERTH_RATE_LIMIT_PER_MINUTE;
-    const wait = limit > 0 ? await this.redis.rateLimit(principal.keyId, limit) : undefined;
-    if (wait !== undefined) {
-      throw new BerthError(ErrorCode.RATE_LIMITED, `This key made more than ${limit} requests this minute; retry in ${wait} s`, { retryAfterSeconds: wait });
+    if (target.retryAfter === undefined) {
+      target.retryAfter = (limit > 0 ? await this.redis.rateLimit(target.principal.keyId, limit) : undefined) ?? 0;
     }
-    target.principal = principal;
+    if (target.retryAfter > 0) {
+      throw new BerthError(ErrorCode.RATE_LIMITED, `This key made more than ${limit} requests this minute; retry in ${target.retryAfter} s`, { retryAfterSeconds: target.retryAfter });
+    }
     return true;
   }
 }

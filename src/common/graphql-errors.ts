@@ -5,6 +5,9 @@ import { BerthError, ErrorCode } from './errors';
 
 const logger = new Logger('GraphQL');
 
+/** Apollo Server's codes for requests it refuses (the client's mistake, not ours). */
+const APOLLO_CLIENT_ERRORS = new Set(['GRAPHQL_VALIDATION_FAILED', 'GRAPHQL_PARSE_FAILED', 'BAD_USER_INPUT', 'OPERATION_RESOLUTION_FAILURE', 'BAD_REQUEST', 'PERSISTED_QUERY_NOT_FOUND', 'PERSISTED_QUERY_NOT_SUPPORTED']);
+
 /** Maps errors to `extensions.code`; unknown errors become INTERNAL with a request id, no stack. */
 export function formatGraphQLError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
   const original = error instanceof GraphQLError ? error.originalError : error;
@@ -18,7 +21,8 @@ export function formatGraphQLError(formatted: GraphQLFormattedError, error: unkn
   const code = formatted.extensions?.code;
   const own = (original as GraphQLError | undefined)?.extensions?.code ?? (error instanceof GraphQLError ? error.extensions?.code : undefined);
   if (typeof own === 'string' && own in ErrorCode) return { ...base, extensions: { code: own } };
-  if (!original || code === 'GRAPHQL_VALIDATION_FAILED' || code === 'GRAPHQL_PARSE_FAILED' || code === 'BAD_USER_INPUT') {
+  // graphql-js' own errors (syntax, validation, variable coercion) are the client's mistakes.
+  if (!original || original instanceof GraphQLError || (typeof code === 'string' && APOLLO_CLIENT_ERRORS.has(code))) {
     return { ...base, extensions: { code: ErrorCode.VALIDATION_FAILED } };
   }
   const requestId = randomUUID();

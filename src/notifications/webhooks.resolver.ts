@@ -1,8 +1,7 @@
 import { Args, ID, Mutation, Query, Resolver } from '@nestjs/graphql';
 import { Actor } from '../auth/auth.guard';
 import type { Principal } from '../auth/principal';
-import { PageArgs } from '../common/page.dto';
-import { CreateWebhookInput, UpdateWebhookInput, WebhookDeliveryView, WebhookView } from './dto/webhook.dto';
+import { CreateWebhookInput, UpdateWebhookInput, WebhookDeliveriesArgs, WebhookDeliveryView, WebhookView } from './dto/webhook.dto';
 import { WebhooksService } from './webhooks.service';
 
 @Resolver(() => WebhookView)
@@ -35,7 +34,7 @@ export class WebhooksResolver {
   }
 
   @Query(() => [WebhookDeliveryView])
-  webhookDeliveries(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string, @Args() page: PageArgs) {
-    return this.service.deliveries(actor, id, page);
+  webhookDeliveries(@Actor() actor: Principal, @Args() args: WebhookDeliveriesArgs) {
+    return this.service.deliveries(actor, args.id, args);
   }
 }

@@ -22,6 +22,10 @@ export class WebhooksService {
     assertCanWrite(actor);
     const tenantId = isAdmin(actor) ? input.tenantId : actor.tenantId;
     if (!tenantId) throw new BerthError(ErrorCode.VALIDATION_FAILED, 'tenantId is required with an admin key');
+    // A tenant key naming another tenant is refused like an unknown tenant, never retargeted.
+    if (!isAdmin(actor) && input.tenantId && input.tenantId !== actor.tenantId) {
+      throw new BerthError(ErrorCode.TENANT_NOT_FOUND, `Tenant ${input.tenantId} was not found`);
+    }
     if (!canSeeTenant(actor, tenantId) || !(await this.prisma.tenant.findUnique({ where: { id: tenantId }, select: { id: true } }))) {
       throw new BerthError(ErrorCode.TENANT_NOT_FOUND, `Tenant ${tenantId} was not found`);
     }

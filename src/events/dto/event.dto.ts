@@ -1,8 +1,9 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { ArgsType, Field, ID } from '@nestjs/graphql';
 import { Type } from 'class-transformer';
-import { IsDate, IsOptional, IsString, IsUUID, Matches } from 'class-validator';
+import { IsDate, IsOptional, IsString, IsUUID, Matches, MinDate } from 'class-validator';
 import { PageArgs } from '../../common/page.dto';
+import { IsOmittable } from '../../common/omittable';
 
 @ArgsType()
 export class EventFilterArgs extends PageArgs {
@@ -14,7 +15,7 @@ export class EventFilterArgs extends PageArgs {
 
   @Field({ nullable: true, description: 'Exact event type, such as site.down' })
   @ApiPropertyOptional({ example: 'site.down' })
-  @IsOptional()
+  @IsOmittable()
   @IsString()
   @Matches(/^[a-z_]+(\.[a-z_]+)*$/, { message: 'type looks like site.down' })
   type?: string;
@@ -24,5 +25,7 @@ export class EventFilterArgs extends PageArgs {
   @IsOptional()
   @Type(() => Date)
   @IsDate({ message: 'before must be an ISO date-time' })
+  // Earlier dates (year 0 and before) are outside what PostgreSQL stores; no event is that old.
+  @MinDate(new Date(0), { message: 'before must be after 1970-01-01' })
   before?: Date;
 }

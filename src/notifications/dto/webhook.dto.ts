@@ -1,8 +1,10 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Field, ID, InputType, Int, ObjectType } from '@nestjs/graphql';
+import { ArgsType, Field, ID, InputType, Int, ObjectType } from '@nestjs/graphql';
 import { ArrayMaxSize, IsArray, IsBoolean, IsOptional, IsString, IsUrl, IsUUID, Length, Matches, MaxLength } from 'class-validator';
 import { DeliveryStatus } from '../../generated/prisma/enums';
+import { PageArgs } from '../../common/page.dto';
+import { IsOmittable } from '../../common/omittable';
 import { registerEnumType } from '@nestjs/graphql';
 
 registerEnumType(DeliveryStatus, { name: 'DeliveryStatus' });
@@ -15,7 +17,7 @@ const EventTypesField = () =>
   applyDecorators(
     Field(() => [String], { nullable: true, description: 'Event types to deliver; all when empty' }),
     ApiPropertyOptional({ type: [String], example: ['site.down', 'site.up'], description: 'Event types to deliver; all when empty' }),
-    IsOptional(),
+    IsOmittable(),
     IsArray(),
     ArrayMaxSize(50),
     Matches(EVENT_TYPE, { each: true, message: 'each event type looks like site.down' }),
@@ -53,7 +55,7 @@ export class CreateWebhookInput {
 export class UpdateWebhookInput {
   @Field({ nullable: true })
   @ApiPropertyOptional()
-  @IsOptional()
+  @IsOmittable()
   @UrlChecks()
   url?: string;
 
@@ -62,7 +64,7 @@ export class UpdateWebhookInput {
 
   @Field({ nullable: true })
   @ApiPropertyOptional()
-  @IsOptional()
+  @IsOmittable()
   @IsBoolean()
   active?: boolean;
 
@@ -96,4 +98,12 @@ export class WebhookDeliveryView {
   @Field() @ApiProperty() createdAt!: Date;
   @Field(() => Date, { nullable: true }) @ApiPropertyOptional() lastAttemptAt!: Date | null;
   @Field(() => Date, { nullable: true }) @ApiPropertyOptional() deliveredAt!: Date | null;
+}
+
+/** webhookDeliveries(id, limit, offset): the id and the page are validated together. */
+@ArgsType()
+export class WebhookDeliveriesArgs extends PageArgs {
+  @Field(() => ID)
+  @IsString()
+  id!: string;
 }

@@ -6,6 +6,7 @@ import { IsIn, IsNumber, IsObject, IsOptional, IsString, IsUUID, Matches, Max, M
 import { GraphQLJSONObject } from '../../common/json.scalar';
 import { Health, JobKind, JobStatus, SiteStatus } from '../../generated/prisma/enums';
 import { PageArgs } from '../../common/page.dto';
+import { IsOmittable } from '../../common/omittable';
 import { ArgsType } from '@nestjs/graphql';
 
 registerEnumType(SiteStatus, { name: 'SiteStatus' });
@@ -49,7 +50,7 @@ const RestartPolicyField = (defaultValue?: string) =>
   applyDecorators(
     Field({ nullable: true, ...(defaultValue ? { defaultValue } : {}) }),
     ApiPropertyOptional({ default: defaultValue, example: 'on-failure:5' }),
-    IsOptional(),
+    IsOmittable(),
     IsString(),
     Matches(RESTART_POLICY_PATTERN, { message: 'restartPolicy must be no, always, unless-stopped or on-failure[:N] (N from 1 to 999)' }),
   );
@@ -112,7 +113,7 @@ export class UpdateSiteInput {
 export class SiteFilterArgs extends PageArgs {
   @Field(() => ID, { nullable: true })
   @ApiPropertyOptional()
-  @IsOptional()
+  @IsOmittable()
   @IsUUID('all', { message: 'tenantId must be a tenant id (UUID)' })
   tenantId?: string;
 

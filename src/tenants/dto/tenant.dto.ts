@@ -3,6 +3,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Field, Float, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { IsBoolean, IsEmail, IsInt, IsNumber, IsOptional, IsString, Length, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
 import { ApiKeyRole, TenantStatus } from '../../generated/prisma/enums';
+import { IsOmittable } from '../../common/omittable';
 
 registerEnumType(TenantStatus, { name: 'TenantStatus' });
 registerEnumType(ApiKeyRole, { name: 'ApiKeyRole' });
@@ -12,11 +13,11 @@ const SLUG_MESSAGE = 'slug must be 3 to 40 lowercase letters, digits or hyphens,
 
 /** Quota fields, the same on creation and update: GraphQL, OpenAPI and validation at once. */
 const MaxSitesField = () =>
-  applyDecorators(Field(() => Int, { nullable: true }), ApiPropertyOptional({ description: 'Sites the tenant may have (default 10)' }), IsOptional(), IsInt(), Min(0), Max(10_000));
+  applyDecorators(Field(() => Int, { nullable: true }), ApiPropertyOptional({ description: 'Sites the tenant may have (default 10)' }), IsOmittable(), IsInt(), Min(0), Max(10_000));
 const MaxMemoryMbField = () =>
-  applyDecorators(Field(() => Int, { nullable: true }), ApiPropertyOptional({ description: 'Memory ceiling of one site, MiB (default 2048)' }), IsOptional(), IsInt(), Min(64), Max(1_048_576));
+  applyDecorators(Field(() => Int, { nullable: true }), ApiPropertyOptional({ description: 'Memory ceiling of one site, MiB (default 2048)' }), IsOmittable(), IsInt(), Min(64), Max(1_048_576));
 const MaxCpusField = () =>
-  applyDecorators(Field(() => Float, { nullable: true }), ApiPropertyOptional({ description: 'CPU ceiling of one site (default 2)' }), IsOptional(), IsNumber(), Min(0.1), Max(256));
+  applyDecorators(Field(() => Float, { nullable: true }), ApiPropertyOptional({ description: 'CPU ceiling of one site (default 2)' }), IsOmittable(), IsNumber(), Min(0.1), Max(256));
 
 /** One class per input, shared by REST (class-validator + OpenAPI) and GraphQL. */
 @InputType()
@@ -53,14 +54,14 @@ export class CreateTenantInput {
 export class UpdateTenantInput {
   @Field({ nullable: true })
   @ApiPropertyOptional()
-  @IsOptional()
+  @IsOmittable()
   @IsString()
   @Length(1, 200)
   name?: string;
 
   @Field({ nullable: true })
   @ApiPropertyOptional()
-  @IsOptional()
+  @IsOmittable()
   @IsEmail({}, { message: 'contactEmail must be an email address' })
   @MaxLength(254)
   contactEmail?: string;
@@ -76,7 +77,7 @@ export class UpdateTenantInput {
 
   @Field({ nullable: true, description: 'true suspends the tenant, false resumes it' })
   @ApiPropertyOptional({ description: 'true suspends the tenant, false resumes it' })
-  @IsOptional()
+  @IsOmittable()
   @IsBoolean()
   suspended?: boolean;
 }
@@ -85,7 +86,7 @@ export class UpdateTenantInput {
 export class CreateApiKeyInput {
   @Field(() => ApiKeyRole, { nullable: true })
   @ApiPropertyOptional({ enum: [ApiKeyRole.TENANT, ApiKeyRole.TENANT_READONLY], default: ApiKeyRole.TENANT })
-  @IsOptional()
+  @IsOmittable()
   @Matches(/^(TENANT|TENANT_READONLY)$/, { message: 'role must be TENANT or TENANT_READONLY' })
   role?: ApiKeyRole;
 
