@@ -9,7 +9,7 @@ import type { Client } from 'graphql-ws';
 import type { Redis } from 'ioredis';
 import { auth, createTenant, startHarness, uniqueSlug, type Harness } from './harness';
 import { TestWebhookReceiver, eventually } from './receivers';
-import { provision, sleep, testRedis, wsClient } from './security-helpers';
+import { provision, sleep, testRedis, wsClient } from './suite-helpers';
 
 type Who = 'none' | 'malformed' | 'revoked' | 'other' | 'owner' | 'readonly' | 'admin';
 const CALLERS: Who[] = ['none', 'malformed', 'revoked', 'other', 'owner', 'readonly', 'admin'];

@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import type { Client } from 'graphql-ws';
 import { TEST_INSTANCE } from './env';
 import { auth, createTenant, startHarness, uniqueSlug, type Harness } from './harness';
-import { envOf, exec, provision, sleep, wsClient } from './security-helpers';
+import { envOf, exec, provision, sleep, wsClient } from './suite-helpers';
 
 const SLUG = /^[a-z][a-z0-9-]{2,39}$/;
 const SITE_NAME = /^[a-z][a-z0-9-]{1,38}[a-z0-9]$/;

@@ -8,7 +8,7 @@ import { SecretBox } from '../src/common/crypto';
 import { TEST_ADMIN_KEY, TEST_INSTANCE, testEnv } from './env';
 import { auth, createTenant, startHarness, uniqueSlug, waitForJob, type Harness } from './harness';
 import { eventually, TestSmtpServer, TestWebhookReceiver } from './receivers';
-import { dumpRedis, dumpTables, envOf, provision, sleep, testRedis, wsClient } from './security-helpers';
+import { dumpRedis, dumpTables, envOf, provision, sleep, testRedis, wsClient } from './suite-helpers';
 
 const TABLES = ['Event', 'Job', 'Site', 'Tenant', 'ApiKey', 'Webhook', 'WebhookDelivery', 'EmailNotification'];
 

@@ -1,6 +1,6 @@
-import { createClient, type Client } from 'graphql-ws';
-import WebSocket from 'ws';
+import type { Client } from 'graphql-ws';
 import { auth, createTenant, startHarness, waitForJob, type Harness } from './harness';
+import { wsClient as sharedWsClient } from './suite-helpers';
 
 let h: Harness;
 beforeAll(async () => {
@@ -10,15 +10,7 @@ afterAll(async () => {
   await h.stop();
 });
 
-function wsClient(key?: string): Client {
-  return createClient({
-    url: h.berth.url!.replace(/^http/, 'ws') + '/graphql',
-    webSocketImpl: WebSocket,
-    connectionParams: key ? { authorization: `Bearer ${key}` } : {},
-    retryAttempts: 0,
-    lazy: true,
-  });
-}
+const wsClient = (key?: string): Client => sharedWsClient(h, key);
 
 /** Collects subscription payloads until `until` says stop; rejects on error. */
 function collect<T>(client: Client, query: string, until: (v: T) => boolean, timeoutMs = 120_000): { done: Promise<T[]>; ready: Promise<void> } {

@@ -1,30 +1,13 @@
-/** Helpers shared by the tenant-isolation and hardening suites (authz, secrets, isolation, hostile input). */
-import type Docker from 'dockerode';
+/** Helpers shared by several suites: graphql-ws clients, provisioning, dumps of Redis and tables. */
 import { createClient, type Client } from 'graphql-ws';
 import { Redis } from 'ioredis';
-import { PassThrough } from 'node:stream';
 import WebSocket from 'ws';
 import { testRedisUrl } from './env';
 import { auth, waitForJob, type Harness } from './harness';
 
+export { envOf, exec } from './harness';
+
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Runs a command in a container and returns its exit code and output. */
-export async function exec(docker: Docker, container: string, cmd: string[]): Promise<{ code: number; out: string }> {
-  const e = await docker.getContainer(container).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
-  const stream = await e.start({ hijack: true, stdin: false });
-  const sink = new PassThrough();
-  let out = '';
-  sink.on('data', (c: Buffer) => (out += c.toString()));
-  docker.modem.demuxStream(stream, sink, sink);
-  await new Promise((r) => stream.on('end', r));
-  const info = await e.inspect();
-  return { code: info.ExitCode ?? -1, out };
-}
-
-/** A container's environment as a record. */
-export const envOf = (info: Docker.ContainerInspectInfo): Record<string, string> =>
-  Object.fromEntries(info.Config.Env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
 
 /** The suite's own Redis database (the one Berth uses in this test slot). */
 export const testRedis = () => new Redis(testRedisUrl());
