@@ -34,8 +34,8 @@ out="test-output/slot${BERTH_TEST_SLOT:-0}"
 mkdir -p "$out"
 export BERTH_TEST_OUTPUT="$PWD/$out"
 # npm test runs the unit and end-to-end projects; npm run test:faults selects its own.
-if [[ " $* " != *" --selectProjects "* ]]; then
-  set -- --selectProjects unit e2e "$@"
+if [[ " $* " != *" --selectProjects"* ]]; then
+  set -- "$@" --selectProjects=unit --selectProjects=e2e
 fi
 set +e
 node node_modules/jest/bin/jest.js --ci --runInBand --json --outputFile="$out/jest.json" "$@"
