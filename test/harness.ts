@@ -4,7 +4,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { Client } from 'pg';
+import { Pool } from 'pg';
 import { dockerOptions } from '../src/docker/docker-options';
 import { TEST_ADMIN_KEY, testEnv } from './env';
 
@@ -60,7 +60,8 @@ export interface Harness {
   berth: BerthProcess;
   http: ReturnType<typeof request>;
   docker: Docker;
-  db: Client;
+  /** A pool, so the suites survive a PostgreSQL restart (the fault suite makes one). */
+  db: Pool;
   admin: string;
   stop(): Promise<void>;
 }
@@ -68,8 +69,8 @@ export interface Harness {
 export async function startHarness(overrides: Record<string, string> = {}): Promise<Harness> {
   const berth = spawnBerth(testEnv(overrides));
   berth.url = await waitForOutput(berth, /listening on (http:\/\/\S+)/);
-  const db = new Client({ connectionString: process.env.DATABASE_URL });
-  await db.connect();
+  const db = new Pool({ connectionString: process.env.DATABASE_URL, max: 4 });
+  db.on('error', () => undefined); // a dropped idle connection is replaced on the next query
   return {
     berth,
     http: request(berth.url),

@@ -72,10 +72,17 @@ export class TestWebhookReceiver {
 
 export async function eventually<T>(fn: () => Promise<T | undefined> | T | undefined, what: string, timeoutMs = 60_000, everyMs = 200): Promise<T> {
   const deadline = Date.now() + timeoutMs;
+  let lastError = '';
   for (;;) {
-    const value = await fn();
+    // An error (a service restarting under a fault) counts as "not yet".
+    const value = await Promise.resolve()
+      .then(fn)
+      .catch((e: Error) => {
+        lastError = e.message;
+        return undefined;
+      });
     if (value !== undefined && value !== false) return value as T;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastError ? ` (last error: ${lastError})` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
