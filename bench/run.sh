@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# npm run bench: sets up like npm test (build, services, stub images), then runs
+# bench/bench.ts against Berth started from dist/main.js in its own database (berth_bench),
+# Redis database 12, BERTH_INSTANCE=bench, subnets 10.90.0.0/16 (script: 10.91.N.0/24) and
+# ports 30000-31999 (script: 32000+). Prints a table; writes bench/results/<time>.json and
+# bench/results/latest.json. Options (environment): see bench/README.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log() { echo "[bench] $*" >&2; }
+
+bash scripts/prepare.sh --build
+eval "$(bash scripts/services.sh)"
+bash scripts/images.sh stub mariadb >&2
+
+log "compiling the benchmark (bench/.out)"
+rm -rf bench/.out
+node node_modules/typescript/bin/tsc -p bench/tsconfig.json
+
+# Whatever happens (failure, Ctrl-C), stop the Berth we started and remove every Docker
+# object of the bench instance and of the script baseline.
+cleanup() {
+  local status=$?
+  if [ -f bench/.out/berth.pid ]; then
+    pid=$(cat bench/.out/berth.pid)
+    if kill -0 "$pid" 2>/dev/null && grep -q 'dist/main.js' "/proc/$pid/cmdline" 2>/dev/null; then
+      log "stopping Berth (pid $pid)"
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  ids=$(docker ps -aq --filter label=berth.instance=bench)
+  [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
+  vols=$(docker volume ls -q --filter label=berth.instance=bench)
+  [ -z "$vols" ] || docker volume rm -f $vols >/dev/null 2>&1 || true
+  nets=$(docker network ls -q --filter label=berth.instance=bench)
+  [ -z "$nets" ] || docker network rm $nets >/dev/null 2>&1 || true
+  bash bench/script-baseline.sh --cleanup || true
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+start=$(date +%s)
+node bench/.out/bench.js
+log "npm run bench took $(($(date +%s) - start)) s (after set-up)"
