@@ -50,9 +50,17 @@ export class JobsService implements OnModuleDestroy {
     });
   }
 
-  /** Enqueues a job row; the BullMQ id is the row id, so enqueueing twice is harmless. */
+  /**
+   * Enqueues a job row; the BullMQ id is the row id, so enqueueing twice is harmless. The
+   * row is already committed, so a failure here (Redis away) is not the caller's: the
+   * worker's sweeper enqueues the row later, and the request still succeeds.
+   */
   async enqueue(job: Job): Promise<void> {
-    await this.queue.add(JobName.ApplySite, { jobId: job.id, siteId: job.siteId, kind: job.kind, generation: job.generation }, { jobId: job.id });
+    try {
+      await this.queue.add(JobName.ApplySite, { jobId: job.id, siteId: job.siteId, kind: job.kind, generation: job.generation }, { jobId: job.id });
+    } catch (e) {
+      this.logger.warn(`job ${job.id} not enqueued now (${(e as Error).message}); the sweeper will enqueue it`);
+    }
   }
 
   /**
