@@ -113,6 +113,18 @@ describe('with an SMTP server and a webhook receiver', () => {
     expect(body.containers.find((c: { role: string }) => c.role === 'wordpress').state).toBe('running');
   });
 
+  it('a restart or update through the API is not reported as an outage', async () => {
+    const site = await provision(h, a, { name: 'calm', restartPolicy: 'no' });
+    const restart = await h.http.post(`/v1/sites/${site.id}/restart`).set(auth(a.key));
+    expect((await waitForJob(h, a.key, restart.body.job.id)).status).toBe('SUCCEEDED');
+    const update = await h.http.patch(`/v1/sites/${site.id}`).set(auth(a.key)).send({ env: { CALM: '1' } });
+    expect((await waitForJob(h, a.key, update.body.job.id)).status).toBe('SUCCEEDED');
+    // Several probe intervals (0.5 s, DOWN after 2 failures) after both jobs: still no outage.
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(await siteEvents(h, a.key, site.id, 'site.down')).toEqual([]);
+    expect((await h.http.get(`/v1/sites/${site.id}`).set(auth(a.key))).body.health).toBe('UP');
+  });
+
   it('an email is delivered once the SMTP server comes back', async () => {
     const site = await provision(h, a, { name: 'patient', restartPolicy: 'no' });
     await smtp.stop();
