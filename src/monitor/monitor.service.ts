@@ -57,6 +57,14 @@ export class MonitorService {
     await this.redis.client.zadd(DUE, at, siteId);
   }
 
+  /**
+   * After a job brought the site up: failures counted while the job had the container down
+   * do not carry over, and the next probe comes at `at`.
+   */
+  async settled(siteId: string, at: number): Promise<void> {
+    await this.redis.client.multi().del(fails(siteId)).zadd(DUE, at, siteId).exec();
+  }
+
   async unwatch(siteId: string): Promise<void> {
     await this.redis.client.multi().zrem(DUE, siteId).del(fails(siteId)).exec();
   }

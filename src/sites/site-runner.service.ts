@@ -126,7 +126,7 @@ export class SiteRunner {
     const port = await steps.run('wait for HTTP', () => this.waitForHttp(wp.Name.replace(/^\//, '')), (p) => `answering on port ${p}`);
     await this.setStatus(site, { status: SiteStatus.RUNNING, hostPort: port, lastError: null });
     await this.health.transition(site.id, Health.UP, 'answered HTTP after the job');
-    await this.monitor.watch(site.id, Date.now() + this.config.BERTH_PROBE_INTERVAL_MS);
+    await this.monitor.settled(site.id, Date.now() + this.config.BERTH_PROBE_INTERVAL_MS);
     return SiteStatus.RUNNING;
   }
 
