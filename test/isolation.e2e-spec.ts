@@ -40,8 +40,11 @@ afterAll(async () => {
 describe('every container Berth made is hardened', () => {
   let all: Docker.ContainerInspectInfo[];
   beforeAll(async () => {
-    const list = await h.docker.listContainers({ all: true, filters: { label: [`berth.instance=${TEST_INSTANCE}`] } });
-    all = await Promise.all(list.map((c) => h.docker.getContainer(c.Id).inspect()));
+    // This suite's two tenants only: containers left by earlier suites are orphans to this
+    // Berth, and its reconciler may remove them between a listing and an inspection.
+    const lists = await Promise.all([A.slug, B.slug].map((slug) =>
+      h.docker.listContainers({ all: true, filters: { label: [`berth.instance=${TEST_INSTANCE}`, `berth.tenant=${slug}`] } })));
+    all = await Promise.all(lists.flat().map((c) => h.docker.getContainer(c.Id).inspect()));
   });
 
   it('finds the containers of both tenants (and checks each one below)', () => {

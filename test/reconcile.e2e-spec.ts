@@ -31,6 +31,21 @@ async function converged(id: string, container: string, oldId?: string) {
   }, `${container} to be running again`);
 }
 
+/**
+ * Waits until the site's latest repair job has succeeded and no job of the site is still
+ * queued or running. A repair ends only once WordPress answers HTTP; the container alone
+ * running (which `converged` sees) comes earlier.
+ */
+async function repaired(id: string) {
+  return eventually(async () => {
+    const { rows } = await h.db.query<{ kind: string; status: string }>(
+      `SELECT kind, status FROM "Job" WHERE "siteId" = $1 ORDER BY "createdAt" DESC`, [id]);
+    if (rows.some((j) => j.status === 'QUEUED' || j.status === 'RUNNING')) return undefined;
+    const last = rows.find((j) => j.kind === 'REPAIR');
+    return last?.status === 'SUCCEEDED' ? last : undefined;
+  }, `a repair of site ${id} to succeed`);
+}
+
 describe('the reconciler', () => {
   it('recreates a WordPress container removed by hand', async () => {
     const s = await provision('removed');
@@ -39,6 +54,7 @@ describe('the reconciler', () => {
     await h.docker.getContainer(name).remove({ force: true });
     const after = await converged(s.id, name, before.Id);
     expect(after.Mounts[0].Name).toBe(before.Mounts[0].Name);
+    await repaired(s.id);
     expect((await fetch((await site(s.id)).url)).status).toBe(200);
     const events = (await h.http.get(`/v1/sites/${s.id}/events`).set(auth(t.key))).body.map((e: { type: string }) => e.type);
     expect(events).toContain('site.repair');
@@ -65,6 +81,7 @@ describe('the reconciler', () => {
     }, 'WordPress on the new network');
     expect(wp.HostConfig.NetworkMode).toBe(net);
     await eventually(async () => ((await inspect(`db_${t.tenant.slug}`)).NetworkSettings.Networks[net]?.NetworkID === recreated.Id ? true : undefined), 'the database server on the new network');
+    await repaired(s.id);
     expect((await fetch((await site(s.id)).url)).status).toBe(200);
   });
 
