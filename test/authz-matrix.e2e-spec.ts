@@ -9,7 +9,7 @@ import type { Client } from 'graphql-ws';
 import type { Redis } from 'ioredis';
 import { auth, createTenant, startHarness, uniqueSlug, type Harness } from './harness';
 import { TestWebhookReceiver, eventually } from './receivers';
-import { provision, sleep, testRedis, wsClient } from './suite-helpers';
+import { provision, testRedis, wsClient } from './suite-helpers';
 
 type Who = 'none' | 'malformed' | 'revoked' | 'other' | 'owner' | 'readonly' | 'admin';
 const CALLERS: Who[] = ['none', 'malformed', 'revoked', 'other', 'owner', 'readonly', 'admin'];
@@ -370,6 +370,19 @@ describe('GraphQL subscriptions', () => {
     });
   }
 
+  const numsub = async (channel: string) => Number(((await redis.pubsub('NUMSUB', channel)) as [string, number])[1]);
+  /**
+   * Waits until Berth holds at least `want[channel]` Redis subscriptions on each channel:
+   * a GraphQL subscription is in place once its resolver has subscribed, so anything
+   * published after that reaches it. (graphql-ws does not acknowledge a subscribe.)
+   */
+  async function subscribed(want: Record<string, number>) {
+    await eventually(async () => {
+      for (const [channel, n] of Object.entries(want)) if ((await numsub(channel)) < n) return undefined;
+      return true;
+    }, `subscriptions in place: ${JSON.stringify(want)}`);
+  }
+
   it('jobUpdated, siteEvents and siteUpdated: refused without a valid key, hidden from another tenant, delivered to the owner, read-only key and admin', async () => {
     const sub = await provision(h, keys.owner!, { name: 'sub' });
     // Hold the site's lock so that the job is still queued when the subscriptions start.
@@ -381,13 +394,16 @@ describe('GraphQL subscriptions', () => {
         'Subscription.siteEvents': `subscription { siteEvents(siteId: "${id}") { id type siteId } }`,
         'Subscription.siteUpdated': `subscription { siteUpdated(id: "${id}") { id status } }`,
       });
+      const baseline = { all: await numsub('berth:events:all'), tenant: await numsub(`berth:events:tenant:${ids.tenantId}`) };
       const pending: { op: string; who: Who; outcome: Promise<SubOutcome>; missing?: Promise<SubOutcome> }[] = [];
       for (const who of CALLERS) {
         for (const [op, q] of Object.entries(siteQueries(sub.id))) {
           pending.push({ op, who, outcome: first(clients[who], q), missing: who === 'other' ? first(randomClient, Object.entries(siteQueries(randomUUID())).find(([o]) => o === op)![1]) : undefined });
         }
       }
-      await sleep(1000);
+      // Owner, read-only key and admin are let in: three on the site's channel, two on the
+      // tenant's event channel, one more on the channel of all events (the admin's).
+      await subscribed({ [`berth:site:${sub.id}`]: 3, [`berth:events:tenant:${ids.tenantId}`]: baseline.tenant + 2, 'berth:events:all': baseline.all + 1 });
       const restart = await h.http.post(`/v1/sites/${sub.id}/restart`).set(auth(keys.owner!));
       expect(restart.status).toBe(202);
       const jobId = restart.body.job.id as string;
@@ -398,7 +414,7 @@ describe('GraphQL subscriptions', () => {
           missing: who === 'other' ? first(randomClient, `subscription { jobUpdated(id: "${randomUUID()}") { id status } }`) : undefined,
         });
       }
-      await sleep(1000);
+      await subscribed({ [`berth:job:${jobId}`]: 3 });
       await redis.del(lockKey(sub.id)); // the job runs: job and site updates are published
 
       const problems: string[] = [];

@@ -82,8 +82,10 @@ const schema = z.object({
   /** Limits of each tenant's database server. */
   BERTH_DB_MEMORY_MB: z.coerce.number().int().min(128).default(1024),
   BERTH_DB_CPUS: z.coerce.number().min(0.1).default(1),
-  /** Requests per API key per minute; 0 turns the limit off. */
+  /** Requests per API key per minute, sustained; 0 turns the limit off. */
   BERTH_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(1200),
+  /** Requests a key may make at once before the sustained rate applies; default: a minute's worth. */
+  BERTH_RATE_LIMIT_BURST: z.coerce.number().int().min(1).optional(),
   /** GraphQL: deepest selection and largest estimated cost (fields × list sizes) accepted. */
   BERTH_GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(2).max(100).default(8),
   BERTH_GRAPHQL_MAX_COST: z.coerce.number().int().min(10).default(20_000),

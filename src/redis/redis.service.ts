@@ -2,6 +2,7 @@ import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
 import { Redis, type RedisOptions } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
+import { admit } from './rate-limit';
 
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 const EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
@@ -56,16 +57,9 @@ export class RedisService implements OnModuleDestroy {
     }
   }
 
-  /**
-   * Counts a hit in the current fixed window; returns the seconds to wait when over `limit`.
-   * One round trip per request, shared by every API process.
-   */
-  async rateLimit(key: string, limit: number, windowSeconds = 60): Promise<number | undefined> {
-    const now = Math.floor(Date.now() / 1000);
-    const window = Math.floor(now / windowSeconds);
-    const k = `berth:rate:${key}:${window}`;
-    const [[, count]] = (await this.client.multi().incr(k).expire(k, windowSeconds + 1).exec()) as [[null, number], unknown];
-    return count > limit ? (window + 1) * windowSeconds - now : undefined;
+  /** Admits one request of `key` or returns the seconds to wait: see {@link admit}. */
+  async rateLimit(key: string, perMinute: number, burst = perMinute): Promise<number | undefined> {
+    return admit(this.client, `berth:rate:${key}`, perMinute, burst);
   }
 
   async publish(channel: string, message: unknown): Promise<void> {

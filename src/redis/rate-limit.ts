@@ -1,0 +1,30 @@
+import type { Redis } from 'ioredis';
+
+/**
+ * GCRA, the generic cell rate algorithm: a token bucket kept as one timestamp. KEYS[1]
+ * holds the theoretical arrival time (ms) of the next request at the sustained rate;
+ * ARGV[1] is the interval between requests at that rate and ARGV[2] how far ahead of it a
+ * burst may run. Returns 0 when the request is admitted, else the ms until it would be.
+ * Time is Redis's, so API processes with skewed clocks still share one limit.
+ */
+const GCRA = `
+local t = redis.call('time')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local tat = math.max(tonumber(redis.call('get', KEYS[1]) or now), now)
+local wait = tat - tonumber(ARGV[2]) - now
+if wait > 0 then return math.ceil(wait) end
+redis.call('set', KEYS[1], tat + interval, 'px', math.ceil(tat + interval - now))
+return 0`;
+
+/**
+ * Admits one request under a limit of `perMinute` requests a minute with bursts of up to
+ * `burst`, or returns the whole seconds to wait (at least 1). Unlike a fixed window there is
+ * no boundary at which twice the limit gets through, and the wait is exact. One round trip.
+ */
+export async function admit(client: Redis, key: string, perMinute: number, burst = perMinute): Promise<number | undefined> {
+  const intervalMs = 60_000 / perMinute;
+  const tolerance = intervalMs * (Math.max(1, burst) - 1);
+  const waitMs = Number(await client.eval(GCRA, 1, key, String(intervalMs), String(tolerance)));
+  return waitMs > 0 ? Math.max(1, Math.ceil(waitMs / 1000)) : undefined;
+}
