@@ -46,12 +46,19 @@ describe('the rate limiter', () => {
     expect(admitted).toBeLessThanOrEqual(5 + Math.ceil(elapsed / 100) + 1);
   });
 
+  it('starts afresh when the limit changes: a bucket filled under one limit does not block under another', async () => {
+    const k = key();
+    for (let i = 0; i < 5; i++) expect(await admit(redis, k, 1, 5)).toBeUndefined();
+    expect(await admit(redis, k, 1, 5)).toBeGreaterThan(30);
+    expect(await admit(redis, k, 1200)).toBeUndefined();
+  });
+
   it('limits each key on its own and keeps nothing once a key has been idle long enough', async () => {
     const [a, b] = [key(), key()];
     expect(await admit(redis, a, 60, 1)).toBeUndefined();
     expect(await admit(redis, a, 60, 1)).toBe(1);
     expect(await admit(redis, b, 60, 1)).toBeUndefined();
-    const ttl = await redis.pttl(a);
+    const ttl = await redis.pttl(`${a}:60:1`);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(1000);
   });

@@ -25,6 +25,7 @@ return 0`;
 export async function admit(client: Redis, key: string, perMinute: number, burst = perMinute): Promise<number | undefined> {
   const intervalMs = 60_000 / perMinute;
   const tolerance = intervalMs * (Math.max(1, burst) - 1);
-  const waitMs = Number(await client.eval(GCRA, 1, key, String(intervalMs), String(tolerance)));
+  // The limit is part of the key: a bucket filled under one limit means nothing under another.
+  const waitMs = Number(await client.eval(GCRA, 1, `${key}:${perMinute}:${burst}`, String(intervalMs), String(tolerance)));
   return waitMs > 0 ? Math.max(1, Math.ceil(waitMs / 1000)) : undefined;
 }
