@@ -1,9 +1,9 @@
-import { Args, ID, Mutation, Query, Resolver, Subscription } from '@nestjs/graphql';
+import { Args, ID, Mutation, Parent, Query, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
 import { Actor } from '../auth/auth.guard';
 import type { Principal } from '../auth/principal';
 import { JobsService, jobChannel } from '../jobs/jobs.service';
 import { RedisService } from '../redis/redis.service';
-import { CreateSiteInput, JobView, SiteAndJobView, SiteFilterArgs, SiteView, UpdateSiteInput } from './dto/site.dto';
+import { ContainerView, CreateSiteInput, JobView, SiteAndJobView, SiteFilterArgs, SiteView, UpdateSiteInput } from './dto/site.dto';
 import { SitesService } from './sites.service';
 
 interface Ctx {
@@ -32,7 +32,13 @@ export class SitesResolver {
 
   @Query(() => SiteView)
   site(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string) {
-    return this.service.get(actor, id);
+    return this.service.getLazily(actor, id);
+  }
+
+  /** Asks the Docker Engine only when the query selects `containers`, and only for one site. */
+  @ResolveField('containers', () => [ContainerView], { nullable: true, description: 'Live from the Docker Engine (single-site queries only)' })
+  containers(@Parent() site: SiteView) {
+    return this.service.liveContainersOf(site);
   }
 
   @Query(() => JobView)
@@ -72,7 +78,7 @@ export class SitesResolver {
 
   @Subscription(() => SiteView, {
     resolve(this: SitesResolver, _payload: unknown, args: { id: string }, ctx: Ctx) {
-      return this.service.get(principalOf(ctx), args.id);
+      return this.service.getLazily(principalOf(ctx), args.id);
     },
   })
   async siteUpdated(@Args('id', { type: () => ID }) id: string, @Actor() actor: Principal) {

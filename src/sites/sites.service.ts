@@ -28,6 +28,9 @@ const ACTIONS = {
 } as const;
 export type SiteAction = keyof typeof ACTIONS;
 
+/** Where a view made for a single-site GraphQL query keeps its loader of live containers. */
+const LIVE = Symbol('liveContainers');
+
 @Injectable()
 export class SitesService {
   constructor(
@@ -138,18 +141,38 @@ export class SitesService {
     return site;
   }
 
+  /** One site with the live state of its containers (one query, then the Docker Engine). */
   async get(actor: Principal, id: string): Promise<SiteView> {
-    const site = await this.getRow(actor, id);
-    return this.toView(site, await this.liveContainers(site));
+    const site = await this.getRowWithSlug(actor, id);
+    return this.toView(site, await this.liveContainers(site, site.tenant.slug));
+  }
+
+  /**
+   * One site, its containers read from the Docker Engine only if asked for: GraphQL resolves
+   * `containers` through {@link liveContainersOf}, so `site(id) { status }` costs one query.
+   */
+  async getLazily(actor: Principal, id: string): Promise<SiteView> {
+    const site = await this.getRowWithSlug(actor, id);
+    return Object.defineProperty(this.toView(site), LIVE, { value: () => this.liveContainers(site, site.tenant.slug), enumerable: false });
+  }
+
+  /** The live containers of a view made by {@link getLazily}; null for views of lists. */
+  liveContainersOf(view: SiteView): Promise<ContainerView[]> | null {
+    return (view as SiteView & { [LIVE]?: () => Promise<ContainerView[]> })[LIVE]?.() ?? null;
+  }
+
+  private async getRowWithSlug(actor: Principal, id: string) {
+    const site = isUuid(id) ? await this.prisma.site.findUnique({ where: { id }, include: { tenant: { select: { slug: true } } } }) : null;
+    if (!site || !canSeeTenant(actor, site.tenantId)) throw new BerthError(ErrorCode.SITE_NOT_FOUND, `Site ${id} was not found`);
+    return site;
   }
 
   /** The site's containers as the Docker Engine reports them now. */
-  async liveContainers(site: Site): Promise<ContainerView[]> {
+  async liveContainers(site: Site, tenantSlug: string): Promise<ContainerView[]> {
     if (site.status === SiteStatus.DELETED) return [];
-    const tenant = await this.prisma.tenant.findUniqueOrThrow({ where: { id: site.tenantId }, select: { slug: true } });
     const wanted = [
-      { name: names.wpContainer(tenant.slug, site.name), role: 'wordpress' },
-      { name: names.dbContainer(tenant.slug), role: 'db' },
+      { name: names.wpContainer(tenantSlug, site.name), role: 'wordpress' },
+      { name: names.dbContainer(tenantSlug), role: 'db' },
     ];
     return Promise.all(
       wanted.map(async ({ name, role }) => {
