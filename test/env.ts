@@ -30,6 +30,8 @@ export function testEnv(overrides: Record<string, string> = {}): NodeJS.ProcessE
     BERTH_LOG_LEVEL: 'warn',
     BERTH_STEP_TIMEOUT_MS: '90000',
     BERTH_JOB_BACKOFF_MS: '500',
+    // The test webhook receivers listen on loopback, which Berth refuses by default.
+    BERTH_WEBHOOK_ALLOWED_NETWORKS: '127.0.0.0/8,::1/128',
     ...overrides,
   };
 }

@@ -28,6 +28,7 @@ import { EventFeedService } from '../events/event-feed.service';
 import { EventsController } from '../events/events.controller';
 import { EventsResolver } from '../events/events.resolver';
 import { WebhooksService } from '../notifications/webhooks.service';
+import { parseNetworks, WebhookTargetPolicy } from '../notifications/webhook-target';
 import { WebhooksController } from '../notifications/webhooks.controller';
 import { WebhooksResolver } from '../notifications/webhooks.resolver';
 import { NotifyWorker } from '../notifications/notify.worker';
@@ -139,6 +140,7 @@ export class AppModule {
         EventsResolver,
         WebhooksService,
         WebhooksResolver,
+        { provide: WebhookTargetPolicy, useValue: new WebhookTargetPolicy(parseNetworks(config.BERTH_WEBHOOK_ALLOWED_NETWORKS)) },
         NotifyWorker,
         MonitorService,
         SiteHealthService,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseNetworks } from '../notifications/webhook-target';
 
 const bool = z
   .enum(['true', 'false', '1', '0'])
@@ -68,6 +69,20 @@ const schema = z.object({
   BERTH_NOTIFY_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(10),
   BERTH_NOTIFY_BACKOFF_MS: z.coerce.number().int().min(10).default(5000),
   BERTH_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  /**
+   * Networks webhooks may reach although they are not public (CIDRs, comma-separated).
+   * Loopback, private, link-local and reserved addresses are refused otherwise.
+   */
+  BERTH_WEBHOOK_ALLOWED_NETWORKS: z
+    .string()
+    .default('')
+    .superRefine((v, ctx) => {
+      try {
+        parseNetworks(v);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+      }
+    }),
   /** How long a started site may take to answer HTTP before the step fails. */
   BERTH_HTTP_READY_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),
   /** Locks held by a worker (per site, per job) expire this long after it dies. */

@@ -11,6 +11,7 @@ import { siteMail } from './mail-template';
 import { NotifyQueue } from './notify.queue';
 import { EMAILED_EVENTS, eventChannel, NOTIFY_QUEUE, NotifyJob, type NotifyPayload, type NotifyPayloads } from './notify.types';
 import { sign, SIGNATURE_HEADER, TIMESTAMP_HEADER } from './webhook-signature';
+import { postWebhook, REFUSED, WebhookTargetPolicy } from './webhook-target';
 
 type Handler<N extends NotifyJob> = (data: NotifyPayloads[N], job: Job) => Promise<void>;
 
@@ -34,6 +35,7 @@ export class NotifyWorker {
     private readonly mailer: MailerService,
     private readonly events: EventsService,
     private readonly box: SecretBox,
+    private readonly targets: WebhookTargetPolicy,
   ) {}
 
   start(): void {
@@ -128,28 +130,23 @@ export class NotifyWorker {
     const timestamp = Math.floor(Date.now() / 1000);
     let status: number | null = null;
     let error: string | null = null;
+    let refused = false;
     try {
-      const res = await fetch(d.webhook.url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'Berth-Webhooks/1',
-          'berth-event': event.type,
-          'berth-delivery': d.id,
-          [TIMESTAMP_HEADER]: String(timestamp),
-          [SIGNATURE_HEADER]: sign(this.box.open(d.webhook.secretEnc), timestamp, body),
-        },
-        body,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(this.config.BERTH_WEBHOOK_TIMEOUT_MS),
-      });
-      status = res.status;
-      await res.arrayBuffer().catch(() => undefined);
-      if (res.status < 200 || res.status >= 300) error = `HTTP ${res.status}`;
+      status = await postWebhook(this.targets, d.webhook.url, {
+        'content-type': 'application/json',
+        'user-agent': 'Berth-Webhooks/1',
+        'berth-event': event.type,
+        'berth-delivery': d.id,
+        [TIMESTAMP_HEADER]: String(timestamp),
+        [SIGNATURE_HEADER]: sign(this.box.open(d.webhook.secretEnc), timestamp, body),
+      }, body, this.config.BERTH_WEBHOOK_TIMEOUT_MS);
+      if (status < 200 || status >= 300) error = `HTTP ${status}`;
     } catch (e) {
-      error = (e as Error).message;
+      error = `${(e as Error).message}`.slice(0, 1000);
+      // A destination the policy refuses stays refused: no retries.
+      refused = (e as NodeJS.ErrnoException).code === REFUSED;
     }
-    const final = error !== null && this.isFinal(job);
+    const final = error !== null && (refused || this.isFinal(job));
     await this.prisma.webhookDelivery.update({
       where: { id },
       data: {
@@ -157,6 +154,7 @@ export class NotifyWorker {
         ...(error === null ? { status: DeliveryStatus.SUCCEEDED, deliveredAt: new Date() } : final ? { status: DeliveryStatus.FAILED } : {}),
       },
     });
+    if (refused) throw new UnrecoverableError(`webhook ${d.webhook.url}: ${error}`);
     if (error !== null) throw new Error(`webhook ${d.webhook.url}: ${error}`);
   }
 }

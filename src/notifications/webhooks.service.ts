@@ -6,6 +6,7 @@ import { BerthError, ErrorCode } from '../common/errors';
 import { assertCanWrite, canSeeTenant, isAdmin, tenantScope, type Principal } from '../auth/principal';
 import { EventsService } from '../events/events.service';
 import { isUuid } from '../tenants/tenants.service';
+import { WebhookTargetPolicy } from './webhook-target';
 import type { CreateWebhookInput, UpdateWebhookInput, WebhookDeliveryView, WebhookView } from './dto/webhook.dto';
 
 const view = ({ id, tenantId, url, events, active, description, createdAt }: Webhook): WebhookView => ({ id, tenantId, url, events, active, description, createdAt });
@@ -16,10 +17,18 @@ export class WebhooksService {
     private readonly prisma: PrismaService,
     private readonly events: EventsService,
     private readonly box: SecretBox,
+    private readonly targets: WebhookTargetPolicy,
   ) {}
+
+  /** Refuses at once a URL no delivery could be made to (see WebhookTargetPolicy). */
+  private checkTarget(url: string | undefined): void {
+    const refused = url === undefined ? undefined : this.targets.registrationRefusal(url);
+    if (refused) throw new BerthError(ErrorCode.VALIDATION_FAILED, `url: ${refused}`, { field: 'url' });
+  }
 
   async create(actor: Principal, input: CreateWebhookInput): Promise<WebhookView> {
     assertCanWrite(actor);
+    this.checkTarget(input.url);
     const tenantId = isAdmin(actor) ? input.tenantId : actor.tenantId;
     if (!tenantId) throw new BerthError(ErrorCode.VALIDATION_FAILED, 'tenantId is required with an admin key');
     // A tenant key naming another tenant is refused like an unknown tenant, never retargeted.
@@ -56,6 +65,7 @@ export class WebhooksService {
   async update(actor: Principal, id: string, input: UpdateWebhookInput): Promise<WebhookView> {
     assertCanWrite(actor);
     const hook = await this.row(actor, id);
+    this.checkTarget(input.url);
     const updated = await this.prisma.webhook.update({ where: { id }, data: input });
     await this.events.record({ tenantId: hook.tenantId, type: 'webhook.updated', message: `Webhook ${updated.url} updated`, data: { webhookId: id, fields: Object.keys(input) }, actorKeyId: actor.keyId });
     return view(updated);
