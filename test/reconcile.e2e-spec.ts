@@ -1,4 +1,4 @@
-import { auth, createTenant, startHarness, waitForJob, type Harness } from './harness';
+import { auth, createTenant, exec, startHarness, waitForJob, type Harness } from './harness';
 import { eventually } from './receivers';
 
 let h: Harness;
@@ -91,7 +91,11 @@ describe('the reconciler', () => {
       Image: 'berth/stub-wordpress:latest',
       Labels: { 'berth.managed-by': 'berth', 'berth.instance': process.env.BERTH_TEST_SLOT ? `e2e${process.env.BERTH_TEST_SLOT}` : 'e2e0', 'berth.tenant': t.tenant.slug, 'berth.site-id': '00000000-0000-0000-0000-00000000dead', 'berth.role': 'wordpress' },
     });
+    // The image declares a VOLUME, so the orphan has an anonymous volume: it goes with it.
+    const anonymous = (await orphan.inspect()).Mounts.find((m) => m.Type === 'volume')?.Name;
+    expect(anonymous).toBeTruthy();
     await eventually(async () => ((await h.docker.getContainer(orphan.id).inspect().catch(() => undefined)) ? undefined : true), 'the orphan to be removed');
+    expect(await h.docker.getVolume(anonymous!).inspect().catch((e: { statusCode?: number }) => e.statusCode)).toBe(404);
     const { rows } = await h.db.query(`SELECT message FROM "Event" WHERE type = 'orphan.removed' AND data::text LIKE $1`, [`%${orphan.id}%`]);
     expect(rows).toHaveLength(1);
   });
@@ -103,6 +107,8 @@ describe('updating a site', () => {
     const name = `wp_${t.tenant.slug}_upd`;
     const before = await inspect(name);
     const url = (await site(s.id)).url;
+    const wrote = await exec(h.docker, name, ['sh', '-c', 'echo kept > /var/www/html/berth-marker.txt']);
+    expect(wrote.code).toBe(0);
     const res = await h.http.patch(`/v1/sites/${s.id}`).set(auth(t.key)).send({ env: { A: '2', B: 'x' }, restartPolicy: 'always', resources: { memoryMb: 128 } });
     expect(res.status).toBe(202);
     expect(res.body.job.kind).toBe('UPDATE');
@@ -113,6 +119,8 @@ describe('updating a site', () => {
     expect(after.HostConfig.RestartPolicy?.Name).toBe('always');
     expect(after.HostConfig.Memory).toBe(128 * 1024 * 1024);
     expect(after.Mounts[0].Name).toBe(before.Mounts[0].Name);
+    // The old container went with its anonymous volumes only: the site's files are still there.
+    expect((await exec(h.docker, name, ['cat', '/var/www/html/berth-marker.txt'])).out.trim()).toBe('kept');
     const body = await site(s.id);
     expect(body).toMatchObject({ status: 'RUNNING', url, env: { A: '2', B: 'x' }, restartPolicy: 'always', memoryMb: 128 });
   });

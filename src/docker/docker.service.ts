@@ -66,8 +66,13 @@ export class DockerService {
     await this.docker.getContainer(id).restart({ t: timeoutSeconds });
   }
 
+  /**
+   * Removes a container with its anonymous volumes (an image's VOLUME that nothing was
+   * mounted on). Named volumes, where sites and databases keep their data, are never removed
+   * by this; only an explicit removeVolume does that.
+   */
   async removeContainer(id: string): Promise<void> {
-    await this.docker.getContainer(id).remove({ force: true, v: false }).catch(ignore(404));
+    await this.docker.getContainer(id).remove({ force: true, v: true }).catch(ignore(404));
   }
 
   async listContainers(labels: Record<string, string>): Promise<Docker.ContainerInfo[]> {

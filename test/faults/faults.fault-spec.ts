@@ -2,7 +2,7 @@ import { execFileSync, execSync } from 'node:child_process';
 import { createTenant, waitForJob } from '../harness';
 import { TEST_INSTANCE } from '../env';
 import { eventually } from '../receivers';
-import { assertConverged, authHeader as auth, faultCase, FaultRig, FAULT_ENV, PrivateRedis, printSummary } from './rig';
+import { assertConverged, authHeader as auth, faultCase, FaultRig, FAULT_ENV, onFailurePrint, PrivateRedis, printSummary } from './rig';
 
 /*
  * Each case breaks something, then asserts that every site reaches its desired state, no
@@ -18,6 +18,7 @@ beforeAll(async () => {
   await redis.start();
   rig = new FaultRig({ ...FAULT_ENV, REDIS_URL: redis.url });
   await rig.start();
+  onFailurePrint(() => rig.tail());
 });
 afterAll(async () => {
   await rig?.stop().catch(() => undefined);
@@ -123,7 +124,7 @@ describe('services restarted', () => {
         await redis.start();
         return 'queue contents lost; rows re-enqueued by the sweeper';
       },
-      () => assertConverged(h(), TEST_INSTANCE, 180_000),
+      () => assertConverged(h(), TEST_INSTANCE, 150_000),
     );
   });
 
@@ -136,7 +137,7 @@ describe('services restarted', () => {
         await new Promise((r) => setTimeout(r, 300));
         execFileSync('pg_ctlcluster', ['15', 'main', 'restart'], { stdio: 'ignore' });
       },
-      () => assertConverged(h(), TEST_INSTANCE, 180_000),
+      () => assertConverged(h(), TEST_INSTANCE, 150_000),
     );
   });
 });
@@ -195,7 +196,7 @@ describe('concurrency', () => {
     );
     const { rows } = await h().db.query(`SELECT count(*)::int AS n, count(DISTINCT "hostPort")::int AS ports FROM "Site" WHERE "tenantId" = ANY($1::uuid[]) AND status = 'RUNNING'`, [tenants.map((t) => t.tenant.id)]);
     expect(rows[0]).toEqual({ n: 50, ports: 50 });
-  });
+  }, 360_000);
 });
 
 describe('Docker Engine restarted', () => {
@@ -210,7 +211,7 @@ describe('Docker Engine restarted', () => {
         execSync('pkill -TERM -x dockerd; for i in $(seq 1 60); do pgrep -x dockerd >/dev/null || break; sleep 0.5; done', { stdio: 'ignore', shell: '/bin/bash' });
         execFileSync('bash', ['scripts/services.sh', 'docker'], { stdio: 'ignore', env: { ...process.env, DOCKER_HOST: '' } });
       },
-      () => assertConverged(h(), TEST_INSTANCE, 180_000),
+      () => assertConverged(h(), TEST_INSTANCE, 150_000),
     );
     // The event stream reconnected by itself: a container killed now is noticed at once.
     const { rows } = await h().db.query(`SELECT id FROM "Site" WHERE name = 'eng-1' AND "tenantId" = $1`, [tenant.id]);

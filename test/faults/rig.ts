@@ -1,5 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync, mkdirSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { auth, spawnBerth, startHarness, waitForOutput, type BerthProcess, type Harness } from '../harness';
 import { testEnv } from '../env';
@@ -19,30 +20,51 @@ export const FAULT_ENV = {
   BERTH_RATE_LIMIT_PER_MINUTE: '0',
 };
 
-/** A private Redis, so restarting it disturbs nobody else on the machine. */
+/**
+ * A private Redis, so restarting it disturbs nobody else on the machine. Its port is one no
+ * one listens on when the suite starts (a leftover server from an interrupted run would
+ * otherwise answer in its place); a restart reuses it.
+ */
 export class PrivateRedis {
   private child?: ChildProcess;
-  constructor(readonly port = 6390 + Number(process.env.BERTH_TEST_SLOT ?? '0')) {}
+  private port = 0;
   get url(): string {
     return `redis://127.0.0.1:${this.port}/0`;
   }
   async start(): Promise<void> {
-    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    this.port ||= await freePort();
+    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    this.child = child;
     await eventually(() => {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`redis-server on port ${this.port} exited (${child.exitCode ?? child.signalCode})`);
       try {
         return execFileSync('redis-cli', ['-p', String(this.port), 'ping'], { encoding: 'utf8' }).includes('PONG') || undefined;
       } catch {
         return undefined;
       }
-    }, 'the private Redis to answer');
+    }, 'the private Redis to answer', 30_000);
+    if (child.exitCode !== null) throw new Error(`redis-server on port ${this.port} exited (${child.exitCode}): is the port taken?`);
   }
   async stop(): Promise<void> {
-    if (!this.child) return;
-    const exited = new Promise((r) => this.child!.once('exit', r));
-    this.child.kill('SIGKILL');
-    await exited;
+    const child = this.child;
     this.child = undefined;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
   }
+}
+
+/** A TCP port nothing listens on right now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 /** An API process (the harness) and a separate worker process that can be killed. */
@@ -76,6 +98,11 @@ export class FaultRig {
   key(): string {
     return this.api.admin;
   }
+
+  /** The last lines each process printed. */
+  tail(chars = 6000): string {
+    return [`[api]\n${this.api.berth.output().slice(-chars)}`, `[worker]\n${this.worker?.output().slice(-chars) ?? '(none)'}`].join('\n');
+  }
 }
 
 export interface CaseResult {
@@ -88,6 +115,12 @@ export interface CaseResult {
 export const results: CaseResult[] = [];
 
 /** Runs one fault case, timing from the fault to convergence, and records the outcome. */
+/** Set by the suite: the last output of its Berth processes, printed when a case fails. */
+let diagnose: (() => string) | undefined;
+export const onFailurePrint = (f: () => string) => {
+  diagnose = f;
+};
+
 export async function faultCase(name: string, fault: () => Promise<string | void>, converge: () => Promise<void>): Promise<void> {
   const note = (await fault()) ?? '';
   const t = Date.now();
@@ -96,6 +129,7 @@ export async function faultCase(name: string, fault: () => Promise<string | void
     results.push({ name, outcome: 'converged', convergeMs: Date.now() - t, note });
   } catch (e) {
     results.push({ name, outcome: 'FAILED', convergeMs: Date.now() - t, note: `${note} ${(e as Error).message}`.trim() });
+    if (diagnose) process.stderr.write(`\n--- ${name}: what the Berth processes printed last ---\n${diagnose()}\n`);
     throw e;
   }
 }
@@ -117,25 +151,32 @@ export function printSummary(): void {
  */
 export async function assertConverged(h: Harness, instance: string, timeoutMs = 120_000): Promise<void> {
   await eventually(async () => {
-    const { rows: open } = await h.db.query(`SELECT count(*)::int AS n FROM "Job" WHERE status IN ('QUEUED', 'RUNNING')`);
-    if (open[0].n > 0) return undefined;
+    // Each "not yet" is thrown, so that a timeout says what was still wrong.
+    const { rows: open } = await h.db.query(`SELECT id, kind, status, attempts, steps, error FROM "Job" WHERE status IN ('QUEUED', 'RUNNING')`);
+    if (open.length > 0) throw new Error(`${open.length} job(s) unfinished, e.g. ${JSON.stringify(open[0])}`);
     const { rows: sites } = await h.db.query(`SELECT s.id, s.name, s.status, s."desiredState", s."hostPort", t.slug FROM "Site" s JOIN "Tenant" t ON t.id = s."tenantId" WHERE s.status <> 'DELETED'`);
     const containers = await h.docker.listContainers({ all: true, filters: { label: [`berth.instance=${instance}`, 'berth.role=wordpress'] } });
     for (const s of sites) {
       const mine = containers.filter((c) => c.Labels['berth.site-id'] === s.id);
-      if (s.desiredState === 'RUNNING' && (s.status !== 'RUNNING' || mine.length !== 1 || mine[0].State !== 'running')) return undefined;
-      if (s.desiredState === 'STOPPED' && (s.status !== 'STOPPED' || mine.length !== 1 || mine[0].State === 'running')) return undefined;
-      if (s.desiredState === 'ABSENT') return undefined;
+      const seen = `site ${s.slug}/${s.name} ${s.status}, wants ${s.desiredState}, containers ${JSON.stringify(mine.map((c) => c.State))}`;
+      if (s.desiredState === 'RUNNING' && (s.status !== 'RUNNING' || mine.length !== 1 || mine[0].State !== 'running')) throw new Error(seen);
+      if (s.desiredState === 'STOPPED' && (s.status !== 'STOPPED' || mine.length !== 1 || mine[0].State === 'running')) throw new Error(seen);
+      if (s.desiredState === 'ABSENT') throw new Error(seen);
     }
     const live = new Set(sites.map((s) => s.id));
-    if (containers.some((c) => !live.has(c.Labels['berth.site-id']))) return undefined;
+    const stray = containers.find((c) => !live.has(c.Labels['berth.site-id']));
+    if (stray) throw new Error(`container ${stray.Names[0]} belongs to no live site`);
     return true;
   }, 'every site to converge', timeoutMs);
   const networks = await h.docker.listNetworks({ filters: { label: [`berth.instance=${instance}`] } });
   const names = networks.map((n) => n.Name);
   expect(new Set(names).size).toBe(names.length);
   const { rows: running } = await h.db.query(`SELECT s.id, s."hostPort" FROM "Site" s WHERE s.status = 'RUNNING'`);
-  for (const r of running) expect((await fetch(`http://127.0.0.1:${r.hostPort}/`)).status).toBe(200);
+  // A container the Engine has just (re)started can take a moment to answer.
+  for (const r of running) {
+    const status = await eventually(async () => (await fetch(`http://127.0.0.1:${r.hostPort}/`, { signal: AbortSignal.timeout(5000) })).status, `site ${r.id} to answer HTTP`, 60_000, 250);
+    expect(status).toBe(200);
+  }
 }
 
 export const authHeader = auth;
