@@ -1,4 +1,5 @@
 import { auth, createTenant, gql, startHarness, uniqueSlug, type Harness } from './harness';
+import { eventually } from './receivers';
 
 let h: Harness;
 beforeAll(async () => {
@@ -146,6 +147,31 @@ describe('API keys', () => {
     expect(revoked.body.revokedAt).not.toBeNull();
     const res = await h.http.get(`/v1/tenants/${a.tenant.id}`).set(auth(a.key));
     expect(res.status).toBe(401);
+  });
+
+  it('a key revoked through one API process is refused at once by another that had it cached', async () => {
+    // A second API process on the same PostgreSQL and Redis, remembering keys for 5 minutes.
+    const other = await startHarness({ BERTH_ROLE: 'api', BERTH_AUTH_CACHE_MS: '300000' });
+    try {
+      const a = await createTenant(h);
+      for (const p of [h, other]) expect((await p.http.get(`/v1/tenants/${a.tenant.id}`).set(auth(a.key))).status).toBe(200);
+      // The other process remembers the key: a revocation behind Berth's back (in the table)
+      // goes unseen there until the memory expires...
+      await h.db.query('UPDATE "ApiKey" SET "revokedAt" = now() WHERE id = $1', [a.keyId]);
+      expect((await other.http.get(`/v1/tenants/${a.tenant.id}`).set(auth(a.key))).status).toBe(200);
+      await h.db.query('UPDATE "ApiKey" SET "revokedAt" = NULL WHERE id = $1', [a.keyId]);
+      // ...but one made through the API reaches every process.
+      expect((await h.http.delete(`/v1/api-keys/${a.keyId}`).set(auth(h.admin))).status).toBe(200);
+      // The revocation travels through Redis: allow it a moment, far less than the cache's 5 minutes.
+      const refused = await eventually(async () => {
+        const res = await other.http.get(`/v1/tenants/${a.tenant.id}`).set(auth(a.key));
+        return res.status === 401 ? res : undefined;
+      }, 'the other process to refuse the revoked key', 5_000, 50);
+      expect(refused.body.code).toBe('UNAUTHENTICATED');
+      expect((await h.http.get(`/v1/tenants/${a.tenant.id}`).set(auth(a.key))).status).toBe(401);
+    } finally {
+      await other.stop();
+    }
   });
 
   it('a read-only key can read but not change anything', async () => {

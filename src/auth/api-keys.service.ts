@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { PrismaService } from '../database/prisma.service';
 import { ApiKeyRole } from '../generated/prisma/enums';
 import type { ApiKey } from '../generated/prisma/client';
@@ -7,6 +7,7 @@ import { randomToken, sha256 } from '../common/crypto';
 import { BerthError, ErrorCode } from '../common/errors';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { EventsService } from '../events/events.service';
+import { RedisService } from '../redis/redis.service';
 import { isUuid } from '../tenants/tenants.service';
 import { assertCanWrite, canSeeTenant, isAdmin, type Principal } from './principal';
 
@@ -27,31 +28,83 @@ export interface IssuedKey {
   tenantId: string | null;
 }
 
+/** Where API processes tell each other that a key was revoked. */
+const REVOKED_CHANNEL = 'berth:api-keys:revoked';
+/** Keys remembered per process at most (a bound, not a tuning knob). */
+const CACHE_MAX = 10_000;
+
+interface Remembered {
+  principal: Principal;
+  until: number;
+  lastUsedWrite: number;
+}
+
 @Injectable()
-export class ApiKeysService {
+export class ApiKeysService implements OnModuleInit {
   private readonly logger = new Logger('ApiKeys');
+  /**
+   * Authenticated keys by hash, for BERTH_AUTH_CACHE_MS: most requests then cost no query.
+   * A revocation drops the key here at once and, through Redis, in every other process;
+   * the expiry bounds how long a revocation could go unseen if that message were lost.
+   */
+  private readonly remembered = new Map<string, Remembered>();
+  private revocations?: AsyncIterableIterator<{ keyId: string }>;
 
   constructor(
     private readonly prisma: PrismaService,
     private readonly events: EventsService,
+    private readonly redis: RedisService,
     @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
   ) {}
+
+  async onModuleInit(): Promise<void> {
+    if (!this.config.BERTH_AUTH_CACHE_MS) return;
+    this.revocations = await this.redis.subscribe<{ keyId: string }>(REVOKED_CHANNEL);
+    void (async () => {
+      for await (const { keyId } of this.revocations!) this.forget(keyId);
+    })().catch((e: Error) => this.logger.warn(`revocation feed ended: ${e.message}`));
+  }
+
+  private forget(keyId: string): void {
+    for (const [hash, r] of this.remembered) if (r.principal.keyId === keyId) this.remembered.delete(hash);
+  }
 
   /** Resolves a bearer token to a principal, or throws UNAUTHENTICATED. */
   async authenticate(token: string | undefined): Promise<Principal> {
     if (!token || !token.startsWith(KEY_PREFIX) || token.length > 200) {
       throw new BerthError(ErrorCode.UNAUTHENTICATED, 'Send a valid API key as "Authorization: Bearer <key>"');
     }
-    const key = await this.prisma.apiKey.findUnique({
-      where: { hash: sha256(token) },
-      include: { tenant: { select: { status: true } } },
-    });
-    if (!key || key.revokedAt) throw new BerthError(ErrorCode.UNAUTHENTICATED, 'This API key is unknown or revoked');
-    if (!key.lastUsedAt || Date.now() - key.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
-      // Best effort, at most once a minute per key: never slows or fails the request.
-      this.prisma.apiKey.update({ where: { id: key.id }, data: { lastUsedAt: new Date() } }).catch(() => undefined);
+    const hash = sha256(token);
+    const now = Date.now();
+    const hit = this.remembered.get(hash);
+    if (hit && hit.until > now) {
+      if (now - hit.lastUsedWrite > LAST_USED_RESOLUTION_MS) {
+        hit.lastUsedWrite = now;
+        this.touch(hit.principal.keyId);
+      }
+      return hit.principal;
     }
-    return { keyId: key.id, role: key.role, tenantId: key.tenantId };
+    const key = await this.prisma.apiKey.findUnique({ where: { hash } });
+    if (!key || key.revokedAt) {
+      this.remembered.delete(hash);
+      throw new BerthError(ErrorCode.UNAUTHENTICATED, 'This API key is unknown or revoked');
+    }
+    let lastUsedWrite = key.lastUsedAt?.getTime() ?? 0;
+    if (now - lastUsedWrite > LAST_USED_RESOLUTION_MS) {
+      lastUsedWrite = now;
+      this.touch(key.id);
+    }
+    const principal: Principal = { keyId: key.id, role: key.role, tenantId: key.tenantId };
+    if (this.config.BERTH_AUTH_CACHE_MS) {
+      if (this.remembered.size >= CACHE_MAX) this.remembered.delete(this.remembered.keys().next().value!);
+      this.remembered.set(hash, { principal, until: now + this.config.BERTH_AUTH_CACHE_MS, lastUsedWrite });
+    }
+    return principal;
+  }
+
+  /** Best effort, at most once a minute per key and process: never slows or fails the request. */
+  private touch(keyId: string): void {
+    this.prisma.apiKey.update({ where: { id: keyId }, data: { lastUsedAt: new Date() } }).catch(() => undefined);
   }
 
   async create(actor: Principal, tenantId: string, role: ApiKeyRole = ApiKeyRole.TENANT, name?: string): Promise<IssuedKey> {
@@ -82,6 +135,8 @@ export class ApiKeysService {
     }
     if (key.revokedAt) return toApiKeyView(key);
     const revoked = await this.prisma.apiKey.update({ where: { id }, data: { revokedAt: new Date() } });
+    this.forget(id);
+    await this.redis.publish(REVOKED_CHANNEL, { keyId: id }).catch((e: Error) => this.logger.warn(`revocation of ${id} not broadcast: ${e.message}`));
     await this.events.record({ tenantId: key.tenantId, type: 'api_key.revoked', message: `API key ${key.prefix}… revoked`, data: { apiKeyId: id }, actorKeyId: actor.keyId });
     return toApiKeyView(revoked);
   }
