@@ -97,6 +97,16 @@ const schema = z.object({
   /** Limits of each tenant's database server. */
   BERTH_DB_MEMORY_MB: z.coerce.number().int().min(128).default(1024),
   BERTH_DB_CPUS: z.coerce.number().min(0.1).default(1),
+  /**
+   * How long the API may show a container's inspected state; any Engine event about the
+   * container ends it at once (0: inspect on every read).
+   */
+  BERTH_CONTAINER_CACHE_MS: z.coerce.number().int().min(0).max(300_000).default(30_000),
+  /**
+   * How long an API process remembers an authenticated key (0: ask PostgreSQL every time).
+   * Revocations reach every process at once through Redis; this bounds the delay otherwise.
+   */
+  BERTH_AUTH_CACHE_MS: z.coerce.number().int().min(0).max(300_000).default(10_000),
   /** Requests per API key per minute, sustained; 0 turns the limit off. */
   BERTH_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(1200),
   /** Requests a key may make at once before the sustained rate applies; default: a minute's worth. */

@@ -11,6 +11,7 @@ import { EventsService } from '../events/events.service';
 import { JobsService, toJobView } from '../jobs/jobs.service';
 import { RedisService } from '../redis/redis.service';
 import { DockerService } from '../docker/docker.service';
+import { ContainerStateService } from '../docker/container-state.service';
 import { LABEL } from '../docker/plan.types';
 import { isUuid } from '../tenants/tenants.service';
 import type { CreateSiteInput, ContainerView, JobView, SiteAndJobView, SiteFilterArgs, SiteView, UpdateSiteInput } from './dto/site.dto';
@@ -40,6 +41,7 @@ export class SitesService {
     private readonly eventLog: EventsService,
     private readonly redis: RedisService,
     private readonly docker: DockerService,
+    private readonly containers: ContainerStateService,
     private readonly box: SecretBox,
   ) {}
 
@@ -167,7 +169,7 @@ export class SitesService {
     return site;
   }
 
-  /** The site's containers as the Docker Engine reports them now. */
+  /** The site's containers as the Docker Engine reports them (through its event-invalidated cache). */
   async liveContainers(site: Site, tenantSlug: string): Promise<ContainerView[]> {
     if (site.status === SiteStatus.DELETED) return [];
     const wanted = [
@@ -176,7 +178,7 @@ export class SitesService {
     ];
     return Promise.all(
       wanted.map(async ({ name, role }) => {
-        const info = await this.docker.inspectContainer(name);
+        const info = await this.containers.inspect(name);
         if (!info || info.Config.Labels[LABEL.managedBy] !== 'berth') {
           return { name, role, id: null, state: 'missing', health: null, restartCount: 0, startedAt: null };
         }
