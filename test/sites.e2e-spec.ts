@@ -1,6 +1,7 @@
 import type Docker from 'dockerode';
 import http from 'node:http';
 import { auth, createTenant, envOf, exec, gql, startHarness, uniqueSlug, waitForJob, type Harness } from './harness';
+import { eventually } from './receivers';
 
 let h: Harness;
 let tenant: { id: string; slug: string };
@@ -61,6 +62,23 @@ describe('provisioning through REST', () => {
     const page = await fetch(res.body.url);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('berth-stub-wordpress');
+  });
+
+  it('shows a change made behind its back at once, though it remembers container state for 30 s', async () => {
+    const state = async () => {
+      const body = (await h.http.get(`/v1/sites/${site.id}`).set(auth(key))).body as { containers: { role: string; state: string }[] };
+      return body.containers.find((c) => c.role === 'wordpress')!.state;
+    };
+    expect(await state()).toBe('running');
+    const container = h.docker.getContainer(`wp_${tenant.slug}_blog`);
+    await container.pause();
+    try {
+      // The Engine's "pause" event ends what was remembered: well under the 30 s it would keep it.
+      await eventually(async () => ((await state()) === 'paused' ? true : undefined), 'the paused state', 3_000, 50);
+    } finally {
+      await container.unpause();
+    }
+    await eventually(async () => ((await state()) === 'running' ? true : undefined), 'the running state', 3_000, 50);
   });
 
   it('makes the WordPress root filesystem read-only, writable only in the tmpfs paths and the volume', async () => {
