@@ -84,7 +84,7 @@ describe('webhook destinations', () => {
         return list.find((x) => x.eventId === event.id && x.status === 'FAILED');
       }, `the refused delivery to ${urls[i]}`);
       expect(d.attempts).toBe(1);
-      expect(d.error).toMatch(i === 0 ? /^127\.0\.0\.1 is not a public address/ : /^localhost resolves to (127\.0\.0\.1|::1), which is not a public address/);
+      expect(d.error).toMatch(i === 0 ? /^127\.0\.0\.1 is not a public address/ : /^localhost resolves to an address that is not a public address/);
     }
     await new Promise((r) => setTimeout(r, 1500)); // several backoffs: still one attempt each
     const { rows } = await h.db.query('SELECT attempts FROM "WebhookDelivery" WHERE "webhookId" = ANY($1::uuid[]) AND "eventId" = $2', [ids, event.id]);

@@ -65,7 +65,11 @@ export class ApiKeysService implements OnModuleInit {
     })().catch((e: Error) => this.logger.warn(`revocation feed ended: ${e.message}`));
   }
 
+  /** Bumped by every revocation, so a lookup that raced one is not remembered. */
+  private revocationCount = 0;
+
   private forget(keyId: string): void {
+    this.revocationCount += 1;
     for (const [hash, r] of this.remembered) if (r.principal.keyId === keyId) this.remembered.delete(hash);
   }
 
@@ -84,6 +88,7 @@ export class ApiKeysService implements OnModuleInit {
       }
       return hit.principal;
     }
+    const revocationsBefore = this.revocationCount;
     const key = await this.prisma.apiKey.findUnique({ where: { hash } });
     if (!key || key.revokedAt) {
       this.remembered.delete(hash);
@@ -95,7 +100,7 @@ export class ApiKeysService implements OnModuleInit {
       this.touch(key.id);
     }
     const principal: Principal = { keyId: key.id, role: key.role, tenantId: key.tenantId };
-    if (this.config.BERTH_AUTH_CACHE_MS) {
+    if (this.config.BERTH_AUTH_CACHE_MS && this.revocationCount === revocationsBefore) {
       if (this.remembered.size >= CACHE_MAX) this.remembered.delete(this.remembered.keys().next().value!);
       this.remembered.set(hash, { principal, until: now + this.config.BERTH_AUTH_CACHE_MS, lastUsedWrite });
     }

@@ -81,9 +81,13 @@ export class ContainerStateCache {
   private async follow(): Promise<void> {
     while (!this.stopped) {
       try {
-        this.stream = await this.source.events();
+        const stream = await this.source.events();
+        this.stream = stream;
+        if (this.stopped) break;
+        // Inspections made while the stream was down may predate changes it will not report.
+        this.epoch += 1;
         this.following = true;
-        for await (const line of createInterface({ input: this.stream })) {
+        for await (const line of createInterface({ input: stream })) {
           if (!line.trim()) continue;
           const { Actor } = JSON.parse(line) as { Actor?: { Attributes?: Record<string, string> } };
           this.forget(Actor?.Attributes?.name);
@@ -91,6 +95,8 @@ export class ContainerStateCache {
         }
       } catch (e) {
         if (!this.stopped) this.source.warn(`event stream lost: ${(e as Error).message}; reading containers from the Engine until it is back`);
+      } finally {
+        this.stream?.destroy();
       }
       this.following = false;
       this.epoch += 1;

@@ -56,7 +56,7 @@ export class DockerEventsService {
   private async follow(): Promise<void> {
     while (!this.stopped) {
       try {
-        this.stream = await this.docker.events({
+        const stream = await this.docker.events({
           since: this.since,
           filters: {
             type: ['container', 'network'],
@@ -64,7 +64,9 @@ export class DockerEventsService {
             label: [`${LABEL.managedBy}=${MANAGED_BY}`, `${LABEL.instance}=${this.config.BERTH_INSTANCE}`],
           },
         });
-        for await (const line of createInterface({ input: this.stream })) {
+        this.stream = stream;
+        if (this.stopped) break; // stopped while connecting: `finally` closes it
+        for await (const line of createInterface({ input: stream })) {
           if (!line.trim()) continue;
           const event = JSON.parse(line) as EngineEvent;
           this.since = Math.max(this.since, event.time);
@@ -72,6 +74,8 @@ export class DockerEventsService {
         }
       } catch (e) {
         if (!this.stopped) this.logger.warn(`event stream lost: ${(e as Error).message}; reconnecting`);
+      } finally {
+        this.stream?.destroy();
       }
       if (!this.stopped) await new Promise((r) => setTimeout(r, 1000));
     }

@@ -145,6 +145,8 @@ export class NotifyWorker {
       error = `${(e as Error).message}`.slice(0, 1000);
       // A destination the policy refuses stays refused: no retries.
       refused = (e as NodeJS.ErrnoException).code === REFUSED;
+      const address = (e as { address?: string }).address;
+      if (refused) this.logger.warn(`webhook ${d.webhook.id} of tenant ${d.webhook.tenantId} refused: ${error}${address ? ` (${address})` : ''}`);
     }
     const final = error !== null && (refused || this.isFinal(job));
     await this.prisma.webhookDelivery.update({

@@ -37,7 +37,9 @@ const NOT_PUBLIC_V6: [string, number][] = [
   ['100::', 64], // discard
   ['2001:db8::', 32], // documentation
   ['2002::', 16], // 6to4: embeds an IPv4 address
+  ['::ffff:0:0:0', 96], // IPv4-translated (SIIT)
   ['fc00::', 7], // unique local
+  ['fec0::', 10], // site-local (deprecated)
   ['fe80::', 10], // link-local
   ['ff00::', 8], // multicast
 ];
@@ -115,8 +117,10 @@ export class WebhookTargetPolicy {
       const usable = family ? addresses.filter((a) => a.family === family) : addresses;
       const refused = addresses.find((a) => this.refusal(a.address));
       if (refused || !usable.length) {
-        const e: NodeJS.ErrnoException = new Error(refused ? `${hostname} resolves to ${refused.address}, which ${NOT_PUBLIC}` : `${hostname} has no address`);
+        // The tenant reads this on the delivery: say why, not which internal address it is.
+        const e: NodeJS.ErrnoException & { address?: string } = new Error(refused ? `${hostname} resolves to an address that ${NOT_PUBLIC}` : `${hostname} has no address`);
         e.code = refused ? REFUSED : 'ENOTFOUND';
+        e.address = refused?.address;
         return callback(e, '', 4);
       }
       if (options.all) (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, usable);

@@ -1,4 +1,4 @@
-import { Args, ID, Mutation, Parent, Query, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
+import { Args, ID, Int, Mutation, Parent, Query, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
 import { Actor } from '../auth/auth.guard';
 import type { Principal } from '../auth/principal';
 import { JobsService, jobChannel } from '../jobs/jobs.service';
@@ -39,6 +39,11 @@ export class SitesResolver {
   @ResolveField('containers', () => [ContainerView], { nullable: true, description: 'Live from the Docker Engine (single-site queries only)' })
   containers(@Parent() site: SiteView) {
     return this.service.liveContainersOf(site);
+  }
+
+  @ResolveField('restartCount', () => Int, { description: 'Restarts of the WordPress container by Docker (its restart policy)' })
+  restartCount(@Parent() site: SiteView) {
+    return this.service.restartCountOf(site);
   }
 
   @Query(() => JobView)

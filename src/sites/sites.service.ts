@@ -155,12 +155,20 @@ export class SitesService {
    */
   async getLazily(actor: Principal, id: string): Promise<SiteView> {
     const site = await this.getRowWithSlug(actor, id);
-    return Object.defineProperty(this.toView(site), LIVE, { value: () => this.liveContainers(site, site.tenant.slug), enumerable: false });
+    let live: Promise<ContainerView[]> | undefined;
+    const load = () => (live ??= this.liveContainers(site, site.tenant.slug));
+    return Object.defineProperty(this.toView(site), LIVE, { value: load, enumerable: false });
   }
 
   /** The live containers of a view made by {@link getLazily}; null for views of lists. */
   liveContainersOf(view: SiteView): Promise<ContainerView[]> | null {
     return (view as SiteView & { [LIVE]?: () => Promise<ContainerView[]> })[LIVE]?.() ?? null;
+  }
+
+  /** Like REST's: the larger of the recorded count and Docker's, for single-site views. */
+  async restartCountOf(view: SiteView): Promise<number> {
+    const live = await this.liveContainersOf(view);
+    return Math.max(view.restartCount, live?.find((c) => c.role === 'wordpress')?.restartCount ?? 0);
   }
 
   private async getRowWithSlug(actor: Principal, id: string) {
