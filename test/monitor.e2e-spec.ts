@@ -111,6 +111,8 @@ describe('with an SMTP server and a webhook receiver', () => {
     const body = (await h.http.get(`/v1/sites/${site.id}`).set(auth(a.key))).body;
     expect(body.restartCount).toBeGreaterThanOrEqual(1);
     expect(body.containers.find((c: { role: string }) => c.role === 'wordpress').state).toBe('running');
+    const g = await gql<{ site: { restartCount: number } }>(h, a.key, 'query($id: ID!) { site(id: $id) { restartCount } }', { id: site.id });
+    expect(g.data?.site.restartCount).toBeGreaterThanOrEqual(1);
   });
 
   it('a restart or update through the API is not reported as an outage', async () => {
