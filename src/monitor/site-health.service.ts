@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
-import { DesiredState, Health, JobStatus, SiteStatus } from '../generated/prisma/enums';
+import { DesiredState, Health, JobKind, JobStatus, SiteStatus } from '../generated/prisma/enums';
 import { EventsService } from '../events/events.service';
 import { RedisService } from '../redis/redis.service';
 import { siteChannel, siteUrl } from '../sites/site-urls';
@@ -30,7 +30,8 @@ export class SiteHealthService {
       if (!site || site.health === to) return undefined;
       if (to !== Health.UNKNOWN && (site.desiredState !== DesiredState.RUNNING || site.status === SiteStatus.DELETED)) return undefined;
       // A job restarting or replacing the container takes it down on purpose: not an outage.
-      if (to === Health.DOWN && (await tx.job.count({ where: { siteId, status: JobStatus.RUNNING } })) > 0) return undefined;
+      // A repair is the other way round: it answers an outage, which the owner is told of.
+      if (to === Health.DOWN && (await tx.job.count({ where: { siteId, status: JobStatus.RUNNING, kind: { not: JobKind.REPAIR } } })) > 0) return undefined;
       await tx.site.update({ where: { id: siteId }, data: { health: to, healthChangedAt: new Date() } });
       return { site, from: site.health };
     });
