@@ -17,6 +17,9 @@ if wait > 0 then return math.ceil(wait) end
 redis.call('set', KEYS[1], tat + interval, 'px', math.ceil(tat + interval - now))
 return 0`;
 
+const COMMAND = 'berthGcra';
+const defined = new WeakSet<Redis>();
+
 /**
  * Admits one request under a limit of `perMinute` requests a minute with bursts of up to
  * `burst`, or returns the whole seconds to wait (at least 1). Unlike a fixed window there is
@@ -25,7 +28,13 @@ return 0`;
 export async function admit(client: Redis, key: string, perMinute: number, burst = perMinute): Promise<number | undefined> {
   const intervalMs = 60_000 / perMinute;
   const tolerance = intervalMs * (Math.max(1, burst) - 1);
+  // Sent once per connection, then called by its SHA (EVALSHA): this runs on every request.
+  if (!defined.has(client)) {
+    client.defineCommand(COMMAND, { numberOfKeys: 1, lua: GCRA });
+    defined.add(client);
+  }
+  const run = (client as unknown as Record<typeof COMMAND, (...args: string[]) => Promise<number>>)[COMMAND];
   // The limit is part of the key: a bucket filled under one limit means nothing under another.
-  const waitMs = Number(await client.eval(GCRA, 1, `${key}:${perMinute}:${burst}`, String(intervalMs), String(tolerance)));
+  const waitMs = Number(await run.call(client, `${key}:${perMinute}:${burst}`, String(intervalMs), String(tolerance)));
   return waitMs > 0 ? Math.max(1, Math.ceil(waitMs / 1000)) : undefined;
 }
