@@ -413,25 +413,7 @@ async function throughput(singleRunningS: number | undefined, scriptS: number | 
     const t0 = now();
     const posts = await Promise.all(plan.map((p) => api.must('POST', '/v1/sites', p.tenant.key, { name: p.name }, [202])));
     const postMs = posts.map((p) => p.ms);
-    const pending = new Map<string, number>(posts.map((p, i) => [p.body.site.id as string, i]));
-    const done: number[] = [];
-    const failed: string[] = [];
-    const urls: string[] = [];
-    while (pending.size) {
-      if (now() - t0 > 20 * 60_000) throw new Error(`${pending.size} site(s) still not RUNNING after 20 min`);
-      for (const s of await listAllSites()) {
-        if (!pending.has(s.id)) continue;
-        if (s.status === 'RUNNING') {
-          done.push(now() - t0);
-          urls.push(s.url as string);
-          pending.delete(s.id);
-        } else if (s.status === 'FAILED') {
-          failed.push(s.id);
-          pending.delete(s.id);
-        }
-      }
-      if (pending.size) await sleep(200);
-    }
+    const { done, failed, urls } = await untilSettled(posts.map((p) => p.body.site.id as string), t0, 20 * 60_000, 200);
     const makespan = Math.max(...done);
     const usage = await usageOf.stop();
     peakRss = Math.max(peakRss, usage.peakRssMiB);
@@ -612,7 +594,17 @@ async function listLatency(label: string) {
 async function provisionBurst(plan: { tenant: Tenant; name: string }[], timeoutMs: number) {
   const t0 = now();
   const posts = await Promise.all(plan.map((p) => api.must('POST', '/v1/sites', p.tenant.key, { name: p.name }, [202])));
-  const pending = new Set<string>(posts.map((p) => p.body.site.id as string));
+  const siteIds = posts.map((p) => p.body.site.id as string);
+  const { done, failed, urls } = await untilSettled(siteIds, t0, timeoutMs, 500);
+  return { siteIds, done, failed, urls, makespanMs: Math.max(...done) };
+}
+
+/**
+ * Polls the site list until every one of `siteIds` is RUNNING or FAILED: the ms from t0 at
+ * which each reached RUNNING, the ids that FAILED, and the URLs of the running ones.
+ */
+async function untilSettled(siteIds: string[], t0: number, timeoutMs: number, everyMs: number) {
+  const pending = new Set(siteIds);
   const done: number[] = [];
   const failed: string[] = [];
   const urls: string[] = [];
@@ -629,9 +621,9 @@ async function provisionBurst(plan: { tenant: Tenant; name: string }[], timeoutM
         pending.delete(s.id);
       }
     }
-    if (pending.size) await sleep(500);
+    if (pending.size) await sleep(everyMs);
   }
-  return { siteIds: posts.map((p) => p.body.site.id as string), done, failed, urls, makespanMs: Math.max(...done) };
+  return { done, failed, urls };
 }
 
 async function scale() {

@@ -50,13 +50,18 @@ describe('ContainerStateCache', () => {
     for (const c of caches) c.stop();
     caches = [];
   });
+  /** A cache over a fake Engine holding one container, already following the event stream. */
+  const following = async (name: string, status: string) => {
+    const engine = fakeEngine();
+    engine.state.set(name, status);
+    const cache = make(engine);
+    expect(await statusOf(cache, name)).toBe(status); // the first read starts following
+    await tick();
+    return { engine, cache };
+  };
 
   it('answers repeated reads from memory once the event stream is connected', async () => {
-    const engine = fakeEngine();
-    engine.state.set('wp_a_blog', 'running');
-    const cache = make(engine);
-    expect(await statusOf(cache, 'wp_a_blog')).toBe('running'); // starts following
-    await tick();
+    const { engine, cache } = await following('wp_a_blog', 'running');
     expect(await statusOf(cache, 'wp_a_blog')).toBe('running');
     const before = engine.inspections;
     for (let i = 0; i < 10; i++) expect(await statusOf(cache, 'wp_a_blog')).toBe('running');
@@ -64,11 +69,7 @@ describe('ContainerStateCache', () => {
   });
 
   it('forgets a container the moment an event about it arrives, and remembers a missing one until it is created', async () => {
-    const engine = fakeEngine();
-    engine.state.set('wp_a_blog', 'running');
-    const cache = make(engine);
-    await statusOf(cache, 'wp_a_blog');
-    await tick();
+    const { engine, cache } = await following('wp_a_blog', 'running');
     await statusOf(cache, 'wp_a_blog');
     engine.state.set('wp_a_blog', 'exited');
     expect(await statusOf(cache, 'wp_a_blog')).toBe('running'); // no event yet: remembered
@@ -84,11 +85,7 @@ describe('ContainerStateCache', () => {
   });
 
   it('keeps nothing while the stream is down, and nothing read before it came back', async () => {
-    const engine = fakeEngine();
-    engine.state.set('db_a', 'running');
-    const cache = make(engine);
-    await statusOf(cache, 'db_a');
-    await tick();
+    const { engine, cache } = await following('db_a', 'running');
     engine.drop();
     await tick();
     const before = engine.inspections;
@@ -102,11 +99,7 @@ describe('ContainerStateCache', () => {
   });
 
   it('shares one inspection between concurrent reads, but not with reads after an event', async () => {
-    const engine = fakeEngine();
-    engine.state.set('wp_a_blog', 'running');
-    const cache = make(engine);
-    await statusOf(cache, 'wp_a_blog');
-    await tick();
+    const { engine, cache } = await following('wp_a_blog', 'running');
     engine.emit('wp_a_blog', 'restart');
     await tick();
     let open!: () => void;
