@@ -13,6 +13,7 @@ berth_settle_env() {
   if [ -f "$file" ]; then
     while IFS= read -r line || [ -n "$line" ]; do
       case "$line" in '' | '#'*) continue ;; esac
+      line=${line#export }
       name=${line%%=*}
       if [[ ! $name =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || [ "$name" = "$line" ]; then
         echo "[berth] $file: ignoring a line that is not NAME=value" >&2

@@ -141,13 +141,13 @@ describe('scripts/up.sh keys (the environment wins over .berth/env)', () => {
     expect(run.printed).toBe(run.admin);
     expect(envFile(dir)).toBe(`BERTH_ADMIN_KEY=${run.admin}\n`);
 
-    writeFileSync(join(dir, '.berth/env'), `${envFile(dir)}BERTH_EXTRA=from-file`);
+    writeFileSync(join(dir, '.berth/env'), `${envFile(dir)}# added by the operator\nexport BERTH_EXTRA='from-file'`);
     expect(up(dir, { BERTH_ENCRYPTION_KEY: encryption }).extra).toBe('from-file');
     expect(up(dir, { BERTH_ENCRYPTION_KEY: encryption, BERTH_EXTRA: 'from-env' }).extra).toBe('from-env');
     // The operator stops setting the encryption key: one is generated and kept, after the file's last line.
     const later = up(dir);
     expect(later.encryption).not.toBe(encryption);
     expect(later.printed).toBeUndefined();
-    expect(envFile(dir)).toBe(`BERTH_ADMIN_KEY=${run.admin}\nBERTH_EXTRA=from-file\nBERTH_ENCRYPTION_KEY=${later.encryption}\n`);
+    expect(envFile(dir)).toBe(`BERTH_ADMIN_KEY=${run.admin}\n# added by the operator\nexport BERTH_EXTRA='from-file'\nBERTH_ENCRYPTION_KEY=${later.encryption}\n`);
   });
 });
