@@ -78,12 +78,15 @@ wait_until() { # wait_until SECONDS DESCRIPTION CMD...
 }
 
 exports=()
+# export_line NAME VALUE: an `export` line that eval gives back VALUE exactly, whatever it holds
+# (quotes, spaces, $(...)); printf %q quotes for bash, which every caller runs.
+export_line() { exports+=("$(printf 'export %s=%q' "$1" "$2")"); }
 
 # --- PostgreSQL -----------------------------------------------------------------------
 setup_postgres() {
   if [ -n "${DATABASE_URL:-}" ]; then
     log "postgres: using DATABASE_URL from the environment"
-    exports+=("export DATABASE_URL='${DATABASE_URL}'")
+    export_line DATABASE_URL "${DATABASE_URL}"
     return
   fi
   if ! command -v pg_ctlcluster >/dev/null 2>&1 || ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
@@ -116,14 +119,14 @@ setup_postgres() {
     "${psql[@]}" -c "create database berth owner berth"
   fi
   log "postgres: ready ($PG_URL_DEFAULT)"
-  exports+=("export DATABASE_URL='${PG_URL_DEFAULT}'")
+  export_line DATABASE_URL "${PG_URL_DEFAULT}"
 }
 
 # --- Redis ----------------------------------------------------------------------------
 setup_redis() {
   if [ -n "${REDIS_URL:-}" ]; then
     log "redis: using REDIS_URL from the environment"
-    exports+=("export REDIS_URL='${REDIS_URL}'")
+    export_line REDIS_URL "${REDIS_URL}"
     return
   fi
   if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
@@ -138,7 +141,7 @@ setup_redis() {
     wait_until 20 "redis" sh -c '[ "$(redis-cli -h 127.0.0.1 -p 6379 ping)" = PONG ]'
   fi
   log "redis: ready ($REDIS_URL_DEFAULT)"
-  exports+=("export REDIS_URL='${REDIS_URL_DEFAULT}'")
+  export_line REDIS_URL "${REDIS_URL_DEFAULT}"
 }
 
 # --- Docker ---------------------------------------------------------------------------
@@ -238,7 +241,7 @@ dockerd_older_than_config() {
 setup_docker() {
   if [ -n "${DOCKER_HOST:-}" ]; then
     log "docker: using DOCKER_HOST from the environment ($DOCKER_HOST)"
-    exports+=("export DOCKER_HOST='${DOCKER_HOST}'")
+    export_line DOCKER_HOST "${DOCKER_HOST}"
     return
   fi
   export DOCKER_HOST="$DOCKER_HOST_DEFAULT"
@@ -267,7 +270,7 @@ setup_docker() {
     wait_until 60 "dockerd (see /var/log/dockerd.log)" docker info
   fi
   log "docker: ready ($(docker version --format 'engine {{.Server.Version}}, API {{.Server.APIVersion}}' 2>/dev/null || echo '?'))"
-  exports+=("export DOCKER_HOST='${DOCKER_HOST}'")
+  export_line DOCKER_HOST "${DOCKER_HOST}"
 }
 
 [ "$want_docker" -eq 1 ] && setup_docker

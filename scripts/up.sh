@@ -4,23 +4,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { echo "[berth] $*" >&2; }
 
+# The operator's environment wins; .berth/env (local state, never committed) fills in the
+# rest, and keys found in neither are generated into it (the admin key is printed then only).
+# shellcheck source=scripts/berth-env.sh
+. scripts/berth-env.sh
+
 bash scripts/prepare.sh --build
 eval "$(bash scripts/services.sh)"
-
-# Local state kept across runs (never committed): the admin key and the encryption key.
-mkdir -p .berth && chmod 700 .berth
-if [ ! -f .berth/env ]; then
-  {
-    echo "BERTH_ADMIN_KEY=berth_$(node -e "process.stdout.write(require('crypto').randomBytes(32).toString('base64url'))")"
-    echo "BERTH_ENCRYPTION_KEY=$(node -e "process.stdout.write(require('crypto').randomBytes(32).toString('base64'))")"
-  } > .berth/env
-  chmod 600 .berth/env
-  log "generated an admin key and an encryption key in .berth/env"
-fi
-set -a
-# shellcheck disable=SC1091
-. .berth/env
-set +a
 
 # Use the configured images when present or pullable; otherwise build local equivalents.
 export BERTH_WORDPRESS_IMAGE="${BERTH_WORDPRESS_IMAGE:-wordpress:6-apache}"
@@ -34,5 +24,5 @@ if ! have_image "$BERTH_WORDPRESS_IMAGE" || ! have_image "$BERTH_DB_IMAGE"; then
   log "using $BERTH_WORDPRESS_IMAGE and $BERTH_DB_IMAGE"
 fi
 
-echo "Admin API key: $BERTH_ADMIN_KEY"
+berth_announce_admin_key
 exec node dist/main.js

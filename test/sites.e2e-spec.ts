@@ -1,5 +1,10 @@
 import type Docker from 'dockerode';
 import http from 'node:http';
+import net from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { dockerOptions } from '../src/docker/docker-options';
 import { auth, createTenant, envOf, exec, gql, startHarness, uniqueSlug, waitForJob, type Harness } from './harness';
 import { eventually } from './receivers';
 
@@ -21,6 +26,38 @@ async function provision(body: Record<string, unknown>, k = key) {
   const job = await waitForJob(h, k, res.body.job.id);
   expect(job).toMatchObject({ status: 'SUCCEEDED', error: null });
   return { site: res.body.site as { id: string; name: string }, job };
+}
+
+/** A Unix socket that forwards to the Docker Engine until cut() drops every connection through it. */
+async function engineProxy() {
+  const target = dockerOptions(process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock');
+  const dir = mkdtempSync(join(tmpdir(), 'berth-engine-proxy-'));
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = target.socketPath ? net.connect(target.socketPath) : net.connect(Number(target.port), String(target.host));
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => s.destroy());
+      s.on('close', () => {
+        sockets.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  const path = join(dir, 'docker.sock');
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  return {
+    host: `unix://${path}`,
+    open: () => sockets.size,
+    cut: () => sockets.forEach((s) => s.destroy()),
+    close: async () => {
+      sockets.forEach((s) => s.destroy());
+      await new Promise((r) => server.close(r));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 async function siteCount(tenantId: string): Promise<number> {
@@ -265,6 +302,39 @@ describe('lifecycle', () => {
     expect(received).toContain('/followed-marker');
     const bad = await h.http.get(`/v1/sites/${site.id}/logs?tail=-5`).set(auth(key));
     expect(bad.status).toBe(400);
+  });
+
+  it('a followed log ends cleanly, and Berth stays up, when the connection to the engine drops', async () => {
+    // A second API process reaches the engine through a proxy the test can cut, as an engine restart would.
+    const proxy = await engineProxy();
+    const api = await startHarness({ BERTH_ROLE: 'api', DOCKER_HOST: proxy.host });
+    try {
+      const ended = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('the followed log did not end after the engine connection dropped')), 20_000);
+        const req = http.get(new URL(`/v1/sites/${site.id}/logs?tail=1&follow=true`, api.berth.url), { headers: auth(key) }, (res) => {
+          expect(res.statusCode).toBe(200);
+          let text = '';
+          res.on('data', (c: Buffer) => {
+            text += c.toString();
+            if (proxy.open() > 0) proxy.cut(); // the tail arrived: the stream is live
+          });
+          res.on('end', () => {
+            clearTimeout(timer);
+            resolve(text);
+          });
+        });
+        req.on('error', (e) => {
+          clearTimeout(timer);
+          reject(e);
+        });
+      });
+      expect(ended).toMatch(/\S/); // the tail, and whatever the site logged before the cut
+      expect((await api.http.get('/healthz')).status).toBe(200);
+      expect(api.berth.child.exitCode).toBeNull();
+    } finally {
+      await api.stop();
+      await proxy.close();
+    }
   });
 
   it('delete removes the containers, the volume and the database, and frees the name', async () => {

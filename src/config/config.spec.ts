@@ -30,3 +30,32 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...base, NODE_ENV: 'production', BERTH_ENCRYPTION_KEY: Buffer.alloc(32).toString('base64') }).NODE_ENV).toBe('production');
   });
 });
+
+describe('BERTH_SUBNET_POOL and BERTH_SUBNET_PREFIX', () => {
+  const pool = (BERTH_SUBNET_POOL: string, extra: Record<string, string> = {}) => () => loadConfig({ ...base, BERTH_SUBNET_POOL, ...extra });
+
+  it('accepts a network address with a prefix the subnets fit in', () => {
+    expect(pool('10.64.0.0/12')().BERTH_SUBNET_POOL).toBe('10.64.0.0/12');
+    expect(pool('172.16.0.0/16', { BERTH_SUBNET_PREFIX: '16' })().BERTH_SUBNET_PREFIX).toBe(16);
+    expect(pool('192.168.8.0/22', { BERTH_SUBNET_PREFIX: '26' })().BERTH_SUBNET_POOL).toBe('192.168.8.0/22');
+  });
+
+  it.each(['999.0.0.0/12', '10.256.0.0/16', '10.64.0.0/33', '10.64.0.0/40', '10.64.0/12', '10.64.0.0'])('refuses %s, naming the variable', (bad) => {
+    expect(pool(bad)).toThrow(/BERTH_SUBNET_POOL: /);
+  });
+
+  it('refuses an address that is not the start of its network, saying which one is', () => {
+    expect(pool('10.64.0.1/12')).toThrow(/BERTH_SUBNET_POOL: .*10\.64\.0\.0\/12/);
+    expect(pool('10.65.0.0/12')).toThrow(/BERTH_SUBNET_POOL: .*not the start/);
+  });
+
+  it('refuses pools wider than /8 or narrower than the smallest subnet', () => {
+    expect(pool('0.0.0.0/0')).toThrow(/BERTH_SUBNET_POOL: /);
+    expect(pool('10.0.0.0/30')).toThrow(/BERTH_SUBNET_POOL: /);
+  });
+
+  it('refuses a subnet prefix shorter than the pool (no subnet would fit)', () => {
+    expect(pool('10.64.0.0/24', { BERTH_SUBNET_PREFIX: '16' })).toThrow(/BERTH_SUBNET_PREFIX: .*BERTH_SUBNET_POOL/);
+    expect(pool('10.64.0.0/20')().BERTH_SUBNET_PREFIX).toBe(24);
+  });
+});

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseIpv4Cidr } from '../common/cidr';
 import { parseNetworks } from '../notifications/webhook-target';
 
 const bool = z
@@ -35,8 +36,15 @@ const schema = z.object({
   /** Pool the tenants' private networks are cut from, one subnet each. */
   BERTH_SUBNET_POOL: z
     .string()
-    .regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'a CIDR such as 10.64.0.0/12')
-    .default('10.64.0.0/12'),
+    .default('10.64.0.0/12')
+    .superRefine((v, ctx) => {
+      try {
+        const { bits } = parseIpv4Cidr(v);
+        if (bits < 8 || bits > 29) ctx.addIssue({ code: 'custom', message: `"${v}": a pool from /8 to /29 (such as 10.64.0.0/12)` });
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+      }
+    }),
   /** Host ports Berth reserves for sites, one each, kept across restarts (outside the kernel's ephemeral range). */
   BERTH_PORT_RANGE: z
     .string()
@@ -141,6 +149,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BerthConfig {
   if (parsed.data.NODE_ENV === 'production' && !parsed.data.BERTH_ENCRYPTION_KEY) {
     throw new ConfigError(
       'Invalid configuration:\n  BERTH_ENCRYPTION_KEY: required in production (32 random bytes in base64, e.g. `openssl rand -base64 32`)',
+    );
+  }
+  const poolBits = parseIpv4Cidr(parsed.data.BERTH_SUBNET_POOL).bits;
+  if (parsed.data.BERTH_SUBNET_PREFIX < poolBits) {
+    throw new ConfigError(
+      `Invalid configuration:\n  BERTH_SUBNET_PREFIX: /${parsed.data.BERTH_SUBNET_PREFIX} subnets do not fit in BERTH_SUBNET_POOL ${parsed.data.BERTH_SUBNET_POOL}: at least /${poolBits}`,
     );
   }
   return {

@@ -3,6 +3,7 @@ import Docker from 'dockerode';
 import { PassThrough, type Readable } from 'node:stream';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { dockerOptions } from './docker-options';
+import { followedLog } from './log-stream';
 
 export interface ExecResult {
   exitCode: number;
@@ -155,20 +156,14 @@ export class DockerService {
   async logs(container: string, opts: { tail: number; follow: boolean }): Promise<Readable> {
     const c = this.docker.getContainer(container);
     const info = await c.inspect();
-    const out = new PassThrough();
     const common = { stdout: true, stderr: true, tail: opts.tail, timestamps: true } as const;
     if (opts.follow) {
-      const raw = await c.logs({ ...common, follow: true });
-      if (info.Config.Tty) raw.pipe(out);
-      else {
-        this.docker.modem.demuxStream(raw, out, out);
-        raw.on('end', () => out.end());
-      }
-      out.on('close', () => (raw as Readable & { destroy(): void }).destroy());
-    } else {
-      const buf = await c.logs({ ...common, follow: false });
-      out.end(info.Config.Tty ? buf : demuxBuffer(buf));
+      const raw = (await c.logs({ ...common, follow: true })) as unknown as Readable;
+      return followedLog(raw, info.Config.Tty, (r, stdout, stderr) => this.docker.modem.demuxStream(r, stdout, stderr));
     }
+    const out = new PassThrough();
+    const buf = await c.logs({ ...common, follow: false });
+    out.end(info.Config.Tty ? buf : demuxBuffer(buf));
     return out;
   }
 }

@@ -1,4 +1,4 @@
-import { Controller, Get, Res } from '@nestjs/common';
+import { Controller, Get, Logger, Res } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { Public } from '../auth/auth.guard';
@@ -7,21 +7,26 @@ import { DockerService } from '../docker/docker.service';
 import { RedisService } from '../redis/redis.service';
 import { withTimeout } from '../jobs/step-recorder';
 
-type Check = { ok: boolean; error?: string; ms: number };
+const DEPENDENCIES = ['postgres', 'redis', 'docker'] as const;
+type Dependency = (typeof DEPENDENCIES)[number];
 
-async function check(fn: () => Promise<unknown>): Promise<Check> {
-  const t = Date.now();
+/** undefined when fn answered within 2 s, else why not. */
+async function failure(fn: () => Promise<unknown>): Promise<string | undefined> {
   try {
     await withTimeout(fn(), 2000, 'check');
-    return { ok: true, ms: Date.now() - t };
+    return undefined;
   } catch (e) {
-    return { ok: false, error: (e as Error).message, ms: Date.now() - t };
+    return (e as Error).message;
   }
 }
 
 @ApiTags('health')
 @Controller()
 export class HealthController {
+  private readonly logger = new Logger(HealthController.name);
+  /** Each dependency's last failure, so that a prober polling every second does not flood the log. */
+  private readonly lastFailure = new Map<Dependency, string>();
+
   constructor(
     private readonly prisma: PrismaService,
     private readonly redis: RedisService,
@@ -35,17 +40,33 @@ export class HealthController {
     return { status: 'ok' };
   }
 
-  /** Every dependency answers; 503 names the one that does not. */
+  /**
+   * Every dependency answers; 503 names the ones that do not. Callers are not authenticated,
+   * so the reasons (addresses, socket paths, driver messages) go to the log, not the answer.
+   */
   @Public()
   @Get('readyz')
-  async readyz(@Res({ passthrough: true }) res: Response) {
-    const [postgres, redis, docker] = await Promise.all([
-      check(() => this.prisma.$queryRaw`SELECT 1`),
-      check(() => this.redis.client.ping()),
-      check(() => this.docker.ping()),
+  async readyz(@Res({ passthrough: true }) res: Response): Promise<{ status: 'ready' | 'unavailable'; down: Dependency[] }> {
+    const reasons = await Promise.all([
+      failure(() => this.prisma.$queryRaw`SELECT 1`),
+      failure(() => this.redis.client.ping()),
+      failure(() => this.docker.ping()),
     ]);
-    const ready = postgres.ok && redis.ok && docker.ok;
-    res.status(ready ? 200 : 503);
-    return { status: ready ? 'ready' : 'unavailable', checks: { postgres, redis, docker } };
+    const down = DEPENDENCIES.filter((d, i) => this.noteState(d, reasons[i]));
+    res.status(down.length ? 503 : 200);
+    return { status: down.length ? 'unavailable' : 'ready', down };
+  }
+
+  /** Logs a dependency's failure when it starts or its reason changes, and its recovery; true when down. */
+  private noteState(dependency: Dependency, reason: string | undefined): boolean {
+    const last = this.lastFailure.get(dependency);
+    if (reason === undefined) {
+      if (last !== undefined) this.logger.log(`readyz: ${dependency} answers again`);
+      this.lastFailure.delete(dependency);
+      return false;
+    }
+    if (reason !== last) this.logger.warn(`readyz: ${dependency} is down: ${reason}`);
+    this.lastFailure.set(dependency, reason);
+    return true;
   }
 }

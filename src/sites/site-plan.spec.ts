@@ -138,6 +138,20 @@ describe('imageWithTag', () => {
   });
 });
 
+describe('imageWithTag with digest references', () => {
+  const digest = 'sha256:' + 'a'.repeat(64);
+
+  it('replaces a digest with the tag', () => {
+    expect(imageWithTag(`wordpress@${digest}`, '6.4')).toBe('wordpress:6.4');
+    expect(imageWithTag(`registry.local:5000/wp/wordpress@${digest}`, '7')).toBe('registry.local:5000/wp/wordpress:7');
+  });
+
+  it('replaces both the tag and the digest of name:tag@digest', () => {
+    expect(imageWithTag(`wordpress:6-apache@${digest}`, '6.4-apache')).toBe('wordpress:6.4-apache');
+    expect(imageWithTag(`registry.local:5000/wordpress:6@${digest}`, '7')).toBe('registry.local:5000/wordpress:7');
+  });
+});
+
 describe('hardening', () => {
   const containers = [...planTenant(tenant, settings).containers, ...planSite(tenant, site, settings).containers];
 

@@ -108,11 +108,16 @@ function withHash(spec: ContainerSpec): ContainerSpec {
   return spec;
 }
 
-/** `wordpress:6-apache` with tag `6.4` → `wordpress:6.4` (registry ports are not tags). */
+/**
+ * `wordpress:6-apache` with tag `6.4` → `wordpress:6.4` (registry ports are not tags). A
+ * digest pins one image, so a new tag replaces it too: `wordpress:6@sha256:…` → `wordpress:6.4`.
+ */
 export function imageWithTag(image: string, tag: string): string {
-  const slash = image.lastIndexOf('/');
-  const colon = image.lastIndexOf(':');
-  const repo = colon > slash ? image.slice(0, colon) : image;
+  const at = image.indexOf('@');
+  const name = at === -1 ? image : image.slice(0, at);
+  const slash = name.lastIndexOf('/');
+  const colon = name.lastIndexOf(':');
+  const repo = colon > slash ? name.slice(0, colon) : name;
   return `${repo}:${tag}`;
 }
 

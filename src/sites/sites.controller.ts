@@ -89,6 +89,8 @@ export class SitesController {
     const stream = await this.sites.logs(actor, id, { tail, follow });
     res.status(200).type('text/plain; charset=utf-8');
     res.on('close', () => stream.destroy());
+    // The engine's stream failing mid-follow ends the answer; it never reaches the process.
+    stream.on('error', () => res.end());
     stream.pipe(res);
   }
 
