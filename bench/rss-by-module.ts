@@ -1,6 +1,7 @@
 // Where Berth's resident memory goes: loads Berth's main dependencies one group after the
 // other in a fresh process (run with --expose-gc) and prints the RSS after each, as JSON.
 // Used by bench.ts for the footprint section; `node --expose-gc bench/.out/rss-by-module.js`.
+/* eslint-disable @typescript-eslint/no-require-imports -- each group is required in turn to measure what it adds */
 import { join, resolve } from 'node:path';
 
 const root = resolve(__dirname, '../..');

@@ -162,7 +162,7 @@ export function cpuByCommand(c: Classifier): Map<string, number> {
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     let stat: string;
-    let cgroup = '';
+    let cgroup: string;
     try {
       stat = readFileSync(`/proc/${d}/stat`, 'utf8');
       cgroup = readFileSync(`/proc/${d}/cgroup`, 'utf8');

@@ -22,7 +22,7 @@ function measure(set: SelectionSetNode, depth: number, fragments: Map<string, Fr
   if (frames > maxDepth + MEASURED_BEYOND) return { depth: Math.max(depth, maxDepth + MEASURED_BEYOND + 1), cost: 0 };
   let result: Measure = { depth, cost: 0 };
   for (const sel of set.selections) {
-    let child: Measure = { depth, cost: 0 };
+    let child: Measure;
     if (sel.kind === Kind.FIELD) {
       if (sel.name.value.startsWith('__')) continue; // introspection is bounded by the schema
       const inner = sel.selectionSet ? measure(sel.selectionSet, depth + 1, fragments, seen, maxDepth, frames + 1) : { depth: depth + 1, cost: 0 };

@@ -71,7 +71,7 @@ export async function migrate(databaseUrl: string, migrations = readMigrations()
         applied.push(m.name);
       } catch (e) {
         await client.query('ROLLBACK');
-        throw new Error(`migration ${m.name} failed: ${(e as Error).message}`);
+        throw new Error(`migration ${m.name} failed: ${(e as Error).message}`, { cause: e });
       }
     }
   } finally {
