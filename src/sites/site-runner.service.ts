@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
-import type { Job, Prisma, Site, Tenant } from '../generated/prisma/client';
+import type { Job, Site, Tenant } from '../generated/prisma/client';
 import { DesiredState, Health, JobKind, SiteStatus } from '../generated/prisma/enums';
 import { SecretBox } from '../common/crypto';
 import { ApplyService, type ApplyReport } from '../docker/apply.service';
@@ -98,7 +98,6 @@ export class SiteRunner {
     return new SupersededError(siteGeneration, generation, failure?.(siteGeneration));
   }
 
-  /** Runs the steps that bring the site to its desired state; throws on failure. */
   /**
    * Runs the steps that bring the site to its desired state; throws on failure. A job whose
    * generation is no longer the site's throws {@link SupersededError} before it changes
