@@ -140,3 +140,27 @@ describe('an update that fails', () => {
     expect(envOf(await h.docker.getContainer(`wp_${t.tenant.slug}_upd-own`).inspect())).toMatchObject({ A: '1' });
   });
 });
+
+describe('a job whose site lock is lost', () => {
+  it('stops at once, runs no further step and leaves the site to the new holder', async () => {
+    const s = await provision(h, t.key, { name: 'lock-lost' });
+    const release = await holdTenant();
+    const lockKey = `berth:lock:site:${s.id}`;
+    try {
+      const restart = jobOf(await h.http.post(`/v1/sites/${s.id}/restart`).set(auth(t.key)));
+      await running(restart);
+      // Another holder takes the site's lock (as after a long pause of this worker).
+      await redis.set(lockKey, 'another-holder', 'PX', 120_000);
+      // The job stops while its step is still blocked, not when the step would have ended.
+      const job = await waitForJob(h, t.key, restart, 45_000);
+      expect(job.status).toBe('FAILED');
+      expect(job.error).toMatch(/lost lock/);
+      expect(job.steps.map((x) => x.name)).toEqual(['tenant network and database server']);
+      expect(await site(s.id)).toMatchObject({ status: 'RUNNING', lastError: null });
+      expect(await redis.get(lockKey)).toBe('another-holder');
+    } finally {
+      await redis.del(lockKey);
+      await release();
+    }
+  });
+});
