@@ -1,6 +1,6 @@
 import type { Job } from '../generated/prisma/client';
-import { DesiredState, JobKind, SiteStatus } from '../generated/prisma/enums';
-import { guarded, rollbackOf, SupersededError, supersededBy, undoOf, type GuardedWrite } from './generation';
+import { DesiredState, JobKind, JobStatus, SiteStatus } from '../generated/prisma/enums';
+import { guarded, resumeAfterUndo, rollbackOf, SupersededError, supersededBy, undoOf, type GuardedWrite } from './generation';
 
 /**
  * A site row and the requests of SitesService (each bumps the generation by one and keeps
@@ -145,5 +145,26 @@ describe('supersededBy', () => {
   it('names both generations in the error; a failure keeps its own message', () => {
     expect(new SupersededError(5, 3).message).toMatch(/superseded by generation 5 .*generation 3/);
     expect(new SupersededError(5, 3, 'update failed: x; not rolled back').message).toBe('update failed: x; not rolled back');
+  });
+});
+
+describe('resumeAfterUndo', () => {
+  const job = (kind: JobKind, generation: number, status: JobStatus, params: object = {}) =>
+    ({ tenantId: 't1', siteId: 's1', kind, generation, status, params }) as unknown as Job;
+
+  it('runs again the job of the restored generation when it had stopped as superseded', () => {
+    const restart = job(JobKind.RESTART, 4, JobStatus.SUCCEEDED, { previousDesired: 'RUNNING', supersededBy: 5 });
+    const stop = job(JobKind.STOP, 5, JobStatus.CANCELLED);
+    expect(resumeAfterUndo(stop, [stop, restart])).toEqual({ tenantId: 't1', siteId: 's1', kind: JobKind.RESTART, generation: 4, params: { previousDesired: 'RUNNING' } });
+  });
+
+  it('runs nothing when that job is still to run or ran to its end, or another job is pending', () => {
+    const stop = job(JobKind.STOP, 5, JobStatus.CANCELLED);
+    expect(resumeAfterUndo(stop, [job(JobKind.RESTART, 4, JobStatus.RUNNING)])).toBeUndefined();
+    expect(resumeAfterUndo(stop, [job(JobKind.RESTART, 4, JobStatus.SUCCEEDED)])).toBeUndefined();
+    expect(resumeAfterUndo(stop, [job(JobKind.RESTART, 4, JobStatus.FAILED, { supersededBy: 5 })])).toBeUndefined();
+    expect(resumeAfterUndo(stop, [job(JobKind.REPAIR, 4, JobStatus.QUEUED), job(JobKind.RESTART, 4, JobStatus.SUCCEEDED, { supersededBy: 5 })])).toBeUndefined();
+    expect(resumeAfterUndo(stop, [])).toBeUndefined();
+    expect(resumeAfterUndo(job(JobKind.PROVISION, 1, JobStatus.CANCELLED), [])).toBeUndefined();
   });
 });

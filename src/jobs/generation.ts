@@ -1,5 +1,5 @@
 import type { Job, Prisma } from '../generated/prisma/client';
-import { DesiredState, JobKind, SiteStatus } from '../generated/prisma/enums';
+import { DesiredState, JobKind, JobStatus, SiteStatus } from '../generated/prisma/enums';
 
 /**
  * Generations: every request that changes a site's desired state or settings bumps the
@@ -76,3 +76,22 @@ export function rollbackOf(job: Pick<Job, 'kind' | 'generation' | 'params'>): Gu
 
 /** The Prisma arguments of a guarded write to one site. */
 export const guarded = (siteId: string, w: GuardedWrite): Prisma.SiteUpdateManyArgs => ({ where: { id: siteId, generation: w.generation }, data: w.data });
+
+type JobFacts = Pick<Job, 'tenantId' | 'siteId' | 'kind' | 'status' | 'generation' | 'params'>;
+
+/**
+ * After an undo gave the site back the generation before the undone job's: the job of that
+ * generation may have stopped meanwhile as superseded (it saw the newer request before it was
+ * cancelled). Then a job of the same kind and params must run that generation again; this
+ * returns it (or undefined when that job finished on its own or a job is still to run).
+ * `jobs` are the site's unfinished jobs and those of the restored generation, newest first.
+ */
+export function resumeAfterUndo(undone: Pick<Job, 'kind' | 'generation'>, jobs: JobFacts[]): Prisma.JobUncheckedCreateInput | undefined {
+  if (undone.kind === JobKind.PROVISION) return undefined;
+  if (jobs.some((j) => j.status === JobStatus.QUEUED || j.status === JobStatus.RUNNING)) return undefined;
+  const generation = undone.generation - 1;
+  const last = jobs.find((j) => j.generation === generation);
+  const { supersededBy, ...params } = (last?.params ?? {}) as { supersededBy?: number };
+  if (!last || last.status !== JobStatus.SUCCEEDED || supersededBy === undefined) return undefined;
+  return { tenantId: last.tenantId, siteId: last.siteId, kind: last.kind, generation, params: params as Prisma.InputJsonValue };
+}

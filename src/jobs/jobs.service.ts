@@ -11,7 +11,7 @@ import { assertCanWrite, canSeeTenant, type Principal } from '../auth/principal'
 import { isUuid } from '../tenants/tenants.service';
 import type { JobView } from '../sites/dto/site.dto';
 import { JobName, SITES_QUEUE, type JobPayloads, type StepRecord } from './job.types';
-import { guarded, undoOf } from './generation';
+import { guarded, resumeAfterUndo, undoOf } from './generation';
 
 export function toJobView(j: Job): JobView {
   const { id, tenantId, siteId, kind, status, progress, attempts, error, createdAt, startedAt, finishedAt } = j;
@@ -112,7 +112,8 @@ export class JobsService implements OnModuleDestroy {
       const base = { tenantId: job.tenantId, siteId: job.siteId, data: { jobId: id }, actorKeyId: actor.keyId };
       await this.events.record({ ...base, type: 'job.cancelled', message: `${job.kind} cancelled before it ran` });
       const newer = await this.undo(job);
-      if (newer !== undefined) {
+      if (newer === undefined) await this.resume(job);
+      else {
         await this.events.record({
           ...base, type: 'job.undo.skipped', data: { jobId: id, generation: job.generation, siteGeneration: newer },
           message: `${job.kind} was cancelled but not undone: a newer request (generation ${newer}) came after it and stays`,
@@ -134,6 +135,20 @@ export class JobsService implements OnModuleDestroy {
     if (done.count === 1) return undefined;
     const site = await this.prisma.site.findUnique({ where: { id: job.siteId }, select: { generation: true } });
     return site?.generation ?? write.generation;
+  }
+
+  /** Runs again the job an undo gave the site back to, if it had stopped as superseded ({@link resumeAfterUndo}). */
+  private async resume(undone: Job): Promise<void> {
+    const jobs = await this.prisma.job.findMany({
+      where: { siteId: undone.siteId, OR: [{ status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } }, { generation: undone.generation - 1 }] },
+      orderBy: { createdAt: 'desc' },
+      take: 20,
+    });
+    const data = resumeAfterUndo(undone, jobs);
+    if (!data) return;
+    const job = await this.prisma.job.create({ data });
+    await this.events.record({ tenantId: job.tenantId, siteId: job.siteId, type: 'job.resumed', message: `${job.kind} runs again: the request that had superseded it was cancelled`, data: { jobId: job.id, cancelledJobId: undone.id } });
+    await this.enqueue(job);
   }
 
   async cancelRequested(id: string): Promise<boolean> {

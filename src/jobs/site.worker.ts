@@ -157,7 +157,9 @@ export class SiteWorker {
       throw new UnrecoverableError(e.failure);
     }
     await steps.record('superseded', supersededDetail(e.siteGeneration, e.jobGeneration));
-    await this.jobs.publish(await this.prisma.job.update({ where: { id: started.id }, data: { status: JobStatus.SUCCEEDED, progress: 100, finishedAt: new Date() } }));
+    // supersededBy lets a cancellation of the newer request run this job again (JobsService.resume).
+    const params = { ...(started.params as Prisma.JsonObject), supersededBy: e.siteGeneration };
+    await this.jobs.publish(await this.prisma.job.update({ where: { id: started.id }, data: { status: JobStatus.SUCCEEDED, progress: 100, finishedAt: new Date(), params } }));
     this.logger.log(`job ${started.id} (${started.kind}) superseded by generation ${e.siteGeneration}`);
   }
 
