@@ -22,6 +22,8 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   redis?.disconnect();
+  // Berth stops first, so that nothing recreates what is removed next.
+  await h?.stop();
   if (t) {
     // The tenant's database server, network and volumes go with the suite.
     const filters = { label: [`berth.tenant=${t.tenant.slug}`] };
@@ -29,7 +31,6 @@ afterAll(async () => {
     for (const v of (await h.docker.listVolumes({ filters })).Volumes ?? []) await h.docker.getVolume(v.Name).remove({ force: true });
     for (const n of await h.docker.listNetworks({ filters })) await h.docker.getNetwork(n.Id).remove();
   }
-  await h?.stop();
 });
 
 const site = (id: string) => h.http.get(`/v1/sites/${id}`).set(auth(t.key)).then((r) => r.body);
