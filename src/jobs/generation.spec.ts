@@ -31,7 +31,8 @@ class FakeSite {
   }
 
   /** Applies a guarded write; true if it matched the row. */
-  write(w: GuardedWrite): boolean {
+  write(w: GuardedWrite | undefined): boolean {
+    if (!w) throw new Error('nothing to write');
     const args = guarded(this.row.id, w);
     if ((args.where as { generation: number }).generation !== this.row.generation) return false;
     Object.assign(this.row, args.data);
@@ -101,6 +102,11 @@ describe('undo of a job cancelled before it ran', () => {
     other.act(JobKind.STOP, DesiredState.STOPPED);
     expect(other.write(undoOf(p))).toBe(false);
     expect(other.row.status).toBe(SiteStatus.PENDING);
+  });
+  it('of the reconciler\'s jobs (a repair, a deletion it finishes) is nothing: they recorded no request', () => {
+    const site = new FakeSite();
+    expect(undoOf(site.repair())).toBeUndefined();
+    expect(undoOf({ ...site.repair(), kind: JobKind.DELETE })).toBeUndefined();
   });
 });
 

@@ -51,11 +51,14 @@ type JobParams = {
  * so the job before this one owns the site again. A provisioning that never ran leaves a
  * FAILED site to delete or start.
  */
-export function undoOf(job: Pick<Job, 'id' | 'kind' | 'generation' | 'params'>): GuardedWrite {
+export function undoOf(job: Pick<Job, 'id' | 'kind' | 'generation' | 'params'>): GuardedWrite | undefined {
   const params = (job.params ?? {}) as JobParams;
   if (job.kind === JobKind.PROVISION) {
     return { generation: job.generation, data: { status: SiteStatus.FAILED, lastError: `provisioning job ${job.id} was cancelled before it ran` } };
   }
+  // The reconciler's jobs (repairs, a deletion finished) carry the current generation and
+  // record no request: there is nothing to undo.
+  if (!params.previousDesired && !params.previous) return undefined;
   return {
     generation: job.generation,
     data: {

@@ -112,7 +112,9 @@ export class JobsService implements OnModuleDestroy {
       const base = { tenantId: job.tenantId, siteId: job.siteId, data: { jobId: id }, actorKeyId: actor.keyId };
       await this.events.record({ ...base, type: 'job.cancelled', message: `${job.kind} cancelled before it ran` });
       const newer = await this.undo(job);
-      if (newer === undefined) await this.resume(job);
+      if (newer === undefined) {
+        if (undoOf(job)) await this.resume(job);
+      }
       else {
         await this.events.record({
           ...base, type: 'job.undo.skipped', data: { jobId: id, generation: job.generation, siteGeneration: newer },
@@ -131,6 +133,7 @@ export class JobsService implements OnModuleDestroy {
    */
   private async undo(job: Job): Promise<number | undefined> {
     const write = undoOf(job);
+    if (!write) return undefined;
     const done = await this.prisma.site.updateMany(guarded(job.siteId, write));
     if (done.count === 1) return undefined;
     const site = await this.prisma.site.findUnique({ where: { id: job.siteId }, select: { generation: true } });
