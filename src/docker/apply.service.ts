@@ -20,11 +20,18 @@ export class ApplyService {
 
   constructor(private readonly docker: DockerService) {}
 
-  async apply(plan: Plan, scope?: Record<string, string>): Promise<ApplyReport> {
+  /** Once `signal` aborts (the job's step timed out or lost its lock), no further object is changed. */
+  async apply(plan: Plan, scope?: Record<string, string>, signal?: AbortSignal): Promise<ApplyReport> {
     const report: ApplyReport = { changes: [], containers: {} };
+    signal?.throwIfAborted();
     await Promise.all(plan.networks.map((n) => this.ensureNetwork(n, report)));
+    signal?.throwIfAborted();
     await Promise.all(plan.volumes.map((v) => this.ensureVolume(v, report)));
-    for (const c of plan.containers) report.containers[c.name] = await this.ensureContainer(c, report);
+    for (const c of plan.containers) {
+      signal?.throwIfAborted();
+      report.containers[c.name] = await this.ensureContainer(c, report);
+    }
+    signal?.throwIfAborted();
     if (scope) await this.prune(plan, scope, report);
     return report;
   }

@@ -2,8 +2,8 @@ import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
-import type { Job, Prisma } from '../generated/prisma/client';
-import { DesiredState, JobKind, JobStatus, SiteStatus } from '../generated/prisma/enums';
+import type { Job } from '../generated/prisma/client';
+import { JobStatus } from '../generated/prisma/enums';
 import { EventsService } from '../events/events.service';
 import { RedisService } from '../redis/redis.service';
 import { BerthError, ErrorCode } from '../common/errors';
@@ -11,6 +11,7 @@ import { assertCanWrite, canSeeTenant, type Principal } from '../auth/principal'
 import { isUuid } from '../tenants/tenants.service';
 import type { JobView } from '../sites/dto/site.dto';
 import { JobName, SITES_QUEUE, type JobPayloads, type StepRecord } from './job.types';
+import { guarded, resumeAfterUndo, undoOf } from './generation';
 
 export function toJobView(j: Job): JobView {
   const { id, tenantId, siteId, kind, status, progress, attempts, error, createdAt, startedAt, finishedAt } = j;
@@ -93,8 +94,9 @@ export class JobsService implements OnModuleDestroy {
   }
 
   /**
-   * A queued job is taken off the queue and ends CANCELLED at once; a running one stops at
-   * its next step boundary (the worker checks between steps).
+   * A queued job ends CANCELLED at once and is taken off the queue (a worker that picked it
+   * up meanwhile finds it CANCELLED and leaves it); a running one stops at its next step
+   * boundary (the worker checks between steps).
    */
   async cancel(actor: Principal, id: string): Promise<JobView> {
     assertCanWrite(actor);
@@ -104,14 +106,20 @@ export class JobsService implements OnModuleDestroy {
       throw new BerthError(ErrorCode.JOB_FINISHED, `Job ${id} is already ${job.status.toLowerCase()}`);
     }
     await this.redis.client.set(cancelKey(id), '1', 'EX', 24 * 3600);
-    const queued = await this.queue.getJob(id);
-    const state = queued ? await queued.getState() : 'missing';
-    if (job.status === JobStatus.QUEUED && state !== 'active') {
-      await queued?.remove().catch(() => undefined);
-      const cancelled = await this.prisma.job.updateMany({ where: { id, status: JobStatus.QUEUED }, data: { status: JobStatus.CANCELLED, finishedAt: new Date(), error: 'cancelled' } });
-      if (cancelled.count === 1) {
-        await this.undo(job);
-        await this.events.record({ tenantId: job.tenantId, siteId: job.siteId, type: 'job.cancelled', message: `${job.kind} cancelled before it ran`, data: { jobId: id }, actorKeyId: actor.keyId });
+    const cancelled = await this.prisma.job.updateMany({ where: { id, status: JobStatus.QUEUED }, data: { status: JobStatus.CANCELLED, finishedAt: new Date(), error: 'cancelled' } });
+    if (cancelled.count === 1) {
+      await (await this.queue.getJob(id).catch(() => undefined))?.remove().catch(() => undefined);
+      const base = { tenantId: job.tenantId, siteId: job.siteId, data: { jobId: id }, actorKeyId: actor.keyId };
+      await this.events.record({ ...base, type: 'job.cancelled', message: `${job.kind} cancelled before it ran` });
+      const newer = await this.undo(job);
+      if (newer === undefined) {
+        if (undoOf(job)) await this.resume(job);
+      }
+      else {
+        await this.events.record({
+          ...base, type: 'job.undo.skipped', data: { jobId: id, generation: job.generation, siteGeneration: newer },
+          message: `${job.kind} was cancelled but not undone: a newer request (generation ${newer}) came after it and stays`,
+        });
       }
     } else {
       await this.events.record({ tenantId: job.tenantId, siteId: job.siteId, type: 'job.cancel.requested', message: `cancellation of ${job.kind} requested`, data: { jobId: id }, actorKeyId: actor.keyId });
@@ -120,21 +128,30 @@ export class JobsService implements OnModuleDestroy {
   }
 
   /**
-   * A job cancelled before it ran leaves the site as it was: its previous desired state and
-   * settings come back. A provisioning that never ran leaves a FAILED site to delete or start.
+   * Undoes a job cancelled before it ran ({@link undoOf}), only if no newer request came after
+   * it; returns the newer generation when one did (and nothing was changed).
    */
-  private async undo(job: Job): Promise<void> {
-    const params = job.params as { previousDesired?: DesiredState; previousStatus?: SiteStatus; previous?: Prisma.SiteUpdateInput };
-    const data: Prisma.SiteUpdateInput =
-      job.kind === JobKind.PROVISION
-        ? { status: SiteStatus.FAILED, lastError: `provisioning job ${job.id} was cancelled before it ran` }
-        : {
-            ...(params.previous ?? {}),
-            ...(params.previousDesired ? { desiredState: params.previousDesired } : {}),
-            ...(job.kind === JobKind.DELETE && params.previousStatus ? { status: params.previousStatus } : {}),
-            generation: { increment: 1 },
-          };
-    await this.prisma.site.update({ where: { id: job.siteId }, data });
+  private async undo(job: Job): Promise<number | undefined> {
+    const write = undoOf(job);
+    if (!write) return undefined;
+    const done = await this.prisma.site.updateMany(guarded(job.siteId, write));
+    if (done.count === 1) return undefined;
+    const site = await this.prisma.site.findUnique({ where: { id: job.siteId }, select: { generation: true } });
+    return site?.generation ?? write.generation;
+  }
+
+  /** Runs again the job an undo gave the site back to, if it had stopped as superseded ({@link resumeAfterUndo}). */
+  private async resume(undone: Job): Promise<void> {
+    const jobs = await this.prisma.job.findMany({
+      where: { siteId: undone.siteId, OR: [{ status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } }, { generation: undone.generation - 1 }] },
+      orderBy: { createdAt: 'desc' },
+      take: 20,
+    });
+    const data = resumeAfterUndo(undone, jobs);
+    if (!data) return;
+    const job = await this.prisma.job.create({ data });
+    await this.events.record({ tenantId: job.tenantId, siteId: job.siteId, type: 'job.resumed', message: `${job.kind} runs again: the request that had superseded it was cancelled`, data: { jobId: job.id, cancelledJobId: undone.id } });
+    await this.enqueue(job);
   }
 
   async cancelRequested(id: string): Promise<boolean> {

@@ -2,18 +2,21 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DelayedError, UnrecoverableError, Worker, type Job as BullJob } from 'bullmq';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
-import type { Prisma } from '../generated/prisma/client';
+import type { Job, Prisma } from '../generated/prisma/client';
 import { JobStatus, SiteStatus } from '../generated/prisma/enums';
-import { RedisService } from '../redis/redis.service';
+import { RedisService, type Lock } from '../redis/redis.service';
 import { EventsService } from '../events/events.service';
 import { RolledBackError, SiteRunner } from '../sites/site-runner.service';
 import { CancelledError, JobsService } from './jobs.service';
 import { JobName, SITES_QUEUE, type JobPayloads } from './job.types';
 import { StepRecorder } from './step-recorder';
+import { SupersededError, supersededBy, supersededDetail } from './generation';
 
 type Payload = JobPayloads[typeof JobName.ApplySite];
 const handlers: Record<JobName, true> = { [JobName.ApplySite]: true };
 const STEPS_PER_JOB = 6;
+/** How long a step told to stop (timeout, lost lock) may take to stop before its attempt ends without it. */
+const STOP_GRACE_MS = 10_000;
 
 /** Runs site jobs: one at a time per site, in parallel across sites. */
 @Injectable()
@@ -69,30 +72,54 @@ export class SiteWorker {
       await bull.moveToDelayed(Date.now() + 500, token);
       throw new DelayedError();
     }
+    const steps = this.recorder(bull.data, lock);
     try {
-      await this.execute(bull, jobId);
+      await this.execute(bull, jobId, steps, lock);
     } finally {
-      await lock.release();
+      if (steps.stopping) {
+        // A step that did not stop when told to keeps the site locked until it has stopped,
+        // so the next attempt (or the next job) never runs beside it.
+        this.logger.warn(`job ${jobId}: a step is still stopping; site ${siteId} stays locked until it has`);
+        steps.idle().then(() => lock.release(), () => lock.release()).catch(() => undefined);
+      } else {
+        await lock.release();
+      }
     }
   }
 
-  private async execute(bull: BullJob<Payload, void, JobName>, jobId: string): Promise<void> {
-    const started = await this.prisma.job.update({
-      where: { id: jobId },
-      data: { status: JobStatus.RUNNING, attempts: { increment: 1 }, startedAt: new Date(), error: null },
-    });
-    await this.jobs.publish(started);
-    const steps = new StepRecorder(
+  /**
+   * The job's steps: each gets a signal that aborts on its timeout or when the site's lock is
+   * lost (then no further step starts). Between steps, the lock is verified against Redis, a
+   * cancellation takes effect (no step is left half-applied), and a job that a newer request
+   * overtook stops (that request's job applies the site).
+   */
+  private recorder({ jobId, siteId, generation }: Payload, lock: Lock): StepRecorder {
+    return new StepRecorder(
       STEPS_PER_JOB,
       this.config.BERTH_STEP_TIMEOUT_MS,
       async (list, progress) => {
         await this.jobs.publish(await this.prisma.job.update({ where: { id: jobId }, data: { steps: list as unknown as Prisma.InputJsonValue, progress } }));
       },
-      // Between steps is where a cancellation takes effect: no step is left half-applied.
       async () => {
+        await lock.verify();
         if (await this.jobs.cancelRequested(jobId)) throw new CancelledError();
+        const site = await this.prisma.site.findUnique({ where: { id: siteId }, select: { generation: true } });
+        const newer = supersededBy(generation, site?.generation);
+        if (newer !== undefined) throw new SupersededError(newer, generation);
       },
+      { signal: lock.signal, stopGraceMs: STOP_GRACE_MS },
     );
+  }
+
+  private async execute(bull: BullJob<Payload, void, JobName>, jobId: string, steps: StepRecorder, lock: Lock): Promise<void> {
+    // Conditional, so that a job cancelled while this worker picked it up stays cancelled.
+    const claimed = await this.prisma.job.updateMany({
+      where: { id: jobId, status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } },
+      data: { status: JobStatus.RUNNING, attempts: { increment: 1 }, startedAt: new Date(), error: null },
+    });
+    if (claimed.count === 0) return;
+    const started = await this.prisma.job.findUniqueOrThrow({ where: { id: jobId } });
+    await this.jobs.publish(started);
     try {
       const status = await this.runner.run(started, steps);
       const done = await this.prisma.job.update({ where: { id: jobId }, data: { status: JobStatus.SUCCEEDED, progress: 100, finishedAt: new Date() } });
@@ -103,25 +130,51 @@ export class SiteWorker {
       this.logger.log(`job ${jobId} (${started.kind}) succeeded: site ${status}`);
     } catch (e) {
       const message = (e as Error).message;
+      if (e instanceof SupersededError) return this.superseded(started, steps, e);
       if (e instanceof CancelledError) {
         await this.fail(jobId, 'cancelled', JobStatus.CANCELLED);
         throw new UnrecoverableError('cancelled');
       }
-      const final = e instanceof RolledBackError || bull.attemptsMade + 1 >= (bull.opts.attempts ?? 1);
-      if (final) await this.fail(jobId, message, JobStatus.FAILED, !(e instanceof RolledBackError));
+      // With the lock lost, someone else may be applying the site now: the site is left to them.
+      const lost = lock.signal.aborted;
+      const final = (e instanceof RolledBackError && !lost) || bull.attemptsMade + 1 >= (bull.opts.attempts ?? 1);
+      if (final) await this.fail(jobId, message, JobStatus.FAILED, !(e instanceof RolledBackError) && !lost);
       else await this.jobs.publish(await this.prisma.job.update({ where: { id: jobId }, data: { status: JobStatus.QUEUED, error: message } }));
       this.logger.warn(`job ${jobId} (${started.kind}) attempt ${bull.attemptsMade + 1} failed: ${message}`);
-      throw e instanceof RolledBackError ? new UnrecoverableError(message) : e;
+      throw e instanceof RolledBackError && !lost ? new UnrecoverableError(message) : e;
     }
   }
 
-  /** Ends a job for good; the site is FAILED with the reason unless a rollback kept it running. */
+  /**
+   * A job that a newer request overtook ends without writing to the site: SUCCEEDED with a
+   * last step saying so (the newer request's job applies the site; no site.provisioned
+   * event), or FAILED if it had failed and could not roll back because of that request.
+   */
+  private async superseded(started: Job, steps: StepRecorder, e: SupersededError): Promise<void> {
+    if (e.failure) {
+      await this.fail(started.id, e.failure, JobStatus.FAILED, false);
+      this.logger.warn(`job ${started.id} (${started.kind}) failed: ${e.failure}`);
+      throw new UnrecoverableError(e.failure);
+    }
+    await steps.record('superseded', supersededDetail(e.siteGeneration, e.jobGeneration));
+    // supersededBy lets a cancellation of the newer request run this job again (JobsService.resume).
+    const params = { ...(started.params as Prisma.JsonObject), supersededBy: e.siteGeneration };
+    await this.jobs.publish(await this.prisma.job.update({ where: { id: started.id }, data: { status: JobStatus.SUCCEEDED, progress: 100, finishedAt: new Date(), params } }));
+    this.logger.log(`job ${started.id} (${started.kind}) superseded by generation ${e.siteGeneration}`);
+  }
+
+  /**
+   * Ends a job for good; the site is FAILED with the reason unless a rollback kept it running
+   * or a newer request owns the site (the write is conditional on the job's generation).
+   */
   private async fail(jobId: string, message: string, status: JobStatus = JobStatus.FAILED, siteFailed = true): Promise<void> {
     const job = await this.prisma.job.update({ where: { id: jobId }, data: { status, error: message, finishedAt: new Date() } });
     await this.jobs.publish(job);
     if (siteFailed) {
       const reason = status === JobStatus.CANCELLED ? `job ${jobId} was cancelled` : message;
-      await this.runner.setStatus({ id: job.siteId }, { status: SiteStatus.FAILED, lastError: reason });
+      await this.runner.setStatus({ id: job.siteId }, { status: SiteStatus.FAILED, lastError: reason }, job.generation).catch((err: unknown) => {
+        if (!(err instanceof SupersededError)) throw err;
+      });
     }
     await this.events.record({
       tenantId: job.tenantId, siteId: job.siteId,

@@ -1,8 +1,25 @@
 import type { StepRecord } from './job.types';
 
-/** Runs named steps with a timeout each, recording their outcome for the job's view. */
+export interface StepRecorderOptions {
+  /** The job's own signal (its lock was lost): aborts the running step and stops the job. */
+  signal?: AbortSignal;
+  /** How long a step that was told to stop (timeout, lost lock) may take to stop before run() gives up on it. */
+  stopGraceMs?: number;
+}
+
+/** A step that ran out of time; its signal was aborted with this error. */
+export class StepTimeoutError extends Error {}
+
+/**
+ * Runs named steps with a timeout each, recording their outcome for the job's view. Each
+ * step gets an AbortSignal: on timeout (or when the job's signal aborts) it is aborted, and
+ * run() waits up to stopGraceMs for the step to stop before it throws, so the next attempt
+ * does not start beside it. A step that does not stop even then is kept in {@link idle}, for
+ * the worker to hold the site's lock until it has.
+ */
 export class StepRecorder {
   readonly steps: StepRecord[] = [];
+  private readonly unsettled = new Set<Promise<unknown>>();
 
   constructor(
     private readonly total: number,
@@ -10,15 +27,18 @@ export class StepRecorder {
     private readonly onChange: (steps: StepRecord[], progress: number) => Promise<void>,
     /** Runs before each step; throwing here (a cancellation) stops the job between steps. */
     private readonly checkpoint: () => Promise<void> = async () => undefined,
+    private readonly options: StepRecorderOptions = {},
   ) {}
 
-  async run<T>(name: string, fn: () => Promise<T>, detail?: (result: T) => string | undefined): Promise<T> {
+  async run<T>(name: string, fn: (signal: AbortSignal) => Promise<T>, detail?: (result: T) => string | undefined): Promise<T> {
+    this.options.signal?.throwIfAborted();
     await this.checkpoint();
+    this.options.signal?.throwIfAborted();
     const step: StepRecord = { name, status: 'running', startedAt: new Date().toISOString() };
     this.steps.push(step);
     await this.onChange(this.steps, this.progress());
     try {
-      const result = await withTimeout(fn(), this.timeoutMs, name);
+      const result = await this.bounded(name, fn);
       step.status = 'succeeded';
       step.detail = detail?.(result);
       return result;
@@ -29,6 +49,61 @@ export class StepRecorder {
     } finally {
       step.finishedAt = new Date().toISOString();
       await this.onChange(this.steps, this.progress());
+    }
+  }
+
+  /** Records a step that did nothing but say something (a job that ends early, and why). */
+  async record(name: string, detail: string): Promise<void> {
+    const now = new Date().toISOString();
+    this.steps.push({ name, status: 'succeeded', startedAt: now, finishedAt: now, detail });
+    await this.onChange(this.steps, this.progress());
+  }
+
+  /** Resolves once every step that was told to stop has stopped (at once if none is left). */
+  async idle(): Promise<void> {
+    while (this.unsettled.size) await Promise.allSettled([...this.unsettled]);
+  }
+
+  /** The job's signal aborted (its lock was lost): nothing more may be written for it. */
+  get interrupted(): boolean {
+    return this.options.signal?.aborted ?? false;
+  }
+
+  get stopping(): boolean {
+    return this.unsettled.size > 0;
+  }
+
+  /** Runs fn until it settles, or until it times out or the job's signal aborts: then stops it. */
+  private async bounded<T>(name: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const controller = new AbortController();
+    const outer = this.options.signal;
+    const running = Promise.resolve().then(() => fn(controller.signal));
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    const stopped = new Promise<Error>((resolve) => {
+      timer = setTimeout(() => resolve(new StepTimeoutError(`step ${name} timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
+      onAbort = () => resolve(outer?.reason instanceof Error ? outer.reason : new Error(`step ${name} was stopped`));
+      if (outer?.aborted) onAbort();
+      else outer?.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      const first = await Promise.race([running.then((value) => ({ value })), stopped.then((reason) => ({ reason }))]);
+      if ('value' in first) return first.value;
+      controller.abort(first.reason);
+      const settled = running.then(() => true, () => true);
+      const grace = this.options.stopGraceMs ?? 5000;
+      let graceTimer: NodeJS.Timeout | undefined;
+      const done = await Promise.race([settled, new Promise<false>((r) => (graceTimer = setTimeout(() => r(false), grace)))]);
+      clearTimeout(graceTimer);
+      if (!done) {
+        this.unsettled.add(running);
+        void settled.then(() => this.unsettled.delete(running));
+        throw new Error(`${first.reason.message}; it did not stop within ${grace} ms of being told to`, { cause: first.reason });
+      }
+      throw first.reason;
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) outer?.removeEventListener('abort', onAbort);
     }
   }
 

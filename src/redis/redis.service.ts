@@ -1,15 +1,11 @@
 import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
 import { Redis, type RedisOptions } from 'ioredis';
-import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { admit } from './rate-limit';
+import { acquireLock, type Lock } from './lock';
 
-const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
-const EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
-
-export interface Lock {
-  release(): Promise<void>;
-}
+export type { Lock } from './lock';
 
 /** Redis for Berth's own needs: locks across processes and live-update fan-out. */
 @Injectable()
@@ -27,33 +23,23 @@ export class RedisService implements OnModuleDestroy {
   }
 
   /**
-   * A lock held while `ttlMs` is renewed by its holder; a holder that dies loses it
-   * after ttlMs. Returns undefined when someone else holds it.
+   * A lock held while its holder renews it; it cannot outlive its holder: a holder that dies
+   * loses it after ttlMs, and one that cannot renew it is told through `lock.signal` before
+   * anyone else can take it (see {@link acquireLock}). Undefined when someone else holds it.
    */
   async tryLock(key: string, ttlMs = 30_000): Promise<Lock | undefined> {
-    const token = randomUUID();
-    const ok = await this.client.set(key, token, 'PX', ttlMs, 'NX');
-    if (ok !== 'OK') return undefined;
-    const timer = setInterval(() => {
-      this.client.eval(EXTEND, 1, key, token, String(ttlMs)).catch(() => undefined);
-    }, ttlMs / 3);
-    timer.unref();
-    return {
-      release: async () => {
-        clearInterval(timer);
-        await this.client.eval(RELEASE, 1, key, token).catch(() => undefined);
-      },
-    };
+    return acquireLock(this.client, key, ttlMs);
   }
 
-  /** Waits for a lock, polling; throws after timeoutMs. */
-  async lock(key: string, timeoutMs: number, ttlMs = 30_000): Promise<Lock> {
+  /** Waits for a lock, polling; throws after timeoutMs, or when `signal` aborts. */
+  async lock(key: string, timeoutMs: number, ttlMs = 30_000, signal?: AbortSignal): Promise<Lock> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
+      signal?.throwIfAborted();
       const lock = await this.tryLock(key, ttlMs);
       if (lock) return lock;
       if (Date.now() > deadline) throw new Error(`timed out waiting for lock ${key}`);
-      await new Promise((r) => setTimeout(r, 100));
+      await delay(100, undefined, { signal });
     }
   }
 

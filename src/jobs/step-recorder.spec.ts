@@ -1,0 +1,76 @@
+import { StepRecorder, StepTimeoutError } from './step-recorder';
+import { LockLostError } from '../redis/lock';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A step that works until its signal aborts, then takes `stopMs` to stop; it logs what it did. */
+function cooperative(log: string[], stopMs: number) {
+  return (signal: AbortSignal) =>
+    new Promise<string>((_resolve, reject) => {
+      log.push('started');
+      signal.addEventListener('abort', () => {
+        log.push('told to stop');
+        setTimeout(() => {
+          log.push('stopped');
+          reject(signal.reason);
+        }, stopMs);
+      });
+    });
+}
+
+const recorder = (opts: { timeoutMs?: number; signal?: AbortSignal; stopGraceMs?: number } = {}) =>
+  new StepRecorder(3, opts.timeoutMs ?? 100, async () => undefined, async () => undefined, { signal: opts.signal, stopGraceMs: opts.stopGraceMs ?? 2000 });
+
+describe('StepRecorder', () => {
+  it('runs a step to its result and records it', async () => {
+    const steps = recorder();
+    await expect(steps.run('quick', async () => 7, (n) => `got ${n}`)).resolves.toBe(7);
+    expect(steps.steps).toEqual([expect.objectContaining({ name: 'quick', status: 'succeeded', detail: 'got 7' })]);
+  });
+
+  it('stops a step that times out, and throws only once it has stopped', async () => {
+    const log: string[] = [];
+    const steps = recorder({ timeoutMs: 100 });
+    const failed = steps.run('slow', cooperative(log, 150)).catch((e: Error) => {
+      log.push('run() threw');
+      return e;
+    });
+    const error = await failed;
+    expect(error).toBeInstanceOf(StepTimeoutError);
+    expect(log).toEqual(['started', 'told to stop', 'stopped', 'run() threw']);
+    expect(steps.steps[0]).toMatchObject({ name: 'slow', status: 'failed', error: expect.stringMatching(/timed out after 100 ms/) });
+    expect(steps.stopping).toBe(false);
+  });
+
+  it('gives up waiting for a step that ignores its signal, and keeps it in idle() until it stops', async () => {
+    let finish!: () => void;
+    const steps = recorder({ timeoutMs: 50, stopGraceMs: 100 });
+    const started = Date.now();
+    const error = await steps.run('stubborn', () => new Promise<void>((r) => (finish = r))).catch((e: Error) => e);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+    expect((error as Error).message).toMatch(/timed out after 50 ms; it did not stop within 100 ms/);
+    expect(steps.stopping).toBe(true);
+    let idle = false;
+    const waiting = steps.idle().then(() => (idle = true));
+    await sleep(50);
+    expect(idle).toBe(false);
+    finish();
+    await waiting;
+    expect(steps.stopping).toBe(false);
+  });
+
+  it('stops the running step when the job\'s signal aborts (its lock was lost), and runs no further step', async () => {
+    const job = new AbortController();
+    const log: string[] = [];
+    const steps = recorder({ timeoutMs: 10_000, signal: job.signal });
+    const running = steps.run('apply', cooperative(log, 20)).catch((e: Error) => e);
+    await sleep(20);
+    job.abort(new LockLostError('berth:lock:site:x', 'another holder has it'));
+    expect(await running).toBeInstanceOf(LockLostError);
+    expect(log).toEqual(['started', 'told to stop', 'stopped']);
+    expect(steps.interrupted).toBe(true);
+    let ran = false;
+    await expect(steps.run('next', async () => (ran = true))).rejects.toBeInstanceOf(LockLostError);
+    expect(ran).toBe(false);
+  });
+});

@@ -1,0 +1,167 @@
+import type { Redis } from 'ioredis';
+import { auth, createTenant, envOf, startHarness, waitForJob, type Harness } from './harness';
+import { eventually } from './receivers';
+import { provision, testRedis } from './suite-helpers';
+
+/**
+ * Each job owns the generation it was created for: cancelling a queued job, rolling back a
+ * failed update or finishing a job that newer requests overtook must never write over them.
+ *
+ * A job is held RUNNING deterministically by holding its tenant's lock from here: the job's
+ * first step ("tenant network and database server") waits for it, so the requests sent
+ * meanwhile queue behind the running job, as they would behind a slow one.
+ */
+let h: Harness;
+let t: Awaited<ReturnType<typeof createTenant>>;
+let redis: Redis;
+
+beforeAll(async () => {
+  h = await startHarness({ BERTH_JOB_ATTEMPTS: '1' });
+  t = await createTenant(h);
+  redis = testRedis();
+});
+afterAll(async () => {
+  redis?.disconnect();
+  // Berth stops first, so that nothing recreates what is removed next.
+  await h?.stop();
+  if (t) {
+    // The tenant's database server, network and volumes go with the suite.
+    const filters = { label: [`berth.tenant=${t.tenant.slug}`] };
+    for (const c of await h.docker.listContainers({ all: true, filters })) await h.docker.getContainer(c.Id).remove({ force: true });
+    for (const v of (await h.docker.listVolumes({ filters })).Volumes ?? []) await h.docker.getVolume(v.Name).remove({ force: true });
+    for (const n of await h.docker.listNetworks({ filters })) await h.docker.getNetwork(n.Id).remove();
+  }
+});
+
+const site = (id: string) => h.http.get(`/v1/sites/${id}`).set(auth(t.key)).then((r) => r.body);
+const jobOf = (res: { status: number; body: { job?: { id: string } } }) => {
+  if (res.status !== 202 || !res.body.job) throw new Error(`expected 202 with a job: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.job.id;
+};
+
+/** Holds the tenant's lock, so that a job of the tenant stays RUNNING in its first step. */
+async function holdTenant(): Promise<() => Promise<void>> {
+  const key = `berth:lock:tenant:${t.tenant.id}`;
+  expect(await redis.set(key, 'held-by-the-test', 'PX', 120_000, 'NX')).toBe('OK');
+  return async () => {
+    await redis.del(key);
+  };
+}
+
+async function running(jobId: string): Promise<void> {
+  await eventually(async () => ((await h.http.get(`/v1/jobs/${jobId}`).set(auth(t.key))).body.status === 'RUNNING' ? true : undefined), `job ${jobId} to run`, 30_000, 50);
+}
+
+async function eventsOf(siteId: string): Promise<{ type: string; message: string }[]> {
+  return (await h.http.get(`/v1/sites/${siteId}/events`).set(auth(t.key))).body;
+}
+
+describe('cancelling a queued job', () => {
+  it('undoes it when nothing came after it: the running job before it still owns the site', async () => {
+    const s = await provision(h, t.key, { name: 'undo-ok' });
+    const release = await holdTenant();
+    let restart: string;
+    try {
+      restart = jobOf(await h.http.post(`/v1/sites/${s.id}/restart`).set(auth(t.key)));
+      await running(restart);
+      const stop = jobOf(await h.http.post(`/v1/sites/${s.id}/stop`).set(auth(t.key)));
+      expect((await h.http.post(`/v1/jobs/${stop}/cancel`).set(auth(t.key))).status).toBe(202);
+      expect((await waitForJob(h, t.key, stop)).status).toBe('CANCELLED');
+      const { rows } = await h.db.query('SELECT s."desiredState", s.generation, j.generation AS "jobGeneration" FROM "Site" s JOIN "Job" j ON j."siteId" = s.id WHERE j.id = $1', [restart]);
+      expect(rows[0]).toMatchObject({ desiredState: 'RUNNING', generation: rows[0].jobGeneration });
+    } finally {
+      await release();
+    }
+    const job = await waitForJob(h, t.key, restart);
+    expect(job.status).toBe('SUCCEEDED');
+    expect(job.steps.map((x) => x.name)).toContain('wait for HTTP');
+    expect(await site(s.id)).toMatchObject({ status: 'RUNNING' });
+  });
+
+  it('changes nothing when a newer request came after it: stop, delete, cancel the stop, and the site ends deleted', async () => {
+    const s = await provision(h, t.key, { name: 'undo-stale' });
+    const release = await holdTenant();
+    let restart: string, stop: string, del: string;
+    try {
+      restart = jobOf(await h.http.post(`/v1/sites/${s.id}/restart`).set(auth(t.key)));
+      await running(restart);
+      stop = jobOf(await h.http.post(`/v1/sites/${s.id}/stop`).set(auth(t.key)));
+      del = jobOf(await h.http.delete(`/v1/sites/${s.id}`).set(auth(t.key)));
+      expect((await h.http.post(`/v1/jobs/${stop}/cancel`).set(auth(t.key))).status).toBe(202);
+      expect((await waitForJob(h, t.key, stop)).status).toBe('CANCELLED');
+      const { rows } = await h.db.query('SELECT "desiredState" FROM "Site" WHERE id = $1', [s.id]);
+      expect(rows[0].desiredState).toBe('ABSENT');
+    } finally {
+      await release();
+    }
+    expect((await waitForJob(h, t.key, restart)).status).toBe('SUCCEEDED');
+    expect(await waitForJob(h, t.key, del)).toMatchObject({ status: 'SUCCEEDED', error: null });
+    expect(await site(s.id)).toMatchObject({ status: 'DELETED', url: null });
+    expect(await h.docker.listContainers({ all: true, filters: { label: [`berth.site-id=${s.id}`] } })).toEqual([]);
+    const events = await eventsOf(s.id);
+    expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['job.undo.skipped', 'site.deleted']));
+  });
+});
+
+describe('an update that fails', () => {
+  it('does not roll back over a later update: the later settings stay and are applied', async () => {
+    const s = await provision(h, t.key, { name: 'upd-stale', env: { A: '1' } });
+    const name = `wp_${t.tenant.slug}_upd-stale`;
+    const release = await holdTenant();
+    let bad: string, good: string;
+    try {
+      bad = jobOf(await h.http.patch(`/v1/sites/${s.id}`).set(auth(t.key)).send({ imageTag: 'does-not-exist' }));
+      await running(bad);
+      good = jobOf(await h.http.patch(`/v1/sites/${s.id}`).set(auth(t.key)).send({ imageTag: 'latest', env: { B: '2' } }));
+    } finally {
+      await release();
+    }
+    const [first, second] = [await waitForJob(h, t.key, bad), await waitForJob(h, t.key, good)];
+    // The later settings are what the site has and runs, whatever became of the first update.
+    expect(await site(s.id)).toMatchObject({ status: 'RUNNING', imageTag: 'latest', env: { B: '2' } });
+    const info = await h.docker.getContainer(name).inspect();
+    expect(envOf(info)).toMatchObject({ B: '2' });
+    expect(envOf(info).A).toBeUndefined();
+    expect(second).toMatchObject({ status: 'SUCCEEDED', error: null });
+    // The first update found itself overtaken before it changed anything: it ends at once.
+    expect(first).toMatchObject({ status: 'SUCCEEDED', error: null });
+    expect(first.steps.map((x) => x.name)).not.toContain('roll back to the previous settings');
+    expect(first.steps.at(-1)).toMatchObject({ name: 'superseded', status: 'succeeded' });
+    expect(info.State.Running).toBe(true);
+  });
+
+  it('rolls back to the previous settings when nothing came after it', async () => {
+    const s = await provision(h, t.key, { name: 'upd-own', env: { A: '1' } });
+    const res = await h.http.patch(`/v1/sites/${s.id}`).set(auth(t.key)).send({ imageTag: 'does-not-exist', env: { A: '2' } });
+    const job = await waitForJob(h, t.key, jobOf(res));
+    expect(job.status).toBe('FAILED');
+    expect(job.error).toMatch(/rolled back/);
+    expect(job.steps.map((x) => x.name)).toContain('roll back to the previous settings');
+    expect(await site(s.id)).toMatchObject({ status: 'RUNNING', imageTag: null, env: { A: '1' } });
+    expect(envOf(await h.docker.getContainer(`wp_${t.tenant.slug}_upd-own`).inspect())).toMatchObject({ A: '1' });
+  });
+});
+
+describe('a job whose site lock is lost', () => {
+  it('stops at once, runs no further step and leaves the site to the new holder', async () => {
+    const s = await provision(h, t.key, { name: 'lock-lost' });
+    const release = await holdTenant();
+    const lockKey = `berth:lock:site:${s.id}`;
+    try {
+      const restart = jobOf(await h.http.post(`/v1/sites/${s.id}/restart`).set(auth(t.key)));
+      await running(restart);
+      // Another holder takes the site's lock (as after a long pause of this worker).
+      await redis.set(lockKey, 'another-holder', 'PX', 120_000);
+      // The job stops while its step is still blocked, not when the step would have ended.
+      const job = await waitForJob(h, t.key, restart, 45_000);
+      expect(job.status).toBe('FAILED');
+      expect(job.error).toMatch(/lost lock/);
+      expect(job.steps.map((x) => x.name)).toEqual(['tenant network and database server']);
+      expect(await site(s.id)).toMatchObject({ status: 'RUNNING', lastError: null });
+      expect(await redis.get(lockKey)).toBe('another-holder');
+    } finally {
+      await redis.del(lockKey);
+      await release();
+    }
+  });
+});
