@@ -15,6 +15,8 @@ import { rolloutOf } from './rollout';
 import { reconcileSites, type SitePassPorts, type SiteWithTenant } from './site-pass';
 
 const ORPHANS = 'berth:reconcile:orphans';
+/** The configuration whose rollout is halted (and was reported so), if any. */
+const HALTED = 'berth:reconcile:rollout-halted';
 
 /** A rollout repair that failed, with the configuration it was rolling out. */
 interface RolloutFailure {
@@ -84,7 +86,7 @@ export class ReconcilerService {
       const failures = await this.unresolvedRolloutFailures();
       const fingerprint = this.runner.settingsFingerprint;
       const halt = failures.find((f) => f.rollout === fingerprint);
-      if (halt) await this.reportHalt(halt);
+      await this.reportHalt(fingerprint, halt);
       const observe = (site: SiteWithTenant): Observed => {
         const wp = byName.get(names.wpContainer(site.tenant.slug, site.name));
         return {
@@ -128,16 +130,21 @@ export class ReconcilerService {
       ORDER BY j."finishedAt" ASC`;
   }
 
-  /** One event per failed rollout repair: the rollout stops there until retried or changed. */
-  private async reportHalt(f: RolloutFailure): Promise<void> {
-    const told = await this.prisma.event.count({ where: { type: 'rollout.halted', data: { path: ['jobId'], equals: f.jobId } } });
-    if (told) return;
+  /** One event each time the rollout of a configuration halts (not on every pass while it stays halted). */
+  private async reportHalt(fingerprint: string, f: RolloutFailure | undefined): Promise<void> {
+    const was = await this.redis.client.get(HALTED);
+    if (!f) {
+      if (was) await this.redis.client.del(HALTED);
+      return;
+    }
+    if (was === fingerprint) return;
     this.logger.warn(`rollout halted at site ${f.siteId}: ${f.error}`);
     await this.events.record({
       tenantId: f.tenantId, siteId: f.siteId, type: 'rollout.halted',
       message: `Rollout of a configuration change halted at site ${f.siteName}: ${f.error ?? 'its repair failed'}. Sites not yet updated keep their containers; the rollout resumes when the configuration changes again or the site is retried (start).`,
       data: { jobId: f.jobId, siteId: f.siteId, error: f.error, configuration: f.rollout },
     });
+    await this.redis.client.set(HALTED, fingerprint);
   }
 
   /** Enqueues a repair (or the unfinished deletion) unless a job got there first. */
