@@ -262,7 +262,7 @@ describe('a configuration change that cannot be applied (an image that does not 
       expect(repairs.length).toBeGreaterThanOrEqual(1);
       expect(repairs.length).toBeLessThanOrEqual(2);
       await eventually(async () => ((await repairsSince()).every((j) => j.status === 'FAILED') ? true : undefined), 'the rollout\'s repairs to end');
-      for (const j of await repairsSince()) expect(j.error).toMatch(/IMAGE_UNAVAILABLE: image berth\/does-not-exist:latest .*left as it was/);
+      for (const j of await repairsSince()) expect(j.error).toMatch(/IMAGE_UNAVAILABLE: image berth\/does-not-exist:latest [\s\S]*left as it was/);
       expect(await halts()).toHaveLength(1);
       for (const s of sites) {
         const info = await inspect(containerOf(s));
