@@ -1,11 +1,13 @@
 import { auth, createTenant, exec, startHarness, waitForJob, type Harness } from './harness';
+import { TEST_INSTANCE } from './env';
 import { eventually } from './receivers';
 
 let h: Harness;
 let t: Awaited<ReturnType<typeof createTenant>>;
+const settings = { BERTH_RECONCILE_INTERVAL_MS: '1000', BERTH_ORPHAN_GRACE_MS: '1500', BERTH_HTTP_READY_TIMEOUT_MS: '8000', BERTH_JOB_ATTEMPTS: '1', BERTH_ROLLOUT_BATCH: '2' };
 
 beforeAll(async () => {
-  h = await startHarness({ BERTH_RECONCILE_INTERVAL_MS: '1000', BERTH_ORPHAN_GRACE_MS: '1500', BERTH_HTTP_READY_TIMEOUT_MS: '8000', BERTH_JOB_ATTEMPTS: '1' });
+  h = await startHarness(settings);
   t = await createTenant(h);
 });
 afterAll(async () => {
@@ -18,6 +20,15 @@ async function provision(name: string, body: Record<string, unknown> = {}) {
   expect((await waitForJob(h, t.key, res.body.job.id)).status).toBe('SUCCEEDED');
   return res.body.site as { id: string; name: string };
 }
+
+/** A container labelled as this instance's that no site claims: the reconciler removes it after the grace period. */
+const makeOrphan = (name: string) =>
+  h.docker.createContainer({
+    name: `wp_${t.tenant.slug}_${name}`,
+    Image: 'berth/stub-wordpress:latest',
+    Labels: { 'berth.managed-by': 'berth', 'berth.instance': TEST_INSTANCE, 'berth.tenant': t.tenant.slug, 'berth.site-id': '00000000-0000-0000-0000-00000000dead', 'berth.role': 'wordpress' },
+  });
+const gone = (id: string) => h.docker.getContainer(id).inspect().then(() => undefined, () => true);
 
 const site = (id: string) => h.http.get(`/v1/sites/${id}`).set(auth(t.key)).then((r) => r.body);
 const inspect = (name: string) => h.docker.getContainer(name).inspect();
@@ -86,11 +97,7 @@ describe('the reconciler', () => {
   });
 
   it('removes, after the grace period, an object labelled as Berth\'s that no site claims, and reports it', async () => {
-    const orphan = await h.docker.createContainer({
-      name: `wp_${t.tenant.slug}_ghost`,
-      Image: 'berth/stub-wordpress:latest',
-      Labels: { 'berth.managed-by': 'berth', 'berth.instance': process.env.BERTH_TEST_SLOT ? `e2e${process.env.BERTH_TEST_SLOT}` : 'e2e0', 'berth.tenant': t.tenant.slug, 'berth.site-id': '00000000-0000-0000-0000-00000000dead', 'berth.role': 'wordpress' },
-    });
+    const orphan = await makeOrphan('ghost');
     // The image declares a VOLUME, so the orphan has an anonymous volume: it goes with it.
     const anonymous = (await orphan.inspect()).Mounts.find((m) => m.Type === 'volume')?.Name;
     expect(anonymous).toBeTruthy();
@@ -187,5 +194,106 @@ describe('cancelling jobs', () => {
     const del = await h.http.delete(`/v1/sites/${res.body.site.id}`).set(auth(fresh.key));
     expect((await waitForJob(h, fresh.key, del.body.job.id)).status).toBe('SUCCEEDED');
     expect(await h.docker.listContainers({ all: true, filters: { label: [`berth.site-id=${res.body.site.id}`] } })).toEqual([]);
+  });
+});
+
+describe('a tenant whose sealed database password cannot be opened', () => {
+  it('does not stop the pass: another tenant\'s removed container is repaired, orphans are collected, the problem stays with its site', async () => {
+    const other = await createTenant(h);
+    const res = await h.http.post('/v1/sites').set(auth(other.key)).send({ name: 'locked' });
+    expect((await waitForJob(h, other.key, res.body.job.id)).status).toBe('SUCCEEDED');
+    const locked = res.body.site as { id: string };
+    const fine = await provision('unlocked');
+    const { rows: [row] } = await h.db.query<{ sealed: string }>('SELECT "dbRootPasswordEnc" AS sealed FROM "Tenant" WHERE id = $1', [other.tenant.id]);
+    // Same shape, another authentication tag: as if sealed with a key that is lost.
+    const parts = row.sealed.split('.');
+    parts[2] = Buffer.alloc(16, 1).toString('base64url');
+    await h.db.query('UPDATE "Tenant" SET "dbRootPasswordEnc" = $2 WHERE id = $1', [other.tenant.id, parts.join('.')]);
+    try {
+      const name = `wp_${t.tenant.slug}_unlocked`;
+      const before = await inspect(name);
+      await h.docker.getContainer(`wp_${other.tenant.slug}_locked`).remove({ force: true });
+      await h.docker.getContainer(name).remove({ force: true });
+      const orphan = await makeOrphan('ghost2');
+      await converged(fine.id, name, before.Id);
+      await repaired(fine.id);
+      await eventually(() => gone(orphan.id), 'the orphan to be collected');
+      // The locked tenant's repair needs the password: it fails, and says why on the site.
+      const body = await eventually(async () => {
+        const b = (await h.http.get(`/v1/sites/${locked.id}`).set(auth(other.key))).body;
+        return b.status === 'FAILED' ? b : undefined;
+      }, 'the locked site\'s repair to fail');
+      expect(body.lastError).toMatch(/unable to authenticate/);
+    } finally {
+      await h.db.query('UPDATE "Tenant" SET "dbRootPasswordEnc" = $2 WHERE id = $1', [other.tenant.id, row.sealed]);
+    }
+    // Once the secret can be opened again, its owner retries the site.
+    const start = await h.http.post(`/v1/sites/${locked.id}/start`).set(auth(other.key));
+    expect((await waitForJob(h, other.key, start.body.job.id)).status).toBe('SUCCEEDED');
+    const del = await h.http.delete(`/v1/sites/${locked.id}`).set(auth(other.key));
+    expect((await waitForJob(h, other.key, del.body.job.id)).status).toBe('SUCCEEDED');
+  });
+});
+
+describe('a configuration change that cannot be applied (an image that does not exist)', () => {
+  it('removes no container, fails at most a batch of repairs, halts the rollout once, and resumes when the configuration is right again', async () => {
+    const { rows: sites } = await h.db.query<{ id: string; name: string }>(
+      `SELECT id, name FROM "Site" WHERE "tenantId" = $1 AND status = 'RUNNING' ORDER BY "createdAt"`, [t.tenant.id]);
+    expect(sites.length).toBeGreaterThanOrEqual(4);
+    const containerOf = (s: { name: string }) => `wp_${t.tenant.slug}_${s.name}`;
+    const before = new Map(await Promise.all(sites.map(async (s) => [s.id, (await inspect(containerOf(s))).Id] as const)));
+    const { rows: [{ now: since }] } = await h.db.query<{ now: Date }>('SELECT now()');
+    const repairsSince = async () => (await h.db.query<{ siteId: string; status: string; error: string | null }>(
+      `SELECT "siteId", status, error FROM "Job" WHERE kind = 'REPAIR' AND "createdAt" > $1`, [since])).rows;
+    const halts = async () => (await h.db.query<{ siteId: string; message: string }>(
+      `SELECT "siteId", message FROM "Event" WHERE type = 'rollout.halted' AND "createdAt" > $1`, [since])).rows;
+
+    // Two Berth processes on one database and queue would fight: this one replaces the first.
+    await h.stop();
+    h = await startHarness({ ...settings, BERTH_WORDPRESS_IMAGE: 'berth/does-not-exist:latest' });
+    let failedSite: string;
+    try {
+      const [halt] = await eventually(async () => ((await halts()).length ? halts() : undefined), 'the rollout to halt');
+      expect(halt.message).toMatch(/IMAGE_UNAVAILABLE/);
+      // Passes go on (an orphan is collected two passes after it appears) and start no more of the rollout.
+      const orphan = await makeOrphan('ghost3');
+      await eventually(() => gone(orphan.id), 'the orphan to be collected');
+      const repairs = await repairsSince();
+      expect(repairs.length).toBeGreaterThanOrEqual(1);
+      expect(repairs.length).toBeLessThanOrEqual(2);
+      await eventually(async () => ((await repairsSince()).every((j) => j.status === 'FAILED') ? true : undefined), 'the rollout\'s repairs to end');
+      for (const j of await repairsSince()) expect(j.error).toMatch(/IMAGE_UNAVAILABLE: image berth\/does-not-exist:latest [\s\S]*left as it was/);
+      expect(await halts()).toHaveLength(1);
+      for (const s of sites) {
+        const info = await inspect(containerOf(s));
+        expect(info.Id).toBe(before.get(s.id));
+        expect(info.State.Running).toBe(true);
+      }
+      // A failed site whose container still runs says both.
+      failedSite = halt.siteId;
+      const view = await site(failedSite);
+      expect(view.status).toBe('FAILED');
+      expect(view.lastError).toMatch(/IMAGE_UNAVAILABLE/);
+      expect(view.containers.find((c: { role: string }) => c.role === 'wordpress').state).toBe('running');
+      expect((await fetch(view.url)).status).toBe(200);
+      // Its owner can retry: the apply runs again, and fails the same way without touching the container.
+      const start = await h.http.post(`/v1/sites/${failedSite}/start`).set(auth(t.key));
+      expect(start.status).toBe(202);
+      const retried = await waitForJob(h, t.key, start.body.job.id);
+      expect(retried.status).toBe('FAILED');
+      expect(retried.error).toMatch(/IMAGE_UNAVAILABLE/);
+      expect((await inspect(containerOf(sites.find((s) => s.id === failedSite)!))).Id).toBe(before.get(failedSite));
+    } finally {
+      await h.stop();
+      h = await startHarness(settings);
+    }
+    // With the configuration right again, the owner's retry succeeds and the rest resumes on its own.
+    const start = await h.http.post(`/v1/sites/${failedSite}/start`).set(auth(t.key));
+    expect((await waitForJob(h, t.key, start.body.job.id)).status).toBe('SUCCEEDED');
+    await eventually(async () => {
+      const { rows } = await h.db.query<{ status: string }>(`SELECT status FROM "Site" WHERE id = ANY($1)`, [sites.map((s) => s.id)]);
+      return rows.every((r) => r.status === 'RUNNING') ? true : undefined;
+    }, 'every site to run again');
+    for (const s of sites) expect((await inspect(containerOf(s))).Id).toBe(before.get(s.id));
   });
 });

@@ -19,6 +19,8 @@ export enum ErrorCode {
   IDEMPOTENCY_KEY_REUSED = 'IDEMPOTENCY_KEY_REUSED',
   RATE_LIMITED = 'RATE_LIMITED',
   QUERY_TOO_COMPLEX = 'QUERY_TOO_COMPLEX',
+  /** A container's image is not on the Docker Engine and could not be pulled. */
+  IMAGE_UNAVAILABLE = 'IMAGE_UNAVAILABLE',
   UNAVAILABLE = 'UNAVAILABLE',
   INTERNAL = 'INTERNAL',
 }
@@ -61,6 +63,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.TENANT_SUSPENDED:
       return 403;
     case ErrorCode.QUOTA_EXCEEDED:
+    case ErrorCode.IMAGE_UNAVAILABLE:
       return 422;
     case ErrorCode.RATE_LIMITED:
       return 429;

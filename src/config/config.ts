@@ -100,6 +100,11 @@ const schema = z.object({
   BERTH_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(500).default(30_000),
   /** Objects labelled as Berth's that no site claims are removed after this long. */
   BERTH_ORPHAN_GRACE_MS: z.coerce.number().int().min(0).default(10 * 60_000),
+  /**
+   * A configuration change that alters every site's container (image, PID limit, publish
+   * address, ...) replaces this many sites' containers at a time, and stops at the first failure.
+   */
+  BERTH_ROLLOUT_BATCH: z.coerce.number().int().min(1).max(1000).default(2),
   /** Process limit of every site and database container. */
   BERTH_PIDS_LIMIT: z.coerce.number().int().min(16).max(100_000).default(512),
   /** Limits of each tenant's database server. */

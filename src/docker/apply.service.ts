@@ -67,6 +67,8 @@ export class ApplyService {
     if (info) assertOwned(spec.name, info.Config.Labels);
     const wanted = spec.create.Labels[LABEL.specHash];
     const reason = info && (info.Config.Labels[LABEL.specHash] !== wanted ? 'settings differ' : await this.detachedFrom(info, spec));
+    // The image is checked before anything is removed: a bad image leaves the container be.
+    if (!info || reason) await this.requireImage(spec, info);
     if (info && reason) {
       await this.docker.removeContainer(info.Id);
       report.changes.push(`container ${spec.name} replaced (${reason})`);
@@ -92,6 +94,14 @@ export class ApplyService {
       info = await this.mustInspect(spec.name);
     }
     return info;
+  }
+
+  private async requireImage(spec: ContainerSpec, current?: ContainerInfo): Promise<void> {
+    const image = spec.create.Image;
+    const missing = image ? await this.docker.ensureImage(image) : 'no image given';
+    if (!missing) return;
+    const kept = current ? `; container ${spec.name} was left as it was (${current.State.Status})` : '';
+    throw new BerthError(ErrorCode.IMAGE_UNAVAILABLE, `${ErrorCode.IMAGE_UNAVAILABLE}: image ${image ?? '(none)'} is not on the Docker Engine and could not be pulled (${missing})${kept}`);
   }
 
   /** A container cut off from its network (removed and made again) must be recreated. */

@@ -24,9 +24,12 @@ const ignore = (...codes: number[]) => (e: unknown) => {
 @Injectable()
 export class DockerService {
   readonly docker: Docker;
+  /** A pull gets half a job step, so a slow or unreachable registry fails the step clearly. */
+  private readonly pullTimeoutMs: number;
 
   constructor(@Inject(BERTH_CONFIG) config: BerthConfig) {
     this.docker = new Docker(dockerOptions(config.DOCKER_HOST));
+    this.pullTimeoutMs = Math.floor(config.BERTH_STEP_TIMEOUT_MS / 2);
   }
 
   async ping(): Promise<void> {
@@ -42,6 +45,34 @@ export class DockerService {
       .getImage(ref)
       .inspect()
       .then(() => true, (e: unknown) => (isNotFound(e) ? false : Promise.reject(e)));
+  }
+
+  /**
+   * Makes sure an image is on the engine: inspected, else pulled within a bounded time.
+   * Returns why it is not there (the pull's error), or undefined when it is.
+   */
+  async ensureImage(ref: string): Promise<string | undefined> {
+    if (await this.imageExists(ref)) return undefined;
+    const abort = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${this.pullTimeoutMs} ms`)), this.pullTimeoutMs);
+        }),
+        (async () => {
+          const stream = (await this.docker.pull(ref, { abortSignal: abort.signal })) as Readable;
+          // The engine reports a failed pull inside the stream; followProgress surfaces it.
+          await new Promise<void>((resolve, reject) => this.docker.modem.followProgress(stream, (e: Error | null) => (e ? reject(e) : resolve())));
+        })(),
+      ]);
+    } catch (e) {
+      return `pull failed: ${(e as Error).message}`;
+    } finally {
+      clearTimeout(timer);
+      abort.abort();
+    }
+    return (await this.imageExists(ref)) ? undefined : 'the pull finished without it';
   }
 
   async inspectContainer(name: string): Promise<ContainerInfo | undefined> {

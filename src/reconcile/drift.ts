@@ -1,5 +1,8 @@
 import { DesiredState, SiteStatus } from '../generated/prisma/enums';
 
+/** The drift a fleet-wide configuration change causes: repaired as a bounded rollout. */
+export const SETTINGS_DIFFER = 'WordPress container settings differ from the plan';
+
 /** What the reconciler knows of a site's objects on the engine. */
 export interface Observed {
   wordpress?: { state: string; specHash?: string };
@@ -22,7 +25,7 @@ export function driftOf(
   if (!seen.dbRunning) return 'tenant database server is not running';
   const wp = seen.wordpress;
   if (!wp) return 'WordPress container is missing';
-  if (expectedHash && wp.specHash !== expectedHash) return 'WordPress container settings differ from the plan';
+  if (expectedHash && wp.specHash !== expectedHash) return SETTINGS_DIFFER;
   if (site.desiredState === DesiredState.RUNNING && wp.state !== 'running') return `WordPress container is ${wp.state}, should be running`;
   if (site.desiredState === DesiredState.STOPPED && wp.state === 'running') return 'WordPress container is running, should be stopped';
   const settled = site.desiredState === DesiredState.RUNNING ? SiteStatus.RUNNING : SiteStatus.STOPPED;

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
-import type { Site, Tenant } from '../generated/prisma/client';
+import type { Site } from '../generated/prisma/client';
 import { DesiredState, JobKind, JobStatus, SiteStatus } from '../generated/prisma/enums';
 import { DockerService } from '../docker/docker.service';
 import { LABEL, MANAGED_BY } from '../docker/plan.types';
@@ -10,9 +10,23 @@ import { JobsService } from '../jobs/jobs.service';
 import { RedisService } from '../redis/redis.service';
 import { names } from '../sites/site-plan';
 import { SiteRunner } from '../sites/site-runner.service';
-import { driftOf } from './drift';
+import type { Observed } from './drift';
+import { rolloutOf } from './rollout';
+import { reconcileSites, type SitePassPorts, type SiteWithTenant } from './site-pass';
 
 const ORPHANS = 'berth:reconcile:orphans';
+/** The configuration whose rollout is halted (and was reported so), if any. */
+const HALTED = 'berth:reconcile:rollout-halted';
+
+/** A rollout repair that failed, with the configuration it was rolling out. */
+interface RolloutFailure {
+  jobId: string;
+  siteId: string;
+  tenantId: string;
+  siteName: string;
+  error: string | null;
+  rollout: string;
+}
 
 /**
  * Compares what the database says each site should be with what the Docker Engine has
@@ -66,21 +80,25 @@ export class ReconcilerService {
       const [containers, networks, volumes] = await Promise.all([this.docker.listContainers(labels), this.docker.listNetworks(labels), this.docker.listVolumes(labels)]);
       const byName = new Map(containers.map((c) => [c.Names[0]?.replace(/^\//, '') ?? c.Id, c]));
       const networkNames = new Set(networks.map((n) => n.Name));
-      const sites = await this.prisma.site.findMany({ where: { status: { not: SiteStatus.DELETED } }, include: { tenant: true } });
-      const busy = new Set((await this.prisma.job.findMany({ where: { status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } }, select: { siteId: true } })).map((j) => j.siteId));
-      const repaired: string[] = [];
-      for (const site of sites) {
-        if (busy.has(site.id)) continue;
+      const sites = await this.prisma.site.findMany({ where: { status: { not: SiteStatus.DELETED } }, include: { tenant: true }, orderBy: { createdAt: 'asc' } });
+      const active = await this.prisma.job.findMany({ where: { status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } }, select: { siteId: true, params: true } });
+      const busy = new Set(active.map((j) => j.siteId));
+      const failures = await this.unresolvedRolloutFailures();
+      const fingerprint = this.runner.settingsFingerprint;
+      const halt = failures.find((f) => f.rollout === fingerprint);
+      await this.reportHalt(fingerprint, halt);
+      const observe = (site: SiteWithTenant): Observed => {
         const wp = byName.get(names.wpContainer(site.tenant.slug, site.name));
-        const db = byName.get(names.dbContainer(site.tenant.slug));
-        const expected = site.hostPort ? this.runner.plans(site.tenant, site).site.containers[0].create.Labels[LABEL.specHash] : undefined;
-        const drift = driftOf(site, expected, {
+        return {
           wordpress: wp ? { state: wp.State, specHash: wp.Labels[LABEL.specHash] } : undefined,
-          dbRunning: db?.State === 'running',
+          dbRunning: byName.get(names.dbContainer(site.tenant.slug))?.State === 'running',
           networkExists: networkNames.has(names.network(site.tenant.slug)),
-        });
-        if (drift && (await this.repair(site, drift))) repaired.push(site.id);
-      }
+        };
+      };
+      // A site whose rollout repair failed under an earlier configuration is tried again.
+      const retry = new Set(failures.filter((f) => f.rollout !== fingerprint).map((f) => f.siteId));
+      const rollout = { batch: this.config.BERTH_ROLLOUT_BATCH, inFlight: active.filter((j) => rolloutOf(j.params)).length, halted: !!halt };
+      const repaired = await reconcileSites(sites.filter((s) => !busy.has(s.id)), observe, rollout, this.ports, retry);
       await this.collectOrphans(sites, containers, networks, volumes);
       return repaired;
     } finally {
@@ -88,15 +106,57 @@ export class ReconcilerService {
     }
   }
 
+  /** What a pass does to each site, through this service's adapters. */
+  private readonly ports: SitePassPorts = {
+    expectedSpecHash: (site) => this.runner.expectedSpecHash(site.tenant, site),
+    repair: (site, reason, rollout) => this.repair(site, reason, rollout ? this.runner.settingsFingerprint : undefined),
+    recordProblem: async (site, message, error) => {
+      // Written only while no request has moved the site on since this pass read it.
+      await this.runner.setStatus(site, { lastError: message }, site.generation).catch(() => undefined);
+      await this.events.record({ tenantId: site.tenantId, siteId: site.id, type: 'site.reconcile.failed', message: `Site ${site.name} could not be reconciled: ${error.message}`, data: { error: error.message } });
+    },
+    warn: (message) => this.logger.warn(message),
+  };
+
+  /**
+   * Rollout repairs that failed and whose site has had no job since (nobody retried it),
+   * oldest first; `rollout` names the configuration each was rolling out.
+   */
+  private async unresolvedRolloutFailures(): Promise<RolloutFailure[]> {
+    return this.prisma.$queryRaw<RolloutFailure[]>`
+      SELECT j.id AS "jobId", j."siteId", j."tenantId", s.name AS "siteName", j.error, j.params->>'rollout' AS rollout
+      FROM "Job" j JOIN "Site" s ON s.id = j."siteId"
+      WHERE j.kind = 'REPAIR' AND j.status = 'FAILED' AND j.params->>'rollout' IS NOT NULL AND s.status = 'FAILED'
+        AND NOT EXISTS (SELECT 1 FROM "Job" k WHERE k."siteId" = j."siteId" AND k."createdAt" > j."createdAt")
+      ORDER BY j."finishedAt" ASC`;
+  }
+
+  /** One event each time the rollout of a configuration halts (not on every pass while it stays halted). */
+  private async reportHalt(fingerprint: string, f: RolloutFailure | undefined): Promise<void> {
+    const was = await this.redis.client.get(HALTED);
+    if (!f) {
+      if (was) await this.redis.client.del(HALTED);
+      return;
+    }
+    if (was === fingerprint) return;
+    this.logger.warn(`rollout halted at site ${f.siteId}: ${f.error}`);
+    await this.events.record({
+      tenantId: f.tenantId, siteId: f.siteId, type: 'rollout.halted',
+      message: `Rollout of a configuration change halted at site ${f.siteName}: ${f.error ?? 'its repair failed'}. Sites not yet updated keep their containers; the rollout resumes when the configuration changes again or the site is retried (start).`,
+      data: { jobId: f.jobId, siteId: f.siteId, error: f.error, configuration: f.rollout },
+    });
+    await this.redis.client.set(HALTED, fingerprint);
+  }
+
   /** Enqueues a repair (or the unfinished deletion) unless a job got there first. */
-  private async repair(site: Site, reason: string): Promise<boolean> {
+  private async repair(site: Site, reason: string, rollout?: string): Promise<boolean> {
     const job = await this.prisma.$transaction(async (tx) => {
       await tx.$queryRaw`SELECT id FROM "Site" WHERE id = ${site.id}::uuid FOR UPDATE`;
       const active = await tx.job.count({ where: { siteId: site.id, status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } } });
       if (active > 0) return undefined;
       const kind = site.desiredState === DesiredState.ABSENT ? JobKind.DELETE : JobKind.REPAIR;
-      const created = await tx.job.create({ data: { tenantId: site.tenantId, siteId: site.id, kind, generation: site.generation } });
-      await this.events.record({ tenantId: site.tenantId, siteId: site.id, type: 'site.repair', message: `Repairing site ${site.name}: ${reason}`, data: { jobId: created.id, reason } }, tx);
+      const created = await tx.job.create({ data: { tenantId: site.tenantId, siteId: site.id, kind, generation: site.generation, params: rollout ? { rollout, reason } : { reason } } });
+      await this.events.record({ tenantId: site.tenantId, siteId: site.id, type: 'site.repair', message: `Repairing site ${site.name}: ${reason}`, data: { jobId: created.id, reason, ...(rollout ? { rollout } : {}) } }, tx);
       return created;
     });
     if (!job) return false;
@@ -107,7 +167,7 @@ export class ReconcilerService {
 
   /** Removes, after the grace period, Berth-labelled objects that no tenant or live site claims. */
   private async collectOrphans(
-    sites: (Site & { tenant: Tenant })[],
+    sites: SiteWithTenant[],
     containers: { Id: string; Names: string[]; Labels: Record<string, string> }[],
     networks: { Id: string; Name: string; Labels?: Record<string, string> }[],
     volumes: { Name: string; Labels: Record<string, string> | null }[],

@@ -1,5 +1,5 @@
 import { LABEL } from '../docker/plan.types';
-import { imageWithTag, names, planSite, planTenant, restartPolicyOf, stableStringify, type PlanSettings, type SiteFacts, type TenantFacts } from './site-plan';
+import { imageWithTag, names, planSite, planTenant, restartPolicyOf, secretFingerprint, stableStringify, type PlanSettings, type SiteFacts, type TenantFacts } from './site-plan';
 
 const settings: PlanSettings = {
   instance: 'test',
@@ -13,7 +13,7 @@ const settings: PlanSettings = {
   dbMemoryMb: 1024,
   dbCpus: 1,
 };
-const tenant: TenantFacts = { slug: 'acme', networkIndex: 3, dbRootPassword: 'rootpw-rootpw-rootpw', maxMemoryMb: 2048, maxCpus: 2 };
+const tenant: TenantFacts = { slug: 'acme', networkIndex: 3, dbRootPassword: 'rootpw-rootpw-rootpw', dbRootPasswordSealed: 'v1.root.sealed.a', maxMemoryMb: 2048, maxCpus: 2 };
 const site: SiteFacts = {
   id: '11111111-2222-3333-4444-555555555555',
   name: 'blog',
@@ -24,6 +24,7 @@ const site: SiteFacts = {
   dbName: 'wp_1111',
   dbUser: 'wp_1111',
   dbPassword: 'site-password-123456',
+  dbPasswordSealed: 'v1.site.sealed.a',
   hostPort: 20080,
   running: true,
 };
@@ -174,5 +175,45 @@ describe('hardening', () => {
     const [c] = planSite(tenant, { ...site, memoryMb: null, cpus: null }, settings).containers;
     expect(c.create.HostConfig?.Memory).toBe(2048 * 1024 * 1024);
     expect(c.create.HostConfig?.NanoCpus).toBe(2e9);
+  });
+});
+
+describe('secrets and the spec hash', () => {
+  const hashOf = (c: { create: { Labels: Record<string, string> } }) => c.create.Labels[LABEL.specHash];
+  const sealedOnly = { ...site, dbPassword: undefined };
+  const tenantSealedOnly = { ...tenant, dbRootPassword: undefined };
+
+  it('is the same whether the plaintext is known or not, so the reconciler needs no decryption', () => {
+    expect(hashOf(planSite(tenantSealedOnly, sealedOnly, settings).containers[0])).toBe(hashOf(planSite(tenant, site, settings).containers[0]));
+    expect(hashOf(planTenant(tenantSealedOnly, settings).containers[0])).toBe(hashOf(planTenant(tenant, settings).containers[0]));
+  });
+
+  it('does not depend on the plaintext, only on the sealed form', () => {
+    const other = planSite(tenant, { ...site, dbPassword: 'another-password-1234' }, settings).containers[0];
+    expect(hashOf(other)).toBe(hashOf(planSite(tenant, site, settings).containers[0]));
+  });
+
+  it('changes when a sealed secret changes', () => {
+    expect(hashOf(planSite(tenant, { ...site, dbPasswordSealed: 'v1.site.sealed.b' }, settings).containers[0])).not.toBe(hashOf(planSite(tenant, site, settings).containers[0]));
+    expect(hashOf(planTenant({ ...tenant, dbRootPasswordSealed: 'v1.root.sealed.b' }, settings).containers[0])).not.toBe(hashOf(planTenant(tenant, settings).containers[0]));
+  });
+
+  it('puts the plaintext into the container when known, and never the sealed form', () => {
+    const [wp] = planSite(tenant, site, settings).containers;
+    expect(wp.create.Env).toContain('WORDPRESS_DB_PASSWORD=site-password-123456');
+    expect(JSON.stringify(wp.create)).not.toContain('sealed');
+    const [db] = planTenant(tenant, settings).containers;
+    expect(db.create.Env).toEqual(['MARIADB_ROOT_PASSWORD=rootpw-rootpw-rootpw', 'MYSQL_ROOT_PASSWORD=rootpw-rootpw-rootpw']);
+  });
+
+  it('leaves a plan without plaintext with fingerprints only (for comparing, never applying)', () => {
+    const [wp] = planSite(tenant, sealedOnly, settings).containers;
+    expect(wp.create.Env).toContain(`WORDPRESS_DB_PASSWORD=${secretFingerprint('v1.site.sealed.a')}`);
+    expect(JSON.stringify(wp.create)).not.toContain('v1.site.sealed.a');
+  });
+
+  it('replaces only the secrets\' own variables, not a user variable with a prototype name', () => {
+    const [wp] = planSite(tenant, { ...site, env: { constructor: 'x', toString: 'y' } }, settings).containers;
+    expect(wp.create.Env).toEqual(expect.arrayContaining(['constructor=x', 'toString=y']));
   });
 });

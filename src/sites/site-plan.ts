@@ -6,7 +6,10 @@ import { subnetAt } from './subnets';
 export interface TenantFacts {
   slug: string;
   networkIndex: number;
-  dbRootPassword: string;
+  /** Plaintext, which only jobs have (they start the server); a plan made without it is for comparing. */
+  dbRootPassword?: string;
+  /** The sealed form: the spec hash covers its fingerprint, so it is known without decrypting. */
+  dbRootPasswordSealed: string;
   /** Limits a site gets when it asks for none. */
   maxMemoryMb: number;
   maxCpus: number;
@@ -22,7 +25,9 @@ export interface SiteFacts {
   cpus: number | null;
   dbName: string;
   dbUser: string;
-  dbPassword: string;
+  /** Plaintext, as for the tenant's root password: jobs only. */
+  dbPassword?: string;
+  dbPasswordSealed: string;
   /** The host port reserved for the site. */
   hostPort: number;
   /** The WordPress image, when the site runs another tag than the configured image's. */
@@ -102,9 +107,26 @@ export function stableStringify(value: unknown): string {
   return JSON.stringify(value);
 }
 
-function withHash(spec: ContainerSpec): ContainerSpec {
+/**
+ * Stands for a secret in the hashed spec: a fingerprint of its sealed form. So the reconciler
+ * knows every expected hash from sealed values alone, and a changed secret still changes it.
+ */
+export function secretFingerprint(sealed: string): string {
+  return `sealed:${createHash('sha256').update(sealed).digest('hex').slice(0, 16)}`;
+}
+
+/**
+ * Labels the spec with the hash of its create options, taken while the secrets' environment
+ * variables hold fingerprints; the plaintext (where known) goes in only afterwards.
+ */
+function withHash(spec: ContainerSpec, secrets: Record<string, string | undefined> = {}): ContainerSpec {
   const hash = createHash('sha256').update(stableStringify(spec.create)).digest('hex').slice(0, 16);
   spec.create.Labels[LABEL.specHash] = hash;
+  spec.create.Env = spec.create.Env?.map((e) => {
+    const key = e.slice(0, e.indexOf('='));
+    const plain = Object.hasOwn(secrets, key) ? secrets[key] : undefined;
+    return plain === undefined ? e : `${key}=${plain}`;
+  });
   return spec;
 }
 
@@ -142,7 +164,7 @@ export function planTenant(t: TenantFacts, s: PlanSettings): Plan {
         create: {
           name: db,
           Image: s.dbImage,
-          Env: [`MARIADB_ROOT_PASSWORD=${t.dbRootPassword}`, `MYSQL_ROOT_PASSWORD=${t.dbRootPassword}`],
+          Env: [`MARIADB_ROOT_PASSWORD=${secretFingerprint(t.dbRootPasswordSealed)}`, `MYSQL_ROOT_PASSWORD=${secretFingerprint(t.dbRootPasswordSealed)}`],
           Labels: labels(s, t.slug, 'db'),
           HostConfig: {
             NetworkMode: net,
@@ -153,7 +175,7 @@ export function planTenant(t: TenantFacts, s: PlanSettings): Plan {
           },
           NetworkingConfig: { EndpointsConfig: { [net]: { Aliases: [db] } } },
         },
-      }),
+      }, { MARIADB_ROOT_PASSWORD: t.dbRootPassword, MYSQL_ROOT_PASSWORD: t.dbRootPassword }),
     ],
   };
 }
@@ -167,7 +189,7 @@ export function planSite(t: TenantFacts, site: SiteFacts, s: PlanSettings): Plan
     ...site.env,
     WORDPRESS_DB_HOST: DB_ALIAS,
     WORDPRESS_DB_USER: site.dbUser,
-    WORDPRESS_DB_PASSWORD: site.dbPassword,
+    WORDPRESS_DB_PASSWORD: secretFingerprint(site.dbPasswordSealed),
     WORDPRESS_DB_NAME: site.dbName,
   };
   return {
@@ -193,7 +215,7 @@ export function planSite(t: TenantFacts, site: SiteFacts, s: PlanSettings): Plan
           },
           NetworkingConfig: { EndpointsConfig: { [net]: { Links: [`${names.dbContainer(t.slug)}:${DB_ALIAS}`] } } },
         },
-      }),
+      }, { WORDPRESS_DB_PASSWORD: site.dbPassword }),
     ],
   };
 }

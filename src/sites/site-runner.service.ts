@@ -3,7 +3,7 @@ import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
 import type { Job, Site, Tenant } from '../generated/prisma/client';
 import { DesiredState, Health, JobKind, SiteStatus } from '../generated/prisma/enums';
-import { SecretBox } from '../common/crypto';
+import { SecretBox, sha256 } from '../common/crypto';
 import { ApplyService, type ApplyReport } from '../docker/apply.service';
 import { DockerService } from '../docker/docker.service';
 import { emptyPlan, LABEL, type Plan } from '../docker/plan.types';
@@ -13,7 +13,7 @@ import { StepRecorder } from '../jobs/step-recorder';
 import { guarded, rollbackOf, SupersededError, supersededBy } from '../jobs/generation';
 import { MonitorService } from '../monitor/monitor.service';
 import { SiteHealthService } from '../monitor/site-health.service';
-import { imageWithTag, names, planSite, planTenant, type PlanSettings, type SiteFacts, type TenantFacts } from './site-plan';
+import { imageWithTag, names, planSite, planTenant, stableStringify, type PlanSettings, type SiteFacts, type TenantFacts } from './site-plan';
 import { createSiteDatabaseSql, dropSiteDatabaseSql, runSql, waitForDatabase } from './site-database';
 import { siteChannel, siteUrl } from './site-urls';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -58,21 +58,31 @@ export class SiteRunner {
     };
   }
 
-  tenantFacts(t: Tenant): TenantFacts {
-    return { slug: t.slug, networkIndex: t.networkIndex, dbRootPassword: this.box.open(t.dbRootPasswordEnc), maxMemoryMb: t.maxMemoryMb, maxCpus: t.maxCpus };
+  /** The tenant as the plan sees it, without decrypting anything: enough to compare. */
+  sealedTenantFacts(t: Tenant): TenantFacts {
+    return { slug: t.slug, networkIndex: t.networkIndex, dbRootPasswordSealed: t.dbRootPasswordEnc, maxMemoryMb: t.maxMemoryMb, maxCpus: t.maxCpus };
   }
 
-  siteFacts(s: Site): SiteFacts {
+  /** The tenant with its root password opened, for jobs; throws if it cannot be opened. */
+  tenantFacts(t: Tenant): TenantFacts & { dbRootPassword: string } {
+    return { ...this.sealedTenantFacts(t), dbRootPassword: this.box.open(t.dbRootPasswordEnc) };
+  }
+
+  sealedSiteFacts(s: Site): SiteFacts {
     return {
       id: s.id, name: s.name, env: s.env as Record<string, string>, restartPolicy: s.restartPolicy,
       memoryMb: s.memoryMb, cpus: s.cpus, dbName: s.dbName, dbUser: s.dbUser,
-      dbPassword: this.box.open(s.dbPasswordEnc), hostPort: s.hostPort ?? 0,
+      dbPasswordSealed: s.dbPasswordEnc, hostPort: s.hostPort ?? 0,
       image: s.imageTag ? imageWithTag(this.config.BERTH_WORDPRESS_IMAGE, s.imageTag) : undefined,
       running: s.desiredState === DesiredState.RUNNING,
     };
   }
 
-  /** The plans and scope of one site, as the reconciler and the jobs both see them. */
+  siteFacts(s: Site): SiteFacts & { dbPassword: string } {
+    return { ...this.sealedSiteFacts(s), dbPassword: this.box.open(s.dbPasswordEnc) };
+  }
+
+  /** The plans and scope of one site, as the jobs apply them (secrets opened). */
   plans(tenant: Tenant, site: Site): { tenant: Plan; site: Plan; scope: Record<string, string> } {
     const t = this.tenantFacts(tenant);
     return {
@@ -80,6 +90,19 @@ export class SiteRunner {
       site: planSite(t, this.siteFacts(site), this.settings),
       scope: { [LABEL.instance]: this.config.BERTH_INSTANCE, [LABEL.tenant]: tenant.slug, [LABEL.siteId]: site.id },
     };
+  }
+
+  /**
+   * The spec hash the site's WordPress container should carry: the same as the jobs' plan
+   * gives, computed from sealed secrets, so an unreadable secret cannot stop the reconciler.
+   */
+  expectedSpecHash(tenant: Tenant, site: Site): string {
+    return planSite(this.sealedTenantFacts(tenant), this.sealedSiteFacts(site), this.settings).containers[0].create.Labels[LABEL.specHash];
+  }
+
+  /** Names the plan settings: a fleet-wide change (image, limits, address) changes it. */
+  get settingsFingerprint(): string {
+    return sha256(stableStringify(this.settings)).slice(0, 16);
   }
 
   /**

@@ -1,0 +1,103 @@
+import type { Site, Tenant } from '../generated/prisma/client';
+import { DesiredState, SiteStatus } from '../generated/prisma/enums';
+import type { Observed } from './drift';
+import type { RolloutState } from './rollout';
+import { reconcileSites, type SitePassPorts, type SiteWithTenant } from './site-pass';
+
+const tenant = { id: 't1', slug: 'acme' } as Tenant;
+const siteRow = (id: string, extra: Partial<Site> = {}): SiteWithTenant =>
+  ({ id, name: id, tenantId: 't1', tenant, status: SiteStatus.RUNNING, desiredState: DesiredState.RUNNING, hostPort: 20000, generation: 1, lastError: null, ...extra }) as SiteWithTenant;
+
+const healthy: Observed = { wordpress: { state: 'running', specHash: 'h1' }, dbRunning: true, networkExists: true };
+const missing: Observed = { ...healthy, wordpress: undefined };
+const outdated: Observed = { ...healthy, wordpress: { state: 'running', specHash: 'old' } };
+
+/** The pass over fakes: secrets of the sites named in `unreadable` cannot be opened. */
+function reconcilerWith(opts: { unreadable?: string[]; enqueueFails?: string[] } = {}) {
+  const created: { siteId: string; reason: string; rollout: boolean }[] = [];
+  const events: { type: string; siteId: string }[] = [];
+  const statusUpdates: { id: string; lastError: string }[] = [];
+  const ports: SitePassPorts = {
+    expectedSpecHash: (s) => {
+      if (opts.unreadable?.includes(s.id)) throw new Error('Unsupported state or unable to authenticate data');
+      return 'h1';
+    },
+    repair: async (s, reason, rollout) => {
+      if (opts.enqueueFails?.includes(s.id)) throw new Error('queue is gone');
+      created.push({ siteId: s.id, reason, rollout });
+      return true;
+    },
+    recordProblem: async (s, message) => {
+      statusUpdates.push({ id: s.id, lastError: message });
+      events.push({ type: 'site.reconcile.failed', siteId: s.id });
+    },
+    warn: () => undefined,
+  };
+  const reconciler = {
+    reconcileSites: (sites: SiteWithTenant[], observe: (s: SiteWithTenant) => Observed, rollout: RolloutState, retry?: Set<string>) => reconcileSites(sites, observe, rollout, ports, retry),
+  };
+  return { reconciler, created, events, statusUpdates };
+}
+
+const open = { batch: 2, inFlight: 0, halted: false };
+
+describe('a reconcile pass, site by site', () => {
+  it('repairs the other sites when one site\'s plan cannot be made, and records the problem on that site', async () => {
+    const { reconciler, created, events, statusUpdates } = reconcilerWith({ unreadable: ['bad'] });
+    const sites = [siteRow('first'), siteRow('bad'), siteRow('last')];
+    const repaired = await reconciler.reconcileSites(sites, () => missing, open);
+    expect(repaired).toEqual(['first', 'last']);
+    expect(created.map((j) => j.siteId)).toEqual(['first', 'last']);
+    expect(statusUpdates).toEqual([{ id: 'bad', lastError: 'reconciler: Unsupported state or unable to authenticate data' }]);
+    expect(events.filter((e) => e.type === 'site.reconcile.failed')).toEqual([expect.objectContaining({ siteId: 'bad' })]);
+  });
+
+  it('records the same problem once, not on every pass', async () => {
+    const { reconciler, events, statusUpdates } = reconcilerWith({ unreadable: ['bad'] });
+    const sites = [siteRow('bad')];
+    await reconciler.reconcileSites(sites, () => healthy, open);
+    await reconciler.reconcileSites(sites, () => healthy, open);
+    // A later pass reads the row again, with the error it recorded.
+    await reconciler.reconcileSites([siteRow('bad', { lastError: 'reconciler: Unsupported state or unable to authenticate data' })], () => healthy, open);
+    expect(statusUpdates).toHaveLength(1);
+    expect(events.filter((e) => e.type === 'site.reconcile.failed')).toHaveLength(1);
+  });
+
+  it('goes on when one site\'s repair cannot be enqueued', async () => {
+    const { reconciler, events } = reconcilerWith({ enqueueFails: ['first'] });
+    const repaired = await reconciler.reconcileSites([siteRow('first'), siteRow('second')], () => missing, open);
+    expect(repaired).toEqual(['second']);
+    expect(events.filter((e) => e.type === 'site.reconcile.failed')).toEqual([expect.objectContaining({ siteId: 'first' })]);
+  });
+
+  it('finds no problem where there is none (positive control)', async () => {
+    const { reconciler, created, events } = reconcilerWith();
+    expect(await reconciler.reconcileSites([siteRow('a'), siteRow('b')], () => healthy, open)).toEqual([]);
+    expect(created).toEqual([]);
+    expect(events).toEqual([]);
+  });
+});
+
+describe('a reconcile pass, rolling out a configuration change', () => {
+  const fleet = ['s1', 's2', 's3', 's4'].map((id) => siteRow(id));
+
+  it('replaces at most the batch size of containers, marking their jobs as the rollout', async () => {
+    const { reconciler, created } = reconcilerWith();
+    expect(await reconciler.reconcileSites(fleet, () => outdated, open)).toEqual(['s1', 's2']);
+    expect(created.map((j) => j.rollout)).toEqual([true, true]);
+  });
+
+  it('repairs an outage at once, whatever the rollout', async () => {
+    const { reconciler, created } = reconcilerWith();
+    const observe = (s: Site) => (s.id === 's4' ? missing : outdated);
+    expect(await reconciler.reconcileSites(fleet, observe, { batch: 2, inFlight: 2, halted: true })).toEqual(['s4']);
+    expect(created[0].rollout).toBe(false);
+  });
+
+  it('tries again, within the batch, sites whose rollout failed under an earlier configuration', async () => {
+    const { reconciler, created } = reconcilerWith();
+    const failed = siteRow('f', { status: SiteStatus.FAILED });
+    expect(await reconciler.reconcileSites([failed, siteRow('ok')], () => healthy, { batch: 1, inFlight: 0, halted: false }, new Set(['f']))).toEqual(['f']);
+    expect(created[0].rollout).toBe(true);
+  });
+});

@@ -1,0 +1,66 @@
+import type { Site, Tenant } from '../generated/prisma/client';
+import { driftOf, SETTINGS_DIFFER, type Observed } from './drift';
+import { scheduleRepairs, type RolloutState } from './rollout';
+
+export type SiteWithTenant = Site & { tenant: Tenant };
+
+/** What a pass does to one site, behind the reconciler's adapters (faked in unit tests). */
+export interface SitePassPorts {
+  /** The hash the site's WordPress container should carry; may throw for this site alone. */
+  expectedSpecHash(site: SiteWithTenant): string;
+  /** Enqueues a repair unless a job got there first; true when it did. */
+  repair(site: SiteWithTenant, reason: string, rollout: boolean): Promise<boolean>;
+  /** Records a problem on the site (its lastError, an event). */
+  recordProblem(site: SiteWithTenant, message: string, error: Error): Promise<void>;
+  warn(message: string): void;
+}
+
+/**
+ * Finds each site's drift and enqueues the repairs the rollout allows. A failure for one
+ * site (its plan, its repair) is that site's: recorded on it once, and the pass goes on.
+ * `retry` holds sites whose rollout repair failed under an earlier configuration.
+ */
+export async function reconcileSites(
+  sites: SiteWithTenant[],
+  observe: (site: SiteWithTenant) => Observed,
+  rollout: RolloutState,
+  ports: SitePassPorts,
+  retry: ReadonlySet<string> = new Set(),
+): Promise<string[]> {
+  const candidates: { site: SiteWithTenant; reason: string; rollout: boolean }[] = [];
+  for (const site of sites) {
+    await forSite(site, ports, async () => {
+      if (retry.has(site.id)) {
+        candidates.push({ site, reason: 'its update failed under an earlier configuration; trying again', rollout: true });
+        return;
+      }
+      const reason = driftOf(site, site.hostPort ? ports.expectedSpecHash(site) : undefined, observe(site));
+      if (reason) candidates.push({ site, reason, rollout: reason === SETTINGS_DIFFER });
+    });
+  }
+  const { now } = scheduleRepairs(candidates, rollout);
+  const repaired: string[] = [];
+  for (const c of now) {
+    await forSite(c.site, ports, async () => {
+      if (await ports.repair(c.site, c.reason, c.rollout)) repaired.push(c.site.id);
+    });
+  }
+  return repaired;
+}
+
+/** Runs one site's part of a pass; a failure is recorded when it is new (not on every pass). */
+async function forSite(site: SiteWithTenant, ports: SitePassPorts, work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+  } catch (e) {
+    const message = `reconciler: ${(e as Error).message}`.slice(0, 1000);
+    ports.warn(`site ${site.id}: ${message}`);
+    if (site.lastError === message) return;
+    try {
+      await ports.recordProblem(site, message, e as Error);
+      site.lastError = message;
+    } catch (again) {
+      ports.warn(`site ${site.id}: could not record its problem: ${(again as Error).message}`);
+    }
+  }
+}
