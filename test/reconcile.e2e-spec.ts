@@ -1,5 +1,6 @@
 import { auth, createTenant, exec, startHarness, waitForJob, type Harness } from './harness';
 import { eventually } from './receivers';
+import { testNames } from './env';
 
 let h: Harness;
 let t: Awaited<ReturnType<typeof createTenant>>;
@@ -49,7 +50,7 @@ async function repaired(id: string) {
 describe('the reconciler', () => {
   it('recreates a WordPress container removed by hand', async () => {
     const s = await provision('removed');
-    const name = `wp_${t.tenant.slug}_removed`;
+    const name = testNames.wpContainer(t.tenant.slug, 'removed');
     const before = await inspect(name);
     await h.docker.getContainer(name).remove({ force: true });
     const after = await converged(s.id, name, before.Id);
@@ -62,32 +63,32 @@ describe('the reconciler', () => {
 
   it('starts again a database server stopped by hand', async () => {
     await provision('dbstop');
-    const db = `db_${t.tenant.slug}`;
+    const db = testNames.dbContainer(t.tenant.slug);
     await h.docker.getContainer(db).stop({ t: 1 });
     await eventually(async () => ((await inspect(db)).State.Running ? true : undefined), 'the database server to run again');
   });
 
   it('is not stranded by a removed network: network and containers come back', async () => {
     const s = await provision('netgone');
-    const net = `berth_${t.tenant.slug}`;
+    const net = testNames.network(t.tenant.slug);
     const network = h.docker.getNetwork(net);
     const { Containers } = await network.inspect();
     for (const id of Object.keys(Containers ?? {})) await network.disconnect({ Container: id, Force: true });
     await network.remove();
     const recreated = await eventually(() => h.docker.getNetwork(net).inspect().catch(() => undefined), 'the network to be made again');
     const wp = await eventually(async () => {
-      const info = await inspect(`wp_${t.tenant.slug}_netgone`).catch(() => undefined);
+      const info = await inspect(testNames.wpContainer(t.tenant.slug, 'netgone')).catch(() => undefined);
       return info?.State.Running && info.NetworkSettings.Networks[net]?.NetworkID === recreated.Id ? info : undefined;
     }, 'WordPress on the new network');
     expect(wp.HostConfig.NetworkMode).toBe(net);
-    await eventually(async () => ((await inspect(`db_${t.tenant.slug}`)).NetworkSettings.Networks[net]?.NetworkID === recreated.Id ? true : undefined), 'the database server on the new network');
+    await eventually(async () => ((await inspect(testNames.dbContainer(t.tenant.slug))).NetworkSettings.Networks[net]?.NetworkID === recreated.Id ? true : undefined), 'the database server on the new network');
     await repaired(s.id);
     expect((await fetch((await site(s.id)).url)).status).toBe(200);
   });
 
   it('removes, after the grace period, an object labelled as Berth\'s that no site claims, and reports it', async () => {
     const orphan = await h.docker.createContainer({
-      name: `wp_${t.tenant.slug}_ghost`,
+      name: testNames.wpContainer(t.tenant.slug, 'ghost'),
       Image: 'berth/stub-wordpress:latest',
       Labels: { 'berth.managed-by': 'berth', 'berth.instance': process.env.BERTH_TEST_SLOT ? `e2e${process.env.BERTH_TEST_SLOT}` : 'e2e0', 'berth.tenant': t.tenant.slug, 'berth.site-id': '00000000-0000-0000-0000-00000000dead', 'berth.role': 'wordpress' },
     });
@@ -104,7 +105,7 @@ describe('the reconciler', () => {
 describe('updating a site', () => {
   it('replaces the WordPress container with the new settings, keeping volume, database and URL', async () => {
     const s = await provision('upd', { env: { A: '1' } });
-    const name = `wp_${t.tenant.slug}_upd`;
+    const name = testNames.wpContainer(t.tenant.slug, 'upd');
     const before = await inspect(name);
     const url = (await site(s.id)).url;
     const wrote = await exec(h.docker, name, ['sh', '-c', 'echo kept > /var/www/html/berth-marker.txt']);
@@ -127,7 +128,7 @@ describe('updating a site', () => {
 
   it('rolls back to the previous settings when the new container cannot run', async () => {
     const s = await provision('rollback');
-    const name = `wp_${t.tenant.slug}_rollback`;
+    const name = testNames.wpContainer(t.tenant.slug, 'rollback');
     const res = await h.http.patch(`/v1/sites/${s.id}`).set(auth(t.key)).send({ imageTag: 'does-not-exist' });
     const job = await waitForJob(h, t.key, res.body.job.id);
     expect(job.status).toBe('FAILED');
@@ -164,7 +165,7 @@ describe('cancelling jobs', () => {
     expect(rows[0].desiredState).toBe('RUNNING');
     // The restart may already have applied the stop it found recorded; the reconciler then
     // brings the site back to the desired state the cancellation restored.
-    await eventually(async () => ((await site(s.id)).status === 'RUNNING' && (await inspect(`wp_${t.tenant.slug}_cancel-q`)).State.Running ? true : undefined), 'the site to run');
+    await eventually(async () => ((await site(s.id)).status === 'RUNNING' && (await inspect(testNames.wpContainer(t.tenant.slug, 'cancel-q'))).State.Running ? true : undefined), 'the site to run');
     const again = await h.http.post(`/v1/jobs/${stop.body.job.id}/cancel`).set(auth(t.key));
     expect(again.status).toBe(409);
     expect(again.body.code).toBe('JOB_FINISHED');

@@ -19,6 +19,8 @@ export enum ErrorCode {
   IDEMPOTENCY_KEY_REUSED = 'IDEMPOTENCY_KEY_REUSED',
   RATE_LIMITED = 'RATE_LIMITED',
   QUERY_TOO_COMPLEX = 'QUERY_TOO_COMPLEX',
+  /** A Docker object under one of this instance's names belongs to someone else (another instance, or not Berth). */
+  DOCKER_OBJECT_CLASH = 'DOCKER_OBJECT_CLASH',
   UNAVAILABLE = 'UNAVAILABLE',
   INTERNAL = 'INTERNAL',
 }
@@ -57,6 +59,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.IDEMPOTENCY_KEY_REUSED:
     case ErrorCode.JOB_FINISHED:
     case ErrorCode.SITE_BUSY:
+    case ErrorCode.DOCKER_OBJECT_CLASH:
       return 409;
     case ErrorCode.TENANT_SUSPENDED:
       return 403;

@@ -71,13 +71,13 @@ export class ReconcilerService {
       const repaired: string[] = [];
       for (const site of sites) {
         if (busy.has(site.id)) continue;
-        const wp = byName.get(names.wpContainer(site.tenant.slug, site.name));
-        const db = byName.get(names.dbContainer(site.tenant.slug));
+        const wp = byName.get(names.wpContainer(this.config.BERTH_INSTANCE, site.tenant.slug, site.name));
+        const db = byName.get(names.dbContainer(this.config.BERTH_INSTANCE, site.tenant.slug));
         const expected = site.hostPort ? this.runner.plans(site.tenant, site).site.containers[0].create.Labels[LABEL.specHash] : undefined;
         const drift = driftOf(site, expected, {
           wordpress: wp ? { state: wp.State, specHash: wp.Labels[LABEL.specHash] } : undefined,
           dbRunning: db?.State === 'running',
-          networkExists: networkNames.has(names.network(site.tenant.slug)),
+          networkExists: networkNames.has(names.network(this.config.BERTH_INSTANCE, site.tenant.slug)),
         });
         if (drift && (await this.repair(site, drift))) repaired.push(site.id);
       }
