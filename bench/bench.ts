@@ -272,7 +272,8 @@ async function berthOneSite(tenant: Tenant, name = 'blog', timeoutMs = 180_000) 
     }
   })();
   const [httpMs, runningMs] = await Promise.all([http, running]);
-  const db = await dbTimeline(`db_${tenant.slug}`, wall0);
+  // names.dbContainer in src/sites/site-plan.ts (bench/ compiles on its own, without src/).
+  const db = await dbTimeline(`berth-${INSTANCE}_db_${tenant.slug}`, wall0);
   return { siteId, jobId, postMs, httpMs, runningMs, db };
 }
 

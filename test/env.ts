@@ -1,3 +1,5 @@
+import { names } from '../src/sites/site-plan';
+
 /** The environment the end-to-end suites run Berth with (scripts/test.sh sets the URLs). */
 export const TEST_ADMIN_KEY = 'berth_e2e-admin-key-0123456789abcdefghijklmnopqrstuvwxyz';
 
@@ -7,6 +9,15 @@ export const TEST_ADMIN_KEY = 'berth_e2e-admin-key-0123456789abcdefghijklmnopqrs
  */
 export const TEST_SLOT = Number(process.env.BERTH_TEST_SLOT ?? '0');
 export const TEST_INSTANCE = `e2e${TEST_SLOT}`;
+
+/** The Docker names Berth gives this run's objects (they carry the instance). */
+export const testNames = {
+  network: (tenant: string) => names.network(TEST_INSTANCE, tenant),
+  dbContainer: (tenant: string) => names.dbContainer(TEST_INSTANCE, tenant),
+  dbVolume: (tenant: string) => names.dbVolume(TEST_INSTANCE, tenant),
+  wpContainer: (tenant: string, site: string) => names.wpContainer(TEST_INSTANCE, tenant, site),
+  siteVolume: (tenant: string, site: string) => names.siteVolume(TEST_INSTANCE, tenant, site),
+};
 
 export function testRedisUrl(): string {
   const u = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { auth, createTenant, envOf, startHarness, waitForJob, type Harness } from './harness';
+import { testNames } from './env';
 import { eventually } from './receivers';
 import { provision, testRedis } from './suite-helpers';
 
@@ -106,7 +107,7 @@ describe('cancelling a queued job', () => {
 describe('an update that fails', () => {
   it('does not roll back over a later update: the later settings stay and are applied', async () => {
     const s = await provision(h, t.key, { name: 'upd-stale', env: { A: '1' } });
-    const name = `wp_${t.tenant.slug}_upd-stale`;
+    const name = testNames.wpContainer(t.tenant.slug, 'upd-stale');
     const release = await holdTenant();
     let bad: string, good: string;
     try {
@@ -138,7 +139,7 @@ describe('an update that fails', () => {
     expect(job.error).toMatch(/rolled back/);
     expect(job.steps.map((x) => x.name)).toContain('roll back to the previous settings');
     expect(await site(s.id)).toMatchObject({ status: 'RUNNING', imageTag: null, env: { A: '1' } });
-    expect(envOf(await h.docker.getContainer(`wp_${t.tenant.slug}_upd-own`).inspect())).toMatchObject({ A: '1' });
+    expect(envOf(await h.docker.getContainer(testNames.wpContainer(t.tenant.slug, 'upd-own')).inspect())).toMatchObject({ A: '1' });
   });
 });
 

@@ -8,9 +8,10 @@
  */
 import fc from 'fast-check';
 import type { Client } from 'graphql-ws';
-import { TEST_INSTANCE } from './env';
+import { TEST_INSTANCE, testNames } from './env';
 import { auth, createTenant, startHarness, uniqueSlug, type Harness } from './harness';
 import { envOf, exec, provision, sleep, wsClient } from './suite-helpers';
+import { namePrefix } from '../src/sites/site-plan';
 
 const SLUG = /^[a-z][a-z0-9-]{2,39}$/;
 const SITE_NAME = /^[a-z][a-z0-9-]{1,38}[a-z0-9]$/;
@@ -479,7 +480,7 @@ describe('generated hostile requests', () => {
     const t = await createTenant(h, uniqueSlug('fe'));
     const env = { INJECT: 'x\nWORDPRESS_DB_HOST=evil\nWORDPRESS_DB_PASSWORD=evil', SHELL: '$(touch /tmp/pwned); `touch /tmp/pwned2`; echo pwned > /var/www/html/pwned', UNICODE: '\u202e🦄\u2028é', EMPTY: '' };
     const site = await provision(h, t.key, { name: 'hostile-env', env });
-    const info = await h.docker.getContainer(`wp_${t.tenant.slug}_hostile-env`).inspect();
+    const info = await h.docker.getContainer(testNames.wpContainer(t.tenant.slug, 'hostile-env')).inspect();
     expect(envOf(info)).toMatchObject({ ...env, WORDPRESS_DB_HOST: 'mysql' });
     expect(envOf(info).WORDPRESS_DB_PASSWORD).toMatch(/^[A-Za-z0-9_-]{32}$/);
     expect(info.Config.Env.filter((e) => e.startsWith('WORDPRESS_DB_HOST='))).toEqual(['WORDPRESS_DB_HOST=mysql']);
@@ -525,8 +526,10 @@ describe('generated hostile requests', () => {
       const slug = tenants.find((t) => t.id === s.tenantId)!.slug as string;
       siteNames.set(slug, (siteNames.get(slug) ?? new Set()).add(s.name));
     }
+    // Names carry the instance's prefix; what follows it must be a tenant's and site's.
+    const prefix = namePrefix(TEST_INSTANCE);
     const known = (name: string, pattern: RegExp) => {
-      const m = name.match(pattern);
+      const m = name.startsWith(prefix) ? name.slice(prefix.length).match(pattern) : null;
       return Boolean(m && slugs.has(m[1]) && (m[2] === undefined || siteNames.get(m[1])?.has(m[2])));
     };
     const filters = { label: [`berth.instance=${TEST_INSTANCE}`] };

@@ -4,7 +4,7 @@
  * container tries to reach another tenant's database server and WordPress.
  */
 import type Docker from 'dockerode';
-import { TEST_INSTANCE } from './env';
+import { TEST_INSTANCE, testNames } from './env';
 import { createTenant, startHarness, type Harness } from './harness';
 import { exec, provision } from './suite-helpers';
 
@@ -27,9 +27,9 @@ beforeAll(async () => {
   const [sa, sb] = await Promise.all([provision(h, ta.key, { name: 'web' }), provision(h, tb.key, { name: 'web' })]);
   const side = async (slug: string, site: { id: string; name: string }): Promise<Side> => ({
     slug, site,
-    wp: await h.docker.getContainer(`wp_${slug}_${site.name}`).inspect(),
-    db: await h.docker.getContainer(`db_${slug}`).inspect(),
-    network: `berth_${slug}`,
+    wp: await h.docker.getContainer(testNames.wpContainer(slug, site.name)).inspect(),
+    db: await h.docker.getContainer(testNames.dbContainer(slug)).inspect(),
+    network: testNames.network(slug),
   });
   [A, B] = await Promise.all([side(ta.tenant.slug, sa), side(tb.tenant.slug, sb)]);
 });
@@ -49,7 +49,7 @@ describe('every container Berth made is hardened', () => {
 
   it('finds the containers of both tenants (and checks each one below)', () => {
     const names = all.map((c) => c.Name.replace(/^\//, ''));
-    expect(names).toEqual(expect.arrayContaining([`wp_${A.slug}_web`, `db_${A.slug}`, `wp_${B.slug}_web`, `db_${B.slug}`]));
+    expect(names).toEqual(expect.arrayContaining([testNames.wpContainer(A.slug, 'web'), testNames.dbContainer(A.slug), testNames.wpContainer(B.slug, 'web'), testNames.dbContainer(B.slug)]));
   });
 
   it('drops every capability and gives back only a few harmless ones', () => {
@@ -112,7 +112,7 @@ describe('every container Berth made is hardened', () => {
     const problems: string[] = [];
     for (const c of all) {
       const networks = Object.keys(c.NetworkSettings.Networks ?? {});
-      if (networks.length !== 1 || networks[0] !== `berth_${c.Config.Labels['berth.tenant']}`) problems.push(`${c.Name}: networks ${networks.join(', ')}`);
+      if (networks.length !== 1 || networks[0] !== testNames.network(c.Config.Labels['berth.tenant'])) problems.push(`${c.Name}: networks ${networks.join(', ')}`);
     }
     expect(problems).toEqual([]);
   });
@@ -147,7 +147,7 @@ describe('tenants cannot reach each other', () => {
   const HTTP = 'GET / HTTP/1.0\\r\\n\\r\\n';
 
   it('tenant A\'s own database server answers, by name, alias and IP', async () => {
-    for (const host of [`db_${A.slug}`, 'mysql', ipOf(A.db, A.network)]) {
+    for (const host of [testNames.dbContainer(A.slug), 'mysql', ipOf(A.db, A.network)]) {
       const r = await probe(host, 3306);
       expect({ target: r.target, greeting: /MariaDB/.test(r.out) }).toEqual({ target: r.target, greeting: true });
     }
@@ -158,9 +158,9 @@ describe('tenants cannot reach each other', () => {
     const port = Number(B.wp.HostConfig.PortBindings?.['80/tcp']?.[0]?.HostPort);
     expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toContain('berth-stub-wordpress');
     const results = await Promise.all([
-      probe(`db_${B.slug}`, 3306),
+      probe(testNames.dbContainer(B.slug), 3306),
       probe(ipOf(B.db, B.network), 3306),
-      probe(`wp_${B.slug}_${B.site.name}`, 80, HTTP),
+      probe(testNames.wpContainer(B.slug, B.site.name), 80, HTTP),
       probe(ipOf(B.wp, B.network), 80, HTTP),
     ]);
     for (const r of results) {

@@ -2,6 +2,7 @@ import http from 'node:http';
 import { verify } from '../src/notifications/webhook-signature';
 import { auth, createTenant, gql, startHarness, waitForJob, type Harness } from './harness';
 import { eventually, TestSmtpServer, TestWebhookReceiver } from './receivers';
+import { testNames } from './env';
 
 const FAST = {
   BERTH_PROBE_INTERVAL_MS: '500',
@@ -71,7 +72,7 @@ describe('with an SMTP server and a webhook receiver', () => {
     const { body: running } = await h.http.get(`/v1/sites/${site.id}`).set(auth(a.key));
     expect(running.health).toBe('UP');
 
-    await h.docker.getContainer(`wp_${a.tenant.slug}_watched`).kill();
+    await h.docker.getContainer(testNames.wpContainer(a.tenant.slug, 'watched')).kill();
     const [down] = await waitForEvent(h, a.key, site.id, 'site.down');
     expect(down.message).toMatch(/died|failed/);
     expect(down.data).toMatchObject({ siteName: 'watched', url: running.url });
@@ -104,7 +105,7 @@ describe('with an SMTP server and a webhook receiver', () => {
     const site = await provision(h, a, { name: 'phoenix', restartPolicy: 'always' });
     // `docker kill` counts as a manual stop, which restart policies leave alone; a crash is
     // the main process dying, so kill it from the host.
-    const { State } = await h.docker.getContainer(`wp_${a.tenant.slug}_phoenix`).inspect();
+    const { State } = await h.docker.getContainer(testNames.wpContainer(a.tenant.slug, 'phoenix')).inspect();
     process.kill(State.Pid, 'SIGKILL');
     const [restarted] = await waitForEvent(h, a.key, site.id, 'site.restarted');
     expect(restarted.data.restartCount).toBeGreaterThanOrEqual(1);
@@ -130,7 +131,7 @@ describe('with an SMTP server and a webhook receiver', () => {
   it('an email is delivered once the SMTP server comes back', async () => {
     const site = await provision(h, a, { name: 'patient', restartPolicy: 'no' });
     await smtp.stop();
-    await h.docker.getContainer(`wp_${a.tenant.slug}_patient`).kill();
+    await h.docker.getContainer(testNames.wpContainer(a.tenant.slug, 'patient')).kill();
     const [down] = await waitForEvent(h, a.key, site.id, 'site.down');
     const pending = await eventually(async () => {
       const { rows } = await h.db.query('SELECT status, attempts, error FROM "EmailNotification" WHERE "eventId" = $1', [down.id]);
@@ -227,7 +228,7 @@ describe('without an SMTP server', () => {
   it('records the email as an event with the message instead of sending it', async () => {
     const t = await createTenant(h);
     const site = await provision(h, t, { name: 'quiet', restartPolicy: 'no' });
-    await h.docker.getContainer(`wp_${t.tenant.slug}_quiet`).kill();
+    await h.docker.getContainer(testNames.wpContainer(t.tenant.slug, 'quiet')).kill();
     await waitForEvent(h, t.key, site.id, 'site.down');
     const recorded = await eventually(async () => {
       const events = (await h.http.get('/v1/events?type=email.recorded').set(auth(t.key))).body as EventBody[];

@@ -1,6 +1,7 @@
 import { auth, createTenant, exec, startHarness, waitForJob, type Harness } from './harness';
 import { TEST_INSTANCE } from './env';
 import { eventually } from './receivers';
+import { testNames } from './env';
 
 let h: Harness;
 let t: Awaited<ReturnType<typeof createTenant>>;
@@ -24,7 +25,7 @@ async function provision(name: string, body: Record<string, unknown> = {}) {
 /** A container labelled as this instance's that no site claims: the reconciler removes it after the grace period. */
 const makeOrphan = (name: string) =>
   h.docker.createContainer({
-    name: `wp_${t.tenant.slug}_${name}`,
+    name: testNames.wpContainer(t.tenant.slug, name),
     Image: 'berth/stub-wordpress:latest',
     Labels: { 'berth.managed-by': 'berth', 'berth.instance': TEST_INSTANCE, 'berth.tenant': t.tenant.slug, 'berth.site-id': '00000000-0000-0000-0000-00000000dead', 'berth.role': 'wordpress' },
   });
@@ -60,7 +61,7 @@ async function repaired(id: string) {
 describe('the reconciler', () => {
   it('recreates a WordPress container removed by hand', async () => {
     const s = await provision('removed');
-    const name = `wp_${t.tenant.slug}_removed`;
+    const name = testNames.wpContainer(t.tenant.slug, 'removed');
     const before = await inspect(name);
     await h.docker.getContainer(name).remove({ force: true });
     const after = await converged(s.id, name, before.Id);
@@ -73,25 +74,25 @@ describe('the reconciler', () => {
 
   it('starts again a database server stopped by hand', async () => {
     await provision('dbstop');
-    const db = `db_${t.tenant.slug}`;
+    const db = testNames.dbContainer(t.tenant.slug);
     await h.docker.getContainer(db).stop({ t: 1 });
     await eventually(async () => ((await inspect(db)).State.Running ? true : undefined), 'the database server to run again');
   });
 
   it('is not stranded by a removed network: network and containers come back', async () => {
     const s = await provision('netgone');
-    const net = `berth_${t.tenant.slug}`;
+    const net = testNames.network(t.tenant.slug);
     const network = h.docker.getNetwork(net);
     const { Containers } = await network.inspect();
     for (const id of Object.keys(Containers ?? {})) await network.disconnect({ Container: id, Force: true });
     await network.remove();
     const recreated = await eventually(() => h.docker.getNetwork(net).inspect().catch(() => undefined), 'the network to be made again');
     const wp = await eventually(async () => {
-      const info = await inspect(`wp_${t.tenant.slug}_netgone`).catch(() => undefined);
+      const info = await inspect(testNames.wpContainer(t.tenant.slug, 'netgone')).catch(() => undefined);
       return info?.State.Running && info.NetworkSettings.Networks[net]?.NetworkID === recreated.Id ? info : undefined;
     }, 'WordPress on the new network');
     expect(wp.HostConfig.NetworkMode).toBe(net);
-    await eventually(async () => ((await inspect(`db_${t.tenant.slug}`)).NetworkSettings.Networks[net]?.NetworkID === recreated.Id ? true : undefined), 'the database server on the new network');
+    await eventually(async () => ((await inspect(testNames.dbContainer(t.tenant.slug))).NetworkSettings.Networks[net]?.NetworkID === recreated.Id ? true : undefined), 'the database server on the new network');
     await repaired(s.id);
     expect((await fetch((await site(s.id)).url)).status).toBe(200);
   });
@@ -111,7 +112,7 @@ describe('the reconciler', () => {
 describe('updating a site', () => {
   it('replaces the WordPress container with the new settings, keeping volume, database and URL', async () => {
     const s = await provision('upd', { env: { A: '1' } });
-    const name = `wp_${t.tenant.slug}_upd`;
+    const name = testNames.wpContainer(t.tenant.slug, 'upd');
     const before = await inspect(name);
     const url = (await site(s.id)).url;
     const wrote = await exec(h.docker, name, ['sh', '-c', 'echo kept > /var/www/html/berth-marker.txt']);
@@ -134,7 +135,7 @@ describe('updating a site', () => {
 
   it('rolls back to the previous settings when the new container cannot run', async () => {
     const s = await provision('rollback');
-    const name = `wp_${t.tenant.slug}_rollback`;
+    const name = testNames.wpContainer(t.tenant.slug, 'rollback');
     const res = await h.http.patch(`/v1/sites/${s.id}`).set(auth(t.key)).send({ imageTag: 'does-not-exist' });
     const job = await waitForJob(h, t.key, res.body.job.id);
     expect(job.status).toBe('FAILED');
@@ -171,7 +172,7 @@ describe('cancelling jobs', () => {
     expect(rows[0].desiredState).toBe('RUNNING');
     // The restart may already have applied the stop it found recorded; the reconciler then
     // brings the site back to the desired state the cancellation restored.
-    await eventually(async () => ((await site(s.id)).status === 'RUNNING' && (await inspect(`wp_${t.tenant.slug}_cancel-q`)).State.Running ? true : undefined), 'the site to run');
+    await eventually(async () => ((await site(s.id)).status === 'RUNNING' && (await inspect(testNames.wpContainer(t.tenant.slug, 'cancel-q'))).State.Running ? true : undefined), 'the site to run');
     const again = await h.http.post(`/v1/jobs/${stop.body.job.id}/cancel`).set(auth(t.key));
     expect(again.status).toBe(409);
     expect(again.body.code).toBe('JOB_FINISHED');
@@ -210,9 +211,9 @@ describe('a tenant whose sealed database password cannot be opened', () => {
     parts[2] = Buffer.alloc(16, 1).toString('base64url');
     await h.db.query('UPDATE "Tenant" SET "dbRootPasswordEnc" = $2 WHERE id = $1', [other.tenant.id, parts.join('.')]);
     try {
-      const name = `wp_${t.tenant.slug}_unlocked`;
+      const name = testNames.wpContainer(t.tenant.slug, 'unlocked');
       const before = await inspect(name);
-      await h.docker.getContainer(`wp_${other.tenant.slug}_locked`).remove({ force: true });
+      await h.docker.getContainer(testNames.wpContainer(other.tenant.slug, 'locked')).remove({ force: true });
       await h.docker.getContainer(name).remove({ force: true });
       const orphan = await makeOrphan('ghost2');
       await converged(fine.id, name, before.Id);
@@ -240,7 +241,7 @@ describe('a configuration change that cannot be applied (an image that does not 
     const { rows: sites } = await h.db.query<{ id: string; name: string }>(
       `SELECT id, name FROM "Site" WHERE "tenantId" = $1 AND status = 'RUNNING' ORDER BY "createdAt"`, [t.tenant.id]);
     expect(sites.length).toBeGreaterThanOrEqual(4);
-    const containerOf = (s: { name: string }) => `wp_${t.tenant.slug}_${s.name}`;
+    const containerOf = (s: { name: string }) => testNames.wpContainer(t.tenant.slug, s.name);
     const before = new Map(await Promise.all(sites.map(async (s) => [s.id, (await inspect(containerOf(s))).Id] as const)));
     const { rows: [{ now: since }] } = await h.db.query<{ now: Date }>('SELECT now()');
     const repairsSince = async () => (await h.db.query<{ siteId: string; status: string; error: string | null }>(

@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import { SecretBox } from '../src/common/crypto';
-import { TEST_ADMIN_KEY, TEST_INSTANCE, testEnv } from './env';
+import { TEST_ADMIN_KEY, TEST_INSTANCE, testEnv, testNames } from './env';
 import { auth, createTenant, startHarness, uniqueSlug, waitForJob, type Harness } from './harness';
 import { eventually, TestSmtpServer, TestWebhookReceiver } from './receivers';
 import { dumpRedis, dumpTables, envOf, provision, sleep, testRedis, wsClient } from './suite-helpers';
@@ -104,7 +104,7 @@ it('no secret appears in answers, errors, streams, output, rows, Redis, webhooks
   const failed = await waitForJob(h, a.key, failing.body.job.id);
   expect(failed.status).toBe('FAILED');
   // - a site that goes down (email, webhook, event) and comes back
-  await h.docker.getContainer(`wp_${a.tenant.slug}_alpha`).kill();
+  await h.docker.getContainer(testNames.wpContainer(a.tenant.slug, 'alpha')).kill();
   await eventually(async () => (await h.db.query(`SELECT 1 FROM "Event" WHERE "siteId" = $1 AND type = 'site.down'`, [alpha.id])).rowCount || undefined, 'site.down');
   const start = keep(await h.http.post(`/v1/sites/${alpha.id}/start`).set(auth(a.key)));
   expect((await waitForJob(h, a.key, start.body.job.id)).status).toBe('SUCCEEDED');
@@ -187,7 +187,7 @@ it('no secret appears in answers, errors, streams, output, rows, Redis, webhooks
   expect(receiver.hooks.length).toBeGreaterThan(0);
   // Controls: the search finds a secret where it legitimately is, and the errors did happen.
   expect(generated.text).toContain(secrets.get('generated webhook secret'));
-  expect(JSON.stringify(await h.docker.getContainer(`wp_${a.tenant.slug}_alpha`).inspect())).toContain(secrets.get(`database password of /wp_${a.tenant.slug}_alpha`));
+  expect(JSON.stringify(await h.docker.getContainer(testNames.wpContainer(a.tenant.slug, 'alpha')).inspect())).toContain(secrets.get(`database password of /${testNames.wpContainer(a.tenant.slug, 'alpha')}`));
   expect(places['table Job']).toContain('no-such-tag');
   expect(places['API answers']).toMatch(/UNAUTHENTICATED/);
   expect(places['API answers']).toMatch(/SITE_NOT_FOUND/);
@@ -203,14 +203,14 @@ it('no secret appears in answers, errors, streams, output, rows, Redis, webhooks
   const { rows: siteRows } = await h.db.query(`SELECT s.name, s."dbPasswordEnc", t.slug FROM "Site" s JOIN "Tenant" t ON t.id = s."tenantId" WHERE s.id = ANY($1)`, [[alpha.id, beta.id, gamma.id]]);
   expect(siteRows).toHaveLength(3);
   for (const r of siteRows) {
-    const clear = secrets.get(`database password of /wp_${r.slug}_${r.name}`)!;
+    const clear = secrets.get(`database password of /${testNames.wpContainer(r.slug, r.name)}`)!;
     expect(r.dbPasswordEnc).toMatch(/^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
     expect(r.dbPasswordEnc).not.toContain(clear);
     expect(box.open(r.dbPasswordEnc)).toBe(clear);
   }
   const { rows: tenantRows } = await h.db.query('SELECT slug, "dbRootPasswordEnc" FROM "Tenant" WHERE id = ANY($1)', [[a.tenant.id, b.tenant.id]]);
   for (const r of tenantRows) {
-    const clear = secrets.get(`root password of /db_${r.slug}`)!;
+    const clear = secrets.get(`root password of /${testNames.dbContainer(r.slug)}`)!;
     expect(r.dbRootPasswordEnc).toMatch(/^v1\./);
     expect(r.dbRootPasswordEnc).not.toContain(clear);
     expect(box.open(r.dbRootPasswordEnc)).toBe(clear);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { dockerOptions } from '../src/docker/docker-options';
 import { auth, createTenant, envOf, exec, gql, startHarness, uniqueSlug, waitForJob, type Harness } from './harness';
 import { eventually } from './receivers';
+import { testNames } from './env';
 
 let h: Harness;
 let tenant: { id: string; slug: string };
@@ -81,7 +82,7 @@ describe('provisioning through REST', () => {
     const job = await waitForJob(h, key, res.body.job.id);
     expect(job.status).toBe('SUCCEEDED');
     expect(job.steps.map((s) => s.status)).toEqual(job.steps.map(() => 'succeeded'));
-    wp = await h.docker.getContainer(`wp_${tenant.slug}_blog`).inspect();
+    wp = await h.docker.getContainer(testNames.wpContainer(tenant.slug, 'blog')).inspect();
   });
 
   it('reports the site RUNNING with its URL and the live state of its containers', async () => {
@@ -91,8 +92,8 @@ describe('provisioning through REST', () => {
     expect(res.body.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
     expect(res.body.containers).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ name: `wp_${tenant.slug}_blog`, role: 'wordpress', state: 'running', id: wp.Id }),
-        expect.objectContaining({ name: `db_${tenant.slug}`, role: 'db', state: 'running' }),
+        expect.objectContaining({ name: testNames.wpContainer(tenant.slug, 'blog'), role: 'wordpress', state: 'running', id: wp.Id }),
+        expect.objectContaining({ name: testNames.dbContainer(tenant.slug), role: 'db', state: 'running' }),
       ]),
     );
     expect(res.body.restartCount).toBe(0);
@@ -107,7 +108,7 @@ describe('provisioning through REST', () => {
       return body.containers.find((c) => c.role === 'wordpress')!.state;
     };
     expect(await state()).toBe('running');
-    const container = h.docker.getContainer(`wp_${tenant.slug}_blog`);
+    const container = h.docker.getContainer(testNames.wpContainer(tenant.slug, 'blog'));
     await container.pause();
     try {
       // The Engine's "pause" event ends what was remembered: well under the 30 s it would keep it.
@@ -121,7 +122,7 @@ describe('provisioning through REST', () => {
   it('makes the WordPress root filesystem read-only, writable only in the tmpfs paths and the volume', async () => {
     expect(wp.HostConfig.ReadonlyRootfs).toBe(true);
     expect(Object.keys(wp.HostConfig.Tmpfs ?? {}).sort()).toEqual(['/run/apache2', '/run/lock/apache2', '/tmp']);
-    expect(wp.Mounts).toEqual([expect.objectContaining({ Type: 'volume', Name: `berth_${tenant.slug}_blog_data`, Destination: '/var/www/html', RW: true })]);
+    expect(wp.Mounts).toEqual([expect.objectContaining({ Type: 'volume', Name: testNames.siteVolume(tenant.slug, 'blog'), Destination: '/var/www/html', RW: true })]);
     expect((await exec(h.docker, wp.Id, ['sh', '-c', 'echo x > /root-file'])).code).not.toBe(0);
     expect((await exec(h.docker, wp.Id, ['sh', '-c', 'echo x > /usr/file'])).code).not.toBe(0);
     for (const dir of ['/var/www/html', '/tmp', '/run/apache2', '/run/lock/apache2']) {
@@ -154,15 +155,15 @@ describe('provisioning through REST', () => {
   });
 
   it('gives the tenant a private network with an explicit subnet and a database server that publishes no port', async () => {
-    const db = await h.docker.getContainer(`db_${tenant.slug}`).inspect();
+    const db = await h.docker.getContainer(testNames.dbContainer(tenant.slug)).inspect();
     expect(db.Config.Labels).toMatchObject({ 'berth.managed-by': 'berth', 'berth.tenant': tenant.slug, 'berth.role': 'db' });
     expect(db.HostConfig.PortBindings ?? {}).toEqual({});
     expect(Object.values(db.NetworkSettings.Ports ?? {}).every((b) => b === null)).toBe(true);
-    expect(db.Mounts).toEqual([expect.objectContaining({ Type: 'volume', Name: `berth_${tenant.slug}_db`, Destination: '/var/lib/mysql' })]);
-    const net = await h.docker.getNetwork(`berth_${tenant.slug}`).inspect();
+    expect(db.Mounts).toEqual([expect.objectContaining({ Type: 'volume', Name: testNames.dbVolume(tenant.slug), Destination: '/var/lib/mysql' })]);
+    const net = await h.docker.getNetwork(testNames.network(tenant.slug)).inspect();
     expect(net.Labels).toMatchObject({ 'berth.managed-by': 'berth', 'berth.tenant': tenant.slug, 'berth.role': 'network' });
     expect(net.IPAM?.Config?.[0]?.Subnet).toMatch(/^10\.(8[0-9]|9[0-5])\.\d+\.0\/24$/);
-    const vol = await h.docker.getVolume(`berth_${tenant.slug}_blog_data`).inspect();
+    const vol = await h.docker.getVolume(testNames.siteVolume(tenant.slug, 'blog')).inspect();
     expect(vol.Labels).toMatchObject({ 'berth.site': 'blog', 'berth.role': 'volume' });
   });
 
@@ -184,7 +185,7 @@ describe('provisioning through REST', () => {
     expect(res.status).toBe(202);
     const job = await waitForJob(h, key, res.body.job.id);
     expect(job.status).toBe('SUCCEEDED');
-    const after = await h.docker.getContainer(`wp_${tenant.slug}_blog`).inspect();
+    const after = await h.docker.getContainer(testNames.wpContainer(tenant.slug, 'blog')).inspect();
     expect(after.Id).toBe(wp.Id);
     expect(after.State.StartedAt).toBe(wp.State.StartedAt);
     const containers = await h.docker.listContainers({ all: true, filters: { label: [`berth.site-id=${site.id}`] } });
@@ -212,7 +213,7 @@ describe('provisioning through GraphQL', () => {
     expect(q.data!.site.status).toBe('RUNNING');
     expect(q.data!.site.containers).toEqual(expect.arrayContaining([{ role: 'wordpress', state: 'running' }]));
     expect(q.data!.job).toMatchObject({ status: 'SUCCEEDED', progress: 100 });
-    const inspect = await h.docker.getContainer(`wp_${tenant.slug}_gql-site`).inspect();
+    const inspect = await h.docker.getContainer(testNames.wpContainer(tenant.slug, 'gql-site')).inspect();
     expect(inspect.HostConfig.RestartPolicy?.Name).toBe('always');
     const list = await gql<{ sites: { id: string }[] }>(h, key, '{ sites(status: RUNNING) { id } }');
     expect(list.data!.sites.map((s) => s.id)).toContain(site.id);
@@ -223,9 +224,9 @@ describe('per-site databases on a real MariaDB server', () => {
   it('each site user can use its own database and is refused on another site\'s', async () => {
     const one = await provision({ name: 'db-one' });
     const two = await provision({ name: 'db-two' });
-    const a = envOf(await h.docker.getContainer(`wp_${tenant.slug}_${one.site.name}`).inspect());
-    const b = envOf(await h.docker.getContainer(`wp_${tenant.slug}_${two.site.name}`).inspect());
-    const db = `db_${tenant.slug}`;
+    const a = envOf(await h.docker.getContainer(testNames.wpContainer(tenant.slug, one.site.name)).inspect());
+    const b = envOf(await h.docker.getContainer(testNames.wpContainer(tenant.slug, two.site.name)).inspect());
+    const db = testNames.dbContainer(tenant.slug);
     const sql = (user: string, pw: string, database: string, q: string) =>
       exec(h.docker, db, ['mariadb', '-h127.0.0.1', `-u${user}`, `-p${pw}`, database, '-e', q]);
     expect(await sql(a.WORDPRESS_DB_USER, a.WORDPRESS_DB_PASSWORD, a.WORDPRESS_DB_NAME, 'CREATE TABLE t (i INT); INSERT INTO t VALUES (1);')).toMatchObject({ code: 0 });
@@ -243,7 +244,7 @@ describe('lifecycle', () => {
   let name: string;
   beforeAll(async () => {
     ({ site } = await provision({ name: 'life' }));
-    name = `wp_${tenant.slug}_life`;
+    name = testNames.wpContainer(tenant.slug, 'life');
   });
 
   it('stop stops the container and reports STOPPED; start brings it back RUNNING', async () => {
@@ -346,7 +347,7 @@ describe('lifecycle', () => {
     const filters = { label: [`berth.site-id=${site.id}`] };
     expect(await h.docker.listContainers({ all: true, filters })).toEqual([]);
     expect((await h.docker.listVolumes({ filters })).Volumes).toEqual([]);
-    const dbs = await exec(h.docker, `db_${tenant.slug}`, ['sh', '-c', 'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -h127.0.0.1 -N -e "SHOW DATABASES; SELECT user FROM mysql.user"']);
+    const dbs = await exec(h.docker, testNames.dbContainer(tenant.slug), ['sh', '-c', 'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -h127.0.0.1 -N -e "SHOW DATABASES; SELECT user FROM mysql.user"']);
     expect(dbs.code).toBe(0);
     expect(dbs.out).not.toContain(dbName);
     const body = (await h.http.get(`/v1/sites/${site.id}`).set(auth(key))).body;
@@ -366,11 +367,11 @@ describe('tenants provisioning at once', () => {
     const c = await createTenant(h);
     const [sb, sc] = await Promise.all([provision({ name: 'www' }, b.key), provision({ name: 'www' }, c.key)]);
     expect(sb.site.id).not.toBe(sc.site.id);
-    const [nb, nc] = await Promise.all([b, c].map((t) => h.docker.getNetwork(`berth_${t.tenant.slug}`).inspect()));
+    const [nb, nc] = await Promise.all([b, c].map((t) => h.docker.getNetwork(testNames.network(t.tenant.slug)).inspect()));
     expect(nb.IPAM?.Config?.[0]?.Subnet).not.toBe(nc.IPAM?.Config?.[0]?.Subnet);
-    const [wb, wc] = await Promise.all([b, c].map((t) => h.docker.getContainer(`wp_${t.tenant.slug}_www`).inspect()));
-    expect(Object.keys(wb.NetworkSettings.Networks)).toEqual([`berth_${b.tenant.slug}`]);
-    expect(Object.keys(wc.NetworkSettings.Networks)).toEqual([`berth_${c.tenant.slug}`]);
+    const [wb, wc] = await Promise.all([b, c].map((t) => h.docker.getContainer(testNames.wpContainer(t.tenant.slug, 'www')).inspect()));
+    expect(Object.keys(wb.NetworkSettings.Networks)).toEqual([testNames.network(b.tenant.slug)]);
+    expect(Object.keys(wc.NetworkSettings.Networks)).toEqual([testNames.network(c.tenant.slug)]);
     // Tenant B cannot see, stop or read logs of tenant C's site.
     for (const res of [
       await h.http.get(`/v1/sites/${sc.site.id}`).set(auth(b.key)),
@@ -382,7 +383,7 @@ describe('tenants provisioning at once', () => {
       expect(res.body.code).toBe('SITE_NOT_FOUND');
     }
     expect((await h.http.get('/v1/sites').set(auth(b.key))).body.map((s: { id: string }) => s.id)).toEqual([sb.site.id]);
-    expect((await h.docker.getContainer(`wp_${c.tenant.slug}_www`).inspect()).State.Running).toBe(true);
+    expect((await h.docker.getContainer(testNames.wpContainer(c.tenant.slug, 'www')).inspect()).State.Running).toBe(true);
   });
 });
 

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { auth, createTenant, exec, startHarness, waitForJob, type Harness } from './harness';
+import { testNames } from './env';
 
 /**
  * The real WordPress image (berth/wordpress:6.1) driven end to end: provisioned through the
@@ -116,7 +117,7 @@ describe('a real WordPress site', () => {
     expect(body.status).toBe('RUNNING');
     expect(body.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
     url = body.url;
-    wpName = `wp_${tenant.slug}_press`;
+    wpName = testNames.wpContainer(tenant.slug, 'press');
     const info = await h.docker.getContainer(wpName).inspect();
     expect(info.Config.Image).toBe('berth/wordpress:6.1');
     expect(info.State.Running).toBe(true);
@@ -214,7 +215,7 @@ describe('a real WordPress site', () => {
   it('runs with a read-only root filesystem and a writable /var/www/html volume', async () => {
     const info = await h.docker.getContainer(wpName).inspect();
     expect(info.HostConfig.ReadonlyRootfs).toBe(true);
-    expect(info.Mounts).toEqual([expect.objectContaining({ Type: 'volume', Name: `berth_${tenant.slug}_press_data`, Destination: '/var/www/html', RW: true })]);
+    expect(info.Mounts).toEqual([expect.objectContaining({ Type: 'volume', Name: testNames.siteVolume(tenant.slug, 'press'), Destination: '/var/www/html', RW: true })]);
     for (const target of ['/berth-probe', '/usr/berth-probe', '/usr/src/wordpress/berth-probe', '/etc/apache2/berth-probe']) {
       const res = await exec(h.docker, wpName, ['sh', '-c', `echo x > ${target}`]);
       expect(res.code).not.toBe(0);
@@ -283,7 +284,7 @@ describe('a real WordPress site', () => {
     const env = Object.fromEntries((await h.docker.getContainer(wpName).inspect()).Config.Env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
     const dbName = env.WORDPRESS_DB_NAME;
     expect(dbName).toMatch(/^wp_[0-9a-f]{16}$/);
-    const showDbs = () => exec(h.docker, `db_${tenant.slug}`, ['sh', '-c', 'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -h127.0.0.1 -N -e "SHOW DATABASES"']);
+    const showDbs = () => exec(h.docker, testNames.dbContainer(tenant.slug), ['sh', '-c', 'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -h127.0.0.1 -N -e "SHOW DATABASES"']);
     const present = await showDbs();
     expect(present.code).toBe(0);
     expect(present.out.split('\n')).toContain(dbName);

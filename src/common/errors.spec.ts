@@ -9,5 +9,6 @@ describe('httpStatusOf', () => {
     }
     expect(httpStatusOf(ErrorCode.SITE_NOT_FOUND)).toBe(404);
     expect(httpStatusOf(ErrorCode.UNAUTHENTICATED)).toBe(401);
+    expect(httpStatusOf(ErrorCode.DOCKER_OBJECT_CLASH)).toBe(409);
   });
 });

@@ -21,6 +21,8 @@ export enum ErrorCode {
   QUERY_TOO_COMPLEX = 'QUERY_TOO_COMPLEX',
   /** A container's image is not on the Docker Engine and could not be pulled. */
   IMAGE_UNAVAILABLE = 'IMAGE_UNAVAILABLE',
+  /** A Docker object under one of this instance's names belongs to someone else (another instance, or not Berth). */
+  DOCKER_OBJECT_CLASH = 'DOCKER_OBJECT_CLASH',
   UNAVAILABLE = 'UNAVAILABLE',
   INTERNAL = 'INTERNAL',
 }
@@ -59,6 +61,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.IDEMPOTENCY_KEY_REUSED:
     case ErrorCode.JOB_FINISHED:
     case ErrorCode.SITE_BUSY:
+    case ErrorCode.DOCKER_OBJECT_CLASH:
       return 409;
     case ErrorCode.TENANT_SUSPENDED:
       return 403;

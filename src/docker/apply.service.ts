@@ -1,5 +1,6 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { BerthError, ErrorCode } from '../common/errors';
+import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { DockerService, isConflict, type ContainerInfo } from './docker.service';
 import { LABEL, MANAGED_BY, type ContainerSpec, type NetworkSpec, type Plan, type VolumeSpec } from './plan.types';
 
@@ -11,14 +12,21 @@ export interface ApplyReport {
 
 /**
  * Makes the Docker Engine match a plan, idempotently: objects are found by name and
- * checked to be Berth's by label; what is missing is created, a container whose spec
+ * checked to be this instance's by label; what is missing is created, a container whose spec
  * hash differs is replaced, and (for a scope) what the plan no longer has is removed.
  */
 @Injectable()
 export class ApplyService {
   private readonly logger = new Logger('Apply');
 
-  constructor(private readonly docker: DockerService) {}
+  private readonly instance: string;
+
+  constructor(
+    private readonly docker: DockerService,
+    @Inject(BERTH_CONFIG) config: Pick<BerthConfig, 'BERTH_INSTANCE'>,
+  ) {
+    this.instance = config.BERTH_INSTANCE;
+  }
 
   /** Once `signal` aborts (the job's step timed out or lost its lock), no further object is changed. */
   async apply(plan: Plan, scope?: Record<string, string>, signal?: AbortSignal): Promise<ApplyReport> {
@@ -39,7 +47,7 @@ export class ApplyService {
   private async ensureNetwork(spec: NetworkSpec, report: ApplyReport): Promise<void> {
     const existing = await this.docker.findNetworks(spec.name);
     if (existing.length > 0) {
-      existing.forEach((n) => assertOwned(n.Name, n.Labels));
+      existing.forEach((n) => assertOwned('network', n.Name, n.Labels, this.instance));
       return;
     }
     await this.docker.createNetwork({
@@ -55,7 +63,7 @@ export class ApplyService {
   private async ensureVolume(spec: VolumeSpec, report: ApplyReport): Promise<void> {
     const existing = await this.docker.inspectVolume(spec.name);
     if (existing) {
-      assertOwned(spec.name, existing.Labels);
+      assertOwned('volume', spec.name, existing.Labels, this.instance);
       return;
     }
     await this.docker.createVolume(spec.name, spec.labels);
@@ -64,7 +72,7 @@ export class ApplyService {
 
   private async ensureContainer(spec: ContainerSpec, report: ApplyReport): Promise<ContainerInfo> {
     let info = await this.docker.inspectContainer(spec.name);
-    if (info) assertOwned(spec.name, info.Config.Labels);
+    if (info) assertOwned('container', spec.name, info.Config.Labels, this.instance);
     const wanted = spec.create.Labels[LABEL.specHash];
     const reason = info && (info.Config.Labels[LABEL.specHash] !== wanted ? 'settings differ' : await this.detachedFrom(info, spec));
     // The image is checked before anything is removed: a bad image leaves the container be.
@@ -83,6 +91,8 @@ export class ApplyService {
         if (!isConflict(e)) throw e;
       }
       info = await this.mustInspect(spec.name);
+      // What we adopted (or made) may still be someone else's: check before starting it.
+      assertOwned('container', spec.name, info.Config.Labels, this.instance);
     }
     if (spec.running && !info.State.Running) {
       await this.docker.startContainer(info.Id);
@@ -119,9 +129,9 @@ export class ApplyService {
     return info;
   }
 
-  /** Removes the objects carrying the scope's labels that the plan does not name. */
+  /** Removes the objects carrying the scope's labels that the plan does not name; never another instance's. */
   private async prune(plan: Plan, scope: Record<string, string>, report: ApplyReport): Promise<void> {
-    const labels = { [LABEL.managedBy]: MANAGED_BY, ...scope };
+    const labels = { ...scope, [LABEL.managedBy]: MANAGED_BY, [LABEL.instance]: this.instance };
     const keep = new Set([...plan.containers, ...plan.volumes, ...plan.networks].map((o) => o.name));
     for (const c of await this.docker.listContainers(labels)) {
       const name = c.Names[0]?.replace(/^\//, '') ?? c.Id;
@@ -143,8 +153,15 @@ export class ApplyService {
   }
 }
 
-function assertOwned(name: string, labels: Record<string, string> | null | undefined): void {
-  if (labels?.[LABEL.managedBy] !== MANAGED_BY) {
-    throw new BerthError(ErrorCode.UNAVAILABLE, `Docker object ${name} exists but is not managed by Berth; refusing to touch it`);
-  }
+/**
+ * An object under one of this instance's names that another instance (or no Berth at all)
+ * owns is never replaced, started, stopped or removed: the job fails with a clash instead.
+ */
+export function assertOwned(kind: 'container' | 'network' | 'volume', name: string, labels: Record<string, string> | null | undefined, instance: string): void {
+  const clash = (why: string, owner?: string) =>
+    new BerthError(ErrorCode.DOCKER_OBJECT_CLASH, `${ErrorCode.DOCKER_OBJECT_CLASH}: Docker ${kind} ${name} ${why}; refusing to touch it`, { object: name, kind, ...(owner ? { owner } : {}) });
+  if (labels?.[LABEL.managedBy] !== MANAGED_BY) throw clash('exists but is not managed by Berth');
+  const owner = labels[LABEL.instance];
+  if (owner === undefined) throw clash(`belongs to a Berth installation without an instance label, not to this instance "${instance}"`);
+  if (owner !== instance) throw clash(`belongs to Berth instance "${owner}", not to this instance "${instance}"`, owner);
 }

@@ -88,11 +88,11 @@ export class ReconcilerService {
       const halt = failures.find((f) => f.rollout === fingerprint);
       await this.reportHalt(fingerprint, halt);
       const observe = (site: SiteWithTenant): Observed => {
-        const wp = byName.get(names.wpContainer(site.tenant.slug, site.name));
+        const wp = byName.get(names.wpContainer(this.config.BERTH_INSTANCE, site.tenant.slug, site.name));
         return {
           wordpress: wp ? { state: wp.State, specHash: wp.Labels[LABEL.specHash] } : undefined,
-          dbRunning: byName.get(names.dbContainer(site.tenant.slug))?.State === 'running',
-          networkExists: networkNames.has(names.network(site.tenant.slug)),
+          dbRunning: byName.get(names.dbContainer(this.config.BERTH_INSTANCE, site.tenant.slug))?.State === 'running',
+          networkExists: networkNames.has(names.network(this.config.BERTH_INSTANCE, site.tenant.slug)),
         };
       };
       // A site whose rollout repair failed under an earlier configuration is tried again.

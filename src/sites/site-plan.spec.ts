@@ -1,8 +1,9 @@
+import fc from 'fast-check';
 import { LABEL } from '../docker/plan.types';
 import { imageWithTag, names, planSite, planTenant, restartPolicyOf, secretFingerprint, stableStringify, type PlanSettings, type SiteFacts, type TenantFacts } from './site-plan';
 
 const settings: PlanSettings = {
-  instance: 'test',
+  instance: 'default',
   wordpressImage: 'wordpress:6-apache',
   dbImage: 'mariadb:10.11',
   wordpressDataPath: '/var/www/html',
@@ -50,7 +51,7 @@ describe('planTenant', () => {
 
   it('labels every object as Berth\'s, with tenant, role and instance', () => {
     for (const o of [...plan.networks, ...plan.volumes]) {
-      expect(o.labels).toMatchObject({ [LABEL.managedBy]: 'berth', [LABEL.tenant]: 'acme', [LABEL.instance]: 'test' });
+      expect(o.labels).toMatchObject({ [LABEL.managedBy]: 'berth', [LABEL.tenant]: 'acme', [LABEL.instance]: 'default' });
     }
     expect(plan.containers[0].create.Labels).toMatchObject({ [LABEL.role]: 'db', [LABEL.tenant]: 'acme' });
   });
@@ -67,7 +68,7 @@ describe('planSite', () => {
 
   it('allows writes only to the tmpfs paths WordPress needs and the site volume', () => {
     expect(Object.keys(host.Tmpfs ?? {}).sort()).toEqual(['/run/apache2', '/run/lock/apache2', '/tmp']);
-    expect(host.Mounts).toEqual([{ Type: 'volume', Source: names.siteVolume('acme', 'blog'), Target: '/var/www/html' }]);
+    expect(host.Mounts).toEqual([{ Type: 'volume', Source: names.siteVolume('default', 'acme', 'blog'), Target: '/var/www/html' }]);
     expect(host.Binds).toBeUndefined();
   });
 
@@ -215,5 +216,51 @@ describe('secrets and the spec hash', () => {
   it('replaces only the secrets\' own variables, not a user variable with a prototype name', () => {
     const [wp] = planSite(tenant, { ...site, env: { constructor: 'x', toString: 'y' } }, settings).containers;
     expect(wp.create.Env).toEqual(expect.arrayContaining(['constructor=x', 'toString=y']));
+  });
+});
+
+describe('names', () => {
+  // SLUG_PATTERN, SITE_NAME_PATTERN and BERTH_INSTANCE's pattern (the DTOs load Nest, which unit tests cannot).
+  const slug = fc.stringMatching(/^[a-z][a-z0-9-]{2,39}$/);
+  const siteName = fc.stringMatching(/^[a-z][a-z0-9-]{1,38}[a-z0-9]$/);
+  const instance = fc.oneof(fc.constant('default'), fc.stringMatching(/^[a-z0-9][a-z0-9-]{0,30}$/));
+  const all = (i: string, t: string, s: string) => [names.network(i, t), names.dbContainer(i, t), names.dbVolume(i, t), names.wpContainer(i, t, s), names.siteVolume(i, t, s)];
+  const legacy = (t: string, s: string) => [`berth_${t}`, `db_${t}`, `berth_${t}_db`, `wp_${t}_${s}`, `berth_${t}_${s}_data`];
+
+  it('are the names Berth always used for instance default, so an upgrade finds its objects', () => {
+    fc.assert(fc.property(slug, siteName, (t, s) => expect(all('default', t, s)).toEqual(legacy(t, s))));
+    expect(all('default', 'acme', 'blog')).toEqual(['berth_acme', 'db_acme', 'berth_acme_db', 'wp_acme_blog', 'berth_acme_blog_data']);
+  });
+
+  it('differ between two instances and never equal a legacy name, whatever the tenants and sites', () => {
+    const dockerName = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+    fc.assert(
+      fc.property(instance, instance, slug, siteName, slug, siteName, (i1, i2, t, s, t2, s2) => {
+        fc.pre(i1 !== i2);
+        const mine = all(i1, t, s);
+        // The same tenant and site on the other instance (the case that clashed), and any other.
+        const theirs = new Set([...all(i2, t, s), ...all(i2, t2, s2)]);
+        const old = new Set([...legacy(t, s), ...legacy(t2, s2)]);
+        return (
+          new Set(mine).size === mine.length &&
+          mine.every((name) => dockerName.test(name) && !theirs.has(name) && (i1 === 'default' || (!old.has(name) && name.startsWith(`berth-${i1}_`))))
+        );
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('are used for every object and reference of a non-default instance\'s plans', () => {
+    const s = { ...settings, instance: 'blue' };
+    const tp = planTenant(tenant, s);
+    const [w] = planSite(tenant, site, s).containers;
+    expect(tp.networks[0].name).toBe('berth-blue_berth_acme');
+    expect(tp.volumes[0].name).toBe('berth-blue_berth_acme_db');
+    expect(tp.containers[0].name).toBe('berth-blue_db_acme');
+    expect(tp.containers[0].create.HostConfig?.Mounts?.[0].Source).toBe('berth-blue_berth_acme_db');
+    expect(w.name).toBe('berth-blue_wp_acme_blog');
+    expect(w.create.HostConfig?.NetworkMode).toBe('berth-blue_berth_acme');
+    expect(w.create.HostConfig?.Mounts?.[0].Source).toBe('berth-blue_berth_acme_blog_data');
+    expect(w.create.NetworkingConfig?.EndpointsConfig?.['berth-blue_berth_acme']?.Links).toEqual(['berth-blue_db_acme:mysql']);
   });
 });

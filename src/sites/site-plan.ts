@@ -77,12 +77,23 @@ function hardening(caps: string[], pidsLimit: number, memoryMb: number, cpus: nu
   };
 }
 
+/** The instance installations ran as before names carried it; its objects keep their names. */
+export const DEFAULT_INSTANCE = 'default';
+
+/**
+ * Instance `default` keeps the names Berth always used, so an upgrade neither orphans nor
+ * recreates anything. Any other instance prefixes them with `berth-<instance>_`: no legacy
+ * name starts with `berth-`, and an instance has no `_`, so the prefix ends at the first one
+ * and two instances can never compute the same name.
+ */
+export const namePrefix = (instance: string) => (instance === DEFAULT_INSTANCE ? '' : `berth-${instance}_`);
+
 export const names = {
-  network: (t: string) => `berth_${t}`,
-  dbContainer: (t: string) => `db_${t}`,
-  dbVolume: (t: string) => `berth_${t}_db`,
-  wpContainer: (t: string, s: string) => `wp_${t}_${s}`,
-  siteVolume: (t: string, s: string) => `berth_${t}_${s}_data`,
+  network: (i: string, t: string) => `${namePrefix(i)}berth_${t}`,
+  dbContainer: (i: string, t: string) => `${namePrefix(i)}db_${t}`,
+  dbVolume: (i: string, t: string) => `${namePrefix(i)}berth_${t}_db`,
+  wpContainer: (i: string, t: string, s: string) => `${namePrefix(i)}wp_${t}_${s}`,
+  siteVolume: (i: string, t: string, s: string) => `${namePrefix(i)}berth_${t}_${s}_data`,
 };
 
 function labels(s: PlanSettings, tenant: string, role: string, site?: SiteFacts): Record<string, string> {
@@ -151,12 +162,12 @@ export function restartPolicyOf(policy: string): { Name: string; MaximumRetryCou
 
 /** The objects a tenant's sites share: its private network and its database server. */
 export function planTenant(t: TenantFacts, s: PlanSettings): Plan {
-  const net = names.network(t.slug);
+  const net = names.network(s.instance, t.slug);
   const { subnet, gateway } = subnetAt(s.subnetPool, s.subnetPrefix, t.networkIndex);
-  const db = names.dbContainer(t.slug);
+  const db = names.dbContainer(s.instance, t.slug);
   return {
     networks: [{ name: net, subnet, gateway, labels: labels(s, t.slug, 'network') }],
-    volumes: [{ name: names.dbVolume(t.slug), labels: labels(s, t.slug, 'db-volume') }],
+    volumes: [{ name: names.dbVolume(s.instance, t.slug), labels: labels(s, t.slug, 'db-volume') }],
     containers: [
       withHash({
         name: db,
@@ -171,7 +182,7 @@ export function planTenant(t: TenantFacts, s: PlanSettings): Plan {
             RestartPolicy: { Name: 'unless-stopped' },
             ...hardening(DB_CAPS, s.pidsLimit, s.dbMemoryMb, s.dbCpus),
             Tmpfs: Object.fromEntries(DB_TMPFS.map((p) => [p, TMPFS_OPTIONS])),
-            Mounts: [{ Type: 'volume', Source: names.dbVolume(t.slug), Target: DB_DATA_PATH }],
+            Mounts: [{ Type: 'volume', Source: names.dbVolume(s.instance, t.slug), Target: DB_DATA_PATH }],
           },
           NetworkingConfig: { EndpointsConfig: { [net]: { Aliases: [db] } } },
         },
@@ -182,9 +193,9 @@ export function planTenant(t: TenantFacts, s: PlanSettings): Plan {
 
 /** One site's own objects: its files volume and its read-only WordPress container. */
 export function planSite(t: TenantFacts, site: SiteFacts, s: PlanSettings): Plan {
-  const net = names.network(t.slug);
-  const volume = names.siteVolume(t.slug, site.name);
-  const name = names.wpContainer(t.slug, site.name);
+  const net = names.network(s.instance, t.slug);
+  const volume = names.siteVolume(s.instance, t.slug, site.name);
+  const name = names.wpContainer(s.instance, t.slug, site.name);
   const env = {
     ...site.env,
     WORDPRESS_DB_HOST: DB_ALIAS,
@@ -213,7 +224,7 @@ export function planSite(t: TenantFacts, site: SiteFacts, s: PlanSettings): Plan
             PortBindings: { '80/tcp': [{ HostIp: s.publishAddress, HostPort: String(site.hostPort) }] },
             RestartPolicy: restartPolicyOf(site.restartPolicy),
           },
-          NetworkingConfig: { EndpointsConfig: { [net]: { Links: [`${names.dbContainer(t.slug)}:${DB_ALIAS}`] } } },
+          NetworkingConfig: { EndpointsConfig: { [net]: { Links: [`${names.dbContainer(s.instance, t.slug)}:${DB_ALIAS}`] } } },
         },
       }, { WORDPRESS_DB_PASSWORD: site.dbPassword }),
     ],

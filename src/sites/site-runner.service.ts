@@ -152,12 +152,12 @@ export class SiteRunner {
 
   private async converge(job: Job, tenant: Tenant, site: Site, steps: StepRecorder): Promise<SiteStatus> {
     const t = this.tenantFacts(tenant);
-    const dbContainer = names.dbContainer(tenant.slug);
+    const dbContainer = names.dbContainer(this.config.BERTH_INSTANCE, tenant.slug);
     await steps.run('tenant network and database server', (signal) => this.applyTenant(tenant.id, planTenant(t, this.settings), signal), (r) => r.join('; ') || 'unchanged');
     site = { ...site, hostPort: await this.reserveHostPort(site) };
     const { site: plan, scope } = this.plans(tenant, site);
     const report = await steps.run('site volume and WordPress container', (signal) => this.applySite(site.id, plan, scope, signal), (r) => r.changes.join('; ') || 'unchanged');
-    const wp = report.containers[names.wpContainer(tenant.slug, site.name)];
+    const wp = report.containers[names.wpContainer(this.config.BERTH_INSTANCE, tenant.slug, site.name)];
     await steps.run('wait for database server', (signal) => waitForDb(this.docker, dbContainer, t.dbRootPassword, this.config.BERTH_STEP_TIMEOUT_MS, signal));
     await steps.run('site database and user', (signal) => fenced(signal, () => runSql(this.docker, dbContainer, t.dbRootPassword, createSiteDatabaseSql(this.siteFacts(site)))));
 
@@ -178,7 +178,7 @@ export class SiteRunner {
 
   private async remove(job: Job, tenant: Tenant, site: Site, steps: StepRecorder): Promise<SiteStatus> {
     const t = this.tenantFacts(tenant);
-    const dbContainer = names.dbContainer(tenant.slug);
+    const dbContainer = names.dbContainer(this.config.BERTH_INSTANCE, tenant.slug);
     const { scope } = this.plans(tenant, site);
     await steps.run('tenant network and database server', (signal) => this.applyTenant(tenant.id, planTenant(t, this.settings), signal), (r) => r.join('; ') || 'unchanged');
     await steps.run('remove containers and volume', (signal) => this.applier.apply(emptyPlan(), scope, signal), (r) => r.changes.join('; ') || 'nothing left');

@@ -12,7 +12,7 @@ import { JobsService, toJobView } from '../jobs/jobs.service';
 import { RedisService } from '../redis/redis.service';
 import { DockerService } from '../docker/docker.service';
 import { ContainerStateService } from '../docker/container-state.service';
-import { LABEL } from '../docker/plan.types';
+import { LABEL, MANAGED_BY } from '../docker/plan.types';
 import { isUuid } from '../tenants/tenants.service';
 import type { CreateSiteInput, ContainerView, JobView, SiteAndJobView, SiteFilterArgs, SiteView, UpdateSiteInput } from './dto/site.dto';
 import { UPDATABLE } from './site-runner.service';
@@ -181,13 +181,13 @@ export class SitesService {
   async liveContainers(site: Site, tenantSlug: string): Promise<ContainerView[]> {
     if (site.status === SiteStatus.DELETED) return [];
     const wanted = [
-      { name: names.wpContainer(tenantSlug, site.name), role: 'wordpress' },
-      { name: names.dbContainer(tenantSlug), role: 'db' },
+      { name: names.wpContainer(this.config.BERTH_INSTANCE, tenantSlug, site.name), role: 'wordpress' },
+      { name: names.dbContainer(this.config.BERTH_INSTANCE, tenantSlug), role: 'db' },
     ];
     return Promise.all(
       wanted.map(async ({ name, role }) => {
         const info = await this.containers.inspect(name);
-        if (!info || info.Config.Labels[LABEL.managedBy] !== 'berth') {
+        if (!info || !this.ours(info.Config.Labels)) {
           return { name, role, id: null, state: 'missing', health: null, restartCount: 0, startedAt: null };
         }
         return {
@@ -265,10 +265,16 @@ export class SitesService {
   async logs(actor: Principal, id: string, opts: { tail: number; follow: boolean }): Promise<Readable> {
     const site = await this.getRow(actor, id);
     const tenant = await this.prisma.tenant.findUniqueOrThrow({ where: { id: site.tenantId }, select: { slug: true } });
-    const name = names.wpContainer(tenant.slug, site.name);
-    const info = site.status === SiteStatus.DELETED ? undefined : await this.docker.inspectContainer(name);
+    const name = names.wpContainer(this.config.BERTH_INSTANCE, tenant.slug, site.name);
+    const found = site.status === SiteStatus.DELETED ? undefined : await this.docker.inspectContainer(name);
+    const info = found && this.ours(found.Config.Labels) ? found : undefined;
     if (!info) throw new BerthError(ErrorCode.NOT_FOUND, `Site ${site.name} has no container to read logs from`);
     return this.docker.logs(info.Id, opts);
+  }
+
+  /** Another instance's container under this instance's name is never shown as the site's. */
+  private ours(labels: Record<string, string> | undefined): boolean {
+    return labels?.[LABEL.managedBy] === MANAGED_BY && labels[LABEL.instance] === this.config.BERTH_INSTANCE;
   }
 
   async events(actor: Principal, id: string, page: { limit: number }) {

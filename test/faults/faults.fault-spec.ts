@@ -1,6 +1,6 @@
 import { execFileSync, execSync } from 'node:child_process';
 import { createTenant, waitForJob } from '../harness';
-import { TEST_INSTANCE } from '../env';
+import { TEST_INSTANCE, testNames } from '../env';
 import { eventually } from '../receivers';
 import { assertConverged, authHeader as auth, faultCase, FaultRig, FAULT_ENV, onFailurePrint, PrivateRedis, printSummary } from './rig';
 
@@ -151,9 +151,9 @@ describe('Docker objects broken by hand', () => {
       '6. rm -f WordPress, stop database server, rm network',
       async () => {
         const d = h().docker;
-        await d.getContainer(`wp_${tenant.slug}_victim`).remove({ force: true });
-        await d.getContainer(`db_${tenant.slug}`).stop({ t: 1 });
-        const net = d.getNetwork(`berth_${tenant.slug}`);
+        await d.getContainer(testNames.wpContainer(tenant.slug, 'victim')).remove({ force: true });
+        await d.getContainer(testNames.dbContainer(tenant.slug)).stop({ t: 1 });
+        const net = d.getNetwork(testNames.network(tenant.slug));
         const { Containers } = await net.inspect();
         for (const id of Object.keys(Containers ?? {})) await net.disconnect({ Container: id, Force: true });
         await net.remove();
@@ -220,7 +220,7 @@ describe('Docker Engine restarted', () => {
       return up[0].health === 'UP' ? true : undefined;
     }, 'the site to be seen UP again');
     const killedAt = new Date();
-    await h().docker.getContainer(`wp_${tenant.slug}_eng-1`).kill();
+    await h().docker.getContainer(testNames.wpContainer(tenant.slug, 'eng-1')).kill();
     await eventually(async () => {
       const { rows: down } = await h().db.query(`SELECT 1 FROM "Event" WHERE "siteId" = $1 AND type = 'site.down' AND "createdAt" >= $2`, [rows[0].id, killedAt]);
       return down.length ? true : undefined;
