@@ -33,8 +33,9 @@ function fakeEngine() {
   const docker = {
     /** Hook run before createContainer, to let a test race another creator in. */
     beforeCreate: undefined as (() => void) | undefined,
-    async imageExists() {
-      return true;
+    /** Every image is present: the image check has tests of its own. */
+    async ensureImage(): Promise<string | undefined> {
+      return undefined;
     },
     async inspectContainer(name: string) {
       const c = containers.get(name);
