@@ -8,9 +8,9 @@ import { EventsService } from '../events/events.service';
 import { RedisService } from '../redis/redis.service';
 import { BerthError, ErrorCode } from '../common/errors';
 import { assertCanWrite, canSeeTenant, type Principal } from '../auth/principal';
-import { isUuid } from '../tenants/tenants.service';
+import { isUuid } from '../common/ids';
 import type { JobView } from '../sites/dto/site.dto';
-import { JobName, SITES_QUEUE, type JobPayloads, type StepRecord } from './job.types';
+import { JobName, queueMessage, SITES_QUEUE, type JobPayloads, type StepRecord } from './job.types';
 
 export function toJobView(j: Job): JobView {
   const { id, tenantId, siteId, kind, status, progress, attempts, error, createdAt, startedAt, finishedAt } = j;
@@ -31,7 +31,7 @@ export class CancelledError extends Error {
 @Injectable()
 export class JobsService implements OnModuleDestroy {
   private readonly logger = new Logger('Jobs');
-  readonly queue: Queue<JobPayloads[typeof JobName.ApplySite], void, JobName>;
+  readonly queue: Queue<JobPayloads[JobName], void, JobName>;
 
   constructor(
     @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
@@ -57,7 +57,8 @@ export class JobsService implements OnModuleDestroy {
    */
   async enqueue(job: Job): Promise<void> {
     try {
-      await this.queue.add(JobName.ApplySite, { jobId: job.id, siteId: job.siteId, kind: job.kind, generation: job.generation }, { jobId: job.id });
+      const { name, data } = queueMessage(job);
+      await this.queue.add(name, data, { jobId: job.id });
     } catch (e) {
       this.logger.warn(`job ${job.id} not enqueued now (${(e as Error).message}); the sweeper will enqueue it`);
     }
@@ -100,6 +101,7 @@ export class JobsService implements OnModuleDestroy {
     assertCanWrite(actor);
     const job = isUuid(id) ? await this.prisma.job.findUnique({ where: { id } }) : null;
     if (!job || !canSeeTenant(actor, job.tenantId)) throw new BerthError(ErrorCode.JOB_NOT_FOUND, `Job ${id} was not found`);
+    if (job.kind === JobKind.DELETE_TENANT) throw new BerthError(ErrorCode.JOB_NOT_CANCELLABLE, 'A tenant deletion cannot be cancelled; it finishes or fails, and can be asked for again');
     if (job.status !== JobStatus.QUEUED && job.status !== JobStatus.RUNNING) {
       throw new BerthError(ErrorCode.JOB_FINISHED, `Job ${id} is already ${job.status.toLowerCase()}`);
     }
@@ -124,6 +126,7 @@ export class JobsService implements OnModuleDestroy {
    * settings come back. A provisioning that never ran leaves a FAILED site to delete or start.
    */
   private async undo(job: Job): Promise<void> {
+    if (!job.siteId) return;
     const params = job.params as { previousDesired?: DesiredState; previousStatus?: SiteStatus; previous?: Prisma.SiteUpdateInput };
     const data: Prisma.SiteUpdateInput =
       job.kind === JobKind.PROVISION

@@ -88,6 +88,7 @@ export class SiteRunner {
 
   /** Runs the steps that bring the site to its desired state; throws on failure. */
   async run(job: Job, steps: StepRecorder): Promise<SiteStatus> {
+    if (!job.siteId) throw new Error(`job ${job.id} (${job.kind}) has no site to apply`);
     const site = await this.prisma.site.findUniqueOrThrow({ where: { id: job.siteId } });
     const tenant = await this.prisma.tenant.findUniqueOrThrow({ where: { id: site.tenantId } });
     if (site.desiredState === DesiredState.ABSENT) return this.remove(tenant, site, steps);
