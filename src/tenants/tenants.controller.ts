@@ -1,10 +1,10 @@
-import { Body, Controller, DefaultValuePipe, Delete, Get, HttpCode, Param, ParseBoolPipe, Patch, Post, Query } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { Actor } from '../auth/auth.guard';
 import type { Principal } from '../auth/principal';
 import { ApiKeysService } from '../auth/api-keys.service';
 import { PageArgs } from '../common/page.dto';
-import { ApiKeyView, CreateApiKeyInput, CreateTenantInput, IssuedApiKeyView, TenantView, UpdateTenantInput } from './dto/tenant.dto';
+import { ApiKeyView, CreateApiKeyInput, CreateTenantInput, DeleteTenantArgs, IssuedApiKeyView, TenantView, UpdateTenantInput } from './dto/tenant.dto';
 import { JobView } from '../sites/dto/site.dto';
 import { TenantsService } from './tenants.service';
 
@@ -44,10 +44,9 @@ export class TenantsController {
   /** Admin only: 409 TENANT_HAS_SITES while the tenant has sites, unless force=true deletes them too. */
   @Delete('tenants/:id')
   @HttpCode(202)
-  @ApiQuery({ name: 'force', required: false, type: Boolean, description: 'Delete the tenant\'s sites too' })
   @ApiAcceptedResponse({ type: JobView, description: 'The deletion job, as { job } like the site actions' })
-  async remove(@Actor() actor: Principal, @Param('id') id: string, @Query('force', new DefaultValuePipe(false), ParseBoolPipe) force: boolean) {
-    return { job: await this.tenants.delete(actor, id, force) };
+  async remove(@Actor() actor: Principal, @Param('id') id: string, @Query() args: DeleteTenantArgs) {
+    return { job: await this.tenants.delete(actor, id, args.force ?? false) };
   }
 
   @Post('tenants/:id/api-keys')
