@@ -112,6 +112,12 @@ async function freshWebhook(): Promise<Partial<Ids>> {
   if (res.status !== 201) throw new Error(`fresh webhook: ${res.status} ${JSON.stringify(res.body)}`);
   return { webhookId: res.body.id };
 }
+/** A tenant of its own with no site, for the admin's deletion. */
+async function freshTenant(): Promise<Partial<Ids>> {
+  const res = await h.http.post('/v1/tenants').set(auth(h.admin)).send({ slug: uniqueSlug('md'), name: 'Doomed', contactEmail: 'ops@doomed.example' });
+  if (res.status !== 201) throw new Error(`fresh tenant: ${res.status} ${JSON.stringify(res.body)}`);
+  return { tenantId: res.body.id };
+}
 async function freshKey(): Promise<Partial<Ids>> {
   const res = await h.http.post(`/v1/tenants/${ids.tenantId}/api-keys`).set(auth(h.admin)).send({ name: 'to-revoke' });
   if (res.status !== 201) throw new Error(`fresh key: ${res.status} ${JSON.stringify(res.body)}`);
@@ -129,6 +135,7 @@ const REST_OPS: Op[] = [
   { name: 'GET /v1/tenants', access: 'read', scoped: false, call: (k) => rest('GET', '/v1/tenants?limit=200', k) },
   { name: 'GET /v1/tenants/{id}', access: 'read', scoped: true, call: (k, i) => rest('GET', `/v1/tenants/${i.tenantId}`, k) },
   { name: 'PATCH /v1/tenants/{id}', access: 'write', scoped: true, call: (k, i) => rest('PATCH', `/v1/tenants/${i.tenantId}`, k, { name: tenantAName }) },
+  { name: 'DELETE /v1/tenants/{id}', access: 'admin', scoped: true, fresh: freshTenant, call: (k, i) => rest('DELETE', `/v1/tenants/${i.tenantId}`, k) },
   { name: 'POST /v1/tenants/{id}/api-keys', access: 'write', scoped: true, call: (k, i) => rest('POST', `/v1/tenants/${i.tenantId}/api-keys`, k, { name: 'matrix' }) },
   { name: 'GET /v1/tenants/{id}/api-keys', access: 'read', scoped: true, call: (k, i) => rest('GET', `/v1/tenants/${i.tenantId}/api-keys`, k) },
   { name: 'DELETE /v1/api-keys/{id}', access: 'write', scoped: true, fresh: freshKey, call: (k, i) => rest('DELETE', `/v1/api-keys/${i.apiKeyId}`, k) },
@@ -177,6 +184,7 @@ const GRAPHQL_OPS: Op[] = [
   { name: 'Mutation.createTenant', access: 'admin', scoped: false, call: (k) => graphql('createTenant', k, 'mutation($i: CreateTenantInput!) { createTenant(input: $i) { id } }', { i: { slug: uniqueSlug('mx'), name: 'Matrix', contactEmail: 'ops@matrix.example' } }) },
   { name: 'Mutation.createWebhook', access: 'write', scoped: true, call: (k, i) => graphql('createWebhook', k, 'mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { id } }', { i: { url: hookUrl, tenantId: i.tenantId } }) },
   { name: 'Mutation.deleteSite', access: 'write', scoped: true, fresh: freshSite, call: (k, i) => mutateId('deleteSite')(k, i.siteId) },
+  { name: 'Mutation.deleteTenant', access: 'admin', scoped: true, fresh: freshTenant, call: (k, i) => mutateId('deleteTenant', 'id kind')(k, i.tenantId) },
   { name: 'Mutation.deleteWebhook', access: 'write', scoped: true, fresh: freshWebhook, call: (k, i) => mutateId('deleteWebhook')(k, i.webhookId) },
   { name: 'Mutation.restartSite', access: 'write', scoped: true, call: (k, i) => mutateId('restartSite')(k, i.actSiteId) },
   { name: 'Mutation.revokeApiKey', access: 'write', scoped: true, fresh: freshKey, call: (k, i) => mutateId('revokeApiKey', 'id revokedAt')(k, i.apiKeyId) },

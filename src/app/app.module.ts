@@ -18,6 +18,7 @@ import { HealthController } from '../health/health.controller';
 import { TenantsController } from '../tenants/tenants.controller';
 import { TenantsResolver } from '../tenants/tenants.resolver';
 import { TenantsService } from '../tenants/tenants.service';
+import { TenantDeletionService } from '../tenants/tenant-deletion.service';
 import { JobsService } from '../jobs/jobs.service';
 import { SiteWorker } from '../jobs/site.worker';
 import { SitesController } from '../sites/sites.controller';
@@ -131,6 +132,7 @@ export class AppModule {
       providers: [
         TenantsService,
         TenantsResolver,
+        TenantDeletionService,
         JobsService,
         SitesService,
         SitesResolver,

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { PrismaService } from '../database/prisma.service';
-import { ApiKeyRole } from '../generated/prisma/enums';
+import { ApiKeyRole, TenantStatus } from '../generated/prisma/enums';
 import type { ApiKey } from '../generated/prisma/client';
 import type { ApiKeyView } from '../tenants/dto/tenant.dto';
 import { randomToken, sha256 } from '../common/crypto';
@@ -116,8 +116,9 @@ export class ApiKeysService implements OnModuleInit {
     assertCanWrite(actor);
     if (!isUuid(tenantId) || !canSeeTenant(actor, tenantId)) throw new BerthError(ErrorCode.TENANT_NOT_FOUND, `Tenant ${tenantId} was not found`);
     if (role === ApiKeyRole.ADMIN) throw new BerthError(ErrorCode.VALIDATION_FAILED, 'Tenant keys cannot have the ADMIN role');
-    const tenant = await this.prisma.tenant.findUnique({ where: { id: tenantId }, select: { id: true } });
+    const tenant = await this.prisma.tenant.findUnique({ where: { id: tenantId }, select: { id: true, status: true } });
     if (!tenant) throw new BerthError(ErrorCode.TENANT_NOT_FOUND, `Tenant ${tenantId} was not found`);
+    if (tenant.status === TenantStatus.DELETING) throw new BerthError(ErrorCode.TENANT_DELETING, `Tenant ${tenantId} is being deleted`);
     const key = KEY_PREFIX + randomToken(32);
     const row = await this.prisma.apiKey.create({
       data: { tenantId, role, name, prefix: key.slice(0, 12), hash: sha256(key) },
@@ -144,6 +145,20 @@ export class ApiKeysService implements OnModuleInit {
     await this.redis.publish(REVOKED_CHANNEL, { keyId: id }).catch((e: Error) => this.logger.warn(`revocation of ${id} not broadcast: ${e.message}`));
     await this.events.record({ tenantId: key.tenantId, type: 'api_key.revoked', message: `API key ${key.prefix}… revoked`, data: { apiKeyId: id }, actorKeyId: actor.keyId });
     return toApiKeyView(revoked);
+  }
+
+  /** Revokes every key of a tenant being deleted, here and (through Redis) in every other process. */
+  async revokeAllOf(tenantId: string, actorKeyId: string): Promise<number> {
+    const keys = await this.prisma.apiKey.findMany({ where: { tenantId, revokedAt: null }, select: { id: true } });
+    if (keys.length === 0) return 0;
+    const ids = keys.map((k) => k.id);
+    await this.prisma.apiKey.updateMany({ where: { id: { in: ids }, revokedAt: null }, data: { revokedAt: new Date() } });
+    for (const id of ids) {
+      this.forget(id);
+      await this.redis.publish(REVOKED_CHANNEL, { keyId: id }).catch((e: Error) => this.logger.warn(`revocation of ${id} not broadcast: ${e.message}`));
+    }
+    await this.events.record({ tenantId, type: 'api_key.revoked', message: `${ids.length} API key(s) revoked with the tenant`, data: { apiKeyIds: ids }, actorKeyId });
+    return ids.length;
   }
 
   /**

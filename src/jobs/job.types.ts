@@ -1,13 +1,25 @@
+import type { Job } from '../generated/prisma/client';
 import { JobKind } from '../generated/prisma/enums';
 
 /** Queue and job names are constants; each job name has exactly one payload type. */
 export const SITES_QUEUE = 'berth-sites';
 
-export const JobName = { ApplySite: 'site.apply' } as const;
+export const JobName = { ApplySite: 'site.apply', DeleteTenant: 'tenant.delete' } as const;
 export type JobName = (typeof JobName)[keyof typeof JobName];
 
 export interface JobPayloads {
   [JobName.ApplySite]: { jobId: string; siteId: string; kind: JobKind; generation: number };
+  [JobName.DeleteTenant]: { jobId: string; tenantId: string };
+}
+
+/** A queue message: a job name with its own payload. */
+export type QueueMessage = { [N in JobName]: { name: N; data: JobPayloads[N] } }[JobName];
+
+/** The queue message that runs a job row: tenant deletions have their own, every other kind applies a site. */
+export function queueMessage(job: Job): QueueMessage {
+  if (job.kind === JobKind.DELETE_TENANT) return { name: JobName.DeleteTenant, data: { jobId: job.id, tenantId: job.tenantId } };
+  if (!job.siteId) throw new Error(`job ${job.id} (${job.kind}) has no site`);
+  return { name: JobName.ApplySite, data: { jobId: job.id, siteId: job.siteId, kind: job.kind, generation: job.generation } };
 }
 
 export type StepStatus = 'running' | 'succeeded' | 'failed';

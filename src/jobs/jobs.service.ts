@@ -3,14 +3,14 @@ import { Queue } from 'bullmq';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
 import type { Job } from '../generated/prisma/client';
-import { JobStatus } from '../generated/prisma/enums';
+import { JobKind, JobStatus } from '../generated/prisma/enums';
 import { EventsService } from '../events/events.service';
 import { RedisService } from '../redis/redis.service';
 import { BerthError, ErrorCode } from '../common/errors';
 import { assertCanWrite, canSeeTenant, type Principal } from '../auth/principal';
-import { isUuid } from '../tenants/tenants.service';
+import { isUuid } from '../common/ids';
 import type { JobView } from '../sites/dto/site.dto';
-import { JobName, SITES_QUEUE, type JobPayloads, type StepRecord } from './job.types';
+import { JobName, queueMessage, SITES_QUEUE, type JobPayloads, type StepRecord } from './job.types';
 import { guarded, resumeAfterUndo, undoOf } from './generation';
 
 export function toJobView(j: Job): JobView {
@@ -32,7 +32,7 @@ export class CancelledError extends Error {
 @Injectable()
 export class JobsService implements OnModuleDestroy {
   private readonly logger = new Logger('Jobs');
-  readonly queue: Queue<JobPayloads[typeof JobName.ApplySite], void, JobName>;
+  readonly queue: Queue<JobPayloads[JobName], void, JobName>;
 
   constructor(
     @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
@@ -58,7 +58,8 @@ export class JobsService implements OnModuleDestroy {
    */
   async enqueue(job: Job): Promise<void> {
     try {
-      await this.queue.add(JobName.ApplySite, { jobId: job.id, siteId: job.siteId, kind: job.kind, generation: job.generation }, { jobId: job.id });
+      const { name, data } = queueMessage(job);
+      await this.queue.add(name, data, { jobId: job.id });
     } catch (e) {
       this.logger.warn(`job ${job.id} not enqueued now (${(e as Error).message}); the sweeper will enqueue it`);
     }
@@ -102,6 +103,7 @@ export class JobsService implements OnModuleDestroy {
     assertCanWrite(actor);
     const job = isUuid(id) ? await this.prisma.job.findUnique({ where: { id } }) : null;
     if (!job || !canSeeTenant(actor, job.tenantId)) throw new BerthError(ErrorCode.JOB_NOT_FOUND, `Job ${id} was not found`);
+    if (job.kind === JobKind.DELETE_TENANT) throw new BerthError(ErrorCode.JOB_NOT_CANCELLABLE, 'A tenant deletion cannot be cancelled; it finishes or fails, and can be asked for again');
     if (job.status !== JobStatus.QUEUED && job.status !== JobStatus.RUNNING) {
       throw new BerthError(ErrorCode.JOB_FINISHED, `Job ${id} is already ${job.status.toLowerCase()}`);
     }
@@ -132,6 +134,7 @@ export class JobsService implements OnModuleDestroy {
    * it; returns the newer generation when one did (and nothing was changed).
    */
   private async undo(job: Job): Promise<number | undefined> {
+    if (!job.siteId) return undefined;
     const write = undoOf(job);
     if (!write) return undefined;
     const done = await this.prisma.site.updateMany(guarded(job.siteId, write));

@@ -11,9 +11,10 @@ import { CancelledError, JobsService } from './jobs.service';
 import { JobName, SITES_QUEUE, type JobPayloads } from './job.types';
 import { StepRecorder } from './step-recorder';
 import { SupersededError, supersededBy, supersededDetail } from './generation';
+import { TenantDeletionService } from '../tenants/tenant-deletion.service';
 
 type Payload = JobPayloads[typeof JobName.ApplySite];
-const handlers: Record<JobName, true> = { [JobName.ApplySite]: true };
+const handlers: Record<JobName, true> = { [JobName.ApplySite]: true, [JobName.DeleteTenant]: true };
 const STEPS_PER_JOB = 6;
 /** How long a step told to stop (timeout, lost lock) may take to stop before its attempt ends without it. */
 const STOP_GRACE_MS = 10_000;
@@ -32,6 +33,7 @@ export class SiteWorker {
     private readonly jobs: JobsService,
     private readonly events: EventsService,
     private readonly runner: SiteRunner,
+    private readonly tenantDeletion: TenantDeletionService,
   ) {}
 
   start(): void {
@@ -62,6 +64,7 @@ export class SiteWorker {
 
   private async process(bull: BullJob<Payload, void, JobName>, token?: string): Promise<void> {
     if (!handlers[bull.name]) throw new Error(`no handler for job ${bull.name}`);
+    if (bull.name === JobName.DeleteTenant) return this.tenantDeletion.process(bull, token);
     const { jobId, siteId } = bull.data;
     const row = await this.prisma.job.findUnique({ where: { id: jobId } });
     if (!row || row.status === JobStatus.SUCCEEDED || row.status === JobStatus.CANCELLED || row.status === JobStatus.FAILED) return;
@@ -170,7 +173,7 @@ export class SiteWorker {
   private async fail(jobId: string, message: string, status: JobStatus = JobStatus.FAILED, siteFailed = true): Promise<void> {
     const job = await this.prisma.job.update({ where: { id: jobId }, data: { status, error: message, finishedAt: new Date() } });
     await this.jobs.publish(job);
-    if (siteFailed) {
+    if (siteFailed && job.siteId) {
       const reason = status === JobStatus.CANCELLED ? `job ${jobId} was cancelled` : message;
       await this.runner.setStatus({ id: job.siteId }, { status: SiteStatus.FAILED, lastError: reason }, job.generation).catch((err: unknown) => {
         if (!(err instanceof SupersededError)) throw err;

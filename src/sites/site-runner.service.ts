@@ -127,6 +127,7 @@ export class SiteRunner {
    * anything more (the worker also checks between steps).
    */
   async run(job: Job, steps: StepRecorder): Promise<SiteStatus> {
+    if (!job.siteId) throw new Error(`job ${job.id} (${job.kind}) has no site to apply`);
     const site = await this.prisma.site.findUniqueOrThrow({ where: { id: job.siteId } });
     const newer = supersededBy(job.generation, site.generation);
     if (newer !== undefined) throw new SupersededError(newer, job.generation);

@@ -78,6 +78,7 @@ export class SitesService {
           SELECT id, status, "maxSites", "maxMemoryMb", "maxCpus" FROM "Tenant" WHERE id = ${tenantId}::uuid FOR UPDATE`;
         if (!tenant) throw new BerthError(ErrorCode.TENANT_NOT_FOUND, `Tenant ${tenantId} was not found`);
         if (tenant.status === TenantStatus.SUSPENDED) throw new BerthError(ErrorCode.TENANT_SUSPENDED, 'The tenant is suspended; resume it before creating sites');
+        if (tenant.status === TenantStatus.DELETING) throw new BerthError(ErrorCode.TENANT_DELETING, 'The tenant is being deleted');
         const { memoryMb, cpus } = input.resources ?? {};
         if (memoryMb && memoryMb > tenant.maxMemoryMb) throw new BerthError(ErrorCode.QUOTA_EXCEEDED, `resources.memoryMb ${memoryMb} is over the tenant's limit of ${tenant.maxMemoryMb}`);
         if (cpus && cpus > tenant.maxCpus) throw new BerthError(ErrorCode.QUOTA_EXCEEDED, `resources.cpus ${cpus} is over the tenant's limit of ${tenant.maxCpus}`);

@@ -1,10 +1,11 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiAcceptedResponse, ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { Actor } from '../auth/auth.guard';
 import type { Principal } from '../auth/principal';
 import { ApiKeysService } from '../auth/api-keys.service';
 import { PageArgs } from '../common/page.dto';
-import { ApiKeyView, CreateApiKeyInput, CreateTenantInput, IssuedApiKeyView, TenantView, UpdateTenantInput } from './dto/tenant.dto';
+import { ApiKeyView, CreateApiKeyInput, CreateTenantInput, DeleteTenantArgs, IssuedApiKeyView, TenantView, UpdateTenantInput } from './dto/tenant.dto';
+import { JobView } from '../sites/dto/site.dto';
 import { TenantsService } from './tenants.service';
 
 @ApiTags('tenants')
@@ -38,6 +39,14 @@ export class TenantsController {
   @ApiOkResponse({ type: TenantView })
   update(@Actor() actor: Principal, @Param('id') id: string, @Body() input: UpdateTenantInput) {
     return this.tenants.update(actor, id, input);
+  }
+
+  /** Admin only: 409 TENANT_HAS_SITES while the tenant has sites, unless force=true deletes them too. */
+  @Delete('tenants/:id')
+  @HttpCode(202)
+  @ApiAcceptedResponse({ type: JobView, description: 'The deletion job, as { job } like the site actions' })
+  async remove(@Actor() actor: Principal, @Param('id') id: string, @Query() args: DeleteTenantArgs) {
+    return { job: await this.tenants.delete(actor, id, args.force ?? false) };
   }
 
   @Post('tenants/:id/api-keys')

@@ -1,4 +1,5 @@
 import { Args, ID, Mutation, Query, Resolver } from '@nestjs/graphql';
+import { JobView } from '../sites/dto/site.dto';
 import { Actor } from '../auth/auth.guard';
 import type { Principal } from '../auth/principal';
 import { ApiKeysService } from '../auth/api-keys.service';
@@ -37,6 +38,11 @@ export class TenantsResolver {
   @Mutation(() => TenantView)
   updateTenant(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string, @Args('input') input: UpdateTenantInput) {
     return this.service.update(actor, id, input);
+  }
+
+  @Mutation(() => JobView, { description: 'Admin only: deletes the tenant with a job; force deletes its sites too' })
+  deleteTenant(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string, @Args('force', { nullable: true, defaultValue: false }) force: boolean) {
+    return this.service.delete(actor, id, force);
   }
 
   @Mutation(() => IssuedApiKeyView)

@@ -1,20 +1,23 @@
 import { Injectable } from '@nestjs/common';
 import { PrismaService } from '../database/prisma.service';
-import { Prisma, type Tenant } from '../generated/prisma/client';
-import { TenantStatus } from '../generated/prisma/enums';
+import { Prisma, type Job, type Tenant } from '../generated/prisma/client';
+import { JobKind, JobStatus, SiteStatus, TenantStatus } from '../generated/prisma/enums';
 import { randomToken, SecretBox } from '../common/crypto';
 import { BerthError, ErrorCode } from '../common/errors';
+import { isUuid } from '../common/ids';
 import { EventsService } from '../events/events.service';
+import { JobsService, toJobView } from '../jobs/jobs.service';
+import type { JobView } from '../sites/dto/site.dto';
 import { assertAdmin, assertCanWrite, canSeeTenant, tenantScope, type Principal } from '../auth/principal';
 import type { CreateTenantInput, TenantView, UpdateTenantInput } from './dto/tenant.dto';
+import type { TenantDeletionParams } from './tenant-deletion.service';
 
 export function toTenantView(t: Tenant): TenantView {
   const { id, slug, name, contactEmail, status, maxSites, maxMemoryMb, maxCpus, createdAt, updatedAt } = t;
   return { id, slug, name, contactEmail, status, maxSites, maxMemoryMb, maxCpus, createdAt, updatedAt };
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-export const isUuid = (id: string) => UUID.test(id);
+export { isUuid };
 
 @Injectable()
 export class TenantsService {
@@ -22,6 +25,7 @@ export class TenantsService {
     private readonly prisma: PrismaService,
     private readonly events: EventsService,
     private readonly box: SecretBox,
+    private readonly jobs: JobsService,
   ) {}
 
   async create(actor: Principal, input: CreateTenantInput): Promise<TenantView> {
@@ -67,14 +71,19 @@ export class TenantsService {
 
   async update(actor: Principal, id: string, input: UpdateTenantInput): Promise<TenantView> {
     assertCanWrite(actor);
-    await this.getRow(actor, id);
+    const current = await this.getRow(actor, id);
     const { suspended, ...fields } = input;
     const adminOnly = suspended !== undefined || fields.maxSites !== undefined || fields.maxMemoryMb !== undefined || fields.maxCpus !== undefined;
     if (adminOnly) assertAdmin(actor);
+    if (current.status === TenantStatus.DELETING) throw new BerthError(ErrorCode.TENANT_DELETING, `Tenant ${id} is being deleted`);
     const data: Prisma.TenantUpdateInput = { ...fields };
     if (suspended !== undefined) data.status = suspended ? TenantStatus.SUSPENDED : TenantStatus.ACTIVE;
     const tenant = await this.prisma.$transaction(async (tx) => {
-      const t = await tx.tenant.update({ where: { id }, data });
+      // The condition closes the race with a deletion asked for since the check above.
+      const t = await tx.tenant.update({ where: { id, status: { not: TenantStatus.DELETING } }, data }).catch((e: unknown) => {
+        if (e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2025') throw new BerthError(ErrorCode.TENANT_DELETING, `Tenant ${id} is being deleted`);
+        throw e;
+      });
       const changed = Object.keys(input).join(', ') || 'nothing';
       await this.events.record(
         { tenantId: id, type: suspended === undefined ? 'tenant.updated' : suspended ? 'tenant.suspended' : 'tenant.resumed', message: `Tenant ${t.slug} updated: ${changed}`, data: { fields: Object.keys(input) }, actorKeyId: actor.keyId },
@@ -83,5 +92,33 @@ export class TenantsService {
       return t;
     });
     return toTenantView(tenant);
+  }
+
+  /**
+   * Deletes a tenant with a job: its sites (only with force; otherwise it must have none),
+   * then its network, database server and volume, its keys and every row of it but its
+   * events. Asking again while a deletion runs answers that job.
+   */
+  async delete(actor: Principal, id: string, force = false): Promise<JobView> {
+    assertAdmin(actor);
+    const job = await this.prisma.$transaction(async (tx) => {
+      // Serialises with site creation, which locks the tenant row too.
+      const [row] = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM "Tenant" WHERE id = ${isUuid(id) ? id : '00000000-0000-0000-0000-000000000000'}::uuid FOR UPDATE`;
+      const tenant = row ? await tx.tenant.findUnique({ where: { id: row.id } }) : null;
+      if (!tenant) throw new BerthError(ErrorCode.TENANT_NOT_FOUND, `Tenant ${id} was not found`);
+      const running = await tx.job.findFirst({ where: { tenantId: id, kind: JobKind.DELETE_TENANT, status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } } });
+      if (running) return running;
+      const sites = await tx.site.count({ where: { tenantId: id, status: { not: SiteStatus.DELETED } } });
+      if (sites > 0 && !force) {
+        throw new BerthError(ErrorCode.TENANT_HAS_SITES, `Tenant ${tenant.slug} still has ${sites} site(s); delete them first or ask with force=true`, { sites });
+      }
+      await tx.tenant.update({ where: { id }, data: { status: TenantStatus.DELETING } });
+      const params: TenantDeletionParams = { force, slug: tenant.slug, actorKeyId: actor.keyId };
+      const created: Job = await tx.job.create({ data: { tenantId: id, kind: JobKind.DELETE_TENANT, generation: 0, params: params as unknown as Prisma.InputJsonValue } });
+      await this.events.record({ tenantId: id, type: 'tenant.delete.requested', message: `Deletion of tenant ${tenant.slug} requested${force ? ` with its ${sites} site(s)` : ''}`, data: { jobId: created.id, force, sites }, actorKeyId: actor.keyId }, tx);
+      return created;
+    });
+    await this.jobs.enqueue(job);
+    return toJobView(job);
   }
 }

@@ -175,7 +175,7 @@ export class JobStepView {
 export class JobView {
   @Field(() => ID) @ApiProperty() id!: string;
   @Field(() => ID) @ApiProperty() tenantId!: string;
-  @Field(() => ID) @ApiProperty() siteId!: string;
+  @Field(() => ID, { nullable: true, description: 'null for a job of a whole tenant (DELETE_TENANT)' }) @ApiPropertyOptional() siteId!: string | null;
   @Field(() => JobKind) @ApiProperty({ enum: JobKind }) kind!: JobKind;
   @Field(() => JobStatus) @ApiProperty({ enum: JobStatus }) status!: JobStatus;
   @Field(() => [JobStepView]) @ApiProperty({ type: [JobStepView] }) steps!: JobStepView[];

@@ -1,6 +1,7 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Field, Float, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
+import { Transform } from 'class-transformer';
 import { IsBoolean, IsEmail, IsInt, IsNumber, IsOptional, IsString, Length, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
 import { ApiKeyRole, TenantStatus } from '../../generated/prisma/enums';
 import { IsOmittable } from '../../common/omittable';
@@ -80,6 +81,15 @@ export class UpdateTenantInput {
   @IsOmittable()
   @IsBoolean()
   suspended?: boolean;
+}
+
+/** `?force=true` of DELETE /v1/tenants/{id}: only "true" or "false", anything else is a 400. */
+export class DeleteTenantArgs {
+  @ApiPropertyOptional({ default: false, description: "Delete the tenant's sites too (otherwise a tenant with sites answers 409 TENANT_HAS_SITES)" })
+  @IsOmittable()
+  @Transform(({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value))
+  @IsBoolean({ message: 'force must be true or false' })
+  force?: boolean;
 }
 
 @InputType()
