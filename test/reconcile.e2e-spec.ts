@@ -1,5 +1,6 @@
 import { auth, createTenant, exec, startHarness, waitForJob, type Harness } from './harness';
 import { eventually } from './receivers';
+import { removeSuiteObjects } from './suite-helpers';
 
 let h: Harness;
 let t: Awaited<ReturnType<typeof createTenant>>;
@@ -10,6 +11,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await h.stop();
+  await removeSuiteObjects();
 });
 
 async function provision(name: string, body: Record<string, unknown> = {}) {

@@ -2,6 +2,7 @@ import type Docker from 'dockerode';
 import http from 'node:http';
 import { auth, createTenant, envOf, exec, gql, startHarness, uniqueSlug, waitForJob, type Harness } from './harness';
 import { eventually } from './receivers';
+import { removeSuiteObjects } from './suite-helpers';
 
 let h: Harness;
 let tenant: { id: string; slug: string };
@@ -13,6 +14,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await h.stop();
+  await removeSuiteObjects();
 });
 
 async function provision(body: Record<string, unknown>, k = key) {
