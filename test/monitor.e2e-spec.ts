@@ -1,7 +1,8 @@
 import http from 'node:http';
 import { verify } from '../src/notifications/webhook-signature';
-import { auth, createTenant, gql, startHarness, waitForJob, type Harness } from './harness';
+import { auth, createTenant, exec, gql, startHarness, waitForJob, type Harness } from './harness';
 import { eventually, TestSmtpServer, TestWebhookReceiver } from './receivers';
+import { removeSuiteObjects, siteContainer, testRedis } from './suite-helpers';
 
 const FAST = {
   BERTH_PROBE_INTERVAL_MS: '500',
@@ -60,6 +61,7 @@ describe('with an SMTP server and a webhook receiver', () => {
     await h.stop();
     await smtp.stop();
     await receiver.stop();
+    await removeSuiteObjects();
   });
 
   it('a killed site with restart policy "no" is reported down by event, email and signed webhook, and up again after start', async () => {
@@ -115,15 +117,36 @@ describe('with an SMTP server and a webhook receiver', () => {
     expect(g.data?.site.restartCount).toBeGreaterThanOrEqual(1);
   });
 
-  it('a restart or update through the API is not reported as an outage', async () => {
+  it('a restart or update through the API is not reported as an outage, while probes still catch a real one', async () => {
     const site = await provision(h, a, { name: 'calm', restartPolicy: 'no' });
     const restart = await h.http.post(`/v1/sites/${site.id}/restart`).set(auth(a.key));
     expect((await waitForJob(h, a.key, restart.body.job.id)).status).toBe('SUCCEEDED');
     const update = await h.http.patch(`/v1/sites/${site.id}`).set(auth(a.key)).send({ env: { CALM: '1' } });
     expect((await waitForJob(h, a.key, update.body.job.id)).status).toBe('SUCCEEDED');
-    // Several probe intervals (0.5 s, DOWN after 2 failures) after both jobs: still no outage.
-    await new Promise((r) => setTimeout(r, 3000));
+    // Probing goes on after both jobs: each probe books the site's next one an interval ahead
+    // (the job booked it one interval ahead), so the booking moves 4 intervals past the jobs'
+    // end only after several probes ran (DOWN takes 2 failures).
+    const interval = Number(FAST.BERTH_PROBE_INTERVAL_MS);
+    const jobsDone = Date.now();
+    const redis = testRedis();
+    try {
+      await eventually(async () => Number(await redis.zscore('berth:monitor:due', site.id)) >= jobsDone + 4 * interval || undefined, 'several probes after the jobs', 30_000, 100);
+    } finally {
+      redis.disconnect();
+    }
     expect(await siteEvents(h, a.key, site.id, 'site.down')).toEqual([]);
+    expect((await h.http.get(`/v1/sites/${site.id}`).set(auth(a.key))).body.health).toBe('UP');
+
+    // Positive control: those probes do see an outage that only HTTP shows. A stopped (SIGSTOP)
+    // httpd leaves the container running but answers nothing; after SIGCONT it answers again.
+    const container = await siteContainer(h, site.id);
+    expect((await exec(h.docker, container, ['sh', '-c', 'kill -STOP $(pidof httpd)'])).code).toBe(0);
+    const [down] = await waitForEvent(h, a.key, site.id, 'site.down');
+    expect(down.message).toMatch(/probe\(s\) failed in a row/);
+    expect((await h.docker.getContainer(container).inspect()).State.Status).toBe('running');
+    expect((await exec(h.docker, container, ['sh', '-c', 'kill -CONT $(pidof httpd)'])).code).toBe(0);
+    const [up] = await waitForEvent(h, a.key, site.id, 'site.up');
+    expect(up.message).toMatch(/answered HTTP/);
     expect((await h.http.get(`/v1/sites/${site.id}`).set(auth(a.key))).body.health).toBe('UP');
   });
 
@@ -222,6 +245,7 @@ describe('without an SMTP server', () => {
   });
   afterAll(async () => {
     await h.stop();
+    await removeSuiteObjects();
   });
 
   it('records the email as an event with the message instead of sending it', async () => {
