@@ -163,8 +163,12 @@ describe('with an SMTP server and a webhook receiver', () => {
     expect(pending.error).toMatch(/ECONNREFUSED|connect/i);
     await smtp.start(smtpPort);
     await eventually(() => smtp.mails.find((m) => m.raw.includes('Site patient is DOWN')), 'the delayed email', 90_000);
-    const { rows } = await h.db.query('SELECT status FROM "EmailNotification" WHERE "eventId" = $1', [down.id]);
-    expect(rows[0].status).toBe('SENT');
+    // The row is marked SENT once the server has accepted the mail, a moment after it arrived.
+    const sent = await eventually(async () => {
+      const { rows } = await h.db.query('SELECT status FROM "EmailNotification" WHERE "eventId" = $1', [down.id]);
+      return rows[0]?.status === 'PENDING' ? undefined : rows[0];
+    }, 'the notification to leave PENDING', 30_000);
+    expect(sent.status).toBe('SENT');
   });
 
   it('a webhook that fails is retried with backoff until it succeeds', async () => {
