@@ -9,7 +9,7 @@ import type { Client } from 'graphql-ws';
 import type { Redis } from 'ioredis';
 import { auth, createTenant, startHarness, uniqueSlug, type Harness } from './harness';
 import { TestWebhookReceiver, eventually } from './receivers';
-import { provision, testRedis, wsClient } from './suite-helpers';
+import { provision, removeSuiteObjects, testRedis, wsClient } from './suite-helpers';
 
 type Who = 'none' | 'malformed' | 'revoked' | 'other' | 'owner' | 'readonly' | 'admin';
 const CALLERS: Who[] = ['none', 'malformed', 'revoked', 'other', 'owner', 'readonly', 'admin'];
@@ -286,6 +286,7 @@ afterAll(async () => {
   redis?.disconnect();
   await h?.stop();
   await receiver.stop();
+  await removeSuiteObjects();
 });
 
 describe('the matrix covers the whole API', () => {

@@ -10,7 +10,8 @@ import fc from 'fast-check';
 import type { Client } from 'graphql-ws';
 import { TEST_INSTANCE, testNames } from './env';
 import { auth, createTenant, startHarness, uniqueSlug, type Harness } from './harness';
-import { envOf, exec, provision, sleep, wsClient } from './suite-helpers';
+import { eventually } from './receivers';
+import { envOf, exec, provision, removeSuiteObjects, sleep, wsClient } from './suite-helpers';
 import { namePrefix } from '../src/sites/site-plan';
 
 const SLUG = /^[a-z][a-z0-9-]{2,39}$/;
@@ -218,6 +219,7 @@ describe('generated hostile requests', () => {
   afterAll(async () => {
     process.stdout.write(`hostile input: ${tried.rest} REST + ${tried.graphql} GraphQL over HTTP + ${tried.ws} over graphql-ws = ${tried.rest + tried.graphql + tried.ws} requests tried (seed ${FUZZ_SEED})\n`);
     await h.stop();
+    await removeSuiteObjects();
   });
 
   /** Remembers what a 2xx answer says was created. */
@@ -496,7 +498,7 @@ describe('generated hostile requests', () => {
 
   it('afterwards: no partial rows, no Docker objects for invalid names, and Berth still answers', async () => {
     // Jobs the run queued may still be running; let them finish so the rows settle.
-    await sleep(500);
+    await eventually(async () => (await h.db.query(`SELECT 1 FROM "Job" WHERE status IN ('QUEUED', 'RUNNING') AND "createdAt" >= $1`, [started])).rowCount === 0 || undefined, 'the jobs the run queued to finish', 150_000);
     const tenants = (await h.db.query('SELECT id, slug, name, "contactEmail", "maxSites", "maxMemoryMb", "maxCpus", "createdAt" >= $1 AS new FROM "Tenant"', [started])).rows;
     const sites = (await h.db.query('SELECT s.id, s.name, s.env, s."tenantId", s."createdAt" >= $1 AS new, (SELECT count(*)::int FROM "Job" j WHERE j."siteId" = s.id AND j.kind = \'PROVISION\') AS provisions FROM "Site" s', [started])).rows;
     const hooks = (await h.db.query('SELECT id, url FROM "Webhook" WHERE "createdAt" >= $1', [started])).rows;
@@ -567,6 +569,7 @@ describe('limits', () => {
   });
   afterAll(async () => {
     await h.stop();
+    await removeSuiteObjects();
   });
 
   it('a key gets 429 RATE_LIMITED with Retry-After after a burst of 5 requests, over REST, GraphQL and graphql-ws; others keep going', async () => {

@@ -6,7 +6,7 @@
 import type Docker from 'dockerode';
 import { TEST_INSTANCE, testNames } from './env';
 import { createTenant, startHarness, type Harness } from './harness';
-import { exec, provision } from './suite-helpers';
+import { exec, provision, removeSuiteObjects } from './suite-helpers';
 
 /** The capabilities Berth gives back after dropping all (site-plan.ts says why each). */
 const ALLOWED_CAPS = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'SETGID', 'SETUID', 'NET_BIND_SERVICE', 'KILL'];
@@ -35,6 +35,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await h.stop();
+  await removeSuiteObjects();
 });
 
 describe('every container Berth made is hardened', () => {

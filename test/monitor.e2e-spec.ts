@@ -1,8 +1,9 @@
 import http from 'node:http';
 import { verify } from '../src/notifications/webhook-signature';
-import { auth, createTenant, gql, startHarness, waitForJob, type Harness } from './harness';
+import { auth, createTenant, exec, gql, startHarness, waitForJob, type Harness } from './harness';
 import { eventually, TestSmtpServer, TestWebhookReceiver } from './receivers';
 import { testNames } from './env';
+import { removeSuiteObjects, siteContainer } from './suite-helpers';
 
 const FAST = {
   BERTH_PROBE_INTERVAL_MS: '500',
@@ -35,6 +36,13 @@ async function siteEvents(h: Harness, key: string, siteId: string, type?: string
   return res.body;
 }
 
+/** HTTP requests the stub's httpd (-vv) logged since `since` from outside its container. */
+async function requestsFromOutside(h: Harness, container: string, since: number): Promise<number> {
+  const raw = (await h.docker.getContainer(container).logs({ stdout: true, stderr: true, timestamps: true, since: Math.floor(since / 1000) })) as unknown as Buffer;
+  const lines = [...raw.toString('utf8').matchAll(/(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,3})?)\d*Z \[([^\]]+)\]:\d+: url:/g)];
+  return lines.filter(([, at, from]) => Date.parse(`${at}Z`) >= since && !from.endsWith('127.0.0.1')).length;
+}
+
 const waitForEvent = (h: Harness, key: string, siteId: string, type: string, count = 1) =>
   eventually(async () => {
     const events = await siteEvents(h, key, siteId, type);
@@ -61,6 +69,7 @@ describe('with an SMTP server and a webhook receiver', () => {
     await h.stop();
     await smtp.stop();
     await receiver.stop();
+    await removeSuiteObjects();
   });
 
   it('a killed site with restart policy "no" is reported down by event, email and signed webhook, and up again after start', async () => {
@@ -116,15 +125,29 @@ describe('with an SMTP server and a webhook receiver', () => {
     expect(g.data?.site.restartCount).toBeGreaterThanOrEqual(1);
   });
 
-  it('a restart or update through the API is not reported as an outage', async () => {
+  it('a restart or update through the API is not reported as an outage, while probes still catch a real one', async () => {
     const site = await provision(h, a, { name: 'calm', restartPolicy: 'no' });
     const restart = await h.http.post(`/v1/sites/${site.id}/restart`).set(auth(a.key));
     expect((await waitForJob(h, a.key, restart.body.job.id)).status).toBe('SUCCEEDED');
     const update = await h.http.patch(`/v1/sites/${site.id}`).set(auth(a.key)).send({ env: { CALM: '1' } });
     expect((await waitForJob(h, a.key, update.body.job.id)).status).toBe('SUCCEEDED');
-    // Several probe intervals (0.5 s, DOWN after 2 failures) after both jobs: still no outage.
-    await new Promise((r) => setTimeout(r, 3000));
+    // Probing goes on after both jobs: the site's httpd logs three probes (requests from
+    // outside the container; its own health check asks from 127.0.0.1). DOWN takes 2 failures.
+    const jobsDone = Date.now();
+    const container = await siteContainer(h, site.id);
+    await eventually(async () => ((await requestsFromOutside(h, container, jobsDone)) >= 3 ? true : undefined), 'three probes after the jobs', 30_000, 250);
     expect(await siteEvents(h, a.key, site.id, 'site.down')).toEqual([]);
+    expect((await h.http.get(`/v1/sites/${site.id}`).set(auth(a.key))).body.health).toBe('UP');
+
+    // Positive control: those probes do see an outage that only HTTP shows. A stopped (SIGSTOP)
+    // httpd leaves the container running but answers nothing; after SIGCONT it answers again.
+    expect((await exec(h.docker, container, ['sh', '-c', 'kill -STOP $(pidof httpd)'])).code).toBe(0);
+    const [down] = await waitForEvent(h, a.key, site.id, 'site.down');
+    expect(down.message).toMatch(/probe\(s\) failed in a row/);
+    expect((await h.docker.getContainer(container).inspect()).State.Status).toBe('running');
+    expect((await exec(h.docker, container, ['sh', '-c', 'kill -CONT $(pidof httpd)'])).code).toBe(0);
+    const [up] = await waitForEvent(h, a.key, site.id, 'site.up');
+    expect(up.message).toMatch(/answered HTTP/);
     expect((await h.http.get(`/v1/sites/${site.id}`).set(auth(a.key))).body.health).toBe('UP');
   });
 
@@ -141,8 +164,12 @@ describe('with an SMTP server and a webhook receiver', () => {
     expect(pending.error).toMatch(/ECONNREFUSED|connect/i);
     await smtp.start(smtpPort);
     await eventually(() => smtp.mails.find((m) => m.raw.includes('Site patient is DOWN')), 'the delayed email', 90_000);
-    const { rows } = await h.db.query('SELECT status FROM "EmailNotification" WHERE "eventId" = $1', [down.id]);
-    expect(rows[0].status).toBe('SENT');
+    // The row is marked SENT once the server has accepted the mail, a moment after it arrived.
+    const sent = await eventually(async () => {
+      const { rows } = await h.db.query('SELECT status FROM "EmailNotification" WHERE "eventId" = $1', [down.id]);
+      return rows[0]?.status === 'PENDING' ? undefined : rows[0];
+    }, 'the notification to leave PENDING', 30_000);
+    expect(sent.status).toBe('SENT');
   });
 
   it('a webhook that fails is retried with backoff until it succeeds', async () => {
@@ -223,6 +250,7 @@ describe('without an SMTP server', () => {
   });
   afterAll(async () => {
     await h.stop();
+    await removeSuiteObjects();
   });
 
   it('records the email as an event with the message instead of sending it', async () => {

@@ -2,6 +2,7 @@ import { auth, createTenant, exec, startHarness, waitForJob, type Harness } from
 import { TEST_INSTANCE } from './env';
 import { eventually } from './receivers';
 import { testNames } from './env';
+import { removeSuiteObjects } from './suite-helpers';
 
 let h: Harness;
 let t: Awaited<ReturnType<typeof createTenant>>;
@@ -13,6 +14,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await h.stop();
+  await removeSuiteObjects();
 });
 
 async function provision(name: string, body: Record<string, unknown> = {}) {

@@ -4,11 +4,13 @@
  * live event streams, its own output, its database rows, Redis, webhooks and emails.
  */
 import http from 'node:http';
+import { randomBytes } from 'node:crypto';
 import { SecretBox } from '../src/common/crypto';
 import { TEST_ADMIN_KEY, TEST_INSTANCE, testEnv, testNames } from './env';
 import { auth, createTenant, startHarness, uniqueSlug, waitForJob, type Harness } from './harness';
 import { eventually, TestSmtpServer, TestWebhookReceiver } from './receivers';
-import { dumpRedis, dumpTables, envOf, provision, sleep, testRedis, wsClient } from './suite-helpers';
+import { dumpRedis, dumpTables, envOf, provision, removeSuiteObjects, testRedis, wsClient } from './suite-helpers';
+import { eventChannel } from '../src/notifications/notify.types';
 
 const TABLES = ['Event', 'Job', 'Site', 'Tenant', 'ApiKey', 'Webhook', 'WebhookDelivery', 'EmailNotification'];
 
@@ -47,6 +49,7 @@ afterAll(async () => {
   await h?.stop();
   await smtp.stop();
   await receiver.stop();
+  await removeSuiteObjects();
 });
 
 it('no secret appears in answers, errors, streams, output, rows, Redis, webhooks or emails; passwords are sealed at rest', async () => {
@@ -94,8 +97,13 @@ it('no secret appears in answers, errors, streams, output, rows, Redis, webhooks
     provision(h, b.key, { name: 'gamma' }),
   ]);
   const siteEvents: string[] = [];
+  // The subscription is live once Berth holds one more Redis subscription to tenant A's events.
+  const pubsub = testRedis();
+  const listeners = async () => Number(((await pubsub.pubsub('NUMSUB', eventChannel.tenant(a.tenant.id))) as [string, number])[1]);
+  const listenersBefore = await listeners();
   const stopSiteEvents = ws.subscribe({ query: `subscription { siteEvents(siteId: "${alpha.id}") { id type message data } }` }, { next: (v) => siteEvents.push(JSON.stringify(v)), error: (e) => siteEvents.push(JSON.stringify(e)), complete: () => undefined });
-  await sleep(300);
+  await eventually(async () => (await listeners()) > listenersBefore || undefined, 'the siteEvents subscription to be live', 30_000, 50);
+  pubsub.disconnect();
 
   // Errors of every kind.
   // - a job that fails (an image tag that does not exist) and is rolled back
@@ -108,6 +116,23 @@ it('no secret appears in answers, errors, streams, output, rows, Redis, webhooks
   await eventually(async () => (await h.db.query(`SELECT 1 FROM "Event" WHERE "siteId" = $1 AND type = 'site.down'`, [alpha.id])).rowCount || undefined, 'site.down');
   const start = keep(await h.http.post(`/v1/sites/${alpha.id}/start`).set(auth(a.key)));
   expect((await waitForJob(h, a.key, start.body.job.id)).status).toBe('SUCCEEDED');
+  // A followed log stream of alpha, read until the end of the test. Positive control: a
+  // request for a path no one else asks for shows up in it (httpd -vv logs each request).
+  const logMarker = `log-marker-${randomBytes(6).toString('hex')}`;
+  const followed: string[] = [];
+  const logStream = await new Promise<http.ClientRequest>((resolve, reject) => {
+    const req = http.get(new URL(`/v1/sites/${alpha.id}/logs?follow=true&tail=0`, h.berth.url), { headers: auth(a.key) }, (res) => {
+      if (res.statusCode !== 200) reject(new Error(`followed logs: HTTP ${res.statusCode}`));
+      res.on('data', (c: Buffer) => followed.push(c.toString()));
+      resolve(req);
+    });
+    req.on('error', () => undefined); // destroyed at the end of the test
+  });
+  const alphaUrl = (await h.http.get(`/v1/sites/${alpha.id}`).set(auth(a.key))).body.url as string;
+  await eventually(async () => {
+    await fetch(`${alphaUrl.replace(/\/$/, '')}/${logMarker}`).catch(() => undefined);
+    return followed.join('').includes(logMarker) || undefined;
+  }, 'the marker request in the followed log stream', 30_000, 500);
   // - refused and invalid requests, REST and GraphQL, with the secrets in them
   const random = '5c1f4a52-3f0e-4a57-9a1e-1b2f9b1c0d9e';
   keep(await h.http.get(`/v1/sites/${random}`).set(auth(a.key)));
@@ -144,12 +169,20 @@ it('no secret appears in answers, errors, streams, output, rows, Redis, webhooks
   // Notifications were delivered, so their traces exist.
   await eventually(() => smtp.mails.find((m) => m.raw.includes('alpha') && m.raw.includes('DOWN')), 'the site.down email');
   await eventually(async () => (await h.db.query(`SELECT 1 FROM "WebhookDelivery" WHERE status = 'SUCCEEDED'`)).rowCount || undefined, 'a delivered webhook');
-  await sleep(500);
+  // Positive controls for the live streams: each carries what it must, so an empty or dead
+  // stream cannot pass the search for secrets below.
+  const { rows: downRows } = await h.db.query(`SELECT id FROM "Event" WHERE "siteId" = $1 AND type = 'site.down'`, [alpha.id]);
+  const downId = downRows[0].id as string;
+  await eventually(() => streamed.join('').includes(downId) || undefined, 'the site.down event on the admin SSE stream', 30_000, 100);
+  await eventually(() => siteEvents.join('').includes(downId) || undefined, 'the site.down event on the siteEvents subscription', 30_000, 100);
+  expect(streamed.join('')).toMatch(/JOB_NOT_FOUND/); // the jobUpdated subscription answered too
   sse.destroy();
+  logStream.destroy();
   unsubscribe();
   stopSiteEvents();
   await ws.dispose();
   expect(siteEvents.join('')).toContain('site.down');
+  expect(followed.join('')).toContain(logMarker);
 
   // The secrets Docker holds: each site's database password and each tenant's root password.
   const containers = await h.docker.listContainers({ all: true, filters: { label: [`berth.instance=${TEST_INSTANCE}`] } });
@@ -179,7 +212,7 @@ it('no secret appears in answers, errors, streams, output, rows, Redis, webhooks
     ...Object.fromEntries(Object.entries(rows).map(([t, text]) => [`table ${t}`, text])),
     Redis: dump.text,
     'API answers': answers.join('\n'),
-    'live streams': streamed.join('\n') + siteEvents.join('\n'),
+    'live streams': streamed.join('\n') + siteEvents.join('\n') + followed.join(''),
     'webhook requests': receiver.hooks.map((r) => JSON.stringify(r.headers) + r.body).join('\n'),
     emails: smtp.mails.map((m) => m.raw).join('\n'),
   };

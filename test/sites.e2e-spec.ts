@@ -8,6 +8,7 @@ import { dockerOptions } from '../src/docker/docker-options';
 import { auth, createTenant, envOf, exec, gql, startHarness, uniqueSlug, waitForJob, type Harness } from './harness';
 import { eventually } from './receivers';
 import { testNames } from './env';
+import { removeSuiteObjects } from './suite-helpers';
 
 let h: Harness;
 let tenant: { id: string; slug: string };
@@ -19,6 +20,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await h.stop();
+  await removeSuiteObjects();
 });
 
 async function provision(body: Record<string, unknown>, k = key) {

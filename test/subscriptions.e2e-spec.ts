@@ -1,6 +1,6 @@
 import type { Client } from 'graphql-ws';
 import { auth, createTenant, startHarness, waitForJob, type Harness } from './harness';
-import { wsClient as sharedWsClient } from './suite-helpers';
+import { removeSuiteObjects, wsClient as sharedWsClient } from './suite-helpers';
 
 let h: Harness;
 beforeAll(async () => {
@@ -8,6 +8,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await h.stop();
+  await removeSuiteObjects();
 });
 
 const wsClient = (key?: string): Client => sharedWsClient(h, key);
@@ -35,7 +36,9 @@ function collect<T>(client: Client, query: string, until: (v: T) => boolean, tim
       },
       error: (e) => {
         clearTimeout(timer);
-        reject(e instanceof Error ? e : new Error(JSON.stringify(e)));
+        // A closed socket reports a CloseEvent, whose code and reason JSON.stringify drops.
+        const close = e as { code?: unknown; reason?: unknown };
+        reject(e instanceof Error ? e : new Error(typeof close.code === 'number' ? `closed ${close.code} ${String(close.reason)}` : JSON.stringify(e)));
       },
       complete: () => resolve(seen),
     });
@@ -65,7 +68,8 @@ describe('GraphQL subscriptions over graphql-ws', () => {
 
   it('refuses a connection without a valid key, and another tenant\'s job as not found', async () => {
     const anonymous = wsClient();
-    await expect(collect(anonymous, 'subscription { jobUpdated(id: "00000000-0000-0000-0000-000000000000") { status } }', () => true, 10_000).done).rejects.toBeTruthy();
+    // The coded close, not the helper's own timeout ("timed out; ..."), must end it.
+    await expect(collect(anonymous, 'subscription { jobUpdated(id: "00000000-0000-0000-0000-000000000000") { status } }', () => true, 10_000).done).rejects.toThrow(/^closed 4401 UNAUTHENTICATED$/);
     await anonymous.dispose();
 
     const a = await createTenant(h);

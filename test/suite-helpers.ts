@@ -1,13 +1,45 @@
 /** Helpers shared by several suites: graphql-ws clients, provisioning, dumps of Redis and tables. */
+import Docker from 'dockerode';
 import { createClient, type Client } from 'graphql-ws';
 import { Redis } from 'ioredis';
+import { Client as PgClient } from 'pg';
 import WebSocket from 'ws';
-import { testRedisUrl } from './env';
+import { dockerOptions } from '../src/docker/docker-options';
+import { removeTenantObjects } from './docker-cleanup';
+import { TEST_INSTANCE, testRedisUrl } from './env';
 import { auth, waitForJob, type Harness } from './harness';
 
 export { envOf, exec } from './harness';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// Jest loads this module afresh for each test file: this is when the file's suite began.
+const suiteStarted = new Date();
+
+/**
+ * Removes what this suite made, for an afterAll once its Berth processes have stopped: the
+ * sites of the tenants created since the suite began are marked deleted, so that no later
+ * suite's Berth repairs or probes them, and those tenants' Docker objects are removed by
+ * their labels. Suites run one at a time in a slot, so no other suite's tenants match.
+ */
+export async function removeSuiteObjects(): Promise<void> {
+  const db = new PgClient({ connectionString: process.env.DATABASE_URL });
+  await db.connect();
+  try {
+    const { rows } = await db.query<{ id: string; slug: string }>('SELECT id, slug FROM "Tenant" WHERE "createdAt" >= $1', [suiteStarted]);
+    if (!rows.length) return;
+    const ids = rows.map((t) => t.id);
+    await db.query(`UPDATE "Job" SET status = 'CANCELLED', error = 'the test suite ended', "finishedAt" = now() WHERE "tenantId" = ANY($1::uuid[]) AND status IN ('QUEUED', 'RUNNING')`, [ids]);
+    await db.query(
+      `UPDATE "Site" SET status = 'DELETED', "desiredState" = 'ABSENT', "liveName" = NULL, "hostPort" = NULL, health = 'UNKNOWN', "deletedAt" = now() WHERE "tenantId" = ANY($1::uuid[]) AND status <> 'DELETED'`,
+      [ids],
+    );
+    const docker = new Docker(dockerOptions(process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock'));
+    for (const t of rows) await removeTenantObjects(docker, TEST_INSTANCE, t.slug);
+  } finally {
+    await db.end();
+  }
+}
 
 /** The suite's own Redis database (the one Berth uses in this test slot). */
 export const testRedis = () => new Redis(testRedisUrl());
@@ -21,6 +53,13 @@ export function wsClient(h: Harness, key?: string): Client {
     retryAttempts: 0,
     lazy: true,
   });
+}
+
+/** The id of a site's WordPress container, found by its labels (names are Berth's business). */
+export async function siteContainer(h: Harness, siteId: string): Promise<string> {
+  const found = await h.docker.listContainers({ all: true, filters: { label: [`berth.site-id=${siteId}`, 'berth.role=wordpress'] } });
+  if (found.length !== 1) throw new Error(`site ${siteId} has ${found.length} WordPress containers`);
+  return found[0].Id;
 }
 
 /** POST /v1/sites and wait for the provisioning job to succeed. */

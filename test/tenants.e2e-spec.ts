@@ -1,5 +1,6 @@
 import { auth, createTenant, gql, startHarness, uniqueSlug, type Harness } from './harness';
 import { eventually } from './receivers';
+import { removeSuiteObjects } from './suite-helpers';
 
 let h: Harness;
 beforeAll(async () => {
@@ -7,6 +8,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await h.stop();
+  await removeSuiteObjects();
 });
 
 describe('tenants over REST', () => {
@@ -103,8 +105,8 @@ describe('API keys', () => {
     expect(JSON.stringify(row)).not.toContain(key);
     expect(row.lastUsedAt).toBeNull();
     expect((await h.http.get(`/v1/tenants/${tenant.id}`).set(auth(key))).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 200));
-    const used = await keyRow();
+    // lastUsedAt is written after the answer, so wait for it rather than for a fixed time.
+    const used = await eventually(async () => ((await keyRow()).lastUsedAt ? keyRow() : undefined), 'lastUsedAt to be recorded', 10_000, 50);
     expect(used.lastUsedAt).not.toBeNull();
     const listed = await h.http.get(`/v1/tenants/${tenant.id}/api-keys`).set(auth(h.admin));
     expect(listed.status).toBe(200);

@@ -6,6 +6,7 @@
  */
 import { auth, createTenant, gql, startHarness, type Harness } from './harness';
 import { eventually, TestWebhookReceiver } from './receivers';
+import { removeSuiteObjects } from './suite-helpers';
 
 let h: Harness;
 let t: Awaited<ReturnType<typeof createTenant>>;
@@ -20,6 +21,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await h.stop();
   await receiver.stop();
+  await removeSuiteObjects();
 });
 
 const hookCount = async () => (await h.db.query('SELECT count(*)::int AS n FROM "Webhook" WHERE "tenantId" = $1', [t.tenant.id])).rows[0].n as number;

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { auth, createTenant, exec, startHarness, waitForJob, type Harness } from './harness';
 import { testNames } from './env';
+import { removeSuiteObjects } from './suite-helpers';
 
 /**
  * The real WordPress image (berth/wordpress:6.1) driven end to end: provisioned through the
@@ -36,6 +37,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await h?.stop();
+  await removeSuiteObjects();
 });
 
 /** Just enough of a browser's cookie store for one host (WordPress's path-scoped cookies carry equal values). */

@@ -16,7 +16,10 @@ function fakeEngine() {
       await engine.gate;
       return status ? ({ Name: `/${name}`, State: { Status: status } } as unknown as ContainerInfo) : undefined;
     },
+    /** While set, a reconnection to the event stream waits for it. */
+    eventsGate: undefined as Promise<void> | undefined,
     async events() {
+      await engine.eventsGate;
       const s = new PassThrough();
       streams.push(s);
       return s;
@@ -36,7 +39,14 @@ function fakeEngine() {
   return engine;
 }
 
-const tick = () => new Promise((r) => setTimeout(r, 5));
+/** Waits (a macrotask at a time, at most 2 s) until `condition` holds. */
+async function until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 2000;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setImmediate(r));
+  }
+}
 const statusOf = async (c: ContainerStateCache, name: string) => (await c.inspect(name))?.State.Status ?? 'missing';
 
 describe('ContainerStateCache', () => {
@@ -56,7 +66,11 @@ describe('ContainerStateCache', () => {
     engine.state.set(name, status);
     const cache = make(engine);
     expect(await statusOf(cache, name)).toBe(status); // the first read starts following
-    await tick();
+    await until(async () => {
+      const before = engine.inspections;
+      await statusOf(cache, name);
+      return engine.inspections === before;
+    }, 'reads to be answered from memory');
     return { engine, cache };
   };
 
@@ -74,34 +88,43 @@ describe('ContainerStateCache', () => {
     engine.state.set('wp_a_blog', 'exited');
     expect(await statusOf(cache, 'wp_a_blog')).toBe('running'); // no event yet: remembered
     engine.emit('wp_a_blog', 'die');
-    await tick();
-    expect(await statusOf(cache, 'wp_a_blog')).toBe('exited');
+    await until(async () => (await statusOf(cache, 'wp_a_blog')) === 'exited', 'the event to make the cache read again');
 
     expect(await statusOf(cache, 'wp_a_new')).toBe('missing');
     engine.state.set('wp_a_new', 'created');
+    expect(await statusOf(cache, 'wp_a_new')).toBe('missing'); // no event yet: remembered
     engine.emit('wp_a_new', 'create');
-    await tick();
-    expect(await statusOf(cache, 'wp_a_new')).toBe('created');
+    await until(async () => (await statusOf(cache, 'wp_a_new')) === 'created', 'the create event to make the cache read again');
   });
 
   it('keeps nothing while the stream is down, and nothing read before it came back', async () => {
     const { engine, cache } = await following('db_a', 'running');
+    // The stream stays down until the gate opens; until then, every read goes to the Engine.
+    let reconnect!: () => void;
+    engine.eventsGate = new Promise((r) => (reconnect = r));
     engine.drop();
-    await tick();
-    const before = engine.inspections;
-    // The stream reconnects after 10 ms; until then, every read goes to the Engine.
     engine.state.set('db_a', 'restarting');
-    expect(await statusOf(cache, 'db_a')).toBe('restarting');
-    await tick();
-    await tick();
-    expect(engine.connected).toBe(1);
+    await until(async () => (await statusOf(cache, 'db_a')) === 'restarting', 'the cache to forget what it read before the drop');
+    for (const status of ['exited', 'running']) {
+      engine.state.set('db_a', status);
+      expect(await statusOf(cache, 'db_a')).toBe(status);
+    }
+    expect(engine.connected).toBe(0);
+    const before = engine.inspections;
+    reconnect();
+    engine.eventsGate = undefined;
+    await until(() => engine.connected === 1, 'the stream to reconnect');
+    await until(async () => {
+      const n = engine.inspections;
+      await statusOf(cache, 'db_a');
+      return engine.inspections === n;
+    }, 'reads to be answered from memory again');
     expect(engine.inspections).toBeGreaterThan(before);
   });
 
   it('shares one inspection between concurrent reads, but not with reads after an event', async () => {
-    const { engine, cache } = await following('wp_a_blog', 'running');
-    engine.emit('wp_a_blog', 'restart');
-    await tick();
+    const { engine, cache } = await following('db_a', 'running');
+    engine.state.set('wp_a_blog', 'running'); // never read yet, so not remembered
     let open!: () => void;
     engine.gate = new Promise((r) => (open = r));
     const before = engine.inspections;
@@ -109,10 +132,13 @@ describe('ContainerStateCache', () => {
     expect(engine.inspections).toBe(before + 1);
     // An event while that inspection is out: what it returns is not kept, and new reads ask again.
     engine.emit('wp_a_blog', 'die');
-    await tick();
     engine.state.set('wp_a_blog', 'exited');
-    const after = cache.inspect('wp_a_blog');
-    expect(engine.inspections).toBe(before + 2);
+    let after!: ReturnType<typeof cache.inspect>;
+    // Reads before the event is handled join the inspection that is out; the first one after asks again.
+    await until(() => {
+      after = cache.inspect('wp_a_blog');
+      return engine.inspections === before + 2;
+    }, 'a read after the event to ask the Engine');
     open();
     engine.gate = undefined;
     await Promise.all(together);

@@ -2,6 +2,8 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import type Docker from 'dockerode';
 import { auth, spawnBerth, startHarness, waitForOutput, type BerthProcess, type Harness } from '../harness';
 import { testEnv } from '../env';
 import { eventually } from '../receivers';
@@ -147,7 +149,8 @@ export function printSummary(): void {
 /**
  * The invariants every case ends with: each live site in its desired state with exactly one
  * WordPress container answering when it should run, no unfinished job, no Docker object of
- * this instance that no site or tenant claims, no duplicated network.
+ * this instance that no site or tenant claims, no duplicated network, database server or
+ * volume, and on each database server exactly the live sites' databases and users.
  */
 export async function assertConverged(h: Harness, instance: string, timeoutMs = 120_000): Promise<void> {
   await eventually(async () => {
@@ -171,12 +174,101 @@ export async function assertConverged(h: Harness, instance: string, timeoutMs = 
   const networks = await h.docker.listNetworks({ filters: { label: [`berth.instance=${instance}`] } });
   const names = networks.map((n) => n.Name);
   expect(new Set(names).size).toBe(names.length);
+  // A database server the Engine has just (re)started can take a moment to answer.
+  await eventually(async () => {
+    const problems = await strayTenantObjects(h, instance);
+    if (problems.length) throw new Error(problems.join('; '));
+    return true;
+  }, 'no stray or duplicate database server, volume, network, MariaDB database or user', 60_000, 1000);
   const { rows: running } = await h.db.query(`SELECT s.id, s."hostPort" FROM "Site" s WHERE s.status = 'RUNNING'`);
   // A container the Engine has just (re)started can take a moment to answer.
   for (const r of running) {
     const status = await eventually(async () => (await fetch(`http://127.0.0.1:${r.hostPort}/`, { signal: AbortSignal.timeout(5000) })).status, `site ${r.id} to answer HTTP`, 60_000, 250);
     expect(status).toBe(200);
   }
+}
+
+/** Users every database server has of its own; anything else must be a live site's. */
+const SYSTEM_USERS = new Set(['root', 'mariadb.sys', 'mysql', 'healthcheck', 'PUBLIC', '']);
+const SYSTEM_DATABASES = new Set(['information_schema', 'mysql', 'performance_schema', 'sys']);
+
+/**
+ * What is wrong with the tenants' objects of this instance: per tenant at most one database
+ * server, database volume and network, each for a tenant that exists; a site volume only for
+ * a live site, one each; and on each database server exactly the live sites' databases and
+ * users (listed with the server's root password, which its container carries).
+ */
+export async function strayTenantObjects(h: Harness, instance: string): Promise<string[]> {
+  const problems: string[] = [];
+  const filters = { label: [`berth.instance=${instance}`] };
+  const { rows: tenants } = await h.db.query<{ slug: string }>('SELECT slug FROM "Tenant"');
+  const { rows: sites } = await h.db.query<{ id: string; slug: string; dbName: string; dbUser: string }>(
+    `SELECT s.id, t.slug, s."dbName", s."dbUser" FROM "Site" s JOIN "Tenant" t ON t.id = s."tenantId" WHERE s.status <> 'DELETED'`,
+  );
+  const known = new Set(tenants.map((t) => t.slug));
+  const live = new Set(sites.map((s) => s.id));
+  const perTenant = (what: string, objects: { name: string; labels: Record<string, string> }[]) => {
+    const seen = new Map<string, string[]>();
+    for (const o of objects) {
+      const slug = o.labels['berth.tenant'];
+      if (!known.has(slug)) problems.push(`${what} ${o.name} belongs to no tenant`);
+      seen.set(slug, [...(seen.get(slug) ?? []), o.name]);
+    }
+    for (const [slug, list] of seen) if (list.length > 1) problems.push(`tenant ${slug} has ${list.length} ${what}s: ${list.join(', ')}`);
+  };
+  const dbServers = await h.docker.listContainers({ all: true, filters: { label: [...filters.label, 'berth.role=db'] } });
+  perTenant('database server', dbServers.map((c) => ({ name: c.Names[0], labels: c.Labels })));
+  const volumes = (await h.docker.listVolumes({ filters })).Volumes ?? [];
+  perTenant('database volume', volumes.filter((v) => v.Labels?.['berth.role'] === 'db-volume').map((v) => ({ name: v.Name, labels: v.Labels })));
+  const siteVolumes = volumes.filter((v) => v.Labels?.['berth.role'] === 'volume');
+  for (const v of siteVolumes) if (!live.has(v.Labels['berth.site-id'])) problems.push(`volume ${v.Name} belongs to no live site`);
+  for (const s of sites) {
+    const n = siteVolumes.filter((v) => v.Labels['berth.site-id'] === s.id).length;
+    if (n !== 1) problems.push(`site ${s.slug}/${s.id} has ${n} volumes`);
+  }
+  const networks = await h.docker.listNetworks({ filters });
+  perTenant('network', networks.map((n) => ({ name: n.Name, labels: n.Labels ?? {} })));
+
+  for (const c of dbServers) {
+    const slug = c.Labels['berth.tenant'];
+    const mine = sites.filter((s) => s.slug === slug);
+    if (c.State !== 'running') {
+      if (mine.length) problems.push(`database server ${c.Names[0]} of tenant ${slug} with ${mine.length} live site(s) is ${c.State}`);
+      continue;
+    }
+    const info = await h.docker.getContainer(c.Id).inspect();
+    const rootPassword = info.Config.Env.find((e) => e.startsWith('MARIADB_ROOT_PASSWORD='))?.slice('MARIADB_ROOT_PASSWORD='.length);
+    if (!rootPassword) {
+      problems.push(`database server ${c.Names[0]} has no root password in its environment`);
+      continue;
+    }
+    const listed = await sqlOn(h.docker, c.Id, rootPassword, "SELECT CONCAT('database ', schema_name) FROM information_schema.schemata UNION ALL SELECT CONCAT('user ', user, '@', host) FROM mysql.user");
+    if (listed.code !== 0) {
+      problems.push(`listing databases on ${c.Names[0]} failed (exit ${listed.code}): ${listed.out.trim().slice(0, 200)}`);
+      continue;
+    }
+    const found = listed.out
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !(l.startsWith('database ') && SYSTEM_DATABASES.has(l.slice(9))) && !(l.startsWith('user ') && SYSTEM_USERS.has(l.slice(5, l.lastIndexOf('@')))))
+      .sort();
+    const expected = mine.flatMap((s) => [`database ${s.dbName}`, `user ${s.dbUser}@%`]).sort();
+    if (JSON.stringify(found) !== JSON.stringify(expected)) problems.push(`database server ${c.Names[0]} holds ${JSON.stringify(found)}, its live sites need ${JSON.stringify(expected)}`);
+  }
+  return problems;
+}
+
+/** Runs SQL as root on a database server; the password travels in the exec's environment. */
+async function sqlOn(docker: Docker, container: string, rootPassword: string, sql: string): Promise<{ code: number; out: string }> {
+  const cmd = ['sh', '-c', 'c=$(command -v mariadb || command -v mysql) && exec "$c" -uroot -h127.0.0.1 --protocol=tcp --batch --skip-column-names -e "$BERTH_SQL"'];
+  const e = await docker.getContainer(container).exec({ Cmd: cmd, Env: [`MYSQL_PWD=${rootPassword}`, `BERTH_SQL=${sql}`], AttachStdout: true, AttachStderr: true });
+  const stream = await e.start({ hijack: true, stdin: false });
+  const sink = new PassThrough();
+  let out = '';
+  sink.on('data', (c: Buffer) => (out += c.toString()));
+  docker.modem.demuxStream(stream, sink, sink);
+  await new Promise((r) => stream.on('end', r));
+  return { code: (await e.inspect()).ExitCode ?? -1, out };
 }
 
 export const authHeader = auth;
