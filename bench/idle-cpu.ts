@@ -28,7 +28,8 @@ interface DatabaseModule {
   readGreeting(host: string, port: number): Promise<{ ok: boolean }>;
 }
 
-const ROOT = resolve(__dirname, '../..');
+/** Berth's compiled code (`npm run build`); BERTH_DIST points elsewhere (a copy of another build). */
+const DIST = process.env.BERTH_DIST ?? resolve(__dirname, '../../dist');
 const INSTANCE = 'idle-cpu';
 const N = Number(process.argv[2] ?? 10);
 const SECONDS = Number(process.argv[3] ?? 60);
@@ -142,8 +143,8 @@ async function measure(mode: 'old' | 'new', plans: PlanModule, database: Databas
 }
 
 async function main(): Promise<void> {
-  const plans = require(join(ROOT, 'dist/sites/site-plan.js')) as PlanModule;
-  const database = require(join(ROOT, 'dist/sites/site-database.js')) as DatabaseModule;
+  const plans = require(join(DIST, 'sites/site-plan.js')) as PlanModule;
+  const database = require(join(DIST, 'sites/site-database.js')) as DatabaseModule;
   await removeLabelled(docker, [`berth.instance=${INSTANCE}`]);
   log(`idle CPU: ${N} idle sites (stub WordPress) + 1 MariaDB server, ${SECONDS} s each; % of one core`);
   const rows = [await measure('old', plans, database), await measure('new', plans, database)];

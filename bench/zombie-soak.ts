@@ -8,6 +8,7 @@
 // Docker kills a timed-out health check's process but not its children: they are left to the
 // container's PID 1, which must reap them. Needs berth/mariadb:10.11 (scripts/images.sh mariadb).
 import Docker from 'dockerode';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { removeLabelled, sleep } from './support';
 
@@ -21,7 +22,8 @@ interface PlanModule {
   ): { networks: { name: string; subnet: string; gateway: string; labels: Record<string, string> }[]; volumes: { name: string; labels: Record<string, string> }[]; containers: PlanContainer[] };
 }
 
-const ROOT = resolve(__dirname, '../..');
+/** Berth's compiled code (`npm run build`); BERTH_DIST points elsewhere (a copy of another build). */
+const DIST = process.env.BERTH_DIST ?? resolve(__dirname, '../../dist');
 const INSTANCE = 'zombie-soak';
 const seconds = Number(process.argv[2] ?? 180);
 const docker = new Docker({ socketPath: (process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, '') });
@@ -41,12 +43,22 @@ const settings = {
 };
 
 /** Health checks that always time out; each leaves a child to PID 1 (Docker kills sh on the timeout, or sh ends first). */
-const TIMING_OUT = { Test: ['CMD-SHELL', 'sleep 2 & sleep 3; true'], Interval: 1e9, Timeout: 300e6, StartPeriod: 0, Retries: 1000 };
+const TIMING_OUT = { Test: ['CMD-SHELL', 'sleep 2 & sleep 3; true'], Interval: 1e9, Timeout: 300e6, StartPeriod: 1e6, Retries: 1000 };
 
+/** Host processes in state Z whose parent is in the container (`docker top` lists no zombies: they left the cgroup). */
 async function zombies(id: string): Promise<number> {
-  const top = (await docker.getContainer(id).top({ ps_args: '-o pid,stat' })) as { Titles: string[]; Processes: string[][] };
-  const stat = top.Titles.indexOf('STAT');
-  return top.Processes.filter((p) => p[stat].startsWith('Z')).length;
+  const top = (await docker.getContainer(id).top({ ps_args: '-o pid' })) as { Titles: string[]; Processes: string[][] };
+  const parents = new Set(top.Processes.map((p) => p[0]));
+  let n = 0;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      if (/^State:\s+Z/m.test(status) && parents.has(status.match(/^PPid:\s+(\d+)/m)?.[1] ?? '')) n += 1;
+    } catch {
+      // gone
+    }
+  }
+  return n;
 }
 
 async function create(plan: ReturnType<PlanModule['planTenant']>, init: boolean): Promise<string> {
@@ -61,7 +73,7 @@ async function create(plan: ReturnType<PlanModule['planTenant']>, init: boolean)
 }
 
 async function main(): Promise<void> {
-  const { planTenant } = require(join(ROOT, 'dist/sites/site-plan.js')) as PlanModule;
+  const { planTenant } = require(join(DIST, 'sites/site-plan.js')) as PlanModule;
   const tenant = (slug: string, networkIndex: number) => ({ slug, networkIndex, dbRootPassword: 'soak-root-password-0123', maxMemoryMb: 256, maxCpus: 1 });
   const berthPlan = planTenant(tenant('soakinit', 1), settings);
   const controlPlan = planTenant(tenant('soakctl', 2), settings);

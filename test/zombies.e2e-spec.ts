@@ -1,5 +1,6 @@
 import type Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { TEST_INSTANCE } from './env';
 import { auth, createTenant, exec, startHarness, waitForJob, type Harness } from './harness';
 import { eventually } from './receivers';
@@ -25,7 +26,24 @@ async function processes(name: string): Promise<{ pid: number; stat: string; com
   const [pid, stat, comm] = ['PID', 'STAT', 'COMMAND'].map((t) => top.Titles.indexOf(t));
   return top.Processes.map((p) => ({ pid: Number(p[pid]), stat: p[stat], comm: p[comm] }));
 }
-const zombies = async (name: string) => (await processes(name)).filter((p) => p.stat.startsWith('Z')).length;
+/**
+ * The container's zombies: `docker top` lists only live processes (a zombie has left its
+ * cgroup), so count the host's processes in state Z whose parent is one of the container's.
+ */
+async function zombies(name: string): Promise<number> {
+  const parents = new Set((await processes(name)).map((p) => String(p.pid)));
+  let n = 0;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let status: string;
+    try {
+      status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    } catch {
+      continue; // gone
+    }
+    if (/^State:\s+Z/m.test(status) && parents.has(status.match(/^PPid:\s+(\d+)/m)?.[1] ?? '')) n += 1;
+  }
+  return n;
+}
 /** The command running as the container's PID 1. */
 async function pid1(name: string): Promise<string | undefined> {
   const { State } = await h.docker.getContainer(name).inspect();
