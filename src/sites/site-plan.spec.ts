@@ -114,6 +114,21 @@ describe('planSite', () => {
   });
 });
 
+describe('every container', () => {
+  const all = [...planTenant(tenant, settings).containers, ...planSite(tenant, site, settings).containers];
+
+  it('runs an init as PID 1, which reaps the orphans a timed-out exec leaves behind', () => {
+    for (const c of all) expect(c.create.HostConfig?.Init).toBe(true);
+  });
+
+  it('keeps the image\'s health check command but runs it a minute apart, after a start period', () => {
+    for (const c of all) {
+      expect(c.create.Healthcheck).toEqual({ Interval: 60e9, Timeout: 10e9, StartPeriod: 120e9, Retries: 3 });
+      expect(c.create.Healthcheck?.Test).toBeUndefined();
+    }
+  });
+});
+
 describe('helpers', () => {
   it('maps restart policies', () => {
     expect(restartPolicyOf('no')).toEqual({ Name: 'no' });

@@ -64,8 +64,19 @@ const TMPFS_OPTIONS = 'rw,noexec,nosuid,size=64m';
 export const WORDPRESS_CAPS = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'SETGID', 'SETUID', 'NET_BIND_SERVICE'];
 export const DB_CAPS = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'SETGID', 'SETUID', 'KILL'];
 
+/**
+ * Docker's own health checks, if the image has one, at a long interval: each check is an
+ * exec (a new runc process), and Berth already probes every site over HTTP and watches the
+ * database server. Without `Test` the image's command is kept; an image without a
+ * HEALTHCHECK gets none. Durations are in nanoseconds.
+ */
+export const HEALTHCHECK_TIMING = { Interval: 60e9, Timeout: 10e9, StartPeriod: 120e9, Retries: 3 };
+
 function hardening(caps: string[], pidsLimit: number, memoryMb: number, cpus: number) {
   return {
+    // An init (tini) as PID 1 reaps orphans: a timed-out exec or health check leaves its
+    // children to PID 1, and mariadbd or Apache as PID 1 never reap them (zombies hold PIDs).
+    Init: true,
     ReadonlyRootfs: true,
     CapDrop: ['ALL'],
     CapAdd: caps,
@@ -177,6 +188,7 @@ export function planTenant(t: TenantFacts, s: PlanSettings): Plan {
           Image: s.dbImage,
           Env: [`MARIADB_ROOT_PASSWORD=${secretFingerprint(t.dbRootPasswordSealed)}`, `MYSQL_ROOT_PASSWORD=${secretFingerprint(t.dbRootPasswordSealed)}`],
           Labels: labels(s, t.slug, 'db'),
+          Healthcheck: HEALTHCHECK_TIMING,
           HostConfig: {
             NetworkMode: net,
             RestartPolicy: { Name: 'unless-stopped' },
@@ -216,6 +228,7 @@ export function planSite(t: TenantFacts, site: SiteFacts, s: PlanSettings): Plan
           Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
           Labels: labels(s, t.slug, 'wordpress', site),
           ExposedPorts: { '80/tcp': {} },
+          Healthcheck: HEALTHCHECK_TIMING,
           HostConfig: {
             NetworkMode: net,
             ...hardening(WORDPRESS_CAPS, s.pidsLimit, site.memoryMb ?? t.maxMemoryMb, site.cpus ?? t.maxCpus),
