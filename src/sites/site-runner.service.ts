@@ -159,7 +159,7 @@ export class SiteRunner {
     const { site: plan, scope } = this.plans(tenant, site);
     const report = await steps.run('site volume and WordPress container', (signal) => this.applySite(site.id, plan, scope, signal), (r) => r.changes.join('; ') || 'unchanged');
     const wp = report.containers[names.wpContainer(this.config.BERTH_INSTANCE, tenant.slug, site.name)];
-    await steps.run('wait for database server', (signal) => waitForDb(this.docker, dbContainer, t.dbRootPassword, this.config.BERTH_STEP_TIMEOUT_MS, signal));
+    await steps.run('wait for database server', (signal) => waitForDatabase(this.docker, dbContainer, t.dbRootPassword, this.config.BERTH_STEP_TIMEOUT_MS, signal));
     await steps.run('site database and user', (signal) => fenced(signal, () => runSql(this.docker, dbContainer, t.dbRootPassword, createSiteDatabaseSql(this.siteFacts(site)))));
 
     if (site.desiredState === DesiredState.STOPPED) {
@@ -183,7 +183,7 @@ export class SiteRunner {
     const { scope } = this.plans(tenant, site);
     await steps.run('tenant network and database server', (signal) => this.applyTenant(tenant.id, planTenant(t, this.settings), signal), (r) => r.join('; ') || 'unchanged');
     await steps.run('remove containers and volume', (signal) => this.applier.apply(emptyPlan(), scope, signal), (r) => r.changes.join('; ') || 'nothing left');
-    await steps.run('wait for database server', (signal) => waitForDb(this.docker, dbContainer, t.dbRootPassword, this.config.BERTH_STEP_TIMEOUT_MS, signal));
+    await steps.run('wait for database server', (signal) => waitForDatabase(this.docker, dbContainer, t.dbRootPassword, this.config.BERTH_STEP_TIMEOUT_MS, signal));
     await steps.run('drop database and user', (signal) => fenced(signal, () => runSql(this.docker, dbContainer, t.dbRootPassword, dropSiteDatabaseSql(site))));
     await this.setStatus(site, { status: SiteStatus.DELETED, liveName: null, deletedAt: new Date(), hostPort: null, lastError: null, health: Health.UNKNOWN }, job.generation);
     await this.monitor.unwatch(site.id);
@@ -267,6 +267,5 @@ async function fenced<T>(signal: AbortSignal, change: () => Promise<T>): Promise
  * waitForDatabase with the step's signal as its last argument: h-init's version takes it;
  * until that is merged the extra argument is ignored (the step's timeout still bounds it).
  */
-const waitForDb = waitForDatabase as (...args: [...Parameters<typeof waitForDatabase>, AbortSignal?]) => Promise<void>;
 
 const restartedBy = (report: ApplyReport) => report.changes.some((c) => c.includes('started') || c.includes('created'));
