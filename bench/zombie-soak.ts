@@ -73,6 +73,7 @@ async function create(plan: ReturnType<PlanModule['planTenant']>, init: boolean)
 }
 
 async function main(): Promise<void> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- Berth's own build, loaded at run time
   const { planTenant } = require(join(DIST, 'sites/site-plan.js')) as PlanModule;
   const tenant = (slug: string, networkIndex: number) => ({ slug, networkIndex, dbRootPassword: 'soak-root-password-0123', maxMemoryMb: 256, maxCpus: 1 });
   const berthPlan = planTenant(tenant('soakinit', 1), settings);

@@ -297,9 +297,11 @@ describe('lifecycle', () => {
       });
       req.on('error', (e) => (e.message.includes('socket hang up') ? undefined : reject(e)));
       // Make the container log a request line after the stream is open.
-      setTimeout(async () => {
-        const body = (await h.http.get(`/v1/sites/${site.id}`).set(auth(key))).body;
-        await fetch(new URL('/followed-marker', body.url)).catch(() => undefined);
+      setTimeout(() => {
+        void (async () => {
+          const body = (await h.http.get(`/v1/sites/${site.id}`).set(auth(key))).body;
+          await fetch(new URL('/followed-marker', body.url)).catch(() => undefined);
+        })();
       }, 500);
     });
     expect(received).toContain('/followed-marker');

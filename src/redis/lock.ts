@@ -70,7 +70,7 @@ export async function acquireLock(client: LockClient, key: string, ttlMs: number
   };
   held(sent);
   // A failed renewal is retried at the next tick; the expiry timer ends the lock if none succeeds in time.
-  const renewal = setInterval(() => renew().catch(() => undefined), Math.max(100, Math.floor(ttlMs / 3)));
+  const renewal = setInterval(() => void renew().catch(() => undefined), Math.max(100, Math.floor(ttlMs / 3)));
   renewal.unref();
   return {
     signal: controller.signal,

@@ -143,7 +143,7 @@ export async function waitUntilReady(probe: ReadinessProbe, timeoutMs: number, s
   const intervals = probe.intervalMs ?? { tcp: TCP_INTERVAL_MS, exec: EXEC_INTERVAL_MS };
   const deadline = Date.now() + timeoutMs;
   let viaExec = false;
-  let last = '';
+  let last: string;
   for (;;) {
     signal?.throwIfAborted();
     try {

@@ -232,7 +232,7 @@ export class SiteRunner {
   /** Waits until the published port answers HTTP (any status below 500); returns the port. */
   private async waitForHttp(container: string, signal?: AbortSignal): Promise<number> {
     const deadline = Date.now() + this.config.BERTH_HTTP_READY_TIMEOUT_MS;
-    let last = 'no answer yet';
+    let last: string;
     for (;;) {
       signal?.throwIfAborted();
       const info = await this.docker.inspectContainer(container);
