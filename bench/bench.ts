@@ -8,8 +8,23 @@ import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { Client, Pool } from 'pg';
 import {
-  answers, Api, backgroundBusy, machineInfo, median, now, percentile, removeLabelled, round, rssMiB, run, Sampler, sleep, startBerth,
-  type BerthProcess, type Classifier, type CpuReport,
+  answers,
+  Api,
+  backgroundBusy,
+  machineInfo,
+  median,
+  now,
+  percentile,
+  removeLabelled,
+  round,
+  rssMiB,
+  run,
+  Sampler,
+  sleep,
+  startBerth,
+  type BerthProcess,
+  type Classifier,
+  type CpuReport,
 } from './support';
 
 const ROOT = resolve(__dirname, '../..');
@@ -157,7 +172,8 @@ async function quiet(before: string): Promise<void> {
   }
   const entry = { before, waitedS: sec(now() - t0), busyPct: busy, foreignContainers: await foreignContainers() };
   background.push(entry);
-  if (entry.waitedS > 3 || busy >= opts.quietPct) log(`  (machine: ${busy}% busy with other work after waiting ${entry.waitedS} s, ${entry.foreignContainers} other containers running)`);
+  if (entry.waitedS > 3 || busy >= opts.quietPct)
+    log(`  (machine: ${busy}% busy with other work after waiting ${entry.waitedS} s, ${entry.foreignContainers} other containers running)`);
 }
 
 // --- tenants and sites ------------------------------------------------------------------------
@@ -203,7 +219,9 @@ async function retire(tenants: Tenant[]): Promise<void> {
     [tenants.map((t) => t.id)],
   );
   for (let i = 0; i < tenants.length; i += 20) {
-    await Promise.all(tenants.slice(i, i + 20).map((t) => removeLabelled(docker, [`berth.instance=${INSTANCE}`, `berth.tenant=${t.slug}`])));
+    await Promise.all(
+      tenants.slice(i, i + 20).map((t) => removeLabelled(docker, [`berth.instance=${INSTANCE}`, `berth.tenant=${t.slug}`])),
+    );
   }
 }
 
@@ -213,10 +231,15 @@ interface StepTimes {
 
 /** Queue wait, run time and per-step durations of the jobs that provisioned these sites (from the job rows). */
 async function jobBreakdown(siteIds: string[]) {
-  const { rows } = await db.query<{ createdAt: Date; startedAt: Date; finishedAt: Date; attempts: number; steps: { name: string; startedAt: string; finishedAt?: string }[] }>(
-    `SELECT "createdAt", "startedAt", "finishedAt", attempts, steps FROM "Job" WHERE "siteId" = ANY($1::uuid[]) AND kind = 'PROVISION'`,
-    [siteIds],
-  );
+  const { rows } = await db.query<{
+    createdAt: Date;
+    startedAt: Date;
+    finishedAt: Date;
+    attempts: number;
+    steps: { name: string; startedAt: string; finishedAt?: string }[];
+  }>(`SELECT "createdAt", "startedAt", "finishedAt", attempts, steps FROM "Job" WHERE "siteId" = ANY($1::uuid[]) AND kind = 'PROVISION'`, [
+    siteIds,
+  ]);
   const wait = rows.map((r) => r.startedAt.getTime() - r.createdAt.getTime());
   const runMs = rows.map((r) => r.finishedAt.getTime() - r.startedAt.getTime());
   const byStep = new Map<string, number[]>();
@@ -283,7 +306,11 @@ async function scriptOneSite(wpImage = STUB_IMAGE): Promise<{ ms: number; db?: D
   const n = scriptRuns;
   const wall0 = Date.now();
   const t0 = now();
-  await run('bash', [join(ROOT, 'bench/script-baseline.sh'), `r${n}`, String(32000 + n), `10.91.${n % 250}.0/24`], { ...env, BENCH_WP_IMAGE: wpImage, BENCH_DB_IMAGE: DB_IMAGE });
+  await run('bash', [join(ROOT, 'bench/script-baseline.sh'), `r${n}`, String(32000 + n), `10.91.${n % 250}.0/24`], {
+    ...env,
+    BENCH_WP_IMAGE: wpImage,
+    BENCH_DB_IMAGE: DB_IMAGE,
+  });
   const ms = now() - t0;
   const db = await dbTimeline(`bsl_r${n}_db`, wall0);
   await run('bash', [join(ROOT, 'bench/script-baseline.sh'), '--cleanup']);
@@ -323,7 +350,8 @@ async function dbTimeline(container: string, wall0: number): Promise<DbTimeline 
 
 const results: Record<string, unknown> = {};
 const goals: { goal: string; target: string; measured: string; met: boolean | null; note?: string }[] = [];
-const goal = (g: string, target: string, measured: string, met: boolean | null, note?: string) => goals.push({ goal: g, target, measured, met, ...(note ? { note } : {}) });
+const goal = (g: string, target: string, measured: string, met: boolean | null, note?: string) =>
+  goals.push({ goal: g, target, measured, met, ...(note ? { note } : {}) });
 
 async function idleRss(label: string, settleMs = 15_000): Promise<number> {
   await sleep(settleMs);
@@ -351,7 +379,9 @@ async function single() {
         const m = await berthOneSite(t);
         await retire([t]);
         if (r > 0) b.push(m);
-        log(`  round ${r}${r === 0 ? ' (warm-up)' : ''}: Berth ${sec(m.httpMs)} s to HTTP, ${sec(m.runningMs)} s to SUCCEEDED (POST ${round(m.postMs)} ms)`);
+        log(
+          `  round ${r}${r === 0 ? ' (warm-up)' : ''}: Berth ${sec(m.httpMs)} s to HTTP, ${sec(m.runningMs)} s to SUCCEEDED (POST ${round(m.postMs)} ms)`,
+        );
       } else {
         const { ms, db } = await scriptOneSite();
         if (r > 0) {
@@ -382,8 +412,18 @@ async function single() {
     },
   };
   results.single = out;
-  goal('one site: Berth (POST → answers HTTP) ≤ 0.8 × script', '≤ 0.80', `${out.ratio} (${out.medianBerthToHttpS} s vs ${out.medianScriptS} s)`, out.ratio <= 0.8);
-  goal('one site, like for like: Berth (POST → SUCCEEDED: database made and HTTP answering) ≤ 0.8 × script', '≤ 0.80', `${out.ratioRunning} (${out.medianBerthToRunningS} s vs ${out.medianScriptS} s)`, out.ratioRunning <= 0.8);
+  goal(
+    'one site: Berth (POST → answers HTTP) ≤ 0.8 × script',
+    '≤ 0.80',
+    `${out.ratio} (${out.medianBerthToHttpS} s vs ${out.medianScriptS} s)`,
+    out.ratio <= 0.8,
+  );
+  goal(
+    'one site, like for like: Berth (POST → SUCCEEDED: database made and HTTP answering) ≤ 0.8 × script',
+    '≤ 0.80',
+    `${out.ratioRunning} (${out.medianBerthToRunningS} s vs ${out.medianScriptS} s)`,
+    out.ratioRunning <= 0.8,
+  );
   return out;
 }
 
@@ -408,13 +448,19 @@ async function throughput(singleRunningS: number | undefined, scriptS: number | 
     const tenants: Tenant[] = [];
     for (let i = 0; i < tenantCount; i++) tenants.push(await createTenant(`bench-tp${n}-${i}`));
     const plan: { tenant: Tenant; name: string }[] = [];
-    for (let k = 0; k < per && plan.length < n; k++) for (const t of tenants) if (plan.length < n) plan.push({ tenant: t, name: `site-${k}` });
+    for (let k = 0; k < per && plan.length < n; k++)
+      for (const t of tenants) if (plan.length < n) plan.push({ tenant: t, name: `site-${k}` });
     await quiet(`throughput ${n}`);
     const usageOf = await sampler();
     const t0 = now();
     const posts = await Promise.all(plan.map((p) => api.must('POST', '/v1/sites', p.tenant.key, { name: p.name }, [202])));
     const postMs = posts.map((p) => p.ms);
-    const { done, failed, urls } = await untilSettled(posts.map((p) => p.body.site.id as string), t0, 20 * 60_000, 200);
+    const { done, failed, urls } = await untilSettled(
+      posts.map((p) => p.body.site.id as string),
+      t0,
+      20 * 60_000,
+      200,
+    );
     const makespan = Math.max(...done);
     const usage = await usageOf.stop();
     peakRss = Math.max(peakRss, usage.peakRssMiB);
@@ -437,17 +483,25 @@ async function throughput(singleRunningS: number | undefined, scriptS: number | 
       jobs: breakdown,
     };
     levels.push(level);
-    log(`  ${done.length}/${n} RUNNING in ${level.makespanS} s (${level.sitesPerMinute}/min), p50 ${level.p50ToRunningS} s, p95 ${level.p95ToRunningS} s, ${answering} answering, peak RSS ${usage.peakRssMiB} MiB, machine ${usage.cpu.machineBusyPct}% busy (other work ${usage.cpu.otherWorkPct}% of a core)`);
+    log(
+      `  ${done.length}/${n} RUNNING in ${level.makespanS} s (${level.sitesPerMinute}/min), p50 ${level.p50ToRunningS} s, p95 ${level.p95ToRunningS} s, ${answering} answering, peak RSS ${usage.peakRssMiB} MiB, machine ${usage.cpu.machineBusyPct}% busy (other work ${usage.cpu.otherWorkPct}% of a core)`,
+    );
     await retire(tenants);
     await sleep(3000);
   }
   results.throughput = levels;
-  const at16 = levels.find((l) => l.sites === 16) as { makespanS: number; p95ToRunningS: number; sitesPerMinute: number; failed: number } | undefined;
+  const at16 = levels.find((l) => l.sites === 16) as
+    { makespanS: number; p95ToRunningS: number; sitesPerMinute: number; failed: number } | undefined;
   if (at16 && scriptS) {
     const serial = 16 * scriptS;
     const speedup = round(serial / at16.makespanS, 2);
     results.throughputVsScript = { serialScriptS: round(serial, 1), berthMakespanS: at16.makespanS, speedup };
-    goal('16 at once: ≥ 3 × the serial script', '≥ 3.0×', `${speedup}× (${at16.makespanS} s vs 16 × ${scriptS} s = ${round(serial, 1)} s)`, speedup >= 3);
+    goal(
+      '16 at once: ≥ 3 × the serial script',
+      '≥ 3.0×',
+      `${speedup}× (${at16.makespanS} s vs 16 × ${scriptS} s = ${round(serial, 1)} s)`,
+      speedup >= 3,
+    );
   }
   if (at16 && singleRunningS) {
     const ratio = round(at16.p95ToRunningS / singleRunningS, 2);
@@ -464,7 +518,13 @@ async function throughput(singleRunningS: number | undefined, scriptS: number | 
  * at rate/connections per second, started 1000/connections ms apart; every response's
  * latency is recorded (exact percentiles, any status).
  */
-async function paced(title: string, o: Omit<autocannon.Options, 'connections' | 'overallRate' | 'duration'>, rate: number, seconds: number, connections = opts.apiConnections) {
+async function paced(
+  title: string,
+  o: Omit<autocannon.Options, 'connections' | 'overallRate' | 'duration'>,
+  rate: number,
+  seconds: number,
+  connections = opts.apiConnections,
+) {
   const latencies: number[] = [];
   const statusCodes: Record<string, number> = {};
   const runs: PromiseLike<autocannon.Result>[] = [];
@@ -503,18 +563,35 @@ async function paced(title: string, o: Omit<autocannon.Options, 'connections' | 
     statusCodes,
     ...(usage ? { peakRssMiB: usage.peakRssMiB, berthCpuMsPerRequest: berthCpuMsPer(usage.cpu, latencies.length), cpu: usage.cpu } : {}),
   };
-  const top = usage ? `; CPU: machine ${usage.cpu.machineBusyPct}%, other work ${usage.cpu.otherWorkPct}% of a core, ${usage.cpu.top.slice(0, 4).map((t) => `${t.command} ${t.pctOfOneCore}%`).join(', ')}` : '';
-  log(`  ${title}: ${out.achievedRate} req/s, p50 ${out.p50Ms} ms, p99 ${out.p99Ms} ms, max ${out.maxMs} ms, errors ${out.errors}, non-2xx ${out.non2xx}, bad bodies ${out.mismatches}${top}`);
+  const top = usage
+    ? `; CPU: machine ${usage.cpu.machineBusyPct}%, other work ${usage.cpu.otherWorkPct}% of a core, ${usage.cpu.top
+        .slice(0, 4)
+        .map((t) => `${t.command} ${t.pctOfOneCore}%`)
+        .join(', ')}`
+    : '';
+  log(
+    `  ${title}: ${out.achievedRate} req/s, p50 ${out.p50Ms} ms, p99 ${out.p99Ms} ms, max ${out.maxMs} ms, errors ${out.errors}, non-2xx ${out.non2xx}, bad bodies ${out.mismatches}${top}`,
+  );
   return out;
 }
 
-const berthCpuMsPer = (cpu: CpuReport, requests: number) => round((1000 * (cpu.top.find((t) => t.command === 'berth')?.cpuSeconds ?? 0)) / Math.max(1, requests), 2);
+const berthCpuMsPer = (cpu: CpuReport, requests: number) =>
+  round((1000 * (cpu.top.find((t) => t.command === 'berth')?.cpuSeconds ?? 0)) / Math.max(1, requests), 2);
 
 /** autocannon's own fixed-rate mode (-R), for reference: each second's requests leave as one burst. */
 async function bursty(title: string, o: autocannon.Options) {
   await quiet(title);
   const r = await autocannon({ connections: 32, timeout: 10, ...o });
-  const out = { title, targetRate: o.overallRate, achievedRate: round(r.requests.total / r.duration), p50Ms: r.latency.p50, p99Ms: r.latency.p99, maxMs: r.latency.max, errors: r.errors, non2xx: r.non2xx };
+  const out = {
+    title,
+    targetRate: o.overallRate,
+    achievedRate: round(r.requests.total / r.duration),
+    p50Ms: r.latency.p50,
+    p99Ms: r.latency.p99,
+    maxMs: r.latency.max,
+    errors: r.errors,
+    non2xx: r.non2xx,
+  };
   log(`  ${title}: ${out.achievedRate} req/s, p50 ${out.p50Ms} ms, p99 ${out.p99Ms} ms (autocannon -R, bursts)`);
   return out;
 }
@@ -550,7 +627,9 @@ async function apiLoad() {
   const gqlQuery = (id: string) => JSON.stringify({ query: `query { site(id: "${id}") { id name status } }` });
   const gql = await api.must('POST', '/graphql', ADMIN_KEY, JSON.parse(gqlQuery(ids[0])));
   if (!gql.body?.data?.site) throw new Error(`GraphQL site query failed: ${JSON.stringify(gql.body)}`);
-  log(`  sample: REST ${sample.status} (containers: ${sample.body.containers.map((c: { state: string }) => c.state).join(', ')}), GraphQL ${JSON.stringify(gql.body).slice(0, 120)}`);
+  log(
+    `  sample: REST ${sample.status} (containers: ${sample.body.containers.map((c: { state: string }) => c.state).join(', ')}), GraphQL ${JSON.stringify(gql.body).slice(0, 120)}`,
+  );
 
   const headers = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
   const restOpts = (): autocannon.Options => ({
@@ -568,18 +647,37 @@ async function apiLoad() {
   await paced('warm-up REST', restOpts(), 100, 3, 10);
   await paced('warm-up GraphQL', gqlOpts(), 100, 3, 10);
 
-  const healthzReference = await paced('GET /healthz (reference)', { url: `${berth!.url}/healthz` }, opts.apiRate, Math.min(10, opts.apiSeconds));
+  const healthzReference = await paced(
+    'GET /healthz (reference)',
+    { url: `${berth!.url}/healthz` },
+    opts.apiRate,
+    Math.min(10, opts.apiSeconds),
+  );
   const rest = await paced('GET /v1/sites/{id}', restOpts(), opts.apiRate, opts.apiSeconds);
   const graphql = await paced('GraphQL site(id)', gqlOpts(), opts.apiRate, opts.apiSeconds);
-  const restLow = opts.apiRateLow ? await paced('GET /v1/sites/{id}', restOpts(), opts.apiRateLow, Math.min(10, opts.apiSeconds)) : undefined;
-  const graphqlLow = opts.apiRateLow ? await paced('GraphQL site(id)', gqlOpts(), opts.apiRateLow, Math.min(10, opts.apiSeconds)) : undefined;
+  const restLow = opts.apiRateLow
+    ? await paced('GET /v1/sites/{id}', restOpts(), opts.apiRateLow, Math.min(10, opts.apiSeconds))
+    : undefined;
+  const graphqlLow = opts.apiRateLow
+    ? await paced('GraphQL site(id)', gqlOpts(), opts.apiRateLow, Math.min(10, opts.apiSeconds))
+    : undefined;
   await sleep(2000);
   const restBursty = await bursty('GET /v1/sites/{id}, autocannon -R', { ...restOpts(), overallRate: opts.apiRate, duration: 10 });
   const out = { siteRows: ids.length, healthzReference, rest, graphql, restLow, graphqlLow, restBursty };
   results.api = out;
   const clean = (r: typeof out.rest) => r.errors === 0 && r.non2xx === 0 && r.mismatches === 0 && r.timeouts === 0;
-  goal(`REST GET /v1/sites/{id} p99 < 25 ms at ${opts.apiRate} req/s, no errors`, '< 25 ms', `${out.rest.p99Ms} ms (${out.rest.achievedRate} req/s, errors ${out.rest.errors}, non-2xx ${out.rest.non2xx})`, out.rest.p99Ms < 25 && clean(out.rest) && out.rest.achievedRate >= opts.apiRate * 0.95);
-  goal(`GraphQL site(id) p99 < 40 ms at ${opts.apiRate} req/s, no errors`, '< 40 ms', `${out.graphql.p99Ms} ms (${out.graphql.achievedRate} req/s, errors ${out.graphql.errors}, non-2xx ${out.graphql.non2xx}, bad bodies ${out.graphql.mismatches})`, out.graphql.p99Ms < 40 && clean(out.graphql) && out.graphql.achievedRate >= opts.apiRate * 0.95);
+  goal(
+    `REST GET /v1/sites/{id} p99 < 25 ms at ${opts.apiRate} req/s, no errors`,
+    '< 25 ms',
+    `${out.rest.p99Ms} ms (${out.rest.achievedRate} req/s, errors ${out.rest.errors}, non-2xx ${out.rest.non2xx})`,
+    out.rest.p99Ms < 25 && clean(out.rest) && out.rest.achievedRate >= opts.apiRate * 0.95,
+  );
+  goal(
+    `GraphQL site(id) p99 < 40 ms at ${opts.apiRate} req/s, no errors`,
+    '< 40 ms',
+    `${out.graphql.p99Ms} ms (${out.graphql.achievedRate} req/s, errors ${out.graphql.errors}, non-2xx ${out.graphql.non2xx}, bad bodies ${out.graphql.mismatches})`,
+    out.graphql.p99Ms < 40 && clean(out.graphql) && out.graphql.achievedRate >= opts.apiRate * 0.95,
+  );
   await sleep(3000); // let the last in-flight requests finish before the rows go
   for (const table of ['Event', 'Job', 'Site']) {
     await db.query(`DELETE FROM "${table}" WHERE "tenantId" IN (SELECT id FROM "Tenant" WHERE slug LIKE 'bench-load-%')`);
@@ -589,7 +687,13 @@ async function apiLoad() {
 }
 
 async function listLatency(label: string) {
-  return paced(`GET /v1/sites?limit=200 with ${label}`, { url: `${berth!.url}/v1/sites?limit=200`, headers: { authorization: `Bearer ${ADMIN_KEY}` } }, 20, 10, 10);
+  return paced(
+    `GET /v1/sites?limit=200 with ${label}`,
+    { url: `${berth!.url}/v1/sites?limit=200`, headers: { authorization: `Bearer ${ADMIN_KEY}` } },
+    20,
+    10,
+    10,
+  );
 }
 
 async function provisionBurst(plan: { tenant: Tenant; name: string }[], timeoutMs: number) {
@@ -634,7 +738,8 @@ async function scale() {
   const per = Math.ceil(opts.scaleSites / opts.scaleTenants);
   const first = tenants.slice(0, 10).map((t) => ({ tenant: t, name: 'site-0' }));
   const rest: { tenant: Tenant; name: string }[] = [];
-  for (let k = 0; k < per; k++) for (const t of tenants) if (!(k === 0 && tenants.indexOf(t) < 10)) rest.push({ tenant: t, name: `site-${k}` });
+  for (let k = 0; k < per; k++)
+    for (const t of tenants) if (!(k === 0 && tenants.indexOf(t) < 10)) rest.push({ tenant: t, name: `site-${k}` });
   rest.splice(opts.scaleSites - first.length);
   await quiet('scale, first 10 sites');
   const firstRun = await provisionBurst(first, 10 * 60_000);
@@ -665,15 +770,24 @@ async function scale() {
     peakRssMiB: usage.peakRssMiB,
     cpu: usage.cpu,
   };
-  log(`  ${out.sites} sites live, ${answering} answering; list p50 ${with10.p50Ms} → ${withAll.p50Ms} ms, p99 ${with10.p99Ms} → ${withAll.p99Ms} ms`);
+  log(
+    `  ${out.sites} sites live, ${answering} answering; list p50 ${with10.p50Ms} → ${withAll.p50Ms} ms, p99 ${with10.p99Ms} → ${withAll.p99Ms} ms`,
+  );
   results.scale = out;
-  goal(`scale: ${opts.scaleSites} sites provisioned and answering`, `${opts.scaleSites}/${opts.scaleSites}`, `${answering}/${opts.scaleSites} answering, ${out.burst.failed} failed`, answering === opts.scaleSites && out.burst.failed === 0);
+  goal(
+    `scale: ${opts.scaleSites} sites provisioned and answering`,
+    `${opts.scaleSites}/${opts.scaleSites}`,
+    `${answering}/${opts.scaleSites} answering, ${out.burst.failed} failed`,
+    answering === opts.scaleSites && out.burst.failed === 0,
+  );
   await retire(tenants);
   return out;
 }
 
 async function real() {
-  log(`6. real images: Berth restarted with BERTH_WORDPRESS_IMAGE=${REAL_IMAGE}; ${opts.realRounds} tenant(s) × 2 sites, then the script once`);
+  log(
+    `6. real images: Berth restarted with BERTH_WORDPRESS_IMAGE=${REAL_IMAGE}; ${opts.realRounds} tenant(s) × 2 sites, then the script once`,
+  );
   await berth!.stop();
   await start({ BERTH_WORDPRESS_IMAGE: REAL_IMAGE });
   const first: { httpMs: number; runningMs: number }[] = [];
@@ -686,7 +800,9 @@ async function real() {
     const b = await berthOneSite(t, 'shop');
     first.push(a);
     second.push(b);
-    log(`  tenant ${r}: first site ${sec(a.runningMs)} s to SUCCEEDED (${sec(a.httpMs)} s to HTTP), second ${sec(b.runningMs)} s (${sec(b.httpMs)} s)`);
+    log(
+      `  tenant ${r}: first site ${sec(a.runningMs)} s to SUCCEEDED (${sec(a.httpMs)} s to HTTP), second ${sec(b.runningMs)} s (${sec(b.httpMs)} s)`,
+    );
     await retire([t]);
   }
   await quiet('real images, script');
@@ -723,75 +839,183 @@ function report(): string {
   const s = results.single as Awaited<ReturnType<typeof single>> | undefined;
   if (s) {
     out.push('', `One site, median of ${s.rounds} (seconds)`);
-    out.push(table([
-      ['', 'median', 'runs'],
-      ['Berth: POST → site answers HTTP', String(s.medianBerthToHttpS), s.berthToHttpS.join(' ')],
-      ['Berth: POST → job SUCCEEDED', String(s.medianBerthToRunningS), s.berthToRunningS.join(' ')],
-      ['script (docker CLI)', String(s.medianScriptS), s.scriptS.join(' ')],
-    ]));
+    out.push(
+      table([
+        ['', 'median', 'runs'],
+        ['Berth: POST → site answers HTTP', String(s.medianBerthToHttpS), s.berthToHttpS.join(' ')],
+        ['Berth: POST → job SUCCEEDED', String(s.medianBerthToRunningS), s.berthToRunningS.join(' ')],
+        ['script (docker CLI)', String(s.medianScriptS), s.scriptS.join(' ')],
+      ]),
+    );
     const d = s.db;
     if (d.berth && d.script) {
-      out.push(`Database server, from its own log (medians, s after the request): container started ${d.berth.containerStartedS} (Berth) vs ${d.script.containerStartedS} (script); mariadb-install-db took ${d.berth.installDbS} vs ${d.script.installDbS} (range ${[...d.berth.installDbRangeS, ...d.script.installDbRangeS].reduce((a, v) => Math.min(a, v))}-${[...d.berth.installDbRangeS, ...d.script.installDbRangeS].reduce((a, v) => Math.max(a, v))}); ready ${d.berth.readyS} vs ${d.script.readyS}; Berth saw it ${d.berthDetectionLagS} s after it was ready (job done)`);
+      out.push(
+        `Database server, from its own log (medians, s after the request): container started ${d.berth.containerStartedS} (Berth) vs ${d.script.containerStartedS} (script); mariadb-install-db took ${d.berth.installDbS} vs ${d.script.installDbS} (range ${[...d.berth.installDbRangeS, ...d.script.installDbRangeS].reduce((a, v) => Math.min(a, v))}-${[...d.berth.installDbRangeS, ...d.script.installDbRangeS].reduce((a, v) => Math.max(a, v))}); ready ${d.berth.readyS} vs ${d.script.readyS}; Berth saw it ${d.berthDetectionLagS} s after it was ready (job done)`,
+      );
     }
   }
-  const tp = results.throughput as { sites: number; tenants: number; running: number; failed: number; answering: number; makespanS: number; sitesPerMinute: number; p50ToRunningS: number; p95ToRunningS: number; peakRssMiB: number; cpu: CpuReport; jobs: { queueWaitS: { p50: number }; stepsS: Record<string, { p50: number }> } }[] | undefined;
+  const tp = results.throughput as
+    | {
+        sites: number;
+        tenants: number;
+        running: number;
+        failed: number;
+        answering: number;
+        makespanS: number;
+        sitesPerMinute: number;
+        p50ToRunningS: number;
+        p95ToRunningS: number;
+        peakRssMiB: number;
+        cpu: CpuReport;
+        jobs: { queueWaitS: { p50: number }; stepsS: Record<string, { p50: number }> };
+      }[]
+    | undefined;
   if (tp) {
     out.push('', 'Throughput: sites requested at once');
-    out.push(table([
-      ['sites', 'tenants', 'RUNNING', 'failed', 'all done (s)', 'sites/min', 'p50 (s)', 'p95 (s)', 'queue wait p50 (s)', 'db wait p50 (s)', 'peak RSS (MiB)', 'machine busy', 'other work'],
-      ...tp.map((l) => [l.sites, l.tenants, l.running, l.failed, l.makespanS, l.sitesPerMinute, l.p50ToRunningS, l.p95ToRunningS, l.jobs.queueWaitS.p50, l.jobs.stepsS['wait for database server']?.p50 ?? '-', l.peakRssMiB, `${l.cpu.machineBusyPct}%`, `${l.cpu.otherWorkPct}%`].map(String)),
-    ]));
+    out.push(
+      table([
+        [
+          'sites',
+          'tenants',
+          'RUNNING',
+          'failed',
+          'all done (s)',
+          'sites/min',
+          'p50 (s)',
+          'p95 (s)',
+          'queue wait p50 (s)',
+          'db wait p50 (s)',
+          'peak RSS (MiB)',
+          'machine busy',
+          'other work',
+        ],
+        ...tp.map((l) =>
+          [
+            l.sites,
+            l.tenants,
+            l.running,
+            l.failed,
+            l.makespanS,
+            l.sitesPerMinute,
+            l.p50ToRunningS,
+            l.p95ToRunningS,
+            l.jobs.queueWaitS.p50,
+            l.jobs.stepsS['wait for database server']?.p50 ?? '-',
+            l.peakRssMiB,
+            `${l.cpu.machineBusyPct}%`,
+            `${l.cpu.otherWorkPct}%`,
+          ].map(String),
+        ),
+      ]),
+    );
   }
   const a = results.api as Awaited<ReturnType<typeof apiLoad>> | undefined;
   if (a) {
     out.push('', `API under load (${a.siteRows} sites in the database)`);
-    out.push(table([
-      ['endpoint', 'target req/s', 'achieved', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'non-2xx', 'bad bodies', 'Berth CPU', 'Berth CPU ms/req', 'other work'],
-      ...[a.healthzReference, a.rest, a.graphql, a.restLow, a.graphqlLow]
-        .filter((r) => r !== undefined)
-        .map((r) => [r.title, r.targetRate, r.achievedRate, r.p50Ms, r.p99Ms, r.maxMs, r.errors, r.non2xx, r.mismatches, `${r.cpu?.top.find((t) => t.command === 'berth')?.pctOfOneCore ?? '-'}%`, r.berthCpuMsPerRequest ?? '-', `${r.cpu?.otherWorkPct ?? '-'}%`].map(String)),
-    ]));
-    out.push(`(requests spread evenly over each second by ${a.rest.connections} staggered connections; autocannon's own -R mode, which sends each second's ${a.restBursty.targetRate} requests as one burst, gives p50 ${a.restBursty.p50Ms} ms, p99 ${a.restBursty.p99Ms} ms for GET /v1/sites/{id})`);
+    out.push(
+      table([
+        [
+          'endpoint',
+          'target req/s',
+          'achieved',
+          'p50 ms',
+          'p99 ms',
+          'max ms',
+          'errors',
+          'non-2xx',
+          'bad bodies',
+          'Berth CPU',
+          'Berth CPU ms/req',
+          'other work',
+        ],
+        ...[a.healthzReference, a.rest, a.graphql, a.restLow, a.graphqlLow]
+          .filter((r) => r !== undefined)
+          .map((r) =>
+            [
+              r.title,
+              r.targetRate,
+              r.achievedRate,
+              r.p50Ms,
+              r.p99Ms,
+              r.maxMs,
+              r.errors,
+              r.non2xx,
+              r.mismatches,
+              `${r.cpu?.top.find((t) => t.command === 'berth')?.pctOfOneCore ?? '-'}%`,
+              r.berthCpuMsPerRequest ?? '-',
+              `${r.cpu?.otherWorkPct ?? '-'}%`,
+            ].map(String),
+          ),
+      ]),
+    );
+    out.push(
+      `(requests spread evenly over each second by ${a.rest.connections} staggered connections; autocannon's own -R mode, which sends each second's ${a.restBursty.targetRate} requests as one burst, gives p50 ${a.restBursty.p50Ms} ms, p99 ${a.restBursty.p99Ms} ms for GET /v1/sites/{id})`,
+    );
   }
   const sc = results.scale as Awaited<ReturnType<typeof scale>> | undefined;
   if (sc) {
     out.push('', `Scale: ${sc.sites} sites across ${sc.tenants} tenants, ${sc.answering} answering`);
-    out.push(table([
-      ['', 'value'],
-      ['burst of ' + sc.burst.sites + ' sites: all RUNNING (s)', String(sc.burst.makespanS)],
-      ['sites/min', String(sc.burst.sitesPerMinute)],
-      ['p50 / p95 to RUNNING (s)', `${sc.burst.p50ToRunningS} / ${sc.burst.p95ToRunningS}`],
-      ['GET /v1/sites?limit=200 p50/p99 with 10 sites (ms)', `${sc.listWith10.p50Ms} / ${sc.listWith10.p99Ms}`],
-      [`GET /v1/sites?limit=200 p50/p99 with ${sc.sites} sites (ms)`, `${sc.listWithAll.p50Ms} / ${sc.listWithAll.p99Ms}`],
-      ['peak RSS (MiB)', String(sc.peakRssMiB)],
-    ]));
+    out.push(
+      table([
+        ['', 'value'],
+        ['burst of ' + sc.burst.sites + ' sites: all RUNNING (s)', String(sc.burst.makespanS)],
+        ['sites/min', String(sc.burst.sitesPerMinute)],
+        ['p50 / p95 to RUNNING (s)', `${sc.burst.p50ToRunningS} / ${sc.burst.p95ToRunningS}`],
+        ['GET /v1/sites?limit=200 p50/p99 with 10 sites (ms)', `${sc.listWith10.p50Ms} / ${sc.listWith10.p99Ms}`],
+        [`GET /v1/sites?limit=200 p50/p99 with ${sc.sites} sites (ms)`, `${sc.listWithAll.p50Ms} / ${sc.listWithAll.p99Ms}`],
+        ['peak RSS (MiB)', String(sc.peakRssMiB)],
+      ]),
+    );
   } else {
     out.push('', 'Scale: skipped (BENCH_SCALE=1 npm run bench runs 300 sites across 100 tenants; allow 20+ minutes and ~12 GiB)');
   }
-  const f = results.footprint as { idleRssMiB: number; idleAfterWorkRssMiB?: number; peakRssMiB?: number; byModule?: { step: string; rssMiB: number; addedMiB: number }[] } | undefined;
+  const f = results.footprint as
+    | {
+        idleRssMiB: number;
+        idleAfterWorkRssMiB?: number;
+        peakRssMiB?: number;
+        byModule?: { step: string; rssMiB: number; addedMiB: number }[];
+      }
+    | undefined;
   if (f) {
-    out.push('', `Footprint (Berth RSS): idle ${f.idleRssMiB} MiB at start, ${f.idleAfterWorkRssMiB ?? '-'} MiB idle after the throughput runs, peak ${f.peakRssMiB ?? '-'} MiB during them`);
-    if (f.byModule) out.push(`  RSS of a bare process loading Berth's dependencies in turn: ${f.byModule.map((m) => `${m.step} ${m.addedMiB >= 0 ? '+' : ''}${m.addedMiB}`).join(', ')} = ${f.byModule.at(-1)?.rssMiB} MiB`);
+    out.push(
+      '',
+      `Footprint (Berth RSS): idle ${f.idleRssMiB} MiB at start, ${f.idleAfterWorkRssMiB ?? '-'} MiB idle after the throughput runs, peak ${f.peakRssMiB ?? '-'} MiB during them`,
+    );
+    if (f.byModule)
+      out.push(
+        `  RSS of a bare process loading Berth's dependencies in turn: ${f.byModule.map((m) => `${m.step} ${m.addedMiB >= 0 ? '+' : ''}${m.addedMiB}`).join(', ')} = ${f.byModule.at(-1)?.rssMiB} MiB`,
+      );
   }
   const r = results.real as Awaited<ReturnType<typeof real>> | undefined;
   if (r) {
     out.push('', `Real images (${r.image}), seconds`);
-    out.push(table([
-      ['', 'median', 'runs'],
-      ['first site of a new tenant: POST → SUCCEEDED', String(r.medianFirstS), r.firstSiteToRunningS.join(' ')],
-      ['second site of the tenant: POST → SUCCEEDED', String(r.medianSecondS), r.secondSiteToRunningS.join(' ')],
-      ['script (docker CLI), one run', String(r.scriptS), ''],
-    ]));
+    out.push(
+      table([
+        ['', 'median', 'runs'],
+        ['first site of a new tenant: POST → SUCCEEDED', String(r.medianFirstS), r.firstSiteToRunningS.join(' ')],
+        ['second site of the tenant: POST → SUCCEEDED', String(r.medianSecondS), r.secondSiteToRunningS.join(' ')],
+        ['script (docker CLI), one run', String(r.scriptS), ''],
+      ]),
+    );
   } else if (wanted('real')) {
     out.push('', `Real images: skipped (${REAL_IMAGE} not present; scripts/images.sh wordpress builds it)`);
   }
   if (background.length) {
     const worst = background.reduce((a, b) => (b.busyPct > a.busyPct ? b : a));
     const waited = background.reduce((a, b) => a + b.waitedS, 0);
-    out.push('', `Other work on the machine before each measurement: median ${median(background.map((b) => b.busyPct))}% CPU, worst ${worst.busyPct}% (before "${worst.before}"), up to ${Math.max(...background.map((b) => b.foreignContainers))} other containers running; ${round(waited)} s spent waiting for quiet`);
+    out.push(
+      '',
+      `Other work on the machine before each measurement: median ${median(background.map((b) => b.busyPct))}% CPU, worst ${worst.busyPct}% (before "${worst.before}"), up to ${Math.max(...background.map((b) => b.foreignContainers))} other containers running; ${round(waited)} s spent waiting for quiet`,
+    );
   }
   out.push('', 'Goals');
-  out.push(table([['goal', 'target', 'measured', 'met'], ...goals.map((g) => [g.goal, g.target, g.measured, g.met === null ? '-' : g.met ? 'yes' : 'NO'])]));
+  out.push(
+    table([
+      ['goal', 'target', 'measured', 'met'],
+      ...goals.map((g) => [g.goal, g.target, g.measured, g.met === null ? '-' : g.met ? 'yes' : 'NO']),
+    ]),
+  );
   return out.join('\n');
 }
 
@@ -808,7 +1032,20 @@ async function main(): Promise<void> {
   mkdirSync(RESULTS, { recursive: true });
   results.startedAt = new Date().toISOString();
   results.machine = await machineInfo(docker);
-  results.settings = { profiled: PROFILE, ...opts, only: opts.only ? [...opts.only] : 'all', instance: INSTANCE, database: 'berth_bench', redisDb: REDIS_DB, subnetPool: '10.90.0.0/16', scriptSubnets: '10.91.N.0/24', portRange: '30000-31999', wordpressImage: STUB_IMAGE, dbImage: DB_IMAGE, workerConcurrency: 16 };
+  results.settings = {
+    profiled: PROFILE,
+    ...opts,
+    only: opts.only ? [...opts.only] : 'all',
+    instance: INSTANCE,
+    database: 'berth_bench',
+    redisDb: REDIS_DB,
+    subnetPool: '10.90.0.0/16',
+    scriptSubnets: '10.91.N.0/24',
+    portRange: '30000-31999',
+    wordpressImage: STUB_IMAGE,
+    dbImage: DB_IMAGE,
+    workerConcurrency: 16,
+  };
 
   // A fresh database and Redis database, and no Docker objects left from an earlier run.
   const admin = new Client({ connectionString: adminDbUrl });
@@ -823,7 +1060,9 @@ async function main(): Promise<void> {
   await start();
   const footprint: Record<string, unknown> = { idleRssMiB: await idleRss('5. idle footprint at start') };
   results.footprint = footprint;
-  footprint.byModule = JSON.parse(await run(process.execPath, ['--expose-gc', join(OUT, 'rss-by-module.js')], { ...env, DATABASE_URL: benchDbUrl }));
+  footprint.byModule = JSON.parse(
+    await run(process.execPath, ['--expose-gc', join(OUT, 'rss-by-module.js')], { ...env, DATABASE_URL: benchDbUrl }),
+  );
 
   const s = wanted('single') ? await single() : undefined;
   if (wanted('throughput')) {
@@ -832,12 +1071,23 @@ async function main(): Promise<void> {
   }
   const idle = footprint.idleRssMiB as number;
   const idleAfter = footprint.idleAfterWorkRssMiB as number | undefined;
-  goal('idle RSS < 250 MiB', '< 250 MiB', `${idle} MiB at start${idleAfter ? `, ${idleAfter} MiB after work` : ''}`, idle < 250 && (idleAfter ?? 0) < 250);
+  goal(
+    'idle RSS < 250 MiB',
+    '< 250 MiB',
+    `${idle} MiB at start${idleAfter ? `, ${idleAfter} MiB after work` : ''}`,
+    idle < 250 && (idleAfter ?? 0) < 250,
+  );
   if (wanted('api')) await apiLoad();
   if (opts.scale && wanted('scale')) await scale();
   else log('4. scale: skipped (run it with BENCH_SCALE=1 npm run bench: 300 sites across 100 tenants)');
   if (wanted('real')) {
-    const hasReal = await docker.getImage(REAL_IMAGE).inspect().then(() => true, () => false);
+    const hasReal = await docker
+      .getImage(REAL_IMAGE)
+      .inspect()
+      .then(
+        () => true,
+        () => false,
+      );
     if (hasReal) await real();
     else log(`6. real images: skipped (${REAL_IMAGE} not present)`);
   }
@@ -860,8 +1110,12 @@ async function finish(code: number): Promise<never> {
     finishing = true;
     await berth?.stop().catch(() => undefined);
     if (PROFILE) {
-      for (const f of (existsSync(join(OUT, 'profile')) ? readdirSync(join(OUT, 'profile')) : []).filter((n) => n.endsWith('.cpuprofile'))) {
-        log(`CPU profile bench/.out/profile/${f}:\n${await run(process.execPath, [join(OUT, 'cpu-profile-summary.js'), join(OUT, 'profile', f)]).catch((e: Error) => e.message)}`);
+      for (const f of (existsSync(join(OUT, 'profile')) ? readdirSync(join(OUT, 'profile')) : []).filter((n) =>
+        n.endsWith('.cpuprofile'),
+      )) {
+        log(
+          `CPU profile bench/.out/profile/${f}:\n${await run(process.execPath, [join(OUT, 'cpu-profile-summary.js'), join(OUT, 'profile', f)]).catch((e: Error) => e.message)}`,
+        );
       }
     }
     await db.end().catch(() => undefined);
@@ -879,7 +1133,10 @@ main().then(
     log(`FAILED: ${e.stack ?? e.message}`);
     try {
       const stamp = String(results.startedAt ?? new Date().toISOString()).replace(/[:.]/g, '-');
-      writeFileSync(join(RESULTS, `${stamp}-failed.json`), `${JSON.stringify({ ...results, goals, background, error: e.message }, null, 2)}\n`);
+      writeFileSync(
+        join(RESULTS, `${stamp}-failed.json`),
+        `${JSON.stringify({ ...results, goals, background, error: e.message }, null, 2)}\n`,
+      );
       log(`partial results: bench/results/${stamp}-failed.json`);
     } catch {
       // nothing to add

@@ -54,7 +54,10 @@ const settings = {
 /** CPU seconds of a process, and with its reaped children. */
 function procCpu(pid: string): { self: number; withChildren: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  const f = stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .split(' ')
+    .map(Number);
   return { self: (f[11] + f[12]) / TICK, withChildren: (f[11] + f[12] + f[13] + f[14]) / TICK };
 }
 
@@ -87,15 +90,39 @@ function sample(ids: string[]) {
 }
 
 async function up(mode: 'old' | 'new', plans: PlanModule, database: DatabaseModule): Promise<string[]> {
-  const t = { slug: `idle${mode}`, networkIndex: mode === 'old' ? 1 : 2, dbRootPassword: 'idle-root-password-0123', maxMemoryMb: 128, maxCpus: 1 };
+  const t = {
+    slug: `idle${mode}`,
+    networkIndex: mode === 'old' ? 1 : 2,
+    dbRootPassword: 'idle-root-password-0123',
+    maxMemoryMb: 128,
+    maxCpus: 1,
+  };
   const all = [plans.planTenant(t, settings)];
   for (let i = 0; i < N; i++) {
-    const site = { id: `00000000-0000-0000-0000-${String(i).padStart(12, '0')}`, name: `s${i}`, env: {}, restartPolicy: 'unless-stopped', memoryMb: null, cpus: null, dbName: `wp_${i}`, dbUser: `wp_${i}`, dbPassword: 'idle-site-password-0123', hostPort: 33000 + (mode === 'old' ? 0 : 500) + i, running: true };
+    const site = {
+      id: `00000000-0000-0000-0000-${String(i).padStart(12, '0')}`,
+      name: `s${i}`,
+      env: {},
+      restartPolicy: 'unless-stopped',
+      memoryMb: null,
+      cpus: null,
+      dbName: `wp_${i}`,
+      dbUser: `wp_${i}`,
+      dbPassword: 'idle-site-password-0123',
+      hostPort: 33000 + (mode === 'old' ? 0 : 500) + i,
+      running: true,
+    };
     all.push(plans.planSite(t, site, settings));
   }
   const ids: string[] = [];
   for (const plan of all) {
-    for (const n of plan.networks) await docker.createNetwork({ Name: n.name, Driver: 'bridge', Labels: n.labels, IPAM: { Config: [{ Subnet: n.subnet, Gateway: n.gateway }] } });
+    for (const n of plan.networks)
+      await docker.createNetwork({
+        Name: n.name,
+        Driver: 'bridge',
+        Labels: n.labels,
+        IPAM: { Config: [{ Subnet: n.subnet, Gateway: n.gateway }] },
+      });
     for (const v of plan.volumes) await docker.createVolume({ Name: v.name, Labels: v.labels });
     for (const { create } of plan.containers) {
       // the old settings: the images' own health checks (every 3-5 s) and no init
@@ -108,7 +135,14 @@ async function up(mode: 'old' | 'new', plans: PlanModule, database: DatabaseModu
   // settled: the database server greets and every site answers
   const db = await docker.getContainer(ids[0]).inspect();
   const address = Object.values(db.NetworkSettings.Networks)[0].IPAddress;
-  for (let i = 0; !(await database.readGreeting(address, 3306).then((g) => g.ok, () => false)); i++) {
+  for (
+    let i = 0;
+    !(await database.readGreeting(address, 3306).then(
+      (g) => g.ok,
+      () => false,
+    ));
+    i++
+  ) {
     if (i > 600) throw new Error('the database server did not come up');
     await sleep(500);
   }
@@ -142,7 +176,13 @@ async function measure(mode: 'old' | 'new', plans: PlanModule, database: Databas
   // the sites' own: their shims (with each exec's runc) and cgroups; dockerd and containerd also serve other work
   const own = r.shimsAndRuncPct + r.containersPct;
   const all = own + r.dockerdPct + r.containerdPct;
-  return { ...r, ownPct: round(own, 1), ownPer100SitesPct: round((own * 100) / N, 1), withEnginePct: round(all, 1), withEnginePer100SitesPct: round((all * 100) / N, 1) };
+  return {
+    ...r,
+    ownPct: round(own, 1),
+    ownPer100SitesPct: round((own * 100) / N, 1),
+    withEnginePct: round(all, 1),
+    withEnginePer100SitesPct: round((all * 100) / N, 1),
+  };
 }
 
 async function main(): Promise<void> {

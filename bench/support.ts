@@ -32,7 +32,13 @@ export interface BerthProcess {
 }
 
 /** Starts `node dist/main.js` with env; resolves once it prints its URL. Output goes to logFile. */
-export async function startBerth(root: string, env: NodeJS.ProcessEnv, logFile: string, pidFile: string, nodeArgs: string[] = []): Promise<BerthProcess> {
+export async function startBerth(
+  root: string,
+  env: NodeJS.ProcessEnv,
+  logFile: string,
+  pidFile: string,
+  nodeArgs: string[] = [],
+): Promise<BerthProcess> {
   const child = spawn(process.execPath, [...nodeArgs, `${root}/dist/main.js`], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   if (!child.pid) throw new Error('could not start Berth');
   writeFileSync(pidFile, `${child.pid}\n`);
@@ -106,7 +112,14 @@ export class Api {
     return { status: res.status, body: parsed as T, ms: now() - t0 };
   }
 
-  async must<T = any>(method: string, path: string, key?: string, body?: unknown, expect = [200, 201, 202], headers: Record<string, string> = {}): Promise<Reply<T>> {
+  async must<T = any>(
+    method: string,
+    path: string,
+    key?: string,
+    body?: unknown,
+    expect = [200, 201, 202],
+    headers: Record<string, string> = {},
+  ): Promise<Reply<T>> {
     const r = await this.req<T>(method, path, key, body, headers);
     if (!expect.includes(r.status)) throw new Error(`${method} ${path}: HTTP ${r.status} ${JSON.stringify(r.body).slice(0, 500)}`);
     return r;
@@ -242,7 +255,9 @@ export class Sampler {
       .filter((e) => e.cpuSeconds > 0.05)
       .sort((a, b) => b.cpuSeconds - a.cpuSeconds)
       .map((e) => ({ ...e, pctOfOneCore: round((100 * e.cpuSeconds) / wall) }));
-    const other = all.filter((e) => e.command === 'other containers' || e.command.startsWith('other: ')).reduce((a, e) => a + e.cpuSeconds, 0);
+    const other = all
+      .filter((e) => e.command === 'other containers' || e.command.startsWith('other: '))
+      .reduce((a, e) => a + e.cpuSeconds, 0);
     return {
       peakRssMiB: round(Math.max(...this.rss), 1),
       cpu: {
@@ -284,11 +299,32 @@ export async function machineInfo(docker: Docker) {
 export async function removeLabelled(docker: Docker, labels: string[]): Promise<number> {
   const filters = { label: labels };
   const containers = await docker.listContainers({ all: true, filters });
-  await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+  await Promise.all(
+    containers.map((c) =>
+      docker
+        .getContainer(c.Id)
+        .remove({ force: true })
+        .catch(() => undefined),
+    ),
+  );
   const { Volumes } = await docker.listVolumes({ filters });
-  await Promise.all((Volumes ?? []).map((v) => docker.getVolume(v.Name).remove({ force: true }).catch(() => undefined)));
+  await Promise.all(
+    (Volumes ?? []).map((v) =>
+      docker
+        .getVolume(v.Name)
+        .remove({ force: true })
+        .catch(() => undefined),
+    ),
+  );
   const networks = await docker.listNetworks({ filters });
-  await Promise.all(networks.map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)));
+  await Promise.all(
+    networks.map((n) =>
+      docker
+        .getNetwork(n.Id)
+        .remove()
+        .catch(() => undefined),
+    ),
+  );
   return containers.length;
 }
 

@@ -19,7 +19,11 @@ interface PlanModule {
   planTenant(
     t: { slug: string; networkIndex: number; dbRootPassword: string; maxMemoryMb: number; maxCpus: number },
     s: Record<string, unknown>,
-  ): { networks: { name: string; subnet: string; gateway: string; labels: Record<string, string> }[]; volumes: { name: string; labels: Record<string, string> }[]; containers: PlanContainer[] };
+  ): {
+    networks: { name: string; subnet: string; gateway: string; labels: Record<string, string> }[];
+    volumes: { name: string; labels: Record<string, string> }[];
+    containers: PlanContainer[];
+  };
 }
 
 /** Berth's compiled code (`npm run build`); BERTH_DIST points elsewhere (a copy of another build). */
@@ -63,7 +67,12 @@ async function zombies(id: string): Promise<number> {
 
 async function create(plan: ReturnType<PlanModule['planTenant']>, init: boolean): Promise<string> {
   for (const n of plan.networks) {
-    await docker.createNetwork({ Name: n.name, Driver: 'bridge', Labels: n.labels, IPAM: { Config: [{ Subnet: n.subnet, Gateway: n.gateway }] } });
+    await docker.createNetwork({
+      Name: n.name,
+      Driver: 'bridge',
+      Labels: n.labels,
+      IPAM: { Config: [{ Subnet: n.subnet, Gateway: n.gateway }] },
+    });
   }
   for (const v of plan.volumes) await docker.createVolume({ Name: v.name, Labels: v.labels });
   const { create: options } = plan.containers[0];
@@ -75,15 +84,26 @@ async function create(plan: ReturnType<PlanModule['planTenant']>, init: boolean)
 async function main(): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- Berth's own build, loaded at run time
   const { planTenant } = require(join(DIST, 'sites/site-plan.js')) as PlanModule;
-  const tenant = (slug: string, networkIndex: number) => ({ slug, networkIndex, dbRootPassword: 'soak-root-password-0123', maxMemoryMb: 256, maxCpus: 1 });
+  const tenant = (slug: string, networkIndex: number) => ({
+    slug,
+    networkIndex,
+    dbRootPassword: 'soak-root-password-0123',
+    maxMemoryMb: 256,
+    maxCpus: 1,
+  });
   const berthPlan = planTenant(tenant('soakinit', 1), settings);
   const controlPlan = planTenant(tenant('soakctl', 2), settings);
-  if (berthPlan.containers[0].create.HostConfig.Init !== true) log('note: this build of Berth does not set Init: the "berth" column is then an init-less server too');
+  if (berthPlan.containers[0].create.HostConfig.Init !== true)
+    log('note: this build of Berth does not set Init: the "berth" column is then an init-less server too');
   await removeLabelled(docker, [`berth.instance=${INSTANCE}`]);
   const berth = await create(berthPlan, berthPlan.containers[0].create.HostConfig.Init === true);
   const control = await create(controlPlan, false);
-  log(`soak: ${seconds} s; health check '${TIMING_OUT.Test[1]}' every ${TIMING_OUT.Interval / 1e9} s with a ${TIMING_OUT.Timeout / 1e6} ms timeout`);
-  log(`berth:   ${berthPlan.containers[0].create.name} (Berth's create options, Init: ${berthPlan.containers[0].create.HostConfig.Init}, PidsLimit: ${settings.pidsLimit})`);
+  log(
+    `soak: ${seconds} s; health check '${TIMING_OUT.Test[1]}' every ${TIMING_OUT.Interval / 1e9} s with a ${TIMING_OUT.Timeout / 1e6} ms timeout`,
+  );
+  log(
+    `berth:   ${berthPlan.containers[0].create.name} (Berth's create options, Init: ${berthPlan.containers[0].create.HostConfig.Init}, PidsLimit: ${settings.pidsLimit})`,
+  );
   log(`control: ${controlPlan.containers[0].create.name} (the same options without Init)`);
   log('elapsed_s  zombies_berth  zombies_control  failed_checks_berth  failed_checks_control');
   const started = Date.now();
@@ -97,13 +117,17 @@ async function main(): Promise<void> {
       docker.getContainer(control).inspect(),
     ]);
     samples.push({ t, berth: b, control: c });
-    log(`${String(t).padStart(9)}  ${String(b).padStart(13)}  ${String(c).padStart(15)}  ${String(hb.State.Health?.FailingStreak ?? '-').padStart(19)}  ${String(hc.State.Health?.FailingStreak ?? '-').padStart(21)}`);
+    log(
+      `${String(t).padStart(9)}  ${String(b).padStart(13)}  ${String(c).padStart(15)}  ${String(hb.State.Health?.FailingStreak ?? '-').padStart(19)}  ${String(hc.State.Health?.FailingStreak ?? '-').padStart(21)}`,
+    );
     if (t >= seconds) break;
     await sleep(Math.min(10_000, Math.max(0, seconds * 1000 - (Date.now() - started))));
   }
   const maxBerth = Math.max(...samples.map((s) => s.berth));
   const last = samples[samples.length - 1];
-  log(`result: berth max ${maxBerth} zombies (end ${last.berth}); control end ${last.control} zombies (${(last.control / Math.max(1, last.t / 60)).toFixed(1)} per minute)`);
+  log(
+    `result: berth max ${maxBerth} zombies (end ${last.berth}); control end ${last.control} zombies (${(last.control / Math.max(1, last.t / 60)).toFixed(1)} per minute)`,
+  );
 }
 
 const cleanup = () => removeLabelled(docker, [`berth.instance=${INSTANCE}`]);

@@ -15,7 +15,9 @@ async function main(): Promise<void> {
   }
   const berth = await startBerth(config);
   if (berth.url) {
-    process.stdout.write(`Berth (${config.BERTH_ROLE}) listening on ${berth.url}\n  REST docs: ${berth.url}/docs\n  GraphQL:   ${berth.url}/graphql\n`);
+    process.stdout.write(
+      `Berth (${config.BERTH_ROLE}) listening on ${berth.url}\n  REST docs: ${berth.url}/docs\n  GraphQL:   ${berth.url}/graphql\n`,
+    );
   } else {
     process.stdout.write(`Berth (${config.BERTH_ROLE}) started\n`);
   }

@@ -88,7 +88,10 @@ async function graphql(field: string, key: string | undefined, query: string, va
   if (key !== undefined) headers.Authorization = `Bearer ${key}`;
   const res = await fetch(`${h.berth.url}/graphql`, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
   const text = await res.text();
-  const body = JSON.parse(text) as { data?: Record<string, unknown> | null; errors?: { message: string; extensions?: { code?: string } }[] };
+  const body = JSON.parse(text) as {
+    data?: Record<string, unknown> | null;
+    errors?: { message: string; extensions?: { code?: string } }[];
+  };
   const error = body.errors?.[0];
   return {
     ok: !body.errors && body.data?.[field] !== null && body.data?.[field] !== undefined,
@@ -114,7 +117,10 @@ async function freshWebhook(): Promise<Partial<Ids>> {
 }
 /** A tenant of its own with no site, for the admin's deletion. */
 async function freshTenant(): Promise<Partial<Ids>> {
-  const res = await h.http.post('/v1/tenants').set(auth(h.admin)).send({ slug: uniqueSlug('md'), name: 'Doomed', contactEmail: 'ops@doomed.example' });
+  const res = await h.http
+    .post('/v1/tenants')
+    .set(auth(h.admin))
+    .send({ slug: uniqueSlug('md'), name: 'Doomed', contactEmail: 'ops@doomed.example' });
   if (res.status !== 201) throw new Error(`fresh tenant: ${res.status} ${JSON.stringify(res.body)}`);
   return { tenantId: res.body.id };
 }
@@ -131,68 +137,251 @@ async function freshJob(): Promise<Partial<Ids>> {
 }
 
 const REST_OPS: Op[] = [
-  { name: 'POST /v1/tenants', access: 'admin', scoped: false, call: (k) => rest('POST', '/v1/tenants', k, { slug: uniqueSlug('mx'), name: 'Matrix', contactEmail: 'ops@matrix.example' }) },
+  {
+    name: 'POST /v1/tenants',
+    access: 'admin',
+    scoped: false,
+    call: (k) => rest('POST', '/v1/tenants', k, { slug: uniqueSlug('mx'), name: 'Matrix', contactEmail: 'ops@matrix.example' }),
+  },
   { name: 'GET /v1/tenants', access: 'read', scoped: false, call: (k) => rest('GET', '/v1/tenants?limit=200', k) },
   { name: 'GET /v1/tenants/{id}', access: 'read', scoped: true, call: (k, i) => rest('GET', `/v1/tenants/${i.tenantId}`, k) },
-  { name: 'PATCH /v1/tenants/{id}', access: 'write', scoped: true, call: (k, i) => rest('PATCH', `/v1/tenants/${i.tenantId}`, k, { name: tenantAName }) },
-  { name: 'DELETE /v1/tenants/{id}', access: 'admin', scoped: true, fresh: freshTenant, call: (k, i) => rest('DELETE', `/v1/tenants/${i.tenantId}`, k) },
-  { name: 'POST /v1/tenants/{id}/api-keys', access: 'write', scoped: true, call: (k, i) => rest('POST', `/v1/tenants/${i.tenantId}/api-keys`, k, { name: 'matrix' }) },
-  { name: 'GET /v1/tenants/{id}/api-keys', access: 'read', scoped: true, call: (k, i) => rest('GET', `/v1/tenants/${i.tenantId}/api-keys`, k) },
-  { name: 'DELETE /v1/api-keys/{id}', access: 'write', scoped: true, fresh: freshKey, call: (k, i) => rest('DELETE', `/v1/api-keys/${i.apiKeyId}`, k) },
-  { name: 'POST /v1/sites', access: 'write', scoped: true, call: (k, i) => rest('POST', '/v1/sites', k, { name: name(), tenantId: i.tenantId }) },
-  { name: 'GET /v1/sites', access: 'read', scoped: true, hiddenAs: 'empty', call: (k, i) => rest('GET', `/v1/sites?tenantId=${i.tenantId}`, k) },
+  {
+    name: 'PATCH /v1/tenants/{id}',
+    access: 'write',
+    scoped: true,
+    call: (k, i) => rest('PATCH', `/v1/tenants/${i.tenantId}`, k, { name: tenantAName }),
+  },
+  {
+    name: 'DELETE /v1/tenants/{id}',
+    access: 'admin',
+    scoped: true,
+    fresh: freshTenant,
+    call: (k, i) => rest('DELETE', `/v1/tenants/${i.tenantId}`, k),
+  },
+  {
+    name: 'POST /v1/tenants/{id}/api-keys',
+    access: 'write',
+    scoped: true,
+    call: (k, i) => rest('POST', `/v1/tenants/${i.tenantId}/api-keys`, k, { name: 'matrix' }),
+  },
+  {
+    name: 'GET /v1/tenants/{id}/api-keys',
+    access: 'read',
+    scoped: true,
+    call: (k, i) => rest('GET', `/v1/tenants/${i.tenantId}/api-keys`, k),
+  },
+  {
+    name: 'DELETE /v1/api-keys/{id}',
+    access: 'write',
+    scoped: true,
+    fresh: freshKey,
+    call: (k, i) => rest('DELETE', `/v1/api-keys/${i.apiKeyId}`, k),
+  },
+  {
+    name: 'POST /v1/sites',
+    access: 'write',
+    scoped: true,
+    call: (k, i) => rest('POST', '/v1/sites', k, { name: name(), tenantId: i.tenantId }),
+  },
+  {
+    name: 'GET /v1/sites',
+    access: 'read',
+    scoped: true,
+    hiddenAs: 'empty',
+    call: (k, i) => rest('GET', `/v1/sites?tenantId=${i.tenantId}`, k),
+  },
   { name: 'GET /v1/sites/{id}', access: 'read', scoped: true, call: (k, i) => rest('GET', `/v1/sites/${i.siteId}`, k) },
-  { name: 'PATCH /v1/sites/{id}', access: 'write', scoped: true, call: (k, i) => rest('PATCH', `/v1/sites/${i.actSiteId}`, k, { env: { MATRIX: 'rest' } }) },
-  { name: 'DELETE /v1/sites/{id}', access: 'write', scoped: true, fresh: freshSite, call: (k, i) => rest('DELETE', `/v1/sites/${i.siteId}`, k) },
+  {
+    name: 'PATCH /v1/sites/{id}',
+    access: 'write',
+    scoped: true,
+    call: (k, i) => rest('PATCH', `/v1/sites/${i.actSiteId}`, k, { env: { MATRIX: 'rest' } }),
+  },
+  {
+    name: 'DELETE /v1/sites/{id}',
+    access: 'write',
+    scoped: true,
+    fresh: freshSite,
+    call: (k, i) => rest('DELETE', `/v1/sites/${i.siteId}`, k),
+  },
   { name: 'POST /v1/sites/{id}/start', access: 'write', scoped: true, call: (k, i) => rest('POST', `/v1/sites/${i.actSiteId}/start`, k) },
   { name: 'POST /v1/sites/{id}/stop', access: 'write', scoped: true, call: (k, i) => rest('POST', `/v1/sites/${i.actSiteId}/stop`, k) },
-  { name: 'POST /v1/sites/{id}/restart', access: 'write', scoped: true, call: (k, i) => rest('POST', `/v1/sites/${i.actSiteId}/restart`, k) },
+  {
+    name: 'POST /v1/sites/{id}/restart',
+    access: 'write',
+    scoped: true,
+    call: (k, i) => rest('POST', `/v1/sites/${i.actSiteId}/restart`, k),
+  },
   { name: 'GET /v1/sites/{id}/events', access: 'read', scoped: true, call: (k, i) => rest('GET', `/v1/sites/${i.siteId}/events`, k) },
   { name: 'GET /v1/sites/{id}/logs', access: 'read', scoped: true, call: (k, i) => rest('GET', `/v1/sites/${i.siteId}/logs?tail=5`, k) },
   { name: 'GET /v1/jobs/{id}', access: 'read', scoped: true, call: (k, i) => rest('GET', `/v1/jobs/${i.jobId}`, k) },
-  { name: 'POST /v1/jobs/{id}/cancel', access: 'write', scoped: true, fresh: freshJob, call: (k, i) => rest('POST', `/v1/jobs/${i.queuedJobId}/cancel`, k) },
+  {
+    name: 'POST /v1/jobs/{id}/cancel',
+    access: 'write',
+    scoped: true,
+    fresh: freshJob,
+    call: (k, i) => rest('POST', `/v1/jobs/${i.queuedJobId}/cancel`, k),
+  },
   { name: 'GET /v1/events', access: 'read', scoped: true, call: (k, i) => rest('GET', `/v1/events?siteId=${i.siteId}`, k) },
   { name: 'GET /v1/events/stream', access: 'read', scoped: true, call: (k, i) => rest('GET', `/v1/events/stream?siteId=${i.siteId}`, k) },
-  { name: 'POST /v1/webhooks', access: 'write', scoped: true, call: (k, i) => rest('POST', '/v1/webhooks', k, { url: hookUrl, tenantId: i.tenantId }) },
+  {
+    name: 'POST /v1/webhooks',
+    access: 'write',
+    scoped: true,
+    call: (k, i) => rest('POST', '/v1/webhooks', k, { url: hookUrl, tenantId: i.tenantId }),
+  },
   { name: 'GET /v1/webhooks', access: 'read', scoped: false, call: (k) => rest('GET', '/v1/webhooks', k) },
   { name: 'GET /v1/webhooks/{id}', access: 'read', scoped: true, call: (k, i) => rest('GET', `/v1/webhooks/${i.webhookId}`, k) },
-  { name: 'PATCH /v1/webhooks/{id}', access: 'write', scoped: true, call: (k, i) => rest('PATCH', `/v1/webhooks/${i.webhookId}`, k, { description: 'matrix' }) },
-  { name: 'DELETE /v1/webhooks/{id}', access: 'write', scoped: true, fresh: freshWebhook, call: (k, i) => rest('DELETE', `/v1/webhooks/${i.webhookId}`, k) },
-  { name: 'GET /v1/webhooks/{id}/deliveries', access: 'read', scoped: true, call: (k, i) => rest('GET', `/v1/webhooks/${i.webhookId}/deliveries`, k) },
+  {
+    name: 'PATCH /v1/webhooks/{id}',
+    access: 'write',
+    scoped: true,
+    call: (k, i) => rest('PATCH', `/v1/webhooks/${i.webhookId}`, k, { description: 'matrix' }),
+  },
+  {
+    name: 'DELETE /v1/webhooks/{id}',
+    access: 'write',
+    scoped: true,
+    fresh: freshWebhook,
+    call: (k, i) => rest('DELETE', `/v1/webhooks/${i.webhookId}`, k),
+  },
+  {
+    name: 'GET /v1/webhooks/{id}/deliveries',
+    access: 'read',
+    scoped: true,
+    call: (k, i) => rest('GET', `/v1/webhooks/${i.webhookId}/deliveries`, k),
+  },
 ];
 
-const byId = (field: string, type = 'ID!', select = 'id') => (k: string | undefined, id: string) =>
-  graphql(field, k, `query($id: ${type}) { ${field}(id: $id) { ${select} } }`, { id });
-const mutateId = (field: string, select = 'id') => (k: string | undefined, id: string) =>
-  graphql(field, k, `mutation($id: ID!) { ${field}(id: $id) { ${select} } }`, { id });
+const byId =
+  (field: string, type = 'ID!', select = 'id') =>
+  (k: string | undefined, id: string) =>
+    graphql(field, k, `query($id: ${type}) { ${field}(id: $id) { ${select} } }`, { id });
+const mutateId =
+  (field: string, select = 'id') =>
+  (k: string | undefined, id: string) =>
+    graphql(field, k, `mutation($id: ID!) { ${field}(id: $id) { ${select} } }`, { id });
 
 const GRAPHQL_OPS: Op[] = [
-  { name: 'Query.apiKeys', access: 'read', scoped: true, call: (k, i) => graphql('apiKeys', k, 'query($t: ID!) { apiKeys(tenantId: $t) { id prefix } }', { t: i.tenantId }) },
-  { name: 'Query.events', access: 'read', scoped: true, call: (k, i) => graphql('events', k, 'query($s: ID) { events(siteId: $s) { id type } }', { s: i.siteId }) },
+  {
+    name: 'Query.apiKeys',
+    access: 'read',
+    scoped: true,
+    call: (k, i) => graphql('apiKeys', k, 'query($t: ID!) { apiKeys(tenantId: $t) { id prefix } }', { t: i.tenantId }),
+  },
+  {
+    name: 'Query.events',
+    access: 'read',
+    scoped: true,
+    call: (k, i) => graphql('events', k, 'query($s: ID) { events(siteId: $s) { id type } }', { s: i.siteId }),
+  },
   { name: 'Query.job', access: 'read', scoped: true, call: (k, i) => byId('job', 'ID!', 'id status')(k, i.jobId) },
   { name: 'Query.me', access: 'read', scoped: false, call: (k) => graphql('me', k, '{ me { keyId role tenant { id } } }') },
   { name: 'Query.site', access: 'read', scoped: true, call: (k, i) => byId('site', 'ID!', 'id status containers { name }')(k, i.siteId) },
-  { name: 'Query.sites', access: 'read', scoped: true, hiddenAs: 'empty', call: (k, i) => graphql('sites', k, 'query($t: ID) { sites(tenantId: $t) { id } }', { t: i.tenantId }) },
+  {
+    name: 'Query.sites',
+    access: 'read',
+    scoped: true,
+    hiddenAs: 'empty',
+    call: (k, i) => graphql('sites', k, 'query($t: ID) { sites(tenantId: $t) { id } }', { t: i.tenantId }),
+  },
   { name: 'Query.tenant', access: 'read', scoped: true, call: (k, i) => byId('tenant')(k, i.tenantId) },
   { name: 'Query.tenants', access: 'read', scoped: false, call: (k) => graphql('tenants', k, '{ tenants(limit: 200) { id } }') },
   { name: 'Query.webhook', access: 'read', scoped: true, call: (k, i) => byId('webhook')(k, i.webhookId) },
   { name: 'Query.webhookDeliveries', access: 'read', scoped: true, call: (k, i) => byId('webhookDeliveries')(k, i.webhookId) },
   { name: 'Query.webhooks', access: 'read', scoped: false, call: (k) => graphql('webhooks', k, '{ webhooks { id } }') },
-  { name: 'Mutation.cancelJob', access: 'write', scoped: true, fresh: freshJob, call: (k, i) => mutateId('cancelJob', 'id status')(k, i.queuedJobId) },
-  { name: 'Mutation.createApiKey', access: 'write', scoped: true, call: (k, i) => graphql('createApiKey', k, 'mutation($t: ID!) { createApiKey(tenantId: $t, input: { name: "matrix" }) { id } }', { t: i.tenantId }) },
-  { name: 'Mutation.createSite', access: 'write', scoped: true, call: (k, i) => graphql('createSite', k, 'mutation($i: CreateSiteInput!) { createSite(input: $i) { site { id } job { id } } }', { i: { name: name(), tenantId: i.tenantId } }) },
-  { name: 'Mutation.createTenant', access: 'admin', scoped: false, call: (k) => graphql('createTenant', k, 'mutation($i: CreateTenantInput!) { createTenant(input: $i) { id } }', { i: { slug: uniqueSlug('mx'), name: 'Matrix', contactEmail: 'ops@matrix.example' } }) },
-  { name: 'Mutation.createWebhook', access: 'write', scoped: true, call: (k, i) => graphql('createWebhook', k, 'mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { id } }', { i: { url: hookUrl, tenantId: i.tenantId } }) },
+  {
+    name: 'Mutation.cancelJob',
+    access: 'write',
+    scoped: true,
+    fresh: freshJob,
+    call: (k, i) => mutateId('cancelJob', 'id status')(k, i.queuedJobId),
+  },
+  {
+    name: 'Mutation.createApiKey',
+    access: 'write',
+    scoped: true,
+    call: (k, i) =>
+      graphql('createApiKey', k, 'mutation($t: ID!) { createApiKey(tenantId: $t, input: { name: "matrix" }) { id } }', { t: i.tenantId }),
+  },
+  {
+    name: 'Mutation.createSite',
+    access: 'write',
+    scoped: true,
+    call: (k, i) =>
+      graphql('createSite', k, 'mutation($i: CreateSiteInput!) { createSite(input: $i) { site { id } job { id } } }', {
+        i: { name: name(), tenantId: i.tenantId },
+      }),
+  },
+  {
+    name: 'Mutation.createTenant',
+    access: 'admin',
+    scoped: false,
+    call: (k) =>
+      graphql('createTenant', k, 'mutation($i: CreateTenantInput!) { createTenant(input: $i) { id } }', {
+        i: { slug: uniqueSlug('mx'), name: 'Matrix', contactEmail: 'ops@matrix.example' },
+      }),
+  },
+  {
+    name: 'Mutation.createWebhook',
+    access: 'write',
+    scoped: true,
+    call: (k, i) =>
+      graphql('createWebhook', k, 'mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { id } }', {
+        i: { url: hookUrl, tenantId: i.tenantId },
+      }),
+  },
   { name: 'Mutation.deleteSite', access: 'write', scoped: true, fresh: freshSite, call: (k, i) => mutateId('deleteSite')(k, i.siteId) },
-  { name: 'Mutation.deleteTenant', access: 'admin', scoped: true, fresh: freshTenant, call: (k, i) => mutateId('deleteTenant', 'id kind')(k, i.tenantId) },
-  { name: 'Mutation.deleteWebhook', access: 'write', scoped: true, fresh: freshWebhook, call: (k, i) => mutateId('deleteWebhook')(k, i.webhookId) },
+  {
+    name: 'Mutation.deleteTenant',
+    access: 'admin',
+    scoped: true,
+    fresh: freshTenant,
+    call: (k, i) => mutateId('deleteTenant', 'id kind')(k, i.tenantId),
+  },
+  {
+    name: 'Mutation.deleteWebhook',
+    access: 'write',
+    scoped: true,
+    fresh: freshWebhook,
+    call: (k, i) => mutateId('deleteWebhook')(k, i.webhookId),
+  },
   { name: 'Mutation.restartSite', access: 'write', scoped: true, call: (k, i) => mutateId('restartSite')(k, i.actSiteId) },
-  { name: 'Mutation.revokeApiKey', access: 'write', scoped: true, fresh: freshKey, call: (k, i) => mutateId('revokeApiKey', 'id revokedAt')(k, i.apiKeyId) },
+  {
+    name: 'Mutation.revokeApiKey',
+    access: 'write',
+    scoped: true,
+    fresh: freshKey,
+    call: (k, i) => mutateId('revokeApiKey', 'id revokedAt')(k, i.apiKeyId),
+  },
   { name: 'Mutation.startSite', access: 'write', scoped: true, call: (k, i) => mutateId('startSite')(k, i.actSiteId) },
   { name: 'Mutation.stopSite', access: 'write', scoped: true, call: (k, i) => mutateId('stopSite')(k, i.actSiteId) },
-  { name: 'Mutation.updateSite', access: 'write', scoped: true, call: (k, i) => graphql('updateSite', k, 'mutation($id: ID!) { updateSite(id: $id, input: { env: { MATRIX: "gql" } }) { id } }', { id: i.actSiteId }) },
-  { name: 'Mutation.updateTenant', access: 'write', scoped: true, call: (k, i) => graphql('updateTenant', k, 'mutation($id: ID!, $n: String!) { updateTenant(id: $id, input: { name: $n }) { id } }', { id: i.tenantId, n: tenantAName }) },
-  { name: 'Mutation.updateWebhook', access: 'write', scoped: true, call: (k, i) => graphql('updateWebhook', k, 'mutation($id: ID!) { updateWebhook(id: $id, input: { description: "matrix" }) { id } }', { id: i.webhookId }) },
+  {
+    name: 'Mutation.updateSite',
+    access: 'write',
+    scoped: true,
+    call: (k, i) =>
+      graphql('updateSite', k, 'mutation($id: ID!) { updateSite(id: $id, input: { env: { MATRIX: "gql" } }) { id } }', { id: i.actSiteId }),
+  },
+  {
+    name: 'Mutation.updateTenant',
+    access: 'write',
+    scoped: true,
+    call: (k, i) =>
+      graphql('updateTenant', k, 'mutation($id: ID!, $n: String!) { updateTenant(id: $id, input: { name: $n }) { id } }', {
+        id: i.tenantId,
+        n: tenantAName,
+      }),
+  },
+  {
+    name: 'Mutation.updateWebhook',
+    access: 'write',
+    scoped: true,
+    call: (k, i) =>
+      graphql('updateWebhook', k, 'mutation($id: ID!) { updateWebhook(id: $id, input: { description: "matrix" }) { id } }', {
+        id: i.webhookId,
+      }),
+  },
 ];
 
 const SUBSCRIPTIONS = ['Subscription.jobUpdated', 'Subscription.siteEvents', 'Subscription.siteUpdated'];
@@ -215,7 +404,15 @@ function expectation(op: { access: Access; scoped: boolean }, who: Who): Expect 
   }
 }
 
-const randomIds = (): Ids => ({ tenantId: randomUUID(), siteId: randomUUID(), actSiteId: randomUUID(), jobId: randomUUID(), queuedJobId: randomUUID(), webhookId: randomUUID(), apiKeyId: randomUUID() });
+const randomIds = (): Ids => ({
+  tenantId: randomUUID(),
+  siteId: randomUUID(),
+  actSiteId: randomUUID(),
+  jobId: randomUUID(),
+  queuedJobId: randomUUID(),
+  webhookId: randomUUID(),
+  apiKeyId: randomUUID(),
+});
 const aIds = () => [ids.tenantId, ids.siteId, ids.actSiteId, ids.webhookId, parkedSiteId];
 const isRest = (op: Op) => !op.name.includes('.');
 
@@ -263,7 +460,15 @@ beforeAll(async () => {
   const revoked = await h.http.post(`/v1/tenants/${a.tenant.id}/api-keys`).set(auth(h.admin)).send({});
   const victimKey = await h.http.post(`/v1/tenants/${a.tenant.id}/api-keys`).set(auth(h.admin)).send({ name: 'victim' });
   expect((await h.http.delete(`/v1/api-keys/${revoked.body.id}`).set(auth(h.admin))).status).toBe(200);
-  Object.assign(keys, { none: undefined, malformed: 'not-a-berth-key', revoked: revoked.body.key, other: b.key, owner: a.key, readonly: readonly.body.key, admin: h.admin });
+  Object.assign(keys, {
+    none: undefined,
+    malformed: 'not-a-berth-key',
+    revoked: revoked.body.key,
+    other: b.key,
+    owner: a.key,
+    readonly: readonly.body.key,
+    admin: h.admin,
+  });
 
   const [main, act, parked] = await Promise.all([
     provision(h, a.key, { name: 'main' }),
@@ -275,10 +480,21 @@ beforeAll(async () => {
   const mainJob = (await h.db.query('SELECT id FROM "Job" WHERE "siteId" = $1', [main.id])).rows[0].id as string;
   // The parked site's jobs stay queued while the test holds the lock its worker needs.
   expect(await redis.set(lockKey(parked.id), 'held-by-test', 'PX', 600_000, 'NX')).toBe('OK');
-  ids = { tenantId: a.tenant.id, siteId: main.id, actSiteId: act.id, jobId: mainJob, queuedJobId: '', webhookId: webhook.body.id, apiKeyId: victimKey.body.id };
+  ids = {
+    tenantId: a.tenant.id,
+    siteId: main.id,
+    actSiteId: act.id,
+    jobId: mainJob,
+    queuedJobId: '',
+    webhookId: webhook.body.id,
+    apiKeyId: victimKey.body.id,
+  };
   ids.queuedJobId = (await freshJob()).queuedJobId!;
   // Some deliveries exist, so the deliveries list has something to hide.
-  await eventually(async () => (await h.db.query('SELECT 1 FROM "WebhookDelivery" WHERE "webhookId" = $1', [webhook.body.id])).rowCount || undefined, 'a webhook delivery');
+  await eventually(
+    async () => (await h.db.query('SELECT 1 FROM "WebhookDelivery" WHERE "webhookId" = $1', [webhook.body.id])).rowCount || undefined,
+    'a webhook delivery',
+  );
 });
 
 afterAll(async () => {
@@ -294,9 +510,13 @@ describe('the matrix covers the whole API', () => {
     const doc = await h.http.get('/docs-json');
     expect(doc.status).toBe(200);
     const routes = Object.entries(doc.body.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) =>
-      Object.keys(methods).filter((m) => ['get', 'post', 'put', 'patch', 'delete', 'head', 'options'].includes(m)).map((m) => `${m.toUpperCase()} ${path}`),
+      Object.keys(methods)
+        .filter((m) => ['get', 'post', 'put', 'patch', 'delete', 'head', 'options'].includes(m))
+        .map((m) => `${m.toUpperCase()} ${path}`),
     );
-    const intro = await h.http.post('/graphql').send({ query: '{ __schema { queryType { fields { name } } mutationType { fields { name } } subscriptionType { fields { name } } } }' });
+    const intro = await h.http.post('/graphql').send({
+      query: '{ __schema { queryType { fields { name } } mutationType { fields { name } } subscriptionType { fields { name } } } }',
+    });
     const schema = intro.body.data.__schema;
     const operations = [
       ...schema.queryType.fields.map((f: { name: string }) => `Query.${f.name}`),
@@ -334,7 +554,7 @@ describe.each([
 });
 
 describe('what the refused calls left alone', () => {
-  it('tenant A\'s shared objects survived every refused call', async () => {
+  it("tenant A's shared objects survived every refused call", async () => {
     const site = await h.http.get(`/v1/sites/${ids.siteId}`).set(auth(h.admin));
     expect(site.body.status).toBe('RUNNING');
     expect((await h.http.get(`/v1/webhooks/${ids.webhookId}`).set(auth(h.admin))).status).toBe(200);
@@ -363,19 +583,25 @@ describe('GraphQL subscriptions', () => {
         stop();
         resolve(o);
       };
-      const stop = client.subscribe<Record<string, unknown>>({ query }, {
-        next: (v) => {
-          if (v.errors) done({ kind: 'error', code: v.errors[0].extensions?.code as string | undefined, shape: mask(v.errors[0].message) });
-          else if (v.data && Object.values(v.data).every((x) => x !== null)) done({ kind: 'data' });
-          else done({ kind: 'error', shape: JSON.stringify(v) });
+      const stop = client.subscribe<Record<string, unknown>>(
+        { query },
+        {
+          next: (v) => {
+            if (v.errors)
+              done({ kind: 'error', code: v.errors[0].extensions?.code as string | undefined, shape: mask(v.errors[0].message) });
+            else if (v.data && Object.values(v.data).every((x) => x !== null)) done({ kind: 'data' });
+            else done({ kind: 'error', shape: JSON.stringify(v) });
+          },
+          error: (e) => {
+            if (Array.isArray(e))
+              done({ kind: 'error', code: e[0]?.extensions?.code as string | undefined, shape: mask(String(e[0]?.message)) });
+            else if (e && typeof e === 'object' && 'code' in e)
+              done({ kind: 'closed', code: (e as { code: number }).code, reason: String((e as { reason?: string }).reason) });
+            else done({ kind: 'error', shape: String(e) });
+          },
+          complete: () => done({ kind: 'error', shape: 'completed without data' }),
         },
-        error: (e) => {
-          if (Array.isArray(e)) done({ kind: 'error', code: e[0]?.extensions?.code as string | undefined, shape: mask(String(e[0]?.message)) });
-          else if (e && typeof e === 'object' && 'code' in e) done({ kind: 'closed', code: (e as { code: number }).code, reason: String((e as { reason?: string }).reason) });
-          else done({ kind: 'error', shape: String(e) });
-        },
-        complete: () => done({ kind: 'error', shape: 'completed without data' }),
-      });
+      );
     });
   }
 
@@ -386,16 +612,22 @@ describe('GraphQL subscriptions', () => {
    * published after that reaches it. (graphql-ws does not acknowledge a subscribe.)
    */
   async function subscribed(want: Record<string, number>) {
-    await eventually(async () => {
-      for (const [channel, n] of Object.entries(want)) if ((await numsub(channel)) < n) return undefined;
-      return true;
-    }, `subscriptions in place: ${JSON.stringify(want)}`);
+    await eventually(
+      async () => {
+        for (const [channel, n] of Object.entries(want)) if ((await numsub(channel)) < n) return undefined;
+        return true;
+      },
+      `subscriptions in place: ${JSON.stringify(want)}`,
+    );
   }
 
   it('jobUpdated, siteEvents and siteUpdated: refused without a valid key, hidden from another tenant, delivered to the owner, read-only key and admin', async () => {
     const sub = await provision(h, keys.owner!, { name: 'sub' });
     // Hold the site's lock so that the job is still queued when the subscriptions start.
-    await eventually(async () => (await redis.set(lockKey(sub.id), 'held-by-test', 'PX', 120_000, 'NX')) === 'OK' || undefined, 'the site lock');
+    await eventually(
+      async () => (await redis.set(lockKey(sub.id), 'held-by-test', 'PX', 120_000, 'NX')) === 'OK' || undefined,
+      'the site lock',
+    );
     const clients = Object.fromEntries(CALLERS.map((w) => [w, wsClient(h, keys[w])])) as Record<Who, Client>;
     const randomClient = wsClient(h, keys.other);
     try {
@@ -407,18 +639,29 @@ describe('GraphQL subscriptions', () => {
       const pending: { op: string; who: Who; outcome: Promise<SubOutcome>; missing?: Promise<SubOutcome> }[] = [];
       for (const who of CALLERS) {
         for (const [op, q] of Object.entries(siteQueries(sub.id))) {
-          pending.push({ op, who, outcome: first(clients[who], q), missing: who === 'other' ? first(randomClient, Object.entries(siteQueries(randomUUID())).find(([o]) => o === op)![1]) : undefined });
+          pending.push({
+            op,
+            who,
+            outcome: first(clients[who], q),
+            missing:
+              who === 'other' ? first(randomClient, Object.entries(siteQueries(randomUUID())).find(([o]) => o === op)![1]) : undefined,
+          });
         }
       }
       // Owner, read-only key and admin are let in: three on the site's channel, two on the
       // tenant's event channel, one more on the channel of all events (the admin's).
-      await subscribed({ [`berth:site:${sub.id}`]: 3, [`berth:events:tenant:${ids.tenantId}`]: baseline.tenant + 2, 'berth:events:all': baseline.all + 1 });
+      await subscribed({
+        [`berth:site:${sub.id}`]: 3,
+        [`berth:events:tenant:${ids.tenantId}`]: baseline.tenant + 2,
+        'berth:events:all': baseline.all + 1,
+      });
       const restart = await h.http.post(`/v1/sites/${sub.id}/restart`).set(auth(keys.owner!));
       expect(restart.status).toBe(202);
       const jobId = restart.body.job.id as string;
       for (const who of CALLERS) {
         pending.push({
-          op: 'Subscription.jobUpdated', who,
+          op: 'Subscription.jobUpdated',
+          who,
           outcome: first(clients[who], `subscription { jobUpdated(id: "${jobId}") { id status } }`),
           missing: who === 'other' ? first(randomClient, `subscription { jobUpdated(id: "${randomUUID()}") { id status } }`) : undefined,
         });
@@ -432,10 +675,12 @@ describe('GraphQL subscriptions', () => {
         const got = await p.outcome;
         const where = `${p.op} as ${p.who}: expected ${want}, got ${JSON.stringify(got)}`;
         if (want === 'ok' && got.kind !== 'data') problems.push(where);
-        if (want === 'unauthenticated' && !(got.kind === 'closed' && got.code === 4401 && /UNAUTHENTICATED/.test(got.reason))) problems.push(where);
+        if (want === 'unauthenticated' && !(got.kind === 'closed' && got.code === 4401 && /UNAUTHENTICATED/.test(got.reason)))
+          problems.push(where);
         if (want === 'hidden') {
           const missing = await p.missing!;
-          if (got.kind !== 'error' || !/NOT_FOUND$/.test(got.code ?? '') || JSON.stringify(got) !== JSON.stringify(missing)) problems.push(`${where}; a random id answers ${JSON.stringify(missing)}`);
+          if (got.kind !== 'error' || !/NOT_FOUND$/.test(got.code ?? '') || JSON.stringify(got) !== JSON.stringify(missing))
+            problems.push(`${where}; a random id answers ${JSON.stringify(missing)}`);
         }
       }
       expect(problems).toEqual([]);

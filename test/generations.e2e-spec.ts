@@ -34,7 +34,11 @@ afterAll(async () => {
   }
 });
 
-const site = (id: string) => h.http.get(`/v1/sites/${id}`).set(auth(t.key)).then((r) => r.body);
+const site = (id: string) =>
+  h.http
+    .get(`/v1/sites/${id}`)
+    .set(auth(t.key))
+    .then((r) => r.body);
 const jobOf = (res: { status: number; body: { job?: { id: string } } }) => {
   if (res.status !== 202 || !res.body.job) throw new Error(`expected 202 with a job: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body.job.id;
@@ -50,7 +54,12 @@ async function holdTenant(): Promise<() => Promise<void>> {
 }
 
 async function running(jobId: string): Promise<void> {
-  await eventually(async () => ((await h.http.get(`/v1/jobs/${jobId}`).set(auth(t.key))).body.status === 'RUNNING' ? true : undefined), `job ${jobId} to run`, 30_000, 50);
+  await eventually(
+    async () => ((await h.http.get(`/v1/jobs/${jobId}`).set(auth(t.key))).body.status === 'RUNNING' ? true : undefined),
+    `job ${jobId} to run`,
+    30_000,
+    50,
+  );
 }
 
 async function eventsOf(siteId: string): Promise<{ type: string; message: string }[]> {
@@ -68,7 +77,10 @@ describe('cancelling a queued job', () => {
       const stop = jobOf(await h.http.post(`/v1/sites/${s.id}/stop`).set(auth(t.key)));
       expect((await h.http.post(`/v1/jobs/${stop}/cancel`).set(auth(t.key))).status).toBe(202);
       expect((await waitForJob(h, t.key, stop)).status).toBe('CANCELLED');
-      const { rows } = await h.db.query('SELECT s."desiredState", s.generation, j.generation AS "jobGeneration" FROM "Site" s JOIN "Job" j ON j."siteId" = s.id WHERE j.id = $1', [restart]);
+      const { rows } = await h.db.query(
+        'SELECT s."desiredState", s.generation, j.generation AS "jobGeneration" FROM "Site" s JOIN "Job" j ON j."siteId" = s.id WHERE j.id = $1',
+        [restart],
+      );
       expect(rows[0]).toMatchObject({ desiredState: 'RUNNING', generation: rows[0].jobGeneration });
     } finally {
       await release();
@@ -113,7 +125,12 @@ describe('an update that fails', () => {
     try {
       bad = jobOf(await h.http.patch(`/v1/sites/${s.id}`).set(auth(t.key)).send({ imageTag: 'does-not-exist' }));
       await running(bad);
-      good = jobOf(await h.http.patch(`/v1/sites/${s.id}`).set(auth(t.key)).send({ imageTag: 'latest', env: { B: '2' } }));
+      good = jobOf(
+        await h.http
+          .patch(`/v1/sites/${s.id}`)
+          .set(auth(t.key))
+          .send({ imageTag: 'latest', env: { B: '2' } }),
+      );
     } finally {
       await release();
     }
@@ -133,7 +150,10 @@ describe('an update that fails', () => {
 
   it('rolls back to the previous settings when nothing came after it', async () => {
     const s = await provision(h, t.key, { name: 'upd-own', env: { A: '1' } });
-    const res = await h.http.patch(`/v1/sites/${s.id}`).set(auth(t.key)).send({ imageTag: 'does-not-exist', env: { A: '2' } });
+    const res = await h.http
+      .patch(`/v1/sites/${s.id}`)
+      .set(auth(t.key))
+      .send({ imageTag: 'does-not-exist', env: { A: '2' } });
     const job = await waitForJob(h, t.key, jobOf(res));
     expect(job.status).toBe('FAILED');
     expect(job.error).toMatch(/rolled back/);

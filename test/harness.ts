@@ -97,13 +97,24 @@ export interface GqlResult<T> {
   errors?: { message: string; extensions?: { code?: string } }[];
 }
 
-export async function gql<T = Record<string, unknown>>(h: Harness, key: string | undefined, query: string, variables: Record<string, unknown> = {}): Promise<GqlResult<T>> {
-  const res = await h.http.post('/graphql').set(key ? auth(key) : {}).send({ query, variables });
+export async function gql<T = Record<string, unknown>>(
+  h: Harness,
+  key: string | undefined,
+  query: string,
+  variables: Record<string, unknown> = {},
+): Promise<GqlResult<T>> {
+  const res = await h.http
+    .post('/graphql')
+    .set(key ? auth(key) : {})
+    .send({ query, variables });
   return res.body as GqlResult<T>;
 }
 
 export async function createTenant(h: Harness, slug = uniqueSlug(), extra: Record<string, unknown> = {}) {
-  const res = await h.http.post('/v1/tenants').set(auth(h.admin)).send({ slug, name: `Tenant ${slug}`, contactEmail: `ops@${slug}.example`, ...extra });
+  const res = await h.http
+    .post('/v1/tenants')
+    .set(auth(h.admin))
+    .send({ slug, name: `Tenant ${slug}`, contactEmail: `ops@${slug}.example`, ...extra });
   if (res.status !== 201) throw new Error(`tenant creation failed: ${res.status} ${JSON.stringify(res.body)}`);
   const key = await h.http.post(`/v1/tenants/${res.body.id}/api-keys`).set(auth(h.admin)).send({});
   if (key.status !== 201) throw new Error(`key creation failed: ${key.status} ${JSON.stringify(key.body)}`);
@@ -132,7 +143,9 @@ export async function waitForJob(h: Harness, key: string, jobId: string, timeout
 
 /** Runs a command in a container (optionally as a user) and returns its exit code and output. */
 export async function exec(docker: Docker, container: string, cmd: string[], user?: string): Promise<{ code: number; out: string }> {
-  const e = await docker.getContainer(container).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, ...(user ? { User: user } : {}) });
+  const e = await docker
+    .getContainer(container)
+    .exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, ...(user ? { User: user } : {}) });
   const stream = await e.start({ hijack: true, stdin: false });
   const sink = new PassThrough();
   let out = '';

@@ -108,7 +108,10 @@ describe('two instances on one engine', () => {
     expect(Object.keys(dbB.NetworkSettings.Networks)).toEqual([names.network(INSTANCE_B, slug)]);
 
     // The first instance's database server and site were not replaced, restarted or stopped.
-    for (const [before, name] of [[dbA, names.dbContainer(TEST_INSTANCE, slug)], [wpA, names.wpContainer(TEST_INSTANCE, slug, 'www')]] as const) {
+    for (const [before, name] of [
+      [dbA, names.dbContainer(TEST_INSTANCE, slug)],
+      [wpA, names.wpContainer(TEST_INSTANCE, slug, 'www')],
+    ] as const) {
       const now = await inspect(a, name);
       expect(now.Id).toBe(before.Id);
       expect(now.State.Running).toBe(true);
@@ -116,7 +119,10 @@ describe('two instances on one engine', () => {
     }
     expect((await inspect(a, names.dbContainer(INSTANCE_B, slug))).State.Running).toBe(true);
 
-    for (const [h, key, site] of [[a, ta.key, siteA], [b!, tb.key, siteB]] as const) {
+    for (const [h, key, site] of [
+      [a, ta.key, siteA],
+      [b!, tb.key, siteB],
+    ] as const) {
       expect((await h.http.get(`/v1/sites/${site.id}`).set(auth(key))).body.status).toBe('RUNNING');
       const res = await fetch(site.url, { redirect: 'manual' });
       await res.arrayBuffer();
@@ -125,13 +131,19 @@ describe('two instances on one engine', () => {
     expect(siteA.url).not.toBe(siteB.url);
   });
 
-  it('fails a job with a clash, and touches nothing, when another instance\'s object holds one of its names', async () => {
+  it("fails a job with a clash, and touches nothing, when another instance's object holds one of its names", async () => {
     const name = names.dbContainer(TEST_INSTANCE, clashSlug);
     const foreign = await a.docker.createContainer({
       name,
       Image: 'berth/busybox:latest',
       Cmd: ['sleep', '3600'],
-      Labels: { 'berth.managed-by': 'berth', 'berth.instance': FOREIGN, 'berth.tenant': clashSlug, 'berth.role': 'db', 'berth.spec-hash': 'foreign' },
+      Labels: {
+        'berth.managed-by': 'berth',
+        'berth.instance': FOREIGN,
+        'berth.tenant': clashSlug,
+        'berth.role': 'db',
+        'berth.spec-hash': 'foreign',
+      },
     });
     await foreign.start();
     const before: Docker.ContainerInspectInfo = await foreign.inspect();

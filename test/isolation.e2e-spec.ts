@@ -10,14 +10,52 @@ import { exec, provision, removeSuiteObjects } from './suite-helpers';
 
 /** The capabilities Berth gives back after dropping all (site-plan.ts says why each). */
 const ALLOWED_CAPS = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'SETGID', 'SETUID', 'NET_BIND_SERVICE', 'KILL'];
-const DANGEROUS_CAPS = ['SYS_ADMIN', 'NET_ADMIN', 'NET_RAW', 'SYS_PTRACE', 'SYS_MODULE', 'SYS_RAWIO', 'SYS_BOOT', 'SYS_TIME', 'DAC_READ_SEARCH', 'MKNOD', 'SETFCAP', 'SETPCAP', 'LINUX_IMMUTABLE', 'AUDIT_WRITE', 'AUDIT_CONTROL', 'MAC_ADMIN', 'MAC_OVERRIDE', 'SYSLOG', 'BPF', 'PERFMON', 'SYS_CHROOT', 'SYS_RESOURCE', 'SYS_NICE', 'IPC_LOCK', 'IPC_OWNER', 'LEASE', 'WAKE_ALARM', 'BLOCK_SUSPEND', 'SYS_PACCT', 'SYS_TTY_CONFIG', 'CHECKPOINT_RESTORE'];
+const DANGEROUS_CAPS = [
+  'SYS_ADMIN',
+  'NET_ADMIN',
+  'NET_RAW',
+  'SYS_PTRACE',
+  'SYS_MODULE',
+  'SYS_RAWIO',
+  'SYS_BOOT',
+  'SYS_TIME',
+  'DAC_READ_SEARCH',
+  'MKNOD',
+  'SETFCAP',
+  'SETPCAP',
+  'LINUX_IMMUTABLE',
+  'AUDIT_WRITE',
+  'AUDIT_CONTROL',
+  'MAC_ADMIN',
+  'MAC_OVERRIDE',
+  'SYSLOG',
+  'BPF',
+  'PERFMON',
+  'SYS_CHROOT',
+  'SYS_RESOURCE',
+  'SYS_NICE',
+  'IPC_LOCK',
+  'IPC_OWNER',
+  'LEASE',
+  'WAKE_ALARM',
+  'BLOCK_SUSPEND',
+  'SYS_PACCT',
+  'SYS_TTY_CONFIG',
+  'CHECKPOINT_RESTORE',
+];
 /** Bit numbers of capabilities in /proc/<pid>/status (linux/capability.h). */
 const CAP_BIT: Record<string, number> = { CHOWN: 0, DAC_OVERRIDE: 1, FOWNER: 3, KILL: 5, SETGID: 6, SETUID: 7, NET_BIND_SERVICE: 10 };
 const mask = (caps: string[]) => caps.reduce((m, c) => m | (1n << BigInt(CAP_BIT[c])), 0n);
 const bare = (cap: string) => cap.toUpperCase().replace(/^CAP_/, '');
 
 let h: Harness;
-type Side = { slug: string; site: { id: string; name: string }; wp: Docker.ContainerInspectInfo; db: Docker.ContainerInspectInfo; network: string };
+type Side = {
+  slug: string;
+  site: { id: string; name: string };
+  wp: Docker.ContainerInspectInfo;
+  db: Docker.ContainerInspectInfo;
+  network: string;
+};
 let A: Side;
 let B: Side;
 
@@ -26,7 +64,8 @@ beforeAll(async () => {
   const [ta, tb] = await Promise.all([createTenant(h), createTenant(h)]);
   const [sa, sb] = await Promise.all([provision(h, ta.key, { name: 'web' }), provision(h, tb.key, { name: 'web' })]);
   const side = async (slug: string, site: { id: string; name: string }): Promise<Side> => ({
-    slug, site,
+    slug,
+    site,
     wp: await h.docker.getContainer(testNames.wpContainer(slug, site.name)).inspect(),
     db: await h.docker.getContainer(testNames.dbContainer(slug)).inspect(),
     network: testNames.network(slug),
@@ -43,14 +82,24 @@ describe('every container Berth made is hardened', () => {
   beforeAll(async () => {
     // This suite's two tenants only: containers left by earlier suites are orphans to this
     // Berth, and its reconciler may remove them between a listing and an inspection.
-    const lists = await Promise.all([A.slug, B.slug].map((slug) =>
-      h.docker.listContainers({ all: true, filters: { label: [`berth.instance=${TEST_INSTANCE}`, `berth.tenant=${slug}`] } })));
+    const lists = await Promise.all(
+      [A.slug, B.slug].map((slug) =>
+        h.docker.listContainers({ all: true, filters: { label: [`berth.instance=${TEST_INSTANCE}`, `berth.tenant=${slug}`] } }),
+      ),
+    );
     all = await Promise.all(lists.flat().map((c) => h.docker.getContainer(c.Id).inspect()));
   });
 
   it('finds the containers of both tenants (and checks each one below)', () => {
     const names = all.map((c) => c.Name.replace(/^\//, ''));
-    expect(names).toEqual(expect.arrayContaining([testNames.wpContainer(A.slug, 'web'), testNames.dbContainer(A.slug), testNames.wpContainer(B.slug, 'web'), testNames.dbContainer(B.slug)]));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        testNames.wpContainer(A.slug, 'web'),
+        testNames.dbContainer(A.slug),
+        testNames.wpContainer(B.slug, 'web'),
+        testNames.dbContainer(B.slug),
+      ]),
+    );
   });
 
   it('drops every capability and gives back only a few harmless ones', () => {
@@ -59,7 +108,8 @@ describe('every container Berth made is hardened', () => {
       const drop = ((c.HostConfig.CapDrop ?? []) as string[]).map(bare);
       const add = ((c.HostConfig.CapAdd ?? []) as string[]).map(bare);
       if (!drop.includes('ALL')) problems.push(`${c.Name}: CapDrop ${JSON.stringify(c.HostConfig.CapDrop)}`);
-      if (add.length > 7 || add.some((cap) => !ALLOWED_CAPS.includes(cap)) || add.some((cap) => DANGEROUS_CAPS.includes(cap))) problems.push(`${c.Name}: CapAdd ${JSON.stringify(c.HostConfig.CapAdd)}`);
+      if (add.length > 7 || add.some((cap) => !ALLOWED_CAPS.includes(cap)) || add.some((cap) => DANGEROUS_CAPS.includes(cap)))
+        problems.push(`${c.Name}: CapAdd ${JSON.stringify(c.HostConfig.CapAdd)}`);
     }
     expect(problems).toEqual([]);
   });
@@ -68,7 +118,8 @@ describe('every container Berth made is hardened', () => {
     const problems: string[] = [];
     for (const c of all) {
       const hc = c.HostConfig;
-      if (!((hc.SecurityOpt ?? []) as string[]).some((o) => /^no-new-privileges(:true)?$/.test(o))) problems.push(`${c.Name}: SecurityOpt ${JSON.stringify(hc.SecurityOpt)}`);
+      if (!((hc.SecurityOpt ?? []) as string[]).some((o) => /^no-new-privileges(:true)?$/.test(o)))
+        problems.push(`${c.Name}: SecurityOpt ${JSON.stringify(hc.SecurityOpt)}`);
       if (!(Number(hc.PidsLimit) > 0)) problems.push(`${c.Name}: PidsLimit ${hc.PidsLimit}`);
       if (!(Number(hc.Memory) > 0)) problems.push(`${c.Name}: Memory ${hc.Memory}`);
       if (!(Number(hc.NanoCpus) > 0)) problems.push(`${c.Name}: NanoCpus ${hc.NanoCpus}`);
@@ -101,19 +152,27 @@ describe('every container Berth made is hardened', () => {
     for (const c of all) {
       const role = c.Config.Labels['berth.role'];
       const bindings = Object.entries((c.HostConfig.PortBindings ?? {}) as Record<string, { HostIp: string; HostPort: string }[]>);
-      const live = Object.values(c.NetworkSettings.Ports ?? {}).filter((b) => b !== null).flat();
-      if (role === 'db' && (bindings.length || live.length || c.HostConfig.PublishAllPorts)) problems.push(`${c.Name}: publishes ${JSON.stringify(c.HostConfig.PortBindings)}`);
-      if (role === 'wordpress' && (bindings.length !== 1 || bindings[0][0] !== '80/tcp' || bindings[0][1].some((b) => b.HostIp !== '127.0.0.1'))) problems.push(`${c.Name}: publishes ${JSON.stringify(c.HostConfig.PortBindings)}`);
+      const live = Object.values(c.NetworkSettings.Ports ?? {})
+        .filter((b) => b !== null)
+        .flat();
+      if (role === 'db' && (bindings.length || live.length || c.HostConfig.PublishAllPorts))
+        problems.push(`${c.Name}: publishes ${JSON.stringify(c.HostConfig.PortBindings)}`);
+      if (
+        role === 'wordpress' &&
+        (bindings.length !== 1 || bindings[0][0] !== '80/tcp' || bindings[0][1].some((b) => b.HostIp !== '127.0.0.1'))
+      )
+        problems.push(`${c.Name}: publishes ${JSON.stringify(c.HostConfig.PortBindings)}`);
       if (role !== 'db' && role !== 'wordpress') problems.push(`${c.Name}: unknown role ${role}`);
     }
     expect(problems).toEqual([]);
   });
 
-  it('each container is on its own tenant\'s network only', () => {
+  it("each container is on its own tenant's network only", () => {
     const problems: string[] = [];
     for (const c of all) {
       const networks = Object.keys(c.NetworkSettings.Networks ?? {});
-      if (networks.length !== 1 || networks[0] !== testNames.network(c.Config.Labels['berth.tenant'])) problems.push(`${c.Name}: networks ${networks.join(', ')}`);
+      if (networks.length !== 1 || networks[0] !== testNames.network(c.Config.Labels['berth.tenant']))
+        problems.push(`${c.Name}: networks ${networks.join(', ')}`);
     }
     expect(problems).toEqual([]);
   });
@@ -147,14 +206,14 @@ describe('tenants cannot reach each other', () => {
   const ipOf = (c: Docker.ContainerInspectInfo, network: string) => c.NetworkSettings.Networks[network].IPAddress;
   const HTTP = 'GET / HTTP/1.0\\r\\n\\r\\n';
 
-  it('tenant A\'s own database server answers, by name, alias and IP', async () => {
+  it("tenant A's own database server answers, by name, alias and IP", async () => {
     for (const host of [testNames.dbContainer(A.slug), 'mysql', ipOf(A.db, A.network)]) {
       const r = await probe(host, 3306);
       expect({ target: r.target, greeting: /MariaDB/.test(r.out) }).toEqual({ target: r.target, greeting: true });
     }
   });
 
-  it('tenant B\'s database server and WordPress are unreachable by name and by IP', async () => {
+  it("tenant B's database server and WordPress are unreachable by name and by IP", async () => {
     // B is up: its WordPress answers on its published port from the host.
     const port = Number(B.wp.HostConfig.PortBindings?.['80/tcp']?.[0]?.HostPort);
     expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toContain('berth-stub-wordpress');
@@ -165,14 +224,18 @@ describe('tenants cannot reach each other', () => {
       probe(ipOf(B.wp, B.network), 80, HTTP),
     ]);
     for (const r of results) {
-      expect({ target: r.target, reached: /MariaDB|berth-stub-wordpress/.test(r.out), exit: r.code === 0 }).toEqual({ target: r.target, reached: false, exit: false });
+      expect({ target: r.target, reached: /MariaDB|berth-stub-wordpress/.test(r.out), exit: r.code === 0 }).toEqual({
+        target: r.target,
+        reached: false,
+        exit: false,
+      });
     }
     // Names of B's containers do not even resolve on A's network.
     expect(results[0].out).toMatch(/bad address/);
     expect(results[2].out).toMatch(/bad address/);
   });
 
-  it('tenant B\'s published port is not reachable from inside A through the gateways', async () => {
+  it("tenant B's published port is not reachable from inside A through the gateways", async () => {
     const port = Number(B.wp.HostConfig.PortBindings?.['80/tcp']?.[0]?.HostPort);
     const gatewayA = A.wp.NetworkSettings.Networks[A.network].Gateway;
     const gatewayB = B.wp.NetworkSettings.Networks[B.network].Gateway;

@@ -28,7 +28,9 @@ async function freshDatabase(db: string): Promise<string> {
  * of definitions: column order (which ALTER TABLE ADD COLUMN cannot choose) does not count.
  */
 function schemaOf(url: string): string[] {
-  const dump = execFileSync('pg_dump', ['--schema-only', '--no-owner', '--no-privileges', '--exclude-table=_prisma_migrations', url], { encoding: 'utf8' });
+  const dump = execFileSync('pg_dump', ['--schema-only', '--no-owner', '--no-privileges', '--exclude-table=_prisma_migrations', url], {
+    encoding: 'utf8',
+  });
   let table = '';
   return dump
     .split('\n')
@@ -48,7 +50,11 @@ describe('migrations', () => {
     await migrate(fromMigrations);
 
     const fromSchema = await freshDatabase(`berth_test${TEST_SLOT}_drift_schema`);
-    const sql = execFileSync('bash', [join(root, 'scripts/migration-sql.sh')], { cwd: root, encoding: 'utf8', env: { ...process.env, DATABASE_URL: fromSchema } });
+    const sql = execFileSync('bash', [join(root, 'scripts/migration-sql.sh')], {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, DATABASE_URL: fromSchema },
+    });
     expect(sql).toMatch(/CREATE TABLE "Site"/);
     const c = new Client({ connectionString: fromSchema });
     await c.connect();

@@ -38,7 +38,9 @@ async function siteEvents(h: Harness, key: string, siteId: string, type?: string
 
 /** HTTP requests the stub's httpd (-vv) logged since `since` from outside its container. */
 async function requestsFromOutside(h: Harness, container: string, since: number): Promise<number> {
-  const raw = (await h.docker.getContainer(container).logs({ stdout: true, stderr: true, timestamps: true, since: Math.floor(since / 1000) })) as unknown as Buffer;
+  const raw = (await h.docker
+    .getContainer(container)
+    .logs({ stdout: true, stderr: true, timestamps: true, since: Math.floor(since / 1000) })) as unknown as Buffer;
   const lines = [...raw.toString('utf8').matchAll(/(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,3})?)\d*Z \[([^\]]+)\]:\d+: url:/g)];
   return lines.filter(([, at, from]) => Date.parse(`${at}Z`) >= since && !from.endsWith('127.0.0.1')).length;
 }
@@ -61,7 +63,12 @@ describe('with an SMTP server and a webhook receiver', () => {
   beforeAll(async () => {
     smtpPort = await smtp.start();
     hookUrl = await receiver.start();
-    h = await startHarness({ ...FAST, BERTH_SMTP_HOST: '127.0.0.1', BERTH_SMTP_PORT: String(smtpPort), BERTH_SMTP_FROM: 'Berth <berth@test.example>' });
+    h = await startHarness({
+      ...FAST,
+      BERTH_SMTP_HOST: '127.0.0.1',
+      BERTH_SMTP_PORT: String(smtpPort),
+      BERTH_SMTP_FROM: 'Berth <berth@test.example>',
+    });
     a = await createTenant(h);
     b = await createTenant(h);
   });
@@ -73,7 +80,10 @@ describe('with an SMTP server and a webhook receiver', () => {
   });
 
   it('a killed site with restart policy "no" is reported down by event, email and signed webhook, and up again after start', async () => {
-    const hook = await h.http.post('/v1/webhooks').set(auth(a.key)).send({ url: hookUrl, events: ['site.down', 'site.up'] });
+    const hook = await h.http
+      .post('/v1/webhooks')
+      .set(auth(a.key))
+      .send({ url: hookUrl, events: ['site.down', 'site.up'] });
     expect(hook.status).toBe(201);
     const secret = hook.body.secret as string;
     expect(secret).toMatch(/^whsec_/);
@@ -106,7 +116,10 @@ describe('with an SMTP server and a webhook receiver', () => {
     const deliveries = await h.http.get(`/v1/webhooks/${hook.body.id}/deliveries`).set(auth(a.key));
     expect(deliveries.status).toBe(200);
     expect(deliveries.body.map((d: { eventType: string; status: string }) => [d.eventType, d.status])).toEqual(
-      expect.arrayContaining([['site.down', 'SUCCEEDED'], ['site.up', 'SUCCEEDED']]),
+      expect.arrayContaining([
+        ['site.down', 'SUCCEEDED'],
+        ['site.up', 'SUCCEEDED'],
+      ]),
     );
   });
 
@@ -121,7 +134,9 @@ describe('with an SMTP server and a webhook receiver', () => {
     const body = (await h.http.get(`/v1/sites/${site.id}`).set(auth(a.key))).body;
     expect(body.restartCount).toBeGreaterThanOrEqual(1);
     expect(body.containers.find((c: { role: string }) => c.role === 'wordpress').state).toBe('running');
-    const g = await gql<{ site: { restartCount: number } }>(h, a.key, 'query($id: ID!) { site(id: $id) { restartCount } }', { id: site.id });
+    const g = await gql<{ site: { restartCount: number } }>(h, a.key, 'query($id: ID!) { site(id: $id) { restartCount } }', {
+      id: site.id,
+    });
     expect(g.data?.site.restartCount).toBeGreaterThanOrEqual(1);
   });
 
@@ -129,13 +144,21 @@ describe('with an SMTP server and a webhook receiver', () => {
     const site = await provision(h, a, { name: 'calm', restartPolicy: 'no' });
     const restart = await h.http.post(`/v1/sites/${site.id}/restart`).set(auth(a.key));
     expect((await waitForJob(h, a.key, restart.body.job.id)).status).toBe('SUCCEEDED');
-    const update = await h.http.patch(`/v1/sites/${site.id}`).set(auth(a.key)).send({ env: { CALM: '1' } });
+    const update = await h.http
+      .patch(`/v1/sites/${site.id}`)
+      .set(auth(a.key))
+      .send({ env: { CALM: '1' } });
     expect((await waitForJob(h, a.key, update.body.job.id)).status).toBe('SUCCEEDED');
     // Probing goes on after both jobs: the site's httpd logs three probes (requests from
     // outside the container; its own health check asks from 127.0.0.1). DOWN takes 2 failures.
     const jobsDone = Date.now();
     const container = await siteContainer(h, site.id);
-    await eventually(async () => ((await requestsFromOutside(h, container, jobsDone)) >= 3 ? true : undefined), 'three probes after the jobs', 30_000, 250);
+    await eventually(
+      async () => ((await requestsFromOutside(h, container, jobsDone)) >= 3 ? true : undefined),
+      'three probes after the jobs',
+      30_000,
+      250,
+    );
     expect(await siteEvents(h, a.key, site.id, 'site.down')).toEqual([]);
     expect((await h.http.get(`/v1/sites/${site.id}`).set(auth(a.key))).body.health).toBe('UP');
 
@@ -165,10 +188,14 @@ describe('with an SMTP server and a webhook receiver', () => {
     await smtp.start(smtpPort);
     await eventually(() => smtp.mails.find((m) => m.raw.includes('Site patient is DOWN')), 'the delayed email', 90_000);
     // The row is marked SENT once the server has accepted the mail, a moment after it arrived.
-    const sent = await eventually(async () => {
-      const { rows } = await h.db.query('SELECT status FROM "EmailNotification" WHERE "eventId" = $1', [down.id]);
-      return rows[0]?.status === 'PENDING' ? undefined : rows[0];
-    }, 'the notification to leave PENDING', 30_000);
+    const sent = await eventually(
+      async () => {
+        const { rows } = await h.db.query('SELECT status FROM "EmailNotification" WHERE "eventId" = $1', [down.id]);
+        return rows[0]?.status === 'PENDING' ? undefined : rows[0];
+      },
+      'the notification to leave PENDING',
+      30_000,
+    );
     expect(sent.status).toBe('SENT');
   });
 
@@ -179,7 +206,14 @@ describe('with an SMTP server and a webhook receiver', () => {
     const site = await provision(h, b, { name: 'hooked' });
     const created = (await siteEvents(h, b.key, site.id, 'site.created'))[0];
     const delivered = await eventually(() => receiver.hooks.find((r) => JSON.parse(r.body).id === created.id), 'the retried webhook');
-    expect(verify('b-secret-0123456789abcdef', Number(delivered.headers['berth-timestamp']), delivered.body, delivered.headers['berth-signature'] as string)).toBe(true);
+    expect(
+      verify(
+        'b-secret-0123456789abcdef',
+        Number(delivered.headers['berth-timestamp']),
+        delivered.body,
+        delivered.headers['berth-signature'] as string,
+      ),
+    ).toBe(true);
     const deliveries = (await h.http.get(`/v1/webhooks/${hook.body.id}/deliveries?limit=200`).set(auth(b.key))).body;
     const d = deliveries.find((x: { eventId: string }) => x.eventId === created.id);
     expect(d).toMatchObject({ status: 'SUCCEEDED', responseStatus: 204 });
@@ -190,10 +224,20 @@ describe('with an SMTP server and a webhook receiver', () => {
   it('webhooks have REST and GraphQL CRUD, scoped to the tenant, with bad URLs refused', async () => {
     const bad = await h.http.post('/v1/webhooks').set(auth(a.key)).send({ url: 'ftp://example.com/x' });
     expect(bad.status).toBe(400);
-    const created = await gql<{ createWebhook: { id: string; url: string; secret: string } }>(h, a.key, 'mutation($u: String!) { createWebhook(input: { url: $u, events: ["site.down"] }) { id url secret } }', { u: `${hookUrl}?gql` });
+    const created = await gql<{ createWebhook: { id: string; url: string; secret: string } }>(
+      h,
+      a.key,
+      'mutation($u: String!) { createWebhook(input: { url: $u, events: ["site.down"] }) { id url secret } }',
+      { u: `${hookUrl}?gql` },
+    );
     expect(created.errors).toBeUndefined();
     const id = created.data!.createWebhook.id;
-    const updated = await gql<{ updateWebhook: { active: boolean } }>(h, a.key, 'mutation($id: ID!) { updateWebhook(id: $id, input: { active: false }) { active } }', { id });
+    const updated = await gql<{ updateWebhook: { active: boolean } }>(
+      h,
+      a.key,
+      'mutation($id: ID!) { updateWebhook(id: $id, input: { active: false }) { active } }',
+      { id },
+    );
     expect(updated.data!.updateWebhook.active).toBe(false);
     expect((await h.http.get(`/v1/webhooks/${id}`).set(auth(b.key))).status).toBe(404);
     expect((await h.http.delete(`/v1/webhooks/${id}`).set(auth(b.key))).status).toBe(404);

@@ -30,7 +30,9 @@ describe('health', () => {
   it('serves the OpenAPI document at /docs', async () => {
     const res = await h.http.get('/docs-json');
     expect(res.status).toBe(200);
-    expect(Object.keys(res.body.paths)).toEqual(expect.arrayContaining(['/v1/tenants', '/v1/sites', '/v1/sites/{id}/logs', '/v1/jobs/{id}']));
+    expect(Object.keys(res.body.paths)).toEqual(
+      expect.arrayContaining(['/v1/tenants', '/v1/sites', '/v1/sites/{id}/logs', '/v1/jobs/{id}']),
+    );
   });
 });
 
@@ -72,7 +74,11 @@ describe('process', () => {
 
 describe('docker-compose.yml', () => {
   it('is a valid Compose file describing Berth, PostgreSQL, Redis and the Docker socket', () => {
-    const env = { ...process.env, BERTH_ADMIN_KEY: 'berth_compose-check-key-0123456789abcdef', BERTH_ENCRYPTION_KEY: Buffer.alloc(32).toString('base64') };
+    const env = {
+      ...process.env,
+      BERTH_ADMIN_KEY: 'berth_compose-check-key-0123456789abcdef',
+      BERTH_ENCRYPTION_KEY: Buffer.alloc(32).toString('base64'),
+    };
     const out = execFileSync('docker-compose', ['-f', join(root, 'docker-compose.yml'), 'config'], { encoding: 'utf8', env });
     expect(out).toMatch(/postgres/);
     expect(out).toMatch(/redis/);
@@ -82,6 +88,8 @@ describe('docker-compose.yml', () => {
 
   it('refuses to start without the admin and encryption keys', () => {
     const env = { ...process.env, BERTH_ADMIN_KEY: '', BERTH_ENCRYPTION_KEY: '' };
-    expect(() => execFileSync('docker-compose', ['-f', join(root, 'docker-compose.yml'), 'config'], { env, stdio: 'pipe' })).toThrow(/set BERTH_ADMIN_KEY/);
+    expect(() => execFileSync('docker-compose', ['-f', join(root, 'docker-compose.yml'), 'config'], { env, stdio: 'pipe' })).toThrow(
+      /set BERTH_ADMIN_KEY/,
+    );
   });
 });

@@ -35,12 +35,14 @@ describe('the rate limiter', () => {
     // 600 a minute: one each 100 ms, bursts of 5; 40 callers hammer it for 1.5 s.
     const started = Date.now();
     let admitted = 0;
-    await Promise.all(Array.from({ length: 40 }, async () => {
-      while (Date.now() - started < 1500) {
-        if ((await admit(redis, k, 600, 5)) === undefined) admitted++;
-        await sleep(5);
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: 40 }, async () => {
+        while (Date.now() - started < 1500) {
+          if ((await admit(redis, k, 600, 5)) === undefined) admitted++;
+          await sleep(5);
+        }
+      }),
+    );
     const elapsed = Date.now() - started;
     expect(admitted).toBeGreaterThanOrEqual(5 + 10); // the burst, then at least 1 s worth
     expect(admitted).toBeLessThanOrEqual(5 + Math.ceil(elapsed / 100) + 1);

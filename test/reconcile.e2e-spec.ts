@@ -6,7 +6,13 @@ import { removeSuiteObjects } from './suite-helpers';
 
 let h: Harness;
 let t: Awaited<ReturnType<typeof createTenant>>;
-const settings = { BERTH_RECONCILE_INTERVAL_MS: '1000', BERTH_ORPHAN_GRACE_MS: '1500', BERTH_HTTP_READY_TIMEOUT_MS: '8000', BERTH_JOB_ATTEMPTS: '1', BERTH_ROLLOUT_BATCH: '2' };
+const settings = {
+  BERTH_RECONCILE_INTERVAL_MS: '1000',
+  BERTH_ORPHAN_GRACE_MS: '1500',
+  BERTH_HTTP_READY_TIMEOUT_MS: '8000',
+  BERTH_JOB_ATTEMPTS: '1',
+  BERTH_ROLLOUT_BATCH: '2',
+};
 
 beforeAll(async () => {
   h = await startHarness(settings);
@@ -18,7 +24,10 @@ afterAll(async () => {
 });
 
 async function provision(name: string, body: Record<string, unknown> = {}) {
-  const res = await h.http.post('/v1/sites').set(auth(t.key)).send({ name, ...body });
+  const res = await h.http
+    .post('/v1/sites')
+    .set(auth(t.key))
+    .send({ name, ...body });
   expect(res.status).toBe(202);
   expect((await waitForJob(h, t.key, res.body.job.id)).status).toBe('SUCCEEDED');
   return res.body.site as { id: string; name: string };
@@ -29,11 +38,28 @@ const makeOrphan = (name: string) =>
   h.docker.createContainer({
     name: testNames.wpContainer(t.tenant.slug, name),
     Image: 'berth/stub-wordpress:latest',
-    Labels: { 'berth.managed-by': 'berth', 'berth.instance': TEST_INSTANCE, 'berth.tenant': t.tenant.slug, 'berth.site-id': '00000000-0000-0000-0000-00000000dead', 'berth.role': 'wordpress' },
+    Labels: {
+      'berth.managed-by': 'berth',
+      'berth.instance': TEST_INSTANCE,
+      'berth.tenant': t.tenant.slug,
+      'berth.site-id': '00000000-0000-0000-0000-00000000dead',
+      'berth.role': 'wordpress',
+    },
   });
-const gone = (id: string) => h.docker.getContainer(id).inspect().then(() => undefined, () => true);
+const gone = (id: string) =>
+  h.docker
+    .getContainer(id)
+    .inspect()
+    .then(
+      () => undefined,
+      () => true,
+    );
 
-const site = (id: string) => h.http.get(`/v1/sites/${id}`).set(auth(t.key)).then((r) => r.body);
+const site = (id: string) =>
+  h.http
+    .get(`/v1/sites/${id}`)
+    .set(auth(t.key))
+    .then((r) => r.body);
 const inspect = (name: string) => h.docker.getContainer(name).inspect();
 
 /** Waits until the site is RUNNING with a running container whose id differs from `oldId` (when given). */
@@ -53,7 +79,9 @@ async function converged(id: string, container: string, oldId?: string) {
 async function repaired(id: string) {
   return eventually(async () => {
     const { rows } = await h.db.query<{ kind: string; status: string }>(
-      `SELECT kind, status FROM "Job" WHERE "siteId" = $1 ORDER BY "createdAt" DESC`, [id]);
+      `SELECT kind, status FROM "Job" WHERE "siteId" = $1 ORDER BY "createdAt" DESC`,
+      [id],
+    );
     if (rows.some((j) => j.status === 'QUEUED' || j.status === 'RUNNING')) return undefined;
     const last = rows.find((j) => j.kind === 'REPAIR');
     return last?.status === 'SUCCEEDED' ? last : undefined;
@@ -88,25 +116,52 @@ describe('the reconciler', () => {
     const { Containers } = await network.inspect();
     for (const id of Object.keys(Containers ?? {})) await network.disconnect({ Container: id, Force: true });
     await network.remove();
-    const recreated = await eventually(() => h.docker.getNetwork(net).inspect().catch(() => undefined), 'the network to be made again');
+    const recreated = await eventually(
+      () =>
+        h.docker
+          .getNetwork(net)
+          .inspect()
+          .catch(() => undefined),
+      'the network to be made again',
+    );
     const wp = await eventually(async () => {
       const info = await inspect(testNames.wpContainer(t.tenant.slug, 'netgone')).catch(() => undefined);
       return info?.State.Running && info.NetworkSettings.Networks[net]?.NetworkID === recreated.Id ? info : undefined;
     }, 'WordPress on the new network');
     expect(wp.HostConfig.NetworkMode).toBe(net);
-    await eventually(async () => ((await inspect(testNames.dbContainer(t.tenant.slug))).NetworkSettings.Networks[net]?.NetworkID === recreated.Id ? true : undefined), 'the database server on the new network');
+    await eventually(
+      async () =>
+        (await inspect(testNames.dbContainer(t.tenant.slug))).NetworkSettings.Networks[net]?.NetworkID === recreated.Id ? true : undefined,
+      'the database server on the new network',
+    );
     await repaired(s.id);
     expect((await fetch((await site(s.id)).url)).status).toBe(200);
   });
 
-  it('removes, after the grace period, an object labelled as Berth\'s that no site claims, and reports it', async () => {
+  it("removes, after the grace period, an object labelled as Berth's that no site claims, and reports it", async () => {
     const orphan = await makeOrphan('ghost');
     // The image declares a VOLUME, so the orphan has an anonymous volume: it goes with it.
     const anonymous = (await orphan.inspect()).Mounts.find((m) => m.Type === 'volume')?.Name;
     expect(anonymous).toBeTruthy();
-    await eventually(async () => ((await h.docker.getContainer(orphan.id).inspect().catch(() => undefined)) ? undefined : true), 'the orphan to be removed');
-    expect(await h.docker.getVolume(anonymous!).inspect().catch((e: { statusCode?: number }) => e.statusCode)).toBe(404);
-    const { rows } = await h.db.query(`SELECT message FROM "Event" WHERE type = 'orphan.removed' AND data::text LIKE $1`, [`%${orphan.id}%`]);
+    await eventually(
+      async () =>
+        (await h.docker
+          .getContainer(orphan.id)
+          .inspect()
+          .catch(() => undefined))
+          ? undefined
+          : true,
+      'the orphan to be removed',
+    );
+    expect(
+      await h.docker
+        .getVolume(anonymous!)
+        .inspect()
+        .catch((e: { statusCode?: number }) => e.statusCode),
+    ).toBe(404);
+    const { rows } = await h.db.query(`SELECT message FROM "Event" WHERE type = 'orphan.removed' AND data::text LIKE $1`, [
+      `%${orphan.id}%`,
+    ]);
     expect(rows).toHaveLength(1);
   });
 });
@@ -119,7 +174,10 @@ describe('updating a site', () => {
     const url = (await site(s.id)).url;
     const wrote = await exec(h.docker, name, ['sh', '-c', 'echo kept > /var/www/html/berth-marker.txt']);
     expect(wrote.code).toBe(0);
-    const res = await h.http.patch(`/v1/sites/${s.id}`).set(auth(t.key)).send({ env: { A: '2', B: 'x' }, restartPolicy: 'always', resources: { memoryMb: 128 } });
+    const res = await h.http
+      .patch(`/v1/sites/${s.id}`)
+      .set(auth(t.key))
+      .send({ env: { A: '2', B: 'x' }, restartPolicy: 'always', resources: { memoryMb: 128 } });
     expect(res.status).toBe(202);
     expect(res.body.job.kind).toBe('UPDATE');
     expect((await waitForJob(h, t.key, res.body.job.id)).status).toBe('SUCCEEDED');
@@ -152,7 +210,13 @@ describe('updating a site', () => {
 
   it('refuses bad settings with 400 and changes nothing', async () => {
     const s = await provision('strict');
-    for (const bad of [{ env: { WORDPRESS_DB_USER: 'x' } }, { restartPolicy: 'sometimes' }, { imageTag: 'bad tag!' }, { resources: { memoryMb: 1 } }, { name: 'rename' }]) {
+    for (const bad of [
+      { env: { WORDPRESS_DB_USER: 'x' } },
+      { restartPolicy: 'sometimes' },
+      { imageTag: 'bad tag!' },
+      { resources: { memoryMb: 1 } },
+      { name: 'rename' },
+    ]) {
       const res = await h.http.patch(`/v1/sites/${s.id}`).set(auth(t.key)).send(bad);
       expect(res.status).toBe(400);
     }
@@ -174,7 +238,13 @@ describe('cancelling jobs', () => {
     expect(rows[0].desiredState).toBe('RUNNING');
     // The restart may already have applied the stop it found recorded; the reconciler then
     // brings the site back to the desired state the cancellation restored.
-    await eventually(async () => ((await site(s.id)).status === 'RUNNING' && (await inspect(testNames.wpContainer(t.tenant.slug, 'cancel-q'))).State.Running ? true : undefined), 'the site to run');
+    await eventually(
+      async () =>
+        (await site(s.id)).status === 'RUNNING' && (await inspect(testNames.wpContainer(t.tenant.slug, 'cancel-q'))).State.Running
+          ? true
+          : undefined,
+      'the site to run',
+    );
     const again = await h.http.post(`/v1/jobs/${stop.body.job.id}/cancel`).set(auth(t.key));
     expect(again.status).toBe(409);
     expect(again.body.code).toBe('JOB_FINISHED');
@@ -185,7 +255,11 @@ describe('cancelling jobs', () => {
     // time enough to cancel while the job runs.
     const fresh = await createTenant(h);
     const res = await h.http.post('/v1/sites').set(auth(fresh.key)).send({ name: 'cancel-r' });
-    await eventually(async () => ((await h.http.get(`/v1/jobs/${res.body.job.id}`).set(auth(fresh.key))).body.status === 'RUNNING' ? true : undefined), 'the job to run', 30_000);
+    await eventually(
+      async () => ((await h.http.get(`/v1/jobs/${res.body.job.id}`).set(auth(fresh.key))).body.status === 'RUNNING' ? true : undefined),
+      'the job to run',
+      30_000,
+    );
     const cancel = await h.http.post(`/v1/jobs/${res.body.job.id}/cancel`).set(auth(fresh.key));
     expect(cancel.status).toBe(202);
     const job = await waitForJob(h, fresh.key, res.body.job.id);
@@ -201,13 +275,15 @@ describe('cancelling jobs', () => {
 });
 
 describe('a tenant whose sealed database password cannot be opened', () => {
-  it('does not stop the pass: another tenant\'s removed container is repaired, orphans are collected, the problem stays with its site', async () => {
+  it("does not stop the pass: another tenant's removed container is repaired, orphans are collected, the problem stays with its site", async () => {
     const other = await createTenant(h);
     const res = await h.http.post('/v1/sites').set(auth(other.key)).send({ name: 'locked' });
     expect((await waitForJob(h, other.key, res.body.job.id)).status).toBe('SUCCEEDED');
     const locked = res.body.site as { id: string };
     const fine = await provision('unlocked');
-    const { rows: [row] } = await h.db.query<{ sealed: string }>('SELECT "dbRootPasswordEnc" AS sealed FROM "Tenant" WHERE id = $1', [other.tenant.id]);
+    const {
+      rows: [row],
+    } = await h.db.query<{ sealed: string }>('SELECT "dbRootPasswordEnc" AS sealed FROM "Tenant" WHERE id = $1', [other.tenant.id]);
     // Same shape, another authentication tag: as if sealed with a key that is lost.
     const parts = row.sealed.split('.');
     parts[2] = Buffer.alloc(16, 1).toString('base64url');
@@ -225,7 +301,7 @@ describe('a tenant whose sealed database password cannot be opened', () => {
       const body = await eventually(async () => {
         const b = (await h.http.get(`/v1/sites/${locked.id}`).set(auth(other.key))).body;
         return b.status === 'FAILED' ? b : undefined;
-      }, 'the locked site\'s repair to fail');
+      }, "the locked site's repair to fail");
       expect(body.lastError).toMatch(/unable to authenticate/);
     } finally {
       await h.db.query('UPDATE "Tenant" SET "dbRootPasswordEnc" = $2 WHERE id = $1', [other.tenant.id, row.sealed]);
@@ -241,15 +317,29 @@ describe('a tenant whose sealed database password cannot be opened', () => {
 describe('a configuration change that cannot be applied (an image that does not exist)', () => {
   it('removes no container, fails at most a batch of repairs, halts the rollout once, and resumes when the configuration is right again', async () => {
     const { rows: sites } = await h.db.query<{ id: string; name: string }>(
-      `SELECT id, name FROM "Site" WHERE "tenantId" = $1 AND status = 'RUNNING' ORDER BY "createdAt"`, [t.tenant.id]);
+      `SELECT id, name FROM "Site" WHERE "tenantId" = $1 AND status = 'RUNNING' ORDER BY "createdAt"`,
+      [t.tenant.id],
+    );
     expect(sites.length).toBeGreaterThanOrEqual(4);
     const containerOf = (s: { name: string }) => testNames.wpContainer(t.tenant.slug, s.name);
     const before = new Map(await Promise.all(sites.map(async (s) => [s.id, (await inspect(containerOf(s))).Id] as const)));
-    const { rows: [{ now: since }] } = await h.db.query<{ now: Date }>('SELECT now()');
-    const repairsSince = async () => (await h.db.query<{ siteId: string; status: string; error: string | null }>(
-      `SELECT "siteId", status, error FROM "Job" WHERE kind = 'REPAIR' AND "createdAt" > $1`, [since])).rows;
-    const halts = async () => (await h.db.query<{ siteId: string; message: string }>(
-      `SELECT "siteId", message FROM "Event" WHERE type = 'rollout.halted' AND "createdAt" > $1`, [since])).rows;
+    const {
+      rows: [{ now: since }],
+    } = await h.db.query<{ now: Date }>('SELECT now()');
+    const repairsSince = async () =>
+      (
+        await h.db.query<{ siteId: string; status: string; error: string | null }>(
+          `SELECT "siteId", status, error FROM "Job" WHERE kind = 'REPAIR' AND "createdAt" > $1`,
+          [since],
+        )
+      ).rows;
+    const halts = async () =>
+      (
+        await h.db.query<{ siteId: string; message: string }>(
+          `SELECT "siteId", message FROM "Event" WHERE type = 'rollout.halted' AND "createdAt" > $1`,
+          [since],
+        )
+      ).rows;
 
     // Two Berth processes on one database and queue would fight: this one replaces the first.
     await h.stop();
@@ -264,8 +354,12 @@ describe('a configuration change that cannot be applied (an image that does not 
       const repairs = await repairsSince();
       expect(repairs.length).toBeGreaterThanOrEqual(1);
       expect(repairs.length).toBeLessThanOrEqual(2);
-      await eventually(async () => ((await repairsSince()).every((j) => j.status === 'FAILED') ? true : undefined), 'the rollout\'s repairs to end');
-      for (const j of await repairsSince()) expect(j.error).toMatch(/IMAGE_UNAVAILABLE: image berth\/does-not-exist:latest [\s\S]*left as it was/);
+      await eventually(
+        async () => ((await repairsSince()).every((j) => j.status === 'FAILED') ? true : undefined),
+        "the rollout's repairs to end",
+      );
+      for (const j of await repairsSince())
+        expect(j.error).toMatch(/IMAGE_UNAVAILABLE: image berth\/does-not-exist:latest [\s\S]*left as it was/);
       expect(await halts()).toHaveLength(1);
       for (const s of sites) {
         const info = await inspect(containerOf(s));

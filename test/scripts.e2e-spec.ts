@@ -36,7 +36,22 @@ describe('scripts/services.sh', () => {
 
   it('uses variables already set as given, installs nothing, and prints export lines that eval gives back exactly', () => {
     const cwd = mkdtempSync(join(tmp, 'services-'));
-    const installers = recorderBin(['apt-get', 'dpkg-query', 'sudo', 'runuser', 'docker', 'dockerd', 'pg_ctlcluster', 'pg_createcluster', 'pg_isready', 'psql', 'redis-server', 'redis-cli', 'pgrep', 'ip']);
+    const installers = recorderBin([
+      'apt-get',
+      'dpkg-query',
+      'sudo',
+      'runuser',
+      'docker',
+      'dockerd',
+      'pg_ctlcluster',
+      'pg_createcluster',
+      'pg_isready',
+      'psql',
+      'redis-server',
+      'redis-cli',
+      'pgrep',
+      'ip',
+    ]);
     const run = spawnSync('bash', [join(root, 'scripts/services.sh')], {
       cwd,
       encoding: 'utf8',
@@ -72,7 +87,8 @@ describe('scripts/up.sh keys (the environment wins over .berth/env)', () => {
   function project(): string {
     const dir = mkdtempSync(join(tmp, 'up-'));
     mkdirSync(join(dir, 'scripts'));
-    for (const f of ['up.sh', 'berth-env.sh']) if (existsSync(join(root, 'scripts', f))) copyFileSync(join(root, 'scripts', f), join(dir, 'scripts', f));
+    for (const f of ['up.sh', 'berth-env.sh'])
+      if (existsSync(join(root, 'scripts', f))) copyFileSync(join(root, 'scripts', f), join(dir, 'scripts', f));
     writeFileSync(join(dir, 'scripts/prepare.sh'), 'exit 0\n');
     writeFileSync(join(dir, 'scripts/services.sh'), 'exit 0\n');
     mkdirSync(join(dir, 'bin'));
@@ -89,7 +105,11 @@ describe('scripts/up.sh keys (the environment wins over .berth/env)', () => {
   function up(dir: string, env: Record<string, string> = {}) {
     const run = spawnSync('bash', [join(dir, 'scripts/up.sh')], {
       encoding: 'utf8',
-      env: { ...envWithout('BERTH_ADMIN_KEY', 'BERTH_ENCRYPTION_KEY', 'BERTH_EXTRA'), PATH: `${join(dir, 'bin')}:${process.env.PATH}`, ...env },
+      env: {
+        ...envWithout('BERTH_ADMIN_KEY', 'BERTH_ENCRYPTION_KEY', 'BERTH_EXTRA'),
+        PATH: `${join(dir, 'bin')}:${process.env.PATH}`,
+        ...env,
+      },
     });
     if (run.status !== 0) throw new Error(`up.sh exited with ${run.status}: ${run.stderr}`);
     const started = /berth started with admin=(\S*) encryption=(\S*) extra=(\S*)/.exec(run.stdout);
@@ -122,7 +142,10 @@ describe('scripts/up.sh keys (the environment wins over .berth/env)', () => {
     const dir = project();
     const generated = up(dir);
     const before = envFile(dir);
-    const operator = { BERTH_ADMIN_KEY: 'berth_operator-admin-key-0123456789abcdefgh', BERTH_ENCRYPTION_KEY: Buffer.alloc(32, 9).toString('base64') };
+    const operator = {
+      BERTH_ADMIN_KEY: 'berth_operator-admin-key-0123456789abcdefgh',
+      BERTH_ENCRYPTION_KEY: Buffer.alloc(32, 9).toString('base64'),
+    };
     const run = up(dir, operator);
     expect([run.admin, run.encryption]).toEqual([operator.BERTH_ADMIN_KEY, operator.BERTH_ENCRYPTION_KEY]);
     expect(run.printed).toBeUndefined();
@@ -148,6 +171,8 @@ describe('scripts/up.sh keys (the environment wins over .berth/env)', () => {
     const later = up(dir);
     expect(later.encryption).not.toBe(encryption);
     expect(later.printed).toBeUndefined();
-    expect(envFile(dir)).toBe(`BERTH_ADMIN_KEY=${run.admin}\n# added by the operator\nexport BERTH_EXTRA='from-file'\nBERTH_ENCRYPTION_KEY=${later.encryption}\n`);
+    expect(envFile(dir)).toBe(
+      `BERTH_ADMIN_KEY=${run.admin}\n# added by the operator\nexport BERTH_EXTRA='from-file'\nBERTH_ENCRYPTION_KEY=${later.encryption}\n`,
+    );
   });
 });

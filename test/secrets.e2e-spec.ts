@@ -24,7 +24,12 @@ const keep = <T extends { text?: string; body?: unknown }>(res: T): T => {
   return res;
 };
 const gqlKeep = async (key: string | undefined, query: string, variables: Record<string, unknown> = {}) =>
-  keep(await h.http.post('/graphql').set(key ? auth(key) : {}).send({ query, variables }));
+  keep(
+    await h.http
+      .post('/graphql')
+      .set(key ? auth(key) : {})
+      .send({ query, variables }),
+  );
 
 /** Secrets by a label that says what they are (the label, not the secret, goes in failure messages). */
 const secrets = new Map<string, string>();
@@ -71,7 +76,10 @@ it('no secret appears in answers, errors, streams, output, rows, Redis, webhooks
   secrets.set('encryption key', testEnv().BERTH_ENCRYPTION_KEY as string);
   const readonly = await h.http.post(`/v1/tenants/${a.tenant.id}/api-keys`).set(auth(a.key)).send({ role: 'TENANT_READONLY', name: 'ro' });
   secrets.set('read-only key', readonly.body.key);
-  const gqlKey = await h.http.post('/graphql').set(auth(h.admin)).send({ query: `mutation { createApiKey(tenantId: "${b.tenant.id}") { id key } }` });
+  const gqlKey = await h.http
+    .post('/graphql')
+    .set(auth(h.admin))
+    .send({ query: `mutation { createApiKey(tenantId: "${b.tenant.id}") { id key } }` });
   secrets.set('key made over GraphQL', gqlKey.body.data.createApiKey.key);
   const revoked = await h.http.post(`/v1/tenants/${a.tenant.id}/api-keys`).set(auth(h.admin)).send({ name: 'to revoke' });
   secrets.set('revoked key', revoked.body.key);
@@ -83,12 +91,17 @@ it('no secret appears in answers, errors, streams, output, rows, Redis, webhooks
   secrets.set('generated webhook secret', generated.body.secret);
   const given = 'given-webhook-secret-0123456789abcdef';
   secrets.set('client webhook secret', given);
-  const gqlHook = await gqlKeep(b.key, 'mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { id secret } }', { i: { url: hookUrl, secret: given } });
+  const gqlHook = await gqlKeep(b.key, 'mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { id secret } }', {
+    i: { url: hookUrl, secret: given },
+  });
   expect(gqlHook.body.data.createWebhook.secret).toBeNull();
 
   // A live subscription of tenant A, read for the whole test.
   const ws = wsClient(h, a.key);
-  const unsubscribe = ws.subscribe({ query: 'subscription { jobUpdated(id: "00000000-0000-0000-0000-000000000000") { id } }' }, { next: (v) => streamed.push(JSON.stringify(v)), error: (e) => streamed.push(JSON.stringify(e)), complete: () => undefined });
+  const unsubscribe = ws.subscribe(
+    { query: 'subscription { jobUpdated(id: "00000000-0000-0000-0000-000000000000") { id } }' },
+    { next: (v) => streamed.push(JSON.stringify(v)), error: (e) => streamed.push(JSON.stringify(e)), complete: () => undefined },
+  );
 
   // Sites of both tenants.
   const [alpha, beta, gamma] = await Promise.all([
@@ -101,7 +114,10 @@ it('no secret appears in answers, errors, streams, output, rows, Redis, webhooks
   const pubsub = testRedis();
   const listeners = async () => Number(((await pubsub.pubsub('NUMSUB', eventChannel.tenant(a.tenant.id))) as [string, number])[1]);
   const listenersBefore = await listeners();
-  const stopSiteEvents = ws.subscribe({ query: `subscription { siteEvents(siteId: "${alpha.id}") { id type message data } }` }, { next: (v) => siteEvents.push(JSON.stringify(v)), error: (e) => siteEvents.push(JSON.stringify(e)), complete: () => undefined });
+  const stopSiteEvents = ws.subscribe(
+    { query: `subscription { siteEvents(siteId: "${alpha.id}") { id type message data } }` },
+    { next: (v) => siteEvents.push(JSON.stringify(v)), error: (e) => siteEvents.push(JSON.stringify(e)), complete: () => undefined },
+  );
   await eventually(async () => (await listeners()) > listenersBefore || undefined, 'the siteEvents subscription to be live', 30_000, 50);
   pubsub.disconnect();
 
@@ -113,7 +129,10 @@ it('no secret appears in answers, errors, streams, output, rows, Redis, webhooks
   expect(failed.status).toBe('FAILED');
   // - a site that goes down (email, webhook, event) and comes back
   await h.docker.getContainer(testNames.wpContainer(a.tenant.slug, 'alpha')).kill();
-  await eventually(async () => (await h.db.query(`SELECT 1 FROM "Event" WHERE "siteId" = $1 AND type = 'site.down'`, [alpha.id])).rowCount || undefined, 'site.down');
+  await eventually(
+    async () => (await h.db.query(`SELECT 1 FROM "Event" WHERE "siteId" = $1 AND type = 'site.down'`, [alpha.id])).rowCount || undefined,
+    'site.down',
+  );
   const start = keep(await h.http.post(`/v1/sites/${alpha.id}/start`).set(auth(a.key)));
   expect((await waitForJob(h, a.key, start.body.job.id)).status).toBe('SUCCEEDED');
   // A followed log stream of alpha, read until the end of the test. Positive control: a
@@ -129,10 +148,15 @@ it('no secret appears in answers, errors, streams, output, rows, Redis, webhooks
     req.on('error', () => undefined); // destroyed at the end of the test
   });
   const alphaUrl = (await h.http.get(`/v1/sites/${alpha.id}`).set(auth(a.key))).body.url as string;
-  await eventually(async () => {
-    await fetch(`${alphaUrl.replace(/\/$/, '')}/${logMarker}`).catch(() => undefined);
-    return followed.join('').includes(logMarker) || undefined;
-  }, 'the marker request in the followed log stream', 30_000, 500);
+  await eventually(
+    async () => {
+      await fetch(`${alphaUrl.replace(/\/$/, '')}/${logMarker}`).catch(() => undefined);
+      return followed.join('').includes(logMarker) || undefined;
+    },
+    'the marker request in the followed log stream',
+    30_000,
+    500,
+  );
   // - refused and invalid requests, REST and GraphQL, with the secrets in them
   const random = '5c1f4a52-3f0e-4a57-9a1e-1b2f9b1c0d9e';
   keep(await h.http.get(`/v1/sites/${random}`).set(auth(a.key)));
@@ -140,7 +164,12 @@ it('no secret appears in answers, errors, streams, output, rows, Redis, webhooks
   keep(await h.http.get('/v1/sites').set(auth(secrets.get('revoked key')!)));
   keep(await h.http.get('/v1/sites').set('Authorization', `Bearer ${secrets.get('revoked key')!}x`));
   keep(await h.http.post('/v1/sites').set(auth(readonly.body.key)).send({ name: 'nope' }));
-  keep(await h.http.post('/v1/sites').set(auth(a.key)).send({ name: 'x', env: { WORDPRESS_DB_PASSWORD: 'mine' } }));
+  keep(
+    await h.http
+      .post('/v1/sites')
+      .set(auth(a.key))
+      .send({ name: 'x', env: { WORDPRESS_DB_PASSWORD: 'mine' } }),
+  );
   keep(await h.http.post('/v1/webhooks').set(auth(a.key)).send({ url: 'not a url', secret: 'another-given-secret-0123456789' }));
   secrets.set('secret of a refused webhook', 'another-given-secret-0123456789');
   keep(await h.http.post('/v1/tenants').set(auth(a.key)).set('Content-Type', 'application/json').send('{"slug":'));
@@ -153,28 +182,63 @@ it('no secret appears in answers, errors, streams, output, rows, Redis, webhooks
   await gqlKeep(a.key, 'mutation($i: CreateSiteInput!) { createSite(input: $i) { site { id } } }', { i: { name: 'Bad Name!' } });
   await gqlKeep(b.key, 'mutation { updateTenant(id: "' + a.tenant.id + '", input: { name: "x" }) { id } }');
   const refusedWs = wsClient(h, secrets.get('revoked key'));
-  await new Promise<void>((resolve) => refusedWs.subscribe({ query: '{ me { keyId } }' }, { next: () => resolve(), error: (e) => (answers.push(JSON.stringify(e)), resolve()), complete: () => resolve() }));
+  await new Promise<void>((resolve) =>
+    refusedWs.subscribe(
+      { query: '{ me { keyId } }' },
+      { next: () => resolve(), error: (e) => (answers.push(JSON.stringify(e)), resolve()), complete: () => resolve() },
+    ),
+  );
   await refusedWs.dispose();
 
   // Reads of everything, by every kind of key.
   for (const key of [a.key, readonly.body.key, b.key, h.admin]) {
-    for (const path of ['/v1/tenants', '/v1/sites?status=RUNNING', `/v1/sites/${alpha.id}`, `/v1/sites/${beta.id}`, `/v1/sites/${beta.id}/events`, `/v1/sites/${alpha.id}/logs?tail=200`, `/v1/jobs/${failed.id}`, '/v1/events?limit=200', '/v1/webhooks', `/v1/webhooks/${generated.body.id}/deliveries`, `/v1/tenants/${a.tenant.id}/api-keys`, `/v1/tenants/${b.tenant.id}/api-keys`]) {
+    for (const path of [
+      '/v1/tenants',
+      '/v1/sites?status=RUNNING',
+      `/v1/sites/${alpha.id}`,
+      `/v1/sites/${beta.id}`,
+      `/v1/sites/${beta.id}/events`,
+      `/v1/sites/${alpha.id}/logs?tail=200`,
+      `/v1/jobs/${failed.id}`,
+      '/v1/events?limit=200',
+      '/v1/webhooks',
+      `/v1/webhooks/${generated.body.id}/deliveries`,
+      `/v1/tenants/${a.tenant.id}/api-keys`,
+      `/v1/tenants/${b.tenant.id}/api-keys`,
+    ]) {
       keep(await h.http.get(path).set(auth(key)));
     }
-    await gqlKeep(key, '{ me { keyId role tenant { id } } tenants { id name } sites { id env status lastError } events(limit: 200) { id type message data } webhooks { id url secret } }');
-    await gqlKeep(key, `{ site(id: "${beta.id}") { id env lastError containers { name state } } job(id: "${failed.id}") { id error steps { name error detail } } }`);
-    await gqlKeep(key, `{ webhookDeliveries(id: "${generated.body.id}") { id error } apiKeys(tenantId: "${a.tenant.id}") { id prefix name } }`);
+    await gqlKeep(
+      key,
+      '{ me { keyId role tenant { id } } tenants { id name } sites { id env status lastError } events(limit: 200) { id type message data } webhooks { id url secret } }',
+    );
+    await gqlKeep(
+      key,
+      `{ site(id: "${beta.id}") { id env lastError containers { name state } } job(id: "${failed.id}") { id error steps { name error detail } } }`,
+    );
+    await gqlKeep(
+      key,
+      `{ webhookDeliveries(id: "${generated.body.id}") { id error } apiKeys(tenantId: "${a.tenant.id}") { id prefix name } }`,
+    );
   }
 
   // Notifications were delivered, so their traces exist.
   await eventually(() => smtp.mails.find((m) => m.raw.includes('alpha') && m.raw.includes('DOWN')), 'the site.down email');
-  await eventually(async () => (await h.db.query(`SELECT 1 FROM "WebhookDelivery" WHERE status = 'SUCCEEDED'`)).rowCount || undefined, 'a delivered webhook');
+  await eventually(
+    async () => (await h.db.query(`SELECT 1 FROM "WebhookDelivery" WHERE status = 'SUCCEEDED'`)).rowCount || undefined,
+    'a delivered webhook',
+  );
   // Positive controls for the live streams: each carries what it must, so an empty or dead
   // stream cannot pass the search for secrets below.
   const { rows: downRows } = await h.db.query(`SELECT id FROM "Event" WHERE "siteId" = $1 AND type = 'site.down'`, [alpha.id]);
   const downId = downRows[0].id as string;
   await eventually(() => streamed.join('').includes(downId) || undefined, 'the site.down event on the admin SSE stream', 30_000, 100);
-  await eventually(() => siteEvents.join('').includes(downId) || undefined, 'the site.down event on the siteEvents subscription', 30_000, 100);
+  await eventually(
+    () => siteEvents.join('').includes(downId) || undefined,
+    'the site.down event on the siteEvents subscription',
+    30_000,
+    100,
+  );
   expect(streamed.join('')).toMatch(/JOB_NOT_FOUND/); // the jobUpdated subscription answered too
   sse.destroy();
   logStream.destroy();
@@ -220,7 +284,9 @@ it('no secret appears in answers, errors, streams, output, rows, Redis, webhooks
   expect(receiver.hooks.length).toBeGreaterThan(0);
   // Controls: the search finds a secret where it legitimately is, and the errors did happen.
   expect(generated.text).toContain(secrets.get('generated webhook secret'));
-  expect(JSON.stringify(await h.docker.getContainer(testNames.wpContainer(a.tenant.slug, 'alpha')).inspect())).toContain(secrets.get(`database password of /${testNames.wpContainer(a.tenant.slug, 'alpha')}`));
+  expect(JSON.stringify(await h.docker.getContainer(testNames.wpContainer(a.tenant.slug, 'alpha')).inspect())).toContain(
+    secrets.get(`database password of /${testNames.wpContainer(a.tenant.slug, 'alpha')}`),
+  );
   expect(places['table Job']).toContain('no-such-tag');
   expect(places['API answers']).toMatch(/UNAUTHENTICATED/);
   expect(places['API answers']).toMatch(/SITE_NOT_FOUND/);
@@ -233,7 +299,10 @@ it('no secret appears in answers, errors, streams, output, rows, Redis, webhooks
 
   // Sealed at rest: the *Enc columns hold AES-GCM envelopes that open to the live passwords.
   const box = new SecretBox(Buffer.from(testEnv().BERTH_ENCRYPTION_KEY as string, 'base64'));
-  const { rows: siteRows } = await h.db.query(`SELECT s.name, s."dbPasswordEnc", t.slug FROM "Site" s JOIN "Tenant" t ON t.id = s."tenantId" WHERE s.id = ANY($1)`, [[alpha.id, beta.id, gamma.id]]);
+  const { rows: siteRows } = await h.db.query(
+    `SELECT s.name, s."dbPasswordEnc", t.slug FROM "Site" s JOIN "Tenant" t ON t.id = s."tenantId" WHERE s.id = ANY($1)`,
+    [[alpha.id, beta.id, gamma.id]],
+  );
   expect(siteRows).toHaveLength(3);
   for (const r of siteRows) {
     const clear = secrets.get(`database password of /${testNames.wpContainer(r.slug, r.name)}`)!;
@@ -241,14 +310,18 @@ it('no secret appears in answers, errors, streams, output, rows, Redis, webhooks
     expect(r.dbPasswordEnc).not.toContain(clear);
     expect(box.open(r.dbPasswordEnc)).toBe(clear);
   }
-  const { rows: tenantRows } = await h.db.query('SELECT slug, "dbRootPasswordEnc" FROM "Tenant" WHERE id = ANY($1)', [[a.tenant.id, b.tenant.id]]);
+  const { rows: tenantRows } = await h.db.query('SELECT slug, "dbRootPasswordEnc" FROM "Tenant" WHERE id = ANY($1)', [
+    [a.tenant.id, b.tenant.id],
+  ]);
   for (const r of tenantRows) {
     const clear = secrets.get(`root password of /${testNames.dbContainer(r.slug)}`)!;
     expect(r.dbRootPasswordEnc).toMatch(/^v1\./);
     expect(r.dbRootPasswordEnc).not.toContain(clear);
     expect(box.open(r.dbRootPasswordEnc)).toBe(clear);
   }
-  const { rows: hookRows } = await h.db.query('SELECT "secretEnc" FROM "Webhook" WHERE "tenantId" = ANY($1) ORDER BY "createdAt"', [[a.tenant.id, b.tenant.id]]);
+  const { rows: hookRows } = await h.db.query('SELECT "secretEnc" FROM "Webhook" WHERE "tenantId" = ANY($1) ORDER BY "createdAt"', [
+    [a.tenant.id, b.tenant.id],
+  ]);
   expect(hookRows.map((r) => box.open(r.secretEnc)).sort()).toEqual([secrets.get('generated webhook secret'), given].sort());
   // API keys are kept only as hashes.
   const { rows: keyRows } = await h.db.query('SELECT hash FROM "ApiKey"');

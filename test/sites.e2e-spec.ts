@@ -76,7 +76,12 @@ describe('provisioning through REST', () => {
     const res = await h.http
       .post('/v1/sites')
       .set(auth(key))
-      .send({ name: 'blog', env: { WORDPRESS_DEBUG: '1', GREETING: 'hello world; $(rm -rf /)' }, restartPolicy: 'on-failure:3', resources: { memoryMb: 256, cpus: 0.5 } });
+      .send({
+        name: 'blog',
+        env: { WORDPRESS_DEBUG: '1', GREETING: 'hello world; $(rm -rf /)' },
+        restartPolicy: 'on-failure:3',
+        resources: { memoryMb: 256, cpus: 0.5 },
+      });
     expect(res.status).toBe(202);
     expect(res.body.site).toMatchObject({ name: 'blog', tenantId: tenant.id, status: 'PENDING' });
     expect(res.body.job).toMatchObject({ kind: 'PROVISION', status: 'QUEUED' });
@@ -124,7 +129,9 @@ describe('provisioning through REST', () => {
   it('makes the WordPress root filesystem read-only, writable only in the tmpfs paths and the volume', async () => {
     expect(wp.HostConfig.ReadonlyRootfs).toBe(true);
     expect(Object.keys(wp.HostConfig.Tmpfs ?? {}).sort()).toEqual(['/run/apache2', '/run/lock/apache2', '/tmp']);
-    expect(wp.Mounts).toEqual([expect.objectContaining({ Type: 'volume', Name: testNames.siteVolume(tenant.slug, 'blog'), Destination: '/var/www/html', RW: true })]);
+    expect(wp.Mounts).toEqual([
+      expect.objectContaining({ Type: 'volume', Name: testNames.siteVolume(tenant.slug, 'blog'), Destination: '/var/www/html', RW: true }),
+    ]);
     expect((await exec(h.docker, wp.Id, ['sh', '-c', 'echo x > /root-file'])).code).not.toBe(0);
     expect((await exec(h.docker, wp.Id, ['sh', '-c', 'echo x > /usr/file'])).code).not.toBe(0);
     for (const dir of ['/var/www/html', '/tmp', '/run/apache2', '/run/lock/apache2']) {
@@ -153,7 +160,12 @@ describe('provisioning through REST', () => {
     expect(wp.HostConfig.RestartPolicy).toEqual({ Name: 'on-failure', MaximumRetryCount: 3 });
     expect(wp.HostConfig.Memory).toBe(256 * 1024 * 1024);
     expect(wp.HostConfig.NanoCpus).toBe(500_000_000);
-    expect(wp.Config.Labels).toMatchObject({ 'berth.managed-by': 'berth', 'berth.tenant': tenant.slug, 'berth.site': 'blog', 'berth.role': 'wordpress' });
+    expect(wp.Config.Labels).toMatchObject({
+      'berth.managed-by': 'berth',
+      'berth.tenant': tenant.slug,
+      'berth.site': 'blog',
+      'berth.role': 'wordpress',
+    });
   });
 
   it('gives the tenant a private network with an explicit subnet and a database server that publishes no port', async () => {
@@ -161,7 +173,9 @@ describe('provisioning through REST', () => {
     expect(db.Config.Labels).toMatchObject({ 'berth.managed-by': 'berth', 'berth.tenant': tenant.slug, 'berth.role': 'db' });
     expect(db.HostConfig.PortBindings ?? {}).toEqual({});
     expect(Object.values(db.NetworkSettings.Ports ?? {}).every((b) => b === null)).toBe(true);
-    expect(db.Mounts).toEqual([expect.objectContaining({ Type: 'volume', Name: testNames.dbVolume(tenant.slug), Destination: '/var/lib/mysql' })]);
+    expect(db.Mounts).toEqual([
+      expect.objectContaining({ Type: 'volume', Name: testNames.dbVolume(tenant.slug), Destination: '/var/lib/mysql' }),
+    ]);
     const net = await h.docker.getNetwork(testNames.network(tenant.slug)).inspect();
     expect(net.Labels).toMatchObject({ 'berth.managed-by': 'berth', 'berth.tenant': tenant.slug, 'berth.role': 'network' });
     expect(net.IPAM?.Config?.[0]?.Subnet).toMatch(/^10\.(8[0-9]|9[0-5])\.\d+\.0\/24$/);
@@ -198,7 +212,8 @@ describe('provisioning through REST', () => {
 describe('provisioning through GraphQL', () => {
   it('createSite returns the site and job; job and site queries follow it to RUNNING', async () => {
     const created = await gql<{ createSite: { site: { id: string; status: string }; job: { id: string; kind: string } } }>(
-      h, key,
+      h,
+      key,
       'mutation($i: CreateSiteInput!) { createSite(input: $i) { site { id status } job { id kind status } } }',
       { i: { name: 'gql-site', env: { FOO: 'bar' }, restartPolicy: 'always' } },
     );
@@ -206,8 +221,12 @@ describe('provisioning through GraphQL', () => {
     const { site, job } = created.data!.createSite;
     expect(job.kind).toBe('PROVISION');
     expect((await waitForJob(h, key, job.id)).status).toBe('SUCCEEDED');
-    const q = await gql<{ site: { status: string; url: string; containers: { role: string; state: string }[] }; job: { status: string; progress: number; steps: { name: string }[] } }>(
-      h, key,
+    const q = await gql<{
+      site: { status: string; url: string; containers: { role: string; state: string }[] };
+      job: { status: string; progress: number; steps: { name: string }[] };
+    }>(
+      h,
+      key,
       'query($s: ID!, $j: ID!) { site(id: $s) { status url containers { role state } } job(id: $j) { status progress steps { name } } }',
       { s: site.id, j: job.id },
     );
@@ -223,7 +242,7 @@ describe('provisioning through GraphQL', () => {
 });
 
 describe('per-site databases on a real MariaDB server', () => {
-  it('each site user can use its own database and is refused on another site\'s', async () => {
+  it("each site user can use its own database and is refused on another site's", async () => {
     const one = await provision({ name: 'db-one' });
     const two = await provision({ name: 'db-two' });
     const a = envOf(await h.docker.getContainer(testNames.wpContainer(tenant.slug, one.site.name)).inspect());
@@ -231,7 +250,9 @@ describe('per-site databases on a real MariaDB server', () => {
     const db = testNames.dbContainer(tenant.slug);
     const sql = (user: string, pw: string, database: string, q: string) =>
       exec(h.docker, db, ['mariadb', '-h127.0.0.1', `-u${user}`, `-p${pw}`, database, '-e', q]);
-    expect(await sql(a.WORDPRESS_DB_USER, a.WORDPRESS_DB_PASSWORD, a.WORDPRESS_DB_NAME, 'CREATE TABLE t (i INT); INSERT INTO t VALUES (1);')).toMatchObject({ code: 0 });
+    expect(
+      await sql(a.WORDPRESS_DB_USER, a.WORDPRESS_DB_PASSWORD, a.WORDPRESS_DB_NAME, 'CREATE TABLE t (i INT); INSERT INTO t VALUES (1);'),
+    ).toMatchObject({ code: 0 });
     const refused = await sql(a.WORDPRESS_DB_USER, a.WORDPRESS_DB_PASSWORD, b.WORDPRESS_DB_NAME, 'SELECT 1');
     expect(refused.code).not.toBe(0);
     expect(refused.out).toMatch(/Access denied/);
@@ -351,7 +372,11 @@ describe('lifecycle', () => {
     const filters = { label: [`berth.site-id=${site.id}`] };
     expect(await h.docker.listContainers({ all: true, filters })).toEqual([]);
     expect((await h.docker.listVolumes({ filters })).Volumes).toEqual([]);
-    const dbs = await exec(h.docker, testNames.dbContainer(tenant.slug), ['sh', '-c', 'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -h127.0.0.1 -N -e "SHOW DATABASES; SELECT user FROM mysql.user"']);
+    const dbs = await exec(h.docker, testNames.dbContainer(tenant.slug), [
+      'sh',
+      '-c',
+      'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -h127.0.0.1 -N -e "SHOW DATABASES; SELECT user FROM mysql.user"',
+    ]);
     expect(dbs.code).toBe(0);
     expect(dbs.out).not.toContain(dbName);
     const body = (await h.http.get(`/v1/sites/${site.id}`).set(auth(key))).body;
@@ -418,7 +443,10 @@ describe('bad input creates nothing', () => {
   async function expectNothingMade(before: number, name?: string) {
     expect(await siteCount(t.tenant.id)).toBe(before);
     if (name) {
-      const found = await h.docker.listContainers({ all: true, filters: { label: [`berth.tenant=${t.tenant.slug}`, `berth.site=${name}`] } });
+      const found = await h.docker.listContainers({
+        all: true,
+        filters: { label: [`berth.tenant=${t.tenant.slug}`, `berth.site=${name}`] },
+      });
       expect(found).toEqual([]);
     }
   }
@@ -447,9 +475,12 @@ describe('bad input creates nothing', () => {
     await expectNothingMade(before, (body as { name: string }).name);
   });
 
-  it('refuses an unknown tenant and another tenant\'s id, the same way', async () => {
+  it("refuses an unknown tenant and another tenant's id, the same way", async () => {
     const before = await siteCount(t.tenant.id);
-    const unknown = await h.http.post('/v1/sites').set(auth(h.admin)).send({ name: 'okname', tenantId: '00000000-0000-0000-0000-000000000000' });
+    const unknown = await h.http
+      .post('/v1/sites')
+      .set(auth(h.admin))
+      .send({ name: 'okname', tenantId: '00000000-0000-0000-0000-000000000000' });
     expect(unknown.status).toBe(404);
     expect(unknown.body.code).toBe('TENANT_NOT_FOUND');
     const other = await h.http.post('/v1/sites').set(auth(key)).send({ name: 'okname', tenantId: t.tenant.id });
@@ -486,7 +517,11 @@ describe('bad input creates nothing', () => {
   it('answers coded GraphQL errors for the same mistakes', async () => {
     const bad = await gql(h, t.key, 'mutation { createSite(input: { name: "Bad Name" }) { site { id } } }');
     expect(bad.errors?.[0].extensions?.code).toBe('VALIDATION_FAILED');
-    const reserved = await gql(h, t.key, 'mutation { createSite(input: { name: "okname", env: { WORDPRESS_DB_PASSWORD: "x" } }) { site { id } } }');
+    const reserved = await gql(
+      h,
+      t.key,
+      'mutation { createSite(input: { name: "okname", env: { WORDPRESS_DB_PASSWORD: "x" } }) { site { id } } }',
+    );
     expect(reserved.errors?.[0].extensions?.code).toBe('VALIDATION_FAILED');
     const missing = await gql(h, t.key, '{ site(id: "00000000-0000-0000-0000-000000000000") { id } }');
     expect(missing.errors?.[0].extensions?.code).toBe('SITE_NOT_FOUND');

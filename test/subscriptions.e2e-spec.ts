@@ -14,34 +14,46 @@ afterAll(async () => {
 const wsClient = (key?: string): Client => sharedWsClient(h, key);
 
 /** Collects subscription payloads until `until` says stop; rejects on error. */
-function collect<T>(client: Client, query: string, until: (v: T) => boolean, timeoutMs = 120_000): { done: Promise<T[]>; ready: Promise<void> } {
+function collect<T>(
+  client: Client,
+  query: string,
+  until: (v: T) => boolean,
+  timeoutMs = 120_000,
+): { done: Promise<T[]>; ready: Promise<void> } {
   const seen: T[] = [];
   let ready!: () => void;
   const readyP = new Promise<void>((r) => (ready = r));
   const done = new Promise<T[]>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`timed out; saw ${JSON.stringify(seen)}`)), timeoutMs);
-    const stop = client.subscribe<T>({ query }, {
-      next: (v) => {
-        if (v.errors) {
+    const stop = client.subscribe<T>(
+      { query },
+      {
+        next: (v) => {
+          if (v.errors) {
+            clearTimeout(timer);
+            reject(new Error(JSON.stringify(v.errors)));
+            return;
+          }
+          seen.push(v.data as T);
+          if (until(v.data as T)) {
+            clearTimeout(timer);
+            stop();
+            resolve(seen);
+          }
+        },
+        error: (e) => {
           clearTimeout(timer);
-          reject(new Error(JSON.stringify(v.errors)));
-          return;
-        }
-        seen.push(v.data as T);
-        if (until(v.data as T)) {
-          clearTimeout(timer);
-          stop();
-          resolve(seen);
-        }
+          // A closed socket reports a CloseEvent, whose code and reason JSON.stringify drops.
+          const close = e as { code?: unknown; reason?: unknown };
+          reject(
+            e instanceof Error
+              ? e
+              : new Error(typeof close.code === 'number' ? `closed ${close.code} ${String(close.reason)}` : JSON.stringify(e)),
+          );
+        },
+        complete: () => resolve(seen),
       },
-      error: (e) => {
-        clearTimeout(timer);
-        // A closed socket reports a CloseEvent, whose code and reason JSON.stringify drops.
-        const close = e as { code?: unknown; reason?: unknown };
-        reject(e instanceof Error ? e : new Error(typeof close.code === 'number' ? `closed ${close.code} ${String(close.reason)}` : JSON.stringify(e)));
-      },
-      complete: () => resolve(seen),
-    });
+    );
     client.on('connected', () => setTimeout(ready, 100));
   });
   return { done, ready: readyP };
@@ -54,8 +66,16 @@ describe('GraphQL subscriptions over graphql-ws', () => {
     expect(res.status).toBe(202);
     const client = wsClient(t.key);
     try {
-      const jobs = collect<{ jobUpdated: { status: string; progress: number } }>(client, `subscription { jobUpdated(id: "${res.body.job.id}") { status progress } }`, (v) => v.jobUpdated.status === 'SUCCEEDED');
-      const sites = collect<{ siteUpdated: { status: string } }>(client, `subscription { siteUpdated(id: "${res.body.site.id}") { status } }`, (v) => v.siteUpdated.status === 'RUNNING');
+      const jobs = collect<{ jobUpdated: { status: string; progress: number } }>(
+        client,
+        `subscription { jobUpdated(id: "${res.body.job.id}") { status progress } }`,
+        (v) => v.jobUpdated.status === 'SUCCEEDED',
+      );
+      const sites = collect<{ siteUpdated: { status: string } }>(
+        client,
+        `subscription { siteUpdated(id: "${res.body.site.id}") { status } }`,
+        (v) => v.siteUpdated.status === 'RUNNING',
+      );
       const [jobUpdates, siteUpdates] = await Promise.all([jobs.done, sites.done]);
       expect(jobUpdates.at(-1)!.jobUpdated).toEqual({ status: 'SUCCEEDED', progress: 100 });
       expect(jobUpdates.length).toBeGreaterThan(1);
@@ -66,10 +86,12 @@ describe('GraphQL subscriptions over graphql-ws', () => {
     expect((await waitForJob(h, t.key, res.body.job.id)).status).toBe('SUCCEEDED');
   });
 
-  it('refuses a connection without a valid key, and another tenant\'s job as not found', async () => {
+  it("refuses a connection without a valid key, and another tenant's job as not found", async () => {
     const anonymous = wsClient();
     // The coded close, not the helper's own timeout ("timed out; ..."), must end it.
-    await expect(collect(anonymous, 'subscription { jobUpdated(id: "00000000-0000-0000-0000-000000000000") { status } }', () => true, 10_000).done).rejects.toThrow(/^closed 4401 UNAUTHENTICATED$/);
+    await expect(
+      collect(anonymous, 'subscription { jobUpdated(id: "00000000-0000-0000-0000-000000000000") { status } }', () => true, 10_000).done,
+    ).rejects.toThrow(/^closed 4401 UNAUTHENTICATED$/);
     await anonymous.dispose();
 
     const a = await createTenant(h);
@@ -77,8 +99,12 @@ describe('GraphQL subscriptions over graphql-ws', () => {
     const res = await h.http.post('/v1/sites').set(auth(b.key)).send({ name: 'hidden' });
     const client = wsClient(a.key);
     try {
-      await expect(collect(client, `subscription { jobUpdated(id: "${res.body.job.id}") { status } }`, () => true, 10_000).done).rejects.toThrow(/JOB_NOT_FOUND/);
-      await expect(collect(client, `subscription { siteUpdated(id: "${res.body.site.id}") { status } }`, () => true, 10_000).done).rejects.toThrow(/SITE_NOT_FOUND/);
+      await expect(
+        collect(client, `subscription { jobUpdated(id: "${res.body.job.id}") { status } }`, () => true, 10_000).done,
+      ).rejects.toThrow(/JOB_NOT_FOUND/);
+      await expect(
+        collect(client, `subscription { siteUpdated(id: "${res.body.site.id}") { status } }`, () => true, 10_000).done,
+      ).rejects.toThrow(/SITE_NOT_FOUND/);
     } finally {
       await client.dispose();
     }

@@ -29,7 +29,10 @@ export async function removeSuiteObjects(): Promise<void> {
     const { rows } = await db.query<{ id: string; slug: string }>('SELECT id, slug FROM "Tenant" WHERE "createdAt" >= $1', [suiteStarted]);
     if (!rows.length) return;
     const ids = rows.map((t) => t.id);
-    await db.query(`UPDATE "Job" SET status = 'CANCELLED', error = 'the test suite ended', "finishedAt" = now() WHERE "tenantId" = ANY($1::uuid[]) AND status IN ('QUEUED', 'RUNNING')`, [ids]);
+    await db.query(
+      `UPDATE "Job" SET status = 'CANCELLED', error = 'the test suite ended', "finishedAt" = now() WHERE "tenantId" = ANY($1::uuid[]) AND status IN ('QUEUED', 'RUNNING')`,
+      [ids],
+    );
     await db.query(
       `UPDATE "Site" SET status = 'DELETED', "desiredState" = 'ABSENT', "liveName" = NULL, "hostPort" = NULL, health = 'UNKNOWN', "deletedAt" = now() WHERE "tenantId" = ANY($1::uuid[]) AND status <> 'DELETED'`,
       [ids],
@@ -63,7 +66,11 @@ export async function siteContainer(h: Harness, siteId: string): Promise<string>
 }
 
 /** POST /v1/sites and wait for the provisioning job to succeed. */
-export async function provision(h: Harness, key: string, body: Record<string, unknown>): Promise<{ id: string; name: string; tenantId: string }> {
+export async function provision(
+  h: Harness,
+  key: string,
+  body: Record<string, unknown>,
+): Promise<{ id: string; name: string; tenantId: string }> {
   const res = await h.http.post('/v1/sites').set(auth(key)).send(body);
   if (res.status !== 202) throw new Error(`POST /v1/sites: ${res.status} ${JSON.stringify(res.body)}`);
   const job = await waitForJob(h, key, res.body.job.id);

@@ -35,7 +35,10 @@ async function objectsOf(docker: Docker, slug: string): Promise<string[]> {
 
 /** The tenant's database server container, found by its labels. */
 async function dbContainer(slug: string): Promise<string> {
-  const [c] = await h.docker.listContainers({ all: true, filters: { label: [`berth.instance=${TEST_INSTANCE}`, `berth.tenant=${slug}`, 'berth.role=db'] } });
+  const [c] = await h.docker.listContainers({
+    all: true,
+    filters: { label: [`berth.instance=${TEST_INSTANCE}`, `berth.tenant=${slug}`, 'berth.role=db'] },
+  });
   if (!c) throw new Error(`no database server for tenant ${slug}`);
   return c.Id;
 }
@@ -46,7 +49,10 @@ async function mariadb(slug: string): Promise<{ databases: string[]; users: stri
   const run = async (q: string) => {
     const r = await exec(h.docker, id, ['sh', '-c', `MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -h127.0.0.1 -N -e "${q}"`]);
     if (r.code !== 0) throw new Error(`${q}: exit ${r.code}: ${r.out}`);
-    return r.out.split('\n').map((l) => l.trim()).filter(Boolean);
+    return r.out
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
   };
   return { databases: await run('SHOW DATABASES'), users: await run('SELECT user FROM mysql.user') };
 }
@@ -116,10 +122,15 @@ describe('a tenant with sites', () => {
     try {
       const del = await h.http.delete(`/v1/sites/${site.id}`).set(auth(key));
       expect(del.status).toBe(202);
-      job = await eventually(async () => {
-        const j = (await h.http.get(`/v1/jobs/${del.body.job.id}`).set(auth(key))).body as JobBody;
-        return j.steps.some((s) => s.name === 'remove containers and volume' && s.status === 'succeeded') ? j : undefined;
-      }, 'the delete job past "remove containers and volume"', 60_000, 50);
+      job = await eventually(
+        async () => {
+          const j = (await h.http.get(`/v1/jobs/${del.body.job.id}`).set(auth(key))).body as JobBody;
+          return j.steps.some((s) => s.name === 'remove containers and volume' && s.status === 'succeeded') ? j : undefined;
+        },
+        'the delete job past "remove containers and volume"',
+        60_000,
+        50,
+      );
       await h.berth.stop('SIGKILL');
       await h.db.end();
     } finally {
@@ -132,7 +143,11 @@ describe('a tenant with sites', () => {
 
     // A new Berth takes the job up again (BullMQ finds it stalled) and finishes it.
     h = await startHarness(TIMINGS);
-    await eventually(async () => ((await h.http.get(`/v1/sites/${site.id}`).set(auth(key))).body.status === 'DELETED' ? true : undefined), 'the site deleted', 120_000);
+    await eventually(
+      async () => ((await h.http.get(`/v1/sites/${site.id}`).set(auth(key))).body.status === 'DELETED' ? true : undefined),
+      'the site deleted',
+      120_000,
+    );
     const after = await mariadb(tenant.slug);
     expect(after.databases).not.toContain(dbName);
     expect(after.users).not.toContain(dbUser);
@@ -153,7 +168,12 @@ describe('a tenant with sites', () => {
     expect(del.body.job).toMatchObject({ kind: 'DELETE_TENANT', tenantId: tenant.id, siteId: null });
     const job = await waitForJob(h, h.admin, del.body.job.id);
     expect(job.status).toBe('SUCCEEDED');
-    expect(job.steps.map((s) => s.name)).toEqual(['revoke API keys', 'delete sites', 'remove network, database server and volume', 'remove the tenant']);
+    expect(job.steps.map((s) => s.name)).toEqual([
+      'revoke API keys',
+      'delete sites',
+      'remove network, database server and volume',
+      'remove the tenant',
+    ]);
 
     expect(await objectsOf(h.docker, tenant.slug)).toEqual([]);
     expect((await h.http.get('/v1/sites').set(auth(key))).status).toBe(401);
@@ -161,7 +181,14 @@ describe('a tenant with sites', () => {
     expect(await rowsOf(tenant.id)).toEqual(GONE);
 
     // The audit trail stays, readable by the admin: the remaining site was deleted by its own job.
-    const events = async (type: string) => ((await h.http.get(`/v1/events?type=${type}&limit=200`).set(auth(h.admin))).body as { tenantId: string; siteId: string | null; actorKeyId?: string }[]).filter((e) => e.tenantId === tenant.id);
+    const events = async (type: string) =>
+      (
+        (await h.http.get(`/v1/events?type=${type}&limit=200`).set(auth(h.admin))).body as {
+          tenantId: string;
+          siteId: string | null;
+          actorKeyId?: string;
+        }[]
+      ).filter((e) => e.tenantId === tenant.id);
     expect(await events('tenant.deleted')).toHaveLength(1);
     expect((await events('site.deleted')).map((e) => e.siteId).sort()).toEqual([sites[0].id, remaining.id].sort());
     expect(await events('tenant.created')).toHaveLength(1);
@@ -204,7 +231,11 @@ describe('a tenant without sites', () => {
       await redis.del(lock);
       redis.disconnect();
     }
-    const job = await waitForJob(h, h.admin, (await h.db.query(`SELECT id FROM "Job" WHERE "tenantId" = $1 AND kind = 'DELETE_TENANT'`, [tenant.id])).rows[0].id);
+    const job = await waitForJob(
+      h,
+      h.admin,
+      (await h.db.query(`SELECT id FROM "Job" WHERE "tenantId" = $1 AND kind = 'DELETE_TENANT'`, [tenant.id])).rows[0].id,
+    );
     expect(job.status).toBe('SUCCEEDED');
     expect((await h.http.get(`/v1/tenants/${tenant.id}`).set(auth(h.admin))).status).toBe(404);
     expect((await h.http.get(`/v1/tenants/${tenant.id}`).set(auth(key))).status).toBe(401);

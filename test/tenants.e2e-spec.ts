@@ -14,7 +14,10 @@ afterAll(async () => {
 describe('tenants over REST', () => {
   it('creates, reads, lists and updates a tenant with the admin key', async () => {
     const slug = uniqueSlug();
-    const created = await h.http.post('/v1/tenants').set(auth(h.admin)).send({ slug, name: 'Acme', contactEmail: 'ops@acme.example', maxSites: 3 });
+    const created = await h.http
+      .post('/v1/tenants')
+      .set(auth(h.admin))
+      .send({ slug, name: 'Acme', contactEmail: 'ops@acme.example', maxSites: 3 });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ slug, name: 'Acme', contactEmail: 'ops@acme.example', maxSites: 3, status: 'ACTIVE' });
     expect(created.body).not.toHaveProperty('dbRootPasswordEnc');
@@ -27,7 +30,10 @@ describe('tenants over REST', () => {
     expect(list.status).toBe(200);
     expect(list.body.map((t: { id: string }) => t.id)).toContain(created.body.id);
 
-    const patched = await h.http.patch(`/v1/tenants/${created.body.id}`).set(auth(h.admin)).send({ name: 'Acme 2', maxSites: 5, suspended: true });
+    const patched = await h.http
+      .patch(`/v1/tenants/${created.body.id}`)
+      .set(auth(h.admin))
+      .send({ name: 'Acme 2', maxSites: 5, suspended: true });
     expect(patched.status).toBe(200);
     expect(patched.body).toMatchObject({ name: 'Acme 2', maxSites: 5, status: 'SUSPENDED' });
     const resumed = await h.http.patch(`/v1/tenants/${created.body.id}`).set(auth(h.admin)).send({ suspended: false });
@@ -54,7 +60,10 @@ describe('tenants over REST', () => {
     ['a string quota', { maxSites: 'ten' }, /maxSites/],
   ])('refuses %s with 400 and writes nothing', async (_what, patch, message) => {
     const slug = uniqueSlug();
-    const res = await h.http.post('/v1/tenants').set(auth(h.admin)).send({ slug, name: 'X', contactEmail: 'x@x.example', ...patch });
+    const res = await h.http
+      .post('/v1/tenants')
+      .set(auth(h.admin))
+      .send({ slug, name: 'X', contactEmail: 'x@x.example', ...patch });
     expect(res.status).toBe(400);
     expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
     expect(res.body).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
@@ -74,7 +83,10 @@ describe('tenants over REST', () => {
     const bad = await h.http.post('/v1/tenants').set(auth(h.admin)).set('Content-Type', 'application/json').send('{"slug":');
     expect(bad.status).toBe(400);
     expect(bad.body.code).toBe('VALIDATION_FAILED');
-    const huge = await h.http.post('/v1/tenants').set(auth(h.admin)).send({ slug: uniqueSlug(), name: 'x'.repeat(200_000), contactEmail: 'a@b.example' });
+    const huge = await h.http
+      .post('/v1/tenants')
+      .set(auth(h.admin))
+      .send({ slug: uniqueSlug(), name: 'x'.repeat(200_000), contactEmail: 'a@b.example' });
     expect(huge.status).toBe(413);
     expect(huge.body.code).toBe('PAYLOAD_TOO_LARGE');
   });
@@ -106,7 +118,12 @@ describe('API keys', () => {
     expect(row.lastUsedAt).toBeNull();
     expect((await h.http.get(`/v1/tenants/${tenant.id}`).set(auth(key))).status).toBe(200);
     // lastUsedAt is written after the answer, so wait for it rather than for a fixed time.
-    const used = await eventually(async () => ((await keyRow()).lastUsedAt ? keyRow() : undefined), 'lastUsedAt to be recorded', 10_000, 50);
+    const used = await eventually(
+      async () => ((await keyRow()).lastUsedAt ? keyRow() : undefined),
+      'lastUsedAt to be recorded',
+      10_000,
+      50,
+    );
     expect(used.lastUsedAt).not.toBeNull();
     const listed = await h.http.get(`/v1/tenants/${tenant.id}/api-keys`).set(auth(h.admin));
     expect(listed.status).toBe(200);
@@ -165,10 +182,15 @@ describe('API keys', () => {
       // ...but one made through the API reaches every process.
       expect((await h.http.delete(`/v1/api-keys/${a.keyId}`).set(auth(h.admin))).status).toBe(200);
       // The revocation travels through Redis: allow it a moment, far less than the cache's 5 minutes.
-      const refused = await eventually(async () => {
-        const res = await other.http.get(`/v1/tenants/${a.tenant.id}`).set(auth(a.key));
-        return res.status === 401 ? res : undefined;
-      }, 'the other process to refuse the revoked key', 5_000, 50);
+      const refused = await eventually(
+        async () => {
+          const res = await other.http.get(`/v1/tenants/${a.tenant.id}`).set(auth(a.key));
+          return res.status === 401 ? res : undefined;
+        },
+        'the other process to refuse the revoked key',
+        5_000,
+        50,
+      );
       expect(refused.body.code).toBe('UNAUTHENTICATED');
       expect((await h.http.get(`/v1/tenants/${a.tenant.id}`).set(auth(a.key))).status).toBe(401);
     } finally {
@@ -192,7 +214,8 @@ describe('tenants over GraphQL', () => {
   it('runs the same flows: createTenant, tenant, tenants, updateTenant, createApiKey, me, revokeApiKey', async () => {
     const slug = uniqueSlug('g');
     const created = await gql<{ createTenant: { id: string; slug: string; status: string } }>(
-      h, h.admin,
+      h,
+      h.admin,
       'mutation($i: CreateTenantInput!) { createTenant(input: $i) { id slug status } }',
       { i: { slug, name: 'GQL', contactEmail: 'g@q.example' } },
     );
@@ -200,7 +223,12 @@ describe('tenants over GraphQL', () => {
     const id = created.data!.createTenant.id;
     expect(created.data!.createTenant).toMatchObject({ slug, status: 'ACTIVE' });
 
-    const key = await gql<{ createApiKey: { id: string; key: string } }>(h, h.admin, 'mutation($t: ID!) { createApiKey(tenantId: $t) { id key role } }', { t: id });
+    const key = await gql<{ createApiKey: { id: string; key: string } }>(
+      h,
+      h.admin,
+      'mutation($t: ID!) { createApiKey(tenantId: $t) { id key role } }',
+      { t: id },
+    );
     expect(key.errors).toBeUndefined();
     const tenantKey = key.data!.createApiKey.key;
 
@@ -210,25 +238,47 @@ describe('tenants over GraphQL', () => {
     const list = await gql<{ tenants: { id: string }[] }>(h, tenantKey, '{ tenants { id } }');
     expect(list.data!.tenants).toEqual([{ id }]);
 
-    const updated = await gql<{ updateTenant: { name: string } }>(h, tenantKey, 'mutation($id: ID!) { updateTenant(id: $id, input: { name: "Renamed" }) { name } }', { id });
+    const updated = await gql<{ updateTenant: { name: string } }>(
+      h,
+      tenantKey,
+      'mutation($id: ID!) { updateTenant(id: $id, input: { name: "Renamed" }) { name } }',
+      { id },
+    );
     expect(updated.data!.updateTenant.name).toBe('Renamed');
 
-    const revoked = await gql<{ revokeApiKey: { revokedAt: string } }>(h, h.admin, 'mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }', { id: key.data!.createApiKey.id });
+    const revoked = await gql<{ revokeApiKey: { revokedAt: string } }>(
+      h,
+      h.admin,
+      'mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }',
+      { id: key.data!.createApiKey.id },
+    );
     expect(revoked.data!.revokeApiKey.revokedAt).toBeTruthy();
     const after = await gql(h, tenantKey, '{ me { role } }');
     expect(after.errors?.[0].extensions?.code).toBe('UNAUTHENTICATED');
   });
 
   it('gives coded errors: bad input, duplicate, forbidden, not found, no key', async () => {
-    const bad = await gql(h, h.admin, 'mutation { createTenant(input: { slug: "Bad Slug", name: "x", contactEmail: "x@y.example" }) { id } }');
+    const bad = await gql(
+      h,
+      h.admin,
+      'mutation { createTenant(input: { slug: "Bad Slug", name: "x", contactEmail: "x@y.example" }) { id } }',
+    );
     expect(bad.errors?.[0].extensions?.code).toBe('VALIDATION_FAILED');
     expect(bad.errors?.[0].message).toMatch(/slug/);
 
     const { tenant, key } = await createTenant(h);
-    const dup = await gql(h, h.admin, `mutation { createTenant(input: { slug: "${tenant.slug}", name: "x", contactEmail: "x@y.example" }) { id } }`);
+    const dup = await gql(
+      h,
+      h.admin,
+      `mutation { createTenant(input: { slug: "${tenant.slug}", name: "x", contactEmail: "x@y.example" }) { id } }`,
+    );
     expect(dup.errors?.[0].extensions?.code).toBe('TENANT_SLUG_TAKEN');
 
-    const forbidden = await gql(h, key, `mutation { createTenant(input: { slug: "${uniqueSlug()}", name: "x", contactEmail: "x@y.example" }) { id } }`);
+    const forbidden = await gql(
+      h,
+      key,
+      `mutation { createTenant(input: { slug: "${uniqueSlug()}", name: "x", contactEmail: "x@y.example" }) { id } }`,
+    );
     expect(forbidden.errors?.[0].extensions?.code).toBe('FORBIDDEN');
 
     const other = await createTenant(h);

@@ -24,7 +24,8 @@ afterAll(async () => {
   await removeSuiteObjects();
 });
 
-const hookCount = async () => (await h.db.query('SELECT count(*)::int AS n FROM "Webhook" WHERE "tenantId" = $1', [t.tenant.id])).rows[0].n as number;
+const hookCount = async () =>
+  (await h.db.query('SELECT count(*)::int AS n FROM "Webhook" WHERE "tenantId" = $1', [t.tenant.id])).rows[0].n as number;
 
 describe('webhook destinations', () => {
   const port = () => new URL(hookUrl).port;
@@ -47,13 +48,23 @@ describe('webhook destinations', () => {
       const rest = await h.http.post('/v1/webhooks').set(auth(t.key)).send({ url });
       expect({ url, status: rest.status, code: rest.body.code }).toEqual({ url, status: 400, code: 'VALIDATION_FAILED' });
       // Some spellings already fail the URL check; the others meet the destination policy.
-      expect({ url, detail: rest.body.detail }).toEqual({ url, detail: expect.stringMatching(/not a public address|local machine|must be an http/) });
+      expect({ url, detail: rest.body.detail }).toEqual({
+        url,
+        detail: expect.stringMatching(/not a public address|local machine|must be an http/),
+      });
       const g = await gql(h, t.key, 'mutation($u: String!) { createWebhook(input: { url: $u }) { id } }', { u: url });
       expect({ url, code: g.errors?.[0]?.extensions?.code }).toEqual({ url, code: 'VALIDATION_FAILED' });
     }
     expect(await hookCount()).toBe(0);
-    for (const url of [hookUrl, 'http://169.254.169.254/latest/meta-data/', `http://localhost:${port()}/hooks`, `http://[::1]:${port()}/hooks`]) {
-      expect((await h.http.post('/v1/webhooks').set(auth(t.key)).send({ url })).body.detail).toMatch(/^url: .*(not a public address|local machine)/);
+    for (const url of [
+      hookUrl,
+      'http://169.254.169.254/latest/meta-data/',
+      `http://localhost:${port()}/hooks`,
+      `http://[::1]:${port()}/hooks`,
+    ]) {
+      expect((await h.http.post('/v1/webhooks').set(auth(t.key)).send({ url })).body.detail).toMatch(
+        /^url: .*(not a public address|local machine)/,
+      );
     }
   });
 
@@ -79,17 +90,29 @@ describe('webhook destinations', () => {
     // Any event of the tenant is delivered to its webhooks: a new API key makes one.
     const key = await h.http.post(`/v1/tenants/${t.tenant.id}/api-keys`).set(auth(h.admin)).send({});
     expect(key.status).toBe(201);
-    const { rows: [event] } = await h.db.query(`SELECT id FROM "Event" WHERE type = 'api_key.created' AND data->>'apiKeyId' = $1`, [key.body.id]);
+    const {
+      rows: [event],
+    } = await h.db.query(`SELECT id FROM "Event" WHERE type = 'api_key.created' AND data->>'apiKeyId' = $1`, [key.body.id]);
     for (const [i, id] of ids.entries()) {
       const d = await eventually(async () => {
-        const list = (await h.http.get(`/v1/webhooks/${id}/deliveries`).set(auth(t.key))).body as { eventId: string; status: string; attempts: number; error: string }[];
+        const list = (await h.http.get(`/v1/webhooks/${id}/deliveries`).set(auth(t.key))).body as {
+          eventId: string;
+          status: string;
+          attempts: number;
+          error: string;
+        }[];
         return list.find((x) => x.eventId === event.id && x.status === 'FAILED');
       }, `the refused delivery to ${urls[i]}`);
       expect(d.attempts).toBe(1);
-      expect(d.error).toMatch(i === 0 ? /^127\.0\.0\.1 is not a public address/ : /^localhost resolves to an address that is not a public address/);
+      expect(d.error).toMatch(
+        i === 0 ? /^127\.0\.0\.1 is not a public address/ : /^localhost resolves to an address that is not a public address/,
+      );
     }
     await new Promise((r) => setTimeout(r, 1500)); // several backoffs: still one attempt each
-    const { rows } = await h.db.query('SELECT attempts FROM "WebhookDelivery" WHERE "webhookId" = ANY($1::uuid[]) AND "eventId" = $2', [ids, event.id]);
+    const { rows } = await h.db.query('SELECT attempts FROM "WebhookDelivery" WHERE "webhookId" = ANY($1::uuid[]) AND "eventId" = $2', [
+      ids,
+      event.id,
+    ]);
     expect(rows.map((r) => r.attempts)).toEqual([1, 1]);
     expect(receiver.hooks).toEqual([]);
   });

@@ -53,7 +53,9 @@ class CookieJar {
       const [pair, ...attrs] = line.split(';');
       const name = pair.slice(0, pair.indexOf('=')).trim();
       const value = pair.slice(pair.indexOf('=') + 1).trim();
-      const expired = attrs.some((a) => /^\s*max-age=0\s*$/i.test(a) || (/^\s*expires=/i.test(a) && Date.parse(a.split('=')[1]) < Date.now()));
+      const expired = attrs.some(
+        (a) => /^\s*max-age=0\s*$/i.test(a) || (/^\s*expires=/i.test(a) && Date.parse(a.split('=')[1]) < Date.now()),
+      );
       if (expired) this.cookies.delete(name);
       else this.cookies.set(name, value);
     }
@@ -165,7 +167,8 @@ describe('a real WordPress site', () => {
   it('logs in to wp-admin and uploads a media file into the site volume', async () => {
     const jar = new CookieJar();
     jar.set('wordpress_test_cookie', 'WP%20Cookie%20check');
-    const attempt = (pwd: string, j: CookieJar) => wp('/wp-login.php', { method: 'POST', body: new URLSearchParams({ log: admin.user, pwd, testcookie: '1' }) }, j);
+    const attempt = (pwd: string, j: CookieJar) =>
+      wp('/wp-login.php', { method: 'POST', body: new URLSearchParams({ log: admin.user, pwd, testcookie: '1' }) }, j);
     // Without the test cookie WordPress refuses, as with a browser that blocks cookies.
     const noCookie = await attempt(admin.password, new CookieJar());
     expect(noCookie.status).toBe(200);
@@ -174,10 +177,20 @@ describe('a real WordPress site', () => {
     expect(wrong.status).toBe(200);
     expect(await wrong.text()).toMatch(/The password you entered for the username .* is incorrect/);
 
-    const login = await wp('/wp-login.php', {
-      method: 'POST',
-      body: new URLSearchParams({ log: admin.user, pwd: admin.password, testcookie: '1', 'wp-submit': 'Log In', redirect_to: `${url}wp-admin/` }),
-    }, jar);
+    const login = await wp(
+      '/wp-login.php',
+      {
+        method: 'POST',
+        body: new URLSearchParams({
+          log: admin.user,
+          pwd: admin.password,
+          testcookie: '1',
+          'wp-submit': 'Log In',
+          redirect_to: `${url}wp-admin/`,
+        }),
+      },
+      jar,
+    );
     expect(login.status).toBe(302);
     expect(new URL(login.headers.get('location')!, url).pathname).toBe('/wp-admin/');
     expect(jar.names().some((n) => n.startsWith('wordpress_logged_in_'))).toBe(true);
@@ -208,7 +221,14 @@ describe('a real WordPress site', () => {
     expect(served.status).toBe(200);
     expect(Buffer.from(await served.arrayBuffer()).equals(png)).toBe(true);
 
-    const found = await exec(h.docker, wpName, ['find', '/var/www/html/wp-content/uploads', '-name', `${mediaName}*.png`, '-size', `${png.length}c`]);
+    const found = await exec(h.docker, wpName, [
+      'find',
+      '/var/www/html/wp-content/uploads',
+      '-name',
+      `${mediaName}*.png`,
+      '-size',
+      `${png.length}c`,
+    ]);
     expect(found.code).toBe(0);
     expect(found.out.trim()).toBe(`/var/www/html${new URL(mediaUrl).pathname}`);
   });
@@ -216,7 +236,9 @@ describe('a real WordPress site', () => {
   it('runs with a read-only root filesystem and a writable /var/www/html volume', async () => {
     const info = await h.docker.getContainer(wpName).inspect();
     expect(info.HostConfig.ReadonlyRootfs).toBe(true);
-    expect(info.Mounts).toEqual([expect.objectContaining({ Type: 'volume', Name: testNames.siteVolume(tenant.slug, 'press'), Destination: '/var/www/html', RW: true })]);
+    expect(info.Mounts).toEqual([
+      expect.objectContaining({ Type: 'volume', Name: testNames.siteVolume(tenant.slug, 'press'), Destination: '/var/www/html', RW: true }),
+    ]);
     for (const target of ['/berth-probe', '/usr/berth-probe', '/usr/src/wordpress/berth-probe', '/etc/apache2/berth-probe']) {
       const res = await exec(h.docker, wpName, ['sh', '-c', `echo x > ${target}`]);
       expect(res.code).not.toBe(0);
@@ -224,8 +246,14 @@ describe('a real WordPress site', () => {
     }
     // As the web server's user too, the way WordPress itself writes.
     const probe = `/var/www/html/wp-content/berth-probe-${run}`;
-    expect(await exec(h.docker, wpName, ['sh', '-c', `echo x > ${probe} && cat ${probe} && rm ${probe}`], 'www-data')).toEqual({ code: 0, out: 'x\n' });
-    expect(await exec(h.docker, wpName, ['sh', '-c', 'echo x > /var/www/html/berth-probe && rm /var/www/html/berth-probe'])).toEqual({ code: 0, out: '' });
+    expect(await exec(h.docker, wpName, ['sh', '-c', `echo x > ${probe} && cat ${probe} && rm ${probe}`], 'www-data')).toEqual({
+      code: 0,
+      out: 'x\n',
+    });
+    expect(await exec(h.docker, wpName, ['sh', '-c', 'echo x > /var/www/html/berth-probe && rm /var/www/html/berth-probe'])).toEqual({
+      code: 0,
+      out: '',
+    });
     expect((await exec(h.docker, wpName, ['sh', '-c', 'echo x > /usr/berth-probe'], 'www-data')).code).not.toBe(0);
   });
 
@@ -261,8 +289,20 @@ describe('a real WordPress site', () => {
         return await new Promise<string>((resolve, reject) =>
           execFile(
             'chromium',
-            ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-              '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, '--window-size=1280,900', ...args, url],
+            [
+              '--headless',
+              '--no-sandbox',
+              '--disable-gpu',
+              '--disable-quic',
+              '--no-first-run',
+              '--disable-background-networking',
+              '--disable-component-update',
+              '--disable-sync',
+              `--user-data-dir=${profile}`,
+              '--window-size=1280,900',
+              ...args,
+              url,
+            ],
             { timeout: 90_000, maxBuffer: 16 * 1024 * 1024 },
             (err, stdout, stderr) => (err ? reject(new Error(`chromium failed: ${err.message}\n${stderr.slice(-2000)}`)) : resolve(stdout)),
           ),
@@ -282,10 +322,17 @@ describe('a real WordPress site', () => {
   });
 
   it('is deleted through the API: no container, no volume, no database left', async () => {
-    const env = Object.fromEntries((await h.docker.getContainer(wpName).inspect()).Config.Env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+    const env = Object.fromEntries(
+      (await h.docker.getContainer(wpName).inspect()).Config.Env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
+    );
     const dbName = env.WORDPRESS_DB_NAME;
     expect(dbName).toMatch(/^wp_[0-9a-f]{16}$/);
-    const showDbs = () => exec(h.docker, testNames.dbContainer(tenant.slug), ['sh', '-c', 'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -h127.0.0.1 -N -e "SHOW DATABASES"']);
+    const showDbs = () =>
+      exec(h.docker, testNames.dbContainer(tenant.slug), [
+        'sh',
+        '-c',
+        'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -h127.0.0.1 -N -e "SHOW DATABASES"',
+      ]);
     const present = await showDbs();
     expect(present.code).toBe(0);
     expect(present.out.split('\n')).toContain(dbName);

@@ -51,7 +51,10 @@ async function pid1(name: string): Promise<string | undefined> {
 }
 
 async function berthContainer(role: string): Promise<Docker.ContainerInspectInfo> {
-  const [c] = await h.docker.listContainers({ all: true, filters: { label: [`berth.instance=${TEST_INSTANCE}`, `berth.tenant=${slug}`, `berth.role=${role}`] } });
+  const [c] = await h.docker.listContainers({
+    all: true,
+    filters: { label: [`berth.instance=${TEST_INSTANCE}`, `berth.tenant=${slug}`, `berth.role=${role}`] },
+  });
   if (!c) throw new Error(`no ${role} container for tenant ${slug}`);
   return h.docker.getContainer(c.Id).inspect();
 }
@@ -90,8 +93,16 @@ afterAll(async () => {
   // The tenant's network and database server (there is no tenant deletion to ask for yet).
   const filters = { label: [`berth.instance=${TEST_INSTANCE}`, `berth.tenant=${slug}`] };
   for (const c of await h.docker.listContainers({ all: true, filters })) await h.docker.getContainer(c.Id).remove({ force: true, v: true });
-  for (const n of await h.docker.listNetworks({ filters })) await h.docker.getNetwork(n.Id).remove().catch(() => undefined);
-  for (const v of (await h.docker.listVolumes({ filters })).Volumes ?? []) await h.docker.getVolume(v.Name).remove({ force: true }).catch(() => undefined);
+  for (const n of await h.docker.listNetworks({ filters }))
+    await h.docker
+      .getNetwork(n.Id)
+      .remove()
+      .catch(() => undefined);
+  for (const v of (await h.docker.listVolumes({ filters })).Volumes ?? [])
+    await h.docker
+      .getVolume(v.Name)
+      .remove({ force: true })
+      .catch(() => undefined);
   await h.stop();
 });
 
@@ -113,7 +124,12 @@ describe('orphaned processes', () => {
     }
     // Once every orphan of the control has died (and stayed a zombie), every orphan of the
     // Berth server, started at the same moments, has died too.
-    await eventually(async () => (await zombies(control.id)) >= before.control + BURST, `${BURST} zombies in the control container`, 30_000, 200);
+    await eventually(
+      async () => (await zombies(control.id)) >= before.control + BURST,
+      `${BURST} zombies in the control container`,
+      30_000,
+      200,
+    );
     expect(await zombies(db)).toBeLessThanOrEqual(before.berth);
   });
 });

@@ -52,7 +52,12 @@ function flatten(errors: ValidationError[], prefix = ''): string[] {
 const noSubscriptionsOverHttp: ValidationRule = (context) => ({
   OperationDefinition(node) {
     if (node.operation === 'subscription') {
-      context.reportError(new GraphQLError('Subscriptions are served over graphql-ws on /graphql, not over HTTP', { nodes: [node], extensions: { code: ErrorCode.VALIDATION_FAILED } }));
+      context.reportError(
+        new GraphQLError('Subscriptions are served over graphql-ws on /graphql, not over HTTP', {
+          nodes: [node],
+          extensions: { code: ErrorCode.VALIDATION_FAILED },
+        }),
+      );
     }
   },
 });
@@ -93,7 +98,8 @@ export class AppModule {
             introspection: true,
             formatError: formatGraphQLError,
             validationRules: [queryLimits(config.BERTH_GRAPHQL_MAX_DEPTH, config.BERTH_GRAPHQL_MAX_COST), noSubscriptionsOverHttp],
-            context: ({ req, extra }: { req?: unknown; extra?: { principal?: unknown } }) => (req ? { req } : { principal: extra?.principal }),
+            context: ({ req, extra }: { req?: unknown; extra?: { principal?: unknown } }) =>
+              req ? { req } : { principal: extra?.principal },
             subscriptions: {
               'graphql-ws': {
                 path: '/graphql',
@@ -112,15 +118,22 @@ export class AppModule {
                   try {
                     document = parse(payload.query);
                   } catch (e) {
-                    return [e instanceof GraphQLError ? e : new GraphQLError('The query could not be parsed', { extensions: { code: ErrorCode.VALIDATION_FAILED } })];
+                    return [
+                      e instanceof GraphQLError
+                        ? e
+                        : new GraphQLError('The query could not be parsed', { extensions: { code: ErrorCode.VALIDATION_FAILED } }),
+                    ];
                   }
                   const errors = queryLimitErrors(document, config.BERTH_GRAPHQL_MAX_DEPTH, config.BERTH_GRAPHQL_MAX_COST);
                   return errors.length ? errors : undefined;
                 },
                 // graphql-ws does not go through Apollo's formatError: map errors the same way.
                 onNext: (_ctx: unknown, _id: unknown, _payload: unknown, _args: unknown, result: ExecutionResult) =>
-                  result.errors ? ({ ...result, errors: result.errors.map((e) => formatGraphQLError(e.toJSON(), e)) } as unknown as ExecutionResult) : result,
-                onError: (_ctx: unknown, _id: unknown, _payload: unknown, errors: readonly GraphQLError[]) => errors.map((e) => formatGraphQLError(e.toJSON(), e)) as unknown as readonly GraphQLError[],
+                  result.errors
+                    ? ({ ...result, errors: result.errors.map((e) => formatGraphQLError(e.toJSON(), e)) } as unknown as ExecutionResult)
+                    : result,
+                onError: (_ctx: unknown, _id: unknown, _payload: unknown, errors: readonly GraphQLError[]) =>
+                  errors.map((e) => formatGraphQLError(e.toJSON(), e)) as unknown as readonly GraphQLError[],
               },
             },
           }),

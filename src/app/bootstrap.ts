@@ -54,7 +54,12 @@ export async function startBerth(config: BerthConfig): Promise<Started> {
 
   let url: string | undefined;
   if (config.BERTH_ROLE !== 'worker') {
-    const doc = new DocumentBuilder().setTitle('Berth').setDescription('WordPress sites on Docker, per tenant').setVersion('1').addBearerAuth().build();
+    const doc = new DocumentBuilder()
+      .setTitle('Berth')
+      .setDescription('WordPress sites on Docker, per tenant')
+      .setVersion('1')
+      .addBearerAuth()
+      .build();
     SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, doc));
     await app.listen(config.PORT, config.HOST);
     url = (await app.getUrl()).replace('[::1]', '127.0.0.1');

@@ -114,7 +114,8 @@ export class ApiKeysService implements OnModuleInit {
 
   async create(actor: Principal, tenantId: string, role: ApiKeyRole = ApiKeyRole.TENANT, name?: string): Promise<IssuedKey> {
     assertCanWrite(actor);
-    if (!isUuid(tenantId) || !canSeeTenant(actor, tenantId)) throw new BerthError(ErrorCode.TENANT_NOT_FOUND, `Tenant ${tenantId} was not found`);
+    if (!isUuid(tenantId) || !canSeeTenant(actor, tenantId))
+      throw new BerthError(ErrorCode.TENANT_NOT_FOUND, `Tenant ${tenantId} was not found`);
     if (role === ApiKeyRole.ADMIN) throw new BerthError(ErrorCode.VALIDATION_FAILED, 'Tenant keys cannot have the ADMIN role');
     const tenant = await this.prisma.tenant.findUnique({ where: { id: tenantId }, select: { id: true, status: true } });
     if (!tenant) throw new BerthError(ErrorCode.TENANT_NOT_FOUND, `Tenant ${tenantId} was not found`);
@@ -123,12 +124,19 @@ export class ApiKeysService implements OnModuleInit {
     const row = await this.prisma.apiKey.create({
       data: { tenantId, role, name, prefix: key.slice(0, 12), hash: sha256(key) },
     });
-    await this.events.record({ tenantId, type: 'api_key.created', message: `API key ${row.prefix}… created`, data: { apiKeyId: row.id, role }, actorKeyId: actor.keyId });
+    await this.events.record({
+      tenantId,
+      type: 'api_key.created',
+      message: `API key ${row.prefix}… created`,
+      data: { apiKeyId: row.id, role },
+      actorKeyId: actor.keyId,
+    });
     return { id: row.id, key, role, tenantId };
   }
 
   async list(actor: Principal, tenantId: string) {
-    if (!isUuid(tenantId) || !canSeeTenant(actor, tenantId)) throw new BerthError(ErrorCode.TENANT_NOT_FOUND, `Tenant ${tenantId} was not found`);
+    if (!isUuid(tenantId) || !canSeeTenant(actor, tenantId))
+      throw new BerthError(ErrorCode.TENANT_NOT_FOUND, `Tenant ${tenantId} was not found`);
     const rows = await this.prisma.apiKey.findMany({ where: { tenantId }, orderBy: { createdAt: 'asc' } });
     return rows.map(toApiKeyView);
   }
@@ -142,8 +150,16 @@ export class ApiKeysService implements OnModuleInit {
     if (key.revokedAt) return toApiKeyView(key);
     const revoked = await this.prisma.apiKey.update({ where: { id }, data: { revokedAt: new Date() } });
     this.forget(id);
-    await this.redis.publish(REVOKED_CHANNEL, { keyId: id }).catch((e: Error) => this.logger.warn(`revocation of ${id} not broadcast: ${e.message}`));
-    await this.events.record({ tenantId: key.tenantId, type: 'api_key.revoked', message: `API key ${key.prefix}… revoked`, data: { apiKeyId: id }, actorKeyId: actor.keyId });
+    await this.redis
+      .publish(REVOKED_CHANNEL, { keyId: id })
+      .catch((e: Error) => this.logger.warn(`revocation of ${id} not broadcast: ${e.message}`));
+    await this.events.record({
+      tenantId: key.tenantId,
+      type: 'api_key.revoked',
+      message: `API key ${key.prefix}… revoked`,
+      data: { apiKeyId: id },
+      actorKeyId: actor.keyId,
+    });
     return toApiKeyView(revoked);
   }
 
@@ -155,9 +171,17 @@ export class ApiKeysService implements OnModuleInit {
     await this.prisma.apiKey.updateMany({ where: { id: { in: ids }, revokedAt: null }, data: { revokedAt: new Date() } });
     for (const id of ids) {
       this.forget(id);
-      await this.redis.publish(REVOKED_CHANNEL, { keyId: id }).catch((e: Error) => this.logger.warn(`revocation of ${id} not broadcast: ${e.message}`));
+      await this.redis
+        .publish(REVOKED_CHANNEL, { keyId: id })
+        .catch((e: Error) => this.logger.warn(`revocation of ${id} not broadcast: ${e.message}`));
     }
-    await this.events.record({ tenantId, type: 'api_key.revoked', message: `${ids.length} API key(s) revoked with the tenant`, data: { apiKeyIds: ids }, actorKeyId });
+    await this.events.record({
+      tenantId,
+      type: 'api_key.revoked',
+      message: `${ids.length} API key(s) revoked with the tenant`,
+      data: { apiKeyIds: ids },
+      actorKeyId,
+    });
     return ids.length;
   }
 
@@ -183,7 +207,9 @@ export class ApiKeysService implements OnModuleInit {
       const any = await tx.apiKey.findFirst({ where: { role: ApiKeyRole.ADMIN, revokedAt: null } });
       if (any) return undefined;
       const key = KEY_PREFIX + randomToken(32);
-      await tx.apiKey.create({ data: { role: ApiKeyRole.ADMIN, name: 'generated admin key', prefix: key.slice(0, 12), hash: sha256(key) } });
+      await tx.apiKey.create({
+        data: { role: ApiKeyRole.ADMIN, name: 'generated admin key', prefix: key.slice(0, 12), hash: sha256(key) },
+      });
       this.logger.warn('No admin key existed: one was generated and is shown once below.');
       return key;
     });

@@ -53,10 +53,16 @@ export class AuthGuard implements CanActivate {
     target.principal ??= await this.keys.authenticate(bearer(target.headers?.authorization));
     const limit = this.config.BERTH_RATE_LIMIT_PER_MINUTE;
     if (target.retryAfter === undefined) {
-      target.retryAfter = (limit > 0 ? await this.redis.rateLimit(target.principal.keyId, limit, this.config.BERTH_RATE_LIMIT_BURST ?? limit) : undefined) ?? 0;
+      target.retryAfter =
+        (limit > 0 ? await this.redis.rateLimit(target.principal.keyId, limit, this.config.BERTH_RATE_LIMIT_BURST ?? limit) : undefined) ??
+        0;
     }
     if (target.retryAfter > 0) {
-      throw new BerthError(ErrorCode.RATE_LIMITED, `This key is over its limit of ${limit} requests a minute; retry in ${target.retryAfter} s`, { retryAfterSeconds: target.retryAfter });
+      throw new BerthError(
+        ErrorCode.RATE_LIMITED,
+        `This key is over its limit of ${limit} requests a minute; retry in ${target.retryAfter} s`,
+        { retryAfterSeconds: target.retryAfter },
+      );
     }
     return true;
   }

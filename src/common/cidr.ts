@@ -18,7 +18,8 @@ export function parseIpv4Cidr(text: string): Ipv4Cidr {
   if (bits > 32) throw new Error(`"${text}": the prefix length is 0-32`);
   const address = octets.reduce((acc, o) => acc * 256 + o, 0);
   const network = (address & ipv4Mask(bits)) >>> 0;
-  if (network !== address) throw new Error(`"${text}" is not the start of a /${bits} network (that would be ${ipv4ToString(network)}/${bits})`);
+  if (network !== address)
+    throw new Error(`"${text}" is not the start of a /${bits} network (that would be ${ipv4ToString(network)}/${bits})`);
   return { network, bits };
 }
 

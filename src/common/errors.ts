@@ -89,5 +89,4 @@ export function httpStatusOf(code: ErrorCode): number {
   }
 }
 
-export const notFound = (code: ErrorCode, what: string, id: string) =>
-  new BerthError(code, `${what} ${id} was not found`);
+export const notFound = (code: ErrorCode, what: string, id: string) => new BerthError(code, `${what} ${id} was not found`);

@@ -1,4 +1,12 @@
-import { GraphQLError, Kind, type DocumentNode, type FragmentDefinitionNode, type SelectionSetNode, type ValidationRule, type ValueNode } from 'graphql';
+import {
+  GraphQLError,
+  Kind,
+  type DocumentNode,
+  type FragmentDefinitionNode,
+  type SelectionSetNode,
+  type ValidationRule,
+  type ValueNode,
+} from 'graphql';
 import { ErrorCode } from './errors';
 
 interface Measure {
@@ -16,7 +24,14 @@ function multiplier(args: readonly { name: { value: string }; value: ValueNode }
 /** How far past the depth limit a query is still measured (deeper ones are just "too deep"). */
 const MEASURED_BEYOND = 64;
 
-function measure(set: SelectionSetNode, depth: number, fragments: Map<string, FragmentDefinitionNode>, seen: Set<string>, maxDepth: number, frames = 0): Measure {
+function measure(
+  set: SelectionSetNode,
+  depth: number,
+  fragments: Map<string, FragmentDefinitionNode>,
+  seen: Set<string>,
+  maxDepth: number,
+  frames = 0,
+): Measure {
   // Well past the limit (fields or fragments in fragments) the answer is known: stop, so
   // that no nesting can overflow the stack.
   if (frames > maxDepth + MEASURED_BEYOND) return { depth: Math.max(depth, maxDepth + MEASURED_BEYOND + 1), cost: 0 };
@@ -25,7 +40,9 @@ function measure(set: SelectionSetNode, depth: number, fragments: Map<string, Fr
     let child: Measure;
     if (sel.kind === Kind.FIELD) {
       if (sel.name.value.startsWith('__')) continue; // introspection is bounded by the schema
-      const inner = sel.selectionSet ? measure(sel.selectionSet, depth + 1, fragments, seen, maxDepth, frames + 1) : { depth: depth + 1, cost: 0 };
+      const inner = sel.selectionSet
+        ? measure(sel.selectionSet, depth + 1, fragments, seen, maxDepth, frames + 1)
+        : { depth: depth + 1, cost: 0 };
       child = { depth: inner.depth, cost: 1 + multiplier(sel.arguments) * inner.cost };
     } else if (sel.kind === Kind.INLINE_FRAGMENT) {
       child = measure(sel.selectionSet, depth, fragments, seen, maxDepth, frames + 1);
@@ -40,12 +57,19 @@ function measure(set: SelectionSetNode, depth: number, fragments: Map<string, Fr
 }
 
 function problemOf(depth: number, cost: number, maxDepth: number, maxCost: number): string | undefined {
-  return depth > maxDepth + MEASURED_BEYOND ? `The query is nested (fields or fragments) more than ${maxDepth + MEASURED_BEYOND} levels deep; at most ${maxDepth} are allowed`
-    : depth > maxDepth ? `The query is nested ${depth} levels deep; at most ${maxDepth} are allowed` : cost > maxCost ? `The query's estimated cost is ${cost}; at most ${maxCost} is allowed (lower the limits or ask for fewer fields)` : undefined;
+  return depth > maxDepth + MEASURED_BEYOND
+    ? `The query is nested (fields or fragments) more than ${maxDepth + MEASURED_BEYOND} levels deep; at most ${maxDepth} are allowed`
+    : depth > maxDepth
+      ? `The query is nested ${depth} levels deep; at most ${maxDepth} are allowed`
+      : cost > maxCost
+        ? `The query's estimated cost is ${cost}; at most ${maxCost} is allowed (lower the limits or ask for fewer fields)`
+        : undefined;
 }
 
 function fragmentsOf(document: DocumentNode): Map<string, FragmentDefinitionNode> {
-  return new Map(document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]));
+  return new Map(
+    document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]),
+  );
 }
 
 /** Refuses operations nested deeper than maxDepth or estimated to cost more than maxCost. */

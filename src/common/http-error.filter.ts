@@ -1,11 +1,4 @@
-import {
-  ArgumentsHost,
-  Catch,
-  ExceptionFilter,
-  HttpException,
-  Logger,
-  PayloadTooLargeException,
-} from '@nestjs/common';
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger, PayloadTooLargeException } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { BerthError, ErrorCode, httpStatusOf } from './errors';
@@ -44,7 +37,14 @@ export class HttpErrorFilter implements ExceptionFilter {
   private toProblem(error: unknown): Problem {
     if (error instanceof BerthError) {
       const status = httpStatusOf(error.code);
-      return { type: 'about:blank', title: error.code, status, code: error.code, detail: error.message, ...(error.details ? { errors: error.details } : {}) };
+      return {
+        type: 'about:blank',
+        title: error.code,
+        status,
+        code: error.code,
+        detail: error.message,
+        ...(error.details ? { errors: error.details } : {}),
+      };
     }
     if (error instanceof PayloadTooLargeException || isBodyParserError(error, 'entity.too.large')) {
       return problem(ErrorCode.PAYLOAD_TOO_LARGE, 'The request body is too large');
@@ -55,7 +55,17 @@ export class HttpErrorFilter implements ExceptionFilter {
     if (error instanceof HttpException) {
       const status = error.getStatus();
       const code =
-        status === 404 ? ErrorCode.NOT_FOUND : status === 401 ? ErrorCode.UNAUTHENTICATED : status === 403 ? ErrorCode.FORBIDDEN : status === 413 ? ErrorCode.PAYLOAD_TOO_LARGE : status < 500 ? ErrorCode.VALIDATION_FAILED : ErrorCode.INTERNAL;
+        status === 404
+          ? ErrorCode.NOT_FOUND
+          : status === 401
+            ? ErrorCode.UNAUTHENTICATED
+            : status === 403
+              ? ErrorCode.FORBIDDEN
+              : status === 413
+                ? ErrorCode.PAYLOAD_TOO_LARGE
+                : status < 500
+                  ? ErrorCode.VALIDATION_FAILED
+                  : ErrorCode.INTERNAL;
       return { ...problem(code, error.message), status };
     }
     const requestId = randomUUID();

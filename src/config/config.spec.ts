@@ -27,12 +27,17 @@ describe('loadConfig', () => {
   it('requires an encryption key in production', () => {
     expect(() => loadConfig({ ...base, NODE_ENV: 'production' })).toThrow(ConfigError);
     expect(() => loadConfig({ ...base, NODE_ENV: 'production' })).toThrow(/BERTH_ENCRYPTION_KEY/);
-    expect(loadConfig({ ...base, NODE_ENV: 'production', BERTH_ENCRYPTION_KEY: Buffer.alloc(32).toString('base64') }).NODE_ENV).toBe('production');
+    expect(loadConfig({ ...base, NODE_ENV: 'production', BERTH_ENCRYPTION_KEY: Buffer.alloc(32).toString('base64') }).NODE_ENV).toBe(
+      'production',
+    );
   });
 });
 
 describe('BERTH_SUBNET_POOL and BERTH_SUBNET_PREFIX', () => {
-  const pool = (BERTH_SUBNET_POOL: string, extra: Record<string, string> = {}) => () => loadConfig({ ...base, BERTH_SUBNET_POOL, ...extra });
+  const pool =
+    (BERTH_SUBNET_POOL: string, extra: Record<string, string> = {}) =>
+    () =>
+      loadConfig({ ...base, BERTH_SUBNET_POOL, ...extra });
 
   it('accepts a network address with a prefix the subnets fit in', () => {
     expect(pool('10.64.0.0/12')().BERTH_SUBNET_POOL).toBe('10.64.0.0/12');
@@ -40,9 +45,12 @@ describe('BERTH_SUBNET_POOL and BERTH_SUBNET_PREFIX', () => {
     expect(pool('192.168.8.0/22', { BERTH_SUBNET_PREFIX: '26' })().BERTH_SUBNET_POOL).toBe('192.168.8.0/22');
   });
 
-  it.each(['999.0.0.0/12', '10.256.0.0/16', '10.64.0.0/33', '10.64.0.0/40', '10.64.0/12', '10.64.0.0'])('refuses %s, naming the variable', (bad) => {
-    expect(pool(bad)).toThrow(/BERTH_SUBNET_POOL: /);
-  });
+  it.each(['999.0.0.0/12', '10.256.0.0/16', '10.64.0.0/33', '10.64.0.0/40', '10.64.0/12', '10.64.0.0'])(
+    'refuses %s, naming the variable',
+    (bad) => {
+      expect(pool(bad)).toThrow(/BERTH_SUBNET_POOL: /);
+    },
+  );
 
   it('refuses an address that is not the start of its network, saying which one is', () => {
     expect(pool('10.64.0.1/12')).toThrow(/BERTH_SUBNET_POOL: .*10\.64\.0\.0\/12/);

@@ -2,9 +2,7 @@ import { z } from 'zod';
 import { parseIpv4Cidr } from '../common/cidr';
 import { parseNetworks } from '../notifications/webhook-target';
 
-const bool = z
-  .enum(['true', 'false', '1', '0'])
-  .transform((v) => v === 'true' || v === '1');
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 const ROLES = ['api', 'worker', 'all'] as const;
 export type Role = (typeof ROLES)[number];
@@ -26,7 +24,10 @@ const schema = z.object({
     .refine((v) => Buffer.from(v, 'base64').length === 32, '32 bytes encoded in base64')
     .optional(),
   /** Labels every Docker object, so several installations can share one engine. */
-  BERTH_INSTANCE: z.string().regex(/^[a-z0-9][a-z0-9-]{0,30}$/, 'lowercase letters, digits, hyphens').default('default'),
+  BERTH_INSTANCE: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,30}$/, 'lowercase letters, digits, hyphens')
+    .default('default'),
   BERTH_WORDPRESS_IMAGE: z.string().min(1).default('wordpress:6-apache'),
   BERTH_DB_IMAGE: z.string().min(1).default('mariadb:10.11'),
   /** Where the site's own files live inside the WordPress image. */
@@ -99,7 +100,11 @@ const schema = z.object({
   /** The reconciler compares every site with Docker this often (and on Docker events). */
   BERTH_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(500).default(30_000),
   /** Objects labelled as Berth's that no site claims are removed after this long. */
-  BERTH_ORPHAN_GRACE_MS: z.coerce.number().int().min(0).default(10 * 60_000),
+  BERTH_ORPHAN_GRACE_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(10 * 60_000),
   /**
    * A configuration change that alters every site's container (image, PID limit, publish
    * address, ...) replaces this many sites' containers at a time, and stops at the first failure.
@@ -127,7 +132,11 @@ const schema = z.object({
   /** GraphQL: deepest selection and largest estimated cost (fields × list sizes) accepted. */
   BERTH_GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(2).max(100).default(8),
   BERTH_GRAPHQL_MAX_COST: z.coerce.number().int().min(10).default(20_000),
-  BERTH_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(64 * 1024),
+  BERTH_MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(64 * 1024),
   BERTH_LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
   BERTH_RUN_MIGRATIONS: bool.default(true),
 });
@@ -141,9 +150,7 @@ export class ConfigError extends Error {}
 
 /** Reads and validates the environment once; throws naming every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): BerthConfig {
-  const input = Object.fromEntries(
-    Object.keys(schema.shape).map((k) => [k, env[k] === '' ? undefined : env[k]]),
-  );
+  const input = Object.fromEntries(Object.keys(schema.shape).map((k) => [k, env[k] === '' ? undefined : env[k]]));
   const parsed = schema.safeParse(input);
   if (!parsed.success) {
     const lines = parsed.error.issues.map(

@@ -1,7 +1,13 @@
 import { BerthError, ErrorCode } from '../common/errors';
 
 // @nestjs/common is ESM, which Jest cannot require here; the decorators do nothing in a unit test.
-jest.mock('@nestjs/common', () => ({ Injectable: () => () => undefined, Inject: () => () => undefined, Logger: class { debug() {} } }));
+jest.mock('@nestjs/common', () => ({
+  Injectable: () => () => undefined,
+  Inject: () => () => undefined,
+  Logger: class {
+    debug() {}
+  },
+}));
 import { ApplyService } from './apply.service';
 import type { DockerService } from './docker.service';
 import { LABEL, MANAGED_BY, type Plan } from './plan.types';
@@ -21,7 +27,8 @@ function fakeEngine() {
   const volumes = new Map<string, { Name: string; Labels: Record<string, string> }>();
   const calls: string[] = [];
   let ids = 0;
-  const matches = (labels: Record<string, string>, filter: Record<string, string>) => Object.entries(filter).every(([k, v]) => labels[k] === v);
+  const matches = (labels: Record<string, string>, filter: Record<string, string>) =>
+    Object.entries(filter).every(([k, v]) => labels[k] === v);
   const byId = (id: string) => [...containers.values()].find((c) => c.Id === id);
   const info = (c: FakeContainer) => ({
     Id: c.Id,
@@ -46,7 +53,13 @@ function fakeEngine() {
       calls.push(`create container ${options.name}`);
       if (containers.has(options.name)) throw Object.assign(new Error('Conflict'), { statusCode: 409 });
       const Id = `c${++ids}`;
-      containers.set(options.name, { Id, name: options.name, labels: options.Labels, running: false, network: options.HostConfig?.NetworkMode });
+      containers.set(options.name, {
+        Id,
+        name: options.name,
+        labels: options.Labels,
+        running: false,
+        network: options.HostConfig?.NetworkMode,
+      });
       return Id;
     },
     async startContainer(id: string) {
@@ -63,7 +76,9 @@ function fakeEngine() {
       if (c) containers.delete(c.name);
     },
     async listContainers(filter: Record<string, string>) {
-      return [...containers.values()].filter((c) => matches(c.labels, filter)).map((c) => ({ Id: c.Id, Names: [`/${c.name}`], Labels: c.labels }));
+      return [...containers.values()]
+        .filter((c) => matches(c.labels, filter))
+        .map((c) => ({ Id: c.Id, Names: [`/${c.name}`], Labels: c.labels }));
     },
     async findNetworks(name: string) {
       const n = networks.get(name);
@@ -95,7 +110,14 @@ function fakeEngine() {
       volumes.delete(name);
     },
   };
-  return { docker, containers, networks, volumes, calls, applier: (instance: string) => new ApplyService(docker as unknown as DockerService, { BERTH_INSTANCE: instance }) };
+  return {
+    docker,
+    containers,
+    networks,
+    volumes,
+    calls,
+    applier: (instance: string) => new ApplyService(docker as unknown as DockerService, { BERTH_INSTANCE: instance }),
+  };
 }
 
 const labelsOf = (instance: string | undefined, extra: Record<string, string> = {}) => ({
@@ -111,12 +133,26 @@ function planOf(instance: string): Plan {
   return {
     networks: [{ name: 'net_acme', subnet: '10.99.0.0/24', gateway: '10.99.0.1', labels }],
     volumes: [{ name: 'vol_acme', labels }],
-    containers: [{ name: 'db_acme', running: true, create: { name: 'db_acme', Image: 'mariadb', Labels: { ...labels, [LABEL.specHash]: 'h1' }, HostConfig: { NetworkMode: 'net_acme' } } }],
+    containers: [
+      {
+        name: 'db_acme',
+        running: true,
+        create: {
+          name: 'db_acme',
+          Image: 'mariadb',
+          Labels: { ...labels, [LABEL.specHash]: 'h1' },
+          HostConfig: { NetworkMode: 'net_acme' },
+        },
+      },
+    ],
   };
 }
 
 async function clashOf(p: Promise<unknown>): Promise<BerthError> {
-  const e = await p.then(() => undefined, (err: unknown) => err);
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   expect(e).toBeInstanceOf(BerthError);
   expect((e as BerthError).code).toBe(ErrorCode.DOCKER_OBJECT_CLASH);
   return e as BerthError;
@@ -126,7 +162,12 @@ describe('ApplyService ownership', () => {
   it('creates what is missing and changes nothing the second time (positive control)', async () => {
     const f = fakeEngine();
     const first = await f.applier('blue').apply(planOf('blue'));
-    expect(first.changes).toEqual(['network net_acme created', 'volume vol_acme created', 'container db_acme created', 'container db_acme started']);
+    expect(first.changes).toEqual([
+      'network net_acme created',
+      'volume vol_acme created',
+      'container db_acme created',
+      'container db_acme started',
+    ]);
     const before = f.calls.length;
     expect((await f.applier('blue').apply(planOf('blue'))).changes).toEqual([]);
     expect(f.calls.length).toBe(before);
@@ -139,7 +180,13 @@ describe('ApplyService ownership', () => {
     const f = fakeEngine();
     await f.applier('blue').apply({ ...planOf('blue'), containers: [] });
     // Stopped, with another spec hash: every reason there is to replace or start it.
-    f.containers.set('db_acme', { Id: 'foreign', name: 'db_acme', labels: labelsOf(owner, { [LABEL.specHash]: 'other' }), running: false, network: 'net_acme' });
+    f.containers.set('db_acme', {
+      Id: 'foreign',
+      name: 'db_acme',
+      labels: labelsOf(owner, { [LABEL.specHash]: 'other' }),
+      running: false,
+      network: 'net_acme',
+    });
     f.calls.length = 0;
     const e = await clashOf(f.applier('blue').apply(planOf('blue')));
     expect(e.message).toContain('container db_acme');
@@ -151,7 +198,13 @@ describe('ApplyService ownership', () => {
   it('refuses a running container of another instance that the plan wants stopped', async () => {
     const f = fakeEngine();
     await f.applier('blue').apply({ ...planOf('blue'), containers: [] });
-    f.containers.set('db_acme', { Id: 'foreign', name: 'db_acme', labels: labelsOf('green', { [LABEL.specHash]: 'h1' }), running: true, network: 'net_acme' });
+    f.containers.set('db_acme', {
+      Id: 'foreign',
+      name: 'db_acme',
+      labels: labelsOf('green', { [LABEL.specHash]: 'h1' }),
+      running: true,
+      network: 'net_acme',
+    });
     f.calls.length = 0;
     const plan = planOf('blue');
     plan.containers[0].running = false;
@@ -170,23 +223,29 @@ describe('ApplyService ownership', () => {
     expect(g.calls).toEqual(['create network net_acme']);
   });
 
-  it('refuses an object that is not Berth\'s at all', async () => {
+  it("refuses an object that is not Berth's at all", async () => {
     const f = fakeEngine();
     f.volumes.set('vol_acme', { Name: 'vol_acme', Labels: {} });
     expect((await clashOf(f.applier('blue').apply(planOf('blue')))).message).toMatch(/volume vol_acme exists but is not managed by Berth/);
   });
 
-  it('does not adopt another instance\'s container created between its inspect and its create', async () => {
+  it("does not adopt another instance's container created between its inspect and its create", async () => {
     const f = fakeEngine();
     f.docker.beforeCreate = () => {
-      f.containers.set('db_acme', { Id: 'racer', name: 'db_acme', labels: labelsOf('green', { [LABEL.specHash]: 'h1' }), running: false, network: 'net_acme' });
+      f.containers.set('db_acme', {
+        Id: 'racer',
+        name: 'db_acme',
+        labels: labelsOf('green', { [LABEL.specHash]: 'h1' }),
+        running: false,
+        network: 'net_acme',
+      });
     };
     await clashOf(f.applier('blue').apply(planOf('blue')));
     expect(f.calls).not.toContain('start racer');
     expect(f.containers.get('db_acme')).toMatchObject({ Id: 'racer', running: false });
   });
 
-  it('prunes only its own instance\'s objects, even when the scope leaves the instance out', async () => {
+  it("prunes only its own instance's objects, even when the scope leaves the instance out", async () => {
     const f = fakeEngine();
     const scope = { [LABEL.tenant]: 'acme', [LABEL.siteId]: 'site-1' };
     for (const owner of ['blue', 'green']) {
@@ -200,10 +259,17 @@ describe('ApplyService ownership', () => {
     expect([...f.volumes.keys()]).toEqual(['data_green']);
   });
 
-  it('never prunes another instance\'s objects, even when the scope names that instance', async () => {
+  it("never prunes another instance's objects, even when the scope names that instance", async () => {
     const f = fakeEngine();
-    f.containers.set('wp_green', { Id: 'wp-green', name: 'wp_green', labels: labelsOf('green', { [LABEL.siteId]: 'site-1' }), running: true });
-    const report = await f.applier('blue').apply({ networks: [], volumes: [], containers: [] }, { [LABEL.instance]: 'green', [LABEL.siteId]: 'site-1' });
+    f.containers.set('wp_green', {
+      Id: 'wp-green',
+      name: 'wp_green',
+      labels: labelsOf('green', { [LABEL.siteId]: 'site-1' }),
+      running: true,
+    });
+    const report = await f
+      .applier('blue')
+      .apply({ networks: [], volumes: [], containers: [] }, { [LABEL.instance]: 'green', [LABEL.siteId]: 'site-1' });
     expect(report.changes).toEqual([]);
     expect(f.containers.has('wp_green')).toBe(true);
   });

@@ -111,7 +111,10 @@ export class ApplyService {
     const missing = image ? await this.docker.ensureImage(image) : 'no image given';
     if (!missing) return;
     const kept = current ? `; container ${spec.name} was left as it was (${current.State.Status})` : '';
-    throw new BerthError(ErrorCode.IMAGE_UNAVAILABLE, `${ErrorCode.IMAGE_UNAVAILABLE}: image ${image ?? '(none)'} is not on the Docker Engine and could not be pulled (${missing})${kept}`);
+    throw new BerthError(
+      ErrorCode.IMAGE_UNAVAILABLE,
+      `${ErrorCode.IMAGE_UNAVAILABLE}: image ${image ?? '(none)'} is not on the Docker Engine and could not be pulled (${missing})${kept}`,
+    );
   }
 
   /** A container cut off from its network (removed and made again) must be recreated. */
@@ -157,9 +160,18 @@ export class ApplyService {
  * An object under one of this instance's names that another instance (or no Berth at all)
  * owns is never replaced, started, stopped or removed: the job fails with a clash instead.
  */
-export function assertOwned(kind: 'container' | 'network' | 'volume', name: string, labels: Record<string, string> | null | undefined, instance: string): void {
+export function assertOwned(
+  kind: 'container' | 'network' | 'volume',
+  name: string,
+  labels: Record<string, string> | null | undefined,
+  instance: string,
+): void {
   const clash = (why: string, owner?: string) =>
-    new BerthError(ErrorCode.DOCKER_OBJECT_CLASH, `${ErrorCode.DOCKER_OBJECT_CLASH}: Docker ${kind} ${name} ${why}; refusing to touch it`, { object: name, kind, ...(owner ? { owner } : {}) });
+    new BerthError(ErrorCode.DOCKER_OBJECT_CLASH, `${ErrorCode.DOCKER_OBJECT_CLASH}: Docker ${kind} ${name} ${why}; refusing to touch it`, {
+      object: name,
+      kind,
+      ...(owner ? { owner } : {}),
+    });
   if (labels?.[LABEL.managedBy] !== MANAGED_BY) throw clash('exists but is not managed by Berth');
   const owner = labels[LABEL.instance];
   if (owner === undefined) throw clash(`belongs to a Berth installation without an instance label, not to this instance "${instance}"`);

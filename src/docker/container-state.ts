@@ -94,7 +94,8 @@ export class ContainerStateCache {
           this.forget(Actor?.Attributes?.oldName?.replace(/^\//, ''));
         }
       } catch (e) {
-        if (!this.stopped) this.source.warn(`event stream lost: ${(e as Error).message}; reading containers from the Engine until it is back`);
+        if (!this.stopped)
+          this.source.warn(`event stream lost: ${(e as Error).message}; reading containers from the Engine until it is back`);
       } finally {
         this.stream?.destroy();
       }

@@ -16,9 +16,11 @@ export type ContainerInfo = Docker.ContainerInspectInfo;
 const statusOf = (e: unknown) => (e as { statusCode?: number }).statusCode;
 export const isNotFound = (e: unknown) => statusOf(e) === 404;
 export const isConflict = (e: unknown) => statusOf(e) === 409;
-const ignore = (...codes: number[]) => (e: unknown) => {
-  if (!codes.includes(statusOf(e) ?? 0)) throw e;
-};
+const ignore =
+  (...codes: number[]) =>
+  (e: unknown) => {
+    if (!codes.includes(statusOf(e) ?? 0)) throw e;
+  };
 
 /** The only place that talks to the Docker Engine. */
 @Injectable()
@@ -44,7 +46,10 @@ export class DockerService {
     return this.docker
       .getImage(ref)
       .inspect()
-      .then(() => true, (e: unknown) => (isNotFound(e) ? false : Promise.reject(e)));
+      .then(
+        () => true,
+        (e: unknown) => (isNotFound(e) ? false : Promise.reject(e)),
+      );
   }
 
   /**
@@ -63,7 +68,9 @@ export class DockerService {
         (async () => {
           const stream = (await this.docker.pull(ref, { abortSignal: abort.signal })) as Readable;
           // The engine reports a failed pull inside the stream; followProgress surfaces it.
-          await new Promise<void>((resolve, reject) => this.docker.modem.followProgress(stream, (e: Error | null) => (e ? reject(e) : resolve())));
+          await new Promise<void>((resolve, reject) =>
+            this.docker.modem.followProgress(stream, (e: Error | null) => (e ? reject(e) : resolve())),
+          );
         })(),
       ]);
     } catch (e) {

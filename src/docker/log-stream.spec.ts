@@ -31,7 +31,7 @@ function readToEnd(out: Readable): Promise<string> {
 describe.each([false, true])('followedLog (tty: %s)', (tty) => {
   const line = (text: string) => (tty ? Buffer.from(text) : frame(text));
 
-  it('ends the reader\'s stream when the engine ends the log (positive control)', async () => {
+  it("ends the reader's stream when the engine ends the log (positive control)", async () => {
     const raw = new PassThrough();
     const out = follow(raw, tty);
     const read = readToEnd(out);
@@ -40,7 +40,7 @@ describe.each([false, true])('followedLog (tty: %s)', (tty) => {
     expect(await read).toBe('one\ntwo\n');
   });
 
-  it('ends the reader\'s stream, without throwing, when the engine\'s stream fails (an engine restart)', async () => {
+  it("ends the reader's stream, without throwing, when the engine's stream fails (an engine restart)", async () => {
     const raw = new PassThrough();
     const out = follow(raw, tty);
     const read = readToEnd(out);
@@ -50,7 +50,7 @@ describe.each([false, true])('followedLog (tty: %s)', (tty) => {
     expect(await read).toBe('before the restart\n');
   });
 
-  it('ends the reader\'s stream when the connection closes without an end', async () => {
+  it("ends the reader's stream when the connection closes without an end", async () => {
     const raw = new PassThrough();
     const out = follow(raw, tty);
     const read = readToEnd(out);
@@ -60,7 +60,7 @@ describe.each([false, true])('followedLog (tty: %s)', (tty) => {
     expect(await read).toBe('last words\n');
   });
 
-  it('closes the engine\'s stream when the reader goes away', async () => {
+  it("closes the engine's stream when the reader goes away", async () => {
     const raw = new PassThrough();
     const out = follow(raw, tty);
     out.destroy();

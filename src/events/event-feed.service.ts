@@ -41,7 +41,9 @@ export class EventFeedService {
   async live(actor: Principal, siteId?: string): Promise<AsyncIterableIterator<Event>> {
     if (siteId) await this.assertSiteVisible(actor, siteId);
     const scope = tenantScope(actor);
-    const messages = await this.redis.subscribe<{ id: string; siteId: string | null }>(scope ? eventChannel.tenant(scope) : eventChannel.all);
+    const messages = await this.redis.subscribe<{ id: string; siteId: string | null }>(
+      scope ? eventChannel.tenant(scope) : eventChannel.all,
+    );
     const iterator: AsyncIterableIterator<Event> = {
       [Symbol.asyncIterator]: () => iterator,
       next: async () => {

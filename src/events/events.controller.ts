@@ -25,7 +25,9 @@ export class EventsController {
   async stream(@Actor() actor: Principal, @Query() filter: EventFilterArgs, @Req() req: Request, @Res() res: Response) {
     // Access is checked before any byte is sent, so refusals are still problem+json.
     const events = await this.feed.live(actor, filter.siteId);
-    res.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+    res
+      .status(200)
+      .set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
     res.flushHeaders();
     res.write(': connected\n\n');
     const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);

@@ -8,7 +8,15 @@ import { guarded, resumeAfterUndo, rollbackOf, SupersededError, supersededBy, un
  * `UPDATE "Site" SET ... WHERE id = $1 AND generation = $2`.
  */
 class FakeSite {
-  row = { id: 's1', generation: 1, desiredState: DesiredState.RUNNING as DesiredState, status: SiteStatus.RUNNING as SiteStatus, env: { A: '1' } as Record<string, string>, imageTag: null as string | null, lastError: null as string | null };
+  row = {
+    id: 's1',
+    generation: 1,
+    desiredState: DesiredState.RUNNING as DesiredState,
+    status: SiteStatus.RUNNING as SiteStatus,
+    env: { A: '1' } as Record<string, string>,
+    imageTag: null as string | null,
+    lastError: null as string | null,
+  };
   private n = 0;
 
   act(kind: JobKind, desired: DesiredState): Job {
@@ -94,7 +102,11 @@ describe('undo of a job cancelled before it ran', () => {
     site.row.status = SiteStatus.PENDING;
     const provision = site.repair(); // generation 1, like the job made with the site
     expect(site.write(undoOf({ ...provision, kind: JobKind.PROVISION }))).toBe(true);
-    expect(site.row).toMatchObject({ status: SiteStatus.FAILED, generation: 1, lastError: expect.stringMatching(/cancelled before it ran/) });
+    expect(site.row).toMatchObject({
+      status: SiteStatus.FAILED,
+      generation: 1,
+      lastError: expect.stringMatching(/cancelled before it ran/),
+    });
 
     const other = new FakeSite();
     other.row.status = SiteStatus.PENDING;
@@ -103,7 +115,7 @@ describe('undo of a job cancelled before it ran', () => {
     expect(other.write(undoOf(p))).toBe(false);
     expect(other.row.status).toBe(SiteStatus.PENDING);
   });
-  it('of the reconciler\'s jobs (a repair, a deletion it finishes) is nothing: they recorded no request', () => {
+  it("of the reconciler's jobs (a repair, a deletion it finishes) is nothing: they recorded no request", () => {
     const site = new FakeSite();
     expect(undoOf(site.repair())).toBeUndefined();
     expect(undoOf({ ...site.repair(), kind: JobKind.DELETE })).toBeUndefined();
@@ -119,7 +131,7 @@ describe('rollback of a failed update', () => {
     expect(site.row).toMatchObject({ imageTag: null, env: { A: '1' }, generation: update.generation });
   });
 
-  it('does not touch a later update\'s settings', () => {
+  it("does not touch a later update's settings", () => {
     const site = new FakeSite();
     const bad = site.update({ imageTag: 'does-not-exist' });
     const good = site.update({ imageTag: '6.2', env: { B: '2' } });
@@ -135,7 +147,7 @@ describe('rollback of a failed update', () => {
 });
 
 describe('supersededBy', () => {
-  it('is the site\'s generation when it is newer than the job\'s, and nothing otherwise', () => {
+  it("is the site's generation when it is newer than the job's, and nothing otherwise", () => {
     expect(supersededBy(3, 4)).toBe(4);
     expect(supersededBy(3, 3)).toBeUndefined();
     // A repair carries the current generation: it owns the site until the next request.
@@ -161,7 +173,13 @@ describe('resumeAfterUndo', () => {
   it('runs again the job of the restored generation when it had stopped as superseded', () => {
     const restart = job(JobKind.RESTART, 4, JobStatus.SUCCEEDED, { previousDesired: 'RUNNING', supersededBy: 5 });
     const stop = job(JobKind.STOP, 5, JobStatus.CANCELLED);
-    expect(resumeAfterUndo(stop, [stop, restart])).toEqual({ tenantId: 't1', siteId: 's1', kind: JobKind.RESTART, generation: 4, params: { previousDesired: 'RUNNING' } });
+    expect(resumeAfterUndo(stop, [stop, restart])).toEqual({
+      tenantId: 't1',
+      siteId: 's1',
+      kind: JobKind.RESTART,
+      generation: 4,
+      params: { previousDesired: 'RUNNING' },
+    });
   });
 
   it('runs nothing when that job is still to run or ran to its end, or another job is pending', () => {
@@ -169,7 +187,9 @@ describe('resumeAfterUndo', () => {
     expect(resumeAfterUndo(stop, [job(JobKind.RESTART, 4, JobStatus.RUNNING)])).toBeUndefined();
     expect(resumeAfterUndo(stop, [job(JobKind.RESTART, 4, JobStatus.SUCCEEDED)])).toBeUndefined();
     expect(resumeAfterUndo(stop, [job(JobKind.RESTART, 4, JobStatus.FAILED, { supersededBy: 5 })])).toBeUndefined();
-    expect(resumeAfterUndo(stop, [job(JobKind.REPAIR, 4, JobStatus.QUEUED), job(JobKind.RESTART, 4, JobStatus.SUCCEEDED, { supersededBy: 5 })])).toBeUndefined();
+    expect(
+      resumeAfterUndo(stop, [job(JobKind.REPAIR, 4, JobStatus.QUEUED), job(JobKind.RESTART, 4, JobStatus.SUCCEEDED, { supersededBy: 5 })]),
+    ).toBeUndefined();
     expect(resumeAfterUndo(stop, [])).toBeUndefined();
     expect(resumeAfterUndo(job(JobKind.PROVISION, 1, JobStatus.CANCELLED), [])).toBeUndefined();
   });

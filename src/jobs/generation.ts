@@ -54,7 +54,10 @@ type JobParams = {
 export function undoOf(job: Pick<Job, 'id' | 'kind' | 'generation' | 'params'>): GuardedWrite | undefined {
   const params = (job.params ?? {}) as JobParams;
   if (job.kind === JobKind.PROVISION) {
-    return { generation: job.generation, data: { status: SiteStatus.FAILED, lastError: `provisioning job ${job.id} was cancelled before it ran` } };
+    return {
+      generation: job.generation,
+      data: { status: SiteStatus.FAILED, lastError: `provisioning job ${job.id} was cancelled before it ran` },
+    };
   }
   // The reconciler's jobs (repairs, a deletion finished) carry the current generation and
   // record no request: there is nothing to undo.
@@ -78,7 +81,10 @@ export function rollbackOf(job: Pick<Job, 'kind' | 'generation' | 'params'>): Gu
 }
 
 /** The Prisma arguments of a guarded write to one site. */
-export const guarded = (siteId: string, w: GuardedWrite): Prisma.SiteUpdateManyArgs => ({ where: { id: siteId, generation: w.generation }, data: w.data });
+export const guarded = (siteId: string, w: GuardedWrite): Prisma.SiteUpdateManyArgs => ({
+  where: { id: siteId, generation: w.generation },
+  data: w.data,
+});
 
 type JobFacts = Pick<Job, 'tenantId' | 'siteId' | 'kind' | 'status' | 'generation' | 'params'>;
 

@@ -15,7 +15,20 @@ import { guarded, resumeAfterUndo, undoOf } from './generation';
 
 export function toJobView(j: Job): JobView {
   const { id, tenantId, siteId, kind, status, progress, attempts, error, createdAt, startedAt, finishedAt } = j;
-  return { id, tenantId, siteId, kind, status, steps: j.steps as unknown as StepRecord[], progress, attempts, error, createdAt, startedAt, finishedAt };
+  return {
+    id,
+    tenantId,
+    siteId,
+    kind,
+    status,
+    steps: j.steps as unknown as StepRecord[],
+    progress,
+    attempts,
+    error,
+    createdAt,
+    startedAt,
+    finishedAt,
+  };
 }
 
 export const jobChannel = (id: string) => `berth:job:${id}`;
@@ -103,12 +116,19 @@ export class JobsService implements OnModuleDestroy {
     assertCanWrite(actor);
     const job = isUuid(id) ? await this.prisma.job.findUnique({ where: { id } }) : null;
     if (!job || !canSeeTenant(actor, job.tenantId)) throw new BerthError(ErrorCode.JOB_NOT_FOUND, `Job ${id} was not found`);
-    if (job.kind === JobKind.DELETE_TENANT) throw new BerthError(ErrorCode.JOB_NOT_CANCELLABLE, 'A tenant deletion cannot be cancelled; it finishes or fails, and can be asked for again');
+    if (job.kind === JobKind.DELETE_TENANT)
+      throw new BerthError(
+        ErrorCode.JOB_NOT_CANCELLABLE,
+        'A tenant deletion cannot be cancelled; it finishes or fails, and can be asked for again',
+      );
     if (job.status !== JobStatus.QUEUED && job.status !== JobStatus.RUNNING) {
       throw new BerthError(ErrorCode.JOB_FINISHED, `Job ${id} is already ${job.status.toLowerCase()}`);
     }
     await this.redis.client.set(cancelKey(id), '1', 'EX', 24 * 3600);
-    const cancelled = await this.prisma.job.updateMany({ where: { id, status: JobStatus.QUEUED }, data: { status: JobStatus.CANCELLED, finishedAt: new Date(), error: 'cancelled' } });
+    const cancelled = await this.prisma.job.updateMany({
+      where: { id, status: JobStatus.QUEUED },
+      data: { status: JobStatus.CANCELLED, finishedAt: new Date(), error: 'cancelled' },
+    });
     if (cancelled.count === 1) {
       await (await this.queue.getJob(id).catch(() => undefined))?.remove().catch(() => undefined);
       const base = { tenantId: job.tenantId, siteId: job.siteId, data: { jobId: id }, actorKeyId: actor.keyId };
@@ -116,15 +136,23 @@ export class JobsService implements OnModuleDestroy {
       const newer = await this.undo(job);
       if (newer === undefined) {
         if (undoOf(job)) await this.resume(job);
-      }
-      else {
+      } else {
         await this.events.record({
-          ...base, type: 'job.undo.skipped', data: { jobId: id, generation: job.generation, siteGeneration: newer },
+          ...base,
+          type: 'job.undo.skipped',
+          data: { jobId: id, generation: job.generation, siteGeneration: newer },
           message: `${job.kind} was cancelled but not undone: a newer request (generation ${newer}) came after it and stays`,
         });
       }
     } else {
-      await this.events.record({ tenantId: job.tenantId, siteId: job.siteId, type: 'job.cancel.requested', message: `cancellation of ${job.kind} requested`, data: { jobId: id }, actorKeyId: actor.keyId });
+      await this.events.record({
+        tenantId: job.tenantId,
+        siteId: job.siteId,
+        type: 'job.cancel.requested',
+        message: `cancellation of ${job.kind} requested`,
+        data: { jobId: id },
+        actorKeyId: actor.keyId,
+      });
     }
     return toJobView(await this.prisma.job.findUniqueOrThrow({ where: { id } }));
   }
@@ -146,14 +174,23 @@ export class JobsService implements OnModuleDestroy {
   /** Runs again the job an undo gave the site back to, if it had stopped as superseded ({@link resumeAfterUndo}). */
   private async resume(undone: Job): Promise<void> {
     const jobs = await this.prisma.job.findMany({
-      where: { siteId: undone.siteId, OR: [{ status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } }, { generation: undone.generation - 1 }] },
+      where: {
+        siteId: undone.siteId,
+        OR: [{ status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } }, { generation: undone.generation - 1 }],
+      },
       orderBy: { createdAt: 'desc' },
       take: 20,
     });
     const data = resumeAfterUndo(undone, jobs);
     if (!data) return;
     const job = await this.prisma.job.create({ data });
-    await this.events.record({ tenantId: job.tenantId, siteId: job.siteId, type: 'job.resumed', message: `${job.kind} runs again: the request that had superseded it was cancelled`, data: { jobId: job.id, cancelledJobId: undone.id } });
+    await this.events.record({
+      tenantId: job.tenantId,
+      siteId: job.siteId,
+      type: 'job.resumed',
+      message: `${job.kind} runs again: the request that had superseded it was cancelled`,
+      data: { jobId: job.id, cancelledJobId: undone.id },
+    });
     await this.enqueue(job);
   }
 

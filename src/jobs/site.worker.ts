@@ -49,9 +49,12 @@ export class SiteWorker {
     this.worker.on('failed', (job, e) => {
       if (job && e.message.includes('stalled')) void this.fail(job.data.jobId, e.message).catch(() => undefined);
     });
-    this.sweeper = setInterval(() => {
-      this.jobs.requeueOrphans().catch((e: Error) => this.logger.warn(`requeue: ${e.message}`));
-    }, Math.min(15_000, this.config.BERTH_STALLED_INTERVAL_MS * 2));
+    this.sweeper = setInterval(
+      () => {
+        this.jobs.requeueOrphans().catch((e: Error) => this.logger.warn(`requeue: ${e.message}`));
+      },
+      Math.min(15_000, this.config.BERTH_STALLED_INTERVAL_MS * 2),
+    );
     this.sweeper.unref();
     this.logger.log(`processing ${SITES_QUEUE} with concurrency ${this.config.BERTH_WORKER_CONCURRENCY}`);
   }
@@ -83,7 +86,13 @@ export class SiteWorker {
         // A step that did not stop when told to keeps the site locked until it has stopped,
         // so the next attempt (or the next job) never runs beside it.
         this.logger.warn(`job ${jobId}: a step is still stopping; site ${siteId} stays locked until it has`);
-        steps.idle().then(() => lock.release(), () => lock.release()).catch(() => undefined);
+        steps
+          .idle()
+          .then(
+            () => lock.release(),
+            () => lock.release(),
+          )
+          .catch(() => undefined);
       } else {
         await lock.release();
       }
@@ -101,7 +110,9 @@ export class SiteWorker {
       STEPS_PER_JOB,
       this.config.BERTH_STEP_TIMEOUT_MS,
       async (list, progress) => {
-        await this.jobs.publish(await this.prisma.job.update({ where: { id: jobId }, data: { steps: list as unknown as Prisma.InputJsonValue, progress } }));
+        await this.jobs.publish(
+          await this.prisma.job.update({ where: { id: jobId }, data: { steps: list as unknown as Prisma.InputJsonValue, progress } }),
+        );
       },
       async () => {
         await lock.verify();
@@ -125,10 +136,19 @@ export class SiteWorker {
     await this.jobs.publish(started);
     try {
       const status = await this.runner.run(started, steps);
-      const done = await this.prisma.job.update({ where: { id: jobId }, data: { status: JobStatus.SUCCEEDED, progress: 100, finishedAt: new Date() } });
+      const done = await this.prisma.job.update({
+        where: { id: jobId },
+        data: { status: JobStatus.SUCCEEDED, progress: 100, finishedAt: new Date() },
+      });
       await this.jobs.publish(done);
       if (started.kind === 'PROVISION') {
-        await this.events.record({ tenantId: started.tenantId, siteId: started.siteId, type: 'site.provisioned', message: 'Site provisioned and answering', data: { jobId } });
+        await this.events.record({
+          tenantId: started.tenantId,
+          siteId: started.siteId,
+          type: 'site.provisioned',
+          message: 'Site provisioned and answering',
+          data: { jobId },
+        });
       }
       this.logger.log(`job ${jobId} (${started.kind}) succeeded: site ${status}`);
     } catch (e) {
@@ -142,7 +162,8 @@ export class SiteWorker {
       const lost = lock.signal.aborted;
       const final = (e instanceof RolledBackError && !lost) || bull.attemptsMade + 1 >= (bull.opts.attempts ?? 1);
       if (final) await this.fail(jobId, message, JobStatus.FAILED, !(e instanceof RolledBackError) && !lost);
-      else await this.jobs.publish(await this.prisma.job.update({ where: { id: jobId }, data: { status: JobStatus.QUEUED, error: message } }));
+      else
+        await this.jobs.publish(await this.prisma.job.update({ where: { id: jobId }, data: { status: JobStatus.QUEUED, error: message } }));
       this.logger.warn(`job ${jobId} (${started.kind}) attempt ${bull.attemptsMade + 1} failed: ${message}`);
       throw e instanceof RolledBackError && !lost ? new UnrecoverableError(message) : e;
     }
@@ -162,7 +183,12 @@ export class SiteWorker {
     await steps.record('superseded', supersededDetail(e.siteGeneration, e.jobGeneration));
     // supersededBy lets a cancellation of the newer request run this job again (JobsService.resume).
     const params = { ...(started.params as Prisma.JsonObject), supersededBy: e.siteGeneration };
-    await this.jobs.publish(await this.prisma.job.update({ where: { id: started.id }, data: { status: JobStatus.SUCCEEDED, progress: 100, finishedAt: new Date(), params } }));
+    await this.jobs.publish(
+      await this.prisma.job.update({
+        where: { id: started.id },
+        data: { status: JobStatus.SUCCEEDED, progress: 100, finishedAt: new Date(), params },
+      }),
+    );
     this.logger.log(`job ${started.id} (${started.kind}) superseded by generation ${e.siteGeneration}`);
   }
 
@@ -175,12 +201,15 @@ export class SiteWorker {
     await this.jobs.publish(job);
     if (siteFailed && job.siteId) {
       const reason = status === JobStatus.CANCELLED ? `job ${jobId} was cancelled` : message;
-      await this.runner.setStatus({ id: job.siteId }, { status: SiteStatus.FAILED, lastError: reason }, job.generation).catch((err: unknown) => {
-        if (!(err instanceof SupersededError)) throw err;
-      });
+      await this.runner
+        .setStatus({ id: job.siteId }, { status: SiteStatus.FAILED, lastError: reason }, job.generation)
+        .catch((err: unknown) => {
+          if (!(err instanceof SupersededError)) throw err;
+        });
     }
     await this.events.record({
-      tenantId: job.tenantId, siteId: job.siteId,
+      tenantId: job.tenantId,
+      siteId: job.siteId,
       type: status === JobStatus.CANCELLED ? 'job.cancelled' : 'job.failed',
       message: `${job.kind} ${status === JobStatus.CANCELLED ? 'cancelled' : `failed: ${message}`}`,
       data: { jobId },

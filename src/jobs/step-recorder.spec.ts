@@ -19,12 +19,24 @@ function cooperative(log: string[], stopMs: number) {
 }
 
 const recorder = (opts: { timeoutMs?: number; signal?: AbortSignal; stopGraceMs?: number } = {}) =>
-  new StepRecorder(3, opts.timeoutMs ?? 100, async () => undefined, async () => undefined, { signal: opts.signal, stopGraceMs: opts.stopGraceMs ?? 2000 });
+  new StepRecorder(
+    3,
+    opts.timeoutMs ?? 100,
+    async () => undefined,
+    async () => undefined,
+    { signal: opts.signal, stopGraceMs: opts.stopGraceMs ?? 2000 },
+  );
 
 describe('StepRecorder', () => {
   it('runs a step to its result and records it', async () => {
     const steps = recorder();
-    await expect(steps.run('quick', async () => 7, (n) => `got ${n}`)).resolves.toBe(7);
+    await expect(
+      steps.run(
+        'quick',
+        async () => 7,
+        (n) => `got ${n}`,
+      ),
+    ).resolves.toBe(7);
     expect(steps.steps).toEqual([expect.objectContaining({ name: 'quick', status: 'succeeded', detail: 'got 7' })]);
   });
 
@@ -59,7 +71,7 @@ describe('StepRecorder', () => {
     expect(steps.stopping).toBe(false);
   });
 
-  it('stops the running step when the job\'s signal aborts (its lock was lost), and runs no further step', async () => {
+  it("stops the running step when the job's signal aborts (its lock was lost), and runs no further step", async () => {
     const job = new AbortController();
     const log: string[] = [];
     const steps = recorder({ timeoutMs: 10_000, signal: job.signal });

@@ -90,7 +90,10 @@ export class StepRecorder {
       const first = await Promise.race([running.then((value) => ({ value })), stopped.then((reason) => ({ reason }))]);
       if ('value' in first) return first.value;
       controller.abort(first.reason);
-      const settled = running.then(() => true, () => true);
+      const settled = running.then(
+        () => true,
+        () => true,
+      );
       const grace = this.options.stopGraceMs ?? 5000;
       let graceTimer: NodeJS.Timeout | undefined;
       const done = await Promise.race([settled, new Promise<false>((r) => (graceTimer = setTimeout(() => r(false), grace)))]);

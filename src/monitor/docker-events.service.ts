@@ -99,7 +99,11 @@ export class DockerEventsService {
       // A container Docker is restarting (restart policy) is not down; one that stays dead is.
       if (info && !info.State.Running && !info.State.Restarting && action === 'die') {
         const code = event.Actor.Attributes.exitCode ?? String(info.State.ExitCode);
-        await this.health.transition(siteId, Health.DOWN, `container ${info.Name.replace(/^\//, '')} died (exit code ${code}${info.State.OOMKilled ? ', out of memory' : ''})`);
+        await this.health.transition(
+          siteId,
+          Health.DOWN,
+          `container ${info.Name.replace(/^\//, '')} died (exit code ${code}${info.State.OOMKilled ? ', out of memory' : ''})`,
+        );
       }
     } else if (action === 'start' || action === 'restart') {
       await this.monitor.watch(siteId, Date.now() + 500);
@@ -107,7 +111,13 @@ export class DockerEventsService {
       const site = await this.prisma.site.findUnique({ where: { id: siteId }, select: { tenantId: true, name: true, restartCount: true } });
       if (info && site && info.RestartCount > site.restartCount) {
         await this.prisma.site.update({ where: { id: siteId }, data: { restartCount: info.RestartCount } });
-        await this.events.record({ tenantId: site.tenantId, siteId, type: 'site.restarted', message: `Docker restarted site ${site.name}'s container (restart ${info.RestartCount})`, data: { restartCount: info.RestartCount } });
+        await this.events.record({
+          tenantId: site.tenantId,
+          siteId,
+          type: 'site.restarted',
+          message: `Docker restarted site ${site.name}'s container (restart ${info.RestartCount})`,
+          data: { restartCount: info.RestartCount },
+        });
       }
     } else if (action === 'health_status') {
       await this.monitor.watch(siteId);

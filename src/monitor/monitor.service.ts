@@ -74,7 +74,10 @@ export class MonitorService {
     const lock = await this.redis.tryLock('berth:lock:monitor-sync', 9_000);
     if (!lock) return;
     try {
-      const running = await this.prisma.site.findMany({ where: { desiredState: DesiredState.RUNNING, status: SiteStatus.RUNNING }, select: { id: true } });
+      const running = await this.prisma.site.findMany({
+        where: { desiredState: DesiredState.RUNNING, status: SiteStatus.RUNNING },
+        select: { id: true },
+      });
       const wanted = new Set(running.map((s) => s.id));
       const scheduled = await this.redis.client.zrange(DUE, 0, -1);
       const now = Date.now();
@@ -98,7 +101,14 @@ export class MonitorService {
       const room = this.config.BERTH_PROBE_CONCURRENCY - this.inflight;
       if (room <= 0) return;
       const now = Date.now();
-      const ids = (await this.redis.client.eval(CLAIM, 1, DUE, String(now), String(room), String(now + this.config.BERTH_PROBE_INTERVAL_MS))) as string[];
+      const ids = (await this.redis.client.eval(
+        CLAIM,
+        1,
+        DUE,
+        String(now),
+        String(room),
+        String(now + this.config.BERTH_PROBE_INTERVAL_MS),
+      )) as string[];
       if (!ids.length) return;
       const sites = await this.prisma.site.findMany({
         where: { id: { in: ids } },
@@ -129,7 +139,8 @@ export class MonitorService {
         if (res.status >= 500) failure = `HTTP ${res.status}`;
       } catch (e) {
         const err = e as Error & { cause?: { code?: string } };
-        failure = err.name === 'TimeoutError' ? `no answer within ${this.config.BERTH_PROBE_TIMEOUT_MS} ms` : (err.cause?.code ?? err.message);
+        failure =
+          err.name === 'TimeoutError' ? `no answer within ${this.config.BERTH_PROBE_TIMEOUT_MS} ms` : (err.cause?.code ?? err.message);
       }
     }
     if (!failure) {

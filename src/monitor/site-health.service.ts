@@ -25,13 +25,24 @@ export class SiteHealthService {
    */
   async transition(siteId: string, to: Health, reason: string): Promise<boolean> {
     const changed = await this.prisma.$transaction(async (tx) => {
-      const [site] = await tx.$queryRaw<{ id: string; tenantId: string; name: string; health: Health; desiredState: DesiredState; status: SiteStatus; hostPort: number | null }[]>`
+      const [site] = await tx.$queryRaw<
+        {
+          id: string;
+          tenantId: string;
+          name: string;
+          health: Health;
+          desiredState: DesiredState;
+          status: SiteStatus;
+          hostPort: number | null;
+        }[]
+      >`
         SELECT id, "tenantId", name, health, "desiredState", status, "hostPort" FROM "Site" WHERE id = ${siteId}::uuid FOR UPDATE`;
       if (!site || site.health === to) return undefined;
       if (to !== Health.UNKNOWN && (site.desiredState !== DesiredState.RUNNING || site.status === SiteStatus.DELETED)) return undefined;
       // A job restarting or replacing the container takes it down on purpose: not an outage.
       // A repair is the other way round: it answers an outage, which the owner is told of.
-      if (to === Health.DOWN && (await tx.job.count({ where: { siteId, status: JobStatus.RUNNING, kind: { not: JobKind.REPAIR } } })) > 0) return undefined;
+      if (to === Health.DOWN && (await tx.job.count({ where: { siteId, status: JobStatus.RUNNING, kind: { not: JobKind.REPAIR } } })) > 0)
+        return undefined;
       await tx.site.update({ where: { id: siteId }, data: { health: to, healthChangedAt: new Date() } });
       return { site, from: site.health };
     });
@@ -49,7 +60,13 @@ export class SiteHealthService {
         siteId,
         type,
         message: `Site ${site.name} is ${to === Health.DOWN ? 'down' : 'up again'}: ${reason}${flapping ? ' (flapping: notifications paused)' : ''}`,
-        data: { siteName: site.name, url: siteUrl(this.config.BERTH_PUBLISH_ADDRESS, site.hostPort), reason, previous: changed.from, flapping },
+        data: {
+          siteName: site.name,
+          url: siteUrl(this.config.BERTH_PUBLISH_ADDRESS, site.hostPort),
+          reason,
+          previous: changed.from,
+          flapping,
+        },
       });
     }
     return true;

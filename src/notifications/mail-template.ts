@@ -7,7 +7,10 @@ interface SiteEventData {
 }
 
 /** The email a tenant gets about a site event. */
-export function siteMail(event: Pick<Event, 'type' | 'message' | 'createdAt' | 'data'>, tenantName: string): { subject: string; text: string } {
+export function siteMail(
+  event: Pick<Event, 'type' | 'message' | 'createdAt' | 'data'>,
+  tenantName: string,
+): { subject: string; text: string } {
   const data = (event.data ?? {}) as SiteEventData;
   const site = data.siteName ?? 'your site';
   const state = event.type === 'site.down' ? 'DOWN' : event.type === 'site.up' ? 'UP again' : event.type;

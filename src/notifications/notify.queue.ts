@@ -27,7 +27,12 @@ export class NotifyQueue implements OnModuleDestroy {
 
   /** Dispatch jobs are removed when they fail for good, so the sweeper can try again later. */
   async dispatch(eventId: string, delayMs = 0): Promise<void> {
-    await this.add(NotifyJob.Dispatch, { eventId }, `evt-${eventId}`, { delay: delayMs, removeOnFail: true, attempts: 5, backoff: { type: 'exponential', delay: 200 } });
+    await this.add(NotifyJob.Dispatch, { eventId }, `evt-${eventId}`, {
+      delay: delayMs,
+      removeOnFail: true,
+      attempts: 5,
+      backoff: { type: 'exponential', delay: 200 },
+    });
   }
 
   async onModuleDestroy(): Promise<void> {

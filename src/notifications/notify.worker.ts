@@ -106,17 +106,34 @@ export class NotifyWorker {
     if (!n || n.status === EmailStatus.SENT || n.status === EmailStatus.RECORDED) return;
     if (!this.mailer.configured) {
       await this.prisma.emailNotification.update({ where: { id }, data: { status: EmailStatus.RECORDED } });
-      await this.events.record({ tenantId: n.tenantId, type: 'email.recorded', message: `No SMTP server configured; email to ${n.recipient} recorded: ${n.subject}`, data: { notificationId: id, to: n.recipient, subject: n.subject, body: n.body } });
+      await this.events.record({
+        tenantId: n.tenantId,
+        type: 'email.recorded',
+        message: `No SMTP server configured; email to ${n.recipient} recorded: ${n.subject}`,
+        data: { notificationId: id, to: n.recipient, subject: n.subject, body: n.body },
+      });
       return;
     }
     try {
       await this.mailer.send({ to: n.recipient, subject: n.subject, text: n.body });
-      await this.prisma.emailNotification.update({ where: { id }, data: { status: EmailStatus.SENT, attempts: { increment: 1 }, sentAt: new Date(), error: null } });
+      await this.prisma.emailNotification.update({
+        where: { id },
+        data: { status: EmailStatus.SENT, attempts: { increment: 1 }, sentAt: new Date(), error: null },
+      });
     } catch (e) {
       const error = (e as Error).message.slice(0, 1000);
       const final = this.isFinal(job);
-      await this.prisma.emailNotification.update({ where: { id }, data: { attempts: { increment: 1 }, error, ...(final ? { status: EmailStatus.FAILED } : {}) } });
-      if (final) await this.events.record({ tenantId: n.tenantId, type: 'email.failed', message: `Email to ${n.recipient} could not be delivered: ${error}`, data: { notificationId: id } });
+      await this.prisma.emailNotification.update({
+        where: { id },
+        data: { attempts: { increment: 1 }, error, ...(final ? { status: EmailStatus.FAILED } : {}) },
+      });
+      if (final)
+        await this.events.record({
+          tenantId: n.tenantId,
+          type: 'email.failed',
+          message: `Email to ${n.recipient} could not be delivered: ${error}`,
+          data: { notificationId: id },
+        });
       throw e;
     }
   }
@@ -126,34 +143,56 @@ export class NotifyWorker {
     if (!d || d.status === DeliveryStatus.SUCCEEDED) return;
     if (!d.webhook.active) throw new UnrecoverableError('webhook disabled');
     const event = await this.prisma.event.findUniqueOrThrow({ where: { id: d.eventId } });
-    const body = JSON.stringify({ id: event.id, type: event.type, message: event.message, tenantId: event.tenantId, siteId: event.siteId, data: event.data, createdAt: event.createdAt });
+    const body = JSON.stringify({
+      id: event.id,
+      type: event.type,
+      message: event.message,
+      tenantId: event.tenantId,
+      siteId: event.siteId,
+      data: event.data,
+      createdAt: event.createdAt,
+    });
     const timestamp = Math.floor(Date.now() / 1000);
     let status: number | null = null;
     let error: string | null = null;
     let refused = false;
     try {
-      status = await postWebhook(this.targets, d.webhook.url, {
-        'content-type': 'application/json',
-        'user-agent': 'Berth-Webhooks/1',
-        'berth-event': event.type,
-        'berth-delivery': d.id,
-        [TIMESTAMP_HEADER]: String(timestamp),
-        [SIGNATURE_HEADER]: sign(this.box.open(d.webhook.secretEnc), timestamp, body),
-      }, body, this.config.BERTH_WEBHOOK_TIMEOUT_MS);
+      status = await postWebhook(
+        this.targets,
+        d.webhook.url,
+        {
+          'content-type': 'application/json',
+          'user-agent': 'Berth-Webhooks/1',
+          'berth-event': event.type,
+          'berth-delivery': d.id,
+          [TIMESTAMP_HEADER]: String(timestamp),
+          [SIGNATURE_HEADER]: sign(this.box.open(d.webhook.secretEnc), timestamp, body),
+        },
+        body,
+        this.config.BERTH_WEBHOOK_TIMEOUT_MS,
+      );
       if (status < 200 || status >= 300) error = `HTTP ${status}`;
     } catch (e) {
       error = `${(e as Error).message}`.slice(0, 1000);
       // A destination the policy refuses stays refused: no retries.
       refused = (e as NodeJS.ErrnoException).code === REFUSED;
       const address = (e as { address?: string }).address;
-      if (refused) this.logger.warn(`webhook ${d.webhook.id} of tenant ${d.webhook.tenantId} refused: ${error}${address ? ` (${address})` : ''}`);
+      if (refused)
+        this.logger.warn(`webhook ${d.webhook.id} of tenant ${d.webhook.tenantId} refused: ${error}${address ? ` (${address})` : ''}`);
     }
     const final = error !== null && (refused || this.isFinal(job));
     await this.prisma.webhookDelivery.update({
       where: { id },
       data: {
-        attempts: { increment: 1 }, lastAttemptAt: new Date(), responseStatus: status, error,
-        ...(error === null ? { status: DeliveryStatus.SUCCEEDED, deliveredAt: new Date() } : final ? { status: DeliveryStatus.FAILED } : {}),
+        attempts: { increment: 1 },
+        lastAttemptAt: new Date(),
+        responseStatus: status,
+        error,
+        ...(error === null
+          ? { status: DeliveryStatus.SUCCEEDED, deliveredAt: new Date() }
+          : final
+            ? { status: DeliveryStatus.FAILED }
+            : {}),
       },
     });
     if (refused) throw new UnrecoverableError(`webhook ${d.webhook.url}: ${error}`);

@@ -51,7 +51,10 @@ export const REFUSED = 'EWEBHOOKREFUSED';
 /** Parses "a.b.c.d/n, x::/n" into a BlockList; throws with the offending entry. */
 export function parseNetworks(list: string): BlockList {
   const networks = new BlockList();
-  for (const entry of list.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const entry of list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^([^/]+)\/(\d{1,3})$/.exec(entry);
     const family = m ? isIP(m[1]) : 0;
     const prefix = m ? Number(m[2]) : -1;
@@ -70,8 +73,10 @@ export class WebhookTargetPolicy {
    */
   constructor(
     private readonly allowed: BlockList = new BlockList(),
-    private readonly resolve: (host: string, cb: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void = (host, cb) =>
-      dnsLookup(host, { all: true, verbatim: true }, cb),
+    private readonly resolve: (host: string, cb: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void = (
+      host,
+      cb,
+    ) => dnsLookup(host, { all: true, verbatim: true }, cb),
   ) {
     for (const [net, prefix] of NOT_PUBLIC_V4) this.notPublic.addSubnet(net, prefix, 'ipv4');
     for (const [net, prefix] of NOT_PUBLIC_V6) this.notPublic.addSubnet(net, prefix, 'ipv6');
@@ -118,7 +123,9 @@ export class WebhookTargetPolicy {
       const refused = addresses.find((a) => this.refusal(a.address));
       if (refused || !usable.length) {
         // The tenant reads this on the delivery: say why, not which internal address it is.
-        const e: NodeJS.ErrnoException & { address?: string } = new Error(refused ? `${hostname} resolves to an address that ${NOT_PUBLIC}` : `${hostname} has no address`);
+        const e: NodeJS.ErrnoException & { address?: string } = new Error(
+          refused ? `${hostname} resolves to an address that ${NOT_PUBLIC}` : `${hostname} has no address`,
+        );
         e.code = refused ? REFUSED : 'ENOTFOUND';
         e.address = refused?.address;
         return callback(e, '', 4);
@@ -135,18 +142,33 @@ export class WebhookTargetPolicy {
  * the response body is read and dropped. Resolves with the status; rejects on network
  * errors, the timeout, or a refusal (error code {@link REFUSED}).
  */
-export function postWebhook(policy: WebhookTargetPolicy, url: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<number> {
+export function postWebhook(
+  policy: WebhookTargetPolicy,
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+  timeoutMs: number,
+): Promise<number> {
   return new Promise((resolve, reject) => {
     const target = new URL(url);
     const literal = target.hostname.replace(/^\[|\]$/g, '');
     const refused = isIP(literal) ? policy.refusal(literal) : undefined;
     if (refused) return reject(Object.assign(new Error(refused), { code: REFUSED }));
     const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = send(target, { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, lookup: policy.lookup, signal: AbortSignal.timeout(timeoutMs) }, (res) => {
-      res.on('error', reject);
-      res.on('end', () => resolve(res.statusCode ?? 0));
-      res.resume();
-    });
+    const req = send(
+      target,
+      {
+        method: 'POST',
+        headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+        lookup: policy.lookup,
+        signal: AbortSignal.timeout(timeoutMs),
+      },
+      (res) => {
+        res.on('error', reject);
+        res.on('end', () => resolve(res.statusCode ?? 0));
+        res.resume();
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });

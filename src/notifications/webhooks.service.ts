@@ -9,7 +9,15 @@ import { isUuid } from '../tenants/tenants.service';
 import { WebhookTargetPolicy } from './webhook-target';
 import type { CreateWebhookInput, UpdateWebhookInput, WebhookDeliveryView, WebhookView } from './dto/webhook.dto';
 
-const view = ({ id, tenantId, url, events, active, description, createdAt }: Webhook): WebhookView => ({ id, tenantId, url, events, active, description, createdAt });
+const view = ({ id, tenantId, url, events, active, description, createdAt }: Webhook): WebhookView => ({
+  id,
+  tenantId,
+  url,
+  events,
+  active,
+  description,
+  createdAt,
+});
 
 @Injectable()
 export class WebhooksService {
@@ -42,7 +50,13 @@ export class WebhooksService {
     const hook = await this.prisma.webhook.create({
       data: { tenantId, url: input.url, secretEnc: this.box.seal(secret), events: input.events ?? [], description: input.description },
     });
-    await this.events.record({ tenantId, type: 'webhook.created', message: `Webhook ${hook.url} registered`, data: { webhookId: hook.id }, actorKeyId: actor.keyId });
+    await this.events.record({
+      tenantId,
+      type: 'webhook.created',
+      message: `Webhook ${hook.url} registered`,
+      data: { webhookId: hook.id },
+      actorKeyId: actor.keyId,
+    });
     return { ...view(hook), ...(input.secret ? {} : { secret }) };
   }
 
@@ -67,7 +81,13 @@ export class WebhooksService {
     const hook = await this.row(actor, id);
     this.checkTarget(input.url);
     const updated = await this.prisma.webhook.update({ where: { id }, data: input });
-    await this.events.record({ tenantId: hook.tenantId, type: 'webhook.updated', message: `Webhook ${updated.url} updated`, data: { webhookId: id, fields: Object.keys(input) }, actorKeyId: actor.keyId });
+    await this.events.record({
+      tenantId: hook.tenantId,
+      type: 'webhook.updated',
+      message: `Webhook ${updated.url} updated`,
+      data: { webhookId: id, fields: Object.keys(input) },
+      actorKeyId: actor.keyId,
+    });
     return view(updated);
   }
 
@@ -75,12 +95,23 @@ export class WebhooksService {
     assertCanWrite(actor);
     const hook = await this.row(actor, id);
     await this.prisma.webhook.delete({ where: { id } });
-    await this.events.record({ tenantId: hook.tenantId, type: 'webhook.deleted', message: `Webhook ${hook.url} removed`, data: { webhookId: id }, actorKeyId: actor.keyId });
+    await this.events.record({
+      tenantId: hook.tenantId,
+      type: 'webhook.deleted',
+      message: `Webhook ${hook.url} removed`,
+      data: { webhookId: id },
+      actorKeyId: actor.keyId,
+    });
     return view(hook);
   }
 
   async deliveries(actor: Principal, id: string, page: { limit: number; offset: number }): Promise<WebhookDeliveryView[]> {
     await this.row(actor, id);
-    return this.prisma.webhookDelivery.findMany({ where: { webhookId: id }, orderBy: { createdAt: 'desc' }, take: page.limit, skip: page.offset });
+    return this.prisma.webhookDelivery.findMany({
+      where: { webhookId: id },
+      orderBy: { createdAt: 'desc' },
+      take: page.limit,
+      skip: page.offset,
+    });
   }
 }

@@ -7,7 +7,12 @@ const running = { status: SiteStatus.RUNNING, desiredState: DesiredState.RUNNING
 describe('driftOf', () => {
   it('finds nothing when the engine matches the plan', () => {
     expect(driftOf(running, 'h1', healthy)).toBeUndefined();
-    expect(driftOf({ status: SiteStatus.STOPPED, desiredState: DesiredState.STOPPED }, 'h1', { ...healthy, wordpress: { state: 'exited', specHash: 'h1' } })).toBeUndefined();
+    expect(
+      driftOf({ status: SiteStatus.STOPPED, desiredState: DesiredState.STOPPED }, 'h1', {
+        ...healthy,
+        wordpress: { state: 'exited', specHash: 'h1' },
+      }),
+    ).toBeUndefined();
   });
 
   it.each([
@@ -26,7 +31,9 @@ describe('driftOf', () => {
   });
 
   it('leaves FAILED and DELETED sites alone', () => {
-    expect(driftOf({ status: SiteStatus.FAILED, desiredState: DesiredState.RUNNING }, 'h1', { ...healthy, wordpress: undefined })).toBeUndefined();
+    expect(
+      driftOf({ status: SiteStatus.FAILED, desiredState: DesiredState.RUNNING }, 'h1', { ...healthy, wordpress: undefined }),
+    ).toBeUndefined();
     expect(driftOf({ status: SiteStatus.DELETED, desiredState: DesiredState.ABSENT }, 'h1', healthy)).toBeUndefined();
   });
 });

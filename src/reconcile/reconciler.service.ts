@@ -77,11 +77,22 @@ export class ReconcilerService {
     if (!lock) return [];
     try {
       const labels = { [LABEL.managedBy]: MANAGED_BY, [LABEL.instance]: this.config.BERTH_INSTANCE };
-      const [containers, networks, volumes] = await Promise.all([this.docker.listContainers(labels), this.docker.listNetworks(labels), this.docker.listVolumes(labels)]);
+      const [containers, networks, volumes] = await Promise.all([
+        this.docker.listContainers(labels),
+        this.docker.listNetworks(labels),
+        this.docker.listVolumes(labels),
+      ]);
       const byName = new Map(containers.map((c) => [c.Names[0]?.replace(/^\//, '') ?? c.Id, c]));
       const networkNames = new Set(networks.map((n) => n.Name));
-      const sites = await this.prisma.site.findMany({ where: { status: { not: SiteStatus.DELETED } }, include: { tenant: true }, orderBy: { createdAt: 'asc' } });
-      const active = await this.prisma.job.findMany({ where: { status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } }, select: { siteId: true, params: true } });
+      const sites = await this.prisma.site.findMany({
+        where: { status: { not: SiteStatus.DELETED } },
+        include: { tenant: true },
+        orderBy: { createdAt: 'asc' },
+      });
+      const active = await this.prisma.job.findMany({
+        where: { status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } },
+        select: { siteId: true, params: true },
+      });
       const busy = new Set(active.map((j) => j.siteId));
       const failures = await this.unresolvedRolloutFailures();
       const fingerprint = this.runner.settingsFingerprint;
@@ -97,8 +108,18 @@ export class ReconcilerService {
       };
       // A site whose rollout repair failed under an earlier configuration is tried again.
       const retry = new Set(failures.filter((f) => f.rollout !== fingerprint).map((f) => f.siteId));
-      const rollout = { batch: this.config.BERTH_ROLLOUT_BATCH, inFlight: active.filter((j) => rolloutOf(j.params)).length, halted: !!halt };
-      const repaired = await reconcileSites(sites.filter((s) => !busy.has(s.id)), observe, rollout, this.ports, retry);
+      const rollout = {
+        batch: this.config.BERTH_ROLLOUT_BATCH,
+        inFlight: active.filter((j) => rolloutOf(j.params)).length,
+        halted: !!halt,
+      };
+      const repaired = await reconcileSites(
+        sites.filter((s) => !busy.has(s.id)),
+        observe,
+        rollout,
+        this.ports,
+        retry,
+      );
       await this.collectOrphans(sites, containers, networks, volumes);
       return repaired;
     } finally {
@@ -113,7 +134,13 @@ export class ReconcilerService {
     recordProblem: async (site, message, error) => {
       // Written only while no request has moved the site on since this pass read it.
       await this.runner.setStatus(site, { lastError: message }, site.generation).catch(() => undefined);
-      await this.events.record({ tenantId: site.tenantId, siteId: site.id, type: 'site.reconcile.failed', message: `Site ${site.name} could not be reconciled: ${error.message}`, data: { error: error.message } });
+      await this.events.record({
+        tenantId: site.tenantId,
+        siteId: site.id,
+        type: 'site.reconcile.failed',
+        message: `Site ${site.name} could not be reconciled: ${error.message}`,
+        data: { error: error.message },
+      });
     },
     warn: (message) => this.logger.warn(message),
   };
@@ -141,7 +168,9 @@ export class ReconcilerService {
     if (was === fingerprint) return;
     this.logger.warn(`rollout halted at site ${f.siteId}: ${f.error}`);
     await this.events.record({
-      tenantId: f.tenantId, siteId: f.siteId, type: 'rollout.halted',
+      tenantId: f.tenantId,
+      siteId: f.siteId,
+      type: 'rollout.halted',
       message: `Rollout of a configuration change halted at site ${f.siteName}: ${f.error ?? 'its repair failed'}. Sites not yet updated keep their containers; the rollout resumes when the configuration changes again or the site is retried (start).`,
       data: { jobId: f.jobId, siteId: f.siteId, error: f.error, configuration: f.rollout },
     });
@@ -155,8 +184,25 @@ export class ReconcilerService {
       const active = await tx.job.count({ where: { siteId: site.id, status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } } });
       if (active > 0) return undefined;
       const kind = site.desiredState === DesiredState.ABSENT ? JobKind.DELETE : JobKind.REPAIR;
-      const created = await tx.job.create({ data: { tenantId: site.tenantId, siteId: site.id, kind, generation: site.generation, params: rollout ? { rollout, reason } : { reason } } });
-      await this.events.record({ tenantId: site.tenantId, siteId: site.id, type: 'site.repair', message: `Repairing site ${site.name}: ${reason}`, data: { jobId: created.id, reason, ...(rollout ? { rollout } : {}) } }, tx);
+      const created = await tx.job.create({
+        data: {
+          tenantId: site.tenantId,
+          siteId: site.id,
+          kind,
+          generation: site.generation,
+          params: rollout ? { rollout, reason } : { reason },
+        },
+      });
+      await this.events.record(
+        {
+          tenantId: site.tenantId,
+          siteId: site.id,
+          type: 'site.repair',
+          message: `Repairing site ${site.name}: ${reason}`,
+          data: { jobId: created.id, reason, ...(rollout ? { rollout } : {}) },
+        },
+        tx,
+      );
       return created;
     });
     if (!job) return false;
@@ -179,9 +225,20 @@ export class ReconcilerService {
       return siteId ? liveSites.has(siteId) : tenants.has(labels?.[LABEL.tenant] ?? '');
     };
     const candidates = [
-      ...containers.filter((c) => !claimed(c.Labels)).map((c) => ({ key: `container:${c.Id}`, remove: () => this.docker.removeContainer(c.Id), labels: c.Labels, name: c.Names[0] ?? c.Id })),
-      ...volumes.filter((v) => !claimed(v.Labels)).map((v) => ({ key: `volume:${v.Name}`, remove: () => this.docker.removeVolume(v.Name), labels: v.Labels ?? {}, name: v.Name })),
-      ...networks.filter((n) => !claimed(n.Labels)).map((n) => ({ key: `network:${n.Id}`, remove: () => this.docker.removeNetwork(n.Id), labels: n.Labels ?? {}, name: n.Name })),
+      ...containers
+        .filter((c) => !claimed(c.Labels))
+        .map((c) => ({
+          key: `container:${c.Id}`,
+          remove: () => this.docker.removeContainer(c.Id),
+          labels: c.Labels,
+          name: c.Names[0] ?? c.Id,
+        })),
+      ...volumes
+        .filter((v) => !claimed(v.Labels))
+        .map((v) => ({ key: `volume:${v.Name}`, remove: () => this.docker.removeVolume(v.Name), labels: v.Labels ?? {}, name: v.Name })),
+      ...networks
+        .filter((n) => !claimed(n.Labels))
+        .map((n) => ({ key: `network:${n.Id}`, remove: () => this.docker.removeNetwork(n.Id), labels: n.Labels ?? {}, name: n.Name })),
     ];
     const seen = await this.redis.client.hgetall(ORPHANS);
     const now = Date.now();
@@ -198,7 +255,11 @@ export class ReconcilerService {
       try {
         await c.remove();
         await this.redis.client.hdel(ORPHANS, c.key);
-        await this.events.record({ type: 'orphan.removed', message: `Removed ${c.key.split(':')[0]} ${c.name.replace(/^\//, '')}: labelled as Berth's but claimed by no site`, data: { object: c.key, labels: c.labels } });
+        await this.events.record({
+          type: 'orphan.removed',
+          message: `Removed ${c.key.split(':')[0]} ${c.name.replace(/^\//, '')}: labelled as Berth's but claimed by no site`,
+          data: { object: c.key, labels: c.labels },
+        });
       } catch (e) {
         this.logger.warn(`could not remove orphan ${c.key}: ${(e as Error).message}`);
       }

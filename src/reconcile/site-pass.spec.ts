@@ -6,7 +6,18 @@ import { reconcileSites, type SitePassPorts, type SiteWithTenant } from './site-
 
 const tenant = { id: 't1', slug: 'acme' } as Tenant;
 const siteRow = (id: string, extra: Partial<Site> = {}): SiteWithTenant =>
-  ({ id, name: id, tenantId: 't1', tenant, status: SiteStatus.RUNNING, desiredState: DesiredState.RUNNING, hostPort: 20000, generation: 1, lastError: null, ...extra }) as SiteWithTenant;
+  ({
+    id,
+    name: id,
+    tenantId: 't1',
+    tenant,
+    status: SiteStatus.RUNNING,
+    desiredState: DesiredState.RUNNING,
+    hostPort: 20000,
+    generation: 1,
+    lastError: null,
+    ...extra,
+  }) as SiteWithTenant;
 
 const healthy: Observed = { wordpress: { state: 'running', specHash: 'h1' }, dbRunning: true, networkExists: true };
 const missing: Observed = { ...healthy, wordpress: undefined };
@@ -34,7 +45,8 @@ function reconcilerWith(opts: { unreadable?: string[]; enqueueFails?: string[] }
     warn: () => undefined,
   };
   const reconciler = {
-    reconcileSites: (sites: SiteWithTenant[], observe: (s: SiteWithTenant) => Observed, rollout: RolloutState, retry?: Set<string>) => reconcileSites(sites, observe, rollout, ports, retry),
+    reconcileSites: (sites: SiteWithTenant[], observe: (s: SiteWithTenant) => Observed, rollout: RolloutState, retry?: Set<string>) =>
+      reconcileSites(sites, observe, rollout, ports, retry),
   };
   return { reconciler, created, events, statusUpdates };
 }
@@ -42,7 +54,7 @@ function reconcilerWith(opts: { unreadable?: string[]; enqueueFails?: string[] }
 const open = { batch: 2, inFlight: 0, halted: false };
 
 describe('a reconcile pass, site by site', () => {
-  it('repairs the other sites when one site\'s plan cannot be made, and records the problem on that site', async () => {
+  it("repairs the other sites when one site's plan cannot be made, and records the problem on that site", async () => {
     const { reconciler, created, events, statusUpdates } = reconcilerWith({ unreadable: ['bad'] });
     const sites = [siteRow('first'), siteRow('bad'), siteRow('last')];
     const repaired = await reconciler.reconcileSites(sites, () => missing, open);
@@ -58,12 +70,16 @@ describe('a reconcile pass, site by site', () => {
     await reconciler.reconcileSites(sites, () => healthy, open);
     await reconciler.reconcileSites(sites, () => healthy, open);
     // A later pass reads the row again, with the error it recorded.
-    await reconciler.reconcileSites([siteRow('bad', { lastError: 'reconciler: Unsupported state or unable to authenticate data' })], () => healthy, open);
+    await reconciler.reconcileSites(
+      [siteRow('bad', { lastError: 'reconciler: Unsupported state or unable to authenticate data' })],
+      () => healthy,
+      open,
+    );
     expect(statusUpdates).toHaveLength(1);
     expect(events.filter((e) => e.type === 'site.reconcile.failed')).toHaveLength(1);
   });
 
-  it('goes on when one site\'s repair cannot be enqueued', async () => {
+  it("goes on when one site's repair cannot be enqueued", async () => {
     const { reconciler, events } = reconcilerWith({ enqueueFails: ['first'] });
     const repaired = await reconciler.reconcileSites([siteRow('first'), siteRow('second')], () => missing, open);
     expect(repaired).toEqual(['second']);
@@ -97,7 +113,9 @@ describe('a reconcile pass, rolling out a configuration change', () => {
   it('tries again, within the batch, sites whose rollout failed under an earlier configuration', async () => {
     const { reconciler, created } = reconcilerWith();
     const failed = siteRow('f', { status: SiteStatus.FAILED });
-    expect(await reconciler.reconcileSites([failed, siteRow('ok')], () => healthy, { batch: 1, inFlight: 0, halted: false }, new Set(['f']))).toEqual(['f']);
+    expect(
+      await reconciler.reconcileSites([failed, siteRow('ok')], () => healthy, { batch: 1, inFlight: 0, halted: false }, new Set(['f'])),
+    ).toEqual(['f']);
     expect(created[0].rollout).toBe(true);
   });
 });

@@ -29,7 +29,8 @@ class FakeRedis implements LockClient {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const aborted = (signal: AbortSignal) => new Promise<number>((r) => (signal.aborted ? r(Date.now()) : signal.addEventListener('abort', () => r(Date.now()))));
+const aborted = (signal: AbortSignal) =>
+  new Promise<number>((r) => (signal.aborted ? r(Date.now()) : signal.addEventListener('abort', () => r(Date.now()))));
 
 describe('acquireLock', () => {
   it('is held past its TTL while renewals succeed, and refused to a second holder', async () => {

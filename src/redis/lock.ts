@@ -75,9 +75,10 @@ export async function acquireLock(client: LockClient, key: string, ttlMs: number
   return {
     signal: controller.signal,
     // Redis out of reach is no proof of loss: the lock stays held until the expiry timer says otherwise.
-    verify: () => renew().catch((e: unknown) => {
-      if (e instanceof LockLostError || controller.signal.aborted) throw controller.signal.reason ?? e;
-    }),
+    verify: () =>
+      renew().catch((e: unknown) => {
+        if (e instanceof LockLostError || controller.signal.aborted) throw controller.signal.reason ?? e;
+      }),
     release: async () => {
       lose('released');
       await client.eval(RELEASE, 1, key, token).catch(() => undefined);

@@ -1,5 +1,13 @@
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { createSiteDatabaseSql, databaseAddress, dropSiteDatabaseSql, parseGreeting, readGreeting, UnreachableError, waitUntilReady } from './site-database';
+import {
+  createSiteDatabaseSql,
+  databaseAddress,
+  dropSiteDatabaseSql,
+  parseGreeting,
+  readGreeting,
+  UnreachableError,
+  waitUntilReady,
+} from './site-database';
 
 describe('site database SQL', () => {
   const id = { dbName: 'wp_0123456789abcdef', dbUser: 'wp_0123456789abcdef', dbPassword: 'Abc_def-0123456789xyz' };
@@ -23,7 +31,9 @@ describe('site database SQL', () => {
 });
 
 /** A MariaDB-like server on loopback that answers each connection as `answer(n)` says. */
-async function fakeServer(answer: (n: number) => Buffer | 'silent' | 'close'): Promise<{ port: number; connections: () => number; close: () => Promise<void> }> {
+async function fakeServer(
+  answer: (n: number) => Buffer | 'silent' | 'close',
+): Promise<{ port: number; connections: () => number; close: () => Promise<void> }> {
   let n = 0;
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
@@ -45,7 +55,8 @@ async function fakeServer(answer: (n: number) => Buffer | 'silent' | 'close'): P
   };
 }
 
-const packet = (payload: Buffer) => Buffer.concat([Buffer.from([payload.length & 0xff, (payload.length >> 8) & 0xff, payload.length >> 16, 0]), payload]);
+const packet = (payload: Buffer) =>
+  Buffer.concat([Buffer.from([payload.length & 0xff, (payload.length >> 8) & 0xff, payload.length >> 16, 0]), payload]);
 const handshake = packet(Buffer.concat([Buffer.from([0x0a]), Buffer.from('10.11.6-MariaDB-0+deb12u1\0', 'latin1'), Buffer.alloc(40, 1)]));
 const tooMany = packet(Buffer.concat([Buffer.from([0xff, 0x10, 0x04]), Buffer.from('Too many connections')]));
 
@@ -66,7 +77,13 @@ describe('parseGreeting', () => {
 
 describe('waitUntilReady', () => {
   const fast = { tcp: 10, exec: 20 };
-  const probe = (port: number, viaExec = jest.fn(async (): Promise<void> => undefined)) => ({ name: 'db_x', address: async () => '127.0.0.1', port, viaExec, intervalMs: fast });
+  const probe = (port: number, viaExec = jest.fn(async (): Promise<void> => undefined)) => ({
+    name: 'db_x',
+    address: async () => '127.0.0.1',
+    port,
+    viaExec,
+    intervalMs: fast,
+  });
 
   it('returns once the server greets, without exec', async () => {
     const server = await fakeServer((n) => (n < 3 ? tooMany : handshake));
@@ -83,7 +100,9 @@ describe('waitUntilReady', () => {
   it('keeps waiting while nothing listens or the server hangs up, and says why when time is up', async () => {
     const server = await fakeServer(() => 'close');
     try {
-      await expect(waitUntilReady(probe(server.port), 300)).rejects.toThrow(/db_x did not become ready in 300 ms: .*closed the connection without a greeting/);
+      await expect(waitUntilReady(probe(server.port), 300)).rejects.toThrow(
+        /db_x did not become ready in 300 ms: .*closed the connection without a greeting/,
+      );
       expect(server.connections()).toBeGreaterThan(1);
     } finally {
       await server.close();
@@ -94,7 +113,10 @@ describe('waitUntilReady', () => {
   it('treats a connection that never greets as not ready', async () => {
     const server = await fakeServer(() => 'silent');
     try {
-      await expect(readGreeting('127.0.0.1', server.port, 200)).resolves.toEqual({ ok: false, error: expect.stringMatching(/no greeting/) });
+      await expect(readGreeting('127.0.0.1', server.port, 200)).resolves.toEqual({
+        ok: false,
+        error: expect.stringMatching(/no greeting/),
+      });
     } finally {
       await server.close();
     }
@@ -136,8 +158,10 @@ describe('databaseAddress', () => {
   });
   const docker = (i: unknown) => ({ inspectContainer: async () => i as never });
 
-  it('takes the address on the container\'s own network', async () => {
-    await expect(databaseAddress(docker(info(true, { bridge: { IPAddress: '172.17.0.5' }, berth_acme: { IPAddress: '10.64.2.2' } })), 'db_acme')).resolves.toBe('10.64.2.2');
+  it("takes the address on the container's own network", async () => {
+    await expect(
+      databaseAddress(docker(info(true, { bridge: { IPAddress: '172.17.0.5' }, berth_acme: { IPAddress: '10.64.2.2' } })), 'db_acme'),
+    ).resolves.toBe('10.64.2.2');
   });
 
   it('refuses a container that is missing or not running', async () => {

@@ -5,7 +5,11 @@ import type { DockerService } from '../docker/docker.service';
 
 // Works with the official mariadb and mysql images and Berth's own: whichever client
 // the image has; the password and SQL travel as exec environment, never as arguments.
-const CLIENT = ['sh', '-c', 'c=$(command -v mariadb || command -v mysql) && exec "$c" -uroot -h127.0.0.1 --protocol=tcp --batch -e "$BERTH_SQL"'];
+const CLIENT = [
+  'sh',
+  '-c',
+  'c=$(command -v mariadb || command -v mysql) && exec "$c" -uroot -h127.0.0.1 --protocol=tcp --batch -e "$BERTH_SQL"',
+];
 
 const IDENT = /^[a-z0-9_]{1,32}$/;
 const PASSWORD = /^[A-Za-z0-9_-]{16,128}$/;
@@ -95,10 +99,16 @@ export function readGreeting(host: string, port: number, timeoutMs = TCP_TIMEOUT
     };
     const onAbort = () => done(() => reject(signal?.reason));
     signal?.addEventListener('abort', onAbort);
-    let timer = setTimeout(() => done(() => reject(new UnreachableError(`no TCP connection to ${host}:${port} within ${timeoutMs} ms`))), timeoutMs);
+    let timer = setTimeout(
+      () => done(() => reject(new UnreachableError(`no TCP connection to ${host}:${port} within ${timeoutMs} ms`))),
+      timeoutMs,
+    );
     socket.once('connect', () => {
       clearTimeout(timer);
-      timer = setTimeout(() => done(() => resolve({ ok: false, error: `no greeting from ${host}:${port} within ${timeoutMs} ms` })), timeoutMs);
+      timer = setTimeout(
+        () => done(() => resolve({ ok: false, error: `no greeting from ${host}:${port} within ${timeoutMs} ms` })),
+        timeoutMs,
+      );
     });
     socket.on('data', (chunk: Buffer) => {
       data = Buffer.concat([data, chunk]);
@@ -107,7 +117,11 @@ export function readGreeting(host: string, port: number, timeoutMs = TCP_TIMEOUT
     });
     socket.once('end', () => done(() => resolve({ ok: false, error: `${host}:${port} closed the connection without a greeting` })));
     socket.on('error', (e: NodeJS.ErrnoException) =>
-      done(() => (['EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT'].includes(e.code ?? '') ? reject(new UnreachableError(e.message)) : resolve({ ok: false, error: e.message }))),
+      done(() =>
+        ['EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT'].includes(e.code ?? '')
+          ? reject(new UnreachableError(e.message))
+          : resolve({ ok: false, error: e.message }),
+      ),
     );
   });
 }
@@ -162,7 +176,13 @@ export async function waitUntilReady(probe: ReadinessProbe, timeoutMs: number, s
 }
 
 /** Waits until the tenant's database server accepts connections (the official images' init phase does not). */
-export async function waitForDatabase(docker: DockerService, container: string, rootPassword: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+export async function waitForDatabase(
+  docker: DockerService,
+  container: string,
+  rootPassword: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<void> {
   await waitUntilReady(
     {
       name: container,

@@ -14,7 +14,8 @@ export function validateSiteEnv(env: unknown): Record<string, string> {
   if (entries.length > MAX_ENV_ENTRIES) throw invalid(`env may hold at most ${MAX_ENV_ENTRIES} variables`);
   let total = 0;
   for (const [name, value] of entries) {
-    if (!ENV_NAME.test(name)) throw invalid(`env name "${name.slice(0, 64)}" is not valid: use letters, digits and _, not starting with a digit`);
+    if (!ENV_NAME.test(name))
+      throw invalid(`env name "${name.slice(0, 64)}" is not valid: use letters, digits and _, not starting with a digit`);
     if (RESERVED_ENV.test(name)) throw invalid(`env name ${name} is reserved: Berth sets the WORDPRESS_DB_* variables itself`);
     if (typeof value !== 'string') throw invalid(`env ${name} must be a string`);
     if (value.includes('\0')) throw invalid(`env ${name} must not contain NUL characters`);

@@ -1,6 +1,17 @@
 import fc from 'fast-check';
 import { LABEL } from '../docker/plan.types';
-import { imageWithTag, names, planSite, planTenant, restartPolicyOf, secretFingerprint, stableStringify, type PlanSettings, type SiteFacts, type TenantFacts } from './site-plan';
+import {
+  imageWithTag,
+  names,
+  planSite,
+  planTenant,
+  restartPolicyOf,
+  secretFingerprint,
+  stableStringify,
+  type PlanSettings,
+  type SiteFacts,
+  type TenantFacts,
+} from './site-plan';
 
 const settings: PlanSettings = {
   instance: 'default',
@@ -14,7 +25,14 @@ const settings: PlanSettings = {
   dbMemoryMb: 1024,
   dbCpus: 1,
 };
-const tenant: TenantFacts = { slug: 'acme', networkIndex: 3, dbRootPassword: 'rootpw-rootpw-rootpw', dbRootPasswordSealed: 'v1.root.sealed.a', maxMemoryMb: 2048, maxCpus: 2 };
+const tenant: TenantFacts = {
+  slug: 'acme',
+  networkIndex: 3,
+  dbRootPassword: 'rootpw-rootpw-rootpw',
+  dbRootPasswordSealed: 'v1.root.sealed.a',
+  maxMemoryMb: 2048,
+  maxCpus: 2,
+};
 const site: SiteFacts = {
   id: '11111111-2222-3333-4444-555555555555',
   name: 'blog',
@@ -34,22 +52,22 @@ describe('planTenant', () => {
   const plan = planTenant(tenant, settings);
 
   it('gives the tenant its own network with an explicit subnet from the pool', () => {
-    expect(plan.networks).toEqual([
-      expect.objectContaining({ name: 'berth_acme', subnet: '10.64.2.0/24', gateway: '10.64.2.1' }),
-    ]);
+    expect(plan.networks).toEqual([expect.objectContaining({ name: 'berth_acme', subnet: '10.64.2.0/24', gateway: '10.64.2.1' })]);
   });
 
   it('runs one database server with its data in a named volume and no published port', () => {
     const [db] = plan.containers;
     expect(db.name).toBe('db_acme');
     expect(db.create.Image).toBe('mariadb:10.11');
-    expect(db.create.Env).toEqual(expect.arrayContaining(['MARIADB_ROOT_PASSWORD=rootpw-rootpw-rootpw', 'MYSQL_ROOT_PASSWORD=rootpw-rootpw-rootpw']));
+    expect(db.create.Env).toEqual(
+      expect.arrayContaining(['MARIADB_ROOT_PASSWORD=rootpw-rootpw-rootpw', 'MYSQL_ROOT_PASSWORD=rootpw-rootpw-rootpw']),
+    );
     expect(db.create.HostConfig?.Mounts).toEqual([{ Type: 'volume', Source: 'berth_acme_db', Target: '/var/lib/mysql' }]);
     expect(db.create.HostConfig?.PortBindings).toBeUndefined();
     expect(plan.volumes.map((v) => v.name)).toEqual(['berth_acme_db']);
   });
 
-  it('labels every object as Berth\'s, with tenant, role and instance', () => {
+  it("labels every object as Berth's, with tenant, role and instance", () => {
     for (const o of [...plan.networks, ...plan.volumes]) {
       expect(o.labels).toMatchObject({ [LABEL.managedBy]: 'berth', [LABEL.tenant]: 'acme', [LABEL.instance]: 'default' });
     }
@@ -95,7 +113,7 @@ describe('planSite', () => {
     expect(host.NanoCpus).toBe(500_000_000);
   });
 
-  it('lets the caller\'s env not override the database settings', () => {
+  it("lets the caller's env not override the database settings", () => {
     const [c] = planSite(tenant, { ...site, env: { WORDPRESS_DB_HOST: 'evil' } }, settings).containers;
     expect(c.create.Env?.filter((e) => e.startsWith('WORDPRESS_DB_HOST='))).toEqual(['WORDPRESS_DB_HOST=mysql']);
   });
@@ -121,7 +139,7 @@ describe('every container', () => {
     for (const c of all) expect(c.create.HostConfig?.Init).toBe(true);
   });
 
-  it('keeps the image\'s health check command but runs it a minute apart, after a start period', () => {
+  it("keeps the image's health check command but runs it a minute apart, after a start period", () => {
     for (const c of all) {
       expect(c.create.Healthcheck).toEqual({ Interval: 60e9, Timeout: 10e9, StartPeriod: 120e9, Retries: 3 });
       expect(c.create.Healthcheck?.Test).toBeUndefined();
@@ -200,7 +218,9 @@ describe('secrets and the spec hash', () => {
   const tenantSealedOnly = { ...tenant, dbRootPassword: undefined };
 
   it('is the same whether the plaintext is known or not, so the reconciler needs no decryption', () => {
-    expect(hashOf(planSite(tenantSealedOnly, sealedOnly, settings).containers[0])).toBe(hashOf(planSite(tenant, site, settings).containers[0]));
+    expect(hashOf(planSite(tenantSealedOnly, sealedOnly, settings).containers[0])).toBe(
+      hashOf(planSite(tenant, site, settings).containers[0]),
+    );
     expect(hashOf(planTenant(tenantSealedOnly, settings).containers[0])).toBe(hashOf(planTenant(tenant, settings).containers[0]));
   });
 
@@ -210,8 +230,12 @@ describe('secrets and the spec hash', () => {
   });
 
   it('changes when a sealed secret changes', () => {
-    expect(hashOf(planSite(tenant, { ...site, dbPasswordSealed: 'v1.site.sealed.b' }, settings).containers[0])).not.toBe(hashOf(planSite(tenant, site, settings).containers[0]));
-    expect(hashOf(planTenant({ ...tenant, dbRootPasswordSealed: 'v1.root.sealed.b' }, settings).containers[0])).not.toBe(hashOf(planTenant(tenant, settings).containers[0]));
+    expect(hashOf(planSite(tenant, { ...site, dbPasswordSealed: 'v1.site.sealed.b' }, settings).containers[0])).not.toBe(
+      hashOf(planSite(tenant, site, settings).containers[0]),
+    );
+    expect(hashOf(planTenant({ ...tenant, dbRootPasswordSealed: 'v1.root.sealed.b' }, settings).containers[0])).not.toBe(
+      hashOf(planTenant(tenant, settings).containers[0]),
+    );
   });
 
   it('puts the plaintext into the container when known, and never the sealed form', () => {
@@ -228,7 +252,7 @@ describe('secrets and the spec hash', () => {
     expect(JSON.stringify(wp.create)).not.toContain('v1.site.sealed.a');
   });
 
-  it('replaces only the secrets\' own variables, not a user variable with a prototype name', () => {
+  it("replaces only the secrets' own variables, not a user variable with a prototype name", () => {
     const [wp] = planSite(tenant, { ...site, env: { constructor: 'x', toString: 'y' } }, settings).containers;
     expect(wp.create.Env).toEqual(expect.arrayContaining(['constructor=x', 'toString=y']));
   });
@@ -239,7 +263,13 @@ describe('names', () => {
   const slug = fc.stringMatching(/^[a-z][a-z0-9-]{2,39}$/);
   const siteName = fc.stringMatching(/^[a-z][a-z0-9-]{1,38}[a-z0-9]$/);
   const instance = fc.oneof(fc.constant('default'), fc.stringMatching(/^[a-z0-9][a-z0-9-]{0,30}$/));
-  const all = (i: string, t: string, s: string) => [names.network(i, t), names.dbContainer(i, t), names.dbVolume(i, t), names.wpContainer(i, t, s), names.siteVolume(i, t, s)];
+  const all = (i: string, t: string, s: string) => [
+    names.network(i, t),
+    names.dbContainer(i, t),
+    names.dbVolume(i, t),
+    names.wpContainer(i, t, s),
+    names.siteVolume(i, t, s),
+  ];
   const legacy = (t: string, s: string) => [`berth_${t}`, `db_${t}`, `berth_${t}_db`, `wp_${t}_${s}`, `berth_${t}_${s}_data`];
 
   it('are the names Berth always used for instance default, so an upgrade finds its objects', () => {
@@ -258,14 +288,17 @@ describe('names', () => {
         const old = new Set([...legacy(t, s), ...legacy(t2, s2)]);
         return (
           new Set(mine).size === mine.length &&
-          mine.every((name) => dockerName.test(name) && !theirs.has(name) && (i1 === 'default' || (!old.has(name) && name.startsWith(`berth-${i1}_`))))
+          mine.every(
+            (name) =>
+              dockerName.test(name) && !theirs.has(name) && (i1 === 'default' || (!old.has(name) && name.startsWith(`berth-${i1}_`))),
+          )
         );
       }),
       { numRuns: 1000 },
     );
   });
 
-  it('are used for every object and reference of a non-default instance\'s plans', () => {
+  it("are used for every object and reference of a non-default instance's plans", () => {
     const s = { ...settings, instance: 'blue' };
     const tp = planTenant(tenant, s);
     const [w] = planSite(tenant, site, s).containers;

@@ -180,25 +180,31 @@ export function planTenant(t: TenantFacts, s: PlanSettings): Plan {
     networks: [{ name: net, subnet, gateway, labels: labels(s, t.slug, 'network') }],
     volumes: [{ name: names.dbVolume(s.instance, t.slug), labels: labels(s, t.slug, 'db-volume') }],
     containers: [
-      withHash({
-        name: db,
-        running: true,
-        create: {
+      withHash(
+        {
           name: db,
-          Image: s.dbImage,
-          Env: [`MARIADB_ROOT_PASSWORD=${secretFingerprint(t.dbRootPasswordSealed)}`, `MYSQL_ROOT_PASSWORD=${secretFingerprint(t.dbRootPasswordSealed)}`],
-          Labels: labels(s, t.slug, 'db'),
-          Healthcheck: HEALTHCHECK_TIMING,
-          HostConfig: {
-            NetworkMode: net,
-            RestartPolicy: { Name: 'unless-stopped' },
-            ...hardening(DB_CAPS, s.pidsLimit, s.dbMemoryMb, s.dbCpus),
-            Tmpfs: Object.fromEntries(DB_TMPFS.map((p) => [p, TMPFS_OPTIONS])),
-            Mounts: [{ Type: 'volume', Source: names.dbVolume(s.instance, t.slug), Target: DB_DATA_PATH }],
+          running: true,
+          create: {
+            name: db,
+            Image: s.dbImage,
+            Env: [
+              `MARIADB_ROOT_PASSWORD=${secretFingerprint(t.dbRootPasswordSealed)}`,
+              `MYSQL_ROOT_PASSWORD=${secretFingerprint(t.dbRootPasswordSealed)}`,
+            ],
+            Labels: labels(s, t.slug, 'db'),
+            Healthcheck: HEALTHCHECK_TIMING,
+            HostConfig: {
+              NetworkMode: net,
+              RestartPolicy: { Name: 'unless-stopped' },
+              ...hardening(DB_CAPS, s.pidsLimit, s.dbMemoryMb, s.dbCpus),
+              Tmpfs: Object.fromEntries(DB_TMPFS.map((p) => [p, TMPFS_OPTIONS])),
+              Mounts: [{ Type: 'volume', Source: names.dbVolume(s.instance, t.slug), Target: DB_DATA_PATH }],
+            },
+            NetworkingConfig: { EndpointsConfig: { [net]: { Aliases: [db] } } },
           },
-          NetworkingConfig: { EndpointsConfig: { [net]: { Aliases: [db] } } },
         },
-      }, { MARIADB_ROOT_PASSWORD: t.dbRootPassword, MYSQL_ROOT_PASSWORD: t.dbRootPassword }),
+        { MARIADB_ROOT_PASSWORD: t.dbRootPassword, MYSQL_ROOT_PASSWORD: t.dbRootPassword },
+      ),
     ],
   };
 }
@@ -219,27 +225,30 @@ export function planSite(t: TenantFacts, site: SiteFacts, s: PlanSettings): Plan
     networks: [],
     volumes: [{ name: volume, labels: labels(s, t.slug, 'volume', site) }],
     containers: [
-      withHash({
-        name,
-        running: site.running,
-        create: {
+      withHash(
+        {
           name,
-          Image: site.image ?? s.wordpressImage,
-          Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-          Labels: labels(s, t.slug, 'wordpress', site),
-          ExposedPorts: { '80/tcp': {} },
-          Healthcheck: HEALTHCHECK_TIMING,
-          HostConfig: {
-            NetworkMode: net,
-            ...hardening(WORDPRESS_CAPS, s.pidsLimit, site.memoryMb ?? t.maxMemoryMb, site.cpus ?? t.maxCpus),
-            Tmpfs: Object.fromEntries(WRITABLE_TMPFS.map((p) => [p, TMPFS_OPTIONS])),
-            Mounts: [{ Type: 'volume', Source: volume, Target: s.wordpressDataPath }],
-            PortBindings: { '80/tcp': [{ HostIp: s.publishAddress, HostPort: String(site.hostPort) }] },
-            RestartPolicy: restartPolicyOf(site.restartPolicy),
+          running: site.running,
+          create: {
+            name,
+            Image: site.image ?? s.wordpressImage,
+            Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+            Labels: labels(s, t.slug, 'wordpress', site),
+            ExposedPorts: { '80/tcp': {} },
+            Healthcheck: HEALTHCHECK_TIMING,
+            HostConfig: {
+              NetworkMode: net,
+              ...hardening(WORDPRESS_CAPS, s.pidsLimit, site.memoryMb ?? t.maxMemoryMb, site.cpus ?? t.maxCpus),
+              Tmpfs: Object.fromEntries(WRITABLE_TMPFS.map((p) => [p, TMPFS_OPTIONS])),
+              Mounts: [{ Type: 'volume', Source: volume, Target: s.wordpressDataPath }],
+              PortBindings: { '80/tcp': [{ HostIp: s.publishAddress, HostPort: String(site.hostPort) }] },
+              RestartPolicy: restartPolicyOf(site.restartPolicy),
+            },
+            NetworkingConfig: { EndpointsConfig: { [net]: { Links: [`${names.dbContainer(s.instance, t.slug)}:${DB_ALIAS}`] } } },
           },
-          NetworkingConfig: { EndpointsConfig: { [net]: { Links: [`${names.dbContainer(s.instance, t.slug)}:${DB_ALIAS}`] } } },
         },
-      }, { WORDPRESS_DB_PASSWORD: site.dbPassword }),
+        { WORDPRESS_DB_PASSWORD: site.dbPassword },
+      ),
     ],
   };
 }

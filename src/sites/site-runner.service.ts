@@ -13,7 +13,16 @@ import { StepRecorder } from '../jobs/step-recorder';
 import { guarded, rollbackOf, SupersededError, supersededBy } from '../jobs/generation';
 import { MonitorService } from '../monitor/monitor.service';
 import { SiteHealthService } from '../monitor/site-health.service';
-import { imageWithTag, names, planSite, planTenant, stableStringify, type PlanSettings, type SiteFacts, type TenantFacts } from './site-plan';
+import {
+  imageWithTag,
+  names,
+  planSite,
+  planTenant,
+  stableStringify,
+  type PlanSettings,
+  type SiteFacts,
+  type TenantFacts,
+} from './site-plan';
 import { createSiteDatabaseSql, dropSiteDatabaseSql, runSql, waitForDatabase } from './site-database';
 import { siteChannel, siteUrl } from './site-urls';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -60,7 +69,13 @@ export class SiteRunner {
 
   /** The tenant as the plan sees it, without decrypting anything: enough to compare. */
   sealedTenantFacts(t: Tenant): TenantFacts {
-    return { slug: t.slug, networkIndex: t.networkIndex, dbRootPasswordSealed: t.dbRootPasswordEnc, maxMemoryMb: t.maxMemoryMb, maxCpus: t.maxCpus };
+    return {
+      slug: t.slug,
+      networkIndex: t.networkIndex,
+      dbRootPasswordSealed: t.dbRootPasswordEnc,
+      maxMemoryMb: t.maxMemoryMb,
+      maxCpus: t.maxCpus,
+    };
   }
 
   /** The tenant with its root password opened, for jobs; throws if it cannot be opened. */
@@ -70,9 +85,16 @@ export class SiteRunner {
 
   sealedSiteFacts(s: Site): SiteFacts {
     return {
-      id: s.id, name: s.name, env: s.env as Record<string, string>, restartPolicy: s.restartPolicy,
-      memoryMb: s.memoryMb, cpus: s.cpus, dbName: s.dbName, dbUser: s.dbUser,
-      dbPasswordSealed: s.dbPasswordEnc, hostPort: s.hostPort ?? 0,
+      id: s.id,
+      name: s.name,
+      env: s.env as Record<string, string>,
+      restartPolicy: s.restartPolicy,
+      memoryMb: s.memoryMb,
+      cpus: s.cpus,
+      dbName: s.dbName,
+      dbUser: s.dbUser,
+      dbPasswordSealed: s.dbPasswordEnc,
+      hostPort: s.hostPort ?? 0,
       image: s.imageTag ? imageWithTag(this.config.BERTH_WORDPRESS_IMAGE, s.imageTag) : undefined,
       running: s.desiredState === DesiredState.RUNNING,
     };
@@ -133,7 +155,8 @@ export class SiteRunner {
     if (newer !== undefined) throw new SupersededError(newer, job.generation);
     const tenant = await this.prisma.tenant.findUniqueOrThrow({ where: { id: site.tenantId } });
     if (site.desiredState === DesiredState.ABSENT) return this.remove(job, tenant, site, steps);
-    if (job.kind === JobKind.PROVISION && site.status !== SiteStatus.RUNNING) await this.setStatus(site, { status: SiteStatus.PROVISIONING }, job.generation);
+    if (job.kind === JobKind.PROVISION && site.status !== SiteStatus.RUNNING)
+      await this.setStatus(site, { status: SiteStatus.PROVISIONING }, job.generation);
     try {
       return await this.converge(job, tenant, site, steps);
     } catch (e) {
@@ -143,7 +166,12 @@ export class SiteRunner {
       // The previous settings come back only if no newer request replaced the failed one's.
       const message = (e as Error).message;
       const done = await this.prisma.site.updateMany(guarded(site.id, rollback));
-      if (done.count === 0) throw await this.superseded(site.id, job.generation, (n) => `update failed: ${message}; not rolled back: generation ${n} was requested since and stays`);
+      if (done.count === 0)
+        throw await this.superseded(
+          site.id,
+          job.generation,
+          (n) => `update failed: ${message}; not rolled back: generation ${n} was requested since and stays`,
+        );
       const restored = await this.prisma.site.findUniqueOrThrow({ where: { id: site.id } });
       await steps.run('roll back to the previous settings', () => this.converge(job, tenant, restored, steps));
       await this.setStatus(site, { lastError: `update rolled back: ${message}` }, job.generation);
@@ -154,13 +182,25 @@ export class SiteRunner {
   private async converge(job: Job, tenant: Tenant, site: Site, steps: StepRecorder): Promise<SiteStatus> {
     const t = this.tenantFacts(tenant);
     const dbContainer = names.dbContainer(this.config.BERTH_INSTANCE, tenant.slug);
-    await steps.run('tenant network and database server', (signal) => this.applyTenant(tenant.id, planTenant(t, this.settings), signal), (r) => r.join('; ') || 'unchanged');
+    await steps.run(
+      'tenant network and database server',
+      (signal) => this.applyTenant(tenant.id, planTenant(t, this.settings), signal),
+      (r) => r.join('; ') || 'unchanged',
+    );
     site = { ...site, hostPort: await this.reserveHostPort(site) };
     const { site: plan, scope } = this.plans(tenant, site);
-    const report = await steps.run('site volume and WordPress container', (signal) => this.applySite(site.id, plan, scope, signal), (r) => r.changes.join('; ') || 'unchanged');
+    const report = await steps.run(
+      'site volume and WordPress container',
+      (signal) => this.applySite(site.id, plan, scope, signal),
+      (r) => r.changes.join('; ') || 'unchanged',
+    );
     const wp = report.containers[names.wpContainer(this.config.BERTH_INSTANCE, tenant.slug, site.name)];
-    await steps.run('wait for database server', (signal) => waitForDatabase(this.docker, dbContainer, t.dbRootPassword, this.config.BERTH_STEP_TIMEOUT_MS, signal));
-    await steps.run('site database and user', (signal) => fenced(signal, () => runSql(this.docker, dbContainer, t.dbRootPassword, createSiteDatabaseSql(this.siteFacts(site)))));
+    await steps.run('wait for database server', (signal) =>
+      waitForDatabase(this.docker, dbContainer, t.dbRootPassword, this.config.BERTH_STEP_TIMEOUT_MS, signal),
+    );
+    await steps.run('site database and user', (signal) =>
+      fenced(signal, () => runSql(this.docker, dbContainer, t.dbRootPassword, createSiteDatabaseSql(this.siteFacts(site)))),
+    );
 
     if (site.desiredState === DesiredState.STOPPED) {
       await this.setStatus(site, { status: SiteStatus.STOPPED, lastError: null, health: Health.UNKNOWN }, job.generation);
@@ -170,7 +210,11 @@ export class SiteRunner {
     if (job.kind === JobKind.RESTART && !restartedBy(report)) {
       await steps.run('restart WordPress container', (signal) => fenced(signal, () => this.docker.restartContainer(wp.Id)));
     }
-    const port = await steps.run('wait for HTTP', (signal) => this.waitForHttp(wp.Name.replace(/^\//, ''), signal), (p) => `answering on port ${p}`);
+    const port = await steps.run(
+      'wait for HTTP',
+      (signal) => this.waitForHttp(wp.Name.replace(/^\//, ''), signal),
+      (p) => `answering on port ${p}`,
+    );
     await this.setStatus(site, { status: SiteStatus.RUNNING, hostPort: port, lastError: null }, job.generation);
     await this.health.transition(site.id, Health.UP, 'answered HTTP after the job');
     await this.monitor.settled(site.id, Date.now() + this.config.BERTH_PROBE_INTERVAL_MS);
@@ -181,11 +225,27 @@ export class SiteRunner {
     const t = this.tenantFacts(tenant);
     const dbContainer = names.dbContainer(this.config.BERTH_INSTANCE, tenant.slug);
     const { scope } = this.plans(tenant, site);
-    await steps.run('tenant network and database server', (signal) => this.applyTenant(tenant.id, planTenant(t, this.settings), signal), (r) => r.join('; ') || 'unchanged');
-    await steps.run('remove containers and volume', (signal) => this.applier.apply(emptyPlan(), scope, signal), (r) => r.changes.join('; ') || 'nothing left');
-    await steps.run('wait for database server', (signal) => waitForDatabase(this.docker, dbContainer, t.dbRootPassword, this.config.BERTH_STEP_TIMEOUT_MS, signal));
-    await steps.run('drop database and user', (signal) => fenced(signal, () => runSql(this.docker, dbContainer, t.dbRootPassword, dropSiteDatabaseSql(site))));
-    await this.setStatus(site, { status: SiteStatus.DELETED, liveName: null, deletedAt: new Date(), hostPort: null, lastError: null, health: Health.UNKNOWN }, job.generation);
+    await steps.run(
+      'tenant network and database server',
+      (signal) => this.applyTenant(tenant.id, planTenant(t, this.settings), signal),
+      (r) => r.join('; ') || 'unchanged',
+    );
+    await steps.run(
+      'remove containers and volume',
+      (signal) => this.applier.apply(emptyPlan(), scope, signal),
+      (r) => r.changes.join('; ') || 'nothing left',
+    );
+    await steps.run('wait for database server', (signal) =>
+      waitForDatabase(this.docker, dbContainer, t.dbRootPassword, this.config.BERTH_STEP_TIMEOUT_MS, signal),
+    );
+    await steps.run('drop database and user', (signal) =>
+      fenced(signal, () => runSql(this.docker, dbContainer, t.dbRootPassword, dropSiteDatabaseSql(site))),
+    );
+    await this.setStatus(
+      site,
+      { status: SiteStatus.DELETED, liveName: null, deletedAt: new Date(), hostPort: null, lastError: null, health: Health.UNKNOWN },
+      job.generation,
+    );
     await this.monitor.unwatch(site.id);
     await this.events.record({ tenantId: site.tenantId, siteId: site.id, type: 'site.deleted', message: `Site ${site.name} deleted` });
     return SiteStatus.DELETED;
@@ -221,7 +281,12 @@ export class SiteRunner {
 
   /** The tenant's shared objects, applied by one worker at a time per tenant. */
   private async applyTenant(tenantId: string, plan: Plan, signal?: AbortSignal): Promise<string[]> {
-    const lock = await this.redis.lock(`berth:lock:tenant:${tenantId}`, this.config.BERTH_STEP_TIMEOUT_MS, this.config.BERTH_LOCK_TTL_MS, signal);
+    const lock = await this.redis.lock(
+      `berth:lock:tenant:${tenantId}`,
+      this.config.BERTH_STEP_TIMEOUT_MS,
+      this.config.BERTH_LOCK_TTL_MS,
+      signal,
+    );
     try {
       return (await this.applier.apply(plan, undefined, signal ? AbortSignal.any([signal, lock.signal]) : lock.signal)).changes;
     } finally {
@@ -240,7 +305,10 @@ export class SiteRunner {
       if (port && info?.State.Running) {
         const url = siteUrl(this.config.BERTH_PUBLISH_ADDRESS, port) as string;
         try {
-          const res = await fetch(url, { redirect: 'manual', signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(3000)]) : AbortSignal.timeout(3000) });
+          const res = await fetch(url, {
+            redirect: 'manual',
+            signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(3000)]) : AbortSignal.timeout(3000),
+          });
           await res.arrayBuffer();
           if (res.status < 500) return port;
           last = `HTTP ${res.status}`;

@@ -1,4 +1,19 @@
-import { Body, Controller, Delete, Get, Headers, HttpCode, Param, ParseBoolPipe, ParseIntPipe, Patch, Post, Query, Res, DefaultValuePipe } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  Headers,
+  HttpCode,
+  Param,
+  ParseBoolPipe,
+  ParseIntPipe,
+  Patch,
+  Post,
+  Query,
+  Res,
+  DefaultValuePipe,
+} from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBearerAuth, ApiHeader, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { Actor } from '../auth/auth.guard';
@@ -20,7 +35,11 @@ export class SitesController {
 
   @Post('sites')
   @HttpCode(202)
-  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Repeating a request with the same key returns the same site and job' })
+  @ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    description: 'Repeating a request with the same key returns the same site and job',
+  })
   @ApiAcceptedResponse({ type: SiteAndJobView })
   create(@Actor() actor: Principal, @Body() input: CreateSiteInput, @Headers('idempotency-key') key?: string) {
     return this.sites.create(actor, input, key);

@@ -36,7 +36,10 @@ export class SitesResolver {
   }
 
   /** Asks the Docker Engine only when the query selects `containers`, and only for one site. */
-  @ResolveField('containers', () => [ContainerView], { nullable: true, description: 'Live from the Docker Engine (single-site queries only)' })
+  @ResolveField('containers', () => [ContainerView], {
+    nullable: true,
+    description: 'Live from the Docker Engine (single-site queries only)',
+  })
   containers(@Parent() site: SiteView) {
     return this.service.liveContainersOf(site);
   }

@@ -46,13 +46,47 @@ export class SitesService {
   ) {}
 
   toView(site: Site, live?: ContainerView[]): SiteView {
-    const { id, tenantId, name, status, health, healthChangedAt, lastProbeMs, restartPolicy, memoryMb, cpus, imageTag, generation, lastError, createdAt, updatedAt, deletedAt } = site;
+    const {
+      id,
+      tenantId,
+      name,
+      status,
+      health,
+      healthChangedAt,
+      lastProbeMs,
+      restartPolicy,
+      memoryMb,
+      cpus,
+      imageTag,
+      generation,
+      lastError,
+      createdAt,
+      updatedAt,
+      deletedAt,
+    } = site;
     return {
-      id, tenantId, name, status, health, healthChangedAt, lastProbeMs, restartPolicy, memoryMb, cpus, imageTag, generation, lastError, createdAt, updatedAt, deletedAt,
+      id,
+      tenantId,
+      name,
+      status,
+      health,
+      healthChangedAt,
+      lastProbeMs,
+      restartPolicy,
+      memoryMb,
+      cpus,
+      imageTag,
+      generation,
+      lastError,
+      createdAt,
+      updatedAt,
+      deletedAt,
       restartCount: site.restartCount,
       env: site.env as Record<string, string>,
       url: site.status === SiteStatus.DELETED ? null : siteUrl(this.config.BERTH_PUBLISH_ADDRESS, site.hostPort),
-      ...(live ? { containers: live, restartCount: Math.max(site.restartCount, live.find((c) => c.role === 'wordpress')?.restartCount ?? 0) } : {}),
+      ...(live
+        ? { containers: live, restartCount: Math.max(site.restartCount, live.find((c) => c.role === 'wordpress')?.restartCount ?? 0) }
+        : {}),
     };
   }
 
@@ -77,26 +111,50 @@ export class SitesService {
         const [tenant] = await tx.$queryRaw<{ id: string; status: TenantStatus; maxSites: number; maxMemoryMb: number; maxCpus: number }[]>`
           SELECT id, status, "maxSites", "maxMemoryMb", "maxCpus" FROM "Tenant" WHERE id = ${tenantId}::uuid FOR UPDATE`;
         if (!tenant) throw new BerthError(ErrorCode.TENANT_NOT_FOUND, `Tenant ${tenantId} was not found`);
-        if (tenant.status === TenantStatus.SUSPENDED) throw new BerthError(ErrorCode.TENANT_SUSPENDED, 'The tenant is suspended; resume it before creating sites');
+        if (tenant.status === TenantStatus.SUSPENDED)
+          throw new BerthError(ErrorCode.TENANT_SUSPENDED, 'The tenant is suspended; resume it before creating sites');
         if (tenant.status === TenantStatus.DELETING) throw new BerthError(ErrorCode.TENANT_DELETING, 'The tenant is being deleted');
         const { memoryMb, cpus } = input.resources ?? {};
-        if (memoryMb && memoryMb > tenant.maxMemoryMb) throw new BerthError(ErrorCode.QUOTA_EXCEEDED, `resources.memoryMb ${memoryMb} is over the tenant's limit of ${tenant.maxMemoryMb}`);
-        if (cpus && cpus > tenant.maxCpus) throw new BerthError(ErrorCode.QUOTA_EXCEEDED, `resources.cpus ${cpus} is over the tenant's limit of ${tenant.maxCpus}`);
+        if (memoryMb && memoryMb > tenant.maxMemoryMb)
+          throw new BerthError(
+            ErrorCode.QUOTA_EXCEEDED,
+            `resources.memoryMb ${memoryMb} is over the tenant's limit of ${tenant.maxMemoryMb}`,
+          );
+        if (cpus && cpus > tenant.maxCpus)
+          throw new BerthError(ErrorCode.QUOTA_EXCEEDED, `resources.cpus ${cpus} is over the tenant's limit of ${tenant.maxCpus}`);
         const live = await tx.site.count({ where: { tenantId, liveName: { not: null } } });
-        if (live >= tenant.maxSites) throw new BerthError(ErrorCode.QUOTA_EXCEEDED, `The tenant already has ${live} of its ${tenant.maxSites} sites`);
+        if (live >= tenant.maxSites)
+          throw new BerthError(ErrorCode.QUOTA_EXCEEDED, `The tenant already has ${live} of its ${tenant.maxSites} sites`);
         const site = await tx.site.create({
           data: {
-            tenantId, name: input.name, liveName: input.name, env, idempotencyKey,
+            tenantId,
+            name: input.name,
+            liveName: input.name,
+            env,
+            idempotencyKey,
             restartPolicy: input.restartPolicy ?? 'unless-stopped',
-            memoryMb: memoryMb ?? null, cpus: cpus ?? null,
-            dbName: '', dbUser: '', dbPasswordEnc: this.box.seal(randomToken(24)),
+            memoryMb: memoryMb ?? null,
+            cpus: cpus ?? null,
+            dbName: '',
+            dbUser: '',
+            dbPasswordEnc: this.box.seal(randomToken(24)),
           },
         });
         // Database identifiers come from the id, never from user input.
         const ident = `wp_${site.id.replace(/-/g, '').slice(0, 16)}`;
         const named = await tx.site.update({ where: { id: site.id }, data: { dbName: ident, dbUser: ident } });
         const job = await tx.job.create({ data: { tenantId, siteId: site.id, kind: JobKind.PROVISION, generation: site.generation } });
-        await this.eventLog.record({ tenantId, siteId: site.id, type: 'site.created', message: `Site ${site.name} requested`, data: { jobId: job.id }, actorKeyId: actor.keyId }, tx);
+        await this.eventLog.record(
+          {
+            tenantId,
+            siteId: site.id,
+            type: 'site.created',
+            message: `Site ${site.name} requested`,
+            data: { jobId: job.id },
+            actorKeyId: actor.keyId,
+          },
+          tx,
+        );
         return { site: named, job };
       });
     } catch (e) {
@@ -117,8 +175,12 @@ export class SitesService {
   private async replay(tenantId: string, key: string, name: string): Promise<SiteAndJobView | undefined> {
     const site = await this.prisma.site.findUnique({ where: { tenantId_idempotencyKey: { tenantId, idempotencyKey: key } } });
     if (!site) return undefined;
-    if (site.name !== name) throw new BerthError(ErrorCode.IDEMPOTENCY_KEY_REUSED, 'This Idempotency-Key was already used for a different site');
-    const job = await this.prisma.job.findFirstOrThrow({ where: { siteId: site.id, kind: JobKind.PROVISION }, orderBy: { createdAt: 'asc' } });
+    if (site.name !== name)
+      throw new BerthError(ErrorCode.IDEMPOTENCY_KEY_REUSED, 'This Idempotency-Key was already used for a different site');
+    const job = await this.prisma.job.findFirstOrThrow({
+      where: { siteId: site.id, kind: JobKind.PROVISION },
+      orderBy: { createdAt: 'asc' },
+    });
     return { site: this.toView(site), job: toJobView(job) };
   }
 
@@ -192,7 +254,10 @@ export class SitesService {
           return { name, role, id: null, state: 'missing', health: null, restartCount: 0, startedAt: null };
         }
         return {
-          name, role, id: info.Id, state: info.State.Status,
+          name,
+          role,
+          id: info.Id,
+          state: info.State.Status,
           health: info.State.Health?.Status ?? null,
           restartCount: info.RestartCount,
           startedAt: info.State.Running ? info.State.StartedAt : null,
@@ -210,11 +275,17 @@ export class SitesService {
     const env = input.env === undefined ? undefined : validateSiteEnv(input.env);
     const job = await this.prisma.$transaction(async (tx) => {
       const site = await this.lockSite(tx, actor, id);
-      if (site.status === SiteStatus.DELETED || site.desiredState === DesiredState.ABSENT) throw new BerthError(ErrorCode.SITE_DELETED, `Site ${site.name} is deleted or being deleted`);
+      if (site.status === SiteStatus.DELETED || site.desiredState === DesiredState.ABSENT)
+        throw new BerthError(ErrorCode.SITE_DELETED, `Site ${site.name} is deleted or being deleted`);
       const tenant = await tx.tenant.findUniqueOrThrow({ where: { id: site.tenantId } });
       const { memoryMb, cpus } = input.resources ?? {};
-      if (memoryMb && memoryMb > tenant.maxMemoryMb) throw new BerthError(ErrorCode.QUOTA_EXCEEDED, `resources.memoryMb ${memoryMb} is over the tenant's limit of ${tenant.maxMemoryMb}`);
-      if (cpus && cpus > tenant.maxCpus) throw new BerthError(ErrorCode.QUOTA_EXCEEDED, `resources.cpus ${cpus} is over the tenant's limit of ${tenant.maxCpus}`);
+      if (memoryMb && memoryMb > tenant.maxMemoryMb)
+        throw new BerthError(
+          ErrorCode.QUOTA_EXCEEDED,
+          `resources.memoryMb ${memoryMb} is over the tenant's limit of ${tenant.maxMemoryMb}`,
+        );
+      if (cpus && cpus > tenant.maxCpus)
+        throw new BerthError(ErrorCode.QUOTA_EXCEEDED, `resources.cpus ${cpus} is over the tenant's limit of ${tenant.maxCpus}`);
       const previous = Object.fromEntries(UPDATABLE.map((k) => [k, site[k]]));
       const next = {
         ...(env !== undefined ? { env } : {}),
@@ -225,8 +296,20 @@ export class SitesService {
       };
       const generation = site.generation + 1;
       await tx.site.update({ where: { id: site.id }, data: { ...next, generation } });
-      const created = await tx.job.create({ data: { tenantId: site.tenantId, siteId: site.id, kind: JobKind.UPDATE, generation, params: { previous } as Prisma.InputJsonValue } });
-      await this.eventLog.record({ tenantId: site.tenantId, siteId: site.id, type: 'site.update.requested', message: `update of site ${site.name} requested: ${Object.keys(next).join(', ') || 'nothing'}`, data: { jobId: created.id, fields: Object.keys(next) }, actorKeyId: actor.keyId }, tx);
+      const created = await tx.job.create({
+        data: { tenantId: site.tenantId, siteId: site.id, kind: JobKind.UPDATE, generation, params: { previous } as Prisma.InputJsonValue },
+      });
+      await this.eventLog.record(
+        {
+          tenantId: site.tenantId,
+          siteId: site.id,
+          type: 'site.update.requested',
+          message: `update of site ${site.name} requested: ${Object.keys(next).join(', ') || 'nothing'}`,
+          data: { jobId: created.id, fields: Object.keys(next) },
+          actorKeyId: actor.keyId,
+        },
+        tx,
+      );
       return created;
     });
     await this.jobs.enqueue(job);
@@ -235,7 +318,9 @@ export class SitesService {
 
   /** Locks the site row for the transaction; another tenant's site answers like a missing one. */
   private async lockSite(tx: Prisma.TransactionClient, actor: Principal, id: string): Promise<Site> {
-    const [row] = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM "Site" WHERE id = ${isUuid(id) ? id : '00000000-0000-0000-0000-000000000000'}::uuid FOR UPDATE`;
+    const [row] = await tx.$queryRaw<
+      { id: string }[]
+    >`SELECT id FROM "Site" WHERE id = ${isUuid(id) ? id : '00000000-0000-0000-0000-000000000000'}::uuid FOR UPDATE`;
     const site = row ? await tx.site.findUnique({ where: { id: row.id } }) : null;
     if (!site || !canSeeTenant(actor, site.tenantId)) throw new BerthError(ErrorCode.SITE_NOT_FOUND, `Site ${id} was not found`);
     return site;
@@ -255,8 +340,26 @@ export class SitesService {
         where: { id: site.id },
         data: { desiredState: desired, generation, ...(action === 'delete' ? { status: SiteStatus.DELETING } : {}) },
       });
-      const created = await tx.job.create({ data: { tenantId: site.tenantId, siteId: site.id, kind, generation, params: { previousDesired: site.desiredState, previousStatus: site.status } } });
-      await this.eventLog.record({ tenantId: site.tenantId, siteId: site.id, type: `site.${action}.requested`, message: `${action} of site ${site.name} requested`, data: { jobId: created.id }, actorKeyId: actor.keyId }, tx);
+      const created = await tx.job.create({
+        data: {
+          tenantId: site.tenantId,
+          siteId: site.id,
+          kind,
+          generation,
+          params: { previousDesired: site.desiredState, previousStatus: site.status },
+        },
+      });
+      await this.eventLog.record(
+        {
+          tenantId: site.tenantId,
+          siteId: site.id,
+          type: `site.${action}.requested`,
+          message: `${action} of site ${site.name} requested`,
+          data: { jobId: created.id },
+          actorKeyId: actor.keyId,
+        },
+        tx,
+      );
       return created;
     });
     await this.jobs.enqueue(job);

@@ -82,21 +82,31 @@ export class TenantDeletionService {
     });
     await this.jobs.publish(started);
     const steps = new StepRecorder(STEPS, this.config.BERTH_STEP_TIMEOUT_MS, async (list, progress) => {
-      await this.jobs.publish(await this.prisma.job.update({ where: { id: row.id }, data: { steps: list as unknown as Prisma.InputJsonValue, progress } }));
+      await this.jobs.publish(
+        await this.prisma.job.update({ where: { id: row.id }, data: { steps: list as unknown as Prisma.InputJsonValue, progress } }),
+      );
     });
     try {
       if ((await this.run(started, steps)) > 0) return true;
-      await this.jobs.publish(await this.prisma.job.update({ where: { id: row.id }, data: { status: JobStatus.SUCCEEDED, progress: 100, finishedAt: new Date() } }));
+      await this.jobs.publish(
+        await this.prisma.job.update({
+          where: { id: row.id },
+          data: { status: JobStatus.SUCCEEDED, progress: 100, finishedAt: new Date() },
+        }),
+      );
       this.logger.log(`job ${row.id}: tenant ${params.slug} deleted`);
       return false;
     } catch (e) {
       const message = (e as Error).message;
       const final = bull.attemptsMade + 1 >= (bull.opts.attempts ?? 1);
-      const data = final ? { status: JobStatus.FAILED, error: message, finishedAt: new Date() } : { status: JobStatus.QUEUED, error: message };
+      const data = final
+        ? { status: JobStatus.FAILED, error: message, finishedAt: new Date() }
+        : { status: JobStatus.QUEUED, error: message };
       await this.jobs.publish(await this.prisma.job.update({ where: { id: row.id }, data }));
       if (final) {
         await this.events.record({
-          tenantId: row.tenantId, type: 'tenant.delete.failed',
+          tenantId: row.tenantId,
+          type: 'tenant.delete.failed',
           message: `Deletion of tenant ${params.slug} failed: ${message}; the tenant stays DELETING until its deletion is asked for again`,
           data: { jobId: row.id },
         });
@@ -112,10 +122,22 @@ export class TenantDeletionService {
     const tenant = await this.prisma.tenant.findUnique({ where: { id: job.tenantId } });
     // The tenant's rows go last, in one transaction: without them an earlier attempt finished.
     if (!tenant) return 0;
-    await steps.run('revoke API keys', () => this.keys.revokeAllOf(tenant.id, params.actorKeyId), (n) => `${n} key(s) revoked`);
-    const pending = await steps.run('delete sites', () => this.deleteSites(job, tenant, params), (n) => (n ? `waiting for ${n} site deletion(s)` : 'no site left'));
+    await steps.run(
+      'revoke API keys',
+      () => this.keys.revokeAllOf(tenant.id, params.actorKeyId),
+      (n) => `${n} key(s) revoked`,
+    );
+    const pending = await steps.run(
+      'delete sites',
+      () => this.deleteSites(job, tenant, params),
+      (n) => (n ? `waiting for ${n} site deletion(s)` : 'no site left'),
+    );
     if (pending > 0) return pending;
-    await steps.run('remove network, database server and volume', () => this.removeObjects(tenant), (r) => r.join('; ') || 'nothing left');
+    await steps.run(
+      'remove network, database server and volume',
+      () => this.removeObjects(tenant),
+      (r) => r.join('; ') || 'nothing left',
+    );
     await steps.run('remove the tenant', () => this.forget(job, tenant, params));
     return 0;
   }
@@ -126,8 +148,14 @@ export class TenantDeletionService {
    * A site whose deletion failed during this attempt fails the attempt, so the job ends.
    */
   private async deleteSites(job: Job, tenant: Tenant, params: TenantDeletionParams): Promise<number> {
-    const sites = await this.prisma.site.findMany({ where: { tenantId: tenant.id }, select: { id: true, name: true, status: true, desiredState: true, lastError: true } });
-    const jobs = await this.prisma.job.findMany({ where: { siteId: { in: sites.map((s) => s.id) }, status: { in: ACTIVE } }, select: { siteId: true } });
+    const sites = await this.prisma.site.findMany({
+      where: { tenantId: tenant.id },
+      select: { id: true, name: true, status: true, desiredState: true, lastError: true },
+    });
+    const jobs = await this.prisma.job.findMany({
+      where: { siteId: { in: sites.map((s) => s.id) }, status: { in: ACTIVE } },
+      select: { siteId: true },
+    });
     const busy = new Set(jobs.map((j) => j.siteId));
     const live = sites.filter((s) => s.status !== SiteStatus.DELETED);
     if (live.length > 0 && !params.force) throw new Error(`the tenant has ${live.length} site(s) and its deletion was not forced`);
@@ -135,7 +163,9 @@ export class TenantDeletionService {
     for (const site of live) {
       if (busy.has(site.id) && site.desiredState === DesiredState.ABSENT) continue;
       if (!busy.has(site.id) && site.desiredState === DesiredState.ABSENT) {
-        const failed = await this.prisma.job.findFirst({ where: { siteId: site.id, kind: JobKind.DELETE, status: JobStatus.FAILED, finishedAt: { gte: job.startedAt ?? new Date(0) } } });
+        const failed = await this.prisma.job.findFirst({
+          where: { siteId: site.id, kind: JobKind.DELETE, status: JobStatus.FAILED, finishedAt: { gte: job.startedAt ?? new Date(0) } },
+        });
         if (failed) throw new Error(`site ${site.name} could not be deleted: ${failed.error ?? site.lastError ?? 'unknown error'}`);
       }
       await this.sites.act(actor, site.id, 'delete').catch((e: unknown) => {
@@ -169,7 +199,13 @@ export class TenantDeletionService {
       await tx.emailNotification.deleteMany({ where: { tenantId: tenant.id } });
       await tx.tenant.delete({ where: { id: tenant.id } });
       await this.events.record(
-        { tenantId: tenant.id, type: 'tenant.deleted', message: `Tenant ${tenant.slug} deleted with ${sites.length} site(s)`, data: { jobId: job.id, slug: tenant.slug, sites }, actorKeyId: params.actorKeyId },
+        {
+          tenantId: tenant.id,
+          type: 'tenant.deleted',
+          message: `Tenant ${tenant.slug} deleted with ${sites.length} site(s)`,
+          data: { jobId: job.id, slug: tenant.slug, sites },
+          actorKeyId: params.actorKeyId,
+        },
         tx,
       );
     });

@@ -4,7 +4,15 @@ import { Actor } from '../auth/auth.guard';
 import type { Principal } from '../auth/principal';
 import { ApiKeysService } from '../auth/api-keys.service';
 import { PageArgs } from '../common/page.dto';
-import { ApiKeyView, CreateApiKeyInput, CreateTenantInput, DeleteTenantArgs, IssuedApiKeyView, TenantView, UpdateTenantInput } from './dto/tenant.dto';
+import {
+  ApiKeyView,
+  CreateApiKeyInput,
+  CreateTenantInput,
+  DeleteTenantArgs,
+  IssuedApiKeyView,
+  TenantView,
+  UpdateTenantInput,
+} from './dto/tenant.dto';
 import { JobView } from '../sites/dto/site.dto';
 import { TenantsService } from './tenants.service';
 

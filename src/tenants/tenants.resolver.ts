@@ -4,7 +4,15 @@ import { Actor } from '../auth/auth.guard';
 import type { Principal } from '../auth/principal';
 import { ApiKeysService } from '../auth/api-keys.service';
 import { PageArgs } from '../common/page.dto';
-import { ApiKeyView, CreateApiKeyInput, CreateTenantInput, IssuedApiKeyView, MeView, TenantView, UpdateTenantInput } from './dto/tenant.dto';
+import {
+  ApiKeyView,
+  CreateApiKeyInput,
+  CreateTenantInput,
+  IssuedApiKeyView,
+  MeView,
+  TenantView,
+  UpdateTenantInput,
+} from './dto/tenant.dto';
 import { TenantsService } from './tenants.service';
 
 @Resolver(() => TenantView)
@@ -41,7 +49,11 @@ export class TenantsResolver {
   }
 
   @Mutation(() => JobView, { description: 'Admin only: deletes the tenant with a job; force deletes its sites too' })
-  deleteTenant(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string, @Args('force', { nullable: true, defaultValue: false }) force: boolean) {
+  deleteTenant(
+    @Actor() actor: Principal,
+    @Args('id', { type: () => ID }) id: string,
+    @Args('force', { nullable: true, defaultValue: false }) force: boolean,
+  ) {
     return this.service.delete(actor, id, force);
   }
 

@@ -35,7 +35,10 @@ export class TenantsService {
         const t = await tx.tenant.create({
           data: { ...input, dbRootPasswordEnc: this.box.seal(randomToken(24)) },
         });
-        await this.events.record({ tenantId: t.id, type: 'tenant.created', message: `Tenant ${t.slug} created`, actorKeyId: actor.keyId }, tx);
+        await this.events.record(
+          { tenantId: t.id, type: 'tenant.created', message: `Tenant ${t.slug} created`, actorKeyId: actor.keyId },
+          tx,
+        );
         return t;
       });
       return toTenantView(tenant);
@@ -73,7 +76,8 @@ export class TenantsService {
     assertCanWrite(actor);
     const current = await this.getRow(actor, id);
     const { suspended, ...fields } = input;
-    const adminOnly = suspended !== undefined || fields.maxSites !== undefined || fields.maxMemoryMb !== undefined || fields.maxCpus !== undefined;
+    const adminOnly =
+      suspended !== undefined || fields.maxSites !== undefined || fields.maxMemoryMb !== undefined || fields.maxCpus !== undefined;
     if (adminOnly) assertAdmin(actor);
     if (current.status === TenantStatus.DELETING) throw new BerthError(ErrorCode.TENANT_DELETING, `Tenant ${id} is being deleted`);
     const data: Prisma.TenantUpdateInput = { ...fields };
@@ -81,12 +85,19 @@ export class TenantsService {
     const tenant = await this.prisma.$transaction(async (tx) => {
       // The condition closes the race with a deletion asked for since the check above.
       const t = await tx.tenant.update({ where: { id, status: { not: TenantStatus.DELETING } }, data }).catch((e: unknown) => {
-        if (e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2025') throw new BerthError(ErrorCode.TENANT_DELETING, `Tenant ${id} is being deleted`);
+        if (e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2025')
+          throw new BerthError(ErrorCode.TENANT_DELETING, `Tenant ${id} is being deleted`);
         throw e;
       });
       const changed = Object.keys(input).join(', ') || 'nothing';
       await this.events.record(
-        { tenantId: id, type: suspended === undefined ? 'tenant.updated' : suspended ? 'tenant.suspended' : 'tenant.resumed', message: `Tenant ${t.slug} updated: ${changed}`, data: { fields: Object.keys(input) }, actorKeyId: actor.keyId },
+        {
+          tenantId: id,
+          type: suspended === undefined ? 'tenant.updated' : suspended ? 'tenant.suspended' : 'tenant.resumed',
+          message: `Tenant ${t.slug} updated: ${changed}`,
+          data: { fields: Object.keys(input) },
+          actorKeyId: actor.keyId,
+        },
         tx,
       );
       return t;
@@ -103,19 +114,38 @@ export class TenantsService {
     assertAdmin(actor);
     const job = await this.prisma.$transaction(async (tx) => {
       // Serialises with site creation, which locks the tenant row too.
-      const [row] = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM "Tenant" WHERE id = ${isUuid(id) ? id : '00000000-0000-0000-0000-000000000000'}::uuid FOR UPDATE`;
+      const [row] = await tx.$queryRaw<
+        { id: string }[]
+      >`SELECT id FROM "Tenant" WHERE id = ${isUuid(id) ? id : '00000000-0000-0000-0000-000000000000'}::uuid FOR UPDATE`;
       const tenant = row ? await tx.tenant.findUnique({ where: { id: row.id } }) : null;
       if (!tenant) throw new BerthError(ErrorCode.TENANT_NOT_FOUND, `Tenant ${id} was not found`);
-      const running = await tx.job.findFirst({ where: { tenantId: id, kind: JobKind.DELETE_TENANT, status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } } });
+      const running = await tx.job.findFirst({
+        where: { tenantId: id, kind: JobKind.DELETE_TENANT, status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } },
+      });
       if (running) return running;
       const sites = await tx.site.count({ where: { tenantId: id, status: { not: SiteStatus.DELETED } } });
       if (sites > 0 && !force) {
-        throw new BerthError(ErrorCode.TENANT_HAS_SITES, `Tenant ${tenant.slug} still has ${sites} site(s); delete them first or ask with force=true`, { sites });
+        throw new BerthError(
+          ErrorCode.TENANT_HAS_SITES,
+          `Tenant ${tenant.slug} still has ${sites} site(s); delete them first or ask with force=true`,
+          { sites },
+        );
       }
       await tx.tenant.update({ where: { id }, data: { status: TenantStatus.DELETING } });
       const params: TenantDeletionParams = { force, slug: tenant.slug, actorKeyId: actor.keyId };
-      const created: Job = await tx.job.create({ data: { tenantId: id, kind: JobKind.DELETE_TENANT, generation: 0, params: params as unknown as Prisma.InputJsonValue } });
-      await this.events.record({ tenantId: id, type: 'tenant.delete.requested', message: `Deletion of tenant ${tenant.slug} requested${force ? ` with its ${sites} site(s)` : ''}`, data: { jobId: created.id, force, sites }, actorKeyId: actor.keyId }, tx);
+      const created: Job = await tx.job.create({
+        data: { tenantId: id, kind: JobKind.DELETE_TENANT, generation: 0, params: params as unknown as Prisma.InputJsonValue },
+      });
+      await this.events.record(
+        {
+          tenantId: id,
+          type: 'tenant.delete.requested',
+          message: `Deletion of tenant ${tenant.slug} requested${force ? ` with its ${sites} site(s)` : ''}`,
+          data: { jobId: created.id, force, sites },
+          actorKeyId: actor.keyId,
+        },
+        tx,
+      );
       return created;
     });
     await this.jobs.enqueue(job);

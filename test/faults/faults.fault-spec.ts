@@ -39,7 +39,13 @@ async function stepsOf(jobId: string): Promise<{ name: string; status: string }[
   return rows[0]?.steps ?? [];
 }
 
-const PROVISION_STEPS = ['tenant network and database server', 'site volume and WordPress container', 'wait for database server', 'site database and user', 'wait for HTTP'];
+const PROVISION_STEPS = [
+  'tenant network and database server',
+  'site volume and WordPress container',
+  'wait for database server',
+  'site database and user',
+  'wait for HTTP',
+];
 
 describe('worker killed', () => {
   it.each(PROVISION_STEPS.map((s, i) => [i + 1, s]))('SIGKILL at provisioning step %i (%s), then a new worker', async (_i, step) => {
@@ -49,12 +55,17 @@ describe('worker killed', () => {
       `1. SIGKILL worker during provisioning step "${step}"`,
       async () => {
         const { job } = await requestSite(tenant.id, 'kill');
-        killedAt = await eventually(async () => {
-          const steps = await stepsOf(job.id);
-          const idx = steps.findIndex((s) => s.name === step);
-          // Kill as soon as the step (or a later one, for steps too quick to catch) started.
-          return idx >= 0 || steps.length > PROVISION_STEPS.indexOf(step as string) ? steps.at(-1)!.name : undefined;
-        }, `step ${step}`, 60_000, 10);
+        killedAt = await eventually(
+          async () => {
+            const steps = await stepsOf(job.id);
+            const idx = steps.findIndex((s) => s.name === step);
+            // Kill as soon as the step (or a later one, for steps too quick to catch) started.
+            return idx >= 0 || steps.length > PROVISION_STEPS.indexOf(step as string) ? steps.at(-1)!.name : undefined;
+          },
+          `step ${step}`,
+          60_000,
+          10,
+        );
         await rig.killWorker('SIGKILL');
         await rig.startWorker();
         return `killed during "${killedAt}"`;
@@ -188,13 +199,25 @@ describe('concurrency', () => {
     await faultCase(
       '8. 50 sites at once across 10 tenants',
       async () => {
-        const res = await Promise.all(tenants.flatMap((t) => Array.from({ length: 5 }, (_, i) => h().http.post('/v1/sites').set(auth(t.key)).send({ name: `many-${i}` }))));
+        const res = await Promise.all(
+          tenants.flatMap((t) =>
+            Array.from({ length: 5 }, (_, i) =>
+              h()
+                .http.post('/v1/sites')
+                .set(auth(t.key))
+                .send({ name: `many-${i}` }),
+            ),
+          ),
+        );
         expect(res.map((r) => `${r.status} ${r.status === 202 ? '' : JSON.stringify(r.body)}`.trim())).toEqual(res.map(() => '202'));
         return `${res.length} accepted`;
       },
       () => assertConverged(h(), TEST_INSTANCE, 300_000),
     );
-    const { rows } = await h().db.query(`SELECT count(*)::int AS n, count(DISTINCT "hostPort")::int AS ports FROM "Site" WHERE "tenantId" = ANY($1::uuid[]) AND status = 'RUNNING'`, [tenants.map((t) => t.tenant.id)]);
+    const { rows } = await h().db.query(
+      `SELECT count(*)::int AS n, count(DISTINCT "hostPort")::int AS ports FROM "Site" WHERE "tenantId" = ANY($1::uuid[]) AND status = 'RUNNING'`,
+      [tenants.map((t) => t.tenant.id)],
+    );
     expect(rows[0]).toEqual({ n: 50, ports: 50 });
   }, 360_000);
 });
@@ -208,7 +231,10 @@ describe('Docker Engine restarted', () => {
     await faultCase(
       '5. Docker Engine restarted with sites running',
       async () => {
-        execSync('pkill -TERM -x dockerd; for i in $(seq 1 60); do pgrep -x dockerd >/dev/null || break; sleep 0.5; done', { stdio: 'ignore', shell: '/bin/bash' });
+        execSync('pkill -TERM -x dockerd; for i in $(seq 1 60); do pgrep -x dockerd >/dev/null || break; sleep 0.5; done', {
+          stdio: 'ignore',
+          shell: '/bin/bash',
+        });
         execFileSync('bash', ['scripts/services.sh', 'docker'], { stdio: 'ignore', env: { ...process.env, DOCKER_HOST: '' } });
       },
       () => assertConverged(h(), TEST_INSTANCE, 150_000),
@@ -221,9 +247,16 @@ describe('Docker Engine restarted', () => {
     }, 'the site to be seen UP again');
     const killedAt = new Date();
     await h().docker.getContainer(testNames.wpContainer(tenant.slug, 'eng-1')).kill();
-    await eventually(async () => {
-      const { rows: down } = await h().db.query(`SELECT 1 FROM "Event" WHERE "siteId" = $1 AND type = 'site.down' AND "createdAt" >= $2`, [rows[0].id, killedAt]);
-      return down.length ? true : undefined;
-    }, 'site.down after the engine restart', 15_000);
+    await eventually(
+      async () => {
+        const { rows: down } = await h().db.query(
+          `SELECT 1 FROM "Event" WHERE "siteId" = $1 AND type = 'site.down' AND "createdAt" >= $2`,
+          [rows[0].id, killedAt],
+        );
+        return down.length ? true : undefined;
+      },
+      'site.down after the engine restart',
+      15_000,
+    );
   });
 });

@@ -35,16 +35,23 @@ export class PrivateRedis {
   }
   async start(): Promise<void> {
     this.port ||= await freePort();
-    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+    });
     this.child = child;
-    await eventually(() => {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`redis-server on port ${this.port} exited (${child.exitCode ?? child.signalCode})`);
-      try {
-        return execFileSync('redis-cli', ['-p', String(this.port), 'ping'], { encoding: 'utf8' }).includes('PONG') || undefined;
-      } catch {
-        return undefined;
-      }
-    }, 'the private Redis to answer', 30_000);
+    await eventually(
+      () => {
+        if (child.exitCode !== null || child.signalCode !== null)
+          throw new Error(`redis-server on port ${this.port} exited (${child.exitCode ?? child.signalCode})`);
+        try {
+          return execFileSync('redis-cli', ['-p', String(this.port), 'ping'], { encoding: 'utf8' }).includes('PONG') || undefined;
+        } catch {
+          return undefined;
+        }
+      },
+      'the private Redis to answer',
+      30_000,
+    );
     if (child.exitCode !== null) throw new Error(`redis-server on port ${this.port} exited (${child.exitCode}): is the port taken?`);
   }
   async stop(): Promise<void> {
@@ -137,7 +144,9 @@ export async function faultCase(name: string, fault: () => Promise<string | void
 }
 
 export function printSummary(): void {
-  const rows = results.map((r) => `| ${r.name.padEnd(58)} | ${r.outcome.padEnd(9)} | ${(r.convergeMs / 1000).toFixed(1).padStart(6)} s | ${r.note}`);
+  const rows = results.map(
+    (r) => `| ${r.name.padEnd(58)} | ${r.outcome.padEnd(9)} | ${(r.convergeMs / 1000).toFixed(1).padStart(6)} s | ${r.note}`,
+  );
   const table = ['', 'Fault-injection summary', `| ${'case'.padEnd(58)} | outcome   | converge | note`, ...rows, ''].join('\n');
   process.stdout.write(`${table}\n`);
   const dir = process.env.BERTH_TEST_OUTPUT ?? join(root, 'test-output');
@@ -153,37 +162,60 @@ export function printSummary(): void {
  * volume, and on each database server exactly the live sites' databases and users.
  */
 export async function assertConverged(h: Harness, instance: string, timeoutMs = 120_000): Promise<void> {
-  await eventually(async () => {
-    // Each "not yet" is thrown, so that a timeout says what was still wrong.
-    const { rows: open } = await h.db.query(`SELECT id, kind, status, attempts, steps, error FROM "Job" WHERE status IN ('QUEUED', 'RUNNING')`);
-    if (open.length > 0) throw new Error(`${open.length} job(s) unfinished, e.g. ${JSON.stringify(open[0])}`);
-    const { rows: sites } = await h.db.query(`SELECT s.id, s.name, s.status, s."desiredState", s."hostPort", t.slug FROM "Site" s JOIN "Tenant" t ON t.id = s."tenantId" WHERE s.status <> 'DELETED'`);
-    const containers = await h.docker.listContainers({ all: true, filters: { label: [`berth.instance=${instance}`, 'berth.role=wordpress'] } });
-    for (const s of sites) {
-      const mine = containers.filter((c) => c.Labels['berth.site-id'] === s.id);
-      const seen = `site ${s.slug}/${s.name} ${s.status}, wants ${s.desiredState}, containers ${JSON.stringify(mine.map((c) => c.State))}`;
-      if (s.desiredState === 'RUNNING' && (s.status !== 'RUNNING' || mine.length !== 1 || mine[0].State !== 'running')) throw new Error(seen);
-      if (s.desiredState === 'STOPPED' && (s.status !== 'STOPPED' || mine.length !== 1 || mine[0].State === 'running')) throw new Error(seen);
-      if (s.desiredState === 'ABSENT') throw new Error(seen);
-    }
-    const live = new Set(sites.map((s) => s.id));
-    const stray = containers.find((c) => !live.has(c.Labels['berth.site-id']));
-    if (stray) throw new Error(`container ${stray.Names[0]} belongs to no live site`);
-    return true;
-  }, 'every site to converge', timeoutMs);
+  await eventually(
+    async () => {
+      // Each "not yet" is thrown, so that a timeout says what was still wrong.
+      const { rows: open } = await h.db.query(
+        `SELECT id, kind, status, attempts, steps, error FROM "Job" WHERE status IN ('QUEUED', 'RUNNING')`,
+      );
+      if (open.length > 0) throw new Error(`${open.length} job(s) unfinished, e.g. ${JSON.stringify(open[0])}`);
+      const { rows: sites } = await h.db.query(
+        `SELECT s.id, s.name, s.status, s."desiredState", s."hostPort", t.slug FROM "Site" s JOIN "Tenant" t ON t.id = s."tenantId" WHERE s.status <> 'DELETED'`,
+      );
+      const containers = await h.docker.listContainers({
+        all: true,
+        filters: { label: [`berth.instance=${instance}`, 'berth.role=wordpress'] },
+      });
+      for (const s of sites) {
+        const mine = containers.filter((c) => c.Labels['berth.site-id'] === s.id);
+        const seen = `site ${s.slug}/${s.name} ${s.status}, wants ${s.desiredState}, containers ${JSON.stringify(mine.map((c) => c.State))}`;
+        if (s.desiredState === 'RUNNING' && (s.status !== 'RUNNING' || mine.length !== 1 || mine[0].State !== 'running'))
+          throw new Error(seen);
+        if (s.desiredState === 'STOPPED' && (s.status !== 'STOPPED' || mine.length !== 1 || mine[0].State === 'running'))
+          throw new Error(seen);
+        if (s.desiredState === 'ABSENT') throw new Error(seen);
+      }
+      const live = new Set(sites.map((s) => s.id));
+      const stray = containers.find((c) => !live.has(c.Labels['berth.site-id']));
+      if (stray) throw new Error(`container ${stray.Names[0]} belongs to no live site`);
+      return true;
+    },
+    'every site to converge',
+    timeoutMs,
+  );
   const networks = await h.docker.listNetworks({ filters: { label: [`berth.instance=${instance}`] } });
   const names = networks.map((n) => n.Name);
   expect(new Set(names).size).toBe(names.length);
   // A database server the Engine has just (re)started can take a moment to answer.
-  await eventually(async () => {
-    const problems = await strayTenantObjects(h, instance);
-    if (problems.length) throw new Error(problems.join('; '));
-    return true;
-  }, 'no stray or duplicate database server, volume, network, MariaDB database or user', 60_000, 1000);
+  await eventually(
+    async () => {
+      const problems = await strayTenantObjects(h, instance);
+      if (problems.length) throw new Error(problems.join('; '));
+      return true;
+    },
+    'no stray or duplicate database server, volume, network, MariaDB database or user',
+    60_000,
+    1000,
+  );
   const { rows: running } = await h.db.query(`SELECT s.id, s."hostPort" FROM "Site" s WHERE s.status = 'RUNNING'`);
   // A container the Engine has just (re)started can take a moment to answer.
   for (const r of running) {
-    const status = await eventually(async () => (await fetch(`http://127.0.0.1:${r.hostPort}/`, { signal: AbortSignal.timeout(5000) })).status, `site ${r.id} to answer HTTP`, 60_000, 250);
+    const status = await eventually(
+      async () => (await fetch(`http://127.0.0.1:${r.hostPort}/`, { signal: AbortSignal.timeout(5000) })).status,
+      `site ${r.id} to answer HTTP`,
+      60_000,
+      250,
+    );
     expect(status).toBe(200);
   }
 }
@@ -217,9 +249,15 @@ export async function strayTenantObjects(h: Harness, instance: string): Promise<
     for (const [slug, list] of seen) if (list.length > 1) problems.push(`tenant ${slug} has ${list.length} ${what}s: ${list.join(', ')}`);
   };
   const dbServers = await h.docker.listContainers({ all: true, filters: { label: [...filters.label, 'berth.role=db'] } });
-  perTenant('database server', dbServers.map((c) => ({ name: c.Names[0], labels: c.Labels })));
+  perTenant(
+    'database server',
+    dbServers.map((c) => ({ name: c.Names[0], labels: c.Labels })),
+  );
   const volumes = (await h.docker.listVolumes({ filters })).Volumes ?? [];
-  perTenant('database volume', volumes.filter((v) => v.Labels?.['berth.role'] === 'db-volume').map((v) => ({ name: v.Name, labels: v.Labels })));
+  perTenant(
+    'database volume',
+    volumes.filter((v) => v.Labels?.['berth.role'] === 'db-volume').map((v) => ({ name: v.Name, labels: v.Labels })),
+  );
   const siteVolumes = volumes.filter((v) => v.Labels?.['berth.role'] === 'volume');
   for (const v of siteVolumes) if (!live.has(v.Labels['berth.site-id'])) problems.push(`volume ${v.Name} belongs to no live site`);
   for (const s of sites) {
@@ -227,7 +265,10 @@ export async function strayTenantObjects(h: Harness, instance: string): Promise<
     if (n !== 1) problems.push(`site ${s.slug}/${s.id} has ${n} volumes`);
   }
   const networks = await h.docker.listNetworks({ filters });
-  perTenant('network', networks.map((n) => ({ name: n.Name, labels: n.Labels ?? {} })));
+  perTenant(
+    'network',
+    networks.map((n) => ({ name: n.Name, labels: n.Labels ?? {} })),
+  );
 
   for (const c of dbServers) {
     const slug = c.Labels['berth.tenant'];
@@ -242,7 +283,12 @@ export async function strayTenantObjects(h: Harness, instance: string): Promise<
       problems.push(`database server ${c.Names[0]} has no root password in its environment`);
       continue;
     }
-    const listed = await sqlOn(h.docker, c.Id, rootPassword, "SELECT CONCAT('database ', schema_name) FROM information_schema.schemata UNION ALL SELECT CONCAT('user ', user, '@', host) FROM mysql.user");
+    const listed = await sqlOn(
+      h.docker,
+      c.Id,
+      rootPassword,
+      "SELECT CONCAT('database ', schema_name) FROM information_schema.schemata UNION ALL SELECT CONCAT('user ', user, '@', host) FROM mysql.user",
+    );
     if (listed.code !== 0) {
       problems.push(`listing databases on ${c.Names[0]} failed (exit ${listed.code}): ${listed.out.trim().slice(0, 200)}`);
       continue;
@@ -250,18 +296,30 @@ export async function strayTenantObjects(h: Harness, instance: string): Promise<
     const found = listed.out
       .split('\n')
       .map((l) => l.trim())
-      .filter((l) => l && !(l.startsWith('database ') && SYSTEM_DATABASES.has(l.slice(9))) && !(l.startsWith('user ') && SYSTEM_USERS.has(l.slice(5, l.lastIndexOf('@')))))
+      .filter(
+        (l) =>
+          l &&
+          !(l.startsWith('database ') && SYSTEM_DATABASES.has(l.slice(9))) &&
+          !(l.startsWith('user ') && SYSTEM_USERS.has(l.slice(5, l.lastIndexOf('@')))),
+      )
       .sort();
     const expected = mine.flatMap((s) => [`database ${s.dbName}`, `user ${s.dbUser}@%`]).sort();
-    if (JSON.stringify(found) !== JSON.stringify(expected)) problems.push(`database server ${c.Names[0]} holds ${JSON.stringify(found)}, its live sites need ${JSON.stringify(expected)}`);
+    if (JSON.stringify(found) !== JSON.stringify(expected))
+      problems.push(`database server ${c.Names[0]} holds ${JSON.stringify(found)}, its live sites need ${JSON.stringify(expected)}`);
   }
   return problems;
 }
 
 /** Runs SQL as root on a database server; the password travels in the exec's environment. */
 async function sqlOn(docker: Docker, container: string, rootPassword: string, sql: string): Promise<{ code: number; out: string }> {
-  const cmd = ['sh', '-c', 'c=$(command -v mariadb || command -v mysql) && exec "$c" -uroot -h127.0.0.1 --protocol=tcp --batch --skip-column-names -e "$BERTH_SQL"'];
-  const e = await docker.getContainer(container).exec({ Cmd: cmd, Env: [`MYSQL_PWD=${rootPassword}`, `BERTH_SQL=${sql}`], AttachStdout: true, AttachStderr: true });
+  const cmd = [
+    'sh',
+    '-c',
+    'c=$(command -v mariadb || command -v mysql) && exec "$c" -uroot -h127.0.0.1 --protocol=tcp --batch --skip-column-names -e "$BERTH_SQL"',
+  ];
+  const e = await docker
+    .getContainer(container)
+    .exec({ Cmd: cmd, Env: [`MYSQL_PWD=${rootPassword}`, `BERTH_SQL=${sql}`], AttachStdout: true, AttachStderr: true });
   const stream = await e.start({ hijack: true, stdin: false });
   const sink = new PassThrough();
   let out = '';

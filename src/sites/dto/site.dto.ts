@@ -143,7 +143,8 @@ export class SiteView {
   @Field(() => SiteStatus) @ApiProperty({ enum: SiteStatus }) status!: SiteStatus;
   @Field(() => Health) @ApiProperty({ enum: Health }) health!: Health;
   @Field(() => Date, { nullable: true }) @ApiPropertyOptional() healthChangedAt!: Date | null;
-  @Field(() => Int, { nullable: true, description: 'Latency of a recent successful probe, ms' }) @ApiPropertyOptional() lastProbeMs!: number | null;
+  @Field(() => Int, { nullable: true, description: 'Latency of a recent successful probe, ms' }) @ApiPropertyOptional() lastProbeMs!:
+    number | null;
   @Field(() => String, { nullable: true }) @ApiPropertyOptional() url!: string | null;
   @Field() @ApiProperty() restartPolicy!: string;
   @Field(() => GraphQLJSONObject) @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) env!: Record<string, string>;
@@ -155,7 +156,9 @@ export class SiteView {
   @Field(() => [ContainerView], { nullable: true, description: 'Live from the Docker Engine (single-site queries only)' })
   @ApiPropertyOptional({ type: [ContainerView], description: 'Live from the Docker Engine (single-site reads only)' })
   containers?: ContainerView[];
-  @Field(() => Int, { description: 'Restarts of the WordPress container by Docker (its restart policy)' }) @ApiProperty() restartCount!: number;
+  @Field(() => Int, { description: 'Restarts of the WordPress container by Docker (its restart policy)' })
+  @ApiProperty()
+  restartCount!: number;
   @Field() @ApiProperty() createdAt!: Date;
   @Field() @ApiProperty() updatedAt!: Date;
   @Field(() => Date, { nullable: true }) @ApiPropertyOptional() deletedAt!: Date | null;
@@ -175,7 +178,8 @@ export class JobStepView {
 export class JobView {
   @Field(() => ID) @ApiProperty() id!: string;
   @Field(() => ID) @ApiProperty() tenantId!: string;
-  @Field(() => ID, { nullable: true, description: 'null for a job of a whole tenant (DELETE_TENANT)' }) @ApiPropertyOptional() siteId!: string | null;
+  @Field(() => ID, { nullable: true, description: 'null for a job of a whole tenant (DELETE_TENANT)' }) @ApiPropertyOptional() siteId!:
+    string | null;
   @Field(() => JobKind) @ApiProperty({ enum: JobKind }) kind!: JobKind;
   @Field(() => JobStatus) @ApiProperty({ enum: JobStatus }) status!: JobStatus;
   @Field(() => [JobStepView]) @ApiProperty({ type: [JobStepView] }) steps!: JobStepView[];

@@ -2,7 +2,20 @@ import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Field, Float, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { Transform } from 'class-transformer';
-import { IsBoolean, IsEmail, IsInt, IsNumber, IsOptional, IsString, Length, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
+import {
+  IsBoolean,
+  IsEmail,
+  IsInt,
+  IsNumber,
+  IsOptional,
+  IsString,
+  Length,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+} from 'class-validator';
 import { ApiKeyRole, TenantStatus } from '../../generated/prisma/enums';
 import { IsOmittable } from '../../common/omittable';
 
@@ -14,11 +27,32 @@ const SLUG_MESSAGE = 'slug must be 3 to 40 lowercase letters, digits or hyphens,
 
 /** Quota fields, the same on creation and update: GraphQL, OpenAPI and validation at once. */
 const MaxSitesField = () =>
-  applyDecorators(Field(() => Int, { nullable: true }), ApiPropertyOptional({ description: 'Sites the tenant may have (default 10)' }), IsOmittable(), IsInt(), Min(0), Max(10_000));
+  applyDecorators(
+    Field(() => Int, { nullable: true }),
+    ApiPropertyOptional({ description: 'Sites the tenant may have (default 10)' }),
+    IsOmittable(),
+    IsInt(),
+    Min(0),
+    Max(10_000),
+  );
 const MaxMemoryMbField = () =>
-  applyDecorators(Field(() => Int, { nullable: true }), ApiPropertyOptional({ description: 'Memory ceiling of one site, MiB (default 2048)' }), IsOmittable(), IsInt(), Min(64), Max(1_048_576));
+  applyDecorators(
+    Field(() => Int, { nullable: true }),
+    ApiPropertyOptional({ description: 'Memory ceiling of one site, MiB (default 2048)' }),
+    IsOmittable(),
+    IsInt(),
+    Min(64),
+    Max(1_048_576),
+  );
 const MaxCpusField = () =>
-  applyDecorators(Field(() => Float, { nullable: true }), ApiPropertyOptional({ description: 'CPU ceiling of one site (default 2)' }), IsOmittable(), IsNumber(), Min(0.1), Max(256));
+  applyDecorators(
+    Field(() => Float, { nullable: true }),
+    ApiPropertyOptional({ description: 'CPU ceiling of one site (default 2)' }),
+    IsOmittable(),
+    IsNumber(),
+    Min(0.1),
+    Max(256),
+  );
 
 /** One class per input, shared by REST (class-validator + OpenAPI) and GraphQL. */
 @InputType()
@@ -85,7 +119,10 @@ export class UpdateTenantInput {
 
 /** `?force=true` of DELETE /v1/tenants/{id}: only "true" or "false", anything else is a 400. */
 export class DeleteTenantArgs {
-  @ApiPropertyOptional({ default: false, description: "Delete the tenant's sites too (otherwise a tenant with sites answers 409 TENANT_HAS_SITES)" })
+  @ApiPropertyOptional({
+    default: false,
+    description: "Delete the tenant's sites too (otherwise a tenant with sites answers 409 TENANT_HAS_SITES)",
+  })
   @IsOmittable()
   @Transform(({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value))
   @IsBoolean({ message: 'force must be true or false' })
