@@ -45,6 +45,7 @@ export async function startBerth(config: BerthConfig): Promise<Started> {
   const dockerEvents = app.get(DockerEventsService);
   const reconciler = app.get(ReconcilerService);
   if (runsWorker) {
+    await reconciler.assertCurrentNames();
     sites.start();
     notify.start();
     monitor.start();

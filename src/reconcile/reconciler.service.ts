@@ -8,7 +8,7 @@ import { LABEL, MANAGED_BY } from '../docker/plan.types';
 import { EventsService } from '../events/events.service';
 import { JobsService } from '../jobs/jobs.service';
 import { RedisService } from '../redis/redis.service';
-import { names } from '../sites/site-plan';
+import { names, outdatedNames } from '../sites/site-plan';
 import { SiteRunner } from '../sites/site-runner.service';
 import type { Observed } from './drift';
 import { rolloutOf } from './rollout';
@@ -54,6 +54,25 @@ export class ReconcilerService {
     this.timer = setInterval(() => this.soon(0), this.config.BERTH_RECONCILE_INTERVAL_MS);
     this.timer.unref();
     this.soon(1000);
+  }
+
+  /**
+   * Refuses to run over objects an earlier version made for this (non-default) instance under
+   * names without the instance: jobs would make the sites again, empty, beside their data.
+   */
+  async assertCurrentNames(): Promise<void> {
+    const labels = { [LABEL.managedBy]: MANAGED_BY, [LABEL.instance]: this.config.BERTH_INSTANCE };
+    const [containers, volumes] = await Promise.all([this.docker.listContainers(labels), this.docker.listVolumes(labels)]);
+    const outdated = outdatedNames(this.config.BERTH_INSTANCE, [
+      ...containers.map((c) => c.Names[0]?.replace(/^\//, '') ?? c.Id),
+      ...volumes.map((v) => v.Name),
+    ]);
+    if (outdated.length === 0) return;
+    throw new Error(
+      `BERTH_INSTANCE=${this.config.BERTH_INSTANCE}: the Docker Engine holds ${outdated.length} object(s) of this instance under names of an earlier Berth ` +
+        `(${outdated.slice(0, 3).join(', ')}${outdated.length > 3 ? ', ...' : ''}); this version names them ${names.dbContainer(this.config.BERTH_INSTANCE, '<tenant>')} and so on. ` +
+        'Refusing to start the workers rather than make those sites again beside their data: move the data to the new names first (see README, Upgrading).',
+    );
   }
 
   stop(): void {

@@ -3,6 +3,7 @@ import { LABEL } from '../docker/plan.types';
 import {
   imageWithTag,
   names,
+  outdatedNames,
   planSite,
   planTenant,
   restartPolicyOf,
@@ -255,6 +256,13 @@ describe('secrets and the spec hash', () => {
   it("replaces only the secrets' own variables, not a user variable with a prototype name", () => {
     const [wp] = planSite(tenant, { ...site, env: { constructor: 'x', toString: 'y' } }, settings).containers;
     expect(wp.create.Env).toEqual(expect.arrayContaining(['constructor=x', 'toString=y']));
+  });
+});
+
+describe('outdatedNames', () => {
+  it('finds the names an earlier version gave a non-default instance, and none for default', () => {
+    expect(outdatedNames('blue', ['berth-blue_db_acme', 'db_acme', 'berth_acme_blog_data'])).toEqual(['db_acme', 'berth_acme_blog_data']);
+    expect(outdatedNames('default', ['db_acme', 'wp_acme_blog'])).toEqual([]);
   });
 });
 

@@ -99,6 +99,12 @@ export const DEFAULT_INSTANCE = 'default';
  */
 export const namePrefix = (instance: string) => (instance === DEFAULT_INSTANCE ? '' : `berth-${instance}_`);
 
+/**
+ * The names among `found` (objects labelled with `instance`) that this version would not give
+ * them: objects an earlier version made for a non-default instance, before names carried it.
+ */
+export const outdatedNames = (instance: string, found: string[]): string[] => found.filter((n) => !n.startsWith(namePrefix(instance)));
+
 export const names = {
   network: (i: string, t: string) => `${namePrefix(i)}berth_${t}`,
   dbContainer: (i: string, t: string) => `${namePrefix(i)}db_${t}`,
