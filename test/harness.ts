@@ -142,10 +142,16 @@ export async function waitForJob(h: Harness, key: string, jobId: string, timeout
 }
 
 /** Runs a command in a container (optionally as a user) and returns its exit code and output. */
-export async function exec(docker: Docker, container: string, cmd: string[], user?: string): Promise<{ code: number; out: string }> {
+export async function exec(
+  docker: Docker,
+  container: string,
+  cmd: string[],
+  user?: string,
+  env?: string[],
+): Promise<{ code: number; out: string }> {
   const e = await docker
     .getContainer(container)
-    .exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, ...(user ? { User: user } : {}) });
+    .exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, ...(user ? { User: user } : {}), ...(env ? { Env: env } : {}) });
   const stream = await e.start({ hijack: true, stdin: false });
   const sink = new PassThrough();
   let out = '';

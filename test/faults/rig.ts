@@ -2,9 +2,8 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
-import { auth, spawnBerth, startHarness, waitForOutput, type BerthProcess, type Harness } from '../harness';
+import { auth, exec, spawnBerth, startHarness, waitForOutput, type BerthProcess, type Harness } from '../harness';
 import { testEnv } from '../env';
 import { eventually } from '../receivers';
 
@@ -317,16 +316,7 @@ async function sqlOn(docker: Docker, container: string, rootPassword: string, sq
     '-c',
     'c=$(command -v mariadb || command -v mysql) && exec "$c" -uroot -h127.0.0.1 --protocol=tcp --batch --skip-column-names -e "$BERTH_SQL"',
   ];
-  const e = await docker
-    .getContainer(container)
-    .exec({ Cmd: cmd, Env: [`MYSQL_PWD=${rootPassword}`, `BERTH_SQL=${sql}`], AttachStdout: true, AttachStderr: true });
-  const stream = await e.start({ hijack: true, stdin: false });
-  const sink = new PassThrough();
-  let out = '';
-  sink.on('data', (c: Buffer) => (out += c.toString()));
-  docker.modem.demuxStream(stream, sink, sink);
-  await new Promise((r) => stream.on('end', r));
-  return { code: (await e.inspect()).ExitCode ?? -1, out };
+  return exec(docker, container, cmd, undefined, [`MYSQL_PWD=${rootPassword}`, `BERTH_SQL=${sql}`]);
 }
 
 export const authHeader = auth;
