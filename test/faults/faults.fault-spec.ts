@@ -224,39 +224,45 @@ describe('concurrency', () => {
 
 describe('Docker Engine restarted', () => {
   const localDocker = (process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock') === 'unix:///var/run/docker.sock';
-  (localDocker ? it : it.skip)('with sites running (skipped when DOCKER_HOST is not the local engine)', async () => {
-    const { tenant } = await createTenant(h());
-    const jobs = await Promise.all(['eng-1', 'eng-2'].map((n) => requestSite(tenant.id, n)));
-    for (const j of jobs) await waitForJob(h(), rig.key(), j.job.id);
-    await faultCase(
-      '5. Docker Engine restarted with sites running',
-      async () => {
-        execSync('pkill -TERM -x dockerd; for i in $(seq 1 60); do pgrep -x dockerd >/dev/null || break; sleep 0.5; done', {
-          stdio: 'ignore',
-          shell: '/bin/bash',
-        });
-        execFileSync('bash', ['scripts/services.sh', 'docker'], { stdio: 'ignore', env: { ...process.env, DOCKER_HOST: '' } });
-      },
-      () => assertConverged(h(), TEST_INSTANCE, 150_000),
-    );
-    // The event stream reconnected by itself: a container killed now is noticed at once.
-    const { rows } = await h().db.query(`SELECT id FROM "Site" WHERE name = 'eng-1' AND "tenantId" = $1`, [tenant.id]);
-    await eventually(async () => {
-      const { rows: up } = await h().db.query(`SELECT health FROM "Site" WHERE id = $1`, [rows[0].id]);
-      return up[0].health === 'UP' ? true : undefined;
-    }, 'the site to be seen UP again');
-    const killedAt = new Date();
-    await h().docker.getContainer(testNames.wpContainer(tenant.slug, 'eng-1')).kill();
-    await eventually(
-      async () => {
-        const { rows: down } = await h().db.query(
-          `SELECT 1 FROM "Event" WHERE "siteId" = $1 AND type = 'site.down' AND "createdAt" >= $2`,
-          [rows[0].id, killedAt],
-        );
-        return down.length ? true : undefined;
-      },
-      'site.down after the engine restart',
-      15_000,
-    );
-  });
+  (localDocker ? it : it.skip)(
+    'with sites running (skipped when DOCKER_HOST is not the local engine)',
+    async () => {
+      const { tenant } = await createTenant(h());
+      const jobs = await Promise.all(['eng-1', 'eng-2'].map((n) => requestSite(tenant.id, n)));
+      for (const j of jobs) await waitForJob(h(), rig.key(), j.job.id);
+      await faultCase(
+        '5. Docker Engine restarted with sites running',
+        async () => {
+          execSync('pkill -TERM -x dockerd; for i in $(seq 1 60); do pgrep -x dockerd >/dev/null || break; sleep 0.5; done', {
+            stdio: 'ignore',
+            shell: '/bin/bash',
+          });
+          execFileSync('bash', ['scripts/services.sh', 'docker'], { stdio: 'ignore', env: { ...process.env, DOCKER_HOST: '' } });
+        },
+        () => assertConverged(h(), TEST_INSTANCE, 150_000),
+      );
+      // The event stream reconnected by itself: a container killed now is noticed at once.
+      const { rows } = await h().db.query(`SELECT id FROM "Site" WHERE name = 'eng-1' AND "tenantId" = $1`, [tenant.id]);
+      await eventually(async () => {
+        const { rows: up } = await h().db.query(`SELECT health FROM "Site" WHERE id = $1`, [rows[0].id]);
+        return up[0].health === 'UP' ? true : undefined;
+      }, 'the site to be seen UP again');
+      const killedAt = new Date();
+      await h().docker.getContainer(testNames.wpContainer(tenant.slug, 'eng-1')).kill();
+      await eventually(
+        async () => {
+          const { rows: down } = await h().db.query(
+            `SELECT 1 FROM "Event" WHERE "siteId" = $1 AND type = 'site.down' AND "createdAt" >= $2`,
+            [rows[0].id, killedAt],
+          );
+          return down.length ? true : undefined;
+        },
+        'site.down after the engine restart',
+        15_000,
+      );
+      // The case's own waits (convergence 150 s, then strays and HTTP) outlast Jest's default,
+      // which would cut them off without saying what was still wrong.
+    },
+    420_000,
+  );
 });
