@@ -274,3 +274,34 @@ describe('ApplyService ownership', () => {
     expect(f.containers.has('wp_green')).toBe(true);
   });
 });
+
+describe('ApplyService start', () => {
+  it('makes anew a container whose start the Engine refuses with a stale task ("already exists"), once', async () => {
+    const f = fakeEngine();
+    await f.applier('blue').apply(planOf('blue'));
+    const stale = f.containers.get('db_acme')!;
+    stale.running = false;
+    const start = f.docker.startContainer;
+    f.docker.startContainer = async (id: string) => {
+      if (id === stale.Id) throw new Error(`(HTTP code 500) server error - task ${id}: already exists`);
+      return start(id);
+    };
+    const report = await f.applier('blue').apply(planOf('blue'));
+    expect(report.changes).toEqual(['container db_acme replaced (the Engine kept a stale task for it)']);
+    const made = f.containers.get('db_acme')!;
+    expect(made.Id).not.toBe(stale.Id);
+    expect(made.running).toBe(true);
+  });
+
+  it('passes on any other start failure without touching the container', async () => {
+    const f = fakeEngine();
+    await f.applier('blue').apply(planOf('blue'));
+    const stopped = f.containers.get('db_acme')!;
+    stopped.running = false;
+    f.docker.startContainer = async () => {
+      throw new Error('(HTTP code 500) server error - port is already allocated');
+    };
+    await expect(f.applier('blue').apply(planOf('blue'))).rejects.toThrow('port is already allocated');
+    expect(f.containers.get('db_acme')!.Id).toBe(stopped.Id);
+  });
+});

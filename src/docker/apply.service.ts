@@ -95,9 +95,7 @@ export class ApplyService {
       assertOwned('container', spec.name, info.Config.Labels, this.instance);
     }
     if (spec.running && !info.State.Running) {
-      await this.docker.startContainer(info.Id);
-      report.changes.push(`container ${spec.name} started`);
-      info = await this.mustInspect(spec.name);
+      info = await this.start(spec, info, report);
     } else if (!spec.running && info.State.Running) {
       await this.docker.stopContainer(info.Id);
       report.changes.push(`container ${spec.name} stopped`);
@@ -115,6 +113,27 @@ export class ApplyService {
       ErrorCode.IMAGE_UNAVAILABLE,
       `${ErrorCode.IMAGE_UNAVAILABLE}: image ${image ?? '(none)'} is not on the Docker Engine and could not be pulled (${missing})${kept}`,
     );
+  }
+
+  /**
+   * Starts a stopped container. After an Engine restart, containerd can still hold a task for
+   * a container the Engine sees as stopped, and every start then fails with "task ...: already
+   * exists": such a container is made anew (its data lives on named volumes), once.
+   */
+  private async start(spec: ContainerSpec, info: ContainerInfo, report: ApplyReport): Promise<ContainerInfo> {
+    try {
+      await this.docker.startContainer(info.Id);
+      report.changes.push(`container ${spec.name} started`);
+    } catch (e) {
+      if (!/already exists/i.test((e as Error).message)) throw e;
+      await this.docker.removeContainer(info.Id);
+      await this.docker.createContainer(spec.create);
+      const made = await this.mustInspect(spec.name);
+      assertOwned('container', spec.name, made.Config.Labels, this.instance);
+      await this.docker.startContainer(made.Id);
+      report.changes.push(`container ${spec.name} replaced (the Engine kept a stale task for it)`);
+    }
+    return this.mustInspect(spec.name);
   }
 
   /** A container cut off from its network (removed and made again) must be recreated. */
