@@ -29,6 +29,27 @@ const ACTIONS = {
 } as const;
 export type SiteAction = keyof typeof ACTIONS;
 
+/** The columns a site's view shows as they are (never its secrets or internal bookkeeping). */
+const VIEW_FIELDS = [
+  'id',
+  'tenantId',
+  'name',
+  'status',
+  'health',
+  'healthChangedAt',
+  'lastProbeMs',
+  'restartPolicy',
+  'memoryMb',
+  'cpus',
+  'imageTag',
+  'generation',
+  'lastError',
+  'createdAt',
+  'updatedAt',
+  'deletedAt',
+] as const;
+const pick = <T, K extends keyof T>(row: T, keys: readonly K[]) => Object.fromEntries(keys.map((k) => [k, row[k]])) as Pick<T, K>;
+
 /** Where a view made for a single-site GraphQL query keeps its loader of live containers. */
 const LIVE = Symbol('liveContainers');
 
@@ -46,41 +67,8 @@ export class SitesService {
   ) {}
 
   toView(site: Site, live?: ContainerView[]): SiteView {
-    const {
-      id,
-      tenantId,
-      name,
-      status,
-      health,
-      healthChangedAt,
-      lastProbeMs,
-      restartPolicy,
-      memoryMb,
-      cpus,
-      imageTag,
-      generation,
-      lastError,
-      createdAt,
-      updatedAt,
-      deletedAt,
-    } = site;
     return {
-      id,
-      tenantId,
-      name,
-      status,
-      health,
-      healthChangedAt,
-      lastProbeMs,
-      restartPolicy,
-      memoryMb,
-      cpus,
-      imageTag,
-      generation,
-      lastError,
-      createdAt,
-      updatedAt,
-      deletedAt,
+      ...pick(site, VIEW_FIELDS),
       restartCount: site.restartCount,
       env: site.env as Record<string, string>,
       url: site.status === SiteStatus.DELETED ? null : siteUrl(this.config.BERTH_PUBLISH_ADDRESS, site.hostPort),
