@@ -13,7 +13,7 @@
 import Docker from 'dockerode';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { answers, machineCpu, removeLabelled, round, sleep } from './support';
+import { answers, createPlan, machineCpu, removeLabelled, round, sleep, type BenchPlan } from './support';
 
 type Create = Docker.ContainerCreateOptions & { name: string; HostConfig: Docker.HostConfig; Healthcheck?: unknown };
 interface PlanOut {
@@ -94,6 +94,7 @@ async function up(mode: 'old' | 'new', plans: PlanModule, database: DatabaseModu
     slug: `idle${mode}`,
     networkIndex: mode === 'old' ? 1 : 2,
     dbRootPassword: 'idle-root-password-0123',
+    dbRootPasswordSealed: 'bench-not-sealed',
     maxMemoryMb: 128,
     maxCpus: 1,
   };
@@ -109,29 +110,20 @@ async function up(mode: 'old' | 'new', plans: PlanModule, database: DatabaseModu
       dbName: `wp_${i}`,
       dbUser: `wp_${i}`,
       dbPassword: 'idle-site-password-0123',
+      dbPasswordSealed: 'bench-not-sealed',
       hostPort: 33000 + (mode === 'old' ? 0 : 500) + i,
       running: true,
     };
     all.push(plans.planSite(t, site, settings));
   }
   const ids: string[] = [];
-  for (const plan of all) {
-    for (const n of plan.networks)
-      await docker.createNetwork({
-        Name: n.name,
-        Driver: 'bridge',
-        Labels: n.labels,
-        IPAM: { Config: [{ Subnet: n.subnet, Gateway: n.gateway }] },
-      });
-    for (const v of plan.volumes) await docker.createVolume({ Name: v.name, Labels: v.labels });
-    for (const { create } of plan.containers) {
-      // the old settings: the images' own health checks (every 3-5 s) and no init
-      const options = mode === 'old' ? { ...create, Healthcheck: undefined, HostConfig: { ...create.HostConfig, Init: false } } : create;
-      const c = await docker.createContainer(options);
-      await c.start();
-      ids.push(c.id);
-    }
-  }
+  // the old settings: the images' own health checks (every 3-5 s) and no init
+  const old = (create: BenchPlan['containers'][number]['create']) => ({
+    ...create,
+    Healthcheck: undefined,
+    HostConfig: { ...create.HostConfig, Init: false },
+  });
+  for (const plan of all) ids.push(...(await createPlan(docker, plan, mode === 'old' ? old : undefined)));
   // settled: the database server greets and every site answers
   const db = await docker.getContainer(ids[0]).inspect();
   const address = Object.values(db.NetworkSettings.Networks)[0].IPAddress;

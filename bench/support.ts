@@ -347,3 +347,37 @@ export async function backgroundBusy(excludePid: number | undefined, windowMs = 
   const o1 = own();
   return round((100 * (m1.busy - m0.busy - (o1 - o0))) / Math.max(0.01, m1.total - m0.total));
 }
+
+/** Docker objects as a Berth plan lists them (the compiled plan's output, typed for the bench). */
+export interface BenchPlan {
+  networks: { name: string; subnet: string; gateway: string; labels: Record<string, string> }[];
+  volumes: { name: string; labels: Record<string, string> }[];
+  containers: { create: Docker.ContainerCreateOptions & { name: string; HostConfig: Docker.HostConfig } }[];
+}
+
+/**
+ * Makes a plan's networks, volumes and containers (started) with Berth's own create options,
+ * each container's passed through `adjust` first; returns the containers' ids.
+ */
+export async function createPlan(
+  docker: Docker,
+  plan: BenchPlan,
+  adjust: (create: BenchPlan['containers'][number]['create']) => Docker.ContainerCreateOptions = (c) => c,
+): Promise<string[]> {
+  for (const n of plan.networks) {
+    await docker.createNetwork({
+      Name: n.name,
+      Driver: 'bridge',
+      Labels: n.labels,
+      IPAM: { Config: [{ Subnet: n.subnet, Gateway: n.gateway }] },
+    });
+  }
+  for (const v of plan.volumes) await docker.createVolume({ Name: v.name, Labels: v.labels });
+  const ids: string[] = [];
+  for (const { create } of plan.containers) {
+    const c = await docker.createContainer(adjust(create));
+    await c.start();
+    ids.push(c.id);
+  }
+  return ids;
+}

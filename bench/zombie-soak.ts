@@ -10,14 +10,14 @@
 import Docker from 'dockerode';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { removeLabelled, sleep } from './support';
+import { createPlan, removeLabelled, sleep } from './support';
 
 interface PlanContainer {
   create: Docker.ContainerCreateOptions & { name: string; HostConfig: Docker.HostConfig };
 }
 interface PlanModule {
   planTenant(
-    t: { slug: string; networkIndex: number; dbRootPassword: string; maxMemoryMb: number; maxCpus: number },
+    t: { slug: string; networkIndex: number; dbRootPassword: string; dbRootPasswordSealed: string; maxMemoryMb: number; maxCpus: number },
     s: Record<string, unknown>,
   ): {
     networks: { name: string; subnet: string; gateway: string; labels: Record<string, string> }[];
@@ -66,19 +66,12 @@ async function zombies(id: string): Promise<number> {
 }
 
 async function create(plan: ReturnType<PlanModule['planTenant']>, init: boolean): Promise<string> {
-  for (const n of plan.networks) {
-    await docker.createNetwork({
-      Name: n.name,
-      Driver: 'bridge',
-      Labels: n.labels,
-      IPAM: { Config: [{ Subnet: n.subnet, Gateway: n.gateway }] },
-    });
-  }
-  for (const v of plan.volumes) await docker.createVolume({ Name: v.name, Labels: v.labels });
-  const { create: options } = plan.containers[0];
-  const c = await docker.createContainer({ ...options, Healthcheck: TIMING_OUT, HostConfig: { ...options.HostConfig, Init: init } });
-  await c.start();
-  return c.id;
+  const [id] = await createPlan(docker, plan, (options) => ({
+    ...options,
+    Healthcheck: TIMING_OUT,
+    HostConfig: { ...options.HostConfig, Init: init },
+  }));
+  return id;
 }
 
 async function main(): Promise<void> {
@@ -88,6 +81,7 @@ async function main(): Promise<void> {
     slug,
     networkIndex,
     dbRootPassword: 'soak-root-password-0123',
+    dbRootPasswordSealed: 'bench-not-sealed',
     maxMemoryMb: 256,
     maxCpus: 1,
   });
