@@ -10,7 +10,7 @@ import { TEST_ADMIN_KEY, TEST_INSTANCE, testEnv, testNames } from './env';
 import { auth, createTenant, startHarness, uniqueSlug, waitForJob, type Harness } from './harness';
 import { eventually, TestSmtpServer, TestWebhookReceiver } from './receivers';
 import { dumpRedis, dumpTables, envOf, provision, removeSuiteObjects, testRedis, wsClient } from './suite-helpers';
-import { eventChannel } from '../src/notifications/notify.types';
+import { eventChannel } from '../src/events/notify.types';
 
 const TABLES = ['Event', 'Job', 'Site', 'Tenant', 'ApiKey', 'Webhook', 'WebhookDelivery', 'EmailNotification'];
 

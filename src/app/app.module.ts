@@ -1,42 +1,28 @@
 import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
 import { type ArgumentMetadata, DynamicModule, Module, ValidationPipe } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { GraphQLModule } from '@nestjs/graphql';
 import type { ValidationError } from 'class-validator';
 import { GraphQLError, parse, type DocumentNode, type ExecutionResult, type ValidationRule } from 'graphql';
 import type { BerthConfig } from '../config/config';
 import { ConfigModule } from '../config/config.module';
-import { InfraModule } from '../database/infra.module';
 import { ApiKeysService } from '../auth/api-keys.service';
-import { AuthGuard, bearer } from '../auth/auth.guard';
+import { AuthModule } from '../auth/auth.module';
+import { bearer } from '../auth/auth.guard';
 import { BerthError, ErrorCode } from '../common/errors';
 import { HttpErrorFilter } from '../common/http-error.filter';
 import { formatGraphQLError } from '../common/graphql-errors';
 import { queryLimitErrors, queryLimits } from '../common/graphql-limits';
 import { assertSaneInput } from '../common/sane-input';
-import { HealthController } from '../health/health.controller';
-import { TenantsController } from '../tenants/tenants.controller';
-import { TenantsResolver } from '../tenants/tenants.resolver';
-import { TenantsService } from '../tenants/tenants.service';
-import { TenantDeletionService } from '../tenants/tenant-deletion.service';
-import { JobsService } from '../jobs/jobs.service';
-import { SiteWorker } from '../jobs/site.worker';
-import { SitesController } from '../sites/sites.controller';
-import { SitesResolver } from '../sites/sites.resolver';
-import { SitesService } from '../sites/sites.service';
-import { SiteRunner } from '../sites/site-runner.service';
-import { EventFeedService } from '../events/event-feed.service';
-import { EventsController } from '../events/events.controller';
-import { EventsResolver } from '../events/events.resolver';
-import { WebhooksService } from '../notifications/webhooks.service';
-import { parseNetworks, WebhookTargetPolicy } from '../notifications/webhook-target';
-import { WebhooksController } from '../notifications/webhooks.controller';
-import { WebhooksResolver } from '../notifications/webhooks.resolver';
-import { NotifyWorker } from '../notifications/notify.worker';
-import { MonitorService } from '../monitor/monitor.service';
-import { SiteHealthService } from '../monitor/site-health.service';
-import { DockerEventsService } from '../monitor/docker-events.service';
-import { ReconcilerService } from '../reconcile/reconciler.service';
+import { EventsModule } from '../events/events.module';
+import { HealthModule } from '../health/health.module';
+import { JobsModule } from '../jobs/jobs.module';
+import { MonitorModule } from '../monitor/monitor.module';
+import { NotificationsModule } from '../notifications/notifications.module';
+import { ReconcileModule } from '../reconcile/reconcile.module';
+import { SitesModule } from '../sites/sites.module';
+import { TenantsModule } from '../tenants/tenants.module';
+import { WorkerModule } from '../worker/worker.module';
 
 function flatten(errors: ValidationError[], prefix = ''): string[] {
   return errors.flatMap((e) => [
@@ -87,7 +73,6 @@ export class AppModule {
       module: AppModule,
       imports: [
         ConfigModule.forConfig(config),
-        InfraModule,
         GraphQLModule.forRootAsync<ApolloDriverConfig>({
           driver: ApolloDriver,
           inject: [ApiKeysService],
@@ -140,34 +125,20 @@ export class AppModule {
           imports: [AuthModule],
         }),
         AuthModule,
+        EventsModule,
+        NotificationsModule,
+        JobsModule,
+        SitesModule,
+        TenantsModule,
+        ReconcileModule,
+        MonitorModule,
+        WorkerModule,
+        HealthModule,
       ],
-      controllers: [HealthController, TenantsController, SitesController, EventsController, WebhooksController],
       providers: [
-        TenantsService,
-        TenantsResolver,
-        TenantDeletionService,
-        JobsService,
-        SitesService,
-        SitesResolver,
-        SiteRunner,
-        SiteWorker,
-        EventFeedService,
-        EventsResolver,
-        WebhooksService,
-        WebhooksResolver,
-        { provide: WebhookTargetPolicy, useValue: new WebhookTargetPolicy(parseNetworks(config.BERTH_WEBHOOK_ALLOWED_NETWORKS)) },
-        NotifyWorker,
-        MonitorService,
-        SiteHealthService,
-        DockerEventsService,
-        ReconcilerService,
-        { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_PIPE, useValue: validationPipe },
         { provide: APP_FILTER, useClass: HttpErrorFilter },
       ],
     };
   }
 }
-
-@Module({ providers: [ApiKeysService], exports: [ApiKeysService] })
-export class AuthModule {}

@@ -6,7 +6,7 @@ import { json } from 'express';
 import type { BerthConfig } from '../config/config';
 import { migrate } from '../database/migrator';
 import { ApiKeysService } from '../auth/api-keys.service';
-import { SiteWorker } from '../jobs/site.worker';
+import { SiteWorker } from '../worker/site.worker';
 import { NotifyWorker } from '../notifications/notify.worker';
 import { MonitorService } from '../monitor/monitor.service';
 import { DockerEventsService } from '../monitor/docker-events.service';

@@ -2,14 +2,15 @@ import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { PrismaService } from '../database/prisma.service';
 import { ApiKeyRole, TenantStatus } from '../generated/prisma/enums';
 import type { ApiKey } from '../generated/prisma/client';
-import type { ApiKeyView } from '../tenants/dto/tenant.dto';
+
 import { randomToken, sha256 } from '../common/crypto';
 import { BerthError, ErrorCode } from '../common/errors';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { EventsService } from '../events/events.service';
 import { RedisService } from '../redis/redis.service';
-import { isUuid } from '../tenants/tenants.service';
-import { assertCanWrite, canSeeTenant, isAdmin, type Principal } from './principal';
+import { isUuid } from '../common/ids';
+import { assertCanWrite, canSeeTenant, isAdmin, type Principal } from '../common/principal';
+import { type ApiKeyView } from './dto/api-key.dto';
 
 const KEY_PREFIX = 'berth_';
 const LAST_USED_RESOLUTION_MS = 60_000;

@@ -1,34 +1,10 @@
-import { CanActivate, createParamDecorator, ExecutionContext, Inject, Injectable, SetMetadata } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { BerthError, ErrorCode } from '../common/errors';
 import { RedisService } from '../redis/redis.service';
 import { Reflector } from '@nestjs/core';
-import { GqlExecutionContext } from '@nestjs/graphql';
 import { ApiKeysService } from './api-keys.service';
-import type { Principal } from './principal';
-
-const PUBLIC = 'berth:public';
-/** Marks a route that needs no API key (health checks only). */
-export const Public = () => SetMetadata(PUBLIC, true);
-
-interface WithPrincipal {
-  headers?: Record<string, string | string[] | undefined>;
-  principal?: Principal;
-  /** Seconds to wait (0: go ahead), decided once per request or graphql-ws operation. */
-  retryAfter?: number;
-}
-
-/** The object that carries the principal for REST requests and GraphQL operations alike. */
-function carrier(ctx: ExecutionContext): WithPrincipal {
-  if (ctx.getType<string>() === 'graphql') {
-    const gql = GqlExecutionContext.create(ctx).getContext<{ req?: WithPrincipal; principal?: Principal }>();
-    // Subscriptions authenticate once, at connection time (see app.module.ts), and carry
-    // the principal on the context itself.
-    if (gql.principal) return gql as WithPrincipal;
-    return gql.req ?? (gql as WithPrincipal);
-  }
-  return ctx.switchToHttp().getRequest<WithPrincipal>();
-}
+import { carrier, PUBLIC } from '../common/principal';
 
 export function bearer(header: string | string[] | undefined): string | undefined {
   const value = Array.isArray(header) ? header[0] : header;
@@ -67,10 +43,3 @@ export class AuthGuard implements CanActivate {
     return true;
   }
 }
-
-/** Injects the authenticated principal into a controller or resolver method. */
-export const Actor = createParamDecorator((_: unknown, ctx: ExecutionContext): Principal => {
-  const principal = carrier(ctx).principal;
-  if (!principal) throw new Error('Actor used on a public route');
-  return principal;
-});

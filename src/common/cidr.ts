@@ -1,3 +1,5 @@
+import { BlockList, isIP } from 'node:net';
+
 /** An IPv4 network: its address as an unsigned 32-bit number and its prefix length. */
 export interface Ipv4Cidr {
   network: number;
@@ -25,3 +27,19 @@ export function parseIpv4Cidr(text: string): Ipv4Cidr {
 
 export const ipv4Mask = (bits: number) => (bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0);
 export const ipv4ToString = (n: number) => [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
+
+/** Parses "a.b.c.d/n, x::/n" into a BlockList; throws with the offending entry. */
+export function parseNetworks(list: string): BlockList {
+  const networks = new BlockList();
+  for (const entry of list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const m = /^([^/]+)\/(\d{1,3})$/.exec(entry);
+    const family = m ? isIP(m[1]) : 0;
+    const prefix = m ? Number(m[2]) : -1;
+    if (!m || !family || prefix > (family === 4 ? 32 : 128)) throw new Error(`"${entry}" is not a CIDR such as 10.0.0.0/8 or fd00::/8`);
+    networks.addSubnet(m[1], prefix, family === 4 ? 'ipv4' : 'ipv6');
+  }
+  return networks;
+}

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseIpv4Cidr } from '../common/cidr';
-import { parseNetworks } from '../notifications/webhook-target';
+import { parseNetworks } from '../common/cidr';
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 

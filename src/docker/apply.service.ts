@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { BerthError, ErrorCode } from '../common/errors';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { DockerService, isConflict, type ContainerInfo } from './docker.service';
+import { replacementReason } from './plan-drift';
 import { LABEL, MANAGED_BY, type ContainerSpec, type NetworkSpec, type Plan, type VolumeSpec } from './plan.types';
 
 /** What one apply changed; an apply of an unchanged plan reports nothing. */
@@ -73,8 +74,7 @@ export class ApplyService {
   private async ensureContainer(spec: ContainerSpec, report: ApplyReport): Promise<ContainerInfo> {
     let info = await this.docker.inspectContainer(spec.name);
     if (info) assertOwned('container', spec.name, info.Config.Labels, this.instance);
-    const wanted = spec.create.Labels[LABEL.specHash];
-    const reason = info && (info.Config.Labels[LABEL.specHash] !== wanted ? 'settings differ' : await this.detachedFrom(info, spec));
+    const reason = info && (await this.replacementReason(info, spec));
     // The image is checked before anything is removed: a bad image leaves the container be.
     if (!info || reason) await this.requireImage(spec, info);
     if (info && reason) {
@@ -136,13 +136,13 @@ export class ApplyService {
     return this.mustInspect(spec.name);
   }
 
-  /** A container cut off from its network (removed and made again) must be recreated. */
-  private async detachedFrom(info: ContainerInfo, spec: ContainerSpec): Promise<string | undefined> {
+  /** Why the container must be made anew (see {@link replacementReason}); the network is looked up only when the spec names one. */
+  private async replacementReason(info: ContainerInfo, spec: ContainerSpec): Promise<string | undefined> {
     const net = spec.create.HostConfig?.NetworkMode;
-    if (!net) return undefined;
-    const [current] = await this.docker.findNetworks(net);
-    const attached = info.NetworkSettings.Networks?.[net];
-    return attached && current && attached.NetworkID === current.Id ? undefined : `not attached to network ${net}`;
+    const current = net ? (await this.docker.findNetworks(net))[0] : undefined;
+    const networks = Object.fromEntries(Object.entries(info.NetworkSettings.Networks ?? {}).map(([name, n]) => [name, n.NetworkID]));
+    const ids = new Map(current && net ? [[net, current.Id]] : []);
+    return replacementReason(spec, { labels: info.Config.Labels, networks }, ids)?.reason;
   }
 
   private async mustInspect(name: string): Promise<ContainerInfo> {

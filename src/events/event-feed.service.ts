@@ -2,10 +2,10 @@ import { Injectable } from '@nestjs/common';
 import { PrismaService } from '../database/prisma.service';
 import type { Event } from '../generated/prisma/client';
 import { BerthError, ErrorCode } from '../common/errors';
-import { canSeeTenant, tenantScope, type Principal } from '../auth/principal';
+import { canSeeTenant, tenantScope, type Principal } from '../common/principal';
 import { RedisService } from '../redis/redis.service';
-import { isUuid } from '../tenants/tenants.service';
-import { eventChannel } from '../notifications/notify.types';
+import { isUuid } from '../common/ids';
+import { eventChannel } from './notify.types';
 import { EventsService } from './events.service';
 
 export interface EventFilter {

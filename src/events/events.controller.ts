@@ -1,10 +1,9 @@
 import { Controller, Get, Query, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { Actor } from '../auth/auth.guard';
-import type { Principal } from '../auth/principal';
-import { EventView } from '../sites/dto/site.dto';
-import { EventFilterArgs } from './dto/event.dto';
+import { Actor, type Principal } from '../common/principal';
+
+import { EventFilterArgs, EventView } from './dto/event.dto';
 import { EventFeedService } from './event-feed.service';
 
 @ApiTags('events')

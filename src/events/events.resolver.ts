@@ -1,8 +1,7 @@
 import { Args, ID, Query, Resolver, Subscription } from '@nestjs/graphql';
-import { Actor } from '../auth/auth.guard';
-import type { Principal } from '../auth/principal';
-import { EventView } from '../sites/dto/site.dto';
-import { EventFilterArgs } from './dto/event.dto';
+import { Actor, type Principal } from '../common/principal';
+
+import { EventFilterArgs, EventView } from './dto/event.dto';
 import { EventFeedService } from './event-feed.service';
 
 @Resolver(() => EventView)

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { PrismaService } from '../database/prisma.service';
 import type { Prisma } from '../generated/prisma/client';
-import { NotifyQueue } from '../notifications/notify.queue';
+import { NotifyQueue } from './notify.queue';
 
 export interface NewEvent {
   tenantId?: string | null;

@@ -1,7 +1,7 @@
 import { Controller, Get, Logger, Res } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { Public } from '../auth/auth.guard';
+import { Public } from '../common/principal';
 import { PrismaService } from '../database/prisma.service';
 import { DockerService } from '../docker/docker.service';
 import { RedisService } from '../redis/redis.service';

@@ -7,11 +7,12 @@ import { JobKind, JobStatus } from '../generated/prisma/enums';
 import { EventsService } from '../events/events.service';
 import { RedisService } from '../redis/redis.service';
 import { BerthError, ErrorCode } from '../common/errors';
-import { assertCanWrite, canSeeTenant, type Principal } from '../auth/principal';
+import { assertCanWrite, canSeeTenant, type Principal } from '../common/principal';
 import { isUuid } from '../common/ids';
-import type { JobView } from '../sites/dto/site.dto';
+
 import { JobName, queueMessage, SITES_QUEUE, type JobPayloads, type StepRecord } from './job.types';
 import { guarded, resumeAfterUndo, undoOf } from './generation';
+import { type JobView } from './dto/job.dto';
 
 export function toJobView(j: Job): JobView {
   const { id, tenantId, siteId, kind, status, progress, attempts, error, createdAt, startedAt, finishedAt } = j;

@@ -65,6 +65,16 @@ export class MonitorService {
     await this.redis.client.multi().del(fails(siteId)).zadd(DUE, at, siteId).exec();
   }
 
+  /**
+   * What a finished job means for probing: a site it brought up answered HTTP, so it is UP
+   * and probed afresh; a site it stopped or deleted is not probed.
+   */
+  async afterJob(siteId: string, status: SiteStatus): Promise<void> {
+    if (status !== SiteStatus.RUNNING) return this.unwatch(siteId);
+    await this.health.transition(siteId, Health.UP, 'answered HTTP after the job');
+    await this.settled(siteId, Date.now() + this.config.BERTH_PROBE_INTERVAL_MS);
+  }
+
   async unwatch(siteId: string): Promise<void> {
     await this.redis.client.multi().zrem(DUE, siteId).del(fails(siteId)).exec();
   }

@@ -8,10 +8,13 @@ import { RedisService } from '../redis/redis.service';
 import { EventsService } from '../events/events.service';
 import { MailerService } from './mailer.service';
 import { siteMail } from './mail-template';
-import { NotifyQueue } from './notify.queue';
-import { EMAILED_EVENTS, eventChannel, NOTIFY_QUEUE, NotifyJob, type NotifyPayload, type NotifyPayloads } from './notify.types';
+import { NotifyQueue } from '../events/notify.queue';
+import { eventChannel, NOTIFY_QUEUE, NotifyJob, type NotifyPayload, type NotifyPayloads } from '../events/notify.types';
 import { sign, SIGNATURE_HEADER, TIMESTAMP_HEADER } from './webhook-signature';
 import { postWebhook, REFUSED, WebhookTargetPolicy } from './webhook-target';
+
+/** Events that are emailed to the tenant's contact address. */
+export const EMAILED_EVENTS = new Set(['site.down', 'site.up']);
 
 type Handler<N extends NotifyJob> = (data: NotifyPayloads[N], job: Job) => Promise<void>;
 

@@ -1,5 +1,6 @@
 import type { LookupAddress } from 'node:dns';
-import { parseNetworks, REFUSED, WebhookTargetPolicy } from './webhook-target';
+import { parseNetworks } from '../common/cidr';
+import { REFUSED, WebhookTargetPolicy } from './webhook-target';
 
 /** A resolver answering from a table, so names can resolve anywhere without DNS. */
 const table =

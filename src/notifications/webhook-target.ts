@@ -48,22 +48,6 @@ const NOT_PUBLIC = 'is not a public address (loopback, private, link-local or re
 /** The error code of a connection refused by the policy. */
 export const REFUSED = 'EWEBHOOKREFUSED';
 
-/** Parses "a.b.c.d/n, x::/n" into a BlockList; throws with the offending entry. */
-export function parseNetworks(list: string): BlockList {
-  const networks = new BlockList();
-  for (const entry of list
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)) {
-    const m = /^([^/]+)\/(\d{1,3})$/.exec(entry);
-    const family = m ? isIP(m[1]) : 0;
-    const prefix = m ? Number(m[2]) : -1;
-    if (!m || !family || prefix > (family === 4 ? 32 : 128)) throw new Error(`"${entry}" is not a CIDR such as 10.0.0.0/8 or fd00::/8`);
-    networks.addSubnet(m[1], prefix, family === 4 ? 'ipv4' : 'ipv6');
-  }
-  return networks;
-}
-
 export class WebhookTargetPolicy {
   private readonly notPublic = new BlockList();
 

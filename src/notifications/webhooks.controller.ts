@@ -1,7 +1,6 @@
 import { Body, Controller, Delete, Get, Param, Patch, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import { Actor } from '../auth/auth.guard';
-import type { Principal } from '../auth/principal';
+import { Actor, type Principal } from '../common/principal';
 import { PageArgs } from '../common/page.dto';
 import { CreateWebhookInput, UpdateWebhookInput, WebhookDeliveryView, WebhookView } from './dto/webhook.dto';
 import { WebhooksService } from './webhooks.service';

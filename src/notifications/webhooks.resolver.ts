@@ -1,6 +1,5 @@
 import { Args, ID, Mutation, Query, Resolver } from '@nestjs/graphql';
-import { Actor } from '../auth/auth.guard';
-import type { Principal } from '../auth/principal';
+import { Actor, type Principal } from '../common/principal';
 import { CreateWebhookInput, UpdateWebhookInput, WebhookDeliveriesArgs, WebhookDeliveryView, WebhookView } from './dto/webhook.dto';
 import { WebhooksService } from './webhooks.service';
 

@@ -3,9 +3,9 @@ import { PrismaService } from '../database/prisma.service';
 import type { Webhook } from '../generated/prisma/client';
 import { randomToken, SecretBox } from '../common/crypto';
 import { BerthError, ErrorCode } from '../common/errors';
-import { assertCanWrite, canSeeTenant, isAdmin, tenantScope, type Principal } from '../auth/principal';
+import { assertCanWrite, canSeeTenant, isAdmin, tenantScope, type Principal } from '../common/principal';
 import { EventsService } from '../events/events.service';
-import { isUuid } from '../tenants/tenants.service';
+import { isUuid } from '../common/ids';
 import { WebhookTargetPolicy } from './webhook-target';
 import type { CreateWebhookInput, UpdateWebhookInput, WebhookDeliveryView, WebhookView } from './dto/webhook.dto';
 

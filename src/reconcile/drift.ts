@@ -1,34 +1,35 @@
+import type { Plan } from '../docker/plan.types';
+import { planDrift, type EngineView } from '../docker/plan-drift';
 import { DesiredState, SiteStatus } from '../generated/prisma/enums';
 
-/** The drift a fleet-wide configuration change causes: repaired as a bounded rollout. */
-export const SETTINGS_DIFFER = 'WordPress container settings differ from the plan';
-
-/** What the reconciler knows of a site's objects on the engine. */
-export interface Observed {
-  wordpress?: { state: string; specHash?: string };
-  dbRunning: boolean;
-  networkExists: boolean;
+/** Why a site is not in its desired state, and whether repairing it is part of a rollout. */
+export interface Drift {
+  reason: string;
+  /**
+   * Only settings differ (a fleet-wide change, such as a new image or limit): the repair
+   * replaces running containers, so it rolls out a few sites at a time.
+   */
+  rollout: boolean;
 }
 
 /**
- * Why a site (with no job in flight) is not in its desired state, or undefined when it is.
+ * Why a site (with no job in flight) is not in its desired state, or undefined when it is:
+ * its plan (tenant objects and its own) compared with what the engine has, then its status.
+ * `compareSettings` is false for a site whose plan is not fully known yet (no host port).
  * Pure, so the rules are unit-tested; FAILED sites are left for their owner to act on.
  */
 export function driftOf(
   site: { status: SiteStatus; desiredState: DesiredState },
-  expectedHash: string | undefined,
-  seen: Observed,
-): string | undefined {
+  plan: Plan,
+  seen: EngineView,
+  compareSettings = true,
+): Drift | undefined {
   if (site.status === SiteStatus.FAILED || site.status === SiteStatus.DELETED) return undefined;
-  if (site.desiredState === DesiredState.ABSENT) return 'deletion was not finished';
-  if (!seen.networkExists) return 'tenant network is missing';
-  if (!seen.dbRunning) return 'tenant database server is not running';
-  const wp = seen.wordpress;
-  if (!wp) return 'WordPress container is missing';
-  if (expectedHash && wp.specHash !== expectedHash) return SETTINGS_DIFFER;
-  if (site.desiredState === DesiredState.RUNNING && wp.state !== 'running') return `WordPress container is ${wp.state}, should be running`;
-  if (site.desiredState === DesiredState.STOPPED && wp.state === 'running') return 'WordPress container is running, should be stopped';
+  if (site.desiredState === DesiredState.ABSENT) return { reason: 'deletion was not finished', rollout: false };
+  const differences = planDrift(plan, seen, compareSettings);
+  if (differences.length > 0)
+    return { reason: differences.map((d) => d.message).join('; '), rollout: differences.every((d) => d.kind === 'settings') };
   const settled = site.desiredState === DesiredState.RUNNING ? SiteStatus.RUNNING : SiteStatus.STOPPED;
-  if (site.status !== settled) return `site is ${site.status} with no job to finish it`;
+  if (site.status !== settled) return { reason: `site is ${site.status} with no job to finish it`, rollout: false };
   return undefined;
 }

@@ -9,8 +9,9 @@ import { EventsService } from '../events/events.service';
 import { JobsService } from '../jobs/jobs.service';
 import { RedisService } from '../redis/redis.service';
 import { names, outdatedNames } from '../sites/site-plan';
-import { SiteRunner } from '../sites/site-runner.service';
-import type { Observed } from './drift';
+import { SitePlanner } from '../sites/site-planner';
+import { SiteStatusWriter } from '../sites/site-status';
+import type { EngineView } from '../docker/plan-drift';
 import { rolloutOf } from './rollout';
 import { reconcileSites, type SitePassPorts, type SiteWithTenant } from './site-pass';
 
@@ -47,7 +48,8 @@ export class ReconcilerService {
     private readonly redis: RedisService,
     private readonly jobs: JobsService,
     private readonly events: EventsService,
-    private readonly runner: SiteRunner,
+    private readonly planner: SitePlanner,
+    private readonly status: SiteStatusWriter,
   ) {}
 
   start(): void {
@@ -101,8 +103,20 @@ export class ReconcilerService {
         this.docker.listNetworks(labels),
         this.docker.listVolumes(labels),
       ]);
-      const byName = new Map(containers.map((c) => [c.Names[0]?.replace(/^\//, '') ?? c.Id, c]));
-      const networkNames = new Set(networks.map((n) => n.Name));
+      const seen: EngineView = {
+        networks: new Map(networks.map((n) => [n.Name, n.Id])),
+        volumes: new Set(volumes.map((v) => v.Name)),
+        containers: new Map(
+          containers.map((c) => [
+            c.Names[0]?.replace(/^\//, '') ?? c.Id,
+            {
+              state: c.State,
+              labels: c.Labels,
+              networks: Object.fromEntries(Object.entries(c.NetworkSettings?.Networks ?? {}).map(([name, n]) => [name, n.NetworkID])),
+            },
+          ]),
+        ),
+      };
       const sites = await this.prisma.site.findMany({
         where: { status: { not: SiteStatus.DELETED } },
         include: { tenant: true },
@@ -114,17 +128,9 @@ export class ReconcilerService {
       });
       const busy = new Set(active.map((j) => j.siteId));
       const failures = await this.unresolvedRolloutFailures();
-      const fingerprint = this.runner.settingsFingerprint;
+      const fingerprint = this.planner.settingsFingerprint;
       const halt = failures.find((f) => f.rollout === fingerprint);
       await this.reportHalt(fingerprint, halt);
-      const observe = (site: SiteWithTenant): Observed => {
-        const wp = byName.get(names.wpContainer(this.config.BERTH_INSTANCE, site.tenant.slug, site.name));
-        return {
-          wordpress: wp ? { state: wp.State, specHash: wp.Labels[LABEL.specHash] } : undefined,
-          dbRunning: byName.get(names.dbContainer(this.config.BERTH_INSTANCE, site.tenant.slug))?.State === 'running',
-          networkExists: networkNames.has(names.network(this.config.BERTH_INSTANCE, site.tenant.slug)),
-        };
-      };
       // A site whose rollout repair failed under an earlier configuration is tried again.
       const retry = new Set(failures.filter((f) => f.rollout !== fingerprint).map((f) => f.siteId));
       const rollout = {
@@ -134,7 +140,7 @@ export class ReconcilerService {
       };
       const repaired = await reconcileSites(
         sites.filter((s) => !busy.has(s.id)),
-        observe,
+        seen,
         rollout,
         this.ports,
         retry,
@@ -148,11 +154,11 @@ export class ReconcilerService {
 
   /** What a pass does to each site, through this service's adapters. */
   private readonly ports: SitePassPorts = {
-    expectedSpecHash: (site) => this.runner.expectedSpecHash(site.tenant, site),
-    repair: (site, reason, rollout) => this.repair(site, reason, rollout ? this.runner.settingsFingerprint : undefined),
+    expectedPlan: (site) => this.planner.expectedPlan(site.tenant, site),
+    repair: (site, reason, rollout) => this.repair(site, reason, rollout ? this.planner.settingsFingerprint : undefined),
     recordProblem: async (site, message, error) => {
       // Written only while no request has moved the site on since this pass read it.
-      await this.runner.setStatus(site, { lastError: message }, site.generation).catch(() => undefined);
+      await this.status.set(site, { lastError: message }, site.generation).catch(() => undefined);
       await this.events.record({
         tenantId: site.tenantId,
         siteId: site.id,

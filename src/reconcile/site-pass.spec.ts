@@ -1,6 +1,7 @@
 import type { Site, Tenant } from '../generated/prisma/client';
 import { DesiredState, SiteStatus } from '../generated/prisma/enums';
-import type { Observed } from './drift';
+import type { EngineView } from '../docker/plan-drift';
+import { LABEL, type Plan } from '../docker/plan.types';
 import type { RolloutState } from './rollout';
 import { reconcileSites, type SitePassPorts, type SiteWithTenant } from './site-pass';
 
@@ -19,9 +20,30 @@ const siteRow = (id: string, extra: Partial<Site> = {}): SiteWithTenant =>
     ...extra,
   }) as SiteWithTenant;
 
-const healthy: Observed = { wordpress: { state: 'running', specHash: 'h1' }, dbRunning: true, networkExists: true };
-const missing: Observed = { ...healthy, wordpress: undefined };
-const outdated: Observed = { ...healthy, wordpress: { state: 'running', specHash: 'old' } };
+/** What the engine has of a site: its container as planned, none, or one with other settings. */
+type Seen = 'healthy' | 'missing' | 'outdated';
+const healthy: Seen = 'healthy';
+const missing: Seen = 'missing';
+const outdated: Seen = 'outdated';
+
+const wp = (site: Pick<Site, 'id'>) => `wp_${site.id}`;
+/** Each site's plan: one WordPress container whose settings hash to h1. */
+const planOf = (site: Pick<Site, 'id'>): Plan => ({
+  networks: [],
+  volumes: [],
+  containers: [
+    { name: wp(site), running: true, create: { name: wp(site), Labels: { [LABEL.role]: 'wordpress', [LABEL.specHash]: 'h1' } } },
+  ],
+});
+const engine = (sites: SiteWithTenant[], seen: (s: SiteWithTenant) => Seen): EngineView => ({
+  networks: new Map(),
+  volumes: new Set(),
+  containers: new Map(
+    sites
+      .filter((s) => seen(s) !== 'missing')
+      .map((s) => [wp(s), { state: 'running', labels: { [LABEL.specHash]: seen(s) === 'outdated' ? 'old' : 'h1' }, networks: {} }]),
+  ),
+});
 
 /** The pass over fakes: secrets of the sites named in `unreadable` cannot be opened. */
 function reconcilerWith(opts: { unreadable?: string[]; enqueueFails?: string[] } = {}) {
@@ -29,9 +51,9 @@ function reconcilerWith(opts: { unreadable?: string[]; enqueueFails?: string[] }
   const events: { type: string; siteId: string }[] = [];
   const statusUpdates: { id: string; lastError: string }[] = [];
   const ports: SitePassPorts = {
-    expectedSpecHash: (s) => {
+    expectedPlan: (s) => {
       if (opts.unreadable?.includes(s.id)) throw new Error('Unsupported state or unable to authenticate data');
-      return 'h1';
+      return planOf(s);
     },
     repair: async (s, reason, rollout) => {
       if (opts.enqueueFails?.includes(s.id)) throw new Error('queue is gone');
@@ -45,8 +67,8 @@ function reconcilerWith(opts: { unreadable?: string[]; enqueueFails?: string[] }
     warn: () => undefined,
   };
   const reconciler = {
-    reconcileSites: (sites: SiteWithTenant[], observe: (s: SiteWithTenant) => Observed, rollout: RolloutState, retry?: Set<string>) =>
-      reconcileSites(sites, observe, rollout, ports, retry),
+    reconcileSites: (sites: SiteWithTenant[], seen: (s: SiteWithTenant) => Seen, rollout: RolloutState, retry?: Set<string>) =>
+      reconcileSites(sites, engine(sites, seen), rollout, ports, retry),
   };
   return { reconciler, created, events, statusUpdates };
 }
@@ -105,7 +127,7 @@ describe('a reconcile pass, rolling out a configuration change', () => {
 
   it('repairs an outage at once, whatever the rollout', async () => {
     const { reconciler, created } = reconcilerWith();
-    const observe = (s: Site) => (s.id === 's4' ? missing : outdated);
+    const observe = (s: Site): Seen => (s.id === 's4' ? missing : outdated);
     expect(await reconciler.reconcileSites(fleet, observe, { batch: 2, inFlight: 2, halted: true })).toEqual(['s4']);
     expect(created[0].rollout).toBe(false);
   });

@@ -1,13 +1,15 @@
+import type { EngineView } from '../docker/plan-drift';
+import type { Plan } from '../docker/plan.types';
 import type { Site, Tenant } from '../generated/prisma/client';
-import { driftOf, SETTINGS_DIFFER, type Observed } from './drift';
+import { driftOf } from './drift';
 import { scheduleRepairs, type RolloutState } from './rollout';
 
 export type SiteWithTenant = Site & { tenant: Tenant };
 
 /** What a pass does to one site, behind the reconciler's adapters (faked in unit tests). */
 export interface SitePassPorts {
-  /** The hash the site's WordPress container should carry; may throw for this site alone. */
-  expectedSpecHash(site: SiteWithTenant): string;
+  /** The objects the site and its tenant should have, as the jobs would apply them; may throw for this site alone. */
+  expectedPlan(site: SiteWithTenant): Plan;
   /** Enqueues a repair unless a job got there first; true when it did. */
   repair(site: SiteWithTenant, reason: string, rollout: boolean): Promise<boolean>;
   /** Records a problem on the site (its lastError, an event). */
@@ -22,7 +24,7 @@ export interface SitePassPorts {
  */
 export async function reconcileSites(
   sites: SiteWithTenant[],
-  observe: (site: SiteWithTenant) => Observed,
+  seen: EngineView,
   rollout: RolloutState,
   ports: SitePassPorts,
   retry: ReadonlySet<string> = new Set(),
@@ -34,8 +36,8 @@ export async function reconcileSites(
         candidates.push({ site, reason: 'its update failed under an earlier configuration; trying again', rollout: true });
         return;
       }
-      const reason = driftOf(site, site.hostPort ? ports.expectedSpecHash(site) : undefined, observe(site));
-      if (reason) candidates.push({ site, reason, rollout: reason === SETTINGS_DIFFER });
+      const drift = driftOf(site, ports.expectedPlan(site), seen, !!site.hostPort);
+      if (drift) candidates.push({ site, ...drift });
     });
   }
   const { now } = scheduleRepairs(candidates, rollout);

@@ -16,13 +16,14 @@ import {
 } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBearerAuth, ApiHeader, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { Actor } from '../auth/auth.guard';
-import type { Principal } from '../auth/principal';
+import { Actor, type Principal } from '../common/principal';
 import { BerthError, ErrorCode } from '../common/errors';
 import { PageArgs } from '../common/page.dto';
 import { JobsService } from '../jobs/jobs.service';
-import { CreateSiteInput, EventView, JobView, SiteAndJobView, SiteFilterArgs, SiteView, UpdateSiteInput } from './dto/site.dto';
+import { CreateSiteInput, SiteAndJobView, SiteFilterArgs, SiteView, UpdateSiteInput } from './dto/site.dto';
 import { SitesService } from './sites.service';
+import { JobView } from '../jobs/dto/job.dto';
+import { EventView } from '../events/dto/event.dto';
 
 @ApiTags('sites')
 @ApiBearerAuth()

@@ -1,10 +1,10 @@
 import { Args, ID, Int, Mutation, Parent, Query, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
-import { Actor } from '../auth/auth.guard';
-import type { Principal } from '../auth/principal';
+import { Actor, type Principal } from '../common/principal';
 import { JobsService, jobChannel } from '../jobs/jobs.service';
 import { RedisService } from '../redis/redis.service';
-import { ContainerView, CreateSiteInput, JobView, SiteAndJobView, SiteFilterArgs, SiteView, UpdateSiteInput } from './dto/site.dto';
+import { ContainerView, CreateSiteInput, SiteAndJobView, SiteFilterArgs, SiteView, UpdateSiteInput } from './dto/site.dto';
 import { SitesService } from './sites.service';
+import { JobView } from '../jobs/dto/job.dto';
 
 interface Ctx {
   principal?: Principal;

@@ -6,20 +6,21 @@ import { DesiredState, JobKind, SiteStatus, TenantStatus } from '../generated/pr
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { randomToken, SecretBox } from '../common/crypto';
 import { BerthError, ErrorCode } from '../common/errors';
-import { assertCanWrite, canSeeTenant, isAdmin, tenantScope, type Principal } from '../auth/principal';
+import { assertCanWrite, canSeeTenant, isAdmin, tenantScope, type Principal } from '../common/principal';
 import { EventsService } from '../events/events.service';
 import { JobsService, toJobView } from '../jobs/jobs.service';
 import { RedisService } from '../redis/redis.service';
 import { DockerService } from '../docker/docker.service';
 import { ContainerStateService } from '../docker/container-state.service';
 import { LABEL, MANAGED_BY } from '../docker/plan.types';
-import { isUuid } from '../tenants/tenants.service';
-import type { CreateSiteInput, ContainerView, JobView, SiteAndJobView, SiteFilterArgs, SiteView, UpdateSiteInput } from './dto/site.dto';
+import { isUuid } from '../common/ids';
+import type { CreateSiteInput, ContainerView, SiteAndJobView, SiteFilterArgs, SiteView, UpdateSiteInput } from './dto/site.dto';
 import { UPDATABLE } from './site-runner.service';
 import { validateSiteEnv } from './site-env';
 import { names } from './site-plan';
 
 import { siteChannel, siteUrl } from './site-urls';
+import { type JobView } from '../jobs/dto/job.dto';
 
 const ACTIONS = {
   start: { kind: JobKind.START, desired: DesiredState.RUNNING },

@@ -5,7 +5,7 @@ import { PrismaService } from '../database/prisma.service';
 import type { Job, Prisma, Tenant } from '../generated/prisma/client';
 import { ApiKeyRole, DesiredState, JobKind, JobStatus, SiteStatus } from '../generated/prisma/enums';
 import { BerthError, ErrorCode } from '../common/errors';
-import type { Principal } from '../auth/principal';
+import type { Principal } from '../common/principal';
 import { ApiKeysService } from '../auth/api-keys.service';
 import { ApplyService } from '../docker/apply.service';
 import { emptyPlan, LABEL } from '../docker/plan.types';

@@ -1,20 +1,13 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import { Actor } from '../auth/auth.guard';
-import type { Principal } from '../auth/principal';
+import { Actor, type Principal } from '../common/principal';
 import { ApiKeysService } from '../auth/api-keys.service';
 import { PageArgs } from '../common/page.dto';
-import {
-  ApiKeyView,
-  CreateApiKeyInput,
-  CreateTenantInput,
-  DeleteTenantArgs,
-  IssuedApiKeyView,
-  TenantView,
-  UpdateTenantInput,
-} from './dto/tenant.dto';
-import { JobView } from '../sites/dto/site.dto';
+import { CreateTenantInput, DeleteTenantArgs, TenantView, UpdateTenantInput } from './dto/tenant.dto';
+
 import { TenantsService } from './tenants.service';
+import { JobView } from '../jobs/dto/job.dto';
+import { ApiKeyView, CreateApiKeyInput, IssuedApiKeyView } from '../auth/dto/api-key.dto';
 
 @ApiTags('tenants')
 @ApiBearerAuth()

@@ -1,19 +1,12 @@
 import { Args, ID, Mutation, Query, Resolver } from '@nestjs/graphql';
-import { JobView } from '../sites/dto/site.dto';
-import { Actor } from '../auth/auth.guard';
-import type { Principal } from '../auth/principal';
+
+import { Actor, type Principal } from '../common/principal';
 import { ApiKeysService } from '../auth/api-keys.service';
 import { PageArgs } from '../common/page.dto';
-import {
-  ApiKeyView,
-  CreateApiKeyInput,
-  CreateTenantInput,
-  IssuedApiKeyView,
-  MeView,
-  TenantView,
-  UpdateTenantInput,
-} from './dto/tenant.dto';
+import { CreateTenantInput, MeView, TenantView, UpdateTenantInput } from './dto/tenant.dto';
 import { TenantsService } from './tenants.service';
+import { JobView } from '../jobs/dto/job.dto';
+import { ApiKeyView, CreateApiKeyInput, IssuedApiKeyView } from '../auth/dto/api-key.dto';
 
 @Resolver(() => TenantView)
 export class TenantsResolver {

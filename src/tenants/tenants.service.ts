@@ -7,10 +7,11 @@ import { BerthError, ErrorCode } from '../common/errors';
 import { isUuid } from '../common/ids';
 import { EventsService } from '../events/events.service';
 import { JobsService, toJobView } from '../jobs/jobs.service';
-import type { JobView } from '../sites/dto/site.dto';
-import { assertAdmin, assertCanWrite, canSeeTenant, tenantScope, type Principal } from '../auth/principal';
+
+import { assertAdmin, assertCanWrite, canSeeTenant, tenantScope, type Principal } from '../common/principal';
 import type { CreateTenantInput, TenantView, UpdateTenantInput } from './dto/tenant.dto';
 import type { TenantDeletionParams } from './tenant-deletion.service';
+import { type JobView } from '../jobs/dto/job.dto';
 
 export function toTenantView(t: Tenant): TenantView {
   const { id, slug, name, contactEmail, status, maxSites, maxMemoryMb, maxCpus, createdAt, updatedAt } = t;

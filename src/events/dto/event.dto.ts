@@ -1,5 +1,6 @@
-import { ApiPropertyOptional } from '@nestjs/swagger';
-import { ArgsType, Field, ID } from '@nestjs/graphql';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ArgsType, Field, ID, ObjectType } from '@nestjs/graphql';
+import { GraphQLJSONObject } from '../../common/json.scalar';
 import { Type } from 'class-transformer';
 import { IsDate, IsOptional, IsString, IsUUID, Matches, MinDate } from 'class-validator';
 import { PageArgs } from '../../common/page.dto';
@@ -28,4 +29,16 @@ export class EventFilterArgs extends PageArgs {
   // Earlier dates (year 0 and before) are outside what PostgreSQL stores; no event is that old.
   @MinDate(new Date(0), { message: 'before must be after 1970-01-01' })
   before?: Date;
+}
+
+@ObjectType('Event')
+export class EventView {
+  @Field(() => ID) @ApiProperty() id!: string;
+  @Field(() => ID, { nullable: true }) @ApiPropertyOptional() tenantId!: string | null;
+  @Field(() => ID, { nullable: true }) @ApiPropertyOptional() siteId!: string | null;
+  @Field() @ApiProperty() type!: string;
+  @Field() @ApiProperty() message!: string;
+  @Field(() => GraphQLJSONObject) @ApiProperty({ type: 'object', additionalProperties: true }) data!: object;
+  @Field(() => ID, { nullable: true }) @ApiPropertyOptional() actorKeyId!: string | null;
+  @Field() @ApiProperty() createdAt!: Date;
 }

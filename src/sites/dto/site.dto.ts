@@ -4,14 +4,14 @@ import { Field, Float, ID, InputType, Int, ObjectType, registerEnumType } from '
 import { Type } from 'class-transformer';
 import { IsIn, IsNumber, IsObject, IsOptional, IsString, IsUUID, Matches, Max, Min, ValidateNested } from 'class-validator';
 import { GraphQLJSONObject } from '../../common/json.scalar';
-import { Health, JobKind, JobStatus, SiteStatus } from '../../generated/prisma/enums';
+import { Health, SiteStatus } from '../../generated/prisma/enums';
+
 import { PageArgs } from '../../common/page.dto';
 import { IsOmittable } from '../../common/omittable';
 import { ArgsType } from '@nestjs/graphql';
+import { JobView } from '../../jobs/dto/job.dto';
 
 registerEnumType(SiteStatus, { name: 'SiteStatus' });
-registerEnumType(JobKind, { name: 'JobKind' });
-registerEnumType(JobStatus, { name: 'JobStatus' });
 registerEnumType(Health, { name: 'Health' });
 
 export const SITE_NAME_PATTERN = /^[a-z][a-z0-9-]{1,38}[a-z0-9]$/;
@@ -164,47 +164,8 @@ export class SiteView {
   @Field(() => Date, { nullable: true }) @ApiPropertyOptional() deletedAt!: Date | null;
 }
 
-@ObjectType('JobStep')
-export class JobStepView {
-  @Field() @ApiProperty() name!: string;
-  @Field() @ApiProperty({ enum: ['running', 'succeeded', 'failed'] }) status!: string;
-  @Field() @ApiProperty() startedAt!: string;
-  @Field(() => String, { nullable: true }) @ApiPropertyOptional() finishedAt?: string;
-  @Field(() => String, { nullable: true }) @ApiPropertyOptional() detail?: string;
-  @Field(() => String, { nullable: true }) @ApiPropertyOptional() error?: string;
-}
-
-@ObjectType('Job')
-export class JobView {
-  @Field(() => ID) @ApiProperty() id!: string;
-  @Field(() => ID) @ApiProperty() tenantId!: string;
-  @Field(() => ID, { nullable: true, description: 'null for a job of a whole tenant (DELETE_TENANT)' }) @ApiPropertyOptional() siteId!:
-    string | null;
-  @Field(() => JobKind) @ApiProperty({ enum: JobKind }) kind!: JobKind;
-  @Field(() => JobStatus) @ApiProperty({ enum: JobStatus }) status!: JobStatus;
-  @Field(() => [JobStepView]) @ApiProperty({ type: [JobStepView] }) steps!: JobStepView[];
-  @Field(() => Int, { description: 'Percent done' }) @ApiProperty() progress!: number;
-  @Field(() => Int) @ApiProperty() attempts!: number;
-  @Field(() => String, { nullable: true }) @ApiPropertyOptional() error!: string | null;
-  @Field() @ApiProperty() createdAt!: Date;
-  @Field(() => Date, { nullable: true }) @ApiPropertyOptional() startedAt!: Date | null;
-  @Field(() => Date, { nullable: true }) @ApiPropertyOptional() finishedAt!: Date | null;
-}
-
 @ObjectType('SiteAndJob')
 export class SiteAndJobView {
   @Field(() => SiteView) @ApiProperty({ type: SiteView }) site!: SiteView;
   @Field(() => JobView) @ApiProperty({ type: JobView }) job!: JobView;
-}
-
-@ObjectType('Event')
-export class EventView {
-  @Field(() => ID) @ApiProperty() id!: string;
-  @Field(() => ID, { nullable: true }) @ApiPropertyOptional() tenantId!: string | null;
-  @Field(() => ID, { nullable: true }) @ApiPropertyOptional() siteId!: string | null;
-  @Field() @ApiProperty() type!: string;
-  @Field() @ApiProperty() message!: string;
-  @Field(() => GraphQLJSONObject) @ApiProperty({ type: 'object', additionalProperties: true }) data!: object;
-  @Field(() => ID, { nullable: true }) @ApiPropertyOptional() actorKeyId!: string | null;
-  @Field() @ApiProperty() createdAt!: Date;
 }

@@ -7,20 +7,17 @@ import {
   IsEmail,
   IsInt,
   IsNumber,
-  IsOptional,
   IsString,
   Length,
   Matches,
   Max,
   MaxLength,
   Min,
-  MinLength,
 } from 'class-validator';
 import { ApiKeyRole, TenantStatus } from '../../generated/prisma/enums';
 import { IsOmittable } from '../../common/omittable';
 
 registerEnumType(TenantStatus, { name: 'TenantStatus' });
-registerEnumType(ApiKeyRole, { name: 'ApiKeyRole' });
 
 export const SLUG_PATTERN = /^[a-z][a-z0-9-]{2,39}$/;
 const SLUG_MESSAGE = 'slug must be 3 to 40 lowercase letters, digits or hyphens, starting with a letter';
@@ -129,23 +126,6 @@ export class DeleteTenantArgs {
   force?: boolean;
 }
 
-@InputType()
-export class CreateApiKeyInput {
-  @Field(() => ApiKeyRole, { nullable: true })
-  @ApiPropertyOptional({ enum: [ApiKeyRole.TENANT, ApiKeyRole.TENANT_READONLY], default: ApiKeyRole.TENANT })
-  @IsOmittable()
-  @Matches(/^(TENANT|TENANT_READONLY)$/, { message: 'role must be TENANT or TENANT_READONLY' })
-  role?: ApiKeyRole;
-
-  @Field({ nullable: true })
-  @ApiPropertyOptional()
-  @IsOptional()
-  @IsString()
-  @MinLength(1)
-  @MaxLength(100)
-  name?: string;
-}
-
 @ObjectType('Tenant')
 export class TenantView {
   @Field(() => ID) @ApiProperty() id!: string;
@@ -158,26 +138,6 @@ export class TenantView {
   @Field(() => Float) @ApiProperty() maxCpus!: number;
   @Field() @ApiProperty() createdAt!: Date;
   @Field() @ApiProperty() updatedAt!: Date;
-}
-
-@ObjectType('ApiKey')
-export class ApiKeyView {
-  @Field(() => ID) @ApiProperty() id!: string;
-  @Field(() => ID, { nullable: true }) @ApiPropertyOptional() tenantId!: string | null;
-  @Field(() => ApiKeyRole) @ApiProperty({ enum: ApiKeyRole }) role!: ApiKeyRole;
-  @Field(() => String, { nullable: true }) @ApiPropertyOptional() name!: string | null;
-  @Field({ description: 'First characters of the key, to recognise it' }) @ApiProperty() prefix!: string;
-  @Field() @ApiProperty() createdAt!: Date;
-  @Field(() => Date, { nullable: true }) @ApiPropertyOptional() lastUsedAt!: Date | null;
-  @Field(() => Date, { nullable: true }) @ApiPropertyOptional() revokedAt!: Date | null;
-}
-
-@ObjectType('IssuedApiKey')
-export class IssuedApiKeyView {
-  @Field(() => ID) @ApiProperty() id!: string;
-  @Field({ description: 'The key itself: shown once, store it now' }) @ApiProperty() key!: string;
-  @Field(() => ApiKeyRole) @ApiProperty({ enum: ApiKeyRole }) role!: ApiKeyRole;
-  @Field(() => ID, { nullable: true }) @ApiPropertyOptional() tenantId!: string | null;
 }
 
 @ObjectType('Me')

@@ -15,9 +15,6 @@ export interface NotifyPayloads {
 }
 export type NotifyPayload = NotifyPayloads[NotifyJob];
 
-/** Events that are emailed to the tenant's contact address. */
-export const EMAILED_EVENTS = new Set(['site.down', 'site.up']);
-
 export const eventChannel = {
   all: 'berth:events:all',
   tenant: (tenantId: string) => `berth:events:tenant:${tenantId}`,

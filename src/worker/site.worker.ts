@@ -7,10 +7,12 @@ import { JobStatus, SiteStatus } from '../generated/prisma/enums';
 import { RedisService, type Lock } from '../redis/redis.service';
 import { EventsService } from '../events/events.service';
 import { RolledBackError, SiteRunner } from '../sites/site-runner.service';
-import { CancelledError, JobsService } from './jobs.service';
-import { JobName, SITES_QUEUE, type JobPayloads } from './job.types';
-import { StepRecorder } from './step-recorder';
-import { SupersededError, supersededBy, supersededDetail } from './generation';
+import { SiteStatusWriter } from '../sites/site-status';
+import { CancelledError, JobsService } from '../jobs/jobs.service';
+import { JobName, SITES_QUEUE, type JobPayloads } from '../jobs/job.types';
+import { StepRecorder } from '../jobs/step-recorder';
+import { SupersededError, supersededBy, supersededDetail } from '../jobs/generation';
+import { MonitorService } from '../monitor/monitor.service';
 import { TenantDeletionService } from '../tenants/tenant-deletion.service';
 
 type Payload = JobPayloads[typeof JobName.ApplySite];
@@ -33,6 +35,8 @@ export class SiteWorker {
     private readonly jobs: JobsService,
     private readonly events: EventsService,
     private readonly runner: SiteRunner,
+    private readonly status: SiteStatusWriter,
+    private readonly monitor: MonitorService,
     private readonly tenantDeletion: TenantDeletionService,
   ) {}
 
@@ -136,6 +140,7 @@ export class SiteWorker {
     await this.jobs.publish(started);
     try {
       const status = await this.runner.run(started, steps);
+      if (started.siteId) await this.monitor.afterJob(started.siteId, status);
       const done = await this.prisma.job.update({
         where: { id: jobId },
         data: { status: JobStatus.SUCCEEDED, progress: 100, finishedAt: new Date() },
@@ -154,6 +159,7 @@ export class SiteWorker {
     } catch (e) {
       const message = (e as Error).message;
       if (e instanceof SupersededError) return this.superseded(started, steps, e);
+      if (e instanceof RolledBackError && started.siteId) await this.monitor.afterJob(started.siteId, e.status);
       if (e instanceof CancelledError) {
         await this.fail(jobId, 'cancelled', JobStatus.CANCELLED);
         throw new UnrecoverableError('cancelled');
@@ -201,11 +207,9 @@ export class SiteWorker {
     await this.jobs.publish(job);
     if (siteFailed && job.siteId) {
       const reason = status === JobStatus.CANCELLED ? `job ${jobId} was cancelled` : message;
-      await this.runner
-        .setStatus({ id: job.siteId }, { status: SiteStatus.FAILED, lastError: reason }, job.generation)
-        .catch((err: unknown) => {
-          if (!(err instanceof SupersededError)) throw err;
-        });
+      await this.status.set({ id: job.siteId }, { status: SiteStatus.FAILED, lastError: reason }, job.generation).catch((err: unknown) => {
+        if (!(err instanceof SupersededError)) throw err;
+      });
     }
     await this.events.record({
       tenantId: job.tenantId,

@@ -1,0 +1,17 @@
+import { Module } from '@nestjs/common';
+import { DatabaseModule } from '../database/database.module';
+import { DockerModule } from '../docker/docker.module';
+import { EventsModule } from '../events/events.module';
+import { ReconcileModule } from '../reconcile/reconcile.module';
+import { RedisModule } from '../redis/redis.module';
+import { DockerEventsService } from './docker-events.service';
+import { MonitorService } from './monitor.service';
+import { SiteHealthService } from './site-health.service';
+
+/** Watches running sites: HTTP probes, the Engine's event stream, and each site's health. */
+@Module({
+  imports: [DatabaseModule, RedisModule, DockerModule, EventsModule, ReconcileModule],
+  providers: [MonitorService, SiteHealthService, DockerEventsService],
+  exports: [MonitorService, DockerEventsService],
+})
+export class MonitorModule {}

@@ -1,0 +1,103 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { setTimeout as delay } from 'node:timers/promises';
+import { BERTH_CONFIG, type BerthConfig } from '../config/config';
+import { ApplyService, type ApplyReport } from '../docker/apply.service';
+import { DockerService } from '../docker/docker.service';
+import { emptyPlan, type Plan } from '../docker/plan.types';
+import { RedisService } from '../redis/redis.service';
+import { HostPorts } from './host-ports';
+import { runSql, waitForDatabase } from './site-database';
+import { names } from './site-plan';
+import { siteUrl } from './site-urls';
+
+/**
+ * What a site's job does on the Docker Engine, step by step: apply its tenant's objects
+ * (one worker per tenant at a time) and its own, run SQL on the tenant's database server,
+ * and wait until the server and the site answer. Every step takes the step's signal and
+ * changes nothing once it has aborted (timed out, or the site's lock was lost).
+ */
+@Injectable()
+export class SiteEngine {
+  constructor(
+    @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
+    private readonly docker: DockerService,
+    private readonly applier: ApplyService,
+    private readonly redis: RedisService,
+    private readonly ports: HostPorts,
+  ) {}
+
+  /** The tenant's shared objects, under the tenant's lock; returns what changed. */
+  async applyTenant(tenantId: string, plan: Plan, signal: AbortSignal): Promise<string[]> {
+    const lock = await this.redis.lock(
+      `berth:lock:tenant:${tenantId}`,
+      this.config.BERTH_STEP_TIMEOUT_MS,
+      this.config.BERTH_LOCK_TTL_MS,
+      signal,
+    );
+    try {
+      return (await this.applier.apply(plan, undefined, AbortSignal.any([signal, lock.signal]))).changes;
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** The site's own objects; a host port something else holds is given up for the next attempt. */
+  async applySite(siteId: string, plan: Plan, scope: Record<string, string>, signal: AbortSignal): Promise<ApplyReport> {
+    try {
+      return await this.applier.apply(plan, scope, signal);
+    } catch (e) {
+      if (/port is already allocated|address already in use/i.test((e as Error).message)) await this.ports.release(siteId);
+      throw e;
+    }
+  }
+
+  /** Removes every object of the scope: the site's containers and its files volume. */
+  removeSite(scope: Record<string, string>, signal: AbortSignal): Promise<ApplyReport> {
+    return this.applier.apply(emptyPlan(), scope, signal);
+  }
+
+  waitForDatabase(tenantSlug: string, rootPassword: string, signal: AbortSignal): Promise<void> {
+    return waitForDatabase(this.docker, this.dbContainer(tenantSlug), rootPassword, this.config.BERTH_STEP_TIMEOUT_MS, signal);
+  }
+
+  async runSql(tenantSlug: string, rootPassword: string, sql: string, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    await runSql(this.docker, this.dbContainer(tenantSlug), rootPassword, sql);
+  }
+
+  async restart(containerId: string, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    await this.docker.restartContainer(containerId);
+  }
+
+  /** Waits until the container's published port answers HTTP (any status below 500); returns the port. */
+  async waitForHttp(container: string, signal: AbortSignal): Promise<number> {
+    const deadline = Date.now() + this.config.BERTH_HTTP_READY_TIMEOUT_MS;
+    let last: string;
+    for (;;) {
+      signal.throwIfAborted();
+      const info = await this.docker.inspectContainer(container);
+      const port = Number(info?.NetworkSettings.Ports?.['80/tcp']?.[0]?.HostPort ?? 0);
+      if (port && info?.State.Running) {
+        const url = siteUrl(this.config.BERTH_PUBLISH_ADDRESS, port) as string;
+        try {
+          const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.any([signal, AbortSignal.timeout(3000)]) });
+          await res.arrayBuffer();
+          if (res.status < 500) return port;
+          last = `HTTP ${res.status}`;
+        } catch (e) {
+          signal.throwIfAborted();
+          last = (e as Error).message;
+        }
+      } else {
+        last = `container is ${info?.State.Status ?? 'missing'}`;
+      }
+      if (Date.now() > deadline) throw new Error(`site did not answer HTTP within ${this.config.BERTH_HTTP_READY_TIMEOUT_MS} ms: ${last}`);
+      await delay(250, undefined, { signal });
+    }
+  }
+
+  private dbContainer(tenantSlug: string): string {
+    return names.dbContainer(this.config.BERTH_INSTANCE, tenantSlug);
+  }
+}

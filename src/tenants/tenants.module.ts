@@ -1,0 +1,21 @@
+import { Module } from '@nestjs/common';
+import { AuthModule } from '../auth/auth.module';
+import { DatabaseModule } from '../database/database.module';
+import { DockerModule } from '../docker/docker.module';
+import { EventsModule } from '../events/events.module';
+import { JobsModule } from '../jobs/jobs.module';
+import { RedisModule } from '../redis/redis.module';
+import { SitesModule } from '../sites/sites.module';
+import { TenantDeletionService } from './tenant-deletion.service';
+import { TenantsController } from './tenants.controller';
+import { TenantsResolver } from './tenants.resolver';
+import { TenantsService } from './tenants.service';
+
+/** Tenants and their keys; deleting one deletes its sites first. */
+@Module({
+  imports: [DatabaseModule, RedisModule, DockerModule, EventsModule, AuthModule, JobsModule, SitesModule],
+  controllers: [TenantsController],
+  providers: [TenantsService, TenantsResolver, TenantDeletionService],
+  exports: [TenantDeletionService],
+})
+export class TenantsModule {}
