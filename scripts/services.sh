@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Make PostgreSQL, Redis and Docker Engine available on this (Debian 12) machine and
-# print `export` lines for DATABASE_URL, REDIS_URL and DOCKER_HOST on stdout, so that
+# Make PostgreSQL, Redis, Docker Engine and the edge (Caddy) available on this (Debian 12)
+# machine and print `export` lines for DATABASE_URL, REDIS_URL, DOCKER_HOST and
+# BERTH_EDGE_ADMIN_URL on stdout, so that
 #
 #     eval "$(scripts/services.sh)"
 #
@@ -8,7 +9,10 @@
 #
 # A service whose variable is already set in the environment is used as given and
 # nothing is installed or started for it. Optional arguments restrict the work to some
-# services: scripts/services.sh docker | postgres | redis (any combination).
+# services: scripts/services.sh docker | postgres | redis | edge (any combination). The edge
+# is started at BERTH_EDGE_ADMIN_URL (default http://127.0.0.1:2019) when nothing answers
+# there, with its data (its internal CA, certificates) in BERTH_EDGE_DATA_DIR; BERTH_EDGE=none
+# skips it.
 #
 # Idempotent: a second run finds everything running and returns in well under a second.
 # Needs root for installing and starting (it is meant for CI machines and dev boxes).
@@ -26,21 +30,22 @@ REDIS_URL_DEFAULT="redis://127.0.0.1:6379"
 DOCKER_HOST_DEFAULT="unix:///var/run/docker.sock"
 DOCKER_POOL_SIZE=24 # prefix length of each automatically assigned bridge network
 
-want_pg=0 want_redis=0 want_docker=0
+want_pg=0 want_redis=0 want_docker=0 want_edge=0
 if [ $# -eq 0 ]; then
-  want_pg=1 want_redis=1 want_docker=1
+  want_pg=1 want_redis=1 want_docker=1 want_edge=1
 fi
 for arg in "$@"; do
   case "$arg" in
     postgres | postgresql | pg | db) want_pg=1 ;;
     redis) want_redis=1 ;;
     docker) want_docker=1 ;;
-    all) want_pg=1 want_redis=1 want_docker=1 ;;
+    edge | caddy) want_edge=1 ;;
+    all) want_pg=1 want_redis=1 want_docker=1 want_edge=1 ;;
     -h | --help)
-      sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
+      sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2
       exit 0
       ;;
-    *) die "unknown service '$arg' (expected: postgres, redis, docker, all)" ;;
+    *) die "unknown service '$arg' (expected: postgres, redis, docker, edge, all)" ;;
   esac
 done
 
@@ -273,8 +278,44 @@ setup_docker() {
   export_line DOCKER_HOST "${DOCKER_HOST}"
 }
 
+# --- The edge (Caddy) ------------------------------------------------------------------
+# Berth loads the whole configuration through the admin API; Caddy starts with only the
+# admin API (no autosave: Berth's database is the source of truth, and it loads the routes
+# again within seconds of a restart).
+setup_edge() {
+  if [ "${BERTH_EDGE:-caddy}" = "none" ]; then
+    log "edge: BERTH_EDGE=none, not started"
+    return
+  fi
+  local url="${BERTH_EDGE_ADMIN_URL:-http://127.0.0.1:2019}" listen dir
+  listen="${url#*://}"
+  listen="${listen%%/*}"
+  if curl -sf -o /dev/null --max-time 2 "$url/config/"; then
+    log "edge: Caddy answers at $url"
+    export_line BERTH_EDGE_ADMIN_URL "$url"
+    return
+  fi
+  case "$listen" in
+    127.* | localhost:*) ;;
+    *) die "edge: nothing answers at BERTH_EDGE_ADMIN_URL=$url, and only a local edge can be started here" ;;
+  esac
+  command -v caddy >/dev/null 2>&1 || apt_install caddy
+  dir="${BERTH_EDGE_DATA_DIR:-/var/lib/berth/edge-${listen##*:}}"
+  as_root mkdir -p "$dir/home" "$dir/data" "$dir/config"
+  printf '{"admin":{"listen":"%s","config":{"persist":false}},"logging":{"logs":{"default":{"level":"WARN"}}}}\n' "$listen" |
+    as_root tee "$dir/boot.json" >/dev/null
+  log "edge: starting Caddy $(caddy version 2>/dev/null | cut -d' ' -f1) with its admin API at $url (data: $dir, log: $dir/caddy.log)"
+  # From /, so that no Caddyfile in the current directory is picked up.
+  as_root env -C / HOME="$dir/home" XDG_DATA_HOME="$dir/data" XDG_CONFIG_HOME="$dir/config" \
+    setsid caddy run --config "$dir/boot.json" --pidfile "$dir/caddy.pid" >>"$dir/caddy.log" 2>&1 </dev/null &
+  wait_until 30 "the edge (see $dir/caddy.log)" curl -sf -o /dev/null --max-time 2 "$url/config/"
+  log "edge: ready ($url)"
+  export_line BERTH_EDGE_ADMIN_URL "$url"
+}
+
 [ "$want_docker" -eq 1 ] && setup_docker
 [ "$want_pg" -eq 1 ] && setup_postgres
 [ "$want_redis" -eq 1 ] && setup_redis
+[ "$want_edge" -eq 1 ] && setup_edge
 
 for line in "${exports[@]}"; do echo "$line"; done

@@ -8,6 +8,9 @@ log() { echo "[berth] $*" >&2; }
 bash scripts/prepare.sh --build
 log "type-checking sources and tests"
 node node_modules/typescript/bin/tsc --noEmit -p tsconfig.json
+# Each test slot has its own edge (Caddy), so the suites never load over another Berth's routes.
+export BERTH_EDGE_ADMIN_URL="http://127.0.0.1:$((2119 + ${BERTH_TEST_SLOT:-0}))"
+unset BERTH_EDGE
 eval "$(bash scripts/services.sh)"
 # Small stand-ins keep the suite fast; the database server is the real MariaDB build, and
 # test/wordpress.e2e-spec.ts runs the real WordPress build.

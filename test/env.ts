@@ -19,6 +19,11 @@ export const testNames = {
   siteVolume: (tenant: string, site: string) => names.siteVolume(TEST_INSTANCE, tenant, site),
 };
 
+/** The edge this slot's Berth drives (scripts/test.sh starts it at BERTH_EDGE_ADMIN_URL). */
+export const EDGE_HTTP_PORT = 18080 + TEST_SLOT;
+export const EDGE_HTTPS_PORT = 18443 + TEST_SLOT;
+export const BASE_DOMAIN = `e2e${TEST_SLOT}.berth.localhost`;
+
 export function testRedisUrl(): string {
   const u = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
   u.pathname = `/${3 + TEST_SLOT}`;
@@ -43,6 +48,11 @@ export function testEnv(overrides: Record<string, string> = {}): NodeJS.ProcessE
     BERTH_JOB_BACKOFF_MS: '500',
     // The test webhook receivers listen on loopback, which Berth refuses by default.
     BERTH_WEBHOOK_ALLOWED_NETWORKS: '127.0.0.0/8,::1/128',
+    // The edge of this slot (scripts/test.sh starts it), with its own ports and names.
+    BERTH_EDGE_HTTP_PORT: String(EDGE_HTTP_PORT),
+    BERTH_EDGE_HTTPS_PORT: String(EDGE_HTTPS_PORT),
+    BERTH_BASE_DOMAIN: BASE_DOMAIN,
+    BERTH_TLS: 'internal',
     ...overrides,
   };
 }

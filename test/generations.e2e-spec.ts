@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { auth, createTenant, envOf, startHarness, waitForJob, type Harness } from './harness';
 import { testNames } from './env';
 import { eventually } from './receivers';
-import { provision, testRedis } from './suite-helpers';
+import { provision, removeSuiteObjects, testRedis } from './suite-helpers';
 
 /**
  * Each job owns the generation it was created for: cancelling a queued job, rolling back a
@@ -25,13 +25,8 @@ afterAll(async () => {
   redis?.disconnect();
   // Berth stops first, so that nothing recreates what is removed next.
   await h?.stop();
-  if (t) {
-    // The tenant's database server, network and volumes go with the suite.
-    const filters = { label: [`berth.tenant=${t.tenant.slug}`] };
-    for (const c of await h.docker.listContainers({ all: true, filters })) await h.docker.getContainer(c.Id).remove({ force: true });
-    for (const v of (await h.docker.listVolumes({ filters })).Volumes ?? []) await h.docker.getVolume(v.Name).remove({ force: true });
-    for (const n of await h.docker.listNetworks({ filters })) await h.docker.getNetwork(n.Id).remove();
-  }
+  // The suite's sites leave the database too, so no later suite's reconciler makes them again.
+  await removeSuiteObjects();
 });
 
 const site = (id: string) =>

@@ -11,6 +11,7 @@ import { names } from '../src/sites/site-plan';
 import { removeInstanceObjects } from './docker-cleanup';
 import { TEST_INSTANCE, TEST_SLOT, testRedisUrl } from './env';
 import { auth, createTenant, startHarness, uniqueSlug, waitForJob, type Harness } from './harness';
+import { removeSuiteObjects } from './suite-helpers';
 
 const INSTANCE_B = `${TEST_INSTANCE}b`;
 /** Labelled as a third installation that runs no process here: nothing but this suite touches its objects. */
@@ -74,6 +75,8 @@ afterAll(async () => {
   await removeInstanceObjects(a.docker, FOREIGN);
   await adminQuery(`DROP DATABASE IF EXISTS "${databaseB.pathname.slice(1)}" WITH (FORCE)`);
   await flushRedisB();
+  // Instance A's sites live in the suites' shared database: they go, so no later suite makes them again.
+  await removeSuiteObjects();
 });
 
 async function provisionOn(h: Harness, key: string, name: string): Promise<{ id: string; url: string }> {

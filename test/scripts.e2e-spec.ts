@@ -55,11 +55,17 @@ describe('scripts/services.sh', () => {
     const run = spawnSync('bash', [join(root, 'scripts/services.sh')], {
       cwd,
       encoding: 'utf8',
-      env: { ...envWithout('DATABASE_URL', 'REDIS_URL', 'DOCKER_HOST'), ...given, PATH: `${installers.bin}:${process.env.PATH}` },
+      env: {
+        ...envWithout('DATABASE_URL', 'REDIS_URL', 'DOCKER_HOST'),
+        ...given,
+        BERTH_EDGE: 'none',
+        PATH: `${installers.bin}:${process.env.PATH}`,
+      },
     });
     expect(run.stderr).toMatch(/postgres: using DATABASE_URL from the environment/);
     expect(run.stderr).toMatch(/redis: using REDIS_URL from the environment/);
     expect(run.stderr).toMatch(/docker: using DOCKER_HOST from the environment/);
+    expect(run.stderr).toMatch(/edge: BERTH_EDGE=none, not started/);
     expect(run.status).toBe(0);
     expect(installers.calls()).toEqual([]);
     expect(run.stdout.trim().split('\n')).toHaveLength(3);

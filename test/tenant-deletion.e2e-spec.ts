@@ -6,7 +6,7 @@
 import type Docker from 'dockerode';
 import { auth, createTenant, gql, startHarness, waitForJob, type Harness, type JobBody } from './harness';
 import { eventually } from './receivers';
-import { exec, provision, testRedis } from './suite-helpers';
+import { exec, provision, removeSuiteObjects, testRedis } from './suite-helpers';
 import { TEST_INSTANCE } from './env';
 
 // Short lock and stall timings, so the job of a killed Berth is taken up again quickly.
@@ -18,6 +18,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await h?.stop();
+  await removeSuiteObjects();
 });
 
 /** Every container, volume and network on the engine labelled with this tenant (of this instance). */

@@ -4,6 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { TEST_INSTANCE } from './env';
 import { auth, createTenant, exec, startHarness, waitForJob, type Harness } from './harness';
 import { eventually } from './receivers';
+import { removeSuiteObjects } from './suite-helpers';
 
 // A timed-out `docker exec` or health check leaves its children behind; they are re-parented
 // to the container's PID 1. mariadbd as PID 1 never reaps them, so each one stays a zombie
@@ -104,6 +105,7 @@ afterAll(async () => {
       .remove({ force: true })
       .catch(() => undefined);
   await h.stop();
+  await removeSuiteObjects();
 });
 
 describe('orphaned processes', () => {

@@ -14,6 +14,7 @@ import { HttpErrorFilter } from '../common/http-error.filter';
 import { formatGraphQLError } from '../common/graphql-errors';
 import { queryLimitErrors, queryLimits } from '../common/graphql-limits';
 import { assertSaneInput } from '../common/sane-input';
+import { EdgeModule } from '../edge/edge.module';
 import { EventsModule } from '../events/events.module';
 import { HealthModule } from '../health/health.module';
 import { JobsModule } from '../jobs/jobs.module';
@@ -125,6 +126,7 @@ export class AppModule {
           imports: [AuthModule],
         }),
         AuthModule,
+        EdgeModule,
         EventsModule,
         NotificationsModule,
         JobsModule,

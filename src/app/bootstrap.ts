@@ -11,6 +11,7 @@ import { NotifyWorker } from '../notifications/notify.worker';
 import { MonitorService } from '../monitor/monitor.service';
 import { DockerEventsService } from '../monitor/docker-events.service';
 import { ReconcilerService } from '../reconcile/reconciler.service';
+import { EdgeService } from '../edge/edge.service';
 import { AppModule } from './app.module';
 
 export interface Started {
@@ -44,6 +45,7 @@ export async function startBerth(config: BerthConfig): Promise<Started> {
   const monitor = app.get(MonitorService);
   const dockerEvents = app.get(DockerEventsService);
   const reconciler = app.get(ReconcilerService);
+  const edge = app.get(EdgeService);
   if (runsWorker) {
     await reconciler.assertCurrentNames();
     sites.start();
@@ -64,15 +66,19 @@ export async function startBerth(config: BerthConfig): Promise<Started> {
     SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, doc));
     await app.listen(config.PORT, config.HOST);
     url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+    edge.askUrl ??= `${url.replace('://0.0.0.0', '://127.0.0.1').replace('://[::]', '://127.0.0.1')}/v1/edge/ask`;
   } else {
     await app.init();
   }
+  // The edge is loaded once this process knows its ask endpoint (its own API, by default).
+  if (runsWorker) edge.start();
   return {
     app,
     url,
     generatedAdminKey,
     stop: async () => {
       if (runsWorker) {
+        edge.stop();
         reconciler.stop();
         dockerEvents.stop();
         monitor.stop();

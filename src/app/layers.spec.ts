@@ -13,6 +13,7 @@ const ORDER = [
   'database',
   'redis',
   'docker',
+  'edge',
   'events',
   'auth',
   'notifications',

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { parseIpv4Cidr } from '../common/cidr';
-import { parseNetworks } from '../common/cidr';
+import { parseIpv4Cidr, parseNetworks } from '../common/cidr';
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
@@ -137,6 +136,31 @@ const schema = z.object({
     .int()
     .min(1024)
     .default(64 * 1024),
+  /** The edge in front of every site: `caddy` (driven through its admin API) or `none` (sites only on their host ports). */
+  BERTH_EDGE: z.enum(['caddy', 'none']).default('caddy'),
+  BERTH_EDGE_ADMIN_URL: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:2019'),
+  /** Ports the edge answers on: HTTP (redirects to HTTPS when TLS is on) and HTTPS. */
+  BERTH_EDGE_HTTP_PORT: z.coerce.number().int().min(1).max(65535).default(80),
+  BERTH_EDGE_HTTPS_PORT: z.coerce.number().int().min(1).max(65535).default(443),
+  /** Every site answers on `<site>-<tenant>.<BERTH_BASE_DOMAIN>`. */
+  BERTH_BASE_DOMAIN: z
+    .string()
+    .toLowerCase()
+    .regex(
+      /^(?=.{1,200}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/,
+      'a domain name such as sites.example.com',
+    )
+    .default('berth.localhost'),
+  /** `internal`: Caddy's own CA (offline); `acme`: certificates on demand from an ACME CA; `off`: HTTP only. */
+  BERTH_TLS: z.enum(['internal', 'acme', 'off']).default('internal'),
+  BERTH_ACME_EMAIL: z.email().optional(),
+  /**
+   * Where the edge asks whether it may get a certificate for a hostname (Berth's
+   * /v1/edge/ask); by default this process's own API address.
+   */
+  BERTH_EDGE_ASK_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /** The edge's routes are compared with the database this often (and after every job). */
+  BERTH_EDGE_SYNC_MS: z.coerce.number().int().min(200).default(5000),
   BERTH_LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
   BERTH_RUN_MIGRATIONS: bool.default(true),
 });
@@ -161,6 +185,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BerthConfig {
   if (parsed.data.NODE_ENV === 'production' && !parsed.data.BERTH_ENCRYPTION_KEY) {
     throw new ConfigError(
       'Invalid configuration:\n  BERTH_ENCRYPTION_KEY: required in production (32 random bytes in base64, e.g. `openssl rand -base64 32`)',
+    );
+  }
+  if (
+    parsed.data.BERTH_EDGE === 'caddy' &&
+    parsed.data.BERTH_TLS === 'acme' &&
+    parsed.data.BERTH_ROLE === 'worker' &&
+    !parsed.data.BERTH_EDGE_ASK_URL &&
+    !parsed.data.PORT
+  ) {
+    throw new ConfigError(
+      'Invalid configuration:\n  BERTH_EDGE_ASK_URL: required for BERTH_TLS=acme in a worker without PORT: the edge must ask Berth before it requests a certificate',
     );
   }
   const poolBits = parseIpv4Cidr(parsed.data.BERTH_SUBNET_POOL).bits;

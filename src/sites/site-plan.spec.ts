@@ -8,11 +8,11 @@ import {
   planTenant,
   restartPolicyOf,
   secretFingerprint,
-  stableStringify,
   type PlanSettings,
   type SiteFacts,
   type TenantFacts,
 } from './site-plan';
+import { stableStringify } from '../common/json';
 
 const settings: PlanSettings = {
   instance: 'default',

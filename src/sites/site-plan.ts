@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { LABEL, MANAGED_BY, type ContainerSpec, type Plan } from '../docker/plan.types';
+import { stableStringify } from '../common/json';
 import { subnetAt } from './subnets';
 
 /** What the plan needs to know about a tenant. */
@@ -121,18 +122,6 @@ function labels(s: PlanSettings, tenant: string, role: string, site?: SiteFacts)
     ...(site ? { [LABEL.site]: site.name, [LABEL.siteId]: site.id } : {}),
     [LABEL.role]: role,
   };
-}
-
-/** Deterministic JSON (sorted keys), so equal specs hash equally. */
-export function stableStringify(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableStringify(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
 }
 
 /**

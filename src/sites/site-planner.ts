@@ -4,7 +4,8 @@ import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { LABEL, type Plan } from '../docker/plan.types';
 import type { Site, Tenant } from '../generated/prisma/client';
 import { DesiredState } from '../generated/prisma/enums';
-import { imageWithTag, planSite, planTenant, stableStringify, type PlanSettings, type SiteFacts, type TenantFacts } from './site-plan';
+import { imageWithTag, planSite, planTenant, type PlanSettings, type SiteFacts, type TenantFacts } from './site-plan';
+import { stableStringify } from '../common/json';
 
 /** A site's plans: its tenant's shared objects, its own, and the labels that scope its own. */
 export interface SitePlans {

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { ApplyReport } from '../docker/apply.service';
 import { PrismaService } from '../database/prisma.service';
+import { EdgeService } from '../edge/edge.service';
 import { EventsService } from '../events/events.service';
 import type { Job, Site, Tenant } from '../generated/prisma/client';
 import { DesiredState, Health, JobKind, SiteStatus } from '../generated/prisma/enums';
@@ -31,7 +32,8 @@ export class RolledBackError extends Error {
 /**
  * Brings a site to its desired state, as a job's steps: the one thing jobs do. It decides
  * which steps run (converge, remove, roll back); the planner makes the plans, the engine
- * does each step on Docker, and the status writer records the outcome for the job's generation.
+ * does each step on Docker, the edge routes the site, and the status writer records the
+ * outcome for the job's generation.
  */
 @Injectable()
 export class SiteRunner {
@@ -42,6 +44,7 @@ export class SiteRunner {
     private readonly engine: SiteEngine,
     private readonly ports: HostPorts,
     private readonly status: SiteStatusWriter,
+    private readonly edge: EdgeService,
   ) {}
 
   /**
@@ -108,6 +111,12 @@ export class SiteRunner {
       (signal) => this.engine.waitForHttp(wp.Name.replace(/^\//, ''), signal),
       (p) => `answering on port ${p}`,
     );
+    if (this.edge.enabled)
+      await steps.run(
+        'route through the edge',
+        (signal) => this.edge.serve(this.edge.hostname(site, tenant), signal),
+        () => `served at ${this.edge.publicUrl(site, tenant)}`,
+      );
     await this.status.set(site, { status: SiteStatus.RUNNING, hostPort: port, lastError: null }, job.generation);
     return SiteStatus.RUNNING;
   }

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { DatabaseModule } from '../database/database.module';
 import { DockerModule } from '../docker/docker.module';
+import { EdgeModule } from '../edge/edge.module';
 import { EventsModule } from '../events/events.module';
 import { JobsModule } from '../jobs/jobs.module';
 import { RedisModule } from '../redis/redis.module';
@@ -15,7 +16,7 @@ import { SitesService } from './sites.service';
 
 /** Sites: their API, their plans, and the runner that applies them for jobs. */
 @Module({
-  imports: [DatabaseModule, RedisModule, DockerModule, EventsModule, JobsModule],
+  imports: [DatabaseModule, RedisModule, DockerModule, EdgeModule, EventsModule, JobsModule],
   controllers: [SitesController],
   providers: [SitesService, SitesResolver, SitePlanner, SiteStatusWriter, HostPorts, SiteEngine, SiteRunner],
   exports: [SitesService, SitePlanner, SiteStatusWriter, SiteRunner],

@@ -12,6 +12,7 @@ import { JobsService, toJobView } from '../jobs/jobs.service';
 import { RedisService } from '../redis/redis.service';
 import { DockerService } from '../docker/docker.service';
 import { ContainerStateService } from '../docker/container-state.service';
+import { EdgeService } from '../edge/edge.service';
 import { LABEL, MANAGED_BY } from '../docker/plan.types';
 import { isUuid } from '../common/ids';
 import type { CreateSiteInput, ContainerView, SiteAndJobView, SiteFilterArgs, SiteView, UpdateSiteInput } from './dto/site.dto';
@@ -54,6 +55,8 @@ const pick = <T, K extends keyof T>(row: T, keys: readonly K[]) => Object.fromEn
 /** Where a view made for a single-site GraphQL query keeps its loader of live containers. */
 const LIVE = Symbol('liveContainers');
 
+type SiteWithSlug = Site & { tenant: { slug: string } };
+
 @Injectable()
 export class SitesService {
   constructor(
@@ -65,14 +68,17 @@ export class SitesService {
     private readonly docker: DockerService,
     private readonly containers: ContainerStateService,
     private readonly box: SecretBox,
+    private readonly edge: EdgeService,
   ) {}
 
-  toView(site: Site, live?: ContainerView[]): SiteView {
+  toView(site: SiteWithSlug, live?: ContainerView[]): SiteView {
     return {
       ...pick(site, VIEW_FIELDS),
       restartCount: site.restartCount,
       env: site.env as Record<string, string>,
       url: site.status === SiteStatus.DELETED ? null : siteUrl(this.config.BERTH_PUBLISH_ADDRESS, site.hostPort),
+      hostname: this.edge.enabled && site.status !== SiteStatus.DELETED ? this.edge.hostname(site, site.tenant) : null,
+      publicUrl: site.status === SiteStatus.DELETED ? null : this.edge.publicUrl(site, site.tenant),
       ...(live
         ? { containers: live, restartCount: Math.max(site.restartCount, live.find((c) => c.role === 'wordpress')?.restartCount ?? 0) }
         : {}),
@@ -93,12 +99,13 @@ export class SitesService {
     const env = validateSiteEnv(input.env);
     const replay = idempotencyKey ? await this.replay(tenantId, idempotencyKey, input.name) : undefined;
     if (replay) return replay;
-    let created: { site: Site; job: Job };
+    let created: { site: SiteWithSlug; job: Job };
     try {
       created = await this.prisma.$transaction(async (tx) => {
         // Serialises creations per tenant so the quota cannot be overrun by a burst.
-        const [tenant] = await tx.$queryRaw<{ id: string; status: TenantStatus; maxSites: number; maxMemoryMb: number; maxCpus: number }[]>`
-          SELECT id, status, "maxSites", "maxMemoryMb", "maxCpus" FROM "Tenant" WHERE id = ${tenantId}::uuid FOR UPDATE`;
+        const [tenant] = await tx.$queryRaw<
+          { id: string; slug: string; status: TenantStatus; maxSites: number; maxMemoryMb: number; maxCpus: number }[]
+        >`SELECT id, slug, status, "maxSites", "maxMemoryMb", "maxCpus" FROM "Tenant" WHERE id = ${tenantId}::uuid FOR UPDATE`;
         if (!tenant) throw new BerthError(ErrorCode.TENANT_NOT_FOUND, `Tenant ${tenantId} was not found`);
         if (tenant.status === TenantStatus.SUSPENDED)
           throw new BerthError(ErrorCode.TENANT_SUSPENDED, 'The tenant is suspended; resume it before creating sites');
@@ -144,7 +151,7 @@ export class SitesService {
           },
           tx,
         );
-        return { site: named, job };
+        return { site: { ...named, tenant: { slug: tenant.slug } }, job };
       });
     } catch (e) {
       if (e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002') {
@@ -162,7 +169,10 @@ export class SitesService {
   }
 
   private async replay(tenantId: string, key: string, name: string): Promise<SiteAndJobView | undefined> {
-    const site = await this.prisma.site.findUnique({ where: { tenantId_idempotencyKey: { tenantId, idempotencyKey: key } } });
+    const site = await this.prisma.site.findUnique({
+      where: { tenantId_idempotencyKey: { tenantId, idempotencyKey: key } },
+      include: { tenant: { select: { slug: true } } },
+    });
     if (!site) return undefined;
     if (site.name !== name)
       throw new BerthError(ErrorCode.IDEMPOTENCY_KEY_REUSED, 'This Idempotency-Key was already used for a different site');
@@ -184,6 +194,7 @@ export class SitesService {
       orderBy: { createdAt: 'asc' },
       take: filter.limit,
       skip: filter.offset,
+      include: { tenant: { select: { slug: true } } },
     });
     return rows.map((s) => this.toView(s));
   }

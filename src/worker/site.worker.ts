@@ -13,6 +13,7 @@ import { JobName, SITES_QUEUE, type JobPayloads } from '../jobs/job.types';
 import { StepRecorder } from '../jobs/step-recorder';
 import { SupersededError, supersededBy, supersededDetail } from '../jobs/generation';
 import { MonitorService } from '../monitor/monitor.service';
+import { EdgeService } from '../edge/edge.service';
 import { TenantDeletionService } from '../tenants/tenant-deletion.service';
 
 type Payload = JobPayloads[typeof JobName.ApplySite];
@@ -37,6 +38,7 @@ export class SiteWorker {
     private readonly runner: SiteRunner,
     private readonly status: SiteStatusWriter,
     private readonly monitor: MonitorService,
+    private readonly edge: EdgeService,
     private readonly tenantDeletion: TenantDeletionService,
   ) {}
 
@@ -86,6 +88,8 @@ export class SiteWorker {
     try {
       await this.execute(bull, jobId, steps, lock);
     } finally {
+      // Whatever the job did (stopped, deleted, failed, rolled back), the edge follows it.
+      this.edge.soon();
       if (steps.stopping) {
         // A step that did not stop when told to keeps the site locked until it has stopped,
         // so the next attempt (or the next job) never runs beside it.

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { DatabaseModule } from '../database/database.module';
+import { EdgeModule } from '../edge/edge.module';
 import { EventsModule } from '../events/events.module';
 import { JobsModule } from '../jobs/jobs.module';
 import { MonitorModule } from '../monitor/monitor.module';
@@ -10,7 +11,7 @@ import { SiteWorker } from './site.worker';
 
 /** Runs the jobs: each site job through the site runner, tenant deletions through theirs. */
 @Module({
-  imports: [DatabaseModule, RedisModule, EventsModule, JobsModule, SitesModule, TenantsModule, MonitorModule],
+  imports: [DatabaseModule, RedisModule, EdgeModule, EventsModule, JobsModule, SitesModule, TenantsModule, MonitorModule],
   providers: [SiteWorker],
   exports: [SiteWorker],
 })

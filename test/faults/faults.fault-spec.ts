@@ -45,6 +45,7 @@ const PROVISION_STEPS = [
   'wait for database server',
   'site database and user',
   'wait for HTTP',
+  'route through the edge',
 ];
 
 describe('worker killed', () => {

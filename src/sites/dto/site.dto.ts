@@ -145,7 +145,15 @@ export class SiteView {
   @Field(() => Date, { nullable: true }) @ApiPropertyOptional() healthChangedAt!: Date | null;
   @Field(() => Int, { nullable: true, description: 'Latency of a recent successful probe, ms' }) @ApiPropertyOptional() lastProbeMs!:
     number | null;
-  @Field(() => String, { nullable: true }) @ApiPropertyOptional() url!: string | null;
+  @Field(() => String, { nullable: true, description: 'The site on its host port, without the edge: for diagnosis' })
+  @ApiPropertyOptional({ description: 'The site on its host port, without the edge: for diagnosis' })
+  url!: string | null;
+  @Field(() => String, { nullable: true, description: 'The platform hostname, <site>-<tenant>.<base domain>' })
+  @ApiPropertyOptional({ description: 'The platform hostname, <site>-<tenant>.<base domain>' })
+  hostname!: string | null;
+  @Field(() => String, { nullable: true, description: 'Where customers reach the site, through the edge' })
+  @ApiPropertyOptional({ description: 'Where customers reach the site, through the edge' })
+  publicUrl!: string | null;
   @Field() @ApiProperty() restartPolicy!: string;
   @Field(() => GraphQLJSONObject) @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) env!: Record<string, string>;
   @Field(() => Int, { nullable: true }) @ApiPropertyOptional() memoryMb!: number | null;

@@ -1,0 +1,55 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { BERTH_CONFIG, type BerthConfig } from '../config/config';
+
+/** Caddy's admin API: the one place Berth talks to the edge. */
+@Injectable()
+export class CaddyClient {
+  private readonly base: string;
+
+  constructor(@Inject(BERTH_CONFIG) config: BerthConfig) {
+    this.base = config.BERTH_EDGE_ADMIN_URL.replace(/\/$/, '');
+  }
+
+  /** The admin API's listen address, which every loaded config must keep. */
+  get adminListen(): string {
+    return new URL(this.base).host;
+  }
+
+  /** The running configuration (null when Caddy holds none, as after a restart). */
+  async config(): Promise<unknown> {
+    const res = await this.call('GET', '/config/');
+    return JSON.parse(await res.text()) as unknown;
+  }
+
+  /** Replaces the whole configuration at once; Caddy keeps the old one if the new one fails. */
+  async load(config: unknown): Promise<void> {
+    await this.call('POST', '/load', config);
+  }
+
+  /** The root certificate of Caddy's internal CA (PEM), which clients of `BERTH_TLS=internal` trust. */
+  async internalRoot(): Promise<string> {
+    const res = await this.call('GET', '/pki/ca/local');
+    return ((await res.json()) as { root_certificate: string }).root_certificate;
+  }
+
+  private async call(method: string, path: string, body?: unknown): Promise<Response> {
+    const send = () =>
+      fetch(`${this.base}${path}`, {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(30_000),
+      });
+    let res: Response;
+    try {
+      // A load restarts the admin server, closing kept-alive connections: a request that
+      // meets a closed one is sent once more (every call here is idempotent).
+      res = await send().catch(() => send());
+    } catch (e) {
+      const why = (e as Error & { cause?: Error }).cause?.message ?? (e as Error).message;
+      throw new Error(`edge admin API at ${this.base} did not answer: ${why}`, { cause: e });
+    }
+    if (!res.ok) throw new Error(`edge admin API ${method} ${path}: HTTP ${res.status} ${(await res.text()).slice(0, 500)}`);
+    return res;
+  }
+}

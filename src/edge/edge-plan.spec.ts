@@ -1,0 +1,68 @@
+import { edgeConfig, edgeUrl, FALLBACK_ID, platformHostname, routeId, UNROUTED_HEADER, type EdgeSettings } from './edge-plan';
+
+const settings: EdgeSettings = {
+  adminListen: '127.0.0.1:2019',
+  httpPort: 80,
+  httpsPort: 443,
+  tls: 'internal',
+  askUrl: 'http://127.0.0.1:3000/v1/edge/ask',
+};
+const a = { siteId: 'a', hostnames: ['blog-acme.sites.test'], upstream: '127.0.0.1:20001' };
+const b = { siteId: 'b', hostnames: ['shop-acme.sites.test'], upstream: '127.0.0.1:20002' };
+
+type Server = { listen: string[]; routes: { '@id': string; match?: { host: string[] }[]; handle: Record<string, unknown>[] }[] };
+const servers = (c: Record<string, unknown>) => (c.apps as { http: { servers: Record<string, Server> } }).http.servers;
+
+describe('the edge configuration', () => {
+  it('routes each site by its hostnames to its upstream, in an order that does not depend on the database', () => {
+    const config = edgeConfig([b, a], settings);
+    expect(config).toEqual(edgeConfig([a, b], settings));
+    const routes = servers(config).berth.routes;
+    expect(routes.map((r) => r['@id'])).toEqual([routeId('a'), routeId('b'), FALLBACK_ID]);
+    expect(routes[0]).toMatchObject({
+      match: [{ host: ['blog-acme.sites.test'] }],
+      handle: [{ handler: 'reverse_proxy', upstreams: [{ dial: '127.0.0.1:20001' }] }],
+    });
+    expect(routes[2].handle[0]).toMatchObject({ status_code: 404, headers: { [UNROUTED_HEADER]: ['1'] } });
+  });
+
+  it('keeps the admin API where Caddy was started with it, and never autosaves (the database is the source of truth)', () => {
+    expect(edgeConfig([], settings).admin).toEqual({ listen: '127.0.0.1:2019', config: { persist: false } });
+  });
+
+  it('with TLS, serves HTTPS with certificates on demand that Berth must allow, and redirects HTTP to HTTPS', () => {
+    const config = edgeConfig([a], { ...settings, httpPort: 18080, httpsPort: 18443 });
+    const { berth, 'berth-http': http } = servers(config);
+    expect(berth.listen).toEqual([':18443']);
+    expect(http.listen).toEqual([':18080']);
+    expect(http.routes[0].handle[0]).toMatchObject({
+      status_code: 308,
+      headers: { Location: ['https://{http.request.host}:18443{http.request.uri}'] },
+    });
+    expect(config.apps).toMatchObject({
+      tls: { automation: { policies: [{ issuers: [{ module: 'internal' }], on_demand: true }], on_demand: { ask: settings.askUrl } } },
+    });
+    const acme = edgeConfig([a], { ...settings, tls: 'acme', acmeEmail: 'ops@example.com' });
+    expect(acme.apps).toMatchObject({
+      tls: { automation: { policies: [{ issuers: [{ module: 'acme', email: 'ops@example.com' }], on_demand: true }] } },
+    });
+    // On port 443 the redirect names no port.
+    expect(servers(edgeConfig([a], settings))['berth-http'].routes[0].handle[0]).toMatchObject({
+      headers: { Location: ['https://{http.request.host}{http.request.uri}'] },
+    });
+  });
+
+  it('with TLS off, serves the sites over HTTP only and asks for no certificate', () => {
+    const config = edgeConfig([a], { ...settings, tls: 'off', httpPort: 8080 });
+    expect(Object.keys(servers(config))).toEqual(['berth']);
+    expect(servers(config).berth).toMatchObject({ listen: [':8080'], automatic_https: { disable: true } });
+    expect(config.apps).not.toHaveProperty('tls');
+  });
+
+  it("names each site <site>-<tenant>.<base domain> and gives its URL without the scheme's own port", () => {
+    expect(platformHostname('blog', 'acme', 'sites.example.com')).toBe('blog-acme.sites.example.com');
+    expect(edgeUrl('blog-acme.sites.test', settings)).toBe('https://blog-acme.sites.test/');
+    expect(edgeUrl('blog-acme.sites.test', { ...settings, httpsPort: 8443 })).toBe('https://blog-acme.sites.test:8443/');
+    expect(edgeUrl('blog-acme.sites.test', { ...settings, tls: 'off', httpPort: 80 })).toBe('http://blog-acme.sites.test/');
+  });
+});

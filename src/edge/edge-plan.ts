@@ -1,0 +1,119 @@
+/**
+ * The edge's configuration as a pure function of the sites it routes: Caddy's JSON
+ * config, loaded whole through its admin API. Berth's database is the source of truth, so
+ * the edge is compared with this and loaded again whenever they differ (after Caddy
+ * restarted empty, a route was changed by hand, or a site came or went).
+ */
+
+/** One site as the edge serves it. */
+export interface EdgeRoute {
+  siteId: string;
+  /** Hostnames the site answers on, the first being its primary. */
+  hostnames: string[];
+  /** Where the edge reaches the site: host:port. */
+  upstream: string;
+}
+
+export interface EdgeSettings {
+  /** The admin API address Caddy listens on (kept in the config Caddy is given). */
+  adminListen: string;
+  httpPort: number;
+  httpsPort: number;
+  tls: 'internal' | 'acme' | 'off';
+  acmeEmail?: string;
+  /** Berth's endpoint that says whether the edge may get a certificate for a hostname. */
+  askUrl?: string;
+}
+
+/** The @id of the route that answers hostnames Berth does not route. */
+export const FALLBACK_ID = 'berth-unrouted';
+export const routeId = (siteId: string) => `site-${siteId}`;
+/** Marks the edge's own answer for a hostname it does not route (lowercase, as Node gives headers). */
+export const UNROUTED_HEADER = 'x-berth-unrouted';
+
+/** `<site>-<tenant>.<base>`: a DNS label of at most 63 characters (site and tenant names are shorter). */
+export const platformHostname = (site: string, tenant: string, baseDomain: string) => `${site}-${tenant}.${baseDomain}`;
+
+/** The URL customers reach a hostname at, the port shown only when it is not the scheme's own. */
+export function edgeUrl(hostname: string, s: Pick<EdgeSettings, 'tls' | 'httpPort' | 'httpsPort'>): string {
+  const [scheme, port, standard] = s.tls === 'off' ? ['http', s.httpPort, 80] : ['https', s.httpsPort, 443];
+  return `${scheme}://${hostname}${port === standard ? '' : `:${port}`}/`;
+}
+
+function siteRoute(r: EdgeRoute) {
+  return {
+    '@id': routeId(r.siteId),
+    match: [{ host: r.hostnames }],
+    terminal: true,
+    handle: [{ handler: 'reverse_proxy', upstreams: [{ dial: r.upstream }] }],
+  };
+}
+
+const unrouted = {
+  '@id': FALLBACK_ID,
+  terminal: true,
+  handle: [{ handler: 'static_response', status_code: 404, headers: { [UNROUTED_HEADER]: ['1'] }, body: 'No site here.\n', close: true }],
+};
+
+/**
+ * The whole Caddy configuration: the admin API as Caddy was started with it (a load replaces
+ * everything, the admin block included), one HTTPS server routing each site's hostnames to
+ * it (certificates on demand, each one allowed by Berth's ask endpoint), and an HTTP server
+ * that redirects to HTTPS; with TLS off, the HTTP server routes the sites instead.
+ */
+export function edgeConfig(routes: EdgeRoute[], s: EdgeSettings): Record<string, unknown> {
+  const sorted = [...routes].sort((a, b) => (a.siteId < b.siteId ? -1 : a.siteId > b.siteId ? 1 : 0));
+  const siteRoutes = [...sorted.map(siteRoute), unrouted];
+  const base = {
+    admin: { listen: s.adminListen, config: { persist: false } },
+    logging: { logs: { default: { level: 'WARN' } } },
+  };
+  if (s.tls === 'off') {
+    return {
+      ...base,
+      apps: {
+        http: {
+          http_port: s.httpPort,
+          servers: { berth: { listen: [`:${s.httpPort}`], automatic_https: { disable: true }, routes: siteRoutes } },
+        },
+      },
+    };
+  }
+  const port = s.httpsPort === 443 ? '' : `:${s.httpsPort}`;
+  const issuer = s.tls === 'acme' ? { module: 'acme', ...(s.acmeEmail ? { email: s.acmeEmail } : {}) } : { module: 'internal' };
+  return {
+    ...base,
+    apps: {
+      http: {
+        http_port: s.httpPort,
+        https_port: s.httpsPort,
+        servers: {
+          berth: { listen: [`:${s.httpsPort}`], automatic_https: { disable_redirects: true }, routes: siteRoutes },
+          'berth-http': {
+            listen: [`:${s.httpPort}`],
+            automatic_https: { disable: true },
+            routes: [
+              {
+                '@id': 'berth-to-https',
+                handle: [
+                  {
+                    handler: 'static_response',
+                    status_code: 308,
+                    headers: { Location: [`https://{http.request.host}${port}{http.request.uri}`] },
+                  },
+                ],
+              },
+            ],
+          },
+        },
+      },
+      tls: {
+        automation: {
+          policies: [{ issuers: [issuer], on_demand: true }],
+          ...(s.askUrl ? { on_demand: { ask: s.askUrl } } : {}),
+        },
+      },
+      pki: { certificate_authorities: { local: { install_trust: false } } },
+    },
+  };
+}

@@ -1,0 +1,186 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { setTimeout as delay } from 'node:timers/promises';
+
+import { BERTH_CONFIG, type BerthConfig } from '../config/config';
+import { PrismaService } from '../database/prisma.service';
+import { RedisService } from '../redis/redis.service';
+import { CaddyClient } from './caddy.client';
+import { edgeConfig, edgeUrl, platformHostname, UNROUTED_HEADER, type EdgeRoute, type EdgeSettings } from './edge-plan';
+import { stableStringify } from '../common/json';
+
+const LOCK = 'berth:lock:edge';
+
+/**
+ * Keeps the edge (Caddy) serving exactly the sites the database says should be served: a
+ * pass compares Caddy's running configuration with the one made from the database and loads
+ * it whole when they differ, so changes that arrive together cost one reload. Passes run
+ * every BERTH_EDGE_SYNC_MS, after every job, and within a job that brings a site up.
+ */
+@Injectable()
+export class EdgeService {
+  private readonly logger = new Logger('Edge');
+  private timer?: NodeJS.Timeout;
+  private pending?: NodeJS.Timeout;
+  private root?: string;
+  /**
+   * The ask endpoint: BERTH_EDGE_ASK_URL, else the API at HOST and PORT (so every process of
+   * an installation gives the edge the same configuration), else (PORT=0) this process's own
+   * API once it listens.
+   */
+  askUrl?: string;
+
+  constructor(
+    @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
+    private readonly prisma: PrismaService,
+    private readonly redis: RedisService,
+    private readonly caddy: CaddyClient,
+  ) {
+    const host = ['0.0.0.0', '::'].includes(config.HOST) ? '127.0.0.1' : config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST;
+    this.askUrl = config.BERTH_EDGE_ASK_URL ?? (config.PORT ? `http://${host}:${config.PORT}/v1/edge/ask` : undefined);
+  }
+
+  get enabled(): boolean {
+    return this.config.BERTH_EDGE === 'caddy';
+  }
+
+  get settings(): EdgeSettings {
+    const c = this.config;
+    return {
+      adminListen: this.caddy.adminListen,
+      httpPort: c.BERTH_EDGE_HTTP_PORT,
+      httpsPort: c.BERTH_EDGE_HTTPS_PORT,
+      tls: c.BERTH_TLS,
+      acmeEmail: c.BERTH_ACME_EMAIL,
+      askUrl: this.askUrl,
+    };
+  }
+
+  hostname(site: { name: string }, tenant: { slug: string }): string {
+    return platformHostname(site.name, tenant.slug, this.config.BERTH_BASE_DOMAIN);
+  }
+
+  /** Where customers reach the site (null without an edge). */
+  publicUrl(site: { name: string }, tenant: { slug: string }): string | null {
+    return this.enabled ? edgeUrl(this.hostname(site, tenant), this.settings) : null;
+  }
+
+  start(): void {
+    if (!this.enabled) return;
+    this.timer = setInterval(() => this.soon(0), this.config.BERTH_EDGE_SYNC_MS);
+    this.timer.unref();
+    this.soon(0);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    clearTimeout(this.pending);
+  }
+
+  /** Asks for a pass shortly; requests that arrive together collapse into one. */
+  soon(delayMs = 200): void {
+    if (!this.enabled || this.pending) return;
+    this.pending = setTimeout(() => {
+      this.pending = undefined;
+      this.sync().catch((e: Error) => this.logger.warn(`sync failed: ${e.message}`));
+    }, delayMs);
+    this.pending.unref();
+  }
+
+  /** The sites the edge should serve: those meant to run, with a port to reach them on. */
+  async routes(): Promise<EdgeRoute[]> {
+    const sites = await this.prisma.site.findMany({
+      where: { desiredState: 'RUNNING', status: { not: 'DELETED' }, hostPort: { not: null } },
+      select: { id: true, name: true, hostPort: true, tenant: { select: { slug: true } } },
+    });
+    const address = this.config.BERTH_PUBLISH_ADDRESS === '0.0.0.0' ? '127.0.0.1' : this.config.BERTH_PUBLISH_ADDRESS;
+    return sites.map((s) => ({ siteId: s.id, hostnames: [this.hostname(s, s.tenant)], upstream: `${address}:${s.hostPort}` }));
+  }
+
+  /**
+   * One pass, by one process at a time: loads the configuration made from the database if
+   * Caddy's differs (empty after a restart, a route changed by hand, sites came or went).
+   * Returns whether it loaded.
+   */
+  async sync(signal?: AbortSignal): Promise<boolean> {
+    if (!this.enabled) return false;
+    const lock = await this.redis.lock(LOCK, 30_000, 30_000, signal);
+    try {
+      const routes = await this.routes();
+      const wanted = edgeConfig(routes, this.settings);
+      const running = await this.caddy.config();
+      if (stableStringify(running) === stableStringify(wanted)) return false;
+      signal?.throwIfAborted();
+      await this.caddy.load(wanted);
+      this.logger.log(`edge configuration loaded: ${routes.length} site(s)`);
+      return true;
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** Whether the edge may serve (and get a certificate for) `hostname`: only names Berth routes. */
+  async isRouted(hostname: string): Promise<boolean> {
+    const base = `.${this.config.BERTH_BASE_DOMAIN}`;
+    const name = hostname.toLowerCase().replace(/\.$/, '');
+    if (!name.endsWith(base)) return false;
+    const label = name.slice(0, -base.length);
+    const found = await this.prisma.$queryRaw<{ one: number }[]>`
+      SELECT 1 AS one FROM "Site" s JOIN "Tenant" t ON t.id = s."tenantId"
+      WHERE s.name || '-' || t.slug = ${label} AND s.status <> 'DELETED' AND s."desiredState" = 'RUNNING' LIMIT 1`;
+    return found.length > 0;
+  }
+
+  /**
+   * Brings the edge up to date and waits until it serves `hostname` (any answer below 500
+   * from the site, not the edge's own "no site here"). With ACME certificates the wait would
+   * depend on public DNS, so there the route being loaded is enough.
+   */
+  async serve(hostname: string, signal: AbortSignal): Promise<void> {
+    if (!this.enabled) return;
+    await this.sync(signal);
+    if (this.config.BERTH_TLS === 'acme') return;
+    const deadline = Date.now() + this.config.BERTH_HTTP_READY_TIMEOUT_MS;
+    let last: string;
+    for (;;) {
+      signal.throwIfAborted();
+      try {
+        const { status, unrouted } = await this.fetchStatus(hostname, signal);
+        if (status < 500 && !unrouted) return;
+        last = unrouted ? 'the edge does not route it yet' : `HTTP ${status}`;
+        // Not routed: a pass that lost a race with a newer load helps.
+        if (unrouted) await this.sync(signal);
+      } catch (e) {
+        signal.throwIfAborted();
+        last = (e as Error).message;
+      }
+      if (Date.now() > deadline)
+        throw new Error(`the edge did not serve ${hostname} within ${this.config.BERTH_HTTP_READY_TIMEOUT_MS} ms: ${last}`);
+      await delay(200, undefined, { signal });
+    }
+  }
+
+  /** GET / for `hostname` through the edge on loopback, trusting the internal CA. */
+  private async fetchStatus(hostname: string, signal: AbortSignal): Promise<{ status: number; unrouted: boolean }> {
+    const tls = this.config.BERTH_TLS !== 'off';
+    if (tls) this.root ??= await this.caddy.internalRoot();
+    return new Promise((resolve, reject) => {
+      const options = {
+        host: '127.0.0.1',
+        port: tls ? this.config.BERTH_EDGE_HTTPS_PORT : this.config.BERTH_EDGE_HTTP_PORT,
+        path: '/',
+        headers: { host: hostname },
+        signal: AbortSignal.any([signal, AbortSignal.timeout(3000)]),
+        ...(tls ? { servername: hostname, ca: this.root } : {}),
+      };
+      const req = (tls ? httpsRequest : httpRequest)(options, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, unrouted: res.headers[UNROUTED_HEADER] !== undefined }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+}
