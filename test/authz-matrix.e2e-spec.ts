@@ -26,6 +26,8 @@ interface Ids {
   queuedJobId: string;
   webhookId: string;
   apiKeyId: string;
+  /** A custom domain of the act site. */
+  domain: string;
 }
 
 interface Outcome {
@@ -124,6 +126,14 @@ async function freshTenant(): Promise<Partial<Ids>> {
   if (res.status !== 201) throw new Error(`fresh tenant: ${res.status} ${JSON.stringify(res.body)}`);
   return { tenantId: res.body.id };
 }
+async function freshDomain(): Promise<Partial<Ids>> {
+  const res = await h.http
+    .post(`/v1/sites/${ids.actSiteId}/domains`)
+    .set(auth(h.admin))
+    .send({ hostname: `${name()}.example.com` });
+  if (res.status !== 201) throw new Error(`fresh domain: ${res.status} ${JSON.stringify(res.body)}`);
+  return { domain: res.body.hostname };
+}
 async function freshKey(): Promise<Partial<Ids>> {
   const res = await h.http.post(`/v1/tenants/${ids.tenantId}/api-keys`).set(auth(h.admin)).send({ name: 'to-revoke' });
   if (res.status !== 201) throw new Error(`fresh key: ${res.status} ${JSON.stringify(res.body)}`);
@@ -212,6 +222,20 @@ const REST_OPS: Op[] = [
     scoped: true,
     call: (k, i) => rest('POST', `/v1/sites/${i.actSiteId}/restart`, k),
   },
+  {
+    name: 'POST /v1/sites/{id}/domains',
+    access: 'write',
+    scoped: true,
+    call: (k, i) => rest('POST', `/v1/sites/${i.actSiteId}/domains`, k, { hostname: `${name()}.example.com` }),
+  },
+  { name: 'GET /v1/sites/{id}/domains', access: 'read', scoped: true, call: (k, i) => rest('GET', `/v1/sites/${i.actSiteId}/domains`, k) },
+  {
+    name: 'DELETE /v1/sites/{id}/domains/{hostname}',
+    access: 'write',
+    scoped: true,
+    fresh: freshDomain,
+    call: (k, i) => rest('DELETE', `/v1/sites/${i.actSiteId}/domains/${i.domain}`, k),
+  },
   { name: 'GET /v1/sites/{id}/events', access: 'read', scoped: true, call: (k, i) => rest('GET', `/v1/sites/${i.siteId}/events`, k) },
   { name: 'GET /v1/sites/{id}/logs', access: 'read', scoped: true, call: (k, i) => rest('GET', `/v1/sites/${i.siteId}/logs?tail=5`, k) },
   { name: 'GET /v1/jobs/{id}', access: 'read', scoped: true, call: (k, i) => rest('GET', `/v1/jobs/${i.jobId}`, k) },
@@ -296,6 +320,27 @@ const GRAPHQL_OPS: Op[] = [
     scoped: true,
     fresh: freshJob,
     call: (k, i) => mutateId('cancelJob', 'id status')(k, i.queuedJobId),
+  },
+  {
+    name: 'Mutation.addDomain',
+    access: 'write',
+    scoped: true,
+    call: (k, i) =>
+      graphql('addDomain', k, 'mutation($s: ID!, $h: String!) { addDomain(siteId: $s, input: { hostname: $h }) { id } }', {
+        s: i.actSiteId,
+        h: `${name()}.example.com`,
+      }),
+  },
+  {
+    name: 'Mutation.removeDomain',
+    access: 'write',
+    scoped: true,
+    fresh: freshDomain,
+    call: (k, i) =>
+      graphql('removeDomain', k, 'mutation($s: ID!, $h: String!) { removeDomain(siteId: $s, hostname: $h) { id } }', {
+        s: i.actSiteId,
+        h: i.domain,
+      }),
   },
   {
     name: 'Mutation.createApiKey',
@@ -385,7 +430,7 @@ const GRAPHQL_OPS: Op[] = [
 ];
 
 const SUBSCRIPTIONS = ['Subscription.jobUpdated', 'Subscription.siteEvents', 'Subscription.siteUpdated'];
-const PUBLIC_ROUTES = ['GET /healthz', 'GET /readyz'];
+const PUBLIC_ROUTES = ['GET /healthz', 'GET /readyz', 'GET /v1/edge/ask'];
 
 function expectation(op: { access: Access; scoped: boolean }, who: Who): Expect {
   switch (who) {
@@ -412,6 +457,8 @@ const randomIds = (): Ids => ({
   queuedJobId: randomUUID(),
   webhookId: randomUUID(),
   apiKeyId: randomUUID(),
+  // The same hostname on a missing site: only the site differs between hidden and missing.
+  domain: ids.domain,
 });
 const aIds = () => [ids.tenantId, ids.siteId, ids.actSiteId, ids.webhookId, parkedSiteId];
 const isRest = (op: Op) => !op.name.includes('.');
@@ -488,7 +535,9 @@ beforeAll(async () => {
     queuedJobId: '',
     webhookId: webhook.body.id,
     apiKeyId: victimKey.body.id,
+    domain: '',
   };
+  ids.domain = (await freshDomain()).domain!;
   ids.queuedJobId = (await freshJob()).queuedJobId!;
   // Some deliveries exist, so the deliveries list has something to hide.
   await eventually(
@@ -532,8 +581,10 @@ describe('the matrix covers the whole API', () => {
     expect(operations.length).toBeGreaterThanOrEqual(28);
   });
 
-  it('the health routes are the public exceptions', async () => {
+  it("the health routes and the edge's ask endpoint are the public exceptions", async () => {
     for (const path of ['/healthz', '/readyz']) expect((await h.http.get(path)).status).toBe(200);
+    // The edge asks without a key; the answer for a name Berth does not route is no, not "who are you".
+    expect((await h.http.get('/v1/edge/ask?domain=nobody.example.com')).status).toBe(404);
     // ...and nothing else answers without a key (the matrix checks each route).
     expect((await h.http.get('/v1/tenants')).status).toBe(401);
   });

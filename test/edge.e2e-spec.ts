@@ -1,14 +1,13 @@
 import { spawnSync } from 'node:child_process';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
-import { BASE_DOMAIN, EDGE_HTTP_PORT, EDGE_HTTPS_PORT } from './env';
+import { edgeAdmin, EDGE_ADMIN, edgeRoot, viaEdge as edge } from './edge-client';
+import { BASE_DOMAIN, EDGE_HTTPS_PORT } from './env';
 import { auth, createTenant, startHarness, waitForJob, type Harness } from './harness';
 import { eventually } from './receivers';
 import { provision, removeSuiteObjects } from './suite-helpers';
 
 /** The real edge of this test slot (Caddy, started by scripts/test.sh), driven by the Berth under test. */
-const ADMIN = process.env.BERTH_EDGE_ADMIN_URL as string;
+const ADMIN = EDGE_ADMIN;
 
 let h: Harness;
 let t: Awaited<ReturnType<typeof createTenant>>;
@@ -17,42 +16,12 @@ let root: string;
 beforeAll(async () => {
   h = await startHarness({ BERTH_EDGE_SYNC_MS: '1000', BERTH_JOB_ATTEMPTS: '1' });
   t = await createTenant(h);
-  root = ((await (await fetch(`${ADMIN}/pki/ca/local`)).json()) as { root_certificate: string }).root_certificate;
+  root = await edgeRoot();
 });
 afterAll(async () => {
   await h.stop();
   await removeSuiteObjects();
 });
-
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-/** A request to the edge on loopback as a browser would make it for `hostname`: SNI and Host, trusting only the edge's CA. */
-function viaEdge(hostname: string, path = '/', tls = true): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const options = {
-      host: '127.0.0.1',
-      port: tls ? EDGE_HTTPS_PORT : EDGE_HTTP_PORT,
-      path,
-      headers: { host: tls ? hostname : `${hostname}:${EDGE_HTTP_PORT}` },
-      timeout: 5000,
-      ...(tls ? { servername: hostname, ca: root } : {}),
-    };
-    const req = (tls ? httpsRequest : httpRequest)(options, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 const hostnameOf = (site: string) => `${site}-${t.tenant.slug}.${BASE_DOMAIN}`;
 const view = (id: string) =>
@@ -60,16 +29,8 @@ const view = (id: string) =>
     .get(`/v1/sites/${id}`)
     .set(auth(t.key))
     .then((r) => r.body as { url: string; hostname: string; publicUrl: string; status: string });
-/** Caddy's admin API; every change restarts it, closing kept-alive connections: a request that meets one is sent again. */
-const admin = (method: string, path: string, body?: unknown) => {
-  const send = () =>
-    fetch(`${ADMIN}${path}`, {
-      method,
-      headers: { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  return send().catch(() => send());
-};
+const admin = edgeAdmin;
+const viaEdge = (hostname: string, path = '/', tls = true) => edge(root, hostname, path, tls);
 /** Served: the site's own answer through the edge (not a failed handshake, not the edge's "no site here"). */
 const served = (hostname: string) => viaEdge(hostname).then((a) => (a.status === 200 ? a : undefined));
 

@@ -165,7 +165,12 @@ describe('a job whose site lock is lost', () => {
     const lockKey = `berth:lock:site:${s.id}`;
     try {
       const restart = jobOf(await h.http.post(`/v1/sites/${s.id}/restart`).set(auth(t.key)));
-      await running(restart);
+      // Blocked in its first step (the tenant's lock is held), not merely RUNNING: before its
+      // first step a job checks its lock, and would stop there instead.
+      await eventually(async () => {
+        const body = (await h.http.get(`/v1/jobs/${restart}`).set(auth(t.key))).body as { steps: { name: string; status: string }[] };
+        return body.steps.some((x) => x.name === 'tenant network and database server' && x.status === 'running') ? true : undefined;
+      }, `job ${restart} to be in its first step`);
       // Another holder takes the site's lock (as after a long pause of this worker).
       await redis.set(lockKey, 'another-holder', 'PX', 120_000);
       // The job stops while its step is still blocked, not when the step would have ended.

@@ -14,6 +14,7 @@ import { HttpErrorFilter } from '../common/http-error.filter';
 import { formatGraphQLError } from '../common/graphql-errors';
 import { queryLimitErrors, queryLimits } from '../common/graphql-limits';
 import { assertSaneInput } from '../common/sane-input';
+import { DomainsModule } from '../domains/domains.module';
 import { EdgeModule } from '../edge/edge.module';
 import { EventsModule } from '../events/events.module';
 import { HealthModule } from '../health/health.module';
@@ -131,6 +132,7 @@ export class AppModule {
         NotificationsModule,
         JobsModule,
         SitesModule,
+        DomainsModule,
         TenantsModule,
         ReconcileModule,
         MonitorModule,

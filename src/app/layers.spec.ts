@@ -19,6 +19,7 @@ const ORDER = [
   'notifications',
   'jobs',
   'sites',
+  'domains',
   'tenants',
   'reconcile',
   'monitor',

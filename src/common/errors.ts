@@ -15,6 +15,9 @@ export enum ErrorCode {
   SITE_NAME_TAKEN = 'SITE_NAME_TAKEN',
   SITE_DELETED = 'SITE_DELETED',
   JOB_NOT_FOUND = 'JOB_NOT_FOUND',
+  DOMAIN_NOT_FOUND = 'DOMAIN_NOT_FOUND',
+  /** The hostname is another site's (whose is not said). */
+  DOMAIN_TAKEN = 'DOMAIN_TAKEN',
   JOB_FINISHED = 'JOB_FINISHED',
   JOB_NOT_CANCELLABLE = 'JOB_NOT_CANCELLABLE',
   SITE_BUSY = 'SITE_BUSY',
@@ -57,9 +60,11 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.API_KEY_NOT_FOUND:
     case ErrorCode.SITE_NOT_FOUND:
     case ErrorCode.JOB_NOT_FOUND:
+    case ErrorCode.DOMAIN_NOT_FOUND:
       return 404;
     case ErrorCode.TENANT_SLUG_TAKEN:
     case ErrorCode.SITE_NAME_TAKEN:
+    case ErrorCode.DOMAIN_TAKEN:
     case ErrorCode.SITE_DELETED:
     case ErrorCode.IDEMPOTENCY_KEY_REUSED:
     case ErrorCode.JOB_FINISHED:

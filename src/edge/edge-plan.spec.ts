@@ -7,8 +7,8 @@ const settings: EdgeSettings = {
   tls: 'internal',
   askUrl: 'http://127.0.0.1:3000/v1/edge/ask',
 };
-const a = { siteId: 'a', hostnames: ['blog-acme.sites.test'], upstream: '127.0.0.1:20001' };
-const b = { siteId: 'b', hostnames: ['shop-acme.sites.test'], upstream: '127.0.0.1:20002' };
+const a = { siteId: 'a', primary: 'blog-acme.sites.test', aliases: [], upstream: '127.0.0.1:20001' };
+const b = { siteId: 'b', primary: 'shop-acme.sites.test', aliases: [], upstream: '127.0.0.1:20002' };
 
 type Server = { listen: string[]; routes: { '@id': string; match?: { host: string[] }[]; handle: Record<string, unknown>[] }[] };
 const servers = (c: Record<string, unknown>) => (c.apps as { http: { servers: Record<string, Server> } }).http.servers;
@@ -24,6 +24,19 @@ describe('the edge configuration', () => {
       handle: [{ handler: 'reverse_proxy', upstreams: [{ dial: '127.0.0.1:20001' }] }],
     });
     expect(routes[2].handle[0]).toMatchObject({ status_code: 404, headers: { [UNROUTED_HEADER]: ['1'] } });
+  });
+
+  it('redirects (301) every other hostname of a site to its primary, keeping the path', () => {
+    const withDomain = { ...a, primary: 'www.blog.example', aliases: ['blog.example', 'blog-acme.sites.test'] };
+    const routes = servers(edgeConfig([withDomain], { ...settings, httpsPort: 8443 })).berth.routes;
+    expect(routes.map((r) => r['@id'])).toEqual([routeId('a'), `${routeId('a')}-aliases`, FALLBACK_ID]);
+    expect(routes[0].match).toEqual([{ host: ['www.blog.example'] }]);
+    expect(routes[1]).toMatchObject({
+      match: [{ host: ['blog-acme.sites.test', 'blog.example'] }],
+      handle: [
+        { handler: 'static_response', status_code: 301, headers: { Location: ['https://www.blog.example:8443{http.request.uri}'] } },
+      ],
+    });
   });
 
   it('keeps the admin API where Caddy was started with it, and never autosaves (the database is the source of truth)', () => {

@@ -8,8 +8,10 @@
 /** One site as the edge serves it. */
 export interface EdgeRoute {
   siteId: string;
-  /** Hostnames the site answers on, the first being its primary. */
-  hostnames: string[];
+  /** The hostname the site answers on. */
+  primary: string;
+  /** Its other hostnames, which redirect (301) to the primary. */
+  aliases: string[];
   /** Where the edge reaches the site: host:port. */
   upstream: string;
 }
@@ -40,14 +42,26 @@ export function edgeUrl(hostname: string, s: Pick<EdgeSettings, 'tls' | 'httpPor
   return `${scheme}://${hostname}${port === standard ? '' : `:${port}`}/`;
 }
 
-function siteRoute(r: EdgeRoute) {
-  return {
+function siteRoutes(r: EdgeRoute, s: EdgeSettings) {
+  const serve = {
     '@id': routeId(r.siteId),
-    match: [{ host: r.hostnames }],
+    match: [{ host: [r.primary] }],
     terminal: true,
     handle: [{ handler: 'reverse_proxy', upstreams: [{ dial: r.upstream }] }],
   };
+  if (r.aliases.length === 0) return [serve];
+  const target = edgeUrl(r.primary, s).replace(/\/$/, '');
+  const redirect = {
+    '@id': `${routeId(r.siteId)}-aliases`,
+    match: [{ host: [...r.aliases].sort() }],
+    terminal: true,
+    handle: [{ handler: 'static_response', status_code: 301, headers: { Location: [`${target}{http.request.uri}`] } }],
+  };
+  return [serve, redirect];
 }
+
+/** Every hostname the edge answers for, for the ask endpoint and tests. */
+export const hostnamesOf = (r: EdgeRoute) => [r.primary, ...r.aliases];
 
 const unrouted = {
   '@id': FALLBACK_ID,
@@ -63,7 +77,7 @@ const unrouted = {
  */
 export function edgeConfig(routes: EdgeRoute[], s: EdgeSettings): Record<string, unknown> {
   const sorted = [...routes].sort((a, b) => (a.siteId < b.siteId ? -1 : a.siteId > b.siteId ? 1 : 0));
-  const siteRoutes = [...sorted.map(siteRoute), unrouted];
+  const routesOfSites = [...sorted.flatMap((r) => siteRoutes(r, s)), unrouted];
   const base = {
     admin: { listen: s.adminListen, config: { persist: false } },
     logging: { logs: { default: { level: 'WARN' } } },
@@ -74,7 +88,7 @@ export function edgeConfig(routes: EdgeRoute[], s: EdgeSettings): Record<string,
       apps: {
         http: {
           http_port: s.httpPort,
-          servers: { berth: { listen: [`:${s.httpPort}`], automatic_https: { disable: true }, routes: siteRoutes } },
+          servers: { berth: { listen: [`:${s.httpPort}`], automatic_https: { disable: true }, routes: routesOfSites } },
         },
       },
     };
@@ -88,7 +102,7 @@ export function edgeConfig(routes: EdgeRoute[], s: EdgeSettings): Record<string,
         http_port: s.httpPort,
         https_port: s.httpsPort,
         servers: {
-          berth: { listen: [`:${s.httpsPort}`], automatic_https: { disable_redirects: true }, routes: siteRoutes },
+          berth: { listen: [`:${s.httpsPort}`], automatic_https: { disable_redirects: true }, routes: routesOfSites },
           'berth-http': {
             listen: [`:${s.httpPort}`],
             automatic_https: { disable: true },

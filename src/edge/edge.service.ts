@@ -61,9 +61,9 @@ export class EdgeService {
     return platformHostname(site.name, tenant.slug, this.config.BERTH_BASE_DOMAIN);
   }
 
-  /** Where customers reach the site (null without an edge). */
-  publicUrl(site: { name: string }, tenant: { slug: string }): string | null {
-    return this.enabled ? edgeUrl(this.hostname(site, tenant), this.settings) : null;
+  /** Where customers reach the site: its primary domain, else its platform hostname (null without an edge). */
+  publicUrl(site: { name: string }, tenant: { slug: string }, primaryDomain?: string): string | null {
+    return this.enabled ? edgeUrl(primaryDomain ?? this.hostname(site, tenant), this.settings) : null;
   }
 
   start(): void {
@@ -92,10 +92,20 @@ export class EdgeService {
   async routes(): Promise<EdgeRoute[]> {
     const sites = await this.prisma.site.findMany({
       where: { desiredState: 'RUNNING', status: { not: 'DELETED' }, hostPort: { not: null } },
-      select: { id: true, name: true, hostPort: true, tenant: { select: { slug: true } } },
+      select: {
+        id: true,
+        name: true,
+        hostPort: true,
+        tenant: { select: { slug: true } },
+        domains: { select: { hostname: true, primary: true } },
+      },
     });
     const address = this.config.BERTH_PUBLISH_ADDRESS === '0.0.0.0' ? '127.0.0.1' : this.config.BERTH_PUBLISH_ADDRESS;
-    return sites.map((s) => ({ siteId: s.id, hostnames: [this.hostname(s, s.tenant)], upstream: `${address}:${s.hostPort}` }));
+    return sites.map((s) => {
+      const hostnames = [this.hostname(s, s.tenant), ...s.domains.map((d) => d.hostname)];
+      const primary = s.domains.find((d) => d.primary)?.hostname ?? hostnames[0];
+      return { siteId: s.id, primary, aliases: hostnames.filter((h) => h !== primary), upstream: `${address}:${s.hostPort}` };
+    });
   }
 
   /**
@@ -124,7 +134,12 @@ export class EdgeService {
   async isRouted(hostname: string): Promise<boolean> {
     const base = `.${this.config.BERTH_BASE_DOMAIN}`;
     const name = hostname.toLowerCase().replace(/\.$/, '');
-    if (!name.endsWith(base)) return false;
+    if (!name.endsWith(base)) {
+      const domains = await this.prisma.$queryRaw<{ one: number }[]>`
+        SELECT 1 AS one FROM "Domain" d JOIN "Site" s ON s.id = d."siteId"
+        WHERE d.hostname = ${name} AND s.status <> 'DELETED' AND s."desiredState" = 'RUNNING' LIMIT 1`;
+      return domains.length > 0;
+    }
     const label = name.slice(0, -base.length);
     const found = await this.prisma.$queryRaw<{ one: number }[]>`
       SELECT 1 AS one FROM "Site" s JOIN "Tenant" t ON t.id = s."tenantId"

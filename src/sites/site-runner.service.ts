@@ -131,6 +131,8 @@ export class SiteRunner {
     );
     await steps.run('wait for database server', (signal) => this.engine.waitForDatabase(tenant.slug, rootPassword, signal));
     await steps.run('drop database and user', (signal) => this.engine.runSql(tenant.slug, rootPassword, dropSiteDatabaseSql(site), signal));
+    // Its hostnames are free for other sites once it is gone.
+    await this.prisma.domain.deleteMany({ where: { siteId: site.id } });
     await this.status.set(
       site,
       { status: SiteStatus.DELETED, liveName: null, deletedAt: new Date(), hostPort: null, lastError: null, health: Health.UNKNOWN },

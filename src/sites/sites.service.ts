@@ -55,7 +55,9 @@ const pick = <T, K extends keyof T>(row: T, keys: readonly K[]) => Object.fromEn
 /** Where a view made for a single-site GraphQL query keeps its loader of live containers. */
 const LIVE = Symbol('liveContainers');
 
-type SiteWithSlug = Site & { tenant: { slug: string } };
+type SiteWithSlug = Site & { tenant: { slug: string }; domains?: { hostname: string }[] };
+/** What a site's view needs beside the row: its tenant's slug and its primary domain. */
+const VIEW_INCLUDE = { tenant: { select: { slug: true } }, domains: { where: { primary: true }, select: { hostname: true } } } as const;
 
 @Injectable()
 export class SitesService {
@@ -78,7 +80,7 @@ export class SitesService {
       env: site.env as Record<string, string>,
       url: site.status === SiteStatus.DELETED ? null : siteUrl(this.config.BERTH_PUBLISH_ADDRESS, site.hostPort),
       hostname: this.edge.enabled && site.status !== SiteStatus.DELETED ? this.edge.hostname(site, site.tenant) : null,
-      publicUrl: site.status === SiteStatus.DELETED ? null : this.edge.publicUrl(site, site.tenant),
+      publicUrl: site.status === SiteStatus.DELETED ? null : this.edge.publicUrl(site, site.tenant, site.domains?.[0]?.hostname),
       ...(live
         ? { containers: live, restartCount: Math.max(site.restartCount, live.find((c) => c.role === 'wordpress')?.restartCount ?? 0) }
         : {}),
@@ -171,7 +173,7 @@ export class SitesService {
   private async replay(tenantId: string, key: string, name: string): Promise<SiteAndJobView | undefined> {
     const site = await this.prisma.site.findUnique({
       where: { tenantId_idempotencyKey: { tenantId, idempotencyKey: key } },
-      include: { tenant: { select: { slug: true } } },
+      include: VIEW_INCLUDE,
     });
     if (!site) return undefined;
     if (site.name !== name)
@@ -194,7 +196,7 @@ export class SitesService {
       orderBy: { createdAt: 'asc' },
       take: filter.limit,
       skip: filter.offset,
-      include: { tenant: { select: { slug: true } } },
+      include: VIEW_INCLUDE,
     });
     return rows.map((s) => this.toView(s));
   }
@@ -235,7 +237,7 @@ export class SitesService {
   }
 
   private async getRowWithSlug(actor: Principal, id: string) {
-    const site = isUuid(id) ? await this.prisma.site.findUnique({ where: { id }, include: { tenant: { select: { slug: true } } } }) : null;
+    const site = isUuid(id) ? await this.prisma.site.findUnique({ where: { id }, include: VIEW_INCLUDE }) : null;
     if (!site || !canSeeTenant(actor, site.tenantId)) throw new BerthError(ErrorCode.SITE_NOT_FOUND, `Site ${id} was not found`);
     return site;
   }

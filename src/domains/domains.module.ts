@@ -1,0 +1,16 @@
+import { Module } from '@nestjs/common';
+import { DatabaseModule } from '../database/database.module';
+import { EdgeModule } from '../edge/edge.module';
+import { EventsModule } from '../events/events.module';
+import { SitesModule } from '../sites/sites.module';
+import { DomainsController } from './domains.controller';
+import { DomainsResolver } from './domains.resolver';
+import { DomainsService } from './domains.service';
+
+/** Sites' custom domains; the edge routes them. */
+@Module({
+  imports: [DatabaseModule, EdgeModule, EventsModule, SitesModule],
+  controllers: [DomainsController],
+  providers: [DomainsService, DomainsResolver],
+})
+export class DomainsModule {}

@@ -1,0 +1,25 @@
+import { Args, ID, Mutation, Parent, ResolveField, Resolver } from '@nestjs/graphql';
+import { Actor, type Principal } from '../common/principal';
+import { SiteView } from '../sites/dto/site.dto';
+import { DomainsService } from './domains.service';
+import { AddDomainInput, DomainView } from './dto/domain.dto';
+
+@Resolver(() => SiteView)
+export class DomainsResolver {
+  constructor(private readonly domains: DomainsService) {}
+
+  @Mutation(() => DomainView)
+  addDomain(@Actor() actor: Principal, @Args('siteId', { type: () => ID }) siteId: string, @Args('input') input: AddDomainInput) {
+    return this.domains.add(actor, siteId, input);
+  }
+
+  @Mutation(() => DomainView)
+  removeDomain(@Actor() actor: Principal, @Args('siteId', { type: () => ID }) siteId: string, @Args('hostname') hostname: string) {
+    return this.domains.remove(actor, siteId, hostname);
+  }
+
+  @ResolveField('domains', () => [DomainView], { description: 'Custom domains, the primary first' })
+  siteDomains(@Actor() actor: Principal, @Parent() site: SiteView) {
+    return this.domains.list(actor, site.id);
+  }
+}

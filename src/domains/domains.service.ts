@@ -1,0 +1,106 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { BerthError, ErrorCode } from '../common/errors';
+import { assertCanWrite, type Principal } from '../common/principal';
+import { BERTH_CONFIG, type BerthConfig } from '../config/config';
+import { PrismaService } from '../database/prisma.service';
+import { EdgeService } from '../edge/edge.service';
+import { EventsService } from '../events/events.service';
+import { Prisma, type Domain } from '../generated/prisma/client';
+import { SiteStatus } from '../generated/prisma/enums';
+import { SitesService } from '../sites/sites.service';
+import type { AddDomainInput, DomainView } from './dto/domain.dto';
+import { checkHostname } from './hostname';
+
+const toView = (d: Domain): DomainView => ({
+  id: d.id,
+  siteId: d.siteId,
+  hostname: d.hostname,
+  primary: d.primary,
+  createdAt: d.createdAt,
+});
+
+/**
+ * A site's custom domains. Each hostname belongs to one site across all tenants; one of a
+ * site's domains may be primary (the site answers there and every other hostname of it,
+ * the platform hostname included, redirects there). The edge follows at once.
+ */
+@Injectable()
+export class DomainsService {
+  constructor(
+    @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
+    private readonly prisma: PrismaService,
+    private readonly sites: SitesService,
+    private readonly events: EventsService,
+    private readonly edge: EdgeService,
+  ) {}
+
+  async list(actor: Principal, siteId: string): Promise<DomainView[]> {
+    const site = await this.sites.getRow(actor, siteId);
+    const rows = await this.prisma.domain.findMany({ where: { siteId: site.id }, orderBy: [{ primary: 'desc' }, { createdAt: 'asc' }] });
+    return rows.map(toView);
+  }
+
+  async add(actor: Principal, siteId: string, input: AddDomainInput): Promise<DomainView> {
+    assertCanWrite(actor);
+    const checked = checkHostname(input.hostname, { baseDomain: this.config.BERTH_BASE_DOMAIN });
+    if (!checked.ok)
+      throw new BerthError(ErrorCode.VALIDATION_FAILED, `hostname ${checked.reason}`, { fields: [`hostname ${checked.reason}`] });
+    const site = await this.sites.getRow(actor, siteId);
+    if (site.status === SiteStatus.DELETED || site.desiredState === 'ABSENT')
+      throw new BerthError(ErrorCode.SITE_DELETED, `Site ${site.id} is deleted`);
+    let domain: Domain;
+    try {
+      domain = await this.prisma.$transaction(async (tx) => {
+        // One writer per site at a time, so two requests cannot both make a primary.
+        await tx.$queryRaw`SELECT id FROM "Site" WHERE id = ${site.id}::uuid FOR UPDATE`;
+        if (input.primary) await tx.domain.updateMany({ where: { siteId: site.id, primary: true }, data: { primary: false } });
+        const created = await tx.domain.create({
+          data: { siteId: site.id, tenantId: site.tenantId, hostname: checked.hostname, primary: !!input.primary },
+        });
+        await this.events.record(
+          {
+            tenantId: site.tenantId,
+            siteId: site.id,
+            type: 'domain.added',
+            message: `Domain ${created.hostname} added to site ${site.name}${created.primary ? ' as its primary' : ''}`,
+            data: { hostname: created.hostname, primary: created.primary },
+            actorKeyId: actor.keyId,
+          },
+          tx,
+        );
+        return created;
+      });
+    } catch (e) {
+      // The same answer whoever holds it: another tenant's hostname is not revealed as theirs.
+      if (e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002')
+        throw new BerthError(ErrorCode.DOMAIN_TAKEN, `${checked.hostname} is already in use by a site`);
+      throw e;
+    }
+    this.edge.soon(0);
+    return toView(domain);
+  }
+
+  async remove(actor: Principal, siteId: string, hostname: string): Promise<DomainView> {
+    assertCanWrite(actor);
+    const site = await this.sites.getRow(actor, siteId);
+    const checked = checkHostname(hostname, { baseDomain: this.config.BERTH_BASE_DOMAIN });
+    const domain = checked.ok ? await this.prisma.domain.findFirst({ where: { siteId: site.id, hostname: checked.hostname } }) : null;
+    if (!domain) throw new BerthError(ErrorCode.DOMAIN_NOT_FOUND, `Site ${site.id} has no domain ${hostname}`);
+    await this.prisma.$transaction(async (tx) => {
+      await tx.domain.delete({ where: { id: domain.id } });
+      await this.events.record(
+        {
+          tenantId: site.tenantId,
+          siteId: site.id,
+          type: 'domain.removed',
+          message: `Domain ${domain.hostname} removed from site ${site.name}`,
+          data: { hostname: domain.hostname },
+          actorKeyId: actor.keyId,
+        },
+        tx,
+      );
+    });
+    this.edge.soon(0);
+    return toView(domain);
+  }
+}

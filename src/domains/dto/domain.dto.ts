@@ -1,0 +1,28 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Field, ID, InputType, ObjectType } from '@nestjs/graphql';
+import { IsBoolean, IsString, MaxLength } from 'class-validator';
+import { IsOmittable } from '../../common/omittable';
+
+@InputType()
+export class AddDomainInput {
+  @Field({ description: 'A hostname the tenant controls, such as shop.example.com (internationalised names are encoded)' })
+  @ApiProperty({ example: 'shop.example.com' })
+  @IsString({ message: 'hostname must be a string' })
+  @MaxLength(300, { message: 'hostname must be at most 253 characters' })
+  hostname!: string;
+
+  @Field({ nullable: true, description: 'Make it the primary domain: every other hostname of the site redirects to it' })
+  @ApiPropertyOptional({ default: false })
+  @IsOmittable()
+  @IsBoolean({ message: 'primary must be true or false' })
+  primary?: boolean;
+}
+
+@ObjectType('Domain')
+export class DomainView {
+  @Field(() => ID) @ApiProperty() id!: string;
+  @Field(() => ID) @ApiProperty() siteId!: string;
+  @Field({ description: 'ASCII form (punycode), lowercase' }) @ApiProperty() hostname!: string;
+  @Field({ description: 'The site answers on it; every other hostname of the site redirects here' }) @ApiProperty() primary!: boolean;
+  @Field() @ApiProperty() createdAt!: Date;
+}
