@@ -4,7 +4,7 @@ import { edgeAdmin, EDGE_ADMIN, edgeRoot, viaEdge as edge } from './edge-client'
 import { BASE_DOMAIN, EDGE_HTTPS_PORT } from './env';
 import { auth, createTenant, startHarness, waitForJob, type Harness } from './harness';
 import { eventually } from './receivers';
-import { provision, removeSuiteObjects } from './suite-helpers';
+import { provision, removeSuiteObjects, testRedis } from './suite-helpers';
 
 /** The real edge of this test slot (Caddy, started by scripts/test.sh), driven by the Berth under test. */
 const ADMIN = EDGE_ADMIN;
@@ -12,13 +12,20 @@ const ADMIN = EDGE_ADMIN;
 let h: Harness;
 let t: Awaited<ReturnType<typeof createTenant>>;
 let root: string;
+const redis = testRedis();
 
 beforeAll(async () => {
-  h = await startHarness({ BERTH_EDGE_SYNC_MS: '1000', BERTH_JOB_ATTEMPTS: '1' });
+  h = await startHarness({
+    BERTH_EDGE_SYNC_MS: '1000',
+    BERTH_JOB_ATTEMPTS: '1',
+    BERTH_PROBE_INTERVAL_MS: '1000',
+    BERTH_PROBE_FAILURES: '5',
+  });
   t = await createTenant(h);
   root = await edgeRoot();
 });
 afterAll(async () => {
+  redis.disconnect();
   await h.stop();
   await removeSuiteObjects();
 });
@@ -33,6 +40,25 @@ const admin = edgeAdmin;
 const viaEdge = (hostname: string, path = '/', tls = true) => edge(root, hostname, path, tls);
 /** Served: the site's own answer through the edge (not a failed handshake, not the edge's "no site here"). */
 const served = (hostname: string) => viaEdge(hostname).then((a) => (a.status === 200 ? a : undefined));
+
+/** Stops the edge (as a crash would) and waits until its admin API no longer answers. */
+async function stopEdge() {
+  await admin('POST', '/stop');
+  await eventually(
+    () =>
+      fetch(`${ADMIN}/config/`).then(
+        () => undefined,
+        () => true,
+      ),
+    'the edge to stop',
+  );
+}
+const eventsSince = async (siteId: string, since: Date) =>
+  ((await h.http.get(`/v1/sites/${siteId}/events`).set(auth(t.key))).body as { type: string; message: string; createdAt: string }[]).filter(
+    (e) => new Date(e.createdAt) >= since,
+  );
+/** The monitor's count of failed probes in a row (absent once one succeeds). */
+const probesFailing = (siteId: string) => redis.exists(`berth:monitor:fails:${siteId}`);
 
 describe('the edge (Caddy) in front of every site', () => {
   let site: { id: string; name: string };
@@ -77,22 +103,36 @@ describe('the edge (Caddy) in front of every site', () => {
     expect((await ask()).status).toBe(400);
   });
 
-  it('puts every route back after the edge restarts with an empty configuration', async () => {
+  it('puts every route back after the edge restarts with an empty configuration, without reporting the site down', async () => {
     const hostname = hostnameOf('front');
-    await admin('POST', '/stop');
-    await eventually(
-      () =>
-        fetch(`${ADMIN}/config/`).then(
-          () => undefined,
-          () => true,
-        ),
-      'the edge to stop',
-    );
+    const since = new Date();
+    await stopEdge();
     // As an operator restarts it: the same script that started it, with nothing loaded.
     const start = spawnSync('bash', [join(__dirname, '..', 'scripts/services.sh'), 'edge'], { encoding: 'utf8', env: process.env });
     expect(start.status).toBe(0);
     expect(start.stderr).toMatch(/edge: starting Caddy/);
     await eventually(() => served(hostname), `${hostname} to be served again`, 20_000);
+    // A probe through the edge has succeeded since (its failure count is gone): the outage was
+    // shorter than BERTH_PROBE_FAILURES probes, so nobody is told the site was down.
+    await eventually(async () => ((await probesFailing(site.id)) ? undefined : true), 'a probe to succeed');
+    expect((await eventsSince(site.id, since)).filter((e) => e.type === 'site.down')).toEqual([]);
+  });
+
+  it('reports a site down when the edge stays down, saying its own port still answers, and up once the edge is back', async () => {
+    const since = new Date();
+    await stopEdge();
+    try {
+      // Positive control for the test above: the same probes do report an edge that stays down.
+      const down = await eventually(
+        async () => (await eventsSince(site.id, since)).find((e) => e.type === 'site.down'),
+        'the site to be reported down',
+        30_000,
+      );
+      expect(down.message).toMatch(/through the edge \(front-.*\): .*; on its own port: answers/);
+    } finally {
+      expect(spawnSync('bash', [join(__dirname, '..', 'scripts/services.sh'), 'edge'], { env: process.env }).status).toBe(0);
+    }
+    await eventually(async () => (await eventsSince(site.id, since)).find((e) => e.type === 'site.up'), 'the site to be up again', 30_000);
   });
 
   it('restores a route removed by hand and removes a route it did not make', async () => {

@@ -115,7 +115,8 @@ export class EdgeService {
    */
   async sync(signal?: AbortSignal): Promise<boolean> {
     if (!this.enabled) return false;
-    const lock = await this.redis.lock(LOCK, 30_000, 30_000, signal);
+    // A short TTL (the holder renews it): a worker killed during a pass holds up the others for seconds, not half a minute.
+    const lock = await this.redis.lock(LOCK, 30_000, 5_000, signal);
     try {
       const routes = await this.routes();
       const wanted = edgeConfig(routes, this.settings);
@@ -173,6 +174,25 @@ export class EdgeService {
       if (Date.now() > deadline)
         throw new Error(`the edge did not serve ${hostname} within ${this.config.BERTH_HTTP_READY_TIMEOUT_MS} ms: ${last}`);
       await delay(200, undefined, { signal });
+    }
+  }
+
+  /** Whether probes go through the edge: not without one, nor with ACME (a first handshake waits on public DNS). */
+  get probes(): boolean {
+    return this.enabled && this.config.BERTH_TLS !== 'acme';
+  }
+
+  /** Why the edge does not serve `hostname` (an answer of 500 or more, none, or not routed), or undefined when it does. */
+  async probe(hostname: string, timeoutMs: number): Promise<string | undefined> {
+    try {
+      const { status, unrouted } = await this.fetchStatus(hostname, AbortSignal.timeout(timeoutMs));
+      if (unrouted) return 'the edge does not route it';
+      return status >= 500 ? `HTTP ${status}` : undefined;
+    } catch (e) {
+      const err = e as Error & { code?: string };
+      // The edge's CA changed (its data was reset): fetch its root again next time.
+      if (/CERT|SIGNATURE|ISSUER/.test(err.code ?? '')) this.root = undefined;
+      return err.name === 'TimeoutError' || err.name === 'AbortError' ? `no answer within ${timeoutMs} ms` : (err.code ?? err.message);
     }
   }
 

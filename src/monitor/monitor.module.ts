@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { DatabaseModule } from '../database/database.module';
 import { DockerModule } from '../docker/docker.module';
+import { EdgeModule } from '../edge/edge.module';
 import { EventsModule } from '../events/events.module';
 import { ReconcileModule } from '../reconcile/reconcile.module';
 import { RedisModule } from '../redis/redis.module';
@@ -10,7 +11,7 @@ import { SiteHealthService } from './site-health.service';
 
 /** Watches running sites: HTTP probes, the Engine's event stream, and each site's health. */
 @Module({
-  imports: [DatabaseModule, RedisModule, DockerModule, EventsModule, ReconcileModule],
+  imports: [DatabaseModule, RedisModule, DockerModule, EdgeModule, EventsModule, ReconcileModule],
   providers: [MonitorService, SiteHealthService, DockerEventsService],
   exports: [MonitorService, DockerEventsService],
 })

@@ -3,11 +3,22 @@ import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
 import { DesiredState, Health, SiteStatus } from '../generated/prisma/enums';
 import { RedisService } from '../redis/redis.service';
+import { EdgeService } from '../edge/edge.service';
 import { siteUrl } from '../sites/site-urls';
 import { nextHealth } from './health';
 import { SiteHealthService } from './site-health.service';
 
 const DUE = 'berth:monitor:due';
+
+/** What a probe needs of a site. */
+export interface ProbedSite {
+  id: string;
+  name: string;
+  hostPort: number | null;
+  health: Health;
+  tenant: { slug: string };
+  domains?: { hostname: string }[];
+}
 const fails = (id: string) => `berth:monitor:fails:${id}`;
 
 // Atomically takes the sites whose probe is due and books their next one, so that any
@@ -35,6 +46,7 @@ export class MonitorService {
     private readonly prisma: PrismaService,
     private readonly redis: RedisService,
     private readonly health: SiteHealthService,
+    private readonly edge: EdgeService,
   ) {}
 
   start(): void {
@@ -122,7 +134,16 @@ export class MonitorService {
       if (!ids.length) return;
       const sites = await this.prisma.site.findMany({
         where: { id: { in: ids } },
-        select: { id: true, hostPort: true, health: true, desiredState: true, status: true },
+        select: {
+          id: true,
+          name: true,
+          hostPort: true,
+          health: true,
+          desiredState: true,
+          status: true,
+          tenant: { select: { slug: true } },
+          domains: { where: { primary: true }, select: { hostname: true } },
+        },
       });
       for (const site of sites) {
         if (site.desiredState !== DesiredState.RUNNING || site.status !== SiteStatus.RUNNING) continue;
@@ -136,22 +157,21 @@ export class MonitorService {
     }
   }
 
-  /** One HTTP probe and what follows from it. */
-  async probe(site: { id: string; hostPort: number | null; health: Health }): Promise<void> {
-    const url = siteUrl(this.config.BERTH_PUBLISH_ADDRESS, site.hostPort);
+  /**
+   * One probe and what follows from it. Through the edge, with the site's primary hostname,
+   * so UP means "reachable the way customers reach it"; when that fails, the site's own port
+   * is tried too and the reason says which of the two failed. Without an edge, or with ACME
+   * certificates (whose first handshake waits on public DNS), the site's own port is probed.
+   */
+  async probe(site: ProbedSite): Promise<void> {
     const started = Date.now();
     let failure: string | undefined;
-    if (!url) failure = 'no published port';
-    else {
-      try {
-        const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(this.config.BERTH_PROBE_TIMEOUT_MS) });
-        await res.arrayBuffer().catch(() => undefined);
-        if (res.status >= 500) failure = `HTTP ${res.status}`;
-      } catch (e) {
-        const err = e as Error & { cause?: { code?: string } };
-        failure =
-          err.name === 'TimeoutError' ? `no answer within ${this.config.BERTH_PROBE_TIMEOUT_MS} ms` : (err.cause?.code ?? err.message);
-      }
+    if (this.edge.probes) {
+      const hostname = site.domains?.[0]?.hostname ?? this.edge.hostname(site, site.tenant);
+      failure = await this.edge.probe(hostname, this.config.BERTH_PROBE_TIMEOUT_MS);
+      if (failure) failure = `through the edge (${hostname}): ${failure}; on its own port: ${(await this.direct(site)) ?? 'answers'}`;
+    } else {
+      failure = await this.direct(site);
     }
     if (!failure) {
       await this.redis.client.del(fails(site.id));
@@ -163,6 +183,20 @@ export class MonitorService {
     await this.redis.client.expire(fails(site.id), 3600);
     const next = nextHealth(site.health, false, n, this.config.BERTH_PROBE_FAILURES);
     if (next !== site.health) await this.health.transition(site.id, next, `${n} probe(s) failed in a row: ${failure}`);
+  }
+
+  /** Why the site's own port does not answer HTTP below 500, or undefined when it does. */
+  private async direct(site: { hostPort: number | null }): Promise<string | undefined> {
+    const url = siteUrl(this.config.BERTH_PUBLISH_ADDRESS, site.hostPort);
+    if (!url) return 'no published port';
+    try {
+      const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(this.config.BERTH_PROBE_TIMEOUT_MS) });
+      await res.arrayBuffer().catch(() => undefined);
+      return res.status >= 500 ? `HTTP ${res.status}` : undefined;
+    } catch (e) {
+      const err = e as Error & { cause?: { code?: string } };
+      return err.name === 'TimeoutError' ? `no answer within ${this.config.BERTH_PROBE_TIMEOUT_MS} ms` : (err.cause?.code ?? err.message);
+    }
   }
 
   /** Latency is written at most once a minute per site, to spare the database. */
