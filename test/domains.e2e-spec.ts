@@ -80,6 +80,29 @@ describe('custom domains', () => {
     expect((await add(b.key, site.id, { hostname: `steal-${run}.example.org` })).status).toBe(404);
   });
 
+  it('adds the www. variant when asked, as a hostname of its own that redirects to the primary', async () => {
+    const blog = `blog-${run}.example.org`;
+    const res = await add(a.key, site.id, { hostname: blog, www: true });
+    expect(res.status).toBe(201);
+    const list = (await h.http.get(`/v1/sites/${site.id}/domains`).set(auth(a.key))).body as { hostname: string; primary: boolean }[];
+    expect(list.map((d) => d.hostname)).toEqual(expect.arrayContaining([blog, `www.${blog}`]));
+    const r = await eventually(async () => {
+      const x = await viaEdge(`www.${blog}`, '/x');
+      return x.status === 301 ? x : undefined;
+    }, `www.${blog} to redirect`);
+    expect(r.headers.location).toBe(`https://${www}:${EDGE_HTTPS_PORT}/x`);
+    // Taken as a whole: when the variant is held already, neither is added.
+    const zine = `zine-${run}.example.org`;
+    expect((await add(a.key, site.id, { hostname: `www.${zine}` })).status).toBe(201);
+    const refused = await add(a.key, site.id, { hostname: zine, www: true });
+    expect(refused.status).toBe(409);
+    const after = (await h.http.get(`/v1/sites/${site.id}/domains`).set(auth(a.key))).body as { hostname: string }[];
+    expect(after.map((d) => d.hostname)).not.toContain(zine);
+    expect((await h.http.delete(`/v1/sites/${site.id}/domains/www.${zine}`).set(auth(a.key))).status).toBe(200);
+    for (const hostname of [blog, `www.${blog}`])
+      expect((await h.http.delete(`/v1/sites/${site.id}/domains/${hostname}`).set(auth(a.key))).status).toBe(200);
+  });
+
   it.each([
     ['a wildcard', '*.example.com', /wildcard/],
     ["a name under the platform's base domain", `x.${BASE_DOMAIN}`, /platform's own/],

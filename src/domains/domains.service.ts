@@ -45,6 +45,8 @@ export class DomainsService {
     const checked = checkHostname(input.hostname, { baseDomain: this.config.BERTH_BASE_DOMAIN });
     if (!checked.ok)
       throw new BerthError(ErrorCode.VALIDATION_FAILED, `hostname ${checked.reason}`, { fields: [`hostname ${checked.reason}`] });
+    const www = input.www ? checkHostname(`www.${checked.hostname}`, { baseDomain: this.config.BERTH_BASE_DOMAIN }) : undefined;
+    if (www && !www.ok) throw new BerthError(ErrorCode.VALIDATION_FAILED, `www.${checked.hostname} ${www.reason}`);
     const site = await this.sites.getRow(actor, siteId);
     if (site.status === SiteStatus.DELETED || site.desiredState === 'ABSENT')
       throw new BerthError(ErrorCode.SITE_DELETED, `Site ${site.id} is deleted`);
@@ -57,13 +59,15 @@ export class DomainsService {
         const created = await tx.domain.create({
           data: { siteId: site.id, tenantId: site.tenantId, hostname: checked.hostname, primary: !!input.primary },
         });
+        // The www. variant is a domain of its own (unique like any hostname) that redirects to the primary.
+        if (www?.ok) await tx.domain.create({ data: { siteId: site.id, tenantId: site.tenantId, hostname: www.hostname } });
         await this.events.record(
           {
             tenantId: site.tenantId,
             siteId: site.id,
             type: 'domain.added',
-            message: `Domain ${created.hostname} added to site ${site.name}${created.primary ? ' as its primary' : ''}`,
-            data: { hostname: created.hostname, primary: created.primary },
+            message: `Domain ${created.hostname}${www?.ok ? ` (and ${www.hostname})` : ''} added to site ${site.name}${created.primary ? ' as its primary' : ''}`,
+            data: { hostname: created.hostname, primary: created.primary, ...(www?.ok ? { www: www.hostname } : {}) },
             actorKeyId: actor.keyId,
           },
           tx,
@@ -73,7 +77,10 @@ export class DomainsService {
     } catch (e) {
       // The same answer whoever holds it: another tenant's hostname is not revealed as theirs.
       if (e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002')
-        throw new BerthError(ErrorCode.DOMAIN_TAKEN, `${checked.hostname} is already in use by a site`);
+        throw new BerthError(
+          ErrorCode.DOMAIN_TAKEN,
+          `${checked.hostname}${www?.ok ? ` or ${www.hostname}` : ''} is already in use by a site`,
+        );
       throw e;
     }
     this.edge.soon(0);

@@ -16,6 +16,12 @@ export class AddDomainInput {
   @IsOmittable()
   @IsBoolean({ message: 'primary must be true or false' })
   primary?: boolean;
+
+  @Field({ nullable: true, description: 'Also add www.<hostname>, which redirects to the primary domain' })
+  @ApiPropertyOptional({ default: false })
+  @IsOmittable()
+  @IsBoolean({ message: 'www must be true or false' })
+  www?: boolean;
 }
 
 @ObjectType('Domain')
