@@ -103,6 +103,19 @@ describe('custom domains', () => {
       expect((await h.http.delete(`/v1/sites/${site.id}/domains/${hostname}`).set(auth(a.key))).status).toBe(200);
   });
 
+  it("refuses a site name whose platform hostname another tenant's site spells already (blog-x in acme, blog in x-acme)", async () => {
+    const r = Date.now().toString(36).slice(-5);
+    const outer = await createTenant(h, `cb-ca${r}`);
+    const inner = await createTenant(h, `ca${r}`);
+    expect((await h.http.post('/v1/sites').set(auth(outer.key)).send({ name: 'xyz' })).status).toBe(202);
+    // "xyz-cb" in ca<r> would be xyz-cb-ca<r>, the hostname of "xyz" in cb-ca<r>.
+    const clash = await h.http.post('/v1/sites').set(auth(inner.key)).send({ name: 'xyz-cb' });
+    expect(clash.status).toBe(409);
+    expect(clash.body.code).toBe('DOMAIN_TAKEN');
+    // Positive control: a name that spells another hostname is fine.
+    expect((await h.http.post('/v1/sites').set(auth(inner.key)).send({ name: 'xyz-cc' })).status).toBe(202);
+  });
+
   it.each([
     ['a wildcard', '*.example.com', /wildcard/],
     ["a name under the platform's base domain", `x.${BASE_DOMAIN}`, /platform's own/],

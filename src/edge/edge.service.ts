@@ -92,6 +92,8 @@ export class EdgeService {
   async routes(): Promise<EdgeRoute[]> {
     const sites = await this.prisma.site.findMany({
       where: { desiredState: 'RUNNING', status: { not: 'DELETED' }, hostPort: { not: null } },
+      // Oldest first: should two sites ever spell the same platform hostname, the older keeps it.
+      orderBy: { createdAt: 'asc' },
       select: {
         id: true,
         name: true,
@@ -101,10 +103,14 @@ export class EdgeService {
       },
     });
     const address = this.config.BERTH_PUBLISH_ADDRESS === '0.0.0.0' ? '127.0.0.1' : this.config.BERTH_PUBLISH_ADDRESS;
-    return sites.map((s) => {
-      const hostnames = [this.hostname(s, s.tenant), ...s.domains.map((d) => d.hostname)];
+    const taken = new Set<string>();
+    return sites.flatMap((s) => {
+      const platform = this.hostname(s, s.tenant);
+      const hostnames = [...(taken.has(platform) ? [] : [platform]), ...s.domains.map((d) => d.hostname)];
+      taken.add(platform);
       const primary = s.domains.find((d) => d.primary)?.hostname ?? hostnames[0];
-      return { siteId: s.id, primary, aliases: hostnames.filter((h) => h !== primary), upstream: `${address}:${s.hostPort}` };
+      if (!primary) return [];
+      return [{ siteId: s.id, primary, aliases: hostnames.filter((h) => h !== primary), upstream: `${address}:${s.hostPort}` }];
     });
   }
 

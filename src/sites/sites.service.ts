@@ -123,6 +123,17 @@ export class SitesService {
         const live = await tx.site.count({ where: { tenantId, liveName: { not: null } } });
         if (live >= tenant.maxSites)
           throw new BerthError(ErrorCode.QUOTA_EXCEEDED, `The tenant already has ${live} of its ${tenant.maxSites} sites`);
+        // <site>-<tenant> can be spelled by two pairs (blog-x in acme, blog in x-acme): a name
+        // whose platform hostname another tenant's live site has already is refused.
+        const label = `${input.name}-${tenant.slug}`;
+        const [clash] = await tx.$queryRaw<{ one: number }[]>`
+          SELECT 1 AS one FROM "Site" s JOIN "Tenant" t ON t.id = s."tenantId"
+          WHERE s."liveName" || '-' || t.slug = ${label} AND s."tenantId" <> ${tenantId}::uuid LIMIT 1`;
+        if (clash)
+          throw new BerthError(
+            ErrorCode.DOMAIN_TAKEN,
+            `The site's hostname ${this.edge.hostname(input, tenant)} is already another site's; choose another name`,
+          );
         const site = await tx.site.create({
           data: {
             tenantId,
