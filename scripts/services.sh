@@ -288,6 +288,7 @@ setup_edge() {
     return
   fi
   local url="${BERTH_EDGE_ADMIN_URL:-http://127.0.0.1:2019}" listen dir
+  command -v curl >/dev/null 2>&1 || apt_install curl
   listen="${url#*://}"
   listen="${listen%%/*}"
   if curl -sf -o /dev/null --max-time 2 "$url/config/"; then
