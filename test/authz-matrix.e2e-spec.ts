@@ -230,6 +230,12 @@ const REST_OPS: Op[] = [
   },
   { name: 'GET /v1/sites/{id}/domains', access: 'read', scoped: true, call: (k, i) => rest('GET', `/v1/sites/${i.actSiteId}/domains`, k) },
   {
+    name: 'POST /v1/sites/{id}/domains/{hostname}/verify',
+    access: 'write',
+    scoped: true,
+    call: (k, i) => rest('POST', `/v1/sites/${i.actSiteId}/domains/${i.domain}/verify`, k),
+  },
+  {
     name: 'DELETE /v1/sites/{id}/domains/{hostname}',
     access: 'write',
     scoped: true,
@@ -329,6 +335,16 @@ const GRAPHQL_OPS: Op[] = [
       graphql('addDomain', k, 'mutation($s: ID!, $h: String!) { addDomain(siteId: $s, input: { hostname: $h }) { id } }', {
         s: i.actSiteId,
         h: `${name()}.example.com`,
+      }),
+  },
+  {
+    name: 'Mutation.verifyDomain',
+    access: 'write',
+    scoped: true,
+    call: (k, i) =>
+      graphql('verifyDomain', k, 'mutation($s: ID!, $h: String!) { verifyDomain(siteId: $s, hostname: $h) { id status } }', {
+        s: i.actSiteId,
+        h: i.domain,
       }),
   },
   {

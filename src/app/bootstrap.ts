@@ -12,6 +12,7 @@ import { MonitorService } from '../monitor/monitor.service';
 import { DockerEventsService } from '../monitor/docker-events.service';
 import { ReconcilerService } from '../reconcile/reconciler.service';
 import { EdgeService } from '../edge/edge.service';
+import { DomainVerifier } from '../domains/domain-verifier';
 import { AppModule } from './app.module';
 
 export interface Started {
@@ -46,6 +47,7 @@ export async function startBerth(config: BerthConfig): Promise<Started> {
   const dockerEvents = app.get(DockerEventsService);
   const reconciler = app.get(ReconcilerService);
   const edge = app.get(EdgeService);
+  const domains = app.get(DomainVerifier);
   if (runsWorker) {
     await reconciler.assertCurrentNames();
     sites.start();
@@ -53,6 +55,7 @@ export async function startBerth(config: BerthConfig): Promise<Started> {
     monitor.start();
     dockerEvents.start();
     reconciler.start();
+    domains.start();
   }
 
   let url: string | undefined;
@@ -79,6 +82,7 @@ export async function startBerth(config: BerthConfig): Promise<Started> {
     stop: async () => {
       if (runsWorker) {
         edge.stop();
+        domains.stop();
         reconciler.stop();
         dockerEvents.stop();
         monitor.stop();

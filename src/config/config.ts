@@ -159,6 +159,18 @@ const schema = z.object({
    * /v1/edge/ask); by default this process's own API address.
    */
   BERTH_EDGE_ASK_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /**
+   * `dns`: a custom domain is routed only once the TXT record _berth-challenge.<hostname>
+   * holds the token Berth gave for it; `none`: at once.
+   */
+  BERTH_DOMAIN_VERIFICATION: z.enum(['none', 'dns']).default('none'),
+  /** DNS servers for those checks (`ip` or `ip:port`, comma-separated); the system's when unset. */
+  BERTH_DNS_SERVERS: z
+    .string()
+    .regex(/^\s*[0-9a-f.:[\]]+(\s*,\s*[0-9a-f.:[\]]+)*\s*$/i, 'addresses such as 9.9.9.9 or 127.0.0.1:5353, comma-separated')
+    .optional(),
+  /** Pending domains are checked this often (and on request). */
+  BERTH_DOMAIN_CHECK_MS: z.coerce.number().int().min(500).default(30_000),
   /** The edge's routes are compared with the database this often (and after every job). */
   BERTH_EDGE_SYNC_MS: z.coerce.number().int().min(200).default(5000),
   BERTH_LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),

@@ -23,6 +23,13 @@ export class DomainsController {
     return this.domains.list(actor, id);
   }
 
+  @Post(':hostname/verify')
+  @HttpCode(200)
+  @ApiOkResponse({ type: DomainView, description: 'The domain after a check of its TXT record: ACTIVE once it holds the token' })
+  verify(@Actor() actor: Principal, @Param('id') id: string, @Param('hostname') hostname: string) {
+    return this.domains.verify(actor, id, hostname);
+  }
+
   @Delete(':hostname')
   @ApiOkResponse({ type: DomainView })
   remove(@Actor() actor: Principal, @Param('id') id: string, @Param('hostname') hostname: string) {

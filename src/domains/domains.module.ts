@@ -6,11 +6,14 @@ import { SitesModule } from '../sites/sites.module';
 import { DomainsController } from './domains.controller';
 import { DomainsResolver } from './domains.resolver';
 import { DomainsService } from './domains.service';
+import { DomainVerifier } from './domain-verifier';
+import { RedisModule } from '../redis/redis.module';
 
 /** Sites' custom domains; the edge routes them. */
 @Module({
-  imports: [DatabaseModule, EdgeModule, EventsModule, SitesModule],
+  imports: [DatabaseModule, RedisModule, EdgeModule, EventsModule, SitesModule],
   controllers: [DomainsController],
-  providers: [DomainsService, DomainsResolver],
+  providers: [DomainsService, DomainsResolver, DomainVerifier],
+  exports: [DomainVerifier],
 })
 export class DomainsModule {}

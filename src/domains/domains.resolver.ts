@@ -18,6 +18,11 @@ export class DomainsResolver {
     return this.domains.remove(actor, siteId, hostname);
   }
 
+  @Mutation(() => DomainView, { description: "Checks a pending domain's TXT record now" })
+  verifyDomain(@Actor() actor: Principal, @Args('siteId', { type: () => ID }) siteId: string, @Args('hostname') hostname: string) {
+    return this.domains.verify(actor, siteId, hostname);
+  }
+
   @ResolveField('domains', () => [DomainView], { description: 'Custom domains, the primary first' })
   siteDomains(@Actor() actor: Principal, @Parent() site: SiteView) {
     return this.domains.list(actor, site.id);

@@ -5,24 +5,30 @@ import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
 import { EdgeService } from '../edge/edge.service';
 import { EventsService } from '../events/events.service';
-import { Prisma, type Domain } from '../generated/prisma/client';
+import { Prisma, type Domain, type Site } from '../generated/prisma/client';
 import { SiteStatus } from '../generated/prisma/enums';
 import { SitesService } from '../sites/sites.service';
 import type { AddDomainInput, DomainView } from './dto/domain.dto';
+import { challengeName, parseServers, txtHolds } from './dns-check';
 import { checkHostname } from './hostname';
+import { randomToken } from '../common/crypto';
 
 const toView = (d: Domain): DomainView => ({
   id: d.id,
   siteId: d.siteId,
   hostname: d.hostname,
   primary: d.primary,
+  status: d.verifiedAt ? 'ACTIVE' : 'PENDING',
+  verification: d.verifiedAt || !d.verificationToken ? null : { type: 'TXT', name: challengeName(d.hostname), value: d.verificationToken },
   createdAt: d.createdAt,
 });
 
 /**
  * A site's custom domains. Each hostname belongs to one site across all tenants; one of a
  * site's domains may be primary (the site answers there and every other hostname of it,
- * the platform hostname included, redirects there). The edge follows at once.
+ * the platform hostname included, redirects there). The edge follows at once. With
+ * BERTH_DOMAIN_VERIFICATION=dns a domain is PENDING, and not routed, until its owner shows
+ * control of it with a TXT record (checked every BERTH_DOMAIN_CHECK_MS, and on request).
  */
 @Injectable()
 export class DomainsService {
@@ -57,10 +63,11 @@ export class DomainsService {
         await tx.$queryRaw`SELECT id FROM "Site" WHERE id = ${site.id}::uuid FOR UPDATE`;
         if (input.primary) await tx.domain.updateMany({ where: { siteId: site.id, primary: true }, data: { primary: false } });
         const created = await tx.domain.create({
-          data: { siteId: site.id, tenantId: site.tenantId, hostname: checked.hostname, primary: !!input.primary },
+          data: { siteId: site.id, tenantId: site.tenantId, hostname: checked.hostname, primary: !!input.primary, ...this.verification() },
         });
         // The www. variant is a domain of its own (unique like any hostname) that redirects to the primary.
-        if (www?.ok) await tx.domain.create({ data: { siteId: site.id, tenantId: site.tenantId, hostname: www.hostname } });
+        if (www?.ok)
+          await tx.domain.create({ data: { siteId: site.id, tenantId: site.tenantId, hostname: www.hostname, ...this.verification() } });
         await this.events.record(
           {
             tenantId: site.tenantId,
@@ -87,12 +94,66 @@ export class DomainsService {
     return toView(domain);
   }
 
-  async remove(actor: Principal, siteId: string, hostname: string): Promise<DomainView> {
+  /** A new domain's verification: a token to publish, or verified at once. */
+  private verification(): Pick<Domain, 'verificationToken' | 'verifiedAt'> {
+    return this.config.BERTH_DOMAIN_VERIFICATION === 'dns'
+      ? { verificationToken: randomToken(24), verifiedAt: null }
+      : { verificationToken: null, verifiedAt: new Date() };
+  }
+
+  /** Checks a pending domain's TXT record now; answers with the domain as it is afterwards. */
+  async verify(actor: Principal, siteId: string, hostname: string): Promise<DomainView> {
     assertCanWrite(actor);
+    const { domain } = await this.find(actor, siteId, hostname);
+    return toView(domain.verifiedAt ? domain : ((await this.check(domain)) ?? domain));
+  }
+
+  /**
+   * Checks pending domains of live sites, oldest first; each whose TXT record holds its token
+   * becomes ACTIVE (an event says so) and the edge routes it. Returns how many did.
+   */
+  async checkPending(limit = 200): Promise<number> {
+    const pending = await this.prisma.domain.findMany({
+      where: { verifiedAt: null, verificationToken: { not: null }, site: { status: { not: SiteStatus.DELETED } } },
+      orderBy: { createdAt: 'asc' },
+      take: limit,
+    });
+    let verified = 0;
+    for (const d of pending) if (await this.check(d)) verified++;
+    return verified;
+  }
+
+  private async check(domain: Domain): Promise<Domain | undefined> {
+    if (!domain.verificationToken) return undefined;
+    if (!(await txtHolds(challengeName(domain.hostname), domain.verificationToken, parseServers(this.config.BERTH_DNS_SERVERS))))
+      return undefined;
+    const done = await this.prisma.domain.updateMany({ where: { id: domain.id, verifiedAt: null }, data: { verifiedAt: new Date() } });
+    const now = await this.prisma.domain.findUnique({ where: { id: domain.id } });
+    if (done.count === 1 && now) {
+      await this.events.record({
+        tenantId: now.tenantId,
+        siteId: now.siteId,
+        type: 'domain.verified',
+        message: `Domain ${now.hostname} verified (its TXT record holds the token): it is routed now`,
+        data: { hostname: now.hostname },
+      });
+      this.edge.soon(0);
+    }
+    return now ?? undefined;
+  }
+
+  /** The site's domain `hostname`, if the actor may see the site. */
+  private async find(actor: Principal, siteId: string, hostname: string): Promise<{ site: Site; domain: Domain }> {
     const site = await this.sites.getRow(actor, siteId);
     const checked = checkHostname(hostname, { baseDomain: this.config.BERTH_BASE_DOMAIN });
     const domain = checked.ok ? await this.prisma.domain.findFirst({ where: { siteId: site.id, hostname: checked.hostname } }) : null;
     if (!domain) throw new BerthError(ErrorCode.DOMAIN_NOT_FOUND, `Site ${site.id} has no domain ${hostname}`);
+    return { site, domain };
+  }
+
+  async remove(actor: Principal, siteId: string, hostname: string): Promise<DomainView> {
+    assertCanWrite(actor);
+    const { site, domain } = await this.find(actor, siteId, hostname);
     await this.prisma.$transaction(async (tx) => {
       await tx.domain.delete({ where: { id: domain.id } });
       await this.events.record(

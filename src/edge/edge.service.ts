@@ -99,7 +99,8 @@ export class EdgeService {
         name: true,
         hostPort: true,
         tenant: { select: { slug: true } },
-        domains: { select: { hostname: true, primary: true } },
+        // Pending domains (waiting for their TXT record) are not routed yet.
+        domains: { where: { verifiedAt: { not: null } }, select: { hostname: true, primary: true } },
       },
     });
     const address = this.config.BERTH_PUBLISH_ADDRESS === '0.0.0.0' ? '127.0.0.1' : this.config.BERTH_PUBLISH_ADDRESS;
@@ -144,7 +145,7 @@ export class EdgeService {
     if (!name.endsWith(base)) {
       const domains = await this.prisma.$queryRaw<{ one: number }[]>`
         SELECT 1 AS one FROM "Domain" d JOIN "Site" s ON s.id = d."siteId"
-        WHERE d.hostname = ${name} AND s.status <> 'DELETED' AND s."desiredState" = 'RUNNING' LIMIT 1`;
+        WHERE d.hostname = ${name} AND d."verifiedAt" IS NOT NULL AND s.status <> 'DELETED' AND s."desiredState" = 'RUNNING' LIMIT 1`;
       return domains.length > 0;
     }
     const label = name.slice(0, -base.length);

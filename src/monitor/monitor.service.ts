@@ -142,7 +142,7 @@ export class MonitorService {
           desiredState: true,
           status: true,
           tenant: { select: { slug: true } },
-          domains: { where: { primary: true }, select: { hostname: true } },
+          domains: { where: { primary: true, verifiedAt: { not: null } }, select: { hostname: true } },
         },
       });
       for (const site of sites) {

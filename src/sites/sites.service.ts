@@ -10,7 +10,7 @@ import { assertCanWrite, canSeeTenant, isAdmin, tenantScope, type Principal } fr
 import { EventsService } from '../events/events.service';
 import { JobsService, toJobView } from '../jobs/jobs.service';
 import { RedisService } from '../redis/redis.service';
-import { DockerService } from '../docker/docker.service';
+import { DockerService, isConflict, isNotFound } from '../docker/docker.service';
 import { ContainerStateService } from '../docker/container-state.service';
 import { EdgeService } from '../edge/edge.service';
 import { LABEL, MANAGED_BY } from '../docker/plan.types';
@@ -57,7 +57,10 @@ const LIVE = Symbol('liveContainers');
 
 type SiteWithSlug = Site & { tenant: { slug: string }; domains?: { hostname: string }[] };
 /** What a site's view needs beside the row: its tenant's slug and its primary domain. */
-const VIEW_INCLUDE = { tenant: { select: { slug: true } }, domains: { where: { primary: true }, select: { hostname: true } } } as const;
+const VIEW_INCLUDE = {
+  tenant: { select: { slug: true } },
+  domains: { where: { primary: true, verifiedAt: { not: null } }, select: { hostname: true } },
+} as const;
 
 @Injectable()
 export class SitesService {
@@ -386,7 +389,14 @@ export class SitesService {
     const found = site.status === SiteStatus.DELETED ? undefined : await this.docker.inspectContainer(name);
     const info = found && this.ours(found.Config.Labels) ? found : undefined;
     if (!info) throw new BerthError(ErrorCode.NOT_FOUND, `Site ${site.name} has no container to read logs from`);
-    return this.docker.logs(info.Id, opts);
+    try {
+      return await this.docker.logs(info.Id, opts);
+    } catch (e) {
+      // Removed, or being removed, since it was inspected (a delete or a replacement in flight).
+      if (isConflict(e) || isNotFound(e))
+        throw new BerthError(ErrorCode.NOT_FOUND, `Site ${site.name}'s container is being removed or replaced; no logs to read now`);
+      throw e;
+    }
   }
 
   /** Another instance's container under this instance's name is never shown as the site's. */

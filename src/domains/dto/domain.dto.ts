@@ -24,11 +24,24 @@ export class AddDomainInput {
   www?: boolean;
 }
 
+@ObjectType('DomainVerification')
+export class DomainVerificationView {
+  @Field({ description: 'Always TXT' }) @ApiProperty({ example: 'TXT' }) type!: string;
+  @Field({ description: 'The record to create: _berth-challenge.<hostname>' }) @ApiProperty() name!: string;
+  @Field({ description: 'The value it must hold' }) @ApiProperty() value!: string;
+}
+
 @ObjectType('Domain')
 export class DomainView {
   @Field(() => ID) @ApiProperty() id!: string;
   @Field(() => ID) @ApiProperty() siteId!: string;
   @Field({ description: 'ASCII form (punycode), lowercase' }) @ApiProperty() hostname!: string;
   @Field({ description: 'The site answers on it; every other hostname of the site redirects here' }) @ApiProperty() primary!: boolean;
+  @Field({ description: 'ACTIVE (routed) or PENDING (waiting for its TXT record)' })
+  @ApiProperty({ enum: ['ACTIVE', 'PENDING'] })
+  status!: 'ACTIVE' | 'PENDING';
+  @Field(() => DomainVerificationView, { nullable: true, description: 'What shows control of the domain, while it is pending' })
+  @ApiPropertyOptional({ type: DomainVerificationView })
+  verification!: DomainVerificationView | null;
   @Field() @ApiProperty() createdAt!: Date;
 }
