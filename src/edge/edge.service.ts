@@ -176,6 +176,7 @@ export class EdgeService {
         if (unrouted) await this.sync(signal);
       } catch (e) {
         signal.throwIfAborted();
+        this.forgetRootOn(e);
         last = (e as Error).message;
       }
       if (Date.now() > deadline)
@@ -197,10 +198,14 @@ export class EdgeService {
       return status >= 500 ? `HTTP ${status}` : undefined;
     } catch (e) {
       const err = e as Error & { code?: string };
-      // The edge's CA changed (its data was reset): fetch its root again next time.
-      if (/CERT|SIGNATURE|ISSUER/.test(err.code ?? '')) this.root = undefined;
+      this.forgetRootOn(e);
       return err.name === 'TimeoutError' || err.name === 'AbortError' ? `no answer within ${timeoutMs} ms` : (err.code ?? err.message);
     }
+  }
+
+  /** The edge's CA changed (its data was reset): its root is fetched again next time. */
+  private forgetRootOn(e: unknown): void {
+    if (/CERT|SIGNATURE|ISSUER/.test((e as { code?: string }).code ?? '')) this.root = undefined;
   }
 
   /** GET / for `hostname` through the edge on loopback, trusting the internal CA. */
