@@ -1,0 +1,129 @@
+/**
+ * Rewrites a site's URL in values as WordPress stores them, for a change of primary domain
+ * and for clones: in plain text, in JSON-escaped form (`https:\/\/old.example`), URL-encoded
+ * (`https%3A%2F%2Fold.example`), and inside PHP-serialized values, whose string lengths are
+ * recomputed (in bytes) so that PHP can still read them. GUIDs are never to be rewritten: the
+ * caller leaves the `guid` column alone. Pure; no I/O.
+ */
+
+/** Every form in which `from` may appear, each with its replacement. */
+function forms(from: string, to: string): [string, string][] {
+  const json = (s: string) => s.replace(/\//g, '\\/');
+  return [
+    [json(from), json(to)],
+    [encodeURIComponent(from), encodeURIComponent(to)],
+    [from, to],
+  ];
+}
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Replaces `from` where it is the whole origin: not `https://old.example.org` for `https://old.example`. */
+function replaceText(text: string, from: string, to: string): string {
+  let out = text;
+  for (const [f, t] of forms(from, to)) {
+    // The origin ends where a hostname cannot go on (a dot followed by a name would go on).
+    out = out.replace(new RegExp(`${escapeRegExp(f)}(?![A-Za-z0-9-]|\\.[A-Za-z0-9])`, 'g'), () => t);
+  }
+  return out;
+}
+
+/** A parser for PHP's serialize() format over bytes; throws on anything it cannot read exactly. */
+class Serialized {
+  private pos = 0;
+  constructor(private readonly buf: Buffer) {}
+
+  static rewrite(value: string, from: string, to: string): string | undefined {
+    const parser = new Serialized(Buffer.from(value, 'utf8'));
+    try {
+      const out = parser.value(from, to);
+      return parser.pos === parser.buf.length ? out : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private until(ch: string): string {
+    const end = this.buf.indexOf(ch, this.pos, 'latin1');
+    if (end === -1) throw new Error(`expected ${ch}`);
+    const text = this.buf.toString('latin1', this.pos, end);
+    this.pos = end + 1;
+    return text;
+  }
+
+  private expect(text: string): void {
+    if (this.buf.toString('latin1', this.pos, this.pos + text.length) !== text) throw new Error(`expected ${text}`);
+    this.pos += text.length;
+  }
+
+  private count(ch: string): number {
+    const n = this.until(ch);
+    if (!/^\d+$/.test(n)) throw new Error('expected a count');
+    return Number(n);
+  }
+
+  value(from: string, to: string): string {
+    const type = this.buf.toString('latin1', this.pos, this.pos + 2);
+    if (type === 'N;') {
+      this.pos += 2;
+      return 'N;';
+    }
+    this.pos += 2;
+    switch (type) {
+      case 'b:':
+      case 'i:':
+      case 'd:':
+        return `${type}${this.until(';')};`;
+      case 's:': {
+        const len = this.count(':');
+        this.expect('"');
+        const inner = this.buf.toString('utf8', this.pos, this.pos + len);
+        if (Buffer.byteLength(inner, 'utf8') !== len) throw new Error('length does not match');
+        this.pos += len;
+        this.expect('";');
+        // A string may hold serialized data or JSON of its own: rewritten the same way.
+        const rewritten = rewriteUrls(inner, from, to);
+        return `s:${Buffer.byteLength(rewritten, 'utf8')}:"${rewritten}";`;
+      }
+      case 'a:': {
+        const n = this.count(':');
+        this.expect('{');
+        let body = '';
+        for (let i = 0; i < n * 2; i++) body += this.value(from, to);
+        this.expect('}');
+        return `a:${n}:{${body}}`;
+      }
+      case 'O:': {
+        const len = this.count(':');
+        this.expect('"');
+        const cls = this.buf.toString('utf8', this.pos, this.pos + len);
+        this.pos += len;
+        this.expect('":');
+        const n = this.count(':');
+        this.expect('{');
+        let body = '';
+        for (let i = 0; i < n * 2; i++) body += this.value(from, to);
+        this.expect('}');
+        return `O:${len}:"${cls}":${n}:{${body}}`;
+      }
+      default:
+        throw new Error(`unknown type ${type}`);
+    }
+  }
+}
+
+const looksSerialized = (v: string) => /^(a:\d+:\{|O:\d+:"|s:\d+:"|[bid]:[^;]*;$|N;$)/.test(v);
+
+/**
+ * `value` with every occurrence of the origin `from` (such as `https://old.example`) replaced
+ * by `to`. A PHP-serialized value stays valid (lengths recomputed); one that cannot be read
+ * exactly is rewritten as text, as WordPress itself would then read it as a plain string.
+ */
+export function rewriteUrls(value: string, from: string, to: string): string {
+  if (!value.includes(from) && !value.includes(forms(from, to)[0][0]) && !value.includes(forms(from, to)[1][0])) return value;
+  if (looksSerialized(value)) {
+    const rewritten = Serialized.rewrite(value, from, to);
+    if (rewritten !== undefined) return rewritten;
+  }
+  return replaceText(value, from, to);
+}
