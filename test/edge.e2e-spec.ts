@@ -137,11 +137,11 @@ describe('the edge (Caddy) in front of every site', () => {
 
   it('restores a route removed by hand and removes a route it did not make', async () => {
     const hostname = hostnameOf('front');
+    // Caddy confirms each change by hand (200); Berth may undo it within a second, so its absence
+    // is not asserted again here: that the route comes back, and the stray one goes, is.
     expect((await admin('DELETE', `/id/site-${site.id}`)).status).toBe(200);
-    expect((await admin('GET', `/id/site-${site.id}`)).status).toBe(404);
     const stray = { '@id': 'stray-by-hand', match: [{ host: ['stray.example'] }], handle: [{ handler: 'static_response', body: 'stray' }] };
     expect((await admin('PUT', '/config/apps/http/servers/berth/routes/0', stray)).status).toBe(200);
-    expect((await admin('GET', '/id/stray-by-hand')).status).toBe(200);
 
     await eventually(
       async () => ((await admin('GET', `/id/site-${site.id}`)).status === 200 ? true : undefined),
