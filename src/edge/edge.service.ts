@@ -212,6 +212,17 @@ export class EdgeService {
   private async fetchStatus(hostname: string, signal: AbortSignal): Promise<{ status: number; unrouted: boolean }> {
     const tls = this.config.BERTH_TLS !== 'off';
     if (tls) this.root ??= await this.caddy.internalRoot();
+    try {
+      return await this.request(tls, hostname, signal);
+    } catch (e) {
+      // Every load of the edge's configuration closes its idle kept-alive connections: a
+      // request that met one closing is sent once more on a new one, not counted as a failure.
+      if (!(e as { reusedSocket?: boolean }).reusedSocket || signal.aborted) throw e;
+      return this.request(tls, hostname, signal);
+    }
+  }
+
+  private request(tls: boolean, hostname: string, signal: AbortSignal): Promise<{ status: number; unrouted: boolean }> {
     return new Promise((resolve, reject) => {
       const options = {
         host: '127.0.0.1',
@@ -226,7 +237,7 @@ export class EdgeService {
         res.on('end', () => resolve({ status: res.statusCode ?? 0, unrouted: res.headers[UNROUTED_HEADER] !== undefined }));
         res.on('error', reject);
       });
-      req.on('error', reject);
+      req.on('error', (e: Error) => reject(Object.assign(e, { reusedSocket: req.reusedSocket })));
       req.end();
     });
   }
