@@ -8,6 +8,14 @@ export interface ReceivedMail {
   raw: string;
 }
 
+/** The text of a raw quoted-printable email (soft line breaks joined, =XX decoded as UTF-8). */
+export function decodeQuotedPrintable(raw: string): string {
+  return Buffer.from(
+    raw.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))),
+    'latin1',
+  ).toString('utf8');
+}
+
 /** A real SMTP server (no TLS, no auth) that keeps what it receives. */
 export class TestSmtpServer {
   readonly mails: ReceivedMail[] = [];

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { SecretBox } from '../src/common/crypto';
 import { TEST_ADMIN_KEY, TEST_INSTANCE, testEnv, testNames } from './env';
 import { auth, createTenant, startHarness, uniqueSlug, waitForJob, type Harness } from './harness';
-import { eventually, TestSmtpServer, TestWebhookReceiver } from './receivers';
+import { decodeQuotedPrintable, eventually, TestSmtpServer, TestWebhookReceiver } from './receivers';
 import { dumpRedis, dumpTables, envOf, provision, removeSuiteObjects, testRedis, wsClient } from './suite-helpers';
 import { eventChannel } from '../src/events/notify.types';
 
@@ -104,8 +104,16 @@ it('no secret appears in answers, errors, streams, output, rows, Redis, webhooks
   );
 
   // Sites of both tenants.
+  // alpha's WordPress admin password is given in the request; beta's owner gets a set-password link.
+  const adminPassword = `wp-admin-${randomBytes(16).toString('hex')}`;
+  secrets.set('WordPress admin password', adminPassword);
   const [alpha, beta, gamma] = await Promise.all([
-    provision(h, a.key, { name: 'alpha', restartPolicy: 'no', env: { GREETING: 'hello' } }),
+    provision(h, a.key, {
+      name: 'alpha',
+      restartPolicy: 'no',
+      env: { GREETING: 'hello' },
+      wordpress: { adminPassword, adminUser: 'alice' },
+    }),
     provision(h, a.key, { name: 'beta' }),
     provision(h, b.key, { name: 'gamma' }),
   ]);
@@ -248,6 +256,23 @@ it('no secret appears in answers, errors, streams, output, rows, Redis, webhooks
   expect(siteEvents.join('')).toContain('site.down');
   expect(followed.join('')).toContain(logMarker);
 
+  // The set-password link went to beta's owner (the tenant's contact, by default), and only there.
+  const setPassword = await eventually(
+    () => smtp.mails.find((m) => /choose your password/i.test(decodeQuotedPrintable(m.raw)) && m.raw.includes('beta')),
+    'the set-password email of beta',
+  );
+  expect(setPassword.to).toEqual([`ops@${a.tenant.slug}.example`]);
+  const resetKey = decodeQuotedPrintable(setPassword.raw).match(/wp-login\.php\?action=rp&key=([^&\s]+)&login=/)?.[1];
+  expect(resetKey).toBeTruthy();
+  secrets.set('set-password key', decodeURIComponent(resetKey!));
+  // The admin password was used and forgotten: no sealed copy is left, and Docker never had it.
+  const { rows: sealedLeft } = await h.db.query('SELECT "adminPasswordSealed", "installedAt" FROM "Site" WHERE id = $1', [alpha.id]);
+  expect(sealedLeft[0].installedAt).not.toBeNull();
+  expect(sealedLeft[0].adminPasswordSealed).toBeNull();
+  const alphaInspect = JSON.stringify(await h.docker.getContainer(testNames.wpContainer(a.tenant.slug, 'alpha')).inspect());
+  expect(alphaInspect).toContain('alpha'); // control: the inspect is alpha's
+  expect(alphaInspect).not.toContain(adminPassword);
+
   // The secrets Docker holds: each site's database password and each tenant's root password.
   const containers = await h.docker.listContainers({ all: true, filters: { label: [`berth.instance=${TEST_INSTANCE}`] } });
   for (const c of containers) {
@@ -278,12 +303,17 @@ it('no secret appears in answers, errors, streams, output, rows, Redis, webhooks
     'API answers': answers.join('\n'),
     'live streams': streamed.join('\n') + siteEvents.join('\n') + followed.join(''),
     'webhook requests': receiver.hooks.map((r) => JSON.stringify(r.headers) + r.body).join('\n'),
-    emails: smtp.mails.map((m) => m.raw).join('\n'),
+    // The one email that must hold a secret (the set-password link) is searched for the others.
+    emails: smtp.mails
+      .filter((m) => m !== setPassword)
+      .map((m) => m.raw)
+      .join('\n'),
   };
   expect(answers.length).toBeGreaterThan(60);
   expect(receiver.hooks.length).toBeGreaterThan(0);
   // Controls: the search finds a secret where it legitimately is, and the errors did happen.
   expect(generated.text).toContain(secrets.get('generated webhook secret'));
+  expect(decodeQuotedPrintable(setPassword.raw)).toContain(secrets.get('set-password key'));
   expect(JSON.stringify(await h.docker.getContainer(testNames.wpContainer(a.tenant.slug, 'alpha')).inspect())).toContain(
     secrets.get(`database password of /${testNames.wpContainer(a.tenant.slug, 'alpha')}`),
   );

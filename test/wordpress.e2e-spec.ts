@@ -7,20 +7,29 @@ import { deflateSync } from 'node:zlib';
 import { auth, createTenant, exec, startHarness, waitForJob, type Harness } from './harness';
 import { testNames } from './env';
 import { removeSuiteObjects } from './suite-helpers';
+import { edgeFetch, edgeRoot } from './edge-client';
+import { decodeQuotedPrintable, eventually, TestSmtpServer } from './receivers';
 
 /**
  * The real WordPress image (berth/wordpress:6.1) driven end to end: provisioned through the
- * API, installed, logged in to and written to over HTTP as a site owner would, checked from
- * inside its read-only container, restarted, screenshotted in headless Chromium, deleted.
- * The tests run in order and share the one site.
+ * API and installed for its owner by the job, reached over HTTPS through the edge (real Caddy,
+ * its internal CA), logged in to with the password the request gave and written to as a site
+ * owner would, checked from inside its read-only container, restarted, screenshotted in
+ * headless Chromium, deleted. A second site, created without a password, gets its owner a
+ * set-password email whose link works. The tests run in order and share the sites.
  */
 
 let h: Harness;
 let tenant: { id: string; slug: string };
 let key: string;
 let site: { id: string; name: string };
+/** The site through the edge (its platform hostname, HTTPS). */
 let url: string;
+/** The site on its host port, without the edge: for diagnosis only. */
+let directUrl: string;
 let wpName: string;
+let root: string;
+const smtp = new TestSmtpServer();
 
 const run = randomBytes(4).toString('hex');
 const title = `Berth E2E ${run}`;
@@ -31,11 +40,18 @@ const png = makePng(64, 48);
 let mediaUrl: string;
 
 beforeAll(async () => {
-  h = await startHarness({ BERTH_WORDPRESS_IMAGE: 'berth/wordpress:6.1' });
+  const smtpPort = await smtp.start();
+  h = await startHarness({
+    BERTH_WORDPRESS_IMAGE: 'berth/wordpress:6.1',
+    BERTH_SMTP_HOST: '127.0.0.1',
+    BERTH_SMTP_PORT: String(smtpPort),
+  });
   ({ tenant, key } = await createTenant(h));
+  root = await edgeRoot();
 });
 afterAll(async () => {
   await h?.stop();
+  await smtp.stop();
   await removeSuiteObjects();
 });
 
@@ -65,11 +81,11 @@ class CookieJar {
   }
 }
 
-/** fetch against the site, never following redirects, keeping cookies in jar when given. */
+/** A request to the site through the edge, never following redirects, keeping cookies in jar when given. */
 async function wp(path: string, init: RequestInit = {}, jar?: CookieJar): Promise<Response> {
   const headers = new Headers(init.headers);
   if (jar) headers.set('Cookie', jar.header());
-  const res = await fetch(new URL(path, url), { ...init, headers, redirect: 'manual', signal: AbortSignal.timeout(30_000) });
+  const res = await edgeFetch(root, new URL(path, url), { ...init, headers });
   jar?.take(res);
   return res;
 }
@@ -110,58 +126,57 @@ function makePng(width: number, height: number): Buffer {
 
 describe('a real WordPress site', () => {
   // How fast is measured in bench/ (npm run bench), not asserted here.
-  it('is provisioned through REST and RUNNING, answering HTTP', async () => {
-    const res = await h.http.post('/v1/sites').set(auth(key)).send({ name: 'press' });
+  it('is provisioned through REST, installed for its owner, and RUNNING behind the edge', async () => {
+    const res = await h.http
+      .post('/v1/sites')
+      .set(auth(key))
+      .send({
+        name: 'press',
+        wordpress: { title, adminUser: admin.user, adminEmail: `owner-${run}@example.com`, adminPassword: admin.password },
+      });
     expect(res.status).toBe(202);
     site = res.body.site;
     const job = await waitForJob(h, key, res.body.job.id, 180_000);
     expect(job).toMatchObject({ status: 'SUCCEEDED', error: null });
+    const steps = (job as unknown as { steps: { name: string; detail: string | null }[] }).steps;
+    const names = steps.map((st) => st.name);
+    // Installed before it is routed: the edge never serves the installer.
+    expect(names.indexOf('install WordPress')).toBeGreaterThan(names.indexOf('wait for HTTP'));
+    expect(names.indexOf('install WordPress')).toBeLessThan(names.indexOf('route through the edge'));
+    expect(steps.find((st) => st.name === 'install WordPress')?.detail).toMatch(/^WordPress 6\.1[.\d]* installed for berth-admin$/);
     const body = (await h.http.get(`/v1/sites/${site.id}`).set(auth(key))).body;
     expect(body.status).toBe('RUNNING');
+    expect(body.wordpress).toMatchObject({ title, adminUser: admin.user, adminEmail: `owner-${run}@example.com` });
+    expect(body.wordpress.installedAt).toBeTruthy();
     expect(body.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
-    url = body.url;
+    expect(body.publicUrl).toBe(`https://${body.hostname}:${new URL(body.publicUrl).port}/`);
+    url = body.publicUrl;
+    directUrl = body.url;
     wpName = testNames.wpContainer(tenant.slug, 'press');
     const info = await h.docker.getContainer(wpName).inspect();
     expect(info.Config.Image).toBe('berth/wordpress:6.1');
     expect(info.State.Running).toBe(true);
   });
 
-  it('serves the installer, installs over HTTP, and shows the title on the front page', async () => {
-    const root = await wp('/');
-    expect(root.status).toBe(302);
-    expect(new URL(root.headers.get('location')!, url).pathname).toBe('/wp-admin/install.php');
-
-    const installer = await wp('/wp-admin/install.php');
-    expect(installer.status).toBe(200);
-    const form = await installer.text();
-    expect(form).toContain('name="weblog_title"');
-    expect(form).toContain('name="admin_password"');
-
-    const installed = await wp('/wp-admin/install.php?step=2', {
-      method: 'POST',
-      body: new URLSearchParams({
-        weblog_title: title,
-        user_name: admin.user,
-        admin_password: admin.password,
-        admin_password2: admin.password,
-        pw_weak: 'on',
-        admin_email: `owner-${run}@example.com`,
-        blog_public: '0',
-        language: '',
-        Submit: 'Install WordPress',
-      }),
-    });
-    expect(installed.status).toBe(200);
-    const done = await installed.text();
-    expect(done).toMatch(/<h1>Success!<\/h1>/);
-    expect(done).toContain(admin.user);
-
+  it('answers over HTTPS through the edge with the installed site, and never with the installer', async () => {
     const front = await wp('/');
     expect(front.status).toBe(200);
     const html = await front.text();
     expect(titleOf(html)).toBe(title);
-    // The installer is now closed.
-    expect(await (await wp('/wp-admin/install.php')).text()).toMatch(/Already Installed/);
+    // WordPress's home and siteurl are the site's public URL: its own links point there.
+    expect(html).toContain(`${url}wp-`);
+    expect(html).not.toContain(directUrl);
+    // The installer and the config writer are not served through the edge, with any suffix.
+    for (const path of ['/wp-admin/install.php', '/wp-admin/install.php?step=2', '/wp-admin/install.php/x', '/wp-admin/setup-config.php']) {
+      const res = await wp(path);
+      expect(`${path} ${res.status}`).toBe(`${path} 404`);
+      expect(await res.text()).not.toMatch(/weblog_title|admin_password/);
+    }
+    // Control: the same request straight to the container reaches WordPress's installer
+    // page, which WordPress itself now closes.
+    const direct = await fetch(new URL('/wp-admin/install.php', directUrl), { redirect: 'manual', signal: AbortSignal.timeout(30_000) });
+    expect(direct.status).toBe(200);
+    expect(await direct.text()).toMatch(/Already Installed/);
   });
 
   it('logs in to wp-admin and uploads a media file into the site volume', async () => {
@@ -217,7 +232,7 @@ describe('a real WordPress site', () => {
     mediaUrl = result.data.url;
     expect(mediaUrl.startsWith(`${url}wp-content/uploads/`)).toBe(true);
 
-    const served = await fetch(mediaUrl);
+    const served = await edgeFetch(root, mediaUrl);
     expect(served.status).toBe(200);
     expect(Buffer.from(await served.arrayBuffer()).equals(png)).toBe(true);
 
@@ -267,12 +282,12 @@ describe('a real WordPress site', () => {
     expect(after.State.Running).toBe(true);
     expect(after.State.StartedAt).not.toBe(before);
     const body = (await h.http.get(`/v1/sites/${site.id}`).set(auth(key))).body;
-    expect(body).toMatchObject({ status: 'RUNNING', url });
+    expect(body).toMatchObject({ status: 'RUNNING', url: directUrl, publicUrl: url });
 
     const front = await wp('/');
     expect(front.status).toBe(200);
     expect(titleOf(await front.text())).toBe(title);
-    const media = await fetch(mediaUrl);
+    const media = await edgeFetch(root, mediaUrl);
     expect(media.status).toBe(200);
     expect(Buffer.from(await media.arrayBuffer()).equals(png)).toBe(true);
   });
@@ -300,6 +315,9 @@ describe('a real WordPress site', () => {
               '--disable-sync',
               `--user-data-dir=${profile}`,
               '--window-size=1280,900',
+              // The edge's certificate is from its own CA; *.localhost is loopback anyway.
+              '--ignore-certificate-errors',
+              '--host-resolver-rules=MAP *.localhost 127.0.0.1',
               ...args,
               url,
             ],
@@ -319,6 +337,41 @@ describe('a real WordPress site', () => {
     expect(shot.subarray(0, 8).equals(PNG_SIGNATURE)).toBe(true);
     expect(shot.toString('ascii', 12, 16)).toBe('IHDR');
     expect([shot.readUInt32BE(16), shot.readUInt32BE(20)]).toEqual([1280, 900]);
+  });
+
+  it('without a password, emails its owner a set-password link that works through the edge', async () => {
+    const ownerEmail = `second-${run}@example.com`;
+    const res = await h.http
+      .post('/v1/sites')
+      .set(auth(key))
+      .send({ name: 'press2', wordpress: { adminEmail: ownerEmail } });
+    expect(res.status).toBe(202);
+    expect(await waitForJob(h, key, res.body.job.id, 180_000)).toMatchObject({ status: 'SUCCEEDED', error: null });
+    const second = (await h.http.get(`/v1/sites/${res.body.site.id}`).set(auth(key))).body;
+    // Defaults: the title is the site's name, the login the mailbox part of the email.
+    expect(second.wordpress).toMatchObject({ title: 'press2', adminUser: `second-${run}`, adminEmail: ownerEmail });
+    const mail = await eventually(() => smtp.mails.find((m) => m.to.includes(ownerEmail)), 'the set-password email');
+    const link = decodeQuotedPrintable(mail.raw).match(/https:\/\/\S+\/wp-login\.php\?action=rp&key=[^&\s]+&login=[^\s]+/)?.[0];
+    expect(link).toBeTruthy();
+    expect(new URL(link!).origin).toBe(new URL(second.publicUrl).origin);
+    const front = await edgeFetch(root, second.publicUrl);
+    expect(titleOf(await front.text())).toBe('press2');
+
+    // WordPress moves the key into a cookie and redirects to its form, which it shows only
+    // for a valid key; the same steps with a wrong key end on its "invalid key" error.
+    const follow = async (href: string) => {
+      const jar = new CookieJar();
+      const first = await edgeFetch(root, href);
+      jar.take(first);
+      expect(first.status).toBe(302);
+      return edgeFetch(root, new URL(first.headers.get('location')!, href), { headers: { Cookie: jar.header() } });
+    };
+    const form = await follow(link!);
+    expect(form.status).toBe(200);
+    expect(await form.text()).toMatch(/name="pass1"/);
+    const wrong = await follow(link!.replace(/key=[^&]+/, 'key=not-the-key-0000'));
+    expect(wrong.status).toBe(302);
+    expect(wrong.headers.get('location')).toMatch(/error=invalidkey/);
   });
 
   it('is deleted through the API: no container, no volume, no database left', async () => {
@@ -349,6 +402,11 @@ describe('a real WordPress site', () => {
     expect(gone.code).toBe(0);
     expect(gone.out.split('\n')).not.toContain(dbName);
     expect((await h.http.get(`/v1/sites/${site.id}`).set(auth(key))).body).toMatchObject({ status: 'DELETED', url: null });
-    await expect(fetch(url, { signal: AbortSignal.timeout(5000) })).rejects.toThrow();
+    await expect(fetch(directUrl, { signal: AbortSignal.timeout(5000) })).rejects.toThrow();
+    // The edge no longer routes its hostname.
+    await eventually(async () => {
+      const res = await wp('/');
+      return res.status === 404 && res.headers.get('x-berth-unrouted') ? true : undefined;
+    }, "the edge's own 404 for the deleted site");
   });
 });

@@ -16,6 +16,7 @@ page="<!doctype html>
 <p>WORDPRESS_DB_HOST=$db_host</p>
 <p>WORDPRESS_DB_NAME=$db_name</p>
 <p>hostname=$(hostname)</p>
+$(if [ -f /var/www/html/.berth-installed ]; then printf '<p>installed: %s</p>' "$(esc "$(cat /var/www/html/.berth-installed)")"; fi)
 </body>
 </html>"
 printf '%s\n' "$page" >/var/www/html/index.html.tmp

@@ -161,10 +161,11 @@ export class DockerService {
   }
 
   /** Runs a command in a running container; env is passed out of band, never in argv. */
-  async exec(container: string, cmd: string[], env: string[] = [], stdin?: string): Promise<ExecResult> {
+  async exec(container: string, cmd: string[], env: string[] = [], stdin?: string, user?: string): Promise<ExecResult> {
     const exec = await this.docker.getContainer(container).exec({
       Cmd: cmd,
       Env: env,
+      ...(user ? { User: user } : {}),
       AttachStdout: true,
       AttachStderr: true,
       AttachStdin: stdin !== undefined,

@@ -1,4 +1,13 @@
-import { edgeConfig, edgeUrl, FALLBACK_ID, platformHostname, routeId, UNROUTED_HEADER, type EdgeSettings } from './edge-plan';
+import {
+  edgeConfig,
+  edgeUrl,
+  FALLBACK_ID,
+  NO_INSTALLER_ID,
+  platformHostname,
+  routeId,
+  UNROUTED_HEADER,
+  type EdgeSettings,
+} from './edge-plan';
 
 const settings: EdgeSettings = {
   adminListen: '127.0.0.1:2019',
@@ -18,24 +27,34 @@ describe('the edge configuration', () => {
     const config = edgeConfig([b, a], settings);
     expect(config).toEqual(edgeConfig([a, b], settings));
     const routes = servers(config).berth.routes;
-    expect(routes.map((r) => r['@id'])).toEqual([routeId('a'), routeId('b'), FALLBACK_ID]);
-    expect(routes[0]).toMatchObject({
+    expect(routes.map((r) => r['@id'])).toEqual([NO_INSTALLER_ID, routeId('a'), routeId('b'), FALLBACK_ID]);
+    expect(routes[1]).toMatchObject({
       match: [{ host: ['blog-acme.sites.test'] }],
       handle: [{ handler: 'reverse_proxy', upstreams: [{ dial: '127.0.0.1:20001' }] }],
     });
-    expect(routes[2].handle[0]).toMatchObject({ status_code: 404, headers: { [UNROUTED_HEADER]: ['1'] } });
+    expect(routes[3].handle[0]).toMatchObject({ status_code: 404, headers: { [UNROUTED_HEADER]: ['1'] } });
   });
 
   it('redirects (301) every other hostname of a site to its primary, keeping the path', () => {
     const withDomain = { ...a, primary: 'www.blog.example', aliases: ['blog.example', 'blog-acme.sites.test'] };
     const routes = servers(edgeConfig([withDomain], { ...settings, httpsPort: 8443 })).berth.routes;
-    expect(routes.map((r) => r['@id'])).toEqual([routeId('a'), `${routeId('a')}-aliases`, FALLBACK_ID]);
-    expect(routes[0].match).toEqual([{ host: ['www.blog.example'] }]);
-    expect(routes[1]).toMatchObject({
+    expect(routes.map((r) => r['@id'])).toEqual([NO_INSTALLER_ID, routeId('a'), `${routeId('a')}-aliases`, FALLBACK_ID]);
+    expect(routes[1].match).toEqual([{ host: ['www.blog.example'] }]);
+    expect(routes[2]).toMatchObject({
       match: [{ host: ['blog-acme.sites.test', 'blog.example'] }],
       handle: [
         { handler: 'static_response', status_code: 301, headers: { Location: ['https://www.blog.example:8443{http.request.uri}'] } },
       ],
+    });
+  });
+
+  it("never serves WordPress's installer or config writer, for any hostname, before every site's route", () => {
+    const routes = servers(edgeConfig([a], settings)).berth.routes as unknown as Record<string, unknown>[];
+    expect(routes[0]).toEqual({
+      '@id': NO_INSTALLER_ID,
+      match: [{ path: ['/wp-admin/install.php', '/wp-admin/install.php/*', '/wp-admin/setup-config.php', '/wp-admin/setup-config.php/*'] }],
+      terminal: true,
+      handle: [{ handler: 'static_response', status_code: 404, body: 'Not found.\n' }],
     });
   });
 

@@ -69,6 +69,16 @@ const unrouted = {
   handle: [{ handler: 'static_response', status_code: 404, headers: { [UNROUTED_HEADER]: ['1'] }, body: 'No site here.\n', close: true }],
 };
 
+/** WordPress's installer and config writer: never served through the edge, installed or not. */
+export const INSTALLER_PATHS = ['/wp-admin/install.php', '/wp-admin/setup-config.php'];
+export const NO_INSTALLER_ID = 'berth-no-installer';
+const noInstaller = {
+  '@id': NO_INSTALLER_ID,
+  match: [{ path: INSTALLER_PATHS.flatMap((p) => [p, `${p}/*`]) }],
+  terminal: true,
+  handle: [{ handler: 'static_response', status_code: 404, body: 'Not found.\n' }],
+};
+
 /**
  * The whole Caddy configuration: the admin API as Caddy was started with it (a load replaces
  * everything, the admin block included), one HTTPS server routing each site's hostnames to
@@ -77,7 +87,7 @@ const unrouted = {
  */
 export function edgeConfig(routes: EdgeRoute[], s: EdgeSettings): Record<string, unknown> {
   const sorted = [...routes].sort((a, b) => (a.siteId < b.siteId ? -1 : a.siteId > b.siteId ? 1 : 0));
-  const routesOfSites = [...sorted.flatMap((r) => siteRoutes(r, s)), unrouted];
+  const routesOfSites = [noInstaller, ...sorted.flatMap((r) => siteRoutes(r, s)), unrouted];
   const base = {
     admin: { listen: s.adminListen, config: { persist: false } },
     logging: { logs: { default: { level: 'WARN' } } },

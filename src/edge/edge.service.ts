@@ -7,10 +7,19 @@ import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
 import { RedisService } from '../redis/redis.service';
 import { CaddyClient } from './caddy.client';
-import { edgeConfig, edgeUrl, platformHostname, UNROUTED_HEADER, type EdgeRoute, type EdgeSettings } from './edge-plan';
+import { edgeConfig, edgeUrl, INSTALLER_PATHS, platformHostname, UNROUTED_HEADER, type EdgeRoute, type EdgeSettings } from './edge-plan';
 import { stableStringify } from '../common/json';
 
 const LOCK = 'berth:lock:edge';
+
+/** What the edge answered for a hostname's front page. */
+interface Answer {
+  status: number;
+  /** The edge's own "no site here". */
+  unrouted: boolean;
+  /** A redirect to WordPress's installer: the site is not installed. */
+  installer: boolean;
+}
 
 /**
  * Keeps the edge (Caddy) serving exactly the sites the database says should be served: a
@@ -169,9 +178,9 @@ export class EdgeService {
     for (;;) {
       signal.throwIfAborted();
       try {
-        const { status, unrouted } = await this.fetchStatus(hostname, signal);
-        if (status < 500 && !unrouted) return;
-        last = unrouted ? 'the edge does not route it yet' : `HTTP ${status}`;
+        const { status, unrouted, installer } = await this.fetchStatus(hostname, signal);
+        if (status < 500 && !unrouted && !installer) return;
+        last = unrouted ? 'the edge does not route it yet' : installer ? 'WordPress shows its installer' : `HTTP ${status}`;
         // Not routed: a pass that lost a race with a newer load helps.
         if (unrouted) await this.sync(signal);
       } catch (e) {
@@ -193,8 +202,9 @@ export class EdgeService {
   /** Why the edge does not serve `hostname` (an answer of 500 or more, none, or not routed), or undefined when it does. */
   async probe(hostname: string, timeoutMs: number): Promise<string | undefined> {
     try {
-      const { status, unrouted } = await this.fetchStatus(hostname, AbortSignal.timeout(timeoutMs));
+      const { status, unrouted, installer } = await this.fetchStatus(hostname, AbortSignal.timeout(timeoutMs));
       if (unrouted) return 'the edge does not route it';
+      if (installer) return 'WordPress shows its installer (it is not installed)';
       return status >= 500 ? `HTTP ${status}` : undefined;
     } catch (e) {
       const err = e as Error & { code?: string };
@@ -209,7 +219,7 @@ export class EdgeService {
   }
 
   /** GET / for `hostname` through the edge on loopback, trusting the internal CA. */
-  private async fetchStatus(hostname: string, signal: AbortSignal): Promise<{ status: number; unrouted: boolean }> {
+  private async fetchStatus(hostname: string, signal: AbortSignal): Promise<Answer> {
     const tls = this.config.BERTH_TLS !== 'off';
     if (tls) this.root ??= await this.caddy.internalRoot();
     try {
@@ -222,7 +232,7 @@ export class EdgeService {
     }
   }
 
-  private request(tls: boolean, hostname: string, signal: AbortSignal): Promise<{ status: number; unrouted: boolean }> {
+  private request(tls: boolean, hostname: string, signal: AbortSignal): Promise<Answer> {
     return new Promise((resolve, reject) => {
       const options = {
         host: '127.0.0.1',
@@ -234,7 +244,13 @@ export class EdgeService {
       };
       const req = (tls ? httpsRequest : httpRequest)(options, (res) => {
         res.resume();
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, unrouted: res.headers[UNROUTED_HEADER] !== undefined }));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            unrouted: res.headers[UNROUTED_HEADER] !== undefined,
+            installer: INSTALLER_PATHS.some((p) => (res.headers.location ?? '').includes(p)),
+          }),
+        );
         res.on('error', reject);
       });
       req.on('error', (e: Error) => reject(Object.assign(e, { reusedSocket: req.reusedSocket })));

@@ -113,7 +113,8 @@ export class NotifyWorker {
         tenantId: n.tenantId,
         type: 'email.recorded',
         message: `No SMTP server configured; email to ${n.recipient} recorded: ${n.subject}`,
-        data: { notificationId: id, to: n.recipient, subject: n.subject, body: n.body },
+        // A sensitive body (a set-password link) stays in its row, for the operator only.
+        data: { notificationId: id, to: n.recipient, subject: n.subject, ...(n.sensitive ? {} : { body: n.body }) },
       });
       return;
     }
@@ -121,7 +122,13 @@ export class NotifyWorker {
       await this.mailer.send({ to: n.recipient, subject: n.subject, text: n.body });
       await this.prisma.emailNotification.update({
         where: { id },
-        data: { status: EmailStatus.SENT, attempts: { increment: 1 }, sentAt: new Date(), error: null },
+        data: {
+          status: EmailStatus.SENT,
+          attempts: { increment: 1 },
+          sentAt: new Date(),
+          error: null,
+          ...(n.sensitive ? { body: '(not kept: it held a set-password link)' } : {}),
+        },
       });
     } catch (e) {
       const error = (e as Error).message.slice(0, 1000);

@@ -9,6 +9,10 @@ import { HostPorts } from './host-ports';
 import { runSql, waitForDatabase } from './site-database';
 import { names } from './site-plan';
 import { siteUrl } from './site-urls';
+import { INSTALL_COMMAND, INSTALL_PHP, parseInstallResult, type InstallRequest, type InstallResult } from './wordpress-install';
+
+/** The web server's user in WordPress images (Debian's www-data): what WordPress itself writes as. */
+const WEB_USER = '33:33';
 
 /**
  * What a site's job does on the Docker Engine, step by step: apply its tenant's objects
@@ -95,6 +99,16 @@ export class SiteEngine {
       if (Date.now() > deadline) throw new Error(`site did not answer HTTP within ${this.config.BERTH_HTTP_READY_TIMEOUT_MS} ms: ${last}`);
       await delay(250, undefined, { signal });
     }
+  }
+
+  /**
+   * Installs WordPress in the site's container (or finds it installed); the request, password
+   * included, goes over the exec's stdin only.
+   */
+  async installWordPress(container: string, request: InstallRequest, signal: AbortSignal): Promise<InstallResult> {
+    signal.throwIfAborted();
+    const res = await this.docker.exec(container, INSTALL_COMMAND, [`BERTH_WP_INSTALL=${INSTALL_PHP}`], JSON.stringify(request), WEB_USER);
+    return parseInstallResult(res.exitCode, res.stdout, res.stderr);
   }
 
   private dbContainer(tenantSlug: string): string {

@@ -6,6 +6,7 @@ import type { Site, Tenant } from '../generated/prisma/client';
 import { DesiredState } from '../generated/prisma/enums';
 import { imageWithTag, planSite, planTenant, type PlanSettings, type SiteFacts, type TenantFacts } from './site-plan';
 import { stableStringify } from '../common/json';
+import { wordpressSettings, type InstallRequest } from './wordpress-install';
 
 /** A site's plans: its tenant's shared objects, its own, and the labels that scope its own. */
 export interface SitePlans {
@@ -82,6 +83,12 @@ export class SitePlanner {
 
   siteFacts(s: Site): SiteFacts & { dbPassword: string } {
     return { ...this.sealedSiteFacts(s), dbPassword: this.box.open(s.dbPasswordEnc) };
+  }
+
+  /** What the install step sends the site's container: its settings (or defaults), the URL, the password if one was given. */
+  installRequest(tenant: Tenant, site: Site, url: string): InstallRequest {
+    const password = site.adminPasswordSealed ? this.box.open(site.adminPasswordSealed) : undefined;
+    return { ...wordpressSettings(site, tenant), url, ...(password ? { password } : {}) };
   }
 
   /** The labels that mark a site's own objects: apply removes what carries them and the plan lacks. */

@@ -12,7 +12,10 @@ import { createSiteDatabaseSql, dropSiteDatabaseSql } from './site-database';
 import { SiteEngine } from './site-engine';
 import { names } from './site-plan';
 import { SitePlanner } from './site-planner';
+import { SiteOwner } from './site-owner';
 import { SiteStatusWriter } from './site-status';
+import { siteUrl } from './site-urls';
+import { wordpressSettings } from './wordpress-install';
 
 /** The settings an update changes, kept on the job so a failed update can be rolled back. */
 export const UPDATABLE = ['env', 'restartPolicy', 'memoryMb', 'cpus', 'imageTag'] as const;
@@ -45,6 +48,7 @@ export class SiteRunner {
     private readonly ports: HostPorts,
     private readonly status: SiteStatusWriter,
     private readonly edge: EdgeService,
+    private readonly owner: SiteOwner,
   ) {}
 
   /**
@@ -111,14 +115,44 @@ export class SiteRunner {
       (signal) => this.engine.waitForHttp(wp.Name.replace(/^\//, ''), signal),
       (p) => `answering on port ${p}`,
     );
+    const { url, hostname } = await this.primary(tenant, site, port);
+    // Installed before it is routed: the public installer is never what the edge serves.
+    const install = site.installedAt
+      ? undefined
+      : await steps.run(
+          'install WordPress',
+          (signal) => this.engine.installWordPress(wp.Name.replace(/^\//, ''), this.planner.installRequest(tenant, site, url), signal),
+          (r) => (r.fresh ? `WordPress ${r.version} installed for ${wordpressSettings(site, tenant).adminUser}` : 'already installed'),
+        );
     if (this.edge.enabled)
       await steps.run(
         'route through the edge',
-        (signal) => this.edge.serve(this.edge.hostname(site, tenant), signal),
-        () => `served at ${this.edge.publicUrl(site, tenant)}`,
+        (signal) => this.edge.serve(hostname, signal),
+        () => `served at ${url}`,
       );
-    await this.status.set(site, { status: SiteStatus.RUNNING, hostPort: port, lastError: null }, job.generation);
+    await this.status.set(
+      site,
+      {
+        status: SiteStatus.RUNNING,
+        hostPort: port,
+        lastError: null,
+        ...(install ? { installedAt: new Date(), adminPasswordSealed: null } : {}),
+      },
+      job.generation,
+    );
+    if (install) await this.owner.installed(site, wordpressSettings(site, tenant), url, install);
     return SiteStatus.RUNNING;
+  }
+
+  /** Where customers reach the site: its primary domain or platform hostname through the edge, else its port. */
+  private async primary(tenant: Tenant, site: Site, port: number): Promise<{ url: string; hostname: string }> {
+    if (!this.edge.enabled) {
+      const url = siteUrl(this.planner.settings.publishAddress, port) as string;
+      return { url, hostname: new URL(url).hostname };
+    }
+    const domain = await this.prisma.domain.findFirst({ where: { siteId: site.id, primary: true, verifiedAt: { not: null } } });
+    const hostname = domain?.hostname ?? this.edge.hostname(site, tenant);
+    return { url: this.edge.publicUrl(site, tenant, domain?.hostname) as string, hostname };
   }
 
   private async remove(job: Job, tenant: Tenant, site: Site, steps: StepRecorder): Promise<SiteStatus> {

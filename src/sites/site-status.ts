@@ -5,7 +5,9 @@ import { guarded, SupersededError } from '../jobs/generation';
 import { RedisService } from '../redis/redis.service';
 import { siteChannel } from './site-urls';
 
-export type StatusFields = Partial<Pick<Site, 'status' | 'hostPort' | 'lastError' | 'liveName' | 'deletedAt' | 'health'>>;
+export type StatusFields = Partial<
+  Pick<Site, 'status' | 'hostPort' | 'lastError' | 'liveName' | 'deletedAt' | 'health' | 'installedAt' | 'adminPasswordSealed'>
+>;
 
 /**
  * The one way jobs and the reconciler write what happened to a site: only while the site's

@@ -8,6 +8,7 @@ import { RedisModule } from '../redis/redis.module';
 import { HostPorts } from './host-ports';
 import { SiteEngine } from './site-engine';
 import { SitePlanner } from './site-planner';
+import { SiteOwner } from './site-owner';
 import { SiteRunner } from './site-runner.service';
 import { SiteStatusWriter } from './site-status';
 import { SitesController } from './sites.controller';
@@ -18,7 +19,7 @@ import { SitesService } from './sites.service';
 @Module({
   imports: [DatabaseModule, RedisModule, DockerModule, EdgeModule, EventsModule, JobsModule],
   controllers: [SitesController],
-  providers: [SitesService, SitesResolver, SitePlanner, SiteStatusWriter, HostPorts, SiteEngine, SiteRunner],
+  providers: [SitesService, SitesResolver, SitePlanner, SiteStatusWriter, HostPorts, SiteEngine, SiteRunner, SiteOwner],
   exports: [SitesService, SitePlanner, SiteStatusWriter, SiteRunner],
 })
 export class SitesModule {}

@@ -19,6 +19,7 @@ import type { CreateSiteInput, ContainerView, SiteAndJobView, SiteFilterArgs, Si
 import { UPDATABLE } from './site-runner.service';
 import { validateSiteEnv } from './site-env';
 import { names } from './site-plan';
+import { wordpressSettings } from './wordpress-install';
 
 import { siteChannel, siteUrl } from './site-urls';
 import { type JobView } from '../jobs/dto/job.dto';
@@ -55,10 +56,10 @@ const pick = <T, K extends keyof T>(row: T, keys: readonly K[]) => Object.fromEn
 /** Where a view made for a single-site GraphQL query keeps its loader of live containers. */
 const LIVE = Symbol('liveContainers');
 
-type SiteWithSlug = Site & { tenant: { slug: string }; domains?: { hostname: string }[] };
+type SiteWithSlug = Site & { tenant: { slug: string; contactEmail: string }; domains?: { hostname: string }[] };
 /** What a site's view needs beside the row: its tenant's slug and its primary domain. */
 const VIEW_INCLUDE = {
-  tenant: { select: { slug: true } },
+  tenant: { select: { slug: true, contactEmail: true } },
   domains: { where: { primary: true, verifiedAt: { not: null } }, select: { hostname: true } },
 } as const;
 
@@ -81,6 +82,7 @@ export class SitesService {
       ...pick(site, VIEW_FIELDS),
       restartCount: site.restartCount,
       env: site.env as Record<string, string>,
+      wordpress: { locale: null, ...wordpressSettings(site, site.tenant), installedAt: site.installedAt },
       url: site.status === SiteStatus.DELETED ? null : siteUrl(this.config.BERTH_PUBLISH_ADDRESS, site.hostPort),
       hostname: this.edge.enabled && site.status !== SiteStatus.DELETED ? this.edge.hostname(site, site.tenant) : null,
       publicUrl: site.status === SiteStatus.DELETED ? null : this.edge.publicUrl(site, site.tenant, site.domains?.[0]?.hostname),
@@ -102,6 +104,7 @@ export class SitesService {
       throw new BerthError(ErrorCode.VALIDATION_FAILED, 'Idempotency-Key must be 1 to 200 printable ASCII characters');
     }
     const env = validateSiteEnv(input.env);
+    const { adminPassword, ...wordpressInput } = input.wordpress ?? {};
     const replay = idempotencyKey ? await this.replay(tenantId, idempotencyKey, input.name) : undefined;
     if (replay) return replay;
     let created: { site: SiteWithSlug; job: Job };
@@ -109,8 +112,8 @@ export class SitesService {
       created = await this.prisma.$transaction(async (tx) => {
         // Serialises creations per tenant so the quota cannot be overrun by a burst.
         const [tenant] = await tx.$queryRaw<
-          { id: string; slug: string; status: TenantStatus; maxSites: number; maxMemoryMb: number; maxCpus: number }[]
-        >`SELECT id, slug, status, "maxSites", "maxMemoryMb", "maxCpus" FROM "Tenant" WHERE id = ${tenantId}::uuid FOR UPDATE`;
+          { id: string; slug: string; contactEmail: string; status: TenantStatus; maxSites: number; maxMemoryMb: number; maxCpus: number }[]
+        >`SELECT id, slug, "contactEmail", status, "maxSites", "maxMemoryMb", "maxCpus" FROM "Tenant" WHERE id = ${tenantId}::uuid FOR UPDATE`;
         if (!tenant) throw new BerthError(ErrorCode.TENANT_NOT_FOUND, `Tenant ${tenantId} was not found`);
         if (tenant.status === TenantStatus.SUSPENDED)
           throw new BerthError(ErrorCode.TENANT_SUSPENDED, 'The tenant is suspended; resume it before creating sites');
@@ -150,6 +153,9 @@ export class SitesService {
             dbName: '',
             dbUser: '',
             dbPasswordEnc: this.box.seal(randomToken(24)),
+            // The password is sealed, and only until the install step has used it.
+            wordpress: { ...wordpressSettings(input, tenant, wordpressInput) },
+            adminPasswordSealed: adminPassword ? this.box.seal(adminPassword) : null,
           },
         });
         // Database identifiers come from the id, never from user input.
@@ -167,7 +173,7 @@ export class SitesService {
           },
           tx,
         );
-        return { site: { ...named, tenant: { slug: tenant.slug } }, job };
+        return { site: { ...named, tenant: { slug: tenant.slug, contactEmail: tenant.contactEmail } }, job };
       });
     } catch (e) {
       if (e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002') {

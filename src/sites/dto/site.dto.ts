@@ -2,7 +2,21 @@ import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Field, Float, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { Type } from 'class-transformer';
-import { IsIn, IsNumber, IsObject, IsOptional, IsString, IsUUID, Matches, Max, Min, ValidateNested } from 'class-validator';
+import {
+  IsEmail,
+  IsIn,
+  IsNumber,
+  IsObject,
+  IsOptional,
+  IsString,
+  IsUUID,
+  Length,
+  Matches,
+  Max,
+  Min,
+  ValidateNested,
+} from 'class-validator';
+import { ADMIN_USER_PATTERN, LOCALE_PATTERN } from '../wordpress-install';
 import { GraphQLJSONObject } from '../../common/json.scalar';
 import { Health, SiteStatus } from '../../generated/prisma/enums';
 
@@ -35,6 +49,64 @@ export class ResourcesInput {
   @Min(0.05)
   @Max(256)
   cpus?: number;
+}
+
+@InputType('WordPressInput')
+export class WordPressInput {
+  @Field({ nullable: true, description: "The site's title; defaults to the site's name" })
+  @ApiPropertyOptional({ description: "The site's title; defaults to the site's name", example: 'My Blog' })
+  @IsOptional()
+  @IsString()
+  @Length(1, 200, { message: 'wordpress.title must be 1 to 200 characters' })
+  title?: string;
+
+  @Field({ nullable: true, description: "The administrator's login; defaults to the mailbox part of adminEmail" })
+  @ApiPropertyOptional({ example: 'jane' })
+  @IsOptional()
+  @IsString()
+  @Matches(ADMIN_USER_PATTERN, {
+    message: 'wordpress.adminUser must be 1 to 60 letters, digits or . _ @ -, starting with a letter or digit',
+  })
+  adminUser?: string;
+
+  @Field({ nullable: true, description: "The administrator's email; defaults to the tenant's contact email" })
+  @ApiPropertyOptional({ example: 'jane@example.com' })
+  @IsOptional()
+  @IsEmail({}, { message: 'wordpress.adminEmail must be an email address' })
+  @Length(3, 100, { message: 'wordpress.adminEmail must be at most 100 characters' })
+  adminEmail?: string;
+
+  @Field({
+    nullable: true,
+    description: "The administrator's password; never stored, logged or shown. Without it, a set-password link is emailed to adminEmail",
+  })
+  @ApiPropertyOptional({
+    description: "The administrator's password; never stored, logged or shown. Without it, a set-password link is emailed to adminEmail",
+    minLength: 12,
+    maxLength: 128,
+  })
+  @IsOptional()
+  @IsString()
+  @Length(12, 128, { message: 'wordpress.adminPassword must be 12 to 128 characters' })
+  adminPassword?: string;
+
+  @Field({ nullable: true, description: 'WordPress locale, e.g. de_DE (the language pack must be in the image)' })
+  @ApiPropertyOptional({ example: 'en_US' })
+  @IsOptional()
+  @IsString()
+  @Matches(LOCALE_PATTERN, { message: 'wordpress.locale must look like en or de_DE' })
+  locale?: string;
+}
+
+@ObjectType('WordPress')
+export class WordPressView {
+  @Field() @ApiProperty() title!: string;
+  @Field() @ApiProperty() adminUser!: string;
+  @Field() @ApiProperty() adminEmail!: string;
+  @Field(() => String, { nullable: true }) @ApiPropertyOptional() locale!: string | null;
+  @Field(() => Date, { nullable: true, description: "When Berth's job installed WordPress; null until then" })
+  @ApiPropertyOptional({ description: "When Berth's job installed WordPress; null until then" })
+  installedAt!: Date | null;
 }
 
 /** The fields create and update share, each one decorator for GraphQL, OpenAPI and validation. */
@@ -86,6 +158,13 @@ export class CreateSiteInput {
 
   @ResourcesField()
   resources?: ResourcesInput;
+
+  @Field(() => WordPressInput, { nullable: true, description: "How WordPress is installed for the site's owner" })
+  @ApiPropertyOptional({ type: WordPressInput, description: "How WordPress is installed for the site's owner" })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => WordPressInput)
+  wordpress?: WordPressInput;
 }
 
 const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
@@ -160,6 +239,7 @@ export class SiteView {
   @Field(() => Float, { nullable: true }) @ApiPropertyOptional() cpus!: number | null;
   @Field(() => String, { nullable: true }) @ApiPropertyOptional() imageTag!: string | null;
   @Field(() => Int) @ApiProperty() generation!: number;
+  @Field(() => WordPressView) @ApiProperty({ type: WordPressView }) wordpress!: WordPressView;
   @Field(() => String, { nullable: true }) @ApiPropertyOptional() lastError!: string | null;
   @Field(() => [ContainerView], { nullable: true, description: 'Live from the Docker Engine (single-site queries only)' })
   @ApiPropertyOptional({ type: [ContainerView], description: 'Live from the Docker Engine (single-site reads only)' })

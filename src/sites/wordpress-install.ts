@@ -1,0 +1,134 @@
+/**
+ * Installing WordPress for a site's owner, inside the site's own container, through
+ * WordPress's own installation functions (wp_install), before the site is routed: the public
+ * installer is never what a visitor of the site meets.
+ *
+ * The request travels on the exec's standard input (a password never appears in a command
+ * line, the exec's environment, a job row, an event or the container's settings). The
+ * command is an image's own `berth-wp-install` when it has one (the test stand-in does), and
+ * otherwise the PHP below, run by the image's PHP CLI (Berth's image and the official one).
+ */
+
+/** How WordPress is installed: what the site row keeps (never the password). */
+export interface WordPressSettings {
+  title: string;
+  adminUser: string;
+  adminEmail: string;
+  locale?: string;
+}
+
+export interface InstallRequest extends WordPressSettings {
+  /** The site's primary URL, which WordPress's home and siteurl are set to. */
+  url: string;
+  /** The owner's password; without one, the result carries a set-password key. */
+  password?: string;
+}
+
+export interface InstallResult {
+  /** False when WordPress was installed already (a job run again, or a site from before). */
+  fresh: boolean;
+  /** A password-reset key for the admin user, when no password was given and the user exists. */
+  resetKey: string | null;
+  version: string;
+}
+
+/** WordPress's own limit on user logins is 60; Berth keeps to characters every form accepts. */
+export const ADMIN_USER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,59}$/;
+export const LOCALE_PATTERN = /^[a-z]{2,3}(_[A-Z]{2})?$/;
+
+/** The settings a site is installed with: the request's, else the site's name and the tenant's contact. */
+export function wordpressSettings(
+  site: { name: string; wordpress?: unknown },
+  tenant: { contactEmail: string },
+  input?: Partial<WordPressSettings>,
+): WordPressSettings {
+  const kept = (input ?? (site.wordpress as Partial<WordPressSettings> | null) ?? {}) as Partial<WordPressSettings>;
+  const adminEmail = kept.adminEmail ?? tenant.contactEmail;
+  return {
+    title: kept.title ?? site.name,
+    adminUser: kept.adminUser ?? defaultAdminUser(adminEmail),
+    adminEmail,
+    ...(kept.locale ? { locale: kept.locale } : {}),
+  };
+}
+
+/** The admin's login when none is given: the mailbox part of their email, else "owner". */
+export function defaultAdminUser(email: string): string {
+  const local = email
+    .split('@')[0]
+    .replace(/[^A-Za-z0-9._-]/g, '')
+    .replace(/^[._-]+/, '')
+    .slice(0, 60);
+  return ADMIN_USER_PATTERN.test(local) ? local : 'owner';
+}
+
+/** WordPress's set-password page for `login`, with the key the install made. */
+export function setPasswordLink(url: string, key: string, login: string): string {
+  const base = url.endsWith('/') ? url : `${url}/`;
+  return `${base}wp-login.php?action=rp&key=${encodeURIComponent(key)}&login=${encodeURIComponent(login)}`;
+}
+
+const MARK = 'BERTH-RESULT ';
+
+/** The exec's command: the image's own installer if it has one, else WordPress's through PHP. */
+export const INSTALL_COMMAND = [
+  'sh',
+  '-c',
+  'if command -v berth-wp-install >/dev/null 2>&1; then exec berth-wp-install; fi; exec php -d display_errors=stderr -r "$BERTH_WP_INSTALL"',
+];
+
+/**
+ * Runs in the site's container as the web server's user (cwd /var/www/html, WordPress's
+ * database settings in its environment). Idempotent: an installed WordPress is left as it is,
+ * except home and siteurl, which follow the site's primary URL.
+ */
+export const INSTALL_PHP = `
+$in = json_decode(stream_get_contents(STDIN), true);
+if (!is_array($in) || empty($in['url'])) { fwrite(STDERR, "berth: no install request on stdin\\n"); exit(2); }
+$u = parse_url($in['url']);
+$_SERVER['HTTP_HOST'] = $u['host'] . (isset($u['port']) ? ':' . $u['port'] : '');
+$_SERVER['SERVER_NAME'] = $u['host'];
+$_SERVER['SERVER_PORT'] = isset($u['port']) ? (string) $u['port'] : ($u['scheme'] === 'https' ? '443' : '80');
+$_SERVER['REQUEST_URI'] = '/';
+$_SERVER['REQUEST_METHOD'] = 'GET';
+if ($u['scheme'] === 'https') { $_SERVER['HTTPS'] = 'on'; }
+define('WP_INSTALLING', true);
+// Berth tells the owner itself: WordPress's own mail would go nowhere from a container.
+function wp_new_blog_notification() {}
+try {
+  require './wp-load.php';
+  require_once ABSPATH . 'wp-admin/includes/upgrade.php';
+  $fresh = false;
+  if (!is_blog_installed()) {
+    $password = isset($in['password']) && $in['password'] !== '' ? $in['password'] : wp_generate_password(32, true, true);
+    $r = wp_install($in['title'], $in['adminUser'], $in['adminEmail'], true, '', wp_slash($password), isset($in['locale']) ? $in['locale'] : '');
+    if (is_wp_error($r)) { fwrite(STDERR, 'berth: wp_install failed: ' . $r->get_error_message() . "\\n"); exit(1); }
+    if (empty($r['user_id'])) { fwrite(STDERR, "berth: wp_install made no admin user (is the login or email taken?)\\n"); exit(1); }
+    $fresh = true;
+  }
+  $url = rtrim($in['url'], '/');
+  update_option('siteurl', $url);
+  update_option('home', $url);
+  $key = null;
+  if (!isset($in['password']) || $in['password'] === '') {
+    $user = get_user_by('login', $in['adminUser']);
+    if ($user) { $k = get_password_reset_key($user); if (!is_wp_error($k)) { $key = $k; } }
+  }
+  echo "\\n${MARK}" . json_encode(array('fresh' => $fresh, 'resetKey' => $key, 'version' => $GLOBALS['wp_version'])) . "\\n";
+} catch (Throwable $e) {
+  fwrite(STDERR, 'berth: ' . get_class($e) . ': ' . $e->getMessage() . "\\n");
+  exit(1);
+}
+`;
+
+/** What the installer printed, or why it failed (WordPress's "database error" page included). */
+export function parseInstallResult(exitCode: number, stdout: string, stderr: string): InstallResult {
+  const line = stdout.split('\n').find((l) => l.startsWith(MARK));
+  if (exitCode === 0 && line) {
+    const r = JSON.parse(line.slice(MARK.length)) as Partial<InstallResult>;
+    if (typeof r.fresh === 'boolean')
+      return { fresh: r.fresh, resetKey: typeof r.resetKey === 'string' ? r.resetKey : null, version: String(r.version ?? '') };
+  }
+  const said = `${stderr}\n${stdout.replace(/<[^>]*>/g, ' ')}`.replace(/\s+/g, ' ').trim();
+  throw new Error(`installing WordPress failed (exit ${exitCode}): ${said.slice(0, 500) || 'no output'}`);
+}
