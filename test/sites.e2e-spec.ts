@@ -466,6 +466,11 @@ describe('bad input creates nothing', () => {
     ['a bad restart policy', { name: 'okname', restartPolicy: 'sometimes' }, 'VALIDATION_FAILED', 400],
     ['memory over the tenant quota', { name: 'okname', resources: { memoryMb: 4096 } }, 'QUOTA_EXCEEDED', 422],
     ['an unknown field', { name: 'okname', image: 'evil:latest' }, 'VALIDATION_FAILED', 400],
+    ['a WordPress admin email that is not one', { name: 'okname', wordpress: { adminEmail: 'nobody' } }, 'VALIDATION_FAILED', 400],
+    ['a WordPress admin login with a space', { name: 'okname', wordpress: { adminUser: 'jane doe' } }, 'VALIDATION_FAILED', 400],
+    ['a WordPress admin password too short', { name: 'okname', wordpress: { adminPassword: 'short' } }, 'VALIDATION_FAILED', 400],
+    ['a WordPress locale that is not one', { name: 'okname', wordpress: { locale: '../../x' } }, 'VALIDATION_FAILED', 400],
+    ['an unknown WordPress field', { name: 'okname', wordpress: { plugins: ['evil'] } }, 'VALIDATION_FAILED', 400],
   ])('refuses %s', async (_what, body, code, status) => {
     const before = await siteCount(t.tenant.id);
     const res = await h.http.post('/v1/sites').set(auth(t.key)).send(body);

@@ -122,6 +122,22 @@ describe('driftOf: the plan compared with the engine', () => {
     expect(driftOf({ status: SiteStatus.DELETING, desiredState: DesiredState.ABSENT }, plan, engineFor(plan))?.reason).toMatch(/deletion/);
   });
 
+  it('installs WordPress on a running site from before Berth installed it, as a rollout; not on one it installed', () => {
+    expect(driftOf({ ...running, installedAt: null }, plan, engineFor(plan))).toEqual({
+      reason: 'WordPress was not installed by Berth (a site from before)',
+      rollout: true,
+    });
+    expect(driftOf({ ...running, installedAt: new Date() }, plan, engineFor(plan))).toBeUndefined();
+    // A site on its way (its own job installs it) and a stopped one are left to their jobs.
+    expect(
+      driftOf(
+        { status: SiteStatus.STOPPED, desiredState: DesiredState.STOPPED, installedAt: null },
+        planOf(settings, false),
+        engineFor(planOf(settings, false)),
+      ),
+    ).toBeUndefined();
+  });
+
   it('leaves FAILED and DELETED sites alone', () => {
     const seen = engineFor(plan);
     seen.containers.delete(wp);

@@ -19,7 +19,7 @@ export interface Drift {
  * Pure, so the rules are unit-tested; FAILED sites are left for their owner to act on.
  */
 export function driftOf(
-  site: { status: SiteStatus; desiredState: DesiredState },
+  site: { status: SiteStatus; desiredState: DesiredState; installedAt?: Date | null },
   plan: Plan,
   seen: EngineView,
   compareSettings = true,
@@ -31,5 +31,9 @@ export function driftOf(
     return { reason: differences.map((d) => d.message).join('; '), rollout: differences.every((d) => d.kind === 'settings') };
   const settled = site.desiredState === DesiredState.RUNNING ? SiteStatus.RUNNING : SiteStatus.STOPPED;
   if (site.status !== settled) return { reason: `site is ${site.status} with no job to finish it`, rollout: false };
+  // A running site from before Berth installed WordPress: its job installs it (or finds it
+  // installed) and points it at its public URL, a few sites at a time.
+  if (site.status === SiteStatus.RUNNING && site.installedAt === null)
+    return { reason: 'WordPress was not installed by Berth (a site from before)', rollout: true };
   return undefined;
 }
