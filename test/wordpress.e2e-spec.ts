@@ -248,6 +248,88 @@ describe('a real WordPress site', () => {
     expect(found.out.trim()).toBe(`/var/www/html${new URL(mediaUrl).pathname}`);
   });
 
+  it('moves to a new primary domain: its links, a serialized option holding its URL, the old hostname redirecting', async () => {
+    const oldOrigin = new URL(url).origin;
+    const dbName = (await h.db.query('SELECT "dbName" FROM "Site" WHERE id = $1', [site.id])).rows[0].dbName as string;
+    const sql = (query: string) =>
+      exec(
+        h.docker,
+        testNames.dbContainer(tenant.slug),
+        ['sh', '-c', `MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -h127.0.0.1 -N ${dbName} -e "$BERTH_SQL"`],
+        undefined,
+        [`BERTH_SQL=${query}`],
+      );
+    // An option as plugins keep them: PHP-serialized, one URL plain and one JSON-escaped, with a
+    // multi-byte character so that lengths in bytes and in characters differ.
+    const serialized = (origin: string) => {
+      const s = (v: string) => `s:${Buffer.byteLength(v)}:"${v}";`;
+      const json = JSON.stringify({ u: `${origin}/é` }).replace(/\//g, '\\/');
+      return `a:2:{${s('logo')}${s(`${origin}/wp-content/logo-é.png`)}${s('json')}${s(json)}}`;
+    };
+    const hex = (v: string) => Buffer.from(v, 'utf8').toString('hex');
+    expect(
+      (
+        await sql(
+          `INSERT INTO wp_options (option_name, option_value, autoload) VALUES ('berth_probe', UNHEX('${hex(serialized(oldOrigin))}'), 'no')`,
+        )
+      ).code,
+    ).toBe(0);
+
+    const domain = `press-${run}.example.test`;
+    const added = await h.http.post(`/v1/sites/${site.id}/domains`).set(auth(key)).send({ hostname: domain, primary: true });
+    expect(added.status).toBe(201);
+    const jobId = await eventually(async () => {
+      const { rows } = await h.db.query(`SELECT id FROM "Job" WHERE "siteId" = $1 AND kind = 'REPAIR' ORDER BY "createdAt" DESC LIMIT 1`, [
+        site.id,
+      ]);
+      return rows[0]?.id as string | undefined;
+    }, 'the job that moves the site');
+    const job = await waitForJob(h, key, jobId, 120_000);
+    expect(job).toMatchObject({ status: 'SUCCEEDED', error: null });
+    const moved = (job as unknown as { steps: { name: string; detail: string | null }[] }).steps.find(
+      (st) => st.name === 'move WordPress to its public URL',
+    );
+    const newOrigin = `https://${domain}:${new URL(url).port}`;
+    expect(moved?.detail).toMatch(
+      new RegExp(`^${oldOrigin.replace(/[.]/g, '\\.')} → ${newOrigin.replace(/[.]/g, '\\.')}: [1-9]\\d* values rewritten$`),
+    );
+    const body = (await h.http.get(`/v1/sites/${site.id}`).set(auth(key))).body;
+    expect(body.publicUrl).toBe(`${newOrigin}/`);
+
+    // The front page on the new domain links to the new domain only.
+    const oldUrl = url;
+    url = body.publicUrl;
+    const front = await wp('/');
+    expect(front.status).toBe(200);
+    const html = await front.text();
+    expect(titleOf(html)).toBe(title);
+    expect(html).toContain(`${newOrigin}/wp-`);
+    expect(html).not.toContain(new URL(oldOrigin).hostname);
+    // The old hostname redirects to the new one, path kept.
+    const old = await edgeFetch(root, new URL('/some/path?x=1', oldUrl));
+    expect(old.status).toBe(301);
+    expect(old.headers.get('location')).toBe(`${newOrigin}/some/path?x=1`);
+    // The serialized option is rewritten with valid lengths (PHP reads it back), its JSON-escaped URL too.
+    const stored = await sql(`SELECT HEX(option_value) FROM wp_options WHERE option_name = 'berth_probe'`);
+    expect(Buffer.from(stored.out.trim(), 'hex').toString('utf8')).toBe(serialized(newOrigin));
+    const read = await exec(
+      h.docker,
+      wpName,
+      ['php', '-r', 'require "/var/www/html/wp-load.php"; echo json_encode(get_option("berth_probe"));'],
+      'www-data',
+    );
+    expect(JSON.parse(read.out.slice(read.out.indexOf('{')))).toEqual({
+      logo: `${newOrigin}/wp-content/logo-é.png`,
+      json: JSON.stringify({ u: `${newOrigin}/é` }).replace(/\//g, '\\/'),
+    });
+    // GUIDs are left alone, as WordPress requires.
+    const guids = await sql(`SELECT guid FROM wp_posts WHERE post_type = 'attachment'`);
+    expect(guids.out).toContain(oldOrigin);
+    mediaUrl = mediaUrl.replace(oldOrigin, newOrigin);
+    const media = await edgeFetch(root, mediaUrl);
+    expect(media.status).toBe(200);
+  });
+
   it('runs with a read-only root filesystem and a writable /var/www/html volume', async () => {
     const info = await h.docker.getContainer(wpName).inspect();
     expect(info.HostConfig.ReadonlyRootfs).toBe(true);
@@ -315,9 +397,9 @@ describe('a real WordPress site', () => {
               '--disable-sync',
               `--user-data-dir=${profile}`,
               '--window-size=1280,900',
-              // The edge's certificate is from its own CA; *.localhost is loopback anyway.
+              // The edge's certificate is from its own CA; every hostname is the edge on loopback.
               '--ignore-certificate-errors',
-              '--host-resolver-rules=MAP *.localhost 127.0.0.1',
+              '--host-resolver-rules=MAP * 127.0.0.1',
               ...args,
               url,
             ],

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { DatabaseModule } from '../database/database.module';
 import { EdgeModule } from '../edge/edge.module';
+import { JobsModule } from '../jobs/jobs.module';
 import { EventsModule } from '../events/events.module';
 import { SitesModule } from '../sites/sites.module';
 import { DomainsController } from './domains.controller';
@@ -11,7 +12,7 @@ import { RedisModule } from '../redis/redis.module';
 
 /** Sites' custom domains; the edge routes them. */
 @Module({
-  imports: [DatabaseModule, RedisModule, EdgeModule, EventsModule, SitesModule],
+  imports: [DatabaseModule, RedisModule, EdgeModule, EventsModule, JobsModule, SitesModule],
   controllers: [DomainsController],
   providers: [DomainsService, DomainsResolver, DomainVerifier],
   exports: [DomainVerifier],

@@ -3,6 +3,7 @@ import { BerthError, ErrorCode } from '../common/errors';
 import { assertCanWrite, type Principal } from '../common/principal';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
+import { JobsService } from '../jobs/jobs.service';
 import { EdgeService } from '../edge/edge.service';
 import { EventsService } from '../events/events.service';
 import { Prisma, type Domain, type Site } from '../generated/prisma/client';
@@ -38,7 +39,19 @@ export class DomainsService {
     private readonly sites: SitesService,
     private readonly events: EventsService,
     private readonly edge: EdgeService,
+    private readonly jobs: JobsService,
   ) {}
+
+  /**
+   * The site's public URL changed (a primary domain came or went): its job moves WordPress
+   * there (home, siteurl and the URLs in its content). A job of the site already under way
+   * may have read the old URL, so the reconciler catches any site left behind as well.
+   */
+  private async primaryChanged(siteId: string, what: string): Promise<void> {
+    const site = await this.prisma.site.findUnique({ where: { id: siteId } });
+    if (!site || site.desiredState !== 'RUNNING' || site.status === SiteStatus.DELETED) return;
+    await this.jobs.repair(site, what);
+  }
 
   async list(actor: Principal, siteId: string): Promise<DomainView[]> {
     const site = await this.sites.getRow(actor, siteId);
@@ -91,6 +104,7 @@ export class DomainsService {
       throw e;
     }
     this.edge.soon(0);
+    if (domain.primary && domain.verifiedAt) await this.primaryChanged(site.id, `its primary domain is now ${domain.hostname}`);
     return toView(domain);
   }
 
@@ -138,6 +152,7 @@ export class DomainsService {
         data: { hostname: now.hostname },
       });
       this.edge.soon(0);
+      if (now.primary) await this.primaryChanged(now.siteId, `its primary domain ${now.hostname} was verified`);
     }
     return now ?? undefined;
   }
@@ -169,6 +184,7 @@ export class DomainsService {
       );
     });
     this.edge.soon(0);
+    if (domain.primary && domain.verifiedAt) await this.primaryChanged(site.id, `its primary domain ${domain.hostname} was removed`);
     return toView(domain);
   }
 }

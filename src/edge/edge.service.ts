@@ -74,6 +74,16 @@ export class EdgeService {
   publicUrl(site: { name: string }, tenant: { slug: string }, primaryDomain?: string): string | null {
     return this.enabled ? edgeUrl(primaryDomain ?? this.hostname(site, tenant), this.settings) : null;
   }
+  /**
+   * The URL WordPress answers on: through the edge (its primary domain, else its platform
+   * hostname), or without an edge its host port on loopback.
+   */
+  wordpressUrl(site: { name: string; hostPort: number | null }, tenant: { slug: string }, primaryDomain?: string): string | null {
+    if (this.enabled) return this.publicUrl(site, tenant, primaryDomain);
+    if (!site.hostPort) return null;
+    const host = this.config.BERTH_PUBLISH_ADDRESS === '0.0.0.0' ? '127.0.0.1' : this.config.BERTH_PUBLISH_ADDRESS;
+    return `http://${host}:${site.hostPort}/`;
+  }
 
   start(): void {
     if (!this.enabled) return;

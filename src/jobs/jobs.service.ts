@@ -2,8 +2,8 @@ import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
-import type { Job } from '../generated/prisma/client';
-import { JobKind, JobStatus } from '../generated/prisma/enums';
+import type { Job, Site } from '../generated/prisma/client';
+import { DesiredState, JobKind, JobStatus } from '../generated/prisma/enums';
 import { EventsService } from '../events/events.service';
 import { RedisService } from '../redis/redis.service';
 import { BerthError, ErrorCode } from '../common/errors';
@@ -77,6 +77,42 @@ export class JobsService implements OnModuleDestroy {
     } catch (e) {
       this.logger.warn(`job ${job.id} not enqueued now (${(e as Error).message}); the sweeper will enqueue it`);
     }
+  }
+
+  /**
+   * Enqueues a job that brings the site to its desired state again (REPAIR, or DELETE for an
+   * unfinished deletion) with a `site.repair` event saying why, unless a job of the site is
+   * queued or running already (it converges the site anyway). Returns the job, if it made one.
+   */
+  async repair(site: Site, reason: string, rollout?: string): Promise<Job | undefined> {
+    const job = await this.prisma.$transaction(async (tx) => {
+      await tx.$queryRaw`SELECT id FROM "Site" WHERE id = ${site.id}::uuid FOR UPDATE`;
+      const active = await tx.job.count({ where: { siteId: site.id, status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } } });
+      if (active > 0) return undefined;
+      const fresh = await tx.site.findUniqueOrThrow({ where: { id: site.id }, select: { generation: true, desiredState: true } });
+      const created = await tx.job.create({
+        data: {
+          tenantId: site.tenantId,
+          siteId: site.id,
+          kind: fresh.desiredState === DesiredState.ABSENT ? JobKind.DELETE : JobKind.REPAIR,
+          generation: fresh.generation,
+          params: rollout ? { rollout, reason } : { reason },
+        },
+      });
+      await this.events.record(
+        {
+          tenantId: site.tenantId,
+          siteId: site.id,
+          type: 'site.repair',
+          message: `Repairing site ${site.name}: ${reason}`,
+          data: { jobId: created.id, reason, ...(rollout ? { rollout } : {}) },
+        },
+        tx,
+      );
+      return created;
+    });
+    if (job) await this.enqueue(job);
+    return job;
   }
 
   /**

@@ -138,6 +138,16 @@ describe('driftOf: the plan compared with the engine', () => {
     ).toBeUndefined();
   });
 
+  it('moves WordPress when its public URL changed (a primary domain came or went) since its last job', () => {
+    const at = { ...running, installedAt: new Date(), wordpressUrl: 'https://blog-acme.sites.test/' };
+    expect(driftOf(at, plan, engineFor(plan), true, 'https://blog.example/')).toEqual({
+      reason: 'WordPress is at https://blog-acme.sites.test/, its public URL is https://blog.example/',
+      rollout: false,
+    });
+    expect(driftOf(at, plan, engineFor(plan), true, 'https://blog-acme.sites.test/')).toBeUndefined();
+    expect(driftOf(at, plan, engineFor(plan), true, null)).toBeUndefined();
+  });
+
   it('leaves FAILED and DELETED sites alone', () => {
     const seen = engineFor(plan);
     seen.containers.delete(wp);

@@ -19,10 +19,12 @@ export interface Drift {
  * Pure, so the rules are unit-tested; FAILED sites are left for their owner to act on.
  */
 export function driftOf(
-  site: { status: SiteStatus; desiredState: DesiredState; installedAt?: Date | null },
+  site: { status: SiteStatus; desiredState: DesiredState; installedAt?: Date | null; wordpressUrl?: string | null },
   plan: Plan,
   seen: EngineView,
   compareSettings = true,
+  /** The site's public URL now (its primary domain may have changed since its last job). */
+  publicUrl?: string | null,
 ): Drift | undefined {
   if (site.status === SiteStatus.FAILED || site.status === SiteStatus.DELETED) return undefined;
   if (site.desiredState === DesiredState.ABSENT) return { reason: 'deletion was not finished', rollout: false };
@@ -35,5 +37,12 @@ export function driftOf(
   // installed) and points it at its public URL, a few sites at a time.
   if (site.status === SiteStatus.RUNNING && site.installedAt === null)
     return { reason: 'WordPress was not installed by Berth (a site from before)', rollout: true };
+  if (
+    site.status === SiteStatus.RUNNING &&
+    site.wordpressUrl &&
+    publicUrl &&
+    new URL(site.wordpressUrl).origin !== new URL(publicUrl).origin
+  )
+    return { reason: `WordPress is at ${site.wordpressUrl}, its public URL is ${publicUrl}`, rollout: false };
   return undefined;
 }

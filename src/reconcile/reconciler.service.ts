@@ -2,13 +2,14 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
 import type { Site } from '../generated/prisma/client';
-import { DesiredState, JobKind, JobStatus, SiteStatus } from '../generated/prisma/enums';
+import { JobStatus, SiteStatus } from '../generated/prisma/enums';
 import { DockerService } from '../docker/docker.service';
 import { LABEL, MANAGED_BY } from '../docker/plan.types';
 import { EventsService } from '../events/events.service';
 import { JobsService } from '../jobs/jobs.service';
 import { RedisService } from '../redis/redis.service';
 import { names, outdatedNames } from '../sites/site-plan';
+import { EdgeService } from '../edge/edge.service';
 import { SitePlanner } from '../sites/site-planner';
 import { SiteStatusWriter } from '../sites/site-status';
 import type { EngineView } from '../docker/plan-drift';
@@ -50,6 +51,7 @@ export class ReconcilerService {
     private readonly events: EventsService,
     private readonly planner: SitePlanner,
     private readonly status: SiteStatusWriter,
+    private readonly edge: EdgeService,
   ) {}
 
   start(): void {
@@ -119,7 +121,7 @@ export class ReconcilerService {
       };
       const sites = await this.prisma.site.findMany({
         where: { status: { not: SiteStatus.DELETED } },
-        include: { tenant: true },
+        include: { tenant: true, domains: { where: { primary: true, verifiedAt: { not: null } }, select: { hostname: true } } },
         orderBy: { createdAt: 'asc' },
       });
       const active = await this.prisma.job.findMany({
@@ -155,6 +157,7 @@ export class ReconcilerService {
   /** What a pass does to each site, through this service's adapters. */
   private readonly ports: SitePassPorts = {
     expectedPlan: (site) => this.planner.expectedPlan(site.tenant, site),
+    publicUrl: (site) => this.edge.wordpressUrl(site, site.tenant, site.domains?.[0]?.hostname),
     repair: (site, reason, rollout) => this.repair(site, reason, rollout ? this.planner.settingsFingerprint : undefined),
     recordProblem: async (site, message, error) => {
       // Written only while no request has moved the site on since this pass read it.
@@ -204,36 +207,9 @@ export class ReconcilerService {
 
   /** Enqueues a repair (or the unfinished deletion) unless a job got there first. */
   private async repair(site: Site, reason: string, rollout?: string): Promise<boolean> {
-    const job = await this.prisma.$transaction(async (tx) => {
-      await tx.$queryRaw`SELECT id FROM "Site" WHERE id = ${site.id}::uuid FOR UPDATE`;
-      const active = await tx.job.count({ where: { siteId: site.id, status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } } });
-      if (active > 0) return undefined;
-      const kind = site.desiredState === DesiredState.ABSENT ? JobKind.DELETE : JobKind.REPAIR;
-      const created = await tx.job.create({
-        data: {
-          tenantId: site.tenantId,
-          siteId: site.id,
-          kind,
-          generation: site.generation,
-          params: rollout ? { rollout, reason } : { reason },
-        },
-      });
-      await this.events.record(
-        {
-          tenantId: site.tenantId,
-          siteId: site.id,
-          type: 'site.repair',
-          message: `Repairing site ${site.name}: ${reason}`,
-          data: { jobId: created.id, reason, ...(rollout ? { rollout } : {}) },
-        },
-        tx,
-      );
-      return created;
-    });
-    if (!job) return false;
-    await this.jobs.enqueue(job);
-    this.logger.log(`site ${site.id}: ${reason}; repair job ${job.id}`);
-    return true;
+    const job = await this.jobs.repair(site, reason, rollout);
+    if (job) this.logger.log(`site ${site.id}: ${reason}; repair job ${job.id}`);
+    return job !== undefined;
   }
 
   /** Removes, after the grace period, Berth-labelled objects that no tenant or live site claims. */

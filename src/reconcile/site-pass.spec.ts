@@ -55,6 +55,7 @@ function reconcilerWith(opts: { unreadable?: string[]; enqueueFails?: string[] }
       if (opts.unreadable?.includes(s.id)) throw new Error('Unsupported state or unable to authenticate data');
       return planOf(s);
     },
+    publicUrl: () => null,
     repair: async (s, reason, rollout) => {
       if (opts.enqueueFails?.includes(s.id)) throw new Error('queue is gone');
       created.push({ siteId: s.id, reason, rollout });

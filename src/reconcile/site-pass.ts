@@ -4,12 +4,14 @@ import type { Site, Tenant } from '../generated/prisma/client';
 import { driftOf } from './drift';
 import { scheduleRepairs, type RolloutState } from './rollout';
 
-export type SiteWithTenant = Site & { tenant: Tenant };
+export type SiteWithTenant = Site & { tenant: Tenant; domains?: { hostname: string }[] };
 
 /** What a pass does to one site, behind the reconciler's adapters (faked in unit tests). */
 export interface SitePassPorts {
   /** The objects the site and its tenant should have, as the jobs would apply them; may throw for this site alone. */
   expectedPlan(site: SiteWithTenant): Plan;
+  /** Where WordPress should answer (its primary domain, or platform hostname, or port). */
+  publicUrl(site: SiteWithTenant): string | null;
   /** Enqueues a repair unless a job got there first; true when it did. */
   repair(site: SiteWithTenant, reason: string, rollout: boolean): Promise<boolean>;
   /** Records a problem on the site (its lastError, an event). */
@@ -36,7 +38,7 @@ export async function reconcileSites(
         candidates.push({ site, reason: 'its update failed under an earlier configuration; trying again', rollout: true });
         return;
       }
-      const drift = driftOf(site, ports.expectedPlan(site), seen, !!site.hostPort);
+      const drift = driftOf(site, ports.expectedPlan(site), seen, !!site.hostPort, ports.publicUrl(site));
       if (drift) candidates.push({ site, ...drift });
     });
   }

@@ -9,6 +9,7 @@ import { HostPorts } from './host-ports';
 import { runSql, waitForDatabase } from './site-database';
 import { names } from './site-plan';
 import { siteUrl } from './site-urls';
+import { moveWordPress, type MoveReport } from './wordpress-move';
 import { INSTALL_COMMAND, INSTALL_PHP, parseInstallResult, type InstallRequest, type InstallResult } from './wordpress-install';
 
 /** The web server's user in WordPress images (Debian's www-data): what WordPress itself writes as. */
@@ -109,6 +110,19 @@ export class SiteEngine {
     signal.throwIfAborted();
     const res = await this.docker.exec(container, INSTALL_COMMAND, [`BERTH_WP_INSTALL=${INSTALL_PHP}`], JSON.stringify(request), WEB_USER);
     return parseInstallResult(res.exitCode, res.stdout, res.stderr);
+  }
+
+  /** Rewrites the site's URLs in its database from `from`'s origin to `to`'s (GUIDs aside). */
+  async moveWordPress(
+    tenantSlug: string,
+    rootPassword: string,
+    dbName: string,
+    from: string,
+    to: string,
+    signal: AbortSignal,
+  ): Promise<MoveReport> {
+    signal.throwIfAborted();
+    return moveWordPress(this.docker, { container: this.dbContainer(tenantSlug), rootPassword, dbName }, from, to);
   }
 
   private dbContainer(tenantSlug: string): string {

@@ -14,8 +14,8 @@ import { names } from './site-plan';
 import { SitePlanner } from './site-planner';
 import { SiteOwner } from './site-owner';
 import { SiteStatusWriter } from './site-status';
-import { siteUrl } from './site-urls';
 import { wordpressSettings } from './wordpress-install';
+import { originOf } from './wordpress-move';
 
 /** The settings an update changes, kept on the job so a failed update can be rolled back. */
 export const UPDATABLE = ['env', 'restartPolicy', 'memoryMb', 'cpus', 'imageTag'] as const;
@@ -124,6 +124,14 @@ export class SiteRunner {
           (signal) => this.engine.installWordPress(wp.Name.replace(/^\//, ''), this.planner.installRequest(tenant, site, url), signal),
           (r) => (r.fresh ? `WordPress ${r.version} installed for ${wordpressSettings(site, tenant).adminUser}` : 'already installed'),
         );
+    // WordPress's home follows the site's public URL (a new primary domain, a site from before).
+    const home = install ? install.home : site.wordpressUrl;
+    if (home && originOf(home) !== originOf(url))
+      await steps.run(
+        'move WordPress to its public URL',
+        (signal) => this.engine.moveWordPress(tenant.slug, rootPassword, site.dbName, home, url, signal),
+        (r) => `${r.from} → ${r.to}: ${Object.values(r.rewritten).reduce((a, b) => a + b, 0)} values rewritten`,
+      );
     if (this.edge.enabled)
       await steps.run(
         'route through the edge',
@@ -136,6 +144,7 @@ export class SiteRunner {
         status: SiteStatus.RUNNING,
         hostPort: port,
         lastError: null,
+        wordpressUrl: url,
         ...(install ? { installedAt: new Date(), adminPasswordSealed: null } : {}),
       },
       job.generation,
@@ -146,13 +155,11 @@ export class SiteRunner {
 
   /** Where customers reach the site: its primary domain or platform hostname through the edge, else its port. */
   private async primary(tenant: Tenant, site: Site, port: number): Promise<{ url: string; hostname: string }> {
-    if (!this.edge.enabled) {
-      const url = siteUrl(this.planner.settings.publishAddress, port) as string;
-      return { url, hostname: new URL(url).hostname };
-    }
-    const domain = await this.prisma.domain.findFirst({ where: { siteId: site.id, primary: true, verifiedAt: { not: null } } });
-    const hostname = domain?.hostname ?? this.edge.hostname(site, tenant);
-    return { url: this.edge.publicUrl(site, tenant, domain?.hostname) as string, hostname };
+    const domain = this.edge.enabled
+      ? await this.prisma.domain.findFirst({ where: { siteId: site.id, primary: true, verifiedAt: { not: null } } })
+      : null;
+    const url = this.edge.wordpressUrl({ ...site, hostPort: port }, tenant, domain?.hostname) as string;
+    return { url, hostname: new URL(url).hostname };
   }
 
   private async remove(job: Job, tenant: Tenant, site: Site, steps: StepRecorder): Promise<SiteStatus> {

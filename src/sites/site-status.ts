@@ -6,7 +6,10 @@ import { RedisService } from '../redis/redis.service';
 import { siteChannel } from './site-urls';
 
 export type StatusFields = Partial<
-  Pick<Site, 'status' | 'hostPort' | 'lastError' | 'liveName' | 'deletedAt' | 'health' | 'installedAt' | 'adminPasswordSealed'>
+  Pick<
+    Site,
+    'status' | 'hostPort' | 'lastError' | 'liveName' | 'deletedAt' | 'health' | 'installedAt' | 'adminPasswordSealed' | 'wordpressUrl'
+  >
 >;
 
 /**

@@ -40,12 +40,11 @@ describe('setPasswordLink', () => {
 
 describe('parseInstallResult', () => {
   it('reads the result line among whatever else PHP printed', () => {
-    expect(parseInstallResult(0, 'Notice: x\n\nBERTH-RESULT {"fresh":true,"resetKey":"abc","version":"6.1.1"}\n', '')).toEqual({
-      fresh: true,
-      resetKey: 'abc',
-      version: '6.1.1',
-    });
-    expect(parseInstallResult(0, 'BERTH-RESULT {"fresh":false,"resetKey":null,"version":"6.1.1"}', '').resetKey).toBeNull();
+    expect(
+      parseInstallResult(0, 'Notice: x\n\nBERTH-RESULT {"fresh":true,"resetKey":"abc","version":"6.1.1","home":"https://a.example"}\n', ''),
+    ).toEqual({ fresh: true, resetKey: 'abc', version: '6.1.1', home: 'https://a.example' });
+    expect(parseInstallResult(0, 'BERTH-RESULT {"fresh":false,"resetKey":null,"version":"6.1.1","home":"x"}', '').resetKey).toBeNull();
+    expect(() => parseInstallResult(0, 'BERTH-RESULT {"fresh":false}', '')).toThrow(/installing WordPress failed/);
   });
   it("fails with what was said: WordPress's database error page (exit 0, no result), or an error", () => {
     expect(() => parseInstallResult(0, '<html><body><h1>Error establishing a database connection</h1></body></html>', '')).toThrow(

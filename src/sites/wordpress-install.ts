@@ -30,6 +30,8 @@ export interface InstallResult {
   /** A password-reset key for the admin user, when no password was given and the user exists. */
   resetKey: string | null;
   version: string;
+  /** WordPress's home now: the request's URL after a fresh install, else what it was. */
+  home: string;
 }
 
 /** WordPress's own limit on user logins is 60; Berth keeps to characters every form accepts. */
@@ -79,8 +81,8 @@ export const INSTALL_COMMAND = [
 
 /**
  * Runs in the site's container as the web server's user (cwd /var/www/html, WordPress's
- * database settings in its environment). Idempotent: an installed WordPress is left as it is,
- * except home and siteurl, which follow the site's primary URL.
+ * database settings in its environment). Idempotent: an installed WordPress is left as it is
+ * (moving it to a new URL is a step of its own), and its home is reported.
  */
 export const INSTALL_PHP = `
 $in = json_decode(stream_get_contents(STDIN), true);
@@ -104,17 +106,17 @@ try {
     $r = wp_install($in['title'], $in['adminUser'], $in['adminEmail'], true, '', wp_slash($password), isset($in['locale']) ? $in['locale'] : '');
     if (is_wp_error($r)) { fwrite(STDERR, 'berth: wp_install failed: ' . $r->get_error_message() . "\\n"); exit(1); }
     if (empty($r['user_id'])) { fwrite(STDERR, "berth: wp_install made no admin user (is the login or email taken?)\\n"); exit(1); }
+    $url = rtrim($in['url'], '/');
+    update_option('siteurl', $url);
+    update_option('home', $url);
     $fresh = true;
   }
-  $url = rtrim($in['url'], '/');
-  update_option('siteurl', $url);
-  update_option('home', $url);
   $key = null;
   if (!isset($in['password']) || $in['password'] === '') {
     $user = get_user_by('login', $in['adminUser']);
     if ($user) { $k = get_password_reset_key($user); if (!is_wp_error($k)) { $key = $k; } }
   }
-  echo "\\n${MARK}" . json_encode(array('fresh' => $fresh, 'resetKey' => $key, 'version' => $GLOBALS['wp_version'])) . "\\n";
+  echo "\\n${MARK}" . json_encode(array('fresh' => $fresh, 'resetKey' => $key, 'version' => $GLOBALS['wp_version'], 'home' => get_option('home'))) . "\\n";
 } catch (Throwable $e) {
   fwrite(STDERR, 'berth: ' . get_class($e) . ': ' . $e->getMessage() . "\\n");
   exit(1);
@@ -126,8 +128,13 @@ export function parseInstallResult(exitCode: number, stdout: string, stderr: str
   const line = stdout.split('\n').find((l) => l.startsWith(MARK));
   if (exitCode === 0 && line) {
     const r = JSON.parse(line.slice(MARK.length)) as Partial<InstallResult>;
-    if (typeof r.fresh === 'boolean')
-      return { fresh: r.fresh, resetKey: typeof r.resetKey === 'string' ? r.resetKey : null, version: String(r.version ?? '') };
+    if (typeof r.fresh === 'boolean' && typeof r.home === 'string')
+      return {
+        fresh: r.fresh,
+        resetKey: typeof r.resetKey === 'string' ? r.resetKey : null,
+        version: String(r.version ?? ''),
+        home: r.home,
+      };
   }
   const said = `${stderr}\n${stdout.replace(/<[^>]*>/g, ' ')}`.replace(/\s+/g, ' ').trim();
   throw new Error(`installing WordPress failed (exit ${exitCode}): ${said.slice(0, 500) || 'no output'}`);

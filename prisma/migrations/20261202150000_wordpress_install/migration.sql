@@ -4,6 +4,7 @@
 -- AlterTable
 ALTER TABLE "Site" ADD COLUMN     "wordpress" JSONB,
 ADD COLUMN     "installedAt" TIMESTAMP(3),
+ADD COLUMN     "wordpressUrl" TEXT,
 ADD COLUMN     "adminPasswordSealed" TEXT;
 
 -- AlterTable
