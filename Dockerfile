@@ -1,12 +1,15 @@
-# Berth's own image, for docker-compose.yml on hosts that can pull node:20.
-FROM node:20-bookworm-slim AS build
+# Berth's own image, for docker-compose.yml. NODE_IMAGE is node:20 where it can be pulled;
+# without a registry, scripts/images.sh builds berth/node:20 (Debian 12 with this machine's
+# Node.js 20) and `NODE_IMAGE=berth/node:20` builds on that instead.
+ARG NODE_IMAGE=node:20-bookworm-slim
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN npm ci --no-audit --no-fund --loglevel=error
 COPY . .
-RUN bash scripts/prepare.sh --build && npm prune --omit=dev
+RUN bash scripts/prepare.sh --build && npm prune --omit=dev --no-audit --no-fund --loglevel=error
 
-FROM node:20-bookworm-slim
+FROM ${NODE_IMAGE}
 WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=build /app/node_modules ./node_modules

@@ -8,8 +8,13 @@
 #           debian           -> berth/debian:bookworm         (debootstrap)
 #           mariadb          -> berth/mariadb:10.11           (FROM berth/debian)
 #           wordpress        -> berth/wordpress:6.1           (FROM berth/debian)
+#           node             -> berth/node:20                 (FROM berth/debian, this machine's Node.js)
+#           postgres         -> berth/postgres:15             (FROM berth/debian)
+#           redis            -> berth/redis:7                 (FROM berth/debian)
+#           caddy            -> berth/caddy:2                 (FROM berth/debian)
 #   stub    busybox + stub-wordpress (a few seconds)
 #   real    debian + mariadb + wordpress (about 2 minutes the first time)
+#   compose node + postgres + redis + caddy: what docker-compose.yml needs besides the real ones
 #   all     everything
 #
 # Options: --force (rebuild even when cached), --list (print image names and exit).
@@ -41,6 +46,10 @@ declare -A TAG=(
   [debian]=berth/debian:bookworm
   [mariadb]=berth/mariadb:10.11
   [wordpress]=berth/wordpress:6.1
+  [node]=berth/node:20
+  [postgres]=berth/postgres:15
+  [redis]=berth/redis:7
+  [caddy]=berth/caddy:2
 )
 declare -A PARENT=(
   [busybox]=""
@@ -48,8 +57,12 @@ declare -A PARENT=(
   [debian]=""
   [mariadb]=debian
   [wordpress]=debian
+  [node]=debian
+  [postgres]=debian
+  [redis]=debian
+  [caddy]=debian
 )
-ORDER=(busybox stub-wordpress debian mariadb wordpress)
+ORDER=(busybox stub-wordpress debian mariadb wordpress node postgres redis caddy)
 
 force=0
 targets=()
@@ -61,12 +74,13 @@ for arg in "$@"; do
       exit 0
       ;;
     -h | --help)
-      sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2
+      sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2
       exit 0
       ;;
     all) targets+=("${ORDER[@]}") ;;
     stub | stubs) targets+=(busybox stub-wordpress) ;;
     real) targets+=(debian mariadb wordpress) ;;
+    compose) targets+=(node postgres redis caddy) ;;
     *)
       [ -n "${TAG[$arg]+x}" ] || die "unknown image '$arg' (expected: all, stub, real, ${ORDER[*]})"
       targets+=("$arg")
@@ -108,6 +122,8 @@ content_hash() { # content_hash NAME -> hash of images/NAME/** and of its parent
     (cd "$dir" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
     # executable bits matter (entrypoints)
     (cd "$dir" && find . -type f -perm -u+x -print | LC_ALL=C sort)
+    # berth/node carries this machine's Node.js: a new one is a new image
+    if [ "$name" = node ]; then node --version; sha256sum </etc/ssl/certs/ca-certificates.crt; fi
   } | sha256sum | cut -c1-16
 }
 
@@ -181,15 +197,37 @@ build_debian() {
   trap - EXIT
 }
 
-build_dockerfile() { # build_dockerfile NAME HASH
-  local name=$1 hash=$2 logf
+build_dockerfile() { # build_dockerfile NAME HASH [CONTEXT]
+  local name=$1 hash=$2 context=${3:-$IMAGES_DIR/$1} logf
   logf=$(mktemp /tmp/berth-build-$name.XXXXXX)
-  if ! docker build --force-rm --label "$LABEL=$hash" -t "${TAG[$name]}" "$IMAGES_DIR/$name" >"$logf" 2>&1; then
+  if ! docker build --force-rm --label "$LABEL=$hash" -t "${TAG[$name]}" "$context" >"$logf" 2>&1; then
     tail -n 40 "$logf" >&2
     rm -f "$logf"
     die "$name: docker build failed"
   fi
   rm -f "$logf"
+}
+
+build_node() { # the files of this machine's Node.js 20 (node, npm), beside the Dockerfile
+  local hash=$1 ctx node
+  node=$(command -v node) || die "node: no Node.js on this machine"
+  case "$(node --version)" in v20.*) ;; *) die "node: this machine's Node.js is $(node --version), not 20" ;; esac
+  ctx=$(mktemp -d /var/tmp/berth-node.XXXXXX)
+  cp "$IMAGES_DIR/node/Dockerfile" "$ctx/"
+  local npm_dir
+  npm_dir=$(cd "$(dirname "$(readlink -f "$(command -v npm)")")/.." && pwd)
+  tar -C / -cf "$ctx/nodejs.tar" "${node#/}" "${npm_dir#/}"
+  # npm and npx as the package lays them out: links into npm's own folder
+  mkdir -p "$ctx/links/usr/bin"
+  ln -s "$npm_dir/bin/npm-cli.js" "$ctx/links/usr/bin/npm"
+  ln -s "$npm_dir/bin/npx-cli.js" "$ctx/links/usr/bin/npx"
+  tar -C "$ctx/links" -rf "$ctx/nodejs.tar" usr/bin/npm usr/bin/npx
+  rm -rf "$ctx/links"
+  # and the certificate authorities this machine trusts (a network may inspect TLS: the npm
+  # registry is then reached through the machine's own CA)
+  cp /etc/ssl/certs/ca-certificates.crt "$ctx/ca-certificates.crt"
+  build_dockerfile node "$hash" "$ctx"
+  rm -rf "$ctx"
 }
 
 declare -A DONE=()
@@ -209,6 +247,7 @@ build() {
   case "$name" in
     busybox) build_busybox "$hash" ;;
     debian) build_debian "$hash" ;;
+    node) build_node "$hash" ;;
     *) build_dockerfile "$name" "$hash" ;;
   esac
   log "$name: built ${TAG[$name]} in $(($(date +%s) - start)) s"

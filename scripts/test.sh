@@ -13,8 +13,9 @@ export BERTH_EDGE_ADMIN_URL="http://127.0.0.1:$((2119 + ${BERTH_TEST_SLOT:-0}))"
 unset BERTH_EDGE
 eval "$(bash scripts/services.sh)"
 # Small stand-ins keep the suite fast; the database server is the real MariaDB build, and
-# test/wordpress.e2e-spec.ts runs the real WordPress build.
-bash scripts/images.sh stub mariadb wordpress >&2
+# test/wordpress.e2e-spec.ts runs the real WordPress build; test/compose.e2e-spec.ts deploys
+# docker-compose.yml on local builds of node, postgres, redis and caddy.
+bash scripts/images.sh stub mariadb wordpress compose >&2
 # docker-compose.yml is validated by the suite with Debian's docker-compose.
 if ! command -v docker-compose >/dev/null 2>&1; then
   log "installing docker-compose (to validate docker-compose.yml)"
