@@ -138,6 +138,41 @@ describe('the reconciler', () => {
     expect((await fetch((await site(s.id)).url)).status).toBe(200);
   });
 
+  it('installs WordPress on a running site from before Berth installed it, and moves a site whose URL is not its public URL', async () => {
+    const s = await provision('legacy');
+    const row = async () =>
+      (await h.db.query('SELECT "installedAt", "wordpressUrl" FROM "Site" WHERE id = $1', [s.id])).rows[0] as {
+        installedAt: Date | null;
+        wordpressUrl: string | null;
+      };
+    const installed = await row();
+    // Control: the site as its own job left it needs nothing.
+    expect(installed.installedAt).not.toBeNull();
+    expect(installed.wordpressUrl).toBe((await site(s.id)).publicUrl);
+    const repairs = async () =>
+      (await h.db.query(`SELECT id, steps FROM "Job" WHERE "siteId" = $1 AND kind = 'REPAIR' ORDER BY "createdAt"`, [s.id])).rows as {
+        id: string;
+        steps: { name: string; detail?: string }[];
+      }[];
+    expect(await repairs()).toEqual([]);
+
+    // As a site of the version before: never installed by Berth, its WordPress elsewhere.
+    await h.db.query(`UPDATE "Site" SET "installedAt" = NULL, "wordpressUrl" = NULL WHERE id = $1`, [s.id]);
+    const [repair] = await eventually(async () => ((await repairs()).length === 1 ? repairs() : undefined), 'a repair job');
+    expect((await waitForJob(h, t.key, repair.id)).status).toBe('SUCCEEDED');
+    const [done] = await repairs();
+    expect(done.steps.find((st) => st.name === 'install WordPress')?.detail).toBe('already installed');
+    expect((await row()).installedAt).not.toBeNull();
+
+    // WordPress pointed at another URL (a primary domain changed while a job was under way).
+    await h.db.query(`UPDATE "Site" SET "wordpressUrl" = 'https://elsewhere.example/' WHERE id = $1`, [s.id]);
+    const moved = await eventually(async () => ((await repairs()).length === 2 ? (await repairs())[1] : undefined), 'a second repair job');
+    expect((await waitForJob(h, t.key, moved.id)).status).toBe('SUCCEEDED');
+    const [, second] = await repairs();
+    expect(second.steps.find((st) => st.name === 'move WordPress to its public URL')?.detail).toMatch(/^https:\/\/elsewhere\.example → /);
+    expect((await row()).wordpressUrl).toBe((await site(s.id)).publicUrl);
+  });
+
   it("removes, after the grace period, an object labelled as Berth's that no site claims, and reports it", async () => {
     const orphan = await makeOrphan('ghost');
     // The image declares a VOLUME, so the orphan has an anonymous volume: it goes with it.
