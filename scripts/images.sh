@@ -210,24 +210,28 @@ build_dockerfile() { # build_dockerfile NAME HASH [CONTEXT]
 
 build_node() { # the files of this machine's Node.js 20 (node, npm), beside the Dockerfile
   local hash=$1 ctx node
-  node=$(command -v node) || die "node: no Node.js on this machine"
+  node=$(readlink -f "$(command -v node)") || die "node: no Node.js on this machine"
   case "$(node --version)" in v20.*) ;; *) die "node: this machine's Node.js is $(node --version), not 20" ;; esac
   ctx=$(mktemp -d /var/tmp/berth-node.XXXXXX)
+  # shellcheck disable=SC2064
+  trap "rm -rf '$ctx'" EXIT
   cp "$IMAGES_DIR/node/Dockerfile" "$ctx/"
   local npm_dir
   npm_dir=$(cd "$(dirname "$(readlink -f "$(command -v npm)")")/.." && pwd)
-  tar -C / -cf "$ctx/nodejs.tar" "${node#/}" "${npm_dir#/}"
-  # npm and npx as the package lays them out: links into npm's own folder
+  # npm's own folder where it is; node, npm and npx on the PATH (/usr/bin), as Debian lays them out
+  tar -C / -cf "$ctx/nodejs.tar" "${npm_dir#/}"
   mkdir -p "$ctx/links/usr/bin"
+  cp "$node" "$ctx/links/usr/bin/node"
   ln -s "$npm_dir/bin/npm-cli.js" "$ctx/links/usr/bin/npm"
   ln -s "$npm_dir/bin/npx-cli.js" "$ctx/links/usr/bin/npx"
-  tar -C "$ctx/links" -rf "$ctx/nodejs.tar" usr/bin/npm usr/bin/npx
+  tar -C "$ctx/links" -rf "$ctx/nodejs.tar" usr/bin/node usr/bin/npm usr/bin/npx
   rm -rf "$ctx/links"
   # and the certificate authorities this machine trusts (a network may inspect TLS: the npm
   # registry is then reached through the machine's own CA)
   cp /etc/ssl/certs/ca-certificates.crt "$ctx/ca-certificates.crt"
   build_dockerfile node "$hash" "$ctx"
   rm -rf "$ctx"
+  trap - EXIT
 }
 
 declare -A DONE=()

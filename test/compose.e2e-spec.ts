@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { edgeFetch } from './edge-client';
+import { exec } from './harness';
 import { eventually } from './receivers';
 
 /**
@@ -31,6 +32,8 @@ const env = {
   COMPOSE_DOCKER_CLI_BUILD: '0',
   BERTH_ADMIN_KEY: adminKey,
   BERTH_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+  POSTGRES_PASSWORD: randomBytes(18).toString('hex'),
+  BERTH_REDIS_PASSWORD: randomBytes(18).toString('hex'),
   BERTH_IMAGE: `berth:compose-test${slot}`,
   BERTH_NODE_IMAGE: 'berth/node:20',
   BERTH_POSTGRES_IMAGE: 'berth/postgres:15',
@@ -87,6 +90,10 @@ describe('the docker-compose deployment', () => {
     await eventually(async () => (await fetch(`${api}/readyz`)).ok || undefined, 'the deployed Berth to be ready', 180_000, 1000);
     const stack = await docker.listContainers({ filters: { label: [`com.docker.compose.project=${project}`] } });
     expect(stack.map((c) => c.Labels['com.docker.compose.service']).sort()).toEqual(['berth', 'edge', 'postgres', 'redis']);
+    // Redis on the host's loopback wants its password: an unauthenticated client is refused.
+    const redis = stack.find((c) => c.Labels['com.docker.compose.service'] === 'redis')!;
+    const { out } = await exec(docker, redis.Id, ['redis-cli', 'ping']);
+    expect(out).toMatch(/NOAUTH/);
 
     const tenant = await call('POST', '/v1/tenants', adminKey, { slug: 'acme', name: 'Acme', contactEmail: 'ops@acme.example' });
     expect(tenant.status).toBe(201);

@@ -78,6 +78,8 @@ describe('docker-compose.yml', () => {
       ...process.env,
       BERTH_ADMIN_KEY: 'berth_compose-check-key-0123456789abcdef',
       BERTH_ENCRYPTION_KEY: Buffer.alloc(32).toString('base64'),
+      POSTGRES_PASSWORD: 'compose-check-postgres',
+      BERTH_REDIS_PASSWORD: 'compose-check-redis',
     };
     const out = execFileSync('docker-compose', ['-f', join(root, 'docker-compose.yml'), 'config'], { encoding: 'utf8', env });
     expect(out).toMatch(/postgres/);
@@ -86,10 +88,18 @@ describe('docker-compose.yml', () => {
     expect(out).toMatch(/berth/);
   });
 
-  it('refuses to start without the admin and encryption keys', () => {
-    const env = { ...process.env, BERTH_ADMIN_KEY: '', BERTH_ENCRYPTION_KEY: '' };
-    expect(() => execFileSync('docker-compose', ['-f', join(root, 'docker-compose.yml'), 'config'], { env, stdio: 'pipe' })).toThrow(
-      /set BERTH_ADMIN_KEY/,
-    );
+  it('refuses to start without the admin and encryption keys and the PostgreSQL and Redis passwords', () => {
+    const full = {
+      BERTH_ADMIN_KEY: 'berth_compose-check-key-0123456789abcdef',
+      BERTH_ENCRYPTION_KEY: Buffer.alloc(32).toString('base64'),
+      POSTGRES_PASSWORD: 'compose-check-postgres',
+      BERTH_REDIS_PASSWORD: 'compose-check-redis',
+    };
+    for (const missing of Object.keys(full)) {
+      const env = { ...process.env, ...full, [missing]: '' };
+      expect(() => execFileSync('docker-compose', ['-f', join(root, 'docker-compose.yml'), 'config'], { env, stdio: 'pipe' })).toThrow(
+        new RegExp(`set ${missing}`),
+      );
+    }
   });
 });

@@ -104,7 +104,13 @@ export class DomainsService {
       throw e;
     }
     this.edge.soon(0);
-    if (domain.primary && domain.verifiedAt) await this.primaryChanged(site.id, `its primary domain is now ${domain.hostname}`);
+    // A new primary changes the public URL at once when it is verified, and also when it is
+    // not: the previous primary is demoted, so the platform hostname serves until it is.
+    if (domain.primary)
+      await this.primaryChanged(
+        site.id,
+        domain.verifiedAt ? `its primary domain is now ${domain.hostname}` : `its primary domain ${domain.hostname} awaits verification`,
+      );
     return toView(domain);
   }
 

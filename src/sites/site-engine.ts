@@ -122,7 +122,7 @@ export class SiteEngine {
     signal: AbortSignal,
   ): Promise<MoveReport> {
     signal.throwIfAborted();
-    return moveWordPress(this.docker, { container: this.dbContainer(tenantSlug), rootPassword, dbName }, from, to);
+    return moveWordPress(this.docker, { container: this.dbContainer(tenantSlug), rootPassword, dbName }, from, to, signal);
   }
 
   private dbContainer(tenantSlug: string): string {

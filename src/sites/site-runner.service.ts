@@ -138,6 +138,10 @@ export class SiteRunner {
         (signal) => this.edge.serve(hostname, signal),
         () => `served at ${url}`,
       );
+    // The owner hears of it before the install is recorded: a crash in between sends the
+    // set-password email again (the next job finds WordPress installed and makes a new key),
+    // rather than never.
+    if (install) await this.owner.installed(site, wordpressSettings(site, tenant), url, install);
     await this.status.set(
       site,
       {
@@ -149,7 +153,6 @@ export class SiteRunner {
       },
       job.generation,
     );
-    if (install) await this.owner.installed(site, wordpressSettings(site, tenant), url, install);
     return SiteStatus.RUNNING;
   }
 

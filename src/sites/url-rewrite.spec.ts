@@ -68,8 +68,20 @@ describe('rewriteUrls', () => {
     );
   });
 
-  it('rewrites a value that only looks serialized (its lengths are wrong) as text', () => {
-    expect(rewriteUrls(`s:3:"${OLD}";`, OLD, NEW)).toBe(`s:3:"${NEW}";`);
+  it('leaves alone a value that looks serialized but cannot be read exactly (its lengths are wrong)', () => {
+    expect(rewriteUrls(`s:3:"${OLD}";`, OLD, NEW)).toBe(`s:3:"${OLD}";`);
+    expect(rewriteUrls(`a:1:{i:0;s:99:"${OLD}";}`, OLD, NEW)).toBe(`a:1:{i:0;s:99:"${OLD}";}`);
+  });
+
+  it('keeps references, enum cases and custom-serialized objects as they are, rewriting the strings around them', () => {
+    const custom = 'C:11:"ArrayObject":21:{x:i:0;a:0:{};m:a:0:{}}';
+    const v = `a:4:{i:0;s:${OLD.length}:"${OLD}";i:1;r:2;i:2;E:11:"Suit:Hearts";i:3;${custom}}`;
+    expect(rewriteUrls(v, OLD, NEW)).toBe(`a:4:{i:0;s:${NEW.length}:"${NEW}";i:1;r:2;i:2;E:11:"Suit:Hearts";i:3;${custom}}`);
+  });
+
+  it('does not rewrite the same host on another port', () => {
+    expect(rewriteUrls(`${OLD}:8443/x and ${OLD}/y`, OLD, NEW)).toBe(`${OLD}:8443/x and ${NEW}/y`);
+    expect(rewriteUrls(`${encodeURIComponent(`${OLD}:8443/x`)}`, OLD, NEW)).toBe(encodeURIComponent(`${OLD}:8443/x`));
   });
 
   it('returns a value without the URL unchanged', () => {

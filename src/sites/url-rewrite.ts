@@ -23,7 +23,8 @@ function replaceText(text: string, from: string, to: string): string {
   let out = text;
   for (const [f, t] of forms(from, to)) {
     // The origin ends where a hostname cannot go on (a dot followed by a name would go on).
-    out = out.replace(new RegExp(`${escapeRegExp(f)}(?![A-Za-z0-9-]|\\.[A-Za-z0-9])`, 'g'), () => t);
+    // Not when more of a host or a port follows: https://old.example.org, https://old.example:8443.
+    out = out.replace(new RegExp(`${escapeRegExp(f)}(?![A-Za-z0-9-]|\\.[A-Za-z0-9]|:\\d|%3A\\d)`, 'g'), () => t);
   }
   return out;
 }
@@ -70,10 +71,37 @@ class Serialized {
     }
     this.pos += 2;
     switch (type) {
+      // scalars, and references to other values (r:, R:): kept as they are
       case 'b:':
       case 'i:':
       case 'd:':
+      case 'r:':
+      case 'R:':
         return `${type}${this.until(';')};`;
+      case 'E:': {
+        // an enum case (PHP 8.1): "Class:Case", never a URL
+        const len = this.count(':');
+        this.expect('"');
+        const name = this.buf.toString('utf8', this.pos, this.pos + len);
+        this.pos += len;
+        this.expect('";');
+        return `E:${len}:"${name}";`;
+      }
+      case 'C:': {
+        // an object with its own serialization format: its bytes are kept, unread
+        const len = this.count(':');
+        this.expect('"');
+        const cls = this.buf.toString('utf8', this.pos, this.pos + len);
+        this.pos += len;
+        this.expect('":');
+        const n = this.count(':');
+        this.expect('{');
+        const data = this.buf.toString('utf8', this.pos, this.pos + n);
+        if (Buffer.byteLength(data, 'utf8') !== n) throw new Error('length does not match');
+        this.pos += n;
+        this.expect('}');
+        return `C:${len}:"${cls}":${n}:{${data}}`;
+      }
       case 's:': {
         const len = this.count(':');
         this.expect('"');
@@ -112,18 +140,16 @@ class Serialized {
   }
 }
 
-const looksSerialized = (v: string) => /^(a:\d+:\{|O:\d+:"|s:\d+:"|[bid]:[^;]*;$|N;$)/.test(v);
+const looksSerialized = (v: string) => /^(a:\d+:\{|[OCE]:\d+:"|s:\d+:"|[bidrR]:[^;]*;$|N;$)/.test(v);
 
 /**
  * `value` with every occurrence of the origin `from` (such as `https://old.example`) replaced
- * by `to`. A PHP-serialized value stays valid (lengths recomputed); one that cannot be read
- * exactly is rewritten as text, as WordPress itself would then read it as a plain string.
+ * by `to`. A PHP-serialized value stays valid (lengths recomputed); one that looks serialized
+ * but cannot be read exactly is left as it is: rewriting it as text could break a value PHP
+ * reads in a way this parser does not.
  */
 export function rewriteUrls(value: string, from: string, to: string): string {
   if (!value.includes(from) && !value.includes(forms(from, to)[0][0]) && !value.includes(forms(from, to)[1][0])) return value;
-  if (looksSerialized(value)) {
-    const rewritten = Serialized.rewrite(value, from, to);
-    if (rewritten !== undefined) return rewritten;
-  }
+  if (looksSerialized(value)) return Serialized.rewrite(value, from, to) ?? value;
   return replaceText(value, from, to);
 }

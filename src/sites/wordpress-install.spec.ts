@@ -54,6 +54,10 @@ describe('parseInstallResult', () => {
       /exit 1\): berth: wp_install failed: bad email/,
     );
     expect(() => parseInstallResult(127, '', '')).toThrow(/no output/);
+    // A result line printed before a failure never reaches the error (it may hold a key).
+    expect(() => parseInstallResult(255, 'BERTH-RESULT {"fresh":true,"resetKey":"secret-key","home":"h"}\nFatal', '')).toThrow(
+      /^installing WordPress failed \(exit 255\): Fatal$/,
+    );
   });
 });
 

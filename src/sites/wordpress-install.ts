@@ -99,22 +99,36 @@ define('WP_INSTALLING', true);
 function wp_new_blog_notification() {}
 try {
   require './wp-load.php';
+  // The site is not routed yet: WordPress's check of its own URL (for pretty permalinks)
+  // would only wait for timeouts. Permalinks are set below instead.
+  add_filter('pre_http_request', function () { return new WP_Error('berth_installing', 'no requests while installing'); });
   require_once ABSPATH . 'wp-admin/includes/upgrade.php';
   $fresh = false;
   if (!is_blog_installed()) {
     $password = isset($in['password']) && $in['password'] !== '' ? $in['password'] : wp_generate_password(32, true, true);
     $r = wp_install($in['title'], $in['adminUser'], $in['adminEmail'], true, '', wp_slash($password), isset($in['locale']) ? $in['locale'] : '');
     if (is_wp_error($r)) { fwrite(STDERR, 'berth: wp_install failed: ' . $r->get_error_message() . "\\n"); exit(1); }
-    if (empty($r['user_id'])) { fwrite(STDERR, "berth: wp_install made no admin user (is the login or email taken?)\\n"); exit(1); }
+    if (empty($r['user_id']) || is_wp_error($r['user_id'])) {
+      $why = is_wp_error($r['user_id']) ? $r['user_id']->get_error_message() : 'no user made';
+      fwrite(STDERR, 'berth: wp_install made no admin user: ' . $why . "\\n");
+      exit(1);
+    }
     $url = rtrim($in['url'], '/');
     update_option('siteurl', $url);
     update_option('home', $url);
+    // Pretty permalinks: the image's .htaccess has WordPress's rewrite rules.
+    update_option('permalink_structure', '/%postname%/');
+    flush_rewrite_rules(false);
     $fresh = true;
   }
   $key = null;
   if (!isset($in['password']) || $in['password'] === '') {
+    // Only for the admin Berth asked for: the login and the email both match.
     $user = get_user_by('login', $in['adminUser']);
-    if ($user) { $k = get_password_reset_key($user); if (!is_wp_error($k)) { $key = $k; } }
+    if ($user && strtolower($user->user_email) === strtolower($in['adminEmail'])) {
+      $k = get_password_reset_key($user);
+      if (!is_wp_error($k)) { $key = $k; }
+    }
   }
   echo "\\n${MARK}" . json_encode(array('fresh' => $fresh, 'resetKey' => $key, 'version' => $GLOBALS['wp_version'], 'home' => get_option('home'))) . "\\n";
 } catch (Throwable $e) {
@@ -136,6 +150,11 @@ export function parseInstallResult(exitCode: number, stdout: string, stderr: str
         home: r.home,
       };
   }
-  const said = `${stderr}\n${stdout.replace(/<[^>]*>/g, ' ')}`.replace(/\s+/g, ' ').trim();
+  // Never the result line: it may hold a set-password key.
+  const printed = stdout
+    .split('\n')
+    .filter((l) => !l.startsWith(MARK))
+    .join('\n');
+  const said = `${stderr}\n${printed.replace(/<[^>]*>/g, ' ')}`.replace(/\s+/g, ' ').trim();
   throw new Error(`installing WordPress failed (exit ${exitCode}): ${said.slice(0, 500) || 'no output'}`);
 }

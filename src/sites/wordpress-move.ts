@@ -54,8 +54,20 @@ async function sql(docker: DockerService, t: MoveTarget, statements: string): Pr
     .map((l) => l.split('\t'));
 }
 
-/** Rewrites `from`'s origin to `to`'s in every text column of the site's database (GUIDs aside). */
-export async function moveWordPress(docker: DockerService, t: MoveTarget, from: string, to: string): Promise<MoveReport> {
+/**
+ * Rewrites `from`'s origin to `to`'s in every UTF-8 text column of the site's database
+ * (GUIDs aside) of the tables keyed by one integer column (all of WordPress's own and most
+ * plugins'). Options (home and siteurl among them) come last: a move cut short is done again
+ * from the old URL. Each row is written only if it still holds what was read, so a value
+ * WordPress changed meanwhile is left to a later move rather than overwritten.
+ */
+export async function moveWordPress(
+  docker: DockerService,
+  t: MoveTarget,
+  from: string,
+  to: string,
+  signal?: AbortSignal,
+): Promise<MoveReport> {
   const [origin, target] = [originOf(from), originOf(to)];
   const report: MoveReport = { from: origin, to: target, rewritten: {} };
   if (origin === target) return report;
@@ -63,37 +75,39 @@ export async function moveWordPress(docker: DockerService, t: MoveTarget, from: 
   const host = new URL(origin).hostname;
   if (!/^[A-Za-z0-9.[\]:-]+$/.test(host)) throw new Error(`refusing an unexpected host: ${host}`);
   const db = `'${t.dbName}'`;
-  // Text columns of tables with a one-column primary key (all of WordPress's own).
   const columns = await sql(
     docker,
     t,
     `SELECT c.TABLE_NAME, c.COLUMN_NAME, k.COLUMN_NAME FROM information_schema.COLUMNS c
        JOIN information_schema.KEY_COLUMN_USAGE k ON k.TABLE_SCHEMA = c.TABLE_SCHEMA AND k.TABLE_NAME = c.TABLE_NAME AND k.CONSTRAINT_NAME = 'PRIMARY'
+       JOIN information_schema.COLUMNS kc ON kc.TABLE_SCHEMA = k.TABLE_SCHEMA AND kc.TABLE_NAME = k.TABLE_NAME AND kc.COLUMN_NAME = k.COLUMN_NAME
       WHERE c.TABLE_SCHEMA = ${db} AND c.DATA_TYPE IN ('char', 'varchar', 'tinytext', 'text', 'mediumtext', 'longtext')
+        AND c.CHARACTER_SET_NAME IN ('utf8', 'utf8mb3', 'utf8mb4')
+        AND kc.DATA_TYPE IN ('tinyint', 'smallint', 'mediumint', 'int', 'bigint')
         AND (SELECT COUNT(*) FROM information_schema.KEY_COLUMN_USAGE k2
               WHERE k2.TABLE_SCHEMA = c.TABLE_SCHEMA AND k2.TABLE_NAME = c.TABLE_NAME AND k2.CONSTRAINT_NAME = 'PRIMARY') = 1
-      ORDER BY c.TABLE_NAME, c.COLUMN_NAME;`,
+      ORDER BY c.TABLE_NAME LIKE '%options', c.TABLE_NAME, c.COLUMN_NAME;`,
   );
   for (const [table, column, key] of columns) {
+    signal?.throwIfAborted();
     if (UNTOUCHED.has(column) || column === key) continue;
-    // The host appears in every form the rewrite handles (plain, \/-escaped, %-encoded). Keys
-    // travel as text (HEX of a number would be the number's hex, not its digits).
-    const rows = await sql(
-      docker,
-      t,
-      `SELECT HEX(CAST(${quoteIdent(key)} AS CHAR)), HEX(${quoteIdent(column)}) FROM ${quoteIdent(table)} WHERE ${quoteIdent(column)} LIKE '%${host}%';`,
-    );
+    const [tbl, col, id] = [quoteIdent(table), quoteIdent(column), quoteIdent(key)];
+    // The host appears in every form the rewrite handles (plain, \/-escaped, %-encoded).
+    const rows = await sql(docker, t, `SELECT ${id}, HEX(${col}) FROM ${tbl} WHERE ${col} LIKE '%${host}%';`);
     const updates: string[] = [];
-    for (const [id, value] of rows) {
+    for (const [key_, value] of rows) {
+      if (!/^\d+$/.test(key_) || !/^[0-9A-F]*$/.test(value)) throw new Error(`unexpected row from ${table}.${column}`);
       const before = unhex(value);
       const after = rewriteUrls(before, origin, target);
       if (after !== before)
         updates.push(
-          `UPDATE ${quoteIdent(table)} SET ${quoteIdent(column)} = CONVERT(UNHEX('${hex(after)}') USING utf8mb4) WHERE ${quoteIdent(key)} = CONVERT(UNHEX('${id}') USING utf8mb4);`,
+          `UPDATE ${tbl} SET ${col} = CONVERT(UNHEX('${hex(after)}') USING utf8mb4) WHERE ${id} = ${key_} AND BINARY ${col} = UNHEX('${value}');`,
         );
     }
-    for (let i = 0; i < updates.length; i += BATCH)
+    for (let i = 0; i < updates.length; i += BATCH) {
+      signal?.throwIfAborted();
       await sql(docker, t, `START TRANSACTION;\n${updates.slice(i, i + BATCH).join('\n')}\nCOMMIT;`);
+    }
     if (updates.length) report.rewritten[`${table}.${column}`] = updates.length;
   }
   return report;
