@@ -45,6 +45,7 @@ const PROVISION_STEPS = [
   'wait for database server',
   'site database and user',
   'wait for HTTP',
+  'install WordPress',
   'route through the edge',
 ];
 
