@@ -63,6 +63,32 @@ class Serialized {
     return Number(n);
   }
 
+  /** Exactly `len` bytes, which must be whole UTF-8 characters. */
+  private bytes(len: number): string {
+    const text = this.buf.toString('utf8', this.pos, this.pos + len);
+    if (Buffer.byteLength(text, 'utf8') !== len) throw new Error('length does not match');
+    this.pos += len;
+    return text;
+  }
+
+  /** `<len>:"<text>"` and the character after it (s:, E:, C:, O:); returns the text. */
+  private quoted(after: string): string {
+    const len = this.count(':');
+    this.expect('"');
+    const text = this.bytes(len);
+    this.expect(`"${after}`);
+    return text;
+  }
+
+  /** `{...}` holding n key/value pairs (arrays and objects), each rewritten. */
+  private members(n: number, from: string, to: string): string {
+    this.expect('{');
+    let body = '';
+    for (let i = 0; i < n * 2; i++) body += this.value(from, to);
+    this.expect('}');
+    return body;
+  }
+
   value(from: string, to: string): string {
     const type = this.buf.toString('latin1', this.pos, this.pos + 2);
     if (type === 'N;') {
@@ -80,59 +106,31 @@ class Serialized {
         return `${type}${this.until(';')};`;
       case 'E:': {
         // an enum case (PHP 8.1): "Class:Case", never a URL
-        const len = this.count(':');
-        this.expect('"');
-        const name = this.buf.toString('utf8', this.pos, this.pos + len);
-        this.pos += len;
-        this.expect('";');
-        return `E:${len}:"${name}";`;
+        const name = this.quoted(';');
+        return `E:${Buffer.byteLength(name, 'utf8')}:"${name}";`;
       }
       case 'C:': {
         // an object with its own serialization format: its bytes are kept, unread
-        const len = this.count(':');
-        this.expect('"');
-        const cls = this.buf.toString('utf8', this.pos, this.pos + len);
-        this.pos += len;
-        this.expect('":');
+        const cls = this.quoted(':');
         const n = this.count(':');
         this.expect('{');
-        const data = this.buf.toString('utf8', this.pos, this.pos + n);
-        if (Buffer.byteLength(data, 'utf8') !== n) throw new Error('length does not match');
-        this.pos += n;
+        const data = this.bytes(n);
         this.expect('}');
-        return `C:${len}:"${cls}":${n}:{${data}}`;
+        return `C:${Buffer.byteLength(cls, 'utf8')}:"${cls}":${n}:{${data}}`;
       }
       case 's:': {
-        const len = this.count(':');
-        this.expect('"');
-        const inner = this.buf.toString('utf8', this.pos, this.pos + len);
-        if (Buffer.byteLength(inner, 'utf8') !== len) throw new Error('length does not match');
-        this.pos += len;
-        this.expect('";');
         // A string may hold serialized data or JSON of its own: rewritten the same way.
-        const rewritten = rewriteUrls(inner, from, to);
+        const rewritten = rewriteUrls(this.quoted(';'), from, to);
         return `s:${Buffer.byteLength(rewritten, 'utf8')}:"${rewritten}";`;
       }
       case 'a:': {
         const n = this.count(':');
-        this.expect('{');
-        let body = '';
-        for (let i = 0; i < n * 2; i++) body += this.value(from, to);
-        this.expect('}');
-        return `a:${n}:{${body}}`;
+        return `a:${n}:{${this.members(n, from, to)}}`;
       }
       case 'O:': {
-        const len = this.count(':');
-        this.expect('"');
-        const cls = this.buf.toString('utf8', this.pos, this.pos + len);
-        this.pos += len;
-        this.expect('":');
+        const cls = this.quoted(':');
         const n = this.count(':');
-        this.expect('{');
-        let body = '';
-        for (let i = 0; i < n * 2; i++) body += this.value(from, to);
-        this.expect('}');
-        return `O:${len}:"${cls}":${n}:{${body}}`;
+        return `O:${Buffer.byteLength(cls, 'utf8')}:"${cls}":${n}:{${this.members(n, from, to)}}`;
       }
       default:
         throw new Error(`unknown type ${type}`);
