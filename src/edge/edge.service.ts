@@ -9,6 +9,7 @@ import { RedisService } from '../redis/redis.service';
 import { CaddyClient } from './caddy.client';
 import { edgeConfig, edgeUrl, INSTALLER_PATHS, platformHostname, UNROUTED_HEADER, type EdgeRoute, type EdgeSettings } from './edge-plan';
 import { stableStringify } from '../common/json';
+import { publishedHost, siteUrl } from '../common/site-url';
 
 const LOCK = 'berth:lock:edge';
 
@@ -79,10 +80,7 @@ export class EdgeService {
    * hostname), or without an edge its host port on loopback.
    */
   wordpressUrl(site: { name: string; hostPort: number | null }, tenant: { slug: string }, primaryDomain?: string): string | null {
-    if (this.enabled) return this.publicUrl(site, tenant, primaryDomain);
-    if (!site.hostPort) return null;
-    const host = this.config.BERTH_PUBLISH_ADDRESS === '0.0.0.0' ? '127.0.0.1' : this.config.BERTH_PUBLISH_ADDRESS;
-    return `http://${host}:${site.hostPort}/`;
+    return this.enabled ? this.publicUrl(site, tenant, primaryDomain) : siteUrl(this.config.BERTH_PUBLISH_ADDRESS, site.hostPort);
   }
 
   start(): void {
@@ -122,7 +120,7 @@ export class EdgeService {
         domains: { where: { verifiedAt: { not: null } }, select: { hostname: true, primary: true } },
       },
     });
-    const address = this.config.BERTH_PUBLISH_ADDRESS === '0.0.0.0' ? '127.0.0.1' : this.config.BERTH_PUBLISH_ADDRESS;
+    const address = publishedHost(this.config.BERTH_PUBLISH_ADDRESS);
     const taken = new Set<string>();
     return sites.flatMap((s) => {
       const platform = this.hostname(s, s.tenant);

@@ -4,7 +4,7 @@ import { PrismaService } from '../database/prisma.service';
 import { DesiredState, Health, SiteStatus } from '../generated/prisma/enums';
 import { RedisService } from '../redis/redis.service';
 import { EdgeService } from '../edge/edge.service';
-import { siteUrl } from '../sites/site-urls';
+import { siteUrl } from '../common/site-url';
 import { nextHealth } from './health';
 import { SiteHealthService } from './site-health.service';
 

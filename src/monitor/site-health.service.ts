@@ -4,7 +4,8 @@ import { PrismaService } from '../database/prisma.service';
 import { DesiredState, Health, JobKind, JobStatus, SiteStatus } from '../generated/prisma/enums';
 import { EventsService } from '../events/events.service';
 import { RedisService } from '../redis/redis.service';
-import { siteChannel, siteUrl } from '../sites/site-urls';
+import { siteUrl } from '../common/site-url';
+import { siteChannel } from '../sites/site-urls';
 import { healthEvent } from './health';
 
 const FLAP_WINDOW_MS = 10 * 60_000;

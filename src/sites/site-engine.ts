@@ -8,7 +8,7 @@ import { RedisService } from '../redis/redis.service';
 import { HostPorts } from './host-ports';
 import { runSql, waitForDatabase } from './site-database';
 import { names } from './site-plan';
-import { siteUrl } from './site-urls';
+import { siteUrl } from '../common/site-url';
 import { moveWordPress, type MoveReport } from './wordpress-move';
 import { INSTALL_COMMAND, INSTALL_PHP, parseInstallResult, type InstallRequest, type InstallResult } from './wordpress-install';
 

@@ -21,7 +21,8 @@ import { validateSiteEnv } from './site-env';
 import { names } from './site-plan';
 import { wordpressSettings } from './wordpress-install';
 
-import { siteChannel, siteUrl } from './site-urls';
+import { siteUrl } from '../common/site-url';
+import { siteChannel } from './site-urls';
 import { type JobView } from '../jobs/dto/job.dto';
 
 const ACTIONS = {
