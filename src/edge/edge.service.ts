@@ -13,6 +13,12 @@ import { publishedHost, siteUrl } from '../common/site-url';
 
 const LOCK = 'berth:lock:edge';
 
+/**
+ * A site's primary domain as the edge routes it (verified), as a relation to include: the
+ * hostname the site's public URL is on, when it has one.
+ */
+export const PRIMARY_DOMAIN = { where: { primary: true, verifiedAt: { not: null } }, select: { hostname: true } } as const;
+
 /** What the edge answered for a hostname's front page. */
 interface Answer {
   status: number;

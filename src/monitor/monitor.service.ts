@@ -3,7 +3,7 @@ import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
 import { DesiredState, Health, SiteStatus } from '../generated/prisma/enums';
 import { RedisService } from '../redis/redis.service';
-import { EdgeService } from '../edge/edge.service';
+import { EdgeService, PRIMARY_DOMAIN } from '../edge/edge.service';
 import { siteUrl } from '../common/site-url';
 import { nextHealth } from './health';
 import { SiteHealthService } from './site-health.service';
@@ -142,7 +142,7 @@ export class MonitorService {
           desiredState: true,
           status: true,
           tenant: { select: { slug: true } },
-          domains: { where: { primary: true, verifiedAt: { not: null } }, select: { hostname: true } },
+          domains: PRIMARY_DOMAIN,
         },
       });
       for (const site of sites) {

@@ -9,7 +9,7 @@ import { EventsService } from '../events/events.service';
 import { JobsService } from '../jobs/jobs.service';
 import { RedisService } from '../redis/redis.service';
 import { names, outdatedNames } from '../sites/site-plan';
-import { EdgeService } from '../edge/edge.service';
+import { EdgeService, PRIMARY_DOMAIN } from '../edge/edge.service';
 import { SitePlanner } from '../sites/site-planner';
 import { SiteStatusWriter } from '../sites/site-status';
 import type { EngineView } from '../docker/plan-drift';
@@ -121,7 +121,7 @@ export class ReconcilerService {
       };
       const sites = await this.prisma.site.findMany({
         where: { status: { not: SiteStatus.DELETED } },
-        include: { tenant: true, domains: { where: { primary: true, verifiedAt: { not: null } }, select: { hostname: true } } },
+        include: { tenant: true, domains: PRIMARY_DOMAIN },
         orderBy: { createdAt: 'asc' },
       });
       const active = await this.prisma.job.findMany({

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { ApplyReport } from '../docker/apply.service';
 import { PrismaService } from '../database/prisma.service';
-import { EdgeService } from '../edge/edge.service';
+import { EdgeService, PRIMARY_DOMAIN } from '../edge/edge.service';
 import { EventsService } from '../events/events.service';
 import type { Job, Site, Tenant } from '../generated/prisma/client';
 import { DesiredState, Health, JobKind, SiteStatus } from '../generated/prisma/enums';
@@ -159,7 +159,7 @@ export class SiteRunner {
   /** Where customers reach the site: its primary domain or platform hostname through the edge, else its port. */
   private async primary(tenant: Tenant, site: Site, port: number): Promise<{ url: string; hostname: string }> {
     const domain = this.edge.enabled
-      ? await this.prisma.domain.findFirst({ where: { siteId: site.id, primary: true, verifiedAt: { not: null } } })
+      ? await this.prisma.domain.findFirst({ where: { siteId: site.id, ...PRIMARY_DOMAIN.where }, select: PRIMARY_DOMAIN.select })
       : null;
     const url = this.edge.wordpressUrl({ ...site, hostPort: port }, tenant, domain?.hostname) as string;
     return { url, hostname: new URL(url).hostname };

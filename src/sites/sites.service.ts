@@ -12,7 +12,7 @@ import { JobsService, toJobView } from '../jobs/jobs.service';
 import { RedisService } from '../redis/redis.service';
 import { DockerService, isConflict, isNotFound } from '../docker/docker.service';
 import { ContainerStateService } from '../docker/container-state.service';
-import { EdgeService } from '../edge/edge.service';
+import { EdgeService, PRIMARY_DOMAIN } from '../edge/edge.service';
 import { LABEL, MANAGED_BY } from '../docker/plan.types';
 import { isUuid } from '../common/ids';
 import type { CreateSiteInput, ContainerView, SiteAndJobView, SiteFilterArgs, SiteView, UpdateSiteInput } from './dto/site.dto';
@@ -61,7 +61,7 @@ type SiteWithSlug = Site & { tenant: { slug: string; contactEmail: string }; dom
 /** What a site's view needs beside the row: its tenant's slug and its primary domain. */
 const VIEW_INCLUDE = {
   tenant: { select: { slug: true, contactEmail: true } },
-  domains: { where: { primary: true, verifiedAt: { not: null } }, select: { hostname: true } },
+  domains: PRIMARY_DOMAIN,
 } as const;
 
 @Injectable()
