@@ -13,6 +13,39 @@ export interface ExecResult {
 
 export type ContainerInfo = Docker.ContainerInspectInfo;
 
+export interface ExecOptions {
+  /** NAME=value pairs for the command's environment (secrets go here, never in argv). */
+  env?: string[];
+  /** Given to the command on its stdin, which it reads by length (see {@link DockerService.exec}). */
+  stdin?: string;
+  /** user or user:group inside the container. */
+  user?: string;
+  /** How long the command may run (default: a job step's timeout). */
+  timeoutMs?: number;
+  /** Aborting it gives up on the command at once (its `timeout` inside the container still ends it). */
+  signal?: AbortSignal;
+}
+
+/**
+ * What an exec really runs: the command under `timeout -s KILL` when the image has one
+ * (coreutils' and busybox's both take this form; coreutils' kills the command's whole process
+ * group), else as it is; given stdin, the command reads exactly `stdinBytes` of it through
+ * `head -c`, so it never depends on the stdin's close reaching it.
+ */
+export function boundedCommand(cmd: string[], timeoutMs: number, stdinBytes?: number): { cmd: string[]; env: string[] } {
+  const env = [`BERTH_EXEC_SECONDS=${Math.max(1, Math.ceil(timeoutMs / 1000))}`];
+  let argv = cmd;
+  if (stdinBytes !== undefined) {
+    env.push(`BERTH_STDIN_BYTES=${stdinBytes}`);
+    argv = ['sh', '-c', 'head -c "$BERTH_STDIN_BYTES" | "$@"', 'berth-stdin', ...argv];
+  }
+  const deadline = 'if command -v timeout >/dev/null 2>&1; then exec timeout -s KILL "$BERTH_EXEC_SECONDS" "$@"; fi; exec "$@"';
+  return { cmd: ['sh', '-c', deadline, 'berth-exec', ...argv], env };
+}
+
+/** How long after the command's own deadline the call gives up waiting for its end. */
+const EXEC_GRACE_MS = 5000;
+
 const statusOf = (e: unknown) => (e as { statusCode?: number }).statusCode;
 export const isNotFound = (e: unknown) => statusOf(e) === 404;
 export const isConflict = (e: unknown) => statusOf(e) === 409;
@@ -28,10 +61,13 @@ export class DockerService {
   readonly docker: Docker;
   /** A pull gets half a job step, so a slow or unreachable registry fails the step clearly. */
   private readonly pullTimeoutMs: number;
+  /** An exec gets a whole job step unless its caller says otherwise. */
+  private readonly execTimeoutMs: number;
 
   constructor(@Inject(BERTH_CONFIG) config: BerthConfig) {
     this.docker = new Docker(dockerOptions(config.DOCKER_HOST));
     this.pullTimeoutMs = Math.floor(config.BERTH_STEP_TIMEOUT_MS / 2);
+    this.execTimeoutMs = config.BERTH_STEP_TIMEOUT_MS;
   }
 
   async ping(): Promise<void> {
@@ -160,35 +196,75 @@ export class DockerService {
     return (await this.docker.getEvents({ since: opts.since, filters: opts.filters } as never)) as unknown as Readable;
   }
 
-  /** Runs a command in a running container; env is passed out of band, never in argv. */
-  async exec(container: string, cmd: string[], env: string[] = [], stdin?: string, user?: string): Promise<ExecResult> {
-    const exec = await this.docker.getContainer(container).exec({
-      Cmd: cmd,
-      Env: env,
-      ...(user ? { User: user } : {}),
-      AttachStdout: true,
-      AttachStderr: true,
-      AttachStdin: stdin !== undefined,
+  /**
+   * Runs a command in a running container; env and stdin are passed out of band, never in
+   * argv. Bounded twice: inside the container the command runs under `timeout` (when the image
+   * has it), so a stuck process is killed rather than left behind; here, the call gives up
+   * a moment later, or at once when `signal` aborts. Stdin is read by its exact length
+   * (`head -c`): the command never waits for an end of input, which the engine does not
+   * always pass on (a stdin close that reaches containerd before the process has started is
+   * lost, and the command would read forever).
+   */
+  async exec(container: string, cmd: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    const timeoutMs = opts.timeoutMs ?? this.execTimeoutMs;
+    opts.signal?.throwIfAborted();
+    const bounded = boundedCommand(cmd, timeoutMs, opts.stdin === undefined ? undefined : Buffer.byteLength(opts.stdin));
+    // Every request of the exec (create, start, the output, inspect) counts against one
+    // deadline: an engine that stops answering halfway fails the call, it does not hang it.
+    let stream: NodeJS.ReadWriteStream | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    const givenUp = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`${cmd[0]} in ${container} did not finish within ${timeoutMs + EXEC_GRACE_MS} ms`)),
+        timeoutMs + EXEC_GRACE_MS,
+      );
+      onAbort = () =>
+        reject(opts.signal?.reason instanceof Error ? opts.signal.reason : new Error(`${cmd[0]} in ${container} was stopped`));
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
     });
-    const stream = await exec.start({ hijack: true, stdin: stdin !== undefined });
-    const out = new PassThrough();
-    const err = new PassThrough();
-    const chunks = { out: [] as Buffer[], err: [] as Buffer[] };
-    out.on('data', (c: Buffer) => chunks.out.push(c));
-    err.on('data', (c: Buffer) => chunks.err.push(c));
-    this.docker.modem.demuxStream(stream, out, err);
-    if (stdin !== undefined) stream.end(stdin);
-    await new Promise<void>((resolve, reject) => {
-      stream.on('end', resolve);
-      stream.on('close', resolve);
-      stream.on('error', reject);
-    });
-    const info = await exec.inspect();
-    return {
-      exitCode: info.ExitCode ?? -1,
-      stdout: Buffer.concat(chunks.out).toString('utf8'),
-      stderr: Buffer.concat(chunks.err).toString('utf8'),
+    const run = async (): Promise<ExecResult> => {
+      const exec = await this.docker.getContainer(container).exec({
+        Cmd: bounded.cmd,
+        Env: [...(opts.env ?? []), ...bounded.env],
+        ...(opts.user ? { User: opts.user } : {}),
+        AttachStdout: true,
+        AttachStderr: true,
+        AttachStdin: opts.stdin !== undefined,
+      });
+      const started = await exec.start({ hijack: true, stdin: opts.stdin !== undefined });
+      stream = started;
+      const out = new PassThrough();
+      const err = new PassThrough();
+      const chunks = { out: [] as Buffer[], err: [] as Buffer[] };
+      out.on('data', (c: Buffer) => chunks.out.push(c));
+      err.on('data', (c: Buffer) => chunks.err.push(c));
+      this.docker.modem.demuxStream(started, out, err);
+      const ended = new Promise<void>((resolve, reject) => {
+        started.on('end', resolve);
+        started.on('close', resolve);
+        started.on('error', reject);
+      });
+      if (opts.stdin !== undefined) started.end(opts.stdin);
+      await ended;
+      const info = await exec.inspect();
+      return {
+        exitCode: info.ExitCode ?? -1,
+        stdout: Buffer.concat(chunks.out).toString('utf8'),
+        stderr: Buffer.concat(chunks.err).toString('utf8'),
+      };
     };
+    const running = run();
+    running.catch(() => undefined); // once given up on, its own end is of no interest
+    try {
+      return await Promise.race([running, givenUp]);
+    } catch (e) {
+      (stream as unknown as { destroy?: () => void } | undefined)?.destroy?.();
+      throw e;
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) opts.signal?.removeEventListener('abort', onAbort);
+    }
   }
 
   /** The container's log as one text stream (stdout and stderr interleaved). */

@@ -44,8 +44,14 @@ function assertSafe(dbName: string, dbUser: string, password: string): void {
 }
 
 /** Runs SQL as root on a tenant's database server container. */
-export async function runSql(docker: DockerService, container: string, rootPassword: string, sql: string): Promise<string> {
-  const res = await docker.exec(container, CLIENT, [`MYSQL_PWD=${rootPassword}`, `BERTH_SQL=${sql}`]);
+export async function runSql(
+  docker: DockerService,
+  container: string,
+  rootPassword: string,
+  sql: string,
+  signal?: AbortSignal,
+): Promise<string> {
+  const res = await docker.exec(container, CLIENT, { env: [`MYSQL_PWD=${rootPassword}`, `BERTH_SQL=${sql}`], signal });
   if (res.exitCode !== 0) throw new Error(`SQL on ${container} failed (exit ${res.exitCode}): ${res.stderr.trim().slice(0, 500)}`);
   return res.stdout;
 }
@@ -188,7 +194,7 @@ export async function waitForDatabase(
       name: container,
       address: () => databaseAddress(docker, container),
       port: DB_PORT,
-      viaExec: async () => void (await runSql(docker, container, rootPassword, 'SELECT 1')),
+      viaExec: async () => void (await runSql(docker, container, rootPassword, 'SELECT 1', signal)),
     },
     timeoutMs,
     signal,

@@ -67,7 +67,7 @@ export class SiteEngine {
 
   async runSql(tenantSlug: string, rootPassword: string, sql: string, signal: AbortSignal): Promise<void> {
     signal.throwIfAborted();
-    await runSql(this.docker, this.dbContainer(tenantSlug), rootPassword, sql);
+    await runSql(this.docker, this.dbContainer(tenantSlug), rootPassword, sql, signal);
   }
 
   async restart(containerId: string, signal: AbortSignal): Promise<void> {
@@ -108,7 +108,12 @@ export class SiteEngine {
    */
   async installWordPress(container: string, request: InstallRequest, signal: AbortSignal): Promise<InstallResult> {
     signal.throwIfAborted();
-    const res = await this.docker.exec(container, INSTALL_COMMAND, [`BERTH_WP_INSTALL=${INSTALL_PHP}`], JSON.stringify(request), WEB_USER);
+    const res = await this.docker.exec(container, INSTALL_COMMAND, {
+      env: [`BERTH_WP_INSTALL=${INSTALL_PHP}`],
+      stdin: JSON.stringify(request),
+      user: WEB_USER,
+      signal,
+    });
     return parseInstallResult(res.exitCode, res.stdout, res.stderr);
   }
 

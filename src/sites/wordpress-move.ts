@@ -44,9 +44,13 @@ const quoteIdent = (name: string) => {
   return `\`${name}\``;
 };
 
-async function sql(docker: DockerService, t: MoveTarget, statements: string): Promise<string[][]> {
+async function sql(docker: DockerService, t: MoveTarget, statements: string, signal?: AbortSignal): Promise<string[][]> {
   if (!IDENT.test(t.dbName)) throw new Error(`refusing an unexpected database name: ${t.dbName}`);
-  const res = await docker.exec(t.container, CLIENT, [`MYSQL_PWD=${t.rootPassword}`, `BERTH_DB=${t.dbName}`], statements);
+  const res = await docker.exec(t.container, CLIENT, {
+    env: [`MYSQL_PWD=${t.rootPassword}`, `BERTH_DB=${t.dbName}`],
+    stdin: statements,
+    signal,
+  });
   if (res.exitCode !== 0) throw new Error(`SQL on ${t.container} failed (exit ${res.exitCode}): ${res.stderr.trim().slice(0, 500)}`);
   return res.stdout
     .split('\n')
@@ -87,13 +91,14 @@ export async function moveWordPress(
         AND (SELECT COUNT(*) FROM information_schema.KEY_COLUMN_USAGE k2
               WHERE k2.TABLE_SCHEMA = c.TABLE_SCHEMA AND k2.TABLE_NAME = c.TABLE_NAME AND k2.CONSTRAINT_NAME = 'PRIMARY') = 1
       ORDER BY c.TABLE_NAME LIKE '%options', c.TABLE_NAME, c.COLUMN_NAME;`,
+    signal,
   );
   for (const [table, column, key] of columns) {
     signal?.throwIfAborted();
     if (UNTOUCHED.has(column) || column === key) continue;
     const [tbl, col, id] = [quoteIdent(table), quoteIdent(column), quoteIdent(key)];
     // The host appears in every form the rewrite handles (plain, \/-escaped, %-encoded).
-    const rows = await sql(docker, t, `SELECT ${id}, HEX(${col}) FROM ${tbl} WHERE ${col} LIKE '%${host}%';`);
+    const rows = await sql(docker, t, `SELECT ${id}, HEX(${col}) FROM ${tbl} WHERE ${col} LIKE '%${host}%';`, signal);
     const updates: string[] = [];
     for (const [key_, value] of rows) {
       if (!/^\d+$/.test(key_) || !/^[0-9A-F]*$/.test(value)) throw new Error(`unexpected row from ${table}.${column}`);
@@ -106,7 +111,7 @@ export async function moveWordPress(
     }
     for (let i = 0; i < updates.length; i += BATCH) {
       signal?.throwIfAborted();
-      await sql(docker, t, `START TRANSACTION;\n${updates.slice(i, i + BATCH).join('\n')}\nCOMMIT;`);
+      await sql(docker, t, `START TRANSACTION;\n${updates.slice(i, i + BATCH).join('\n')}\nCOMMIT;`, signal);
     }
     if (updates.length) report.rewritten[`${table}.${column}`] = updates.length;
   }

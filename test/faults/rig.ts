@@ -109,7 +109,16 @@ export class FaultRig {
 
   /** The last lines each process printed. */
   tail(chars = 6000): string {
-    return [`[api]\n${this.api.berth.output().slice(-chars)}`, `[worker]\n${this.worker?.output().slice(-chars) ?? '(none)'}`].join('\n');
+    const w = this.worker?.child;
+    // Whether the worker is still there: a worker that died mid-case leaves its jobs RUNNING.
+    const state = !w
+      ? '(none)'
+      : w.exitCode === null && w.signalCode === null
+        ? `pid ${w.pid}, running`
+        : `exited (code ${w.exitCode}, signal ${w.signalCode})`;
+    return [`[api]\n${this.api.berth.output().slice(-chars)}`, `[worker] ${state}\n${this.worker?.output().slice(-chars) ?? ''}`].join(
+      '\n',
+    );
   }
 }
 
