@@ -10,6 +10,8 @@ COPY . .
 RUN bash scripts/prepare.sh --build && npm prune --omit=dev --no-audit --no-fund --loglevel=error
 
 FROM ${NODE_IMAGE}
+# restic takes and restores backups (Debian's package, as on a host).
+RUN apt-get update -q && apt-get install -y -q --no-install-recommends restic && rm -rf /var/lib/apt/lists/* && restic version
 WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=build /app/node_modules ./node_modules

@@ -9,10 +9,10 @@
 #
 # A service whose variable is already set in the environment is used as given and
 # nothing is installed or started for it. Optional arguments restrict the work to some
-# services: scripts/services.sh docker | postgres | redis | edge (any combination). The edge
-# is started at BERTH_EDGE_ADMIN_URL (default http://127.0.0.1:2019) when nothing answers
-# there, with its data (its internal CA, certificates) in BERTH_EDGE_DATA_DIR; BERTH_EDGE=none
-# skips it.
+# services: scripts/services.sh docker | postgres | redis | edge | backup (any combination).
+# The edge is started at BERTH_EDGE_ADMIN_URL (default http://127.0.0.1:2019) when nothing
+# answers there, with its data (its internal CA, certificates) in BERTH_EDGE_DATA_DIR;
+# BERTH_EDGE=none skips it. `backup` installs restic, which Berth runs for backups.
 #
 # Idempotent: a second run finds everything running and returns in well under a second.
 # Needs root for installing and starting (it is meant for CI machines and dev boxes).
@@ -30,9 +30,9 @@ REDIS_URL_DEFAULT="redis://127.0.0.1:6379"
 DOCKER_HOST_DEFAULT="unix:///var/run/docker.sock"
 DOCKER_POOL_SIZE=24 # prefix length of each automatically assigned bridge network
 
-want_pg=0 want_redis=0 want_docker=0 want_edge=0
+want_pg=0 want_redis=0 want_docker=0 want_edge=0 want_backup=0
 if [ $# -eq 0 ]; then
-  want_pg=1 want_redis=1 want_docker=1 want_edge=1
+  want_pg=1 want_redis=1 want_docker=1 want_edge=1 want_backup=1
 fi
 for arg in "$@"; do
   case "$arg" in
@@ -40,12 +40,13 @@ for arg in "$@"; do
     redis) want_redis=1 ;;
     docker) want_docker=1 ;;
     edge | caddy) want_edge=1 ;;
-    all) want_pg=1 want_redis=1 want_docker=1 want_edge=1 ;;
+    backup | restic) want_backup=1 ;;
+    all) want_pg=1 want_redis=1 want_docker=1 want_edge=1 want_backup=1 ;;
     -h | --help)
       sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2
       exit 0
       ;;
-    *) die "unknown service '$arg' (expected: postgres, redis, docker, edge, all)" ;;
+    *) die "unknown service '$arg' (expected: postgres, redis, docker, edge, backup, all)" ;;
   esac
 done
 
@@ -314,9 +315,18 @@ setup_edge() {
   export_line BERTH_EDGE_ADMIN_URL "$url"
 }
 
+# --- Backups ---------------------------------------------------------------------------
+# restic, which Berth runs for every backup and restore; Berth creates its repository
+# (BERTH_BACKUP_REPOSITORY) the first time it needs it.
+setup_backup() {
+  command -v restic >/dev/null 2>&1 || apt_install restic
+  log "backup: $(restic version 2>/dev/null | cut -d' ' -f1-2) ready"
+}
+
 [ "$want_docker" -eq 1 ] && setup_docker
 [ "$want_pg" -eq 1 ] && setup_postgres
 [ "$want_redis" -eq 1 ] && setup_redis
 [ "$want_edge" -eq 1 ] && setup_edge
+[ "$want_backup" -eq 1 ] && setup_backup
 
 for line in "${exports[@]}"; do echo "$line"; done

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Client } from 'graphql-ws';
 import type { Redis } from 'ioredis';
-import { auth, createTenant, startHarness, uniqueSlug, type Harness } from './harness';
+import { auth, createTenant, startHarness, uniqueSlug, waitForJob, type Harness } from './harness';
 import { TestWebhookReceiver, eventually } from './receivers';
 import { provision, removeSuiteObjects, testRedis, wsClient } from './suite-helpers';
 
@@ -28,6 +28,8 @@ interface Ids {
   apiKeyId: string;
   /** A custom domain of the act site. */
   domain: string;
+  /** A backup of the act site. */
+  backupId: string;
 }
 
 interface Outcome {
@@ -139,6 +141,14 @@ async function freshKey(): Promise<Partial<Ids>> {
   if (res.status !== 201) throw new Error(`fresh key: ${res.status} ${JSON.stringify(res.body)}`);
   return { apiKeyId: res.body.id };
 }
+/** A backup of the act site, taken (a pending one cannot be deleted). */
+async function freshBackup(): Promise<Partial<Ids>> {
+  const res = await h.http.post(`/v1/sites/${ids.actSiteId}/backups`).set(auth(h.admin));
+  if (res.status !== 202) throw new Error(`fresh backup: ${res.status} ${JSON.stringify(res.body)}`);
+  const job = await waitForJob(h, h.admin, res.body.job.id);
+  if (job.status !== 'SUCCEEDED') throw new Error(`fresh backup: ${JSON.stringify(job)}`);
+  return { backupId: res.body.backup.id };
+}
 /** A job that stays QUEUED: the parked site's lock is held by the test. */
 async function freshJob(): Promise<Partial<Ids>> {
   const res = await h.http.post(`/v1/sites/${parkedSiteId}/restart`).set(auth(h.admin));
@@ -242,6 +252,27 @@ const REST_OPS: Op[] = [
     fresh: freshDomain,
     call: (k, i) => rest('DELETE', `/v1/sites/${i.actSiteId}/domains/${i.domain}`, k),
   },
+  {
+    name: 'POST /v1/sites/{id}/backups',
+    access: 'write',
+    scoped: true,
+    call: (k, i) => rest('POST', `/v1/sites/${i.actSiteId}/backups`, k),
+  },
+  { name: 'GET /v1/sites/{id}/backups', access: 'read', scoped: true, call: (k, i) => rest('GET', `/v1/sites/${i.actSiteId}/backups`, k) },
+  {
+    name: 'POST /v1/sites/{id}/restore',
+    access: 'write',
+    scoped: true,
+    call: (k, i) => rest('POST', `/v1/sites/${i.actSiteId}/restore`, k, { backupId: i.backupId }),
+  },
+  { name: 'GET /v1/backups/{id}', access: 'read', scoped: true, call: (k, i) => rest('GET', `/v1/backups/${i.backupId}`, k) },
+  {
+    name: 'DELETE /v1/backups/{id}',
+    access: 'write',
+    scoped: true,
+    fresh: freshBackup,
+    call: (k, i) => rest('DELETE', `/v1/backups/${i.backupId}`, k),
+  },
   { name: 'GET /v1/sites/{id}/events', access: 'read', scoped: true, call: (k, i) => rest('GET', `/v1/sites/${i.siteId}/events`, k) },
   { name: 'GET /v1/sites/{id}/logs', access: 'read', scoped: true, call: (k, i) => rest('GET', `/v1/sites/${i.siteId}/logs?tail=5`, k) },
   { name: 'GET /v1/jobs/{id}', access: 'read', scoped: true, call: (k, i) => rest('GET', `/v1/jobs/${i.jobId}`, k) },
@@ -304,6 +335,31 @@ const GRAPHQL_OPS: Op[] = [
     access: 'read',
     scoped: true,
     call: (k, i) => graphql('events', k, 'query($s: ID) { events(siteId: $s) { id type } }', { s: i.siteId }),
+  },
+  { name: 'Query.backup', access: 'read', scoped: true, call: (k, i) => byId('backup', 'ID!', 'id status')(k, i.backupId) },
+  {
+    name: 'Mutation.createBackup',
+    access: 'write',
+    scoped: true,
+    call: (k, i) =>
+      graphql('createBackup', k, 'mutation($s: ID!) { createBackup(siteId: $s) { backup { id } job { id } } }', { s: i.actSiteId }),
+  },
+  {
+    name: 'Mutation.restoreSite',
+    access: 'write',
+    scoped: true,
+    call: (k, i) =>
+      graphql('restoreSite', k, 'mutation($s: ID!, $b: ID!) { restoreSite(siteId: $s, input: { backupId: $b }) { id } }', {
+        s: i.actSiteId,
+        b: i.backupId,
+      }),
+  },
+  {
+    name: 'Mutation.deleteBackup',
+    access: 'write',
+    scoped: true,
+    fresh: freshBackup,
+    call: (k, i) => mutateId('deleteBackup', 'id status')(k, i.backupId),
   },
   { name: 'Query.job', access: 'read', scoped: true, call: (k, i) => byId('job', 'ID!', 'id status')(k, i.jobId) },
   { name: 'Query.me', access: 'read', scoped: false, call: (k) => graphql('me', k, '{ me { keyId role tenant { id } } }') },
@@ -475,6 +531,7 @@ const randomIds = (): Ids => ({
   apiKeyId: randomUUID(),
   // The same hostname on a missing site: only the site differs between hidden and missing.
   domain: ids.domain,
+  backupId: randomUUID(),
 });
 const aIds = () => [ids.tenantId, ids.siteId, ids.actSiteId, ids.webhookId, parkedSiteId];
 const isRest = (op: Op) => !op.name.includes('.');
@@ -552,8 +609,10 @@ beforeAll(async () => {
     webhookId: webhook.body.id,
     apiKeyId: victimKey.body.id,
     domain: '',
+    backupId: '',
   };
   ids.domain = (await freshDomain()).domain!;
+  ids.backupId = (await freshBackup()).backupId!;
   ids.queuedJobId = (await freshJob()).queuedJobId!;
   // Some deliveries exist, so the deliveries list has something to hide.
   await eventually(

@@ -24,6 +24,9 @@ export const EDGE_HTTP_PORT = 18080 + TEST_SLOT;
 export const EDGE_HTTPS_PORT = 18443 + TEST_SLOT;
 export const BASE_DOMAIN = `e2e${TEST_SLOT}.berth.localhost`;
 
+export const BACKUP_REPOSITORY = `/var/tmp/berth-e2e${TEST_SLOT}/backups`;
+export const BACKUP_PASSWORD = 'berth-e2e-backup-password';
+
 export function testRedisUrl(): string {
   const u = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
   u.pathname = `/${3 + TEST_SLOT}`;
@@ -53,6 +56,10 @@ export function testEnv(overrides: Record<string, string> = {}): NodeJS.ProcessE
     BERTH_EDGE_HTTPS_PORT: String(EDGE_HTTPS_PORT),
     BERTH_BASE_DOMAIN: BASE_DOMAIN,
     BERTH_TLS: 'internal',
+    // One restic repository per slot, with a password the suites know (to read snapshots themselves).
+    BERTH_BACKUP_REPOSITORY: BACKUP_REPOSITORY,
+    BERTH_BACKUP_PASSWORD: BACKUP_PASSWORD,
+    BERTH_BACKUP_STAGING_DIR: `/var/tmp/berth-e2e${TEST_SLOT}/staging`,
     ...overrides,
   };
 }

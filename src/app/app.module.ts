@@ -14,6 +14,7 @@ import { HttpErrorFilter } from '../common/http-error.filter';
 import { formatGraphQLError } from '../common/graphql-errors';
 import { queryLimitErrors, queryLimits } from '../common/graphql-limits';
 import { assertSaneInput } from '../common/sane-input';
+import { BackupsModule } from '../backups/backups.module';
 import { DomainsModule } from '../domains/domains.module';
 import { EdgeModule } from '../edge/edge.module';
 import { EventsModule } from '../events/events.module';
@@ -133,6 +134,7 @@ export class AppModule {
         JobsModule,
         SitesModule,
         DomainsModule,
+        BackupsModule,
         TenantsModule,
         ReconcileModule,
         MonitorModule,

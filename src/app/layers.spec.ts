@@ -20,6 +20,7 @@ const ORDER = [
   'jobs',
   'sites',
   'domains',
+  'backups',
   'tenants',
   'reconcile',
   'monitor',

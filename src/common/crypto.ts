@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 
 /** A random token for API keys and generated passwords: URL- and shell-safe. */
 export function randomToken(bytes = 32): string {
@@ -26,6 +26,11 @@ export class SecretBox {
     const cipher = createCipheriv('aes-256-gcm', this.key, iv);
     const body = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
     return ['v1', iv, cipher.getAuthTag(), body].map((p) => (typeof p === 'string' ? p : p.toString('base64url'))).join('.');
+  }
+
+  /** A secret of its own for `purpose`, derived from the key: nothing to store, and lost only with the key. */
+  derive(purpose: string): string {
+    return createHmac('sha256', this.key).update(`berth:${purpose}`).digest('base64url');
   }
 
   open(sealed: string): string {

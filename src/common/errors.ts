@@ -16,6 +16,9 @@ export enum ErrorCode {
   SITE_DELETED = 'SITE_DELETED',
   JOB_NOT_FOUND = 'JOB_NOT_FOUND',
   DOMAIN_NOT_FOUND = 'DOMAIN_NOT_FOUND',
+  BACKUP_NOT_FOUND = 'BACKUP_NOT_FOUND',
+  /** The backup is not (or no longer) one that can be restored or downloaded: pending, failed or deleted. */
+  BACKUP_NOT_AVAILABLE = 'BACKUP_NOT_AVAILABLE',
   /** The hostname is another site's (whose is not said). */
   DOMAIN_TAKEN = 'DOMAIN_TAKEN',
   JOB_FINISHED = 'JOB_FINISHED',
@@ -61,6 +64,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.SITE_NOT_FOUND:
     case ErrorCode.JOB_NOT_FOUND:
     case ErrorCode.DOMAIN_NOT_FOUND:
+    case ErrorCode.BACKUP_NOT_FOUND:
       return 404;
     case ErrorCode.TENANT_SLUG_TAKEN:
     case ErrorCode.SITE_NAME_TAKEN:
@@ -73,6 +77,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.TENANT_HAS_SITES:
     case ErrorCode.TENANT_DELETING:
     case ErrorCode.JOB_NOT_CANCELLABLE:
+    case ErrorCode.BACKUP_NOT_AVAILABLE:
       return 409;
     case ErrorCode.TENANT_SUSPENDED:
       return 403;

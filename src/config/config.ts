@@ -173,6 +173,17 @@ const schema = z.object({
   BERTH_DOMAIN_CHECK_MS: z.coerce.number().int().min(500).default(30_000),
   /** The edge's routes are compared with the database this often (and after every job). */
   BERTH_EDGE_SYNC_MS: z.coerce.number().int().min(200).default(5000),
+  /**
+   * Where backups go: a restic repository (a local directory, or `sftp:`, `s3:`, `rest:` ...).
+   * One repository per installation; snapshots are tagged with their tenant and site.
+   */
+  BERTH_BACKUP_REPOSITORY: z.string().min(1).default('/var/lib/berth/backups'),
+  /** The repository's password; by default derived from BERTH_ENCRYPTION_KEY (so never stored). */
+  BERTH_BACKUP_PASSWORD: z.string().min(16, 'at least 16 characters').optional(),
+  /** Where a backup stages a site's dump and files before restic reads them (removed after each). */
+  BERTH_BACKUP_STAGING_DIR: z.string().startsWith('/').default('/var/tmp/berth-backup'),
+  /** The restic program. */
+  BERTH_RESTIC: z.string().min(1).default('restic'),
   BERTH_LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
   BERTH_RUN_MIGRATIONS: bool.default(true),
 });
@@ -218,7 +229,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BerthConfig {
   }
   return {
     ...parsed.data,
-    secretKeys: ['DATABASE_URL', 'REDIS_URL', 'BERTH_ADMIN_KEY', 'BERTH_ENCRYPTION_KEY', 'BERTH_SMTP_PASSWORD'],
+    secretKeys: ['DATABASE_URL', 'REDIS_URL', 'BERTH_ADMIN_KEY', 'BERTH_ENCRYPTION_KEY', 'BERTH_SMTP_PASSWORD', 'BERTH_BACKUP_PASSWORD'],
   };
 }
 

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import Docker from 'dockerode';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { dockerOptions } from './docker-options';
 import { followedLog } from './log-stream';
@@ -18,6 +19,10 @@ export interface ExecOptions {
   env?: string[];
   /** Given to the command on its stdin, which it reads by length (see {@link DockerService.exec}). */
   stdin?: string;
+  /** Streamed to the command's stdin instead (a dump to import): exactly `bytes` of it are read. */
+  input?: { stream: Readable; bytes: number };
+  /** The command's stdout goes here as it comes, instead of into the result (a dump to a file). */
+  stdout?: Writable;
   /** user or user:group inside the container. */
   user?: string;
   /** How long the command may run (default: a job step's timeout). */
@@ -208,7 +213,8 @@ export class DockerService {
   async exec(container: string, cmd: string[], opts: ExecOptions = {}): Promise<ExecResult> {
     const timeoutMs = opts.timeoutMs ?? this.execTimeoutMs;
     opts.signal?.throwIfAborted();
-    const bounded = boundedCommand(cmd, timeoutMs, opts.stdin === undefined ? undefined : Buffer.byteLength(opts.stdin));
+    const stdinBytes = opts.input?.bytes ?? (opts.stdin === undefined ? undefined : Buffer.byteLength(opts.stdin));
+    const bounded = boundedCommand(cmd, timeoutMs, stdinBytes);
     // Every request of the exec (create, start, the output, inspect) counts against one
     // deadline: an engine that stops answering halfway fails the call, it does not hang it.
     let stream: NodeJS.ReadWriteStream | undefined;
@@ -230,14 +236,15 @@ export class DockerService {
         ...(opts.user ? { User: opts.user } : {}),
         AttachStdout: true,
         AttachStderr: true,
-        AttachStdin: opts.stdin !== undefined,
+        AttachStdin: stdinBytes !== undefined,
       });
-      const started = await exec.start({ hijack: true, stdin: opts.stdin !== undefined });
+      const started = await exec.start({ hijack: true, stdin: stdinBytes !== undefined });
       stream = started;
       const out = new PassThrough();
       const err = new PassThrough();
       const chunks = { out: [] as Buffer[], err: [] as Buffer[] };
-      out.on('data', (c: Buffer) => chunks.out.push(c));
+      if (opts.stdout) out.pipe(opts.stdout);
+      else out.on('data', (c: Buffer) => chunks.out.push(c));
       err.on('data', (c: Buffer) => chunks.err.push(c));
       this.docker.modem.demuxStream(started, out, err);
       const ended = new Promise<void>((resolve, reject) => {
@@ -245,8 +252,15 @@ export class DockerService {
         started.on('close', resolve);
         started.on('error', reject);
       });
-      if (opts.stdin !== undefined) started.end(opts.stdin);
+      if (opts.input) {
+        opts.input.stream.on('error', (e) => started.destroy(e));
+        opts.input.stream.pipe(started);
+      } else if (opts.stdin !== undefined) started.end(opts.stdin);
       await ended;
+      if (opts.stdout) {
+        out.end();
+        await finished(opts.stdout);
+      }
       const info = await exec.inspect();
       return {
         exitCode: info.ExitCode ?? -1,
@@ -265,6 +279,21 @@ export class DockerService {
       clearTimeout(timer);
       if (onAbort) opts.signal?.removeEventListener('abort', onAbort);
     }
+  }
+
+  /** A folder of a container (its volume mounted there included) as a tar stream, entries named `<folder>/...`. */
+  async getArchive(container: string, path: string): Promise<Readable> {
+    return (await this.docker.getContainer(container).getArchive({ path })) as unknown as Readable;
+  }
+
+  /** Extracts a tar stream into a container's folder (running or not), keeping the entries' owners. */
+  async putArchive(container: string, path: string, tar: Readable): Promise<void> {
+    await this.docker.getContainer(container).putArchive(tar, { path });
+  }
+
+  /** Waits for a container to exit; returns its exit code. */
+  async waitContainer(id: string): Promise<number> {
+    return ((await this.docker.getContainer(id).wait()) as { StatusCode: number }).StatusCode;
   }
 
   /** The container's log as one text stream (stdout and stderr interleaved). */

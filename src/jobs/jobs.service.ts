@@ -3,7 +3,7 @@ import { Queue } from 'bullmq';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
 import type { Job, Site } from '../generated/prisma/client';
-import { DesiredState, JobKind, JobStatus } from '../generated/prisma/enums';
+import { BackupStatus, DesiredState, JobKind, JobStatus } from '../generated/prisma/enums';
 import { EventsService } from '../events/events.service';
 import { RedisService } from '../redis/redis.service';
 import { BerthError, ErrorCode } from '../common/errors';
@@ -158,6 +158,11 @@ export class JobsService implements OnModuleDestroy {
         ErrorCode.JOB_NOT_CANCELLABLE,
         'A tenant deletion cannot be cancelled; it finishes or fails, and can be asked for again',
       );
+    if (job.kind === JobKind.RESTORE && job.status === JobStatus.RUNNING)
+      throw new BerthError(
+        ErrorCode.JOB_NOT_CANCELLABLE,
+        'A running restore cannot be cancelled: it finishes, or rolls back to the checkpoint it took',
+      );
     if (job.status !== JobStatus.QUEUED && job.status !== JobStatus.RUNNING) {
       throw new BerthError(ErrorCode.JOB_FINISHED, `Job ${id} is already ${job.status.toLowerCase()}`);
     }
@@ -168,6 +173,11 @@ export class JobsService implements OnModuleDestroy {
     });
     if (cancelled.count === 1) {
       await (await this.queue.getJob(id).catch(() => undefined))?.remove().catch(() => undefined);
+      // A backup that was to be taken never will be.
+      await this.prisma.backup.updateMany({
+        where: { jobId: id, status: BackupStatus.PENDING },
+        data: { status: BackupStatus.FAILED, error: 'cancelled before it ran', finishedAt: new Date() },
+      });
       const base = { tenantId: job.tenantId, siteId: job.siteId, data: { jobId: id }, actorKeyId: actor.keyId };
       await this.events.record({ ...base, type: 'job.cancelled', message: `${job.kind} cancelled before it ran` });
       const newer = await this.undo(job);

@@ -14,7 +14,7 @@ import { sign, SIGNATURE_HEADER, TIMESTAMP_HEADER } from './webhook-signature';
 import { postWebhook, REFUSED, WebhookTargetPolicy } from './webhook-target';
 
 /** Events that are emailed to the tenant's contact address. */
-export const EMAILED_EVENTS = new Set(['site.down', 'site.up']);
+export const EMAILED_EVENTS = new Set(['site.down', 'site.up', 'backup.failed']);
 
 type Handler<N extends NotifyJob> = (data: NotifyPayloads[N], job: Job) => Promise<void>;
 

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { setTimeout as delay } from 'node:timers/promises';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { ApplyService, type ApplyReport } from '../docker/apply.service';
-import { DockerService } from '../docker/docker.service';
+import { DockerService, type ContainerInfo } from '../docker/docker.service';
 import { emptyPlan, type Plan } from '../docker/plan.types';
 import { RedisService } from '../redis/redis.service';
 import { HostPorts } from './host-ports';
@@ -70,9 +70,26 @@ export class SiteEngine {
     await runSql(this.docker, this.dbContainer(tenantSlug), rootPassword, sql, signal);
   }
 
+  inspect(container: string): Promise<ContainerInfo | undefined> {
+    return this.docker.inspectContainer(container);
+  }
+
+  async stop(containerId: string, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    await this.docker.stopContainer(containerId);
+  }
+
   async restart(containerId: string, signal: AbortSignal): Promise<void> {
     signal.throwIfAborted();
     await this.docker.restartContainer(containerId);
+  }
+
+  /** What the site's home page answers on its published port: the status, and where it redirects to. */
+  async homePage(port: number, signal: AbortSignal): Promise<{ status: number; location: string | null }> {
+    const url = siteUrl(this.config.BERTH_PUBLISH_ADDRESS, port) as string;
+    const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]) });
+    await res.arrayBuffer();
+    return { status: res.status, location: res.headers.get('location') };
   }
 
   /** Waits until the container's published port answers HTTP (any status below 500); returns the port. */

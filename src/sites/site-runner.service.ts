@@ -87,7 +87,11 @@ export class SiteRunner {
     }
   }
 
-  private async converge(job: Job, tenant: Tenant, site: Site, steps: StepRecorder): Promise<SiteStatus> {
+  /**
+   * Makes Docker, the database server, WordPress and the edge match the site's row, as the
+   * job's steps; records the outcome for the job's generation and returns the state reached.
+   */
+  async converge(job: Job, tenant: Tenant, site: Site, steps: StepRecorder): Promise<SiteStatus> {
     const rootPassword = this.planner.tenantFacts(tenant).dbRootPassword;
     await this.tenantObjects(tenant, site, steps);
     site = { ...site, hostPort: await this.ports.reserve(site) };

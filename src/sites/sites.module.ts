@@ -20,6 +20,6 @@ import { SitesService } from './sites.service';
   imports: [DatabaseModule, RedisModule, DockerModule, EdgeModule, EventsModule, JobsModule],
   controllers: [SitesController],
   providers: [SitesService, SitesResolver, SitePlanner, SiteStatusWriter, HostPorts, SiteEngine, SiteRunner, SiteOwner],
-  exports: [SitesService, SitePlanner, SiteStatusWriter, SiteRunner],
+  exports: [SitesService, SitePlanner, SiteStatusWriter, SiteRunner, SiteEngine],
 })
 export class SitesModule {}

@@ -23,6 +23,7 @@ import { wordpressSettings } from './wordpress-install';
 
 import { siteUrl } from '../common/site-url';
 import { siteChannel } from './site-urls';
+import { lockSiteRow } from './site-row';
 import { type JobView } from '../jobs/dto/job.dto';
 
 const ACTIONS = {
@@ -297,7 +298,7 @@ export class SitesService {
     assertCanWrite(actor);
     const env = input.env === undefined ? undefined : validateSiteEnv(input.env);
     const job = await this.prisma.$transaction(async (tx) => {
-      const site = await this.lockSite(tx, actor, id);
+      const site = await lockSiteRow(tx, actor, id);
       if (site.status === SiteStatus.DELETED || site.desiredState === DesiredState.ABSENT)
         throw new BerthError(ErrorCode.SITE_DELETED, `Site ${site.name} is deleted or being deleted`);
       const tenant = await tx.tenant.findUniqueOrThrow({ where: { id: site.tenantId } });
@@ -339,22 +340,12 @@ export class SitesService {
     return { job: toJobView(job) };
   }
 
-  /** Locks the site row for the transaction; another tenant's site answers like a missing one. */
-  private async lockSite(tx: Prisma.TransactionClient, actor: Principal, id: string): Promise<Site> {
-    const [row] = await tx.$queryRaw<
-      { id: string }[]
-    >`SELECT id FROM "Site" WHERE id = ${isUuid(id) ? id : '00000000-0000-0000-0000-000000000000'}::uuid FOR UPDATE`;
-    const site = row ? await tx.site.findUnique({ where: { id: row.id } }) : null;
-    if (!site || !canSeeTenant(actor, site.tenantId)) throw new BerthError(ErrorCode.SITE_NOT_FOUND, `Site ${id} was not found`);
-    return site;
-  }
-
   /** start, stop, restart and delete: record the desired state, then let a job apply it. */
   async act(actor: Principal, id: string, action: SiteAction): Promise<{ job: JobView }> {
     assertCanWrite(actor);
     const { kind, desired } = ACTIONS[action];
     const job = await this.prisma.$transaction(async (tx) => {
-      const site = await this.lockSite(tx, actor, id);
+      const site = await lockSiteRow(tx, actor, id);
       if (site.status === SiteStatus.DELETED || (site.desiredState === DesiredState.ABSENT && action !== 'delete')) {
         throw new BerthError(ErrorCode.SITE_DELETED, `Site ${site.name} is deleted or being deleted`);
       }

@@ -3,7 +3,7 @@ import { DelayedError, UnrecoverableError, Worker, type Job as BullJob } from 'b
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
 import type { Job, Prisma } from '../generated/prisma/client';
-import { JobStatus, SiteStatus } from '../generated/prisma/enums';
+import { BackupStatus, JobKind, JobStatus, SiteStatus } from '../generated/prisma/enums';
 import { RedisService, type Lock } from '../redis/redis.service';
 import { EventsService } from '../events/events.service';
 import { RolledBackError, SiteRunner } from '../sites/site-runner.service';
@@ -15,6 +15,7 @@ import { SupersededError, supersededBy, supersededDetail } from '../jobs/generat
 import { MonitorService } from '../monitor/monitor.service';
 import { EdgeService } from '../edge/edge.service';
 import { TenantDeletionService } from '../tenants/tenant-deletion.service';
+import { BackupRunner, CONTENT_JOBS } from '../backups/backup-runner.service';
 
 type Payload = JobPayloads[typeof JobName.ApplySite];
 const handlers: Record<JobName, true> = { [JobName.ApplySite]: true, [JobName.DeleteTenant]: true };
@@ -40,6 +41,7 @@ export class SiteWorker {
     private readonly monitor: MonitorService,
     private readonly edge: EdgeService,
     private readonly tenantDeletion: TenantDeletionService,
+    private readonly backups: BackupRunner,
   ) {}
 
   start(): void {
@@ -113,7 +115,7 @@ export class SiteWorker {
    * cancellation takes effect (no step is left half-applied), and a job that a newer request
    * overtook stops (that request's job applies the site).
    */
-  private recorder({ jobId, siteId, generation }: Payload, lock: Lock): StepRecorder {
+  private recorder({ jobId, siteId, generation, kind }: Payload, lock: Lock): StepRecorder {
     return new StepRecorder(
       STEPS_PER_JOB,
       this.config.BERTH_STEP_TIMEOUT_MS,
@@ -124,7 +126,10 @@ export class SiteWorker {
       },
       async () => {
         await lock.verify();
-        if (await this.jobs.cancelRequested(jobId)) throw new CancelledError();
+        // A restore that has started finishes or rolls back: stopping it halfway would leave half a site.
+        if (kind !== JobKind.RESTORE && (await this.jobs.cancelRequested(jobId))) throw new CancelledError();
+        // Backups and restores change no desired state: a newer request waits for them, it does not stop them.
+        if (CONTENT_JOBS.has(kind)) return;
         const site = await this.prisma.site.findUnique({ where: { id: siteId }, select: { generation: true } });
         const newer = supersededBy(generation, site?.generation);
         if (newer !== undefined) throw new SupersededError(newer, generation);
@@ -143,8 +148,9 @@ export class SiteWorker {
     const started = await this.prisma.job.findUniqueOrThrow({ where: { id: jobId } });
     await this.jobs.publish(started);
     try {
-      const status = await this.runner.run(started, steps);
-      if (started.siteId) await this.monitor.afterJob(started.siteId, status);
+      const status = CONTENT_JOBS.has(started.kind) ? await this.backups.run(started, steps) : await this.runner.run(started, steps);
+      // A backup leaves the site as it was: its probing goes on as before.
+      if (started.siteId && started.kind !== JobKind.BACKUP) await this.monitor.afterJob(started.siteId, status);
       const done = await this.prisma.job.update({
         where: { id: jobId },
         data: { status: JobStatus.SUCCEEDED, progress: 100, finishedAt: new Date() },
@@ -171,7 +177,9 @@ export class SiteWorker {
       // With the lock lost, someone else may be applying the site now: the site is left to them.
       const lost = lock.signal.aborted;
       const final = (e instanceof RolledBackError && !lost) || bull.attemptsMade + 1 >= (bull.opts.attempts ?? 1);
-      if (final) await this.fail(jobId, message, JobStatus.FAILED, !(e instanceof RolledBackError) && !lost);
+      // A failed backup changed nothing: the site is not FAILED for it.
+      const siteFailed = !(e instanceof RolledBackError) && !lost && started.kind !== JobKind.BACKUP;
+      if (final) await this.fail(jobId, message, JobStatus.FAILED, siteFailed);
       else
         await this.jobs.publish(await this.prisma.job.update({ where: { id: jobId }, data: { status: JobStatus.QUEUED, error: message } }));
       this.logger.warn(`job ${jobId} (${started.kind}) attempt ${bull.attemptsMade + 1} failed: ${message}`);
@@ -202,6 +210,24 @@ export class SiteWorker {
     this.logger.log(`job ${started.id} (${started.kind}) superseded by generation ${e.siteGeneration}`);
   }
 
+  /** The backups a job was taking when it ended for good (failed, cancelled, given up) failed with it; the owner is told. */
+  private async backupFailed(job: Job, message: string): Promise<void> {
+    const pending = await this.prisma.backup.findMany({ where: { jobId: job.id, status: BackupStatus.PENDING } });
+    for (const backup of pending) {
+      await this.prisma.backup.update({
+        where: { id: backup.id },
+        data: { status: BackupStatus.FAILED, error: message, finishedAt: new Date() },
+      });
+      await this.events.record({
+        tenantId: backup.tenantId,
+        siteId: backup.siteId,
+        type: 'backup.failed',
+        message: `${backup.kind === 'CHECKPOINT' ? 'Checkpoint' : 'Backup'} of the site failed: ${message}`,
+        data: { backupId: backup.id, jobId: job.id },
+      });
+    }
+  }
+
   /**
    * Ends a job for good; the site is FAILED with the reason unless a rollback kept it running
    * or a newer request owns the site (the write is conditional on the job's generation).
@@ -209,6 +235,7 @@ export class SiteWorker {
   private async fail(jobId: string, message: string, status: JobStatus = JobStatus.FAILED, siteFailed = true): Promise<void> {
     const job = await this.prisma.job.update({ where: { id: jobId }, data: { status, error: message, finishedAt: new Date() } });
     await this.jobs.publish(job);
+    await this.backupFailed(job, message);
     if (siteFailed && job.siteId) {
       const reason = status === JobStatus.CANCELLED ? `job ${jobId} was cancelled` : message;
       await this.status.set({ id: job.siteId }, { status: SiteStatus.FAILED, lastError: reason }, job.generation).catch((err: unknown) => {

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { BackupsModule } from '../backups/backups.module';
 import { DatabaseModule } from '../database/database.module';
 import { EdgeModule } from '../edge/edge.module';
 import { EventsModule } from '../events/events.module';
@@ -11,7 +12,7 @@ import { SiteWorker } from './site.worker';
 
 /** Runs the jobs: each site job through the site runner, tenant deletions through theirs. */
 @Module({
-  imports: [DatabaseModule, RedisModule, EdgeModule, EventsModule, JobsModule, SitesModule, TenantsModule, MonitorModule],
+  imports: [BackupsModule, DatabaseModule, RedisModule, EdgeModule, EventsModule, JobsModule, SitesModule, TenantsModule, MonitorModule],
   providers: [SiteWorker],
   exports: [SiteWorker],
 })

@@ -1,0 +1,210 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BERTH_CONFIG, type BerthConfig } from '../config/config';
+import { DockerService } from '../docker/docker.service';
+import { LABEL, MANAGED_BY } from '../docker/plan.types';
+import { runSql } from '../sites/site-database';
+import { ResticService, type SnapshotSummary } from './restic.service';
+
+/** Where a site is: what a backup reads and a restore writes. */
+export interface BackupTarget {
+  siteId: string;
+  tenantId: string;
+  tenantSlug: string;
+  /** The tenant's database server container, its root password, and the site's database. */
+  dbContainer: string;
+  rootPassword: string;
+  dbName: string;
+  /** The site's WordPress container and its files volume. */
+  wpContainer: string;
+  volume: string;
+}
+
+export interface TakenBackup extends SnapshotSummary {
+  durationMs: number;
+  wordpressVersion: string | null;
+  image: string | null;
+  tables: number;
+}
+
+export const BACKUP_PARTS = ['database', 'files'] as const;
+export type BackupPart = (typeof BACKUP_PARTS)[number];
+
+/** In a snapshot: the dump, and the site's files under `files/`. */
+export const DUMP_PATH = '/database.sql';
+export const FILES_PATH = '/files';
+
+/** Where the restore helper mounts the site's volume: a snapshot's `files/` tar extracts onto it. */
+const HELPER_MOUNT = '/files';
+
+// The dump is one transaction (InnoDB: a consistent view without locking writers), streamed
+// row by row (--quick); the password and database name travel in the exec's environment.
+const DUMP = [
+  'sh',
+  '-c',
+  'c=$(command -v mariadb-dump || command -v mysqldump) && exec "$c" -uroot -h127.0.0.1 --protocol=tcp --single-transaction --quick --routines --triggers --events --hex-blob --default-character-set=utf8mb4 --max-allowed-packet=256M "$BERTH_DB"',
+];
+const IMPORT = [
+  'sh',
+  '-c',
+  'c=$(command -v mariadb || command -v mysql) && exec "$c" -uroot -h127.0.0.1 --protocol=tcp --default-character-set=utf8mb4 --max-allowed-packet=256M "$BERTH_DB"',
+];
+const IDENT = /^[a-z0-9_]{1,64}$/;
+
+/**
+ * What backups and restores do on the Docker Engine and in the repository: a backup stages the
+ * site's dump and files in a folder of its own and lets restic take that folder as one
+ * snapshot; a restore streams them back from restic into the database server and the volume.
+ * Nothing is held whole in memory: dumps and files go through the disk or straight through.
+ */
+@Injectable()
+export class BackupEngine {
+  constructor(
+    @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
+    private readonly docker: DockerService,
+    private readonly restic: ResticService,
+  ) {}
+
+  /** Dumps the database, copies the files, and takes them as one snapshot tagged with the tenant and site. */
+  async take(t: BackupTarget, signal: AbortSignal): Promise<TakenBackup> {
+    const started = Date.now();
+    if (!IDENT.test(t.dbName)) throw new Error(`refusing an unexpected database name: ${t.dbName}`);
+    // One folder per site, the same every time: restic finds the site's previous snapshot by
+    // it and reads only the files that changed since.
+    const stage = join(this.config.BERTH_BACKUP_STAGING_DIR, t.siteId);
+    await rm(stage, { recursive: true, force: true });
+    await mkdir(join(stage, 'files'), { recursive: true, mode: 0o700 });
+    try {
+      const tables = await this.tableCount(t, signal);
+      const dump = await this.docker.exec(t.dbContainer, DUMP, {
+        env: [`MYSQL_PWD=${t.rootPassword}`, `BERTH_DB=${t.dbName}`],
+        stdout: createWriteStream(join(stage, 'database.sql'), { mode: 0o600 }),
+        signal,
+      });
+      if (dump.exitCode !== 0) throw new Error(`database dump failed (exit ${dump.exitCode}): ${dump.stderr.trim().slice(0, 500)}`);
+      const info = await this.docker.inspectContainer(t.wpContainer);
+      if (!info) throw new Error(`the site's container ${t.wpContainer} does not exist`);
+      const mount = info.Mounts.find((m) => m.Name === t.volume);
+      if (!mount) throw new Error(`the site's volume ${t.volume} is not mounted in ${t.wpContainer}`);
+      await this.extract(await this.docker.getArchive(t.wpContainer, mount.Destination), join(stage, 'files'), signal);
+      const summary = await this.restic.backup(stage, [`tenant:${t.tenantId}`, `site:${t.siteId}`], signal);
+      return {
+        ...summary,
+        durationMs: Date.now() - started,
+        wordpressVersion: await wordpressVersion(join(stage, 'files')),
+        image: info.Config.Image,
+        tables,
+      };
+    } finally {
+      await rm(stage, { recursive: true, force: true });
+    }
+  }
+
+  /** Replaces the site's database with the snapshot's dump (the site's user keeps its rights: they are by name). */
+  async restoreDatabase(t: BackupTarget, snapshotId: string, signal: AbortSignal): Promise<void> {
+    if (!IDENT.test(t.dbName)) throw new Error(`refusing an unexpected database name: ${t.dbName}`);
+    const bytes = await this.restic.fileSize(snapshotId, DUMP_PATH, signal);
+    if (bytes === undefined) throw new Error(`snapshot ${snapshotId} holds no database dump`);
+    await runSql(
+      this.docker,
+      t.dbContainer,
+      t.rootPassword,
+      `DROP DATABASE IF EXISTS \`${t.dbName}\`; CREATE DATABASE \`${t.dbName}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`,
+      signal,
+    );
+    const dump = this.restic.dump(snapshotId, DUMP_PATH, signal);
+    const [res] = await Promise.all([
+      this.docker.exec(t.dbContainer, IMPORT, {
+        env: [`MYSQL_PWD=${t.rootPassword}`, `BERTH_DB=${t.dbName}`],
+        input: { stream: dump.stream, bytes },
+        signal,
+      }),
+      dump.done,
+    ]).finally(() => dump.stop());
+    if (res.exitCode !== 0) throw new Error(`database import failed (exit ${res.exitCode}): ${res.stderr.trim().slice(0, 500)}`);
+  }
+
+  /**
+   * Makes the site's volume hold exactly the snapshot's files: a short-lived helper container
+   * (the site's own image, no network, no capabilities but reading and removing any file)
+   * empties it, then the snapshot's tar is extracted onto it with its owners and modes.
+   * The site's container must be stopped.
+   */
+  async restoreFiles(t: BackupTarget, image: string, snapshotId: string, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    const name = `${t.wpContainer}_restore`;
+    // One an interrupted attempt left behind.
+    await this.docker.removeContainer(name);
+    const helper = await this.docker.createContainer({
+      name,
+      Image: image,
+      Entrypoint: ['sh', '-c', 'find "$0" -mindepth 1 -delete', HELPER_MOUNT],
+      User: '0:0',
+      Labels: {
+        [LABEL.managedBy]: MANAGED_BY,
+        [LABEL.instance]: this.config.BERTH_INSTANCE,
+        [LABEL.tenant]: t.tenantSlug,
+        [LABEL.role]: 'restore-helper',
+      },
+      // Not read-only: the engine extracts the snapshot's `files/...` entries from its root
+      // (into the volume mounted at /files), which it refuses on a read-only root filesystem.
+      // The helper has no network and runs nothing but `find` before the extraction.
+      HostConfig: {
+        NetworkMode: 'none',
+        CapDrop: ['ALL'],
+        CapAdd: ['DAC_OVERRIDE', 'FOWNER'],
+        SecurityOpt: ['no-new-privileges'],
+        Mounts: [{ Type: 'volume', Source: t.volume, Target: HELPER_MOUNT }],
+      },
+    });
+    try {
+      await this.docker.startContainer(helper);
+      const code = await this.docker.waitContainer(helper);
+      if (code !== 0) throw new Error(`emptying the site's volume failed (exit ${code})`);
+      signal.throwIfAborted();
+      const tar = this.restic.dump(snapshotId, FILES_PATH, signal);
+      await Promise.all([this.docker.putArchive(helper, '/', tar.stream), tar.done]).finally(() => tar.stop());
+    } finally {
+      await this.docker.removeContainer(helper);
+    }
+  }
+
+  /** Tables in the site's database: what a restore must give back. */
+  async tableCount(t: BackupTarget, signal: AbortSignal): Promise<number> {
+    const out = await runSql(
+      this.docker,
+      t.dbContainer,
+      t.rootPassword,
+      `SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '${t.dbName}'`,
+      signal,
+    );
+    const n = Number(out.trim().split('\n').pop());
+    if (!Number.isInteger(n)) throw new Error(`unexpected table count: ${out.slice(0, 200)}`);
+    return n;
+  }
+
+  /** Extracts a tar stream of `<folder>/...` into `dir`, as root keeping owners, modes and times. */
+  private extract(tar: NodeJS.ReadableStream, dir: string, signal: AbortSignal): Promise<void> {
+    const child = spawn('tar', ['-x', '--numeric-owner', '--same-owner', '--strip-components=1', '-C', dir], {
+      stdio: ['pipe', 'ignore', 'pipe'],
+      signal,
+    });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8').slice(0, 1000)));
+    tar.pipe(child.stdin);
+    return new Promise((resolve, reject) => {
+      tar.on('error', (e: Error) => reject(e));
+      child.once('error', reject);
+      child.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`copying the site's files failed: ${stderr.trim()}`))));
+    });
+  }
+}
+
+/** The WordPress version a site's files hold (wp-includes/version.php), if they are WordPress. */
+async function wordpressVersion(files: string): Promise<string | null> {
+  const php = await readFile(join(files, 'wp-includes', 'version.php'), 'utf8').catch(() => '');
+  return /\$wp_version\s*=\s*'([^']+)'/.exec(php)?.[1] ?? null;
+}

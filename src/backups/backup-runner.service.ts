@@ -1,0 +1,243 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { BERTH_CONFIG, type BerthConfig } from '../config/config';
+import { PrismaService } from '../database/prisma.service';
+import { EventsService } from '../events/events.service';
+import type { Backup, Job, Prisma, Site, Tenant } from '../generated/prisma/client';
+import { BackupKind, BackupStatus, DesiredState, JobKind, SiteStatus } from '../generated/prisma/enums';
+import type { StepRecorder } from '../jobs/step-recorder';
+import { SiteEngine } from '../sites/site-engine';
+import { names } from '../sites/site-plan';
+import { SitePlanner } from '../sites/site-planner';
+import { RolledBackError, SiteRunner } from '../sites/site-runner.service';
+import { SiteStatusWriter } from '../sites/site-status';
+import { BackupEngine, BACKUP_PARTS, type BackupPart, type BackupTarget, type TakenBackup } from './backup-engine';
+
+/** What a BACKUP job's row carries. */
+export interface BackupJobParams {
+  backupId: string;
+}
+
+/** What a RESTORE job's row carries; checkpointId is added once the checkpoint is taken (a retry reuses it). */
+export interface RestoreJobParams {
+  backupId: string;
+  parts: BackupPart[];
+  checkpointId?: string;
+}
+
+/** Jobs that read or put back a site's content: they never change its desired state, so no request supersedes them. */
+export const CONTENT_JOBS: ReadonlySet<JobKind> = new Set([JobKind.BACKUP, JobKind.RESTORE]);
+
+const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+
+/**
+ * Runs backup and restore jobs, as steps. A restore first takes a checkpoint of the site as it
+ * is, then puts the backup back (database, files, or both), brings the site up and checks it;
+ * if anything fails it puts the checkpoint back the same way and says "rolled back".
+ */
+@Injectable()
+export class BackupRunner {
+  constructor(
+    @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
+    private readonly prisma: PrismaService,
+    private readonly events: EventsService,
+    private readonly planner: SitePlanner,
+    private readonly engine: BackupEngine,
+    private readonly sites: SiteEngine,
+    private readonly runner: SiteRunner,
+    private readonly status: SiteStatusWriter,
+  ) {}
+
+  async run(job: Job, steps: StepRecorder): Promise<SiteStatus> {
+    if (!job.siteId) throw new Error(`job ${job.id} (${job.kind}) has no site`);
+    const site = await this.prisma.site.findUniqueOrThrow({ where: { id: job.siteId } });
+    const tenant = await this.prisma.tenant.findUniqueOrThrow({ where: { id: site.tenantId } });
+    if (job.kind === JobKind.RESTORE) return this.restore(job, tenant, site, steps);
+    const { backupId } = job.params as unknown as BackupJobParams;
+    const backup = await this.prisma.backup.findUniqueOrThrow({ where: { id: backupId } });
+    await this.take(backup, tenant, site, steps, 'back up database and files');
+    return site.status;
+  }
+
+  /** Takes the backup row's snapshot and records it; the row says SUCCEEDED, with its sizes and versions. */
+  private async take(backup: Backup, tenant: Tenant, site: Site, steps: StepRecorder, step: string): Promise<Backup> {
+    if (backup.status === BackupStatus.SUCCEEDED) return backup;
+    if (site.status === SiteStatus.DELETED || site.desiredState === DesiredState.ABSENT)
+      throw new Error(`site ${site.name} is deleted or being deleted: nothing to back up`);
+    const taken = await steps.run(
+      step,
+      (signal) => this.engine.take(this.target(tenant, site), signal),
+      (r) => `snapshot ${r.snapshotId.slice(0, 8)}: ${mb(r.totalBytes)} read, ${mb(r.addedBytes)} added, ${r.tables} tables`,
+    );
+    const done = await this.prisma.backup.update({
+      where: { id: backup.id },
+      data: { ...succeeded(taken), wordpressUrl: site.wordpressUrl },
+    });
+    await this.events.record({
+      tenantId: site.tenantId,
+      siteId: site.id,
+      type: 'backup.succeeded',
+      message: `${backup.kind === BackupKind.CHECKPOINT ? 'Checkpoint' : 'Backup'} of site ${site.name} taken (${mb(taken.totalBytes)})`,
+      data: { backupId: backup.id, snapshotId: taken.snapshotId, kind: backup.kind },
+    });
+    return done;
+  }
+
+  private async restore(job: Job, tenant: Tenant, site: Site, steps: StepRecorder): Promise<SiteStatus> {
+    const params = job.params as unknown as RestoreJobParams;
+    const source = await this.prisma.backup.findUniqueOrThrow({ where: { id: params.backupId } });
+    if (source.status !== BackupStatus.SUCCEEDED || !source.snapshotId)
+      throw new RolledBackError(`backup ${source.id} is ${source.status.toLowerCase()}: nothing was changed`, site.status);
+    if (site.desiredState === DesiredState.ABSENT) throw new RolledBackError('the site is being deleted: nothing was changed', site.status);
+    // The checkpoint: taken once per job, so a retried attempt puts back the state before the
+    // restore, not a half-restored one.
+    let checkpoint: Backup;
+    try {
+      checkpoint = await this.checkpoint(job, params, tenant, site, steps);
+    } catch (e) {
+      throw new RolledBackError(`the checkpoint before the restore failed: ${(e as Error).message}; nothing was changed`, site.status);
+    }
+    const parts = params.parts.length ? params.parts : [...BACKUP_PARTS];
+    try {
+      await this.putBack(job, tenant, site, source, parts, steps, `restore ${parts.join(' and ')} from backup`);
+      const status = await this.bringUp(job, tenant, site.id, source, parts, steps);
+      await this.events.record({
+        tenantId: site.tenantId,
+        siteId: site.id,
+        type: 'site.restored',
+        message: `Site ${site.name} restored from backup ${source.id} (${parts.join(', ')})`,
+        data: { jobId: job.id, backupId: source.id, checkpointId: checkpoint.id, parts },
+      });
+      return status;
+    } catch (e) {
+      // The lock was lost: another worker owns the site now and runs this job again.
+      if (steps.interrupted) throw e;
+      const message = (e as Error).message;
+      try {
+        await this.putBack(job, tenant, site, checkpoint, [...BACKUP_PARTS], steps, 'roll back to the checkpoint');
+        const status = await this.bringUp(job, tenant, site.id, checkpoint, [...BACKUP_PARTS], steps);
+        throw new RolledBackError(`restore failed and was rolled back to checkpoint ${checkpoint.id}: ${message}`, status);
+      } catch (again) {
+        if (again instanceof RolledBackError) throw again;
+        throw new Error(
+          `restore failed: ${message}; rolling back to checkpoint ${checkpoint.id} failed too: ${(again as Error).message} (restore that backup to retry)`,
+          { cause: again },
+        );
+      }
+    }
+  }
+
+  private async checkpoint(job: Job, params: RestoreJobParams, tenant: Tenant, site: Site, steps: StepRecorder): Promise<Backup> {
+    const existing = params.checkpointId ? await this.prisma.backup.findUnique({ where: { id: params.checkpointId } }) : null;
+    if (existing?.status === BackupStatus.SUCCEEDED) return existing;
+    const row =
+      existing ??
+      (await this.prisma.backup.create({
+        data: { tenantId: site.tenantId, siteId: site.id, kind: BackupKind.CHECKPOINT, jobId: job.id },
+      }));
+    if (!existing)
+      await this.prisma.job.update({
+        where: { id: job.id },
+        data: { params: { ...params, checkpointId: row.id } as unknown as Prisma.InputJsonValue },
+      });
+    try {
+      return await this.take(row, tenant, site, steps, 'checkpoint of the current state');
+    } catch (e) {
+      await this.prisma.backup.update({
+        where: { id: row.id },
+        data: { status: BackupStatus.FAILED, error: (e as Error).message, finishedAt: new Date() },
+      });
+      throw e;
+    }
+  }
+
+  /** Stops the site and puts a snapshot's parts back; the site is RESTORING meanwhile (not probed). */
+  private async putBack(
+    job: Job,
+    tenant: Tenant,
+    site: Site,
+    from: Backup,
+    parts: BackupPart[],
+    steps: StepRecorder,
+    step: string,
+  ): Promise<void> {
+    const fresh = await this.prisma.site.findUniqueOrThrow({ where: { id: site.id } });
+    await this.status.set(site, { status: SiteStatus.RESTORING }, fresh.generation);
+    const target = this.target(tenant, site);
+    const snapshot = from.snapshotId as string;
+    await steps.run(
+      step,
+      async (signal) => {
+        const info = await this.sites.inspect(target.wpContainer);
+        if (info?.State.Running) await this.sites.stop(info.Id, signal);
+        if (parts.includes('database')) await this.engine.restoreDatabase(target, snapshot, signal);
+        if (parts.includes('files')) await this.engine.restoreFiles(target, info?.Config.Image ?? this.image(site), snapshot, signal);
+      },
+      () =>
+        `snapshot ${snapshot.slice(0, 8)} (${from.kind === BackupKind.CHECKPOINT ? 'checkpoint' : 'backup'} ${from.id}): ${parts.join(', ')}`,
+    );
+  }
+
+  /**
+   * Brings the site up as its row says (its URL and domains stay: a restored database is moved
+   * from the backup's URL to the site's), then checks it holds what was put back: every table
+   * of the backup, and a home page that is not WordPress's installer.
+   */
+  private async bringUp(job: Job, tenant: Tenant, siteId: string, from: Backup, parts: BackupPart[], steps: StepRecorder) {
+    if (parts.includes('database') && from.wordpressUrl)
+      await this.prisma.site.update({ where: { id: siteId }, data: { wordpressUrl: from.wordpressUrl } });
+    const site = await this.prisma.site.findUniqueOrThrow({ where: { id: siteId } });
+    const status = await this.runner.converge({ ...job, generation: site.generation }, tenant, site, steps);
+    await steps.run(
+      'check the restored site',
+      async (signal) => {
+        if (parts.includes('database') && from.tables !== null) {
+          const tables = await this.engine.tableCount(this.target(tenant, site), signal);
+          if (tables !== from.tables) throw new Error(`the database has ${tables} tables, the backup had ${from.tables}`);
+        }
+        if (status === SiteStatus.RUNNING && site.hostPort) {
+          const home = await this.sites.homePage(site.hostPort, signal);
+          if (home.status >= 500) throw new Error(`the home page answers HTTP ${home.status}`);
+          if (home.location?.includes('/wp-admin/install.php'))
+            throw new Error("the home page sends visitors to WordPress's installer: the database holds no site");
+          return `home page answers HTTP ${home.status}`;
+        }
+        return 'site is stopped';
+      },
+      (r) => r ?? 'checked',
+    );
+    return status;
+  }
+
+  private target(tenant: Tenant, site: Site): BackupTarget {
+    const instance = this.config.BERTH_INSTANCE;
+    return {
+      siteId: site.id,
+      tenantId: site.tenantId,
+      tenantSlug: tenant.slug,
+      dbContainer: names.dbContainer(instance, tenant.slug),
+      rootPassword: this.planner.tenantFacts(tenant).dbRootPassword,
+      dbName: site.dbName,
+      wpContainer: names.wpContainer(instance, tenant.slug, site.name),
+      volume: names.siteVolume(instance, tenant.slug, site.name),
+    };
+  }
+
+  private image(site: Site): string {
+    return this.planner.sealedSiteFacts(site).image ?? this.config.BERTH_WORDPRESS_IMAGE;
+  }
+}
+
+function succeeded(t: TakenBackup): Prisma.BackupUpdateInput {
+  return {
+    status: BackupStatus.SUCCEEDED,
+    snapshotId: t.snapshotId,
+    sizeBytes: BigInt(t.totalBytes),
+    addedBytes: BigInt(t.addedBytes),
+    durationMs: t.durationMs,
+    wordpressVersion: t.wordpressVersion,
+    image: t.image,
+    tables: t.tables,
+    error: null,
+    finishedAt: new Date(),
+  };
+}

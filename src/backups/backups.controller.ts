@@ -1,0 +1,44 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { Actor, type Principal } from '../common/principal';
+import { BackupsService } from './backups.service';
+import { BackupAndJobView, BackupView, RestoreInput } from './dto/backup.dto';
+
+@ApiTags('backups')
+@ApiBearerAuth()
+@Controller('v1')
+export class BackupsController {
+  constructor(private readonly backups: BackupsService) {}
+
+  @Post('sites/:id/backups')
+  @HttpCode(202)
+  @ApiAcceptedResponse({ type: BackupAndJobView, description: 'The backup (PENDING) and the job that takes it' })
+  create(@Actor() actor: Principal, @Param('id') id: string) {
+    return this.backups.create(actor, id);
+  }
+
+  @Get('sites/:id/backups')
+  @ApiOkResponse({ type: [BackupView], description: 'Newest first' })
+  list(@Actor() actor: Principal, @Param('id') id: string) {
+    return this.backups.list(actor, id);
+  }
+
+  @Post('sites/:id/restore')
+  @HttpCode(202)
+  @ApiAcceptedResponse({ description: '{job}: the restore job, which takes a checkpoint first and rolls back to it on failure' })
+  restore(@Actor() actor: Principal, @Param('id') id: string, @Body() input: RestoreInput) {
+    return this.backups.restore(actor, id, input);
+  }
+
+  @Get('backups/:id')
+  @ApiOkResponse({ type: BackupView })
+  get(@Actor() actor: Principal, @Param('id') id: string) {
+    return this.backups.get(actor, id);
+  }
+
+  @Delete('backups/:id')
+  @ApiOkResponse({ type: BackupView, description: 'The backup, DELETED: its snapshot is forgotten' })
+  remove(@Actor() actor: Principal, @Param('id') id: string) {
+    return this.backups.delete(actor, id);
+  }
+}

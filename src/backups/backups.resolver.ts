@@ -1,0 +1,36 @@
+import { Args, ID, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
+import { Actor, type Principal } from '../common/principal';
+import { JobView } from '../jobs/dto/job.dto';
+import { SiteView } from '../sites/dto/site.dto';
+import { BackupsService } from './backups.service';
+import { BackupAndJobView, BackupView, RestoreInput } from './dto/backup.dto';
+
+@Resolver(() => SiteView)
+export class BackupsResolver {
+  constructor(private readonly backups: BackupsService) {}
+
+  @Query(() => BackupView)
+  backup(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string) {
+    return this.backups.get(actor, id);
+  }
+
+  @Mutation(() => BackupAndJobView, { description: 'Backs the site up (database and files): a job takes the snapshot' })
+  createBackup(@Actor() actor: Principal, @Args('siteId', { type: () => ID }) siteId: string) {
+    return this.backups.create(actor, siteId);
+  }
+
+  @Mutation(() => JobView, { description: 'Puts a backup back; the job takes a checkpoint first and rolls back to it on failure' })
+  async restoreSite(@Actor() actor: Principal, @Args('siteId', { type: () => ID }) siteId: string, @Args('input') input: RestoreInput) {
+    return (await this.backups.restore(actor, siteId, input)).job;
+  }
+
+  @Mutation(() => BackupView, { description: "Forgets the backup's snapshot" })
+  deleteBackup(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string) {
+    return this.backups.delete(actor, id);
+  }
+
+  @ResolveField('backups', () => [BackupView], { description: 'Backups of the site, newest first' })
+  siteBackups(@Actor() actor: Principal, @Parent() site: SiteView) {
+    return this.backups.list(actor, site.id);
+  }
+}

@@ -1,0 +1,156 @@
+import { Injectable } from '@nestjs/common';
+import { PrismaService } from '../database/prisma.service';
+import type { Backup, Job } from '../generated/prisma/client';
+import { lockSiteRow } from '../sites/site-row';
+import { BackupStatus, DesiredState, JobKind, SiteStatus } from '../generated/prisma/enums';
+import { BerthError, ErrorCode } from '../common/errors';
+import { isUuid } from '../common/ids';
+import { assertCanWrite, canSeeTenant, type Principal } from '../common/principal';
+import { EventsService } from '../events/events.service';
+import { JobsService, toJobView } from '../jobs/jobs.service';
+import type { JobView } from '../jobs/dto/job.dto';
+import { BACKUP_PARTS } from './backup-engine';
+import type { BackupJobParams, RestoreJobParams } from './backup-runner.service';
+import type { BackupAndJobView, BackupView, RestoreInput } from './dto/backup.dto';
+import { ResticService } from './restic.service';
+
+export function toBackupView(b: Backup): BackupView {
+  const { sizeBytes, addedBytes, ...rest } = b;
+  return { ...rest, sizeBytes: sizeBytes === null ? null : Number(sizeBytes), addedBytes: addedBytes === null ? null : Number(addedBytes) };
+}
+
+/** Sites that hold something to back up: created, and not on their way out. */
+const BACKUPABLE: ReadonlySet<SiteStatus> = new Set([SiteStatus.RUNNING, SiteStatus.STOPPED, SiteStatus.FAILED, SiteStatus.RESTORING]);
+
+/** Backups of a tenant's sites: taking, listing, restoring and deleting them, scoped to the caller's tenant. */
+@Injectable()
+export class BackupsService {
+  constructor(
+    private readonly prisma: PrismaService,
+    private readonly jobs: JobsService,
+    private readonly events: EventsService,
+    private readonly restic: ResticService,
+  ) {}
+
+  /** Records the backup and the job that takes it; the job runs when the site's other jobs have. */
+  async create(actor: Principal, siteId: string): Promise<BackupAndJobView> {
+    assertCanWrite(actor);
+    const { backup, job } = await this.prisma.$transaction(async (tx) => {
+      const site = await lockSiteRow(tx, actor, siteId);
+      if (site.status === SiteStatus.DELETED || site.desiredState === DesiredState.ABSENT)
+        throw new BerthError(ErrorCode.SITE_DELETED, `Site ${site.name} is deleted or being deleted`);
+      if (!BACKUPABLE.has(site.status))
+        throw new BerthError(ErrorCode.SITE_BUSY, `Site ${site.name} is ${site.status.toLowerCase()}: there is nothing to back up yet`);
+      const backup = await tx.backup.create({ data: { tenantId: site.tenantId, siteId: site.id } });
+      const params: BackupJobParams = { backupId: backup.id };
+      const job = await tx.job.create({
+        data: { tenantId: site.tenantId, siteId: site.id, kind: JobKind.BACKUP, generation: site.generation, params: { ...params } },
+      });
+      await this.events.record(
+        {
+          tenantId: site.tenantId,
+          siteId: site.id,
+          type: 'backup.requested',
+          message: `Backup of site ${site.name} requested`,
+          data: { backupId: backup.id, jobId: job.id },
+          actorKeyId: actor.keyId,
+        },
+        tx,
+      );
+      return { backup: await tx.backup.update({ where: { id: backup.id }, data: { jobId: job.id } }), job };
+    });
+    await this.jobs.enqueue(job);
+    return { backup: toBackupView(backup), job: toJobView(job) };
+  }
+
+  /** A site's backups, newest first (a deleted site's too: they outlive it). */
+  async list(actor: Principal, siteId: string): Promise<BackupView[]> {
+    const site = isUuid(siteId) ? await this.prisma.site.findUnique({ where: { id: siteId } }) : null;
+    if (!site || !canSeeTenant(actor, site.tenantId)) throw new BerthError(ErrorCode.SITE_NOT_FOUND, `Site ${siteId} was not found`);
+    const rows = await this.prisma.backup.findMany({ where: { siteId }, orderBy: { createdAt: 'desc' }, take: 500 });
+    return rows.map(toBackupView);
+  }
+
+  async get(actor: Principal, id: string): Promise<BackupView> {
+    return toBackupView(await this.row(actor, id));
+  }
+
+  /**
+   * Puts a backup of the site back (database, files, or both): a job takes a checkpoint of the
+   * site as it is first, and rolls back to it if the restore fails.
+   */
+  async restore(actor: Principal, siteId: string, input: RestoreInput): Promise<{ job: JobView }> {
+    assertCanWrite(actor);
+    const job = await this.prisma.$transaction(async (tx) => {
+      const site = await lockSiteRow(tx, actor, siteId);
+      if (site.status === SiteStatus.DELETED || site.desiredState === DesiredState.ABSENT)
+        throw new BerthError(ErrorCode.SITE_DELETED, `Site ${site.name} is deleted or being deleted`);
+      if (!BACKUPABLE.has(site.status))
+        throw new BerthError(ErrorCode.SITE_BUSY, `Site ${site.name} is ${site.status.toLowerCase()}: restore it once it is provisioned`);
+      const backup = isUuid(input.backupId) ? await tx.backup.findUnique({ where: { id: input.backupId } }) : null;
+      // Another site's backup answers like a missing one: a restore never crosses sites this way.
+      if (!backup || backup.siteId !== site.id)
+        throw new BerthError(ErrorCode.BACKUP_NOT_FOUND, `Site ${site.name} has no backup ${input.backupId}`);
+      if (backup.status !== BackupStatus.SUCCEEDED)
+        throw new BerthError(
+          ErrorCode.BACKUP_NOT_AVAILABLE,
+          `Backup ${backup.id} is ${backup.status.toLowerCase()}: it cannot be restored`,
+        );
+      const params: RestoreJobParams = { backupId: backup.id, parts: input.parts?.length ? input.parts : [...BACKUP_PARTS] };
+      const created = await tx.job.create({
+        data: { tenantId: site.tenantId, siteId: site.id, kind: JobKind.RESTORE, generation: site.generation, params: { ...params } },
+      });
+      await this.events.record(
+        {
+          tenantId: site.tenantId,
+          siteId: site.id,
+          type: 'site.restore.requested',
+          message: `Restore of site ${site.name} from backup ${backup.id} requested (${params.parts.join(', ')})`,
+          data: { backupId: backup.id, jobId: created.id, parts: params.parts },
+          actorKeyId: actor.keyId,
+        },
+        tx,
+      );
+      return created;
+    });
+    await this.jobs.enqueue(job);
+    return { job: toJobView(job) };
+  }
+
+  /** Forgets the backup's snapshot (its data goes at the repository's next prune); the row stays, DELETED. */
+  async delete(actor: Principal, id: string): Promise<BackupView> {
+    assertCanWrite(actor);
+    const backup = await this.row(actor, id);
+    if (backup.status === BackupStatus.PENDING)
+      throw new BerthError(ErrorCode.BACKUP_NOT_AVAILABLE, `Backup ${id} is still being taken; cancel its job ${backup.jobId} instead`);
+    if (backup.status === BackupStatus.DELETED) return toBackupView(backup);
+    if (await this.inUse(backup.id))
+      throw new BerthError(ErrorCode.SITE_BUSY, `Backup ${id} is being restored; delete it once the restore has finished`);
+    if (backup.snapshotId) await this.restic.forget([backup.snapshotId]);
+    const deleted = await this.prisma.backup.update({ where: { id }, data: { status: BackupStatus.DELETED } });
+    await this.events.record({
+      tenantId: backup.tenantId,
+      siteId: backup.siteId,
+      type: 'backup.deleted',
+      message: `Backup ${id} deleted`,
+      data: { backupId: id },
+      actorKeyId: actor.keyId,
+    });
+    return toBackupView(deleted);
+  }
+
+  private async inUse(backupId: string): Promise<boolean> {
+    const active: Job[] = await this.prisma.job.findMany({
+      where: { kind: JobKind.RESTORE, status: { in: ['QUEUED', 'RUNNING'] }, params: { path: ['backupId'], equals: backupId } },
+      take: 1,
+    });
+    return active.length > 0;
+  }
+
+  /** The backup if the actor may see it; another tenant's answers like a missing one. */
+  private async row(actor: Principal, id: string): Promise<Backup> {
+    const backup = isUuid(id) ? await this.prisma.backup.findUnique({ where: { id } }) : null;
+    if (!backup || !canSeeTenant(actor, backup.tenantId)) throw new BerthError(ErrorCode.BACKUP_NOT_FOUND, `Backup ${id} was not found`);
+    return backup;
+  }
+}

@@ -1,0 +1,61 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Field, Float, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
+import { ArrayUnique, IsIn, IsOptional, IsUUID } from 'class-validator';
+import { BackupKind, BackupStatus } from '../../generated/prisma/enums';
+import { JobView } from '../../jobs/dto/job.dto';
+import { BACKUP_PARTS, type BackupPart } from '../backup-engine';
+
+registerEnumType(BackupKind, { name: 'BackupKind' });
+registerEnumType(BackupStatus, { name: 'BackupStatus' });
+
+@ObjectType('Backup')
+export class BackupView {
+  @Field(() => ID) @ApiProperty() id!: string;
+  @Field(() => ID) @ApiProperty() tenantId!: string;
+  @Field(() => ID) @ApiProperty() siteId!: string;
+  @Field(() => BackupKind)
+  @ApiProperty({ enum: BackupKind, description: 'MANUAL: asked for; CHECKPOINT: taken by a restore before it changed anything' })
+  kind!: BackupKind;
+  @Field(() => BackupStatus) @ApiProperty({ enum: BackupStatus }) status!: BackupStatus;
+  @Field(() => ID, { nullable: true }) @ApiPropertyOptional({ nullable: true }) jobId!: string | null;
+  @Field(() => String, { nullable: true, description: "restic's snapshot id" })
+  @ApiPropertyOptional({ nullable: true, description: "restic's snapshot id" })
+  snapshotId!: string | null;
+  @Field(() => Float, { nullable: true, description: 'Bytes of database dump and files read' })
+  @ApiPropertyOptional({ nullable: true })
+  sizeBytes!: number | null;
+  @Field(() => Float, { nullable: true, description: 'Bytes the backup added to the repository (after deduplication)' })
+  @ApiPropertyOptional({ nullable: true })
+  addedBytes!: number | null;
+  @Field(() => Int, { nullable: true }) @ApiPropertyOptional({ nullable: true }) durationMs!: number | null;
+  @Field(() => String, { nullable: true }) @ApiPropertyOptional({ nullable: true }) wordpressVersion!: string | null;
+  @Field(() => String, { nullable: true }) @ApiPropertyOptional({ nullable: true }) image!: string | null;
+  @Field(() => String, { nullable: true, description: 'Where the site answered when the backup was taken' })
+  @ApiPropertyOptional({ nullable: true })
+  wordpressUrl!: string | null;
+  @Field(() => Int, { nullable: true }) @ApiPropertyOptional({ nullable: true }) tables!: number | null;
+  @Field(() => String, { nullable: true }) @ApiPropertyOptional({ nullable: true }) error!: string | null;
+  @Field() @ApiProperty() createdAt!: Date;
+  @Field(() => Date, { nullable: true }) @ApiPropertyOptional({ nullable: true }) finishedAt!: Date | null;
+}
+
+@ObjectType('BackupAndJob')
+export class BackupAndJobView {
+  @Field(() => BackupView) @ApiProperty({ type: BackupView }) backup!: BackupView;
+  @Field(() => JobView) @ApiProperty({ type: JobView }) job!: JobView;
+}
+
+@InputType()
+export class RestoreInput {
+  @Field(() => ID)
+  @ApiProperty({ description: 'The backup to put back (one of this site)' })
+  @IsUUID('all', { message: 'backupId must be a backup id' })
+  backupId!: string;
+
+  @Field(() => [String], { nullable: true, description: 'What to put back: database, files (default: both)' })
+  @ApiPropertyOptional({ enum: BACKUP_PARTS, isArray: true, description: 'What to put back (default: both)' })
+  @IsOptional()
+  @IsIn(BACKUP_PARTS, { each: true, message: `parts must hold only ${BACKUP_PARTS.join(', ')}` })
+  @ArrayUnique({ message: 'parts must not repeat a part' })
+  parts?: BackupPart[];
+}

@@ -1,0 +1,173 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { spawn } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { BERTH_CONFIG, type BerthConfig } from '../config/config';
+import { SecretBox } from '../common/crypto';
+
+/** What restic reported about a snapshot it just made. */
+export interface SnapshotSummary {
+  snapshotId: string;
+  /** Bytes read from the staged dump and files. */
+  totalBytes: number;
+  /** Bytes the snapshot added to the repository (after deduplication and compression). */
+  addedBytes: number;
+}
+
+/** A node of a snapshot, as `restic ls --json` prints it. */
+interface LsNode {
+  struct_type?: string;
+  path?: string;
+  size?: number;
+}
+
+/** Longest stderr kept for an error message. */
+const STDERR_LIMIT = 2000;
+
+/** A backup tool that failed: what it said. */
+export class ResticError extends Error {}
+
+/**
+ * The only place that runs restic (Debian's package): one repository per installation,
+ * `BERTH_BACKUP_REPOSITORY`, whose password is `BERTH_BACKUP_PASSWORD` or derived from
+ * Berth's encryption key. Snapshots carry the tags `tenant:<id>` and `site:<id>` and the host
+ * `berth-<instance>`, so retention can group by them (restic's default grouping, by host and
+ * path, would mix sites).
+ */
+@Injectable()
+export class ResticService {
+  private readonly logger = new Logger('Restic');
+  private readonly password: string;
+  private ready?: Promise<void>;
+
+  constructor(
+    @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
+    box: SecretBox,
+  ) {
+    this.password = config.BERTH_BACKUP_PASSWORD ?? box.derive('restic-repository');
+  }
+
+  get host(): string {
+    return `berth-${this.config.BERTH_INSTANCE}`;
+  }
+
+  /** Creates the repository the first time it is needed (a local one's directory too). */
+  ensureRepository(signal?: AbortSignal): Promise<void> {
+    this.ready ??= this.initialise(signal).catch((e: unknown) => {
+      this.ready = undefined;
+      throw e;
+    });
+    return this.ready;
+  }
+
+  private async initialise(signal?: AbortSignal): Promise<void> {
+    if (await this.exists(signal)) return;
+    const repo = this.config.BERTH_BACKUP_REPOSITORY;
+    if (repo.startsWith('/')) await mkdir(repo, { recursive: true, mode: 0o700 });
+    try {
+      await this.run(['init'], { signal });
+      this.logger.log(`initialised the backup repository ${repo}`);
+    } catch (e) {
+      // Another worker initialised it meanwhile.
+      if (!(await this.exists(signal))) throw e;
+    }
+  }
+
+  private async exists(signal?: AbortSignal): Promise<boolean> {
+    return this.run(['cat', 'config'], { signal }).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /** Backs up the directory `dir` (its contents become the snapshot's root) and returns restic's summary. */
+  async backup(dir: string, tags: string[], signal?: AbortSignal): Promise<SnapshotSummary> {
+    await this.ensureRepository(signal);
+    const args = ['backup', '--json', '--host', this.host, '--ignore-inode', '--ignore-ctime', ...tags.flatMap((t) => ['--tag', t]), '.'];
+    const { stdout } = await this.run(args, { cwd: dir, signal });
+    const summary = stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { message_type?: string; snapshot_id?: string; total_bytes_processed?: number; data_added?: number })
+      .find((m) => m.message_type === 'summary');
+    if (!summary?.snapshot_id) throw new ResticError(`restic backup printed no summary: ${stdout.slice(-STDERR_LIMIT)}`);
+    return { snapshotId: summary.snapshot_id, totalBytes: summary.total_bytes_processed ?? 0, addedBytes: summary.data_added ?? 0 };
+  }
+
+  /** The size of a file in a snapshot (`/database.sql`), or undefined when the snapshot has none. */
+  async fileSize(snapshotId: string, path: string, signal?: AbortSignal): Promise<number | undefined> {
+    const { stdout } = await this.run(['ls', '--json', snapshotId, path], { signal });
+    for (const line of stdout.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      const node = JSON.parse(line) as LsNode;
+      if (node.struct_type === 'node' && node.path === path) return node.size;
+    }
+    return undefined;
+  }
+
+  /**
+   * A file of a snapshot, or a folder as a tar stream (entries named `<folder>/...`), as restic
+   * writes it. `done` settles when restic has exited: a corrupt or missing snapshot rejects it.
+   * `stop` ends restic if it is still running (its reader gave up), so it never waits on a full pipe.
+   */
+  dump(snapshotId: string, path: string, signal?: AbortSignal): { stream: Readable; done: Promise<void>; stop(): void } {
+    const child = spawn(this.config.BERTH_RESTIC, ['dump', snapshotId, path], {
+      env: this.env(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      signal,
+    });
+    const done = this.exit(child, `dump ${snapshotId} ${path}`);
+    done.catch(() => undefined); // its caller awaits it; once stopped, its end is of no interest
+    return {
+      stream: child.stdout,
+      done,
+      stop: () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      },
+    };
+  }
+
+  /** Forgets snapshots (their data goes at the next prune). */
+  async forget(snapshotIds: string[], signal?: AbortSignal): Promise<void> {
+    if (snapshotIds.length) await this.run(['forget', ...snapshotIds], { signal });
+  }
+
+  /** Runs restic and collects its output (small: JSON summaries and listings). */
+  private async run(args: string[], opts: { cwd?: string; signal?: AbortSignal }): Promise<{ stdout: string }> {
+    const child = spawn(this.config.BERTH_RESTIC, args, {
+      cwd: opts.cwd,
+      env: this.env(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      signal: opts.signal,
+    });
+    const out: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    await this.exit(child, args[0] ?? 'restic');
+    return { stdout: Buffer.concat(out).toString('utf8') };
+  }
+
+  /** Resolves when the child exits 0; rejects with what it said on stderr otherwise. */
+  private exit(child: ReturnType<typeof spawn>, what: string): Promise<void> {
+    let stderr = '';
+    child.stderr?.on('data', (c: Buffer) => {
+      if (stderr.length < STDERR_LIMIT) stderr += c.toString('utf8');
+    });
+    return new Promise((resolve, reject) => {
+      child.once('error', (e) => reject(new ResticError(`restic ${what}: ${e.message}`)));
+      child.once('close', (code, sig) =>
+        code === 0
+          ? resolve()
+          : reject(new ResticError(`restic ${what} failed (${sig ?? `exit ${code}`}): ${stderr.trim().slice(0, STDERR_LIMIT)}`)),
+      );
+    });
+  }
+
+  /**
+   * restic's environment: this process's (PATH, HOME for restic's cache, and a remote
+   * repository's own credentials such as AWS_* or B2_*, which restic reads itself) with the
+   * repository and its password.
+   */
+  private env(): NodeJS.ProcessEnv {
+    return { ...process.env, RESTIC_REPOSITORY: this.config.BERTH_BACKUP_REPOSITORY, RESTIC_PASSWORD: this.password };
+  }
+}

@@ -1,0 +1,264 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+import { auth, createTenant, exec, gql, startHarness, waitForJob, type Harness } from './harness';
+import { BACKUP_PASSWORD, BACKUP_REPOSITORY, testNames } from './env';
+import { provision, removeSuiteObjects } from './suite-helpers';
+import { eventually } from './receivers';
+
+/**
+ * Backups and restores end to end with real restic, the real WordPress image and MariaDB: a
+ * site's posts and uploads come back from a backup, the checkpoint a restore takes holds what
+ * it replaced, a backup taken while a writer inserts holds only whole transactions, a restore
+ * that fails midway is rolled back, and another tenant can reach none of it. The tests run in
+ * order and share the sites.
+ */
+
+const run = promisify(execFile);
+let h: Harness;
+let a: { tenant: { id: string; slug: string }; key: string };
+let b: { tenant: { id: string; slug: string }; key: string };
+let site: { id: string; name: string };
+let other: { id: string; name: string };
+let dbName: string;
+let firstBackup: string;
+
+const tag = randomBytes(4).toString('hex');
+const title = (n: number) => `Berth backup post ${n} ${tag}`;
+const upload = `/var/www/html/wp-content/uploads/berth-${tag}.txt`;
+const uploadBody = `uploaded ${tag} ${'x'.repeat(5000)}`;
+
+beforeAll(async () => {
+  h = await startHarness({ BERTH_WORDPRESS_IMAGE: 'berth/wordpress:6.1' });
+  a = await createTenant(h);
+  b = await createTenant(h);
+  // Both sites at once: their jobs run side by side.
+  [site, other] = await Promise.all([
+    provision(h, a.key, { name: 'shop', wordpress: { title: `Shop ${tag}` } }),
+    provision(h, b.key, { name: 'blog', wordpress: { title: `Blog ${tag}` } }),
+  ]);
+  dbName = (await h.db.query('SELECT "dbName" FROM "Site" WHERE id = $1', [site.id])).rows[0].dbName as string;
+}, 300_000);
+afterAll(async () => {
+  await h?.stop();
+  await removeSuiteObjects();
+});
+
+/** SQL on the site's database, as root; the output's rows (tab-separated, no header). */
+async function sql(query: string): Promise<string> {
+  const res = await exec(
+    h.docker,
+    testNames.dbContainer(a.tenant.slug),
+    ['sh', '-c', `MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -h127.0.0.1 -N ${dbName} -e "$BERTH_SQL"`],
+    undefined,
+    [`BERTH_SQL=${query}`],
+  );
+  if (res.code !== 0) throw new Error(`SQL failed: ${res.out}`);
+  return res.out.trim();
+}
+
+const addPost = (n: number) =>
+  sql(
+    `INSERT INTO wp_posts (post_author, post_date, post_date_gmt, post_content, post_title, post_excerpt, post_status, post_name, to_ping, pinged, post_modified, post_modified_gmt, post_content_filtered, post_type)
+     VALUES (1, NOW() - INTERVAL 1 HOUR, UTC_TIMESTAMP() - INTERVAL 1 HOUR, 'Body ${n}', '${title(n)}', '', 'publish', 'berth-post-${n}-${tag}', '', '', NOW(), UTC_TIMESTAMP(), '', 'post')`,
+  );
+const postCount = async (n: number) => Number(await sql(`SELECT COUNT(*) FROM wp_posts WHERE post_title = '${title(n)}'`));
+
+const wp = () => testNames.wpContainer(a.tenant.slug, site.name);
+const readUpload = () => exec(h.docker, wp(), ['sh', '-c', `stat -c '%u:%g' ${upload} && cat ${upload}`]);
+
+/** The site's front page, straight from its container's host port. */
+async function frontPage(): Promise<{ status: number; body: string }> {
+  const info = await h.docker.getContainer(wp()).inspect();
+  const port = info.NetworkSettings.Ports['80/tcp'][0].HostPort;
+  const res = await fetch(`http://127.0.0.1:${port}/`, { redirect: 'manual' });
+  return { status: res.status, body: await res.text() };
+}
+
+/** restic on the suite's repository, for what Berth's API does not show: a snapshot's content. */
+const restic = (...args: string[]) =>
+  run('restic', args, {
+    env: { ...process.env, RESTIC_REPOSITORY: BACKUP_REPOSITORY, RESTIC_PASSWORD: BACKUP_PASSWORD },
+    maxBuffer: 256e6,
+  });
+
+async function backUp(key = a.key): Promise<{ id: string; snapshotId: string; tables: number; kind: string }> {
+  const res = await h.http.post(`/v1/sites/${site.id}/backups`).set(auth(key));
+  expect(res.status).toBe(202);
+  expect(res.body.backup.status).toBe('PENDING');
+  const job = await waitForJob(h, key, res.body.job.id);
+  expect(job).toMatchObject({ status: 'SUCCEEDED', kind: 'BACKUP' });
+  const got = await h.http.get(`/v1/backups/${res.body.backup.id}`).set(auth(key));
+  expect(got.status).toBe(200);
+  return got.body;
+}
+
+async function restore(body: Record<string, unknown>) {
+  const res = await h.http.post(`/v1/sites/${site.id}/restore`).set(auth(a.key)).send(body);
+  expect(res.status).toBe(202);
+  return waitForJob(h, a.key, res.body.job.id, 300_000);
+}
+
+it('backs up a site: one snapshot holding the dump and the files, with versions and sizes recorded', async () => {
+  await addPost(1);
+  const put = await exec(h.docker, wp(), ['sh', '-c', `printf %s "$BODY" > ${upload}`], '33:33', [`BODY=${uploadBody}`]);
+  expect(put.code).toBe(0);
+
+  const backup = await backUp();
+  firstBackup = backup.id;
+  expect(backup).toMatchObject({
+    status: 'SUCCEEDED',
+    kind: 'MANUAL',
+    siteId: site.id,
+    tenantId: a.tenant.id,
+    image: 'berth/wordpress:6.1',
+  });
+  expect(backup.tables).toBeGreaterThanOrEqual(12);
+  expect((backup as unknown as { wordpressVersion: string }).wordpressVersion).toMatch(/^6\.1/);
+  expect((backup as unknown as { sizeBytes: number }).sizeBytes).toBeGreaterThan(1e6);
+
+  // restic holds it: tagged with the tenant and the site, the dump and the upload inside.
+  const snapshots = JSON.parse((await restic('snapshots', '--json', '--tag', `site:${site.id}`)).stdout) as {
+    id: string;
+    tags: string[];
+  }[];
+  expect(snapshots.map((s) => s.id)).toContain(backup.snapshotId);
+  expect(snapshots.find((s) => s.id === backup.snapshotId)?.tags.sort()).toEqual([`site:${site.id}`, `tenant:${a.tenant.id}`].sort());
+  expect((await restic('dump', backup.snapshotId, '/database.sql')).stdout).toContain(title(1));
+  expect((await restic('dump', backup.snapshotId, `/files/wp-content/uploads/berth-${tag}.txt`)).stdout).toBe(uploadBody);
+
+  // Listed under the site, newest first; an event says so.
+  const list = await h.http.get(`/v1/sites/${site.id}/backups`).set(auth(a.key));
+  expect(list.body.map((x: { id: string }) => x.id)).toEqual([backup.id]);
+  const events = await h.http.get(`/v1/sites/${site.id}/events`).set(auth(a.key));
+  expect(events.body.map((e: { type: string }) => e.type)).toEqual(expect.arrayContaining(['backup.requested', 'backup.succeeded']));
+});
+
+it('restores: the first post and the upload are back, the second post is gone, the site answers, and the checkpoint holds the second post', async () => {
+  await addPost(2);
+  expect(await exec(h.docker, wp(), ['rm', upload], '33:33')).toMatchObject({ code: 0 });
+  expect(await postCount(2)).toBe(1);
+  expect((await readUpload()).code).not.toBe(0);
+  // Positive control: the front page shows the newest post before the restore.
+  expect((await frontPage()).body).toContain(title(2));
+
+  const job = await restore({ backupId: firstBackup });
+  expect(job).toMatchObject({ status: 'SUCCEEDED', kind: 'RESTORE' });
+  expect(job.steps.map((s) => s.name)).toEqual(
+    expect.arrayContaining(['checkpoint of the current state', 'restore database and files from backup', 'check the restored site']),
+  );
+
+  expect(await postCount(1)).toBe(1);
+  expect(await postCount(2)).toBe(0);
+  const file = await readUpload();
+  expect(file.code).toBe(0);
+  expect(file.out).toBe(`33:33\n${uploadBody}`);
+  const page = await frontPage();
+  expect(page.status).toBe(200);
+  expect(page.body).toContain(title(1));
+  expect(page.body).not.toContain(title(2));
+  const view = await h.http.get(`/v1/sites/${site.id}`).set(auth(a.key));
+  expect(view.body).toMatchObject({ status: 'RUNNING' });
+
+  // The checkpoint: a backup of the site as it was just before, holding the second post.
+  const list = (await h.http.get(`/v1/sites/${site.id}/backups`).set(auth(a.key))).body as {
+    id: string;
+    kind: string;
+    snapshotId: string;
+    status: string;
+  }[];
+  const checkpoint = list.find((x) => x.kind === 'CHECKPOINT');
+  expect(checkpoint).toMatchObject({ status: 'SUCCEEDED' });
+  const dump = (await restic('dump', checkpoint!.snapshotId, '/database.sql')).stdout;
+  expect(dump).toContain(title(2));
+  await eventually(async () => {
+    const events = await h.http.get(`/v1/sites/${site.id}/events`).set(auth(a.key));
+    return (events.body as { type: string }[]).some((e) => e.type === 'site.restored') || undefined;
+  }, 'a site.restored event');
+});
+
+it('a backup taken while a writer keeps inserting restores to whole transactions only', async () => {
+  await sql('CREATE TABLE berth_ledger (id INT AUTO_INCREMENT PRIMARY KEY, txn INT NOT NULL) ENGINE=InnoDB');
+  // Each transaction inserts two rows; a dump that cut one in half would hold an odd count for it.
+  const writer = exec(h.docker, testNames.dbContainer(a.tenant.slug), [
+    'sh',
+    '-c',
+    `i=0; while [ $i -lt 400 ]; do i=$((i+1)); MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -h127.0.0.1 ${dbName} -e "START TRANSACTION; INSERT INTO berth_ledger (txn) VALUES ($i); DO SLEEP(0.01); INSERT INTO berth_ledger (txn) VALUES ($i); COMMIT;" || exit 1; done`,
+  ]);
+  await eventually(async () => Number(await sql('SELECT COUNT(*) FROM berth_ledger')) > 20 || undefined, 'the writer under way');
+  const backup = await backUp();
+  const written = await writer;
+  expect(written.code).toBe(0);
+  expect(Number(await sql('SELECT COUNT(*) FROM berth_ledger'))).toBe(800);
+
+  const job = await restore({ backupId: backup.id, parts: ['database'] });
+  expect(job.status).toBe('SUCCEEDED');
+  const rows = Number(await sql('SELECT COUNT(*) FROM berth_ledger'));
+  // The writer was mid-way when the backup was taken: some rows, not all (the positive control).
+  expect(rows).toBeGreaterThan(40);
+  expect(rows).toBeLessThan(800);
+  expect(Number(await sql('SELECT COUNT(*) FROM (SELECT txn FROM berth_ledger GROUP BY txn HAVING COUNT(*) <> 2) AS torn'))).toBe(0);
+});
+
+it('a restore that fails midway is rolled back to its checkpoint, and says so', async () => {
+  const backup = await backUp();
+  await addPost(3);
+  // The snapshot goes behind Berth's back: the restore finds out only after it stopped the site.
+  await restic('forget', backup.snapshotId);
+
+  const job = await restore({ backupId: backup.id });
+  expect(job.status).toBe('FAILED');
+  expect(job.error).toMatch(/rolled back to checkpoint/);
+  expect(job.steps.map((s) => s.name)).toEqual(expect.arrayContaining(['roll back to the checkpoint']));
+  expect(await postCount(3)).toBe(1);
+  expect((await frontPage()).body).toContain(title(3));
+  const view = await h.http.get(`/v1/sites/${site.id}`).set(auth(a.key));
+  expect(view.body).toMatchObject({ status: 'RUNNING' });
+});
+
+it('refuses bad requests with clear errors, and deletes a backup', async () => {
+  const bad = await h.http
+    .post(`/v1/sites/${site.id}/restore`)
+    .set(auth(a.key))
+    .send({ backupId: firstBackup, parts: ['themes'] });
+  expect(bad.status).toBe(400);
+  expect(bad.body.code).toBe('VALIDATION_FAILED');
+  const unknown = await h.http
+    .post(`/v1/sites/${site.id}/restore`)
+    .set(auth(a.key))
+    .send({ backupId: '00000000-0000-4000-8000-000000000000' });
+  expect(unknown.status).toBe(404);
+  expect(unknown.body.code).toBe('BACKUP_NOT_FOUND');
+
+  const deleted = await h.http.delete(`/v1/backups/${firstBackup}`).set(auth(a.key));
+  expect(deleted.status).toBe(200);
+  expect(deleted.body.status).toBe('DELETED');
+  const snapshot = deleted.body.snapshotId as string;
+  const left = JSON.parse((await restic('snapshots', '--json')).stdout) as { id: string }[];
+  expect(left.map((s) => s.id)).not.toContain(snapshot);
+  const again = await h.http.post(`/v1/sites/${site.id}/restore`).set(auth(a.key)).send({ backupId: firstBackup });
+  expect(again.status).toBe(409);
+  expect(again.body.code).toBe('BACKUP_NOT_AVAILABLE');
+});
+
+it("another tenant can neither list, read, restore nor delete a tenant's backups", async () => {
+  const backup = await backUp();
+  const asB = auth(b.key);
+  expect((await h.http.get(`/v1/backups/${backup.id}`).set(asB)).status).toBe(404);
+  expect((await h.http.get(`/v1/sites/${site.id}/backups`).set(asB)).status).toBe(404);
+  expect((await h.http.post(`/v1/sites/${site.id}/backups`).set(asB)).status).toBe(404);
+  expect((await h.http.post(`/v1/sites/${site.id}/restore`).set(asB).send({ backupId: backup.id })).status).toBe(404);
+  expect((await h.http.delete(`/v1/backups/${backup.id}`).set(asB)).status).toBe(404);
+  // Its own site, from the other tenant's backup: as if that backup did not exist.
+  const cross = await h.http.post(`/v1/sites/${other.id}/restore`).set(asB).send({ backupId: backup.id });
+  expect(cross.status).toBe(404);
+  expect(cross.body.code).toBe('BACKUP_NOT_FOUND');
+  const q = await gql<{ backup: unknown }>(h, b.key, 'query($id: ID!) { backup(id: $id) { id } }', { id: backup.id });
+  expect(q.errors?.[0]?.extensions?.code).toBe('BACKUP_NOT_FOUND');
+  // Positive control: the owner reads it the same ways, through GraphQL too.
+  const own = await gql<{ site: { backups: { id: string }[] } }>(h, a.key, 'query($id: ID!) { site(id: $id) { backups { id status } } }', {
+    id: site.id,
+  });
+  expect(own.data?.site.backups.map((x) => x.id)).toContain(backup.id);
+  expect((await h.http.get(`/v1/backups/${backup.id}`).set(auth(a.key))).status).toBe(200);
+});
