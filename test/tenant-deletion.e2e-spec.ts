@@ -7,7 +7,8 @@ import type Docker from 'dockerode';
 import { auth, createTenant, gql, startHarness, waitForJob, type Harness, type JobBody } from './harness';
 import { eventually } from './receivers';
 import { exec, provision, removeSuiteObjects, testRedis } from './suite-helpers';
-import { TEST_INSTANCE } from './env';
+import { BACKUP_PASSWORD, BACKUP_REPOSITORY, TEST_INSTANCE } from './env';
+import { execFileSync } from 'node:child_process';
 
 // Short lock and stall timings, so the job of a killed Berth is taken up again quickly.
 const TIMINGS = { BERTH_LOCK_TTL_MS: '6000', BERTH_STALLED_INTERVAL_MS: '2000' };
@@ -68,6 +69,7 @@ async function rowsOf(tenantId: string): Promise<Record<string, number>> {
   for (const [table, where] of [
     ['Tenant', 'id = $1'],
     ['Site', '"tenantId" = $1'],
+    ['Backup', '"tenantId" = $1'],
     ['ApiKey', '"tenantId" = $1'],
     ['Webhook', '"tenantId" = $1'],
     ['EmailNotification', '"tenantId" = $1'],
@@ -79,7 +81,7 @@ async function rowsOf(tenantId: string): Promise<Record<string, number>> {
   return counts;
 }
 
-const GONE = { Tenant: 0, Site: 0, ApiKey: 0, Webhook: 0, EmailNotification: 0, Job: 0 };
+const GONE = { Tenant: 0, Site: 0, Backup: 0, ApiKey: 0, Webhook: 0, EmailNotification: 0, Job: 0 };
 const DELETE_TENANT = 'mutation($id: ID!, $force: Boolean) { deleteTenant(id: $id, force: $force) { id kind status siteId } }';
 
 describe('a tenant with sites', () => {
@@ -163,6 +165,18 @@ describe('a tenant with sites', () => {
       expect(before.some((o) => o.startsWith(kind))).toBe(true);
     }
     expect((await h.http.get('/v1/sites').set(auth(key))).status).toBe(200);
+    // A backup of the remaining site: the tenant takes it along when it goes.
+    const backup = await h.http.post(`/v1/sites/${remaining.id}/backups`).set(auth(key));
+    expect(backup.status).toBe(202);
+    expect((await waitForJob(h, key, backup.body.job.id)).status).toBe('SUCCEEDED');
+    const snapshots = async () =>
+      JSON.parse(
+        execFileSync('restic', ['snapshots', '--json', '--tag', `tenant:${tenant.id}`], {
+          env: { ...process.env, RESTIC_REPOSITORY: BACKUP_REPOSITORY, RESTIC_PASSWORD: BACKUP_PASSWORD },
+          encoding: 'utf8',
+        }) || '[]',
+      ) as unknown[];
+    expect(await snapshots()).toHaveLength(1);
 
     const del = await h.http.delete(`/v1/tenants/${tenant.id}?force=true`).set(auth(h.admin));
     expect(del.status).toBe(202);
@@ -173,8 +187,10 @@ describe('a tenant with sites', () => {
       'revoke API keys',
       'delete sites',
       'remove network, database server and volume',
+      'forget backups',
       'remove the tenant',
     ]);
+    expect(await snapshots()).toEqual([]);
 
     expect(await objectsOf(h.docker, tenant.slug)).toEqual([]);
     expect((await h.http.get('/v1/sites').set(auth(key))).status).toBe(401);

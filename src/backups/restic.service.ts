@@ -91,7 +91,11 @@ export class ResticService {
       .map((l) => JSON.parse(l) as { message_type?: string; snapshot_id?: string; total_bytes_processed?: number; data_added?: number })
       .find((m) => m.message_type === 'summary');
     if (!summary?.snapshot_id) throw new ResticError(`restic backup printed no summary: ${stdout.slice(-STDERR_LIMIT)}`);
-    return { snapshotId: summary.snapshot_id, totalBytes: summary.total_bytes_processed ?? 0, addedBytes: summary.data_added ?? 0 };
+    // The summary names it by a short id, which two of millions of snapshots may share: keep the whole one.
+    const [snapshot] = JSON.parse((await this.run(['snapshots', '--json', summary.snapshot_id], { signal })).stdout) as { id: string }[];
+    if (!snapshot?.id.startsWith(summary.snapshot_id))
+      throw new ResticError(`restic does not find the snapshot ${summary.snapshot_id} it made`);
+    return { snapshotId: snapshot.id, totalBytes: summary.total_bytes_processed ?? 0, addedBytes: summary.data_added ?? 0 };
   }
 
   /** The size of a file in a snapshot (`/database.sql`), or undefined when the snapshot has none. */
@@ -125,6 +129,13 @@ export class ResticService {
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       },
     };
+  }
+
+  /** The ids of the snapshots carrying every one of `tags`. */
+  async snapshotIds(tags: string[], signal?: AbortSignal): Promise<string[]> {
+    await this.ensureRepository(signal);
+    const { stdout } = await this.run(['snapshots', '--json', '--host', this.host, '--tag', tags.join(',')], { signal });
+    return (JSON.parse(stdout || '[]') as { id: string }[] | null)?.map((s) => s.id) ?? [];
   }
 
   /** Forgets snapshots (their data goes at the next prune). */

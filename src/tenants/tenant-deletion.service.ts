@@ -14,6 +14,7 @@ import { JobsService } from '../jobs/jobs.service';
 import { StepRecorder } from '../jobs/step-recorder';
 import { RedisService } from '../redis/redis.service';
 import { SitesService } from '../sites/sites.service';
+import { ResticService } from '../backups/restic.service';
 
 /** What a DELETE_TENANT job row carries besides the tenant's id. */
 export interface TenantDeletionParams {
@@ -23,7 +24,7 @@ export interface TenantDeletionParams {
   actorKeyId: string;
 }
 
-const STEPS = 4;
+const STEPS = 5;
 /** How long a deletion waiting for its sites' deletion jobs leaves the worker before looking again. */
 const SITES_POLL_MS = 1000;
 const ACTIVE = [JobStatus.QUEUED, JobStatus.RUNNING];
@@ -49,6 +50,7 @@ export class TenantDeletionService {
     private readonly keys: ApiKeysService,
     private readonly applier: ApplyService,
     private readonly events: EventsService,
+    private readonly restic: ResticService,
   ) {}
 
   async process(bull: BullJob<{ jobId: string }>, token?: string): Promise<void> {
@@ -138,6 +140,16 @@ export class TenantDeletionService {
       () => this.removeObjects(tenant),
       (r) => r.join('; ') || 'nothing left',
     );
+    // A tenant that leaves takes its backups with it: nothing of it stays readable.
+    await steps.run(
+      'forget backups',
+      async (signal) => {
+        const ids = await this.restic.snapshotIds([`tenant:${tenant.id}`], signal);
+        await this.restic.forget(ids, signal);
+        return ids.length;
+      },
+      (n) => `${n} snapshot(s) forgotten`,
+    );
     await steps.run('remove the tenant', () => this.forget(job, tenant, params));
     return 0;
   }
@@ -193,6 +205,7 @@ export class TenantDeletionService {
     await this.prisma.$transaction(async (tx) => {
       const sites = (await tx.site.findMany({ where: { tenantId: tenant.id }, select: { id: true } })).map((s) => s.id);
       await tx.job.deleteMany({ where: { siteId: { in: sites } } });
+      await tx.backup.deleteMany({ where: { tenantId: tenant.id } });
       await tx.site.deleteMany({ where: { tenantId: tenant.id } });
       await tx.apiKey.deleteMany({ where: { tenantId: tenant.id } });
       await tx.webhook.deleteMany({ where: { tenantId: tenant.id } });

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module';
+import { BackupsModule } from '../backups/backups.module';
 import { DatabaseModule } from '../database/database.module';
 import { DockerModule } from '../docker/docker.module';
 import { EventsModule } from '../events/events.module';
@@ -13,7 +14,7 @@ import { TenantsService } from './tenants.service';
 
 /** Tenants and their keys; deleting one deletes its sites first. */
 @Module({
-  imports: [DatabaseModule, RedisModule, DockerModule, EventsModule, AuthModule, JobsModule, SitesModule],
+  imports: [BackupsModule, DatabaseModule, RedisModule, DockerModule, EventsModule, AuthModule, JobsModule, SitesModule],
   controllers: [TenantsController],
   providers: [TenantsService, TenantsResolver, TenantDeletionService],
   exports: [TenantDeletionService],
