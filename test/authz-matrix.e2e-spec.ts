@@ -267,6 +267,12 @@ const REST_OPS: Op[] = [
   },
   { name: 'GET /v1/backups/{id}', access: 'read', scoped: true, call: (k, i) => rest('GET', `/v1/backups/${i.backupId}`, k) },
   {
+    name: 'GET /v1/backups/{id}/download',
+    access: 'read',
+    scoped: true,
+    call: (k, i) => rest('GET', `/v1/backups/${i.backupId}/download`, k),
+  },
+  {
     name: 'DELETE /v1/backups/{id}',
     access: 'write',
     scoped: true,

@@ -1,5 +1,6 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
+import type { Response } from 'express';
+import { ApiAcceptedResponse, ApiBearerAuth, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { Actor, type Principal } from '../common/principal';
 import { BackupsService } from './backups.service';
 import { BackupAndJobView, BackupView, RestoreInput } from './dto/backup.dto';
@@ -34,6 +35,19 @@ export class BackupsController {
   @ApiOkResponse({ type: BackupView })
   get(@Actor() actor: Principal, @Param('id') id: string) {
     return this.backups.get(actor, id);
+  }
+
+  /** The backup as a .tar.gz: database.sql and files/ (the whole WordPress folder). */
+  @Get('backups/:id/download')
+  @ApiProduces('application/gzip')
+  @ApiOkResponse({ description: 'A .tar.gz holding database.sql and files/; a connection cut short means the download failed' })
+  async download(@Actor() actor: Principal, @Param('id') id: string, @Res() res: Response) {
+    const { filename, stream, stop } = await this.backups.download(actor, id);
+    res.status(200).type('application/gzip').attachment(filename);
+    res.on('close', stop);
+    // A failure once the answer has begun cuts the connection: the client sees an incomplete file, never a complete-looking one.
+    stream.on('error', () => res.destroy());
+    stream.pipe(res);
   }
 
   @Delete('backups/:id')

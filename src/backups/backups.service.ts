@@ -1,4 +1,6 @@
 import { Injectable } from '@nestjs/common';
+import type { Readable } from 'node:stream';
+import { createGzip } from 'node:zlib';
 import { PrismaService } from '../database/prisma.service';
 import type { Backup, Job } from '../generated/prisma/client';
 import { lockSiteRow } from '../sites/site-row';
@@ -9,7 +11,7 @@ import { assertCanWrite, canSeeTenant, type Principal } from '../common/principa
 import { EventsService } from '../events/events.service';
 import { JobsService, toJobView } from '../jobs/jobs.service';
 import type { JobView } from '../jobs/dto/job.dto';
-import { BACKUP_PARTS } from './backup-engine';
+import { BACKUP_PARTS, DUMP_PATH } from './backup-engine';
 import type { BackupJobParams, RestoreJobParams } from './backup-runner.service';
 import type { BackupAndJobView, BackupView, RestoreInput } from './dto/backup.dto';
 import { ResticService } from './restic.service';
@@ -117,6 +119,36 @@ export class BackupsService {
     return { job: toJobView(job) };
   }
 
+  /**
+   * The backup as a .tar.gz (database.sql and files/), for a customer who leaves: streamed from
+   * restic through gzip, never held whole. The snapshot is checked first, so a backup whose
+   * data is gone answers 409 before anything is sent; `stop` ends restic if the client leaves.
+   */
+  async download(actor: Principal, id: string): Promise<{ filename: string; stream: Readable; stop(): void }> {
+    const backup = await this.row(actor, id);
+    if (backup.status !== BackupStatus.SUCCEEDED || !backup.snapshotId)
+      throw new BerthError(ErrorCode.BACKUP_NOT_AVAILABLE, `Backup ${id} is ${backup.status.toLowerCase()}: there is nothing to download`);
+    const dumpSize = await this.restic.fileSize(backup.snapshotId, DUMP_PATH).catch(() => undefined);
+    if (dumpSize === undefined)
+      throw new BerthError(ErrorCode.BACKUP_NOT_AVAILABLE, `Backup ${id}'s snapshot cannot be read from the backup repository`);
+    const site = await this.prisma.site.findUniqueOrThrow({ where: { id: backup.siteId }, select: { name: true } });
+    const tar = this.restic.dump(backup.snapshotId, '/');
+    const gzip = createGzip();
+    tar.stream.on('error', (e) => gzip.destroy(e));
+    tar.done.catch((e: Error) => gzip.destroy(e));
+    tar.stream.pipe(gzip);
+    await this.events.record({
+      tenantId: backup.tenantId,
+      siteId: backup.siteId,
+      type: 'backup.downloaded',
+      message: `Backup ${id} downloaded`,
+      data: { backupId: id },
+      actorKeyId: actor.keyId,
+    });
+    const day = backup.createdAt.toISOString().slice(0, 10);
+    return { filename: `${site.name}-${day}-${backup.id.slice(0, 8)}.tar.gz`, stream: gzip, stop: () => tar.stop() };
+  }
+
   /** Forgets the backup's snapshot (its data goes at the repository's next prune); the row stays, DELETED. */
   async delete(actor: Principal, id: string): Promise<BackupView> {
     assertCanWrite(actor);
@@ -126,7 +158,15 @@ export class BackupsService {
     if (backup.status === BackupStatus.DELETED) return toBackupView(backup);
     if (await this.inUse(backup.id))
       throw new BerthError(ErrorCode.SITE_BUSY, `Backup ${id} is being restored; delete it once the restore has finished`);
-    if (backup.snapshotId) await this.restic.forget([backup.snapshotId]);
+    if (backup.snapshotId)
+      await this.restic.forget([backup.snapshotId]).catch((e: Error) => {
+        if (/already locked/.test(e.message))
+          throw new BerthError(
+            ErrorCode.UNAVAILABLE,
+            'The backup repository is busy (a backup, restore or download holds it); try again shortly',
+          );
+        throw e;
+      });
     const deleted = await this.prisma.backup.update({ where: { id }, data: { status: BackupStatus.DELETED } });
     await this.events.record({
       tenantId: backup.tenantId,

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Readable } from 'node:stream';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { SecretBox } from '../common/crypto';
@@ -20,6 +21,9 @@ interface LsNode {
   path?: string;
   size?: number;
 }
+
+/** How long an operation that needs the repository to itself waits for others to let go of it. */
+const LOCK_WAIT_MS = 60_000;
 
 /** Longest stderr kept for an error message. */
 const STDERR_LIMIT = 2000;
@@ -126,7 +130,8 @@ export class ResticService {
       stream: child.stdout,
       done,
       stop: () => {
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        // SIGTERM: restic removes its lock on the way out (a killed one would leave it behind).
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       },
     };
   }
@@ -138,9 +143,24 @@ export class ResticService {
     return (JSON.parse(stdout || '[]') as { id: string }[] | null)?.map((s) => s.id) ?? [];
   }
 
-  /** Forgets snapshots (their data goes at the next prune). */
+  /**
+   * Forgets snapshots (their data goes at the next prune). That needs the repository to itself:
+   * while a backup, restore or download holds it, this waits (restic 0.14 does not), and a lock
+   * that a killed restic left behind is cleared (`unlock` removes only stale ones).
+   */
   async forget(snapshotIds: string[], signal?: AbortSignal): Promise<void> {
-    if (snapshotIds.length) await this.run(['forget', ...snapshotIds], { signal });
+    if (!snapshotIds.length) return;
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (let wait = 250; ; wait = Math.min(wait * 2, 4000)) {
+      try {
+        await this.run(['forget', ...snapshotIds], { signal });
+        return;
+      } catch (e) {
+        if (!(e instanceof ResticError) || !/already locked/.test(e.message) || Date.now() + wait > deadline) throw e;
+        await this.run(['unlock'], { signal }).catch(() => undefined);
+        await delay(wait, undefined, { signal });
+      }
+    }
   }
 
   /** Runs restic and collects its output (small: JSON summaries and listings). */
