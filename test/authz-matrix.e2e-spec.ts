@@ -265,6 +265,12 @@ const REST_OPS: Op[] = [
     scoped: true,
     call: (k, i) => rest('POST', `/v1/sites/${i.actSiteId}/restore`, k, { backupId: i.backupId }),
   },
+  {
+    name: 'POST /v1/sites/{id}/clone',
+    access: 'write',
+    scoped: true,
+    call: (k, i) => rest('POST', `/v1/sites/${i.actSiteId}/clone`, k, { name: name(), backupId: i.backupId }),
+  },
   { name: 'GET /v1/backups/{id}', access: 'read', scoped: true, call: (k, i) => rest('GET', `/v1/backups/${i.backupId}`, k) },
   {
     name: 'GET /v1/backups/{id}/download',
@@ -358,6 +364,16 @@ const GRAPHQL_OPS: Op[] = [
       graphql('restoreSite', k, 'mutation($s: ID!, $b: ID!) { restoreSite(siteId: $s, input: { backupId: $b }) { id } }', {
         s: i.actSiteId,
         b: i.backupId,
+      }),
+  },
+  {
+    name: 'Mutation.cloneSite',
+    access: 'write',
+    scoped: true,
+    call: (k, i) =>
+      graphql('cloneSite', k, 'mutation($s: ID!, $i: CloneInput!) { cloneSite(siteId: $s, input: $i) { site { id } job { id } } }', {
+        s: i.actSiteId,
+        i: { name: name(), backupId: i.backupId },
       }),
   },
   {

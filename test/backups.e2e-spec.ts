@@ -264,6 +264,104 @@ it('refuses bad requests with clear errors, and deletes a backup', async () => {
   expect(again.body.code).toBe('BACKUP_NOT_AVAILABLE');
 });
 
+/** A PHP-serialized option as plugins keep them: one URL plain, one JSON-escaped, a multi-byte character so byte and character lengths differ. */
+const serialized = (origin: string) => {
+  const str = (v: string) => `s:${Buffer.byteLength(v)}:"${v}";`;
+  const json = JSON.stringify({ u: `${origin}/é` }).replace(/\//g, '\\/');
+  return `a:2:{${str('logo')}${str(`${origin}/wp-content/logo-é.png`)}${str('json')}${str(json)}}`;
+};
+const hex = (v: string) => Buffer.from(v, 'utf8').toString('hex');
+
+it('clones to another hostname: the front page and a serialized option name only the clone; the source is untouched; the clone cannot read the source', async () => {
+  const source = (await h.http.get(`/v1/sites/${site.id}`).set(auth(a.key))).body as { publicUrl: string };
+  const sourceOrigin = new URL(source.publicUrl).origin;
+  await sql(
+    `INSERT INTO wp_options (option_name, option_value, autoload) VALUES ('berth_probe', UNHEX('${hex(serialized(sourceOrigin))}'), 'no')`,
+  );
+  await backUp();
+
+  const res = await h.http.post(`/v1/sites/${site.id}/clone`).set(auth(a.key)).send({ name: 'shop-copy' });
+  expect(res.status).toBe(202);
+  expect(res.body.site).toMatchObject({ name: 'shop-copy', tenantId: a.tenant.id });
+  const job = await waitForJob(h, a.key, res.body.job.id, 300_000);
+  expect(job).toMatchObject({ status: 'SUCCEEDED', kind: 'PROVISION' });
+  expect(job.steps.map((x) => x.name)).toEqual(
+    expect.arrayContaining(['copy database and files from backup', 'move WordPress to its public URL']),
+  );
+  expect(job.steps.map((x) => x.name)).not.toContain('install WordPress');
+  const clone = (await h.http.get(`/v1/sites/${res.body.site.id}`).set(auth(a.key))).body as {
+    id: string;
+    publicUrl: string;
+    status: string;
+  };
+  expect(clone.status).toBe('RUNNING');
+  const cloneOrigin = new URL(clone.publicUrl).origin;
+  expect(cloneOrigin).not.toBe(sourceOrigin);
+
+  const page = await edgeFetch(root, clone.publicUrl);
+  expect(page.status).toBe(200);
+  const html = await page.text();
+  expect(html).toContain(title(1));
+  expect(html).toContain(cloneOrigin.replace(/^https?:\/\//, ''));
+  expect(html).not.toContain(new URL(sourceOrigin).host);
+
+  const cloneDb = (await h.db.query('SELECT "dbName" FROM "Site" WHERE id = $1', [clone.id])).rows[0].dbName as string;
+  const option = async (db: string) =>
+    (
+      await exec(
+        h.docker,
+        testNames.dbContainer(a.tenant.slug),
+        ['sh', '-c', `MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -h127.0.0.1 -N ${db} -e "$BERTH_SQL"`],
+        undefined,
+        ["BERTH_SQL=SELECT HEX(option_value) FROM wp_options WHERE option_name = 'berth_probe'"],
+      )
+    ).out.trim();
+  expect(Buffer.from(await option(cloneDb), 'hex').toString('utf8')).toBe(serialized(cloneOrigin));
+  // The source is untouched: its option, its home and its front page are its own.
+  expect(Buffer.from(await option(dbName), 'hex').toString('utf8')).toBe(serialized(sourceOrigin));
+  expect(await sql("SELECT option_value FROM wp_options WHERE option_name = 'home'")).toBe(sourceOrigin);
+  expect((await frontPage()).body).toContain(title(1));
+
+  // The clone's own database user reads its database and nothing of the source's.
+  const wpEnv = (await h.docker.getContainer(testNames.wpContainer(a.tenant.slug, 'shop-copy')).inspect()).Config.Env;
+  const env = (k: string) => wpEnv.find((e) => e.startsWith(`${k}=`))!.slice(k.length + 1);
+  const asClone = (query: string) =>
+    exec(
+      h.docker,
+      testNames.dbContainer(a.tenant.slug),
+      ['sh', '-c', 'MYSQL_PWD="$P" mariadb -u"$U" -h127.0.0.1 -N -e "$BERTH_SQL"'],
+      undefined,
+      [`U=${env('WORDPRESS_DB_USER')}`, `P=${env('WORDPRESS_DB_PASSWORD')}`, `BERTH_SQL=${query}`],
+    );
+  expect(env('WORDPRESS_DB_NAME')).toBe(cloneDb);
+  expect(await asClone(`SELECT COUNT(*) FROM ${cloneDb}.wp_posts WHERE post_title = '${title(1)}'`)).toMatchObject({ code: 0, out: '1\n' });
+  const denied = await asClone(`SELECT COUNT(*) FROM ${dbName}.wp_posts`);
+  expect(denied.code).not.toBe(0);
+  expect(denied.out).toMatch(/denied/i);
+});
+
+it('brings a deleted site back into a new site from the backup it kept', async () => {
+  const taken = await h.http.post(`/v1/sites/${other.id}/backups`).set(auth(b.key));
+  expect((await waitForJob(h, b.key, taken.body.job.id)).status).toBe('SUCCEEDED');
+  const del = await h.http.delete(`/v1/sites/${other.id}`).set(auth(b.key));
+  expect((await waitForJob(h, b.key, del.body.job.id)).status).toBe('SUCCEEDED');
+  // The site is gone; its backup stays, listed under it.
+  expect((await h.http.get(`/v1/sites/${other.id}`).set(auth(b.key))).body.status).toBe('DELETED');
+  const kept = await h.http.get(`/v1/sites/${other.id}/backups`).set(auth(b.key));
+  expect(kept.body.map((x: { id: string; status: string }) => [x.id, x.status])).toContainEqual([taken.body.backup.id, 'SUCCEEDED']);
+
+  const res = await h.http.post(`/v1/sites/${other.id}/clone`).set(auth(b.key)).send({ name: 'blog-back' });
+  expect(res.status).toBe(202);
+  expect((await waitForJob(h, b.key, res.body.job.id, 300_000)).status).toBe('SUCCEEDED');
+  const back = (await h.http.get(`/v1/sites/${res.body.site.id}`).set(auth(b.key))).body as { publicUrl: string; status: string };
+  expect(back.status).toBe('RUNNING');
+  const page = await edgeFetch(root, back.publicUrl);
+  expect(page.status).toBe(200);
+  expect(await page.text()).toContain(`Blog ${tag}`);
+  // The tenant's live site from now on.
+  other = res.body.site;
+});
+
 it("another tenant can neither list, read, restore nor delete a tenant's backups", async () => {
   const backup = await backUp();
   const asB = auth(b.key);
@@ -272,6 +370,11 @@ it("another tenant can neither list, read, restore nor delete a tenant's backups
   expect((await h.http.post(`/v1/sites/${site.id}/backups`).set(asB)).status).toBe(404);
   expect((await h.http.post(`/v1/sites/${site.id}/restore`).set(asB).send({ backupId: backup.id })).status).toBe(404);
   expect((await h.http.delete(`/v1/backups/${backup.id}`).set(asB)).status).toBe(404);
+  expect((await h.http.post(`/v1/sites/${site.id}/clone`).set(asB).send({ name: 'stolen' })).status).toBe(404);
+  // A tenant key cannot clone into another tenant either.
+  const elsewhere = await h.http.post(`/v1/sites/${site.id}/clone`).set(auth(a.key)).send({ name: 'moved', tenantId: b.tenant.id });
+  expect(elsewhere.status).toBe(404);
+  expect(elsewhere.body.code).toBe('TENANT_NOT_FOUND');
   // Its own site, from the other tenant's backup: as if that backup did not exist.
   const cross = await h.http.post(`/v1/sites/${other.id}/restore`).set(asB).send({ backupId: backup.id });
   expect(cross.status).toBe(404);

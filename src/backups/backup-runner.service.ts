@@ -24,6 +24,15 @@ export interface RestoreJobParams {
   checkpointId?: string;
 }
 
+/** What a clone's PROVISION job carries: the site and backup it copies. */
+export interface CloneOrigin {
+  cloneOf: { siteId: string; backupId: string };
+}
+
+/** A provisioning job that makes its site from a backup rather than a fresh WordPress. */
+export const cloneOf = (job: Pick<Job, 'kind' | 'params'>): CloneOrigin['cloneOf'] | undefined =>
+  job.kind === JobKind.PROVISION ? (job.params as Partial<CloneOrigin> | null)?.cloneOf : undefined;
+
 /** Jobs that read or put back a site's content: they never change its desired state, so no request supersedes them. */
 export const CONTENT_JOBS: ReadonlySet<JobKind> = new Set([JobKind.BACKUP, JobKind.RESTORE]);
 
@@ -52,6 +61,8 @@ export class BackupRunner {
     const site = await this.prisma.site.findUniqueOrThrow({ where: { id: job.siteId } });
     const tenant = await this.prisma.tenant.findUniqueOrThrow({ where: { id: site.tenantId } });
     if (job.kind === JobKind.RESTORE) return this.restore(job, tenant, site, steps);
+    const origin = cloneOf(job);
+    if (origin) return this.clone(job, origin, tenant, site, steps);
     const { backupId } = job.params as unknown as BackupJobParams;
     const backup = await this.prisma.backup.findUniqueOrThrow({ where: { id: backupId } });
     await this.take(backup, tenant, site, steps, 'back up database and files');
@@ -98,7 +109,7 @@ export class BackupRunner {
     }
     const parts = params.parts.length ? params.parts : [...BACKUP_PARTS];
     try {
-      await this.putBack(job, tenant, site, source, parts, steps, `restore ${parts.join(' and ')} from backup`);
+      await this.putBack(tenant, site, source, parts, steps, `restore ${parts.join(' and ')} from backup`);
       const status = await this.bringUp(job, tenant, site.id, source, parts, steps);
       await this.events.record({
         tenantId: site.tenantId,
@@ -113,7 +124,7 @@ export class BackupRunner {
       if (steps.interrupted) throw e;
       const message = (e as Error).message;
       try {
-        await this.putBack(job, tenant, site, checkpoint, [...BACKUP_PARTS], steps, 'roll back to the checkpoint');
+        await this.putBack(tenant, site, checkpoint, [...BACKUP_PARTS], steps, 'roll back to the checkpoint');
         const status = await this.bringUp(job, tenant, site.id, checkpoint, [...BACKUP_PARTS], steps);
         throw new RolledBackError(`restore failed and was rolled back to checkpoint ${checkpoint.id}: ${message}`, status);
       } catch (again) {
@@ -124,6 +135,33 @@ export class BackupRunner {
         );
       }
     }
+  }
+
+  /**
+   * Provisions a clone: its objects and empty database first, then the backup's database and
+   * files copied in, then the site brought up as any other (installed already: the converge
+   * moves every URL from the backup's to the clone's, GUIDs aside). A failure leaves the new
+   * site FAILED, to delete or provision again; the source is never touched.
+   */
+  private async clone(job: Job, origin: CloneOrigin['cloneOf'], tenant: Tenant, site: Site, steps: StepRecorder): Promise<SiteStatus> {
+    // A deletion asked for meanwhile, or any newer request: the ordinary path handles it.
+    if (site.desiredState === DesiredState.ABSENT || site.generation !== job.generation || site.installedAt)
+      return this.runner.run(job, steps);
+    const backup = await this.prisma.backup.findUniqueOrThrow({ where: { id: origin.backupId } });
+    if (backup.status !== BackupStatus.SUCCEEDED || !backup.snapshotId)
+      throw new Error(`backup ${backup.id} of site ${origin.siteId} is ${backup.status.toLowerCase()}: nothing to copy`);
+    await this.status.set(site, { status: SiteStatus.PROVISIONING }, job.generation);
+    const placed = await this.runner.placeObjects(tenant, site, steps);
+    await this.putBack(tenant, placed.site, backup, [...BACKUP_PARTS], steps, 'copy database and files from backup', job.generation);
+    const status = await this.bringUp(job, tenant, site.id, backup, [...BACKUP_PARTS], steps, job.generation);
+    await this.events.record({
+      tenantId: site.tenantId,
+      siteId: site.id,
+      type: 'site.cloned',
+      message: `Site ${site.name} made from backup ${backup.id} of site ${origin.siteId}`,
+      data: { jobId: job.id, sourceSiteId: origin.siteId, backupId: backup.id },
+    });
+    return status;
   }
 
   private async checkpoint(job: Job, params: RestoreJobParams, tenant: Tenant, site: Site, steps: StepRecorder): Promise<Backup> {
@@ -150,18 +188,24 @@ export class BackupRunner {
     }
   }
 
-  /** Stops the site and puts a snapshot's parts back; the site is RESTORING meanwhile (not probed). */
+  /**
+   * Stops the site and puts a snapshot's parts back; a restored site is RESTORING meanwhile
+   * (not probed), a clone stays PROVISIONING. Writes only at `generation` (a clone's) or,
+   * without one, the site's current (a restore's: no request supersedes it).
+   */
   private async putBack(
-    job: Job,
     tenant: Tenant,
     site: Site,
     from: Backup,
     parts: BackupPart[],
     steps: StepRecorder,
     step: string,
+    generation?: number,
   ): Promise<void> {
-    const fresh = await this.prisma.site.findUniqueOrThrow({ where: { id: site.id } });
-    await this.status.set(site, { status: SiteStatus.RESTORING }, fresh.generation);
+    if (generation === undefined) {
+      const fresh = await this.prisma.site.findUniqueOrThrow({ where: { id: site.id } });
+      await this.status.set(site, { status: SiteStatus.RESTORING }, fresh.generation);
+    }
     const target = this.target(tenant, site);
     const snapshot = from.snapshotId as string;
     await steps.run(
@@ -182,11 +226,27 @@ export class BackupRunner {
    * from the backup's URL to the site's), then checks it holds what was put back: every table
    * of the backup, and a home page that is not WordPress's installer.
    */
-  private async bringUp(job: Job, tenant: Tenant, siteId: string, from: Backup, parts: BackupPart[], steps: StepRecorder) {
-    if (parts.includes('database') && from.wordpressUrl)
-      await this.prisma.site.update({ where: { id: siteId }, data: { wordpressUrl: from.wordpressUrl } });
+  private async bringUp(
+    job: Job,
+    tenant: Tenant,
+    siteId: string,
+    from: Backup,
+    parts: BackupPart[],
+    steps: StepRecorder,
+    generation?: number,
+  ) {
+    const row = await this.prisma.site.findUniqueOrThrow({ where: { id: siteId } });
+    const current = generation ?? row.generation;
+    // The database now says WordPress lives at the backup's URL (and is installed): the
+    // converge moves it to the site's own.
+    if (parts.includes('database'))
+      await this.status.set(
+        row,
+        { installedAt: row.installedAt ?? new Date(), ...(from.wordpressUrl ? { wordpressUrl: from.wordpressUrl } : {}) },
+        current,
+      );
     const site = await this.prisma.site.findUniqueOrThrow({ where: { id: siteId } });
-    const status = await this.runner.converge({ ...job, generation: site.generation }, tenant, site, steps);
+    const status = await this.runner.converge({ ...job, generation: current }, tenant, site, steps);
     await steps.run(
       'check the restored site',
       async (signal) => {

@@ -101,7 +101,10 @@ function world(opts: { failRestore?: 'database' | 'files'; failCheckpoint?: bool
     homePage: async () => ({ status: 200, location: null }),
   };
   const runner = { converge: async () => (log.push('converge'), 'RUNNING') };
-  const status = { set: async (_s: unknown, data: { status?: string }) => void log.push(`status ${data.status}`) };
+  const status = {
+    set: async (_s: unknown, data: { status?: string; wordpressUrl?: string }) =>
+      void log.push(data.status ? `status ${data.status}` : `site.set wordpressUrl=${data.wordpressUrl}`),
+  };
   const events = { record: async (e: { type: string }) => void log.push(`event ${e.type}`) };
   const planner = { tenantFacts: () => ({ dbRootPassword: 'root' }), sealedSiteFacts: () => ({}) };
   const config = { BERTH_INSTANCE: 'default', BERTH_WORDPRESS_IMAGE: 'wp' };
@@ -142,7 +145,7 @@ describe('BackupRunner restore', () => {
       'converge',
     ]);
     // The restored database is moved from the backup's URL to the site's by the converge.
-    expect(w.log).toContain('site.update {"wordpressUrl":"https://old.example"}');
+    expect(w.log).toContain('site.set wordpressUrl=https://old.example');
     expect(w.log).toContain('event site.restored');
     expect(w.steps.steps.map((s) => s.name)).toEqual([
       'checkpoint of the current state',

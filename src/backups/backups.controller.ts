@@ -3,7 +3,8 @@ import type { Response } from 'express';
 import { ApiAcceptedResponse, ApiBearerAuth, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { Actor, type Principal } from '../common/principal';
 import { BackupsService } from './backups.service';
-import { BackupAndJobView, BackupView, RestoreInput } from './dto/backup.dto';
+import { BackupAndJobView, BackupView, CloneInput, RestoreInput } from './dto/backup.dto';
+import { SiteAndJobView } from '../sites/dto/site.dto';
 
 @ApiTags('backups')
 @ApiBearerAuth()
@@ -29,6 +30,13 @@ export class BackupsController {
   @ApiAcceptedResponse({ description: '{job}: the restore job, which takes a checkpoint first and rolls back to it on failure' })
   restore(@Actor() actor: Principal, @Param('id') id: string, @Body() input: RestoreInput) {
     return this.backups.restore(actor, id, input);
+  }
+
+  @Post('sites/:id/clone')
+  @HttpCode(202)
+  @ApiAcceptedResponse({ type: SiteAndJobView, description: "The new site and its provisioning job, which copies the source's backup in" })
+  clone(@Actor() actor: Principal, @Param('id') id: string, @Body() input: CloneInput) {
+    return this.backups.clone(actor, id, input);
   }
 
   @Get('backups/:id')

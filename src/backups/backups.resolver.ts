@@ -1,9 +1,9 @@
 import { Args, ID, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
 import { Actor, type Principal } from '../common/principal';
 import { JobView } from '../jobs/dto/job.dto';
-import { SiteView } from '../sites/dto/site.dto';
+import { SiteAndJobView, SiteView } from '../sites/dto/site.dto';
 import { BackupsService } from './backups.service';
-import { BackupAndJobView, BackupView, RestoreInput } from './dto/backup.dto';
+import { BackupAndJobView, BackupView, CloneInput, RestoreInput } from './dto/backup.dto';
 
 @Resolver(() => SiteView)
 export class BackupsResolver {
@@ -22,6 +22,13 @@ export class BackupsResolver {
   @Mutation(() => JobView, { description: 'Puts a backup back; the job takes a checkpoint first and rolls back to it on failure' })
   async restoreSite(@Actor() actor: Principal, @Args('siteId', { type: () => ID }) siteId: string, @Args('input') input: RestoreInput) {
     return (await this.backups.restore(actor, siteId, input)).job;
+  }
+
+  @Mutation(() => SiteAndJobView, {
+    description: 'A new site made from a backup of this one (a clone, a staging copy, a deleted site back)',
+  })
+  cloneSite(@Actor() actor: Principal, @Args('siteId', { type: () => ID }) siteId: string, @Args('input') input: CloneInput) {
+    return this.backups.clone(actor, siteId, input);
   }
 
   @Mutation(() => BackupView, { description: "Forgets the backup's snapshot" })

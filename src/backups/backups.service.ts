@@ -12,8 +12,11 @@ import { EventsService } from '../events/events.service';
 import { JobsService, toJobView } from '../jobs/jobs.service';
 import type { JobView } from '../jobs/dto/job.dto';
 import { BACKUP_PARTS, DUMP_PATH } from './backup-engine';
-import type { BackupJobParams, RestoreJobParams } from './backup-runner.service';
-import type { BackupAndJobView, BackupView, RestoreInput } from './dto/backup.dto';
+import type { BackupJobParams, CloneOrigin, RestoreJobParams } from './backup-runner.service';
+import type { BackupAndJobView, BackupView, CloneInput, RestoreInput } from './dto/backup.dto';
+import { SitesService } from '../sites/sites.service';
+import type { SiteAndJobView } from '../sites/dto/site.dto';
+import { wordpressSettings } from '../sites/wordpress-install';
 import { ResticService } from './restic.service';
 
 export function toBackupView(b: Backup): BackupView {
@@ -32,6 +35,7 @@ export class BackupsService {
     private readonly jobs: JobsService,
     private readonly events: EventsService,
     private readonly restic: ResticService,
+    private readonly sites: SitesService,
   ) {}
 
   /** Records the backup and the job that takes it; the job runs when the site's other jobs have. */
@@ -63,6 +67,43 @@ export class BackupsService {
     });
     await this.jobs.enqueue(job);
     return { backup: toBackupView(backup), job: toJobView(job) };
+  }
+
+  /**
+   * A new site made from a backup of another (a clone, a staging copy, or a deleted site
+   * brought back): its own container, volume, database, user and credentials, in the source's
+   * tenant unless an admin names another. Its provisioning job copies the backup in and moves
+   * every URL of the source to the new site's (serialized and JSON-escaped forms too).
+   */
+  async clone(actor: Principal, sourceId: string, input: CloneInput): Promise<SiteAndJobView> {
+    assertCanWrite(actor);
+    const source = isUuid(sourceId) ? await this.prisma.site.findUnique({ where: { id: sourceId }, include: { tenant: true } }) : null;
+    if (!source || !canSeeTenant(actor, source.tenantId)) throw new BerthError(ErrorCode.SITE_NOT_FOUND, `Site ${sourceId} was not found`);
+    const backup = input.backupId
+      ? isUuid(input.backupId)
+        ? await this.prisma.backup.findUnique({ where: { id: input.backupId } })
+        : null
+      : await this.prisma.backup.findFirst({
+          where: { siteId: source.id, status: BackupStatus.SUCCEEDED },
+          orderBy: { createdAt: 'desc' },
+        });
+    if (input.backupId && (!backup || backup.siteId !== source.id))
+      throw new BerthError(ErrorCode.BACKUP_NOT_FOUND, `Site ${source.name} has no backup ${input.backupId}`);
+    if (!backup) throw new BerthError(ErrorCode.BACKUP_NOT_AVAILABLE, `Site ${source.name} has no backup to copy; take one first`);
+    if (backup.status !== BackupStatus.SUCCEEDED)
+      throw new BerthError(ErrorCode.BACKUP_NOT_AVAILABLE, `Backup ${backup.id} is ${backup.status.toLowerCase()}: it cannot be copied`);
+    const { title, adminUser, adminEmail, locale } = wordpressSettings(source, source.tenant);
+    const origin: CloneOrigin = { cloneOf: { siteId: source.id, backupId: backup.id } };
+    return this.sites.create(
+      actor,
+      {
+        name: input.name,
+        tenantId: input.tenantId ?? source.tenantId,
+        wordpress: { title, adminUser, adminEmail, ...(locale ? { locale } : {}) },
+      },
+      undefined,
+      { params: { ...origin }, description: `a copy of site ${source.name} from backup ${backup.id}` },
+    );
   }
 
   /** A site's backups, newest first (a deleted site's too: they outlive it). */

@@ -93,19 +93,9 @@ export class SiteRunner {
    */
   async converge(job: Job, tenant: Tenant, site: Site, steps: StepRecorder): Promise<SiteStatus> {
     const rootPassword = this.planner.tenantFacts(tenant).dbRootPassword;
-    await this.tenantObjects(tenant, site, steps);
-    site = { ...site, hostPort: await this.ports.reserve(site) };
-    const { site: plan, scope } = this.planner.plans(tenant, site);
-    const report = await steps.run(
-      'site volume and WordPress container',
-      (signal) => this.engine.applySite(site.id, plan, scope, signal),
-      (r) => r.changes.join('; ') || 'unchanged',
-    );
-    const wp = report.containers[names.wpContainer(this.planner.settings.instance, tenant.slug, site.name)];
-    await steps.run('wait for database server', (signal) => this.engine.waitForDatabase(tenant.slug, rootPassword, signal));
-    await steps.run('site database and user', (signal) =>
-      this.engine.runSql(tenant.slug, rootPassword, createSiteDatabaseSql(this.planner.siteFacts(site)), signal),
-    );
+    const placed = await this.placeObjects(tenant, site, steps);
+    site = placed.site;
+    const { report, wp } = placed;
 
     if (site.desiredState === DesiredState.STOPPED) {
       await this.status.set(site, { status: SiteStatus.STOPPED, lastError: null, health: Health.UNKNOWN }, job.generation);
@@ -158,6 +148,29 @@ export class SiteRunner {
       job.generation,
     );
     return SiteStatus.RUNNING;
+  }
+
+  /**
+   * Everything a site needs but serving it: its tenant's network and database server, its
+   * host port, volume and WordPress container, and its own database and user. Returns the
+   * site with its port, and the WordPress container as the apply left it.
+   */
+  async placeObjects(tenant: Tenant, site: Site, steps: StepRecorder) {
+    const rootPassword = this.planner.tenantFacts(tenant).dbRootPassword;
+    await this.tenantObjects(tenant, site, steps);
+    const placed = { ...site, hostPort: await this.ports.reserve(site) };
+    const { site: plan, scope } = this.planner.plans(tenant, placed);
+    const report = await steps.run(
+      'site volume and WordPress container',
+      (signal) => this.engine.applySite(placed.id, plan, scope, signal),
+      (r) => r.changes.join('; ') || 'unchanged',
+    );
+    const wp = report.containers[names.wpContainer(this.planner.settings.instance, tenant.slug, placed.name)];
+    await steps.run('wait for database server', (signal) => this.engine.waitForDatabase(tenant.slug, rootPassword, signal));
+    await steps.run('site database and user', (signal) =>
+      this.engine.runSql(tenant.slug, rootPassword, createSiteDatabaseSql(this.planner.siteFacts(placed)), signal),
+    );
+    return { site: placed, report, wp };
   }
 
   /** Where customers reach the site: its primary domain or platform hostname through the edge, else its port. */

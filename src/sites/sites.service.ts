@@ -65,6 +65,14 @@ const VIEW_INCLUDE = {
   domains: PRIMARY_DOMAIN,
 } as const;
 
+/** Where a new site's content comes from when it is not a fresh WordPress (a clone: a backup). */
+export interface SiteOrigin {
+  /** The provisioning job's params, which say what to copy. */
+  params: Prisma.InputJsonObject;
+  /** For the site.created event. */
+  description: string;
+}
+
 @Injectable()
 export class SitesService {
   constructor(
@@ -95,7 +103,7 @@ export class SitesService {
   }
 
   /** Creates the site row and its provisioning job in one transaction, then enqueues the job. */
-  async create(actor: Principal, input: CreateSiteInput, idempotencyKey?: string): Promise<SiteAndJobView> {
+  async create(actor: Principal, input: CreateSiteInput, idempotencyKey?: string, origin?: SiteOrigin): Promise<SiteAndJobView> {
     assertCanWrite(actor);
     const tenantId = isAdmin(actor) ? input.tenantId : actor.tenantId;
     if (!tenantId) throw new BerthError(ErrorCode.VALIDATION_FAILED, 'tenantId is required with an admin key');
@@ -163,14 +171,16 @@ export class SitesService {
         // Database identifiers come from the id, never from user input.
         const ident = `wp_${site.id.replace(/-/g, '').slice(0, 16)}`;
         const named = await tx.site.update({ where: { id: site.id }, data: { dbName: ident, dbUser: ident } });
-        const job = await tx.job.create({ data: { tenantId, siteId: site.id, kind: JobKind.PROVISION, generation: site.generation } });
+        const job = await tx.job.create({
+          data: { tenantId, siteId: site.id, kind: JobKind.PROVISION, generation: site.generation, params: origin?.params ?? {} },
+        });
         await this.eventLog.record(
           {
             tenantId,
             siteId: site.id,
             type: 'site.created',
-            message: `Site ${site.name} requested`,
-            data: { jobId: job.id },
+            message: origin ? `Site ${site.name} requested: ${origin.description}` : `Site ${site.name} requested`,
+            data: { jobId: job.id, ...(origin ? { origin: origin.params } : {}) },
             actorKeyId: actor.keyId,
           },
           tx,

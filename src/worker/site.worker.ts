@@ -15,7 +15,7 @@ import { SupersededError, supersededBy, supersededDetail } from '../jobs/generat
 import { MonitorService } from '../monitor/monitor.service';
 import { EdgeService } from '../edge/edge.service';
 import { TenantDeletionService } from '../tenants/tenant-deletion.service';
-import { BackupRunner, CONTENT_JOBS } from '../backups/backup-runner.service';
+import { BackupRunner, cloneOf, CONTENT_JOBS } from '../backups/backup-runner.service';
 
 type Payload = JobPayloads[typeof JobName.ApplySite];
 const handlers: Record<JobName, true> = { [JobName.ApplySite]: true, [JobName.DeleteTenant]: true };
@@ -148,7 +148,8 @@ export class SiteWorker {
     const started = await this.prisma.job.findUniqueOrThrow({ where: { id: jobId } });
     await this.jobs.publish(started);
     try {
-      const status = CONTENT_JOBS.has(started.kind) ? await this.backups.run(started, steps) : await this.runner.run(started, steps);
+      const fromBackup = CONTENT_JOBS.has(started.kind) || cloneOf(started) !== undefined;
+      const status = fromBackup ? await this.backups.run(started, steps) : await this.runner.run(started, steps);
       // A backup leaves the site as it was: its probing goes on as before.
       if (started.siteId && started.kind !== JobKind.BACKUP) await this.monitor.afterJob(started.siteId, status);
       const done = await this.prisma.job.update({

@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Field, Float, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
-import { ArrayUnique, IsIn, IsOptional, IsUUID } from 'class-validator';
+import { ArrayUnique, IsIn, IsOptional, IsString, IsUUID, Matches } from 'class-validator';
+import { SITE_NAME_MESSAGE, SITE_NAME_PATTERN } from '../../sites/dto/site.dto';
 import { BackupKind, BackupStatus } from '../../generated/prisma/enums';
 import { JobView } from '../../jobs/dto/job.dto';
 import { BACKUP_PARTS, type BackupPart } from '../backup-engine';
@@ -58,4 +59,25 @@ export class RestoreInput {
   @IsIn(BACKUP_PARTS, { each: true, message: `parts must hold only ${BACKUP_PARTS.join(', ')}` })
   @ArrayUnique({ message: 'parts must not repeat a part' })
   parts?: BackupPart[];
+}
+
+@InputType()
+export class CloneInput {
+  @Field({ description: "The new site's name" })
+  @ApiProperty({ example: 'shop-staging', description: SITE_NAME_MESSAGE })
+  @IsString()
+  @Matches(SITE_NAME_PATTERN, { message: SITE_NAME_MESSAGE })
+  name!: string;
+
+  @Field(() => ID, { nullable: true, description: "The new site's tenant: the source's by default; another only with an admin key" })
+  @ApiPropertyOptional({ description: "The new site's tenant: the source's by default; another only with an admin key" })
+  @IsOptional()
+  @IsUUID('all', { message: 'tenantId must be a tenant id (UUID)' })
+  tenantId?: string;
+
+  @Field(() => ID, { nullable: true, description: "The backup to copy: by default the source's latest" })
+  @ApiPropertyOptional({ description: "The backup to copy: by default the source's latest" })
+  @IsOptional()
+  @IsUUID('all', { message: 'backupId must be a backup id' })
+  backupId?: string;
 }

@@ -29,7 +29,8 @@ registerEnumType(SiteStatus, { name: 'SiteStatus' });
 registerEnumType(Health, { name: 'Health' });
 
 export const SITE_NAME_PATTERN = /^[a-z][a-z0-9-]{1,38}[a-z0-9]$/;
-const SITE_NAME_MESSAGE = 'name must be 3 to 40 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen';
+export const SITE_NAME_MESSAGE =
+  'name must be 3 to 40 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen';
 export const RESTART_POLICY_PATTERN = /^(no|always|unless-stopped|on-failure(:([1-9][0-9]{0,2}))?)$/;
 
 @InputType()
