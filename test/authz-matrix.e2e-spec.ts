@@ -271,6 +271,18 @@ const REST_OPS: Op[] = [
     scoped: true,
     call: (k, i) => rest('POST', `/v1/sites/${i.actSiteId}/clone`, k, { name: name(), backupId: i.backupId }),
   },
+  {
+    name: 'GET /v1/sites/{id}/backup-policy',
+    access: 'read',
+    scoped: true,
+    call: (k, i) => rest('GET', `/v1/sites/${i.actSiteId}/backup-policy`, k),
+  },
+  {
+    name: 'PUT /v1/sites/{id}/backup-policy',
+    access: 'write',
+    scoped: true,
+    call: (k, i) => rest('PUT', `/v1/sites/${i.actSiteId}/backup-policy`, k, { intervalHours: 24, keepDaily: 7, keepWeekly: 4 }),
+  },
   { name: 'GET /v1/backups/{id}', access: 'read', scoped: true, call: (k, i) => rest('GET', `/v1/backups/${i.backupId}`, k) },
   {
     name: 'GET /v1/backups/{id}/download',
@@ -375,6 +387,18 @@ const GRAPHQL_OPS: Op[] = [
         s: i.actSiteId,
         i: { name: name(), backupId: i.backupId },
       }),
+  },
+  {
+    name: 'Mutation.setBackupPolicy',
+    access: 'write',
+    scoped: true,
+    call: (k, i) =>
+      graphql(
+        'setBackupPolicy',
+        k,
+        'mutation($s: ID!) { setBackupPolicy(siteId: $s, input: { intervalHours: 24, keepDaily: 7, keepWeekly: 4 }) { intervalHours } }',
+        { s: i.actSiteId },
+      ),
   },
   {
     name: 'Mutation.deleteBackup',

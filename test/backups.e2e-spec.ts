@@ -31,7 +31,7 @@ const upload = `/var/www/html/wp-content/uploads/berth-${tag}.txt`;
 const uploadBody = `uploaded ${tag} ${'x'.repeat(5000)}`;
 
 beforeAll(async () => {
-  h = await startHarness({ BERTH_WORDPRESS_IMAGE: 'berth/wordpress:6.1' });
+  h = await startHarness({ BERTH_WORDPRESS_IMAGE: 'berth/wordpress:6.1', BERTH_BACKUP_SCHEDULER_MS: '1000' });
   a = await createTenant(h);
   b = await createTenant(h);
   // Both sites at once: their jobs run side by side.
@@ -362,6 +362,82 @@ it('brings a deleted site back into a new site from the backup it kept', async (
   other = res.body.site;
 });
 
+it('scheduled backups: a schedule missed for ten days runs once; retention keeps what the policy keeps; the repository checks out', async () => {
+  const policy = () => h.http.get(`/v1/sites/${site.id}/backup-policy`).set(auth(a.key));
+  expect((await policy()).body).toMatchObject({ intervalHours: 24, keepDaily: 7, keepWeekly: 4 });
+  const tooMany = await h.http
+    .put(`/v1/sites/${site.id}/backup-policy`)
+    .set(auth(a.key))
+    .send({ intervalHours: 24, keepDaily: 500, keepWeekly: 1 });
+  expect(tooMany.body.code).toBe('QUOTA_EXCEEDED');
+  const none = await h.http
+    .put(`/v1/sites/${site.id}/backup-policy`)
+    .set(auth(a.key))
+    .send({ intervalHours: 24, keepDaily: 0, keepWeekly: 1 });
+  expect(none.status).toBe(400);
+  const put = await h.http
+    .put(`/v1/sites/${site.id}/backup-policy`)
+    .set(auth(a.key))
+    .send({ intervalHours: 24, keepDaily: 2, keepWeekly: 1 });
+  expect(put.status).toBe(200);
+  // The scheduler puts the site on the schedule at its own offset within the interval.
+  const first = await eventually(
+    async () => ((await policy()).body.nextBackupAt as string | null) ?? undefined,
+    'the site on the schedule',
+  );
+  expect(new Date(first).getTime()).toBeLessThan(Date.now() + 24 * 3_600_000 + 60_000);
+
+  type Row = { id: string; kind: string; status: string; snapshotId: string; jobId: string };
+  const rows = async () => (await h.http.get(`/v1/sites/${site.id}/backups`).set(auth(a.key))).body as Row[];
+  const scheduledRows = async () => (await rows()).filter((r) => r.kind === 'SCHEDULED');
+  /** Workers were down since `daysAgo` days: the due time is that far in the past. */
+  async function missedSince(daysAgo: number): Promise<Row> {
+    const before = (await scheduledRows()).length;
+    await h.db.query(`UPDATE "Site" SET "nextBackupAt" = now() - make_interval(days => $2) WHERE id = $1`, [site.id, daysAgo]);
+    const row = await eventually(async () => {
+      const now = await scheduledRows();
+      return now.length > before ? now[0] : undefined;
+    }, 'a scheduled backup');
+    expect((await waitForJob(h, a.key, row.jobId)).status).toBe('SUCCEEDED');
+    // The schedule moved past now: the missed days are not made up one by one.
+    await eventually(
+      async () => new Date((await policy()).body.nextBackupAt as string).getTime() > Date.now() || undefined,
+      'the next slot',
+    );
+    expect((await scheduledRows()).length).toBe(before + 1);
+    return (await rows()).find((r) => r.id === row.id)!;
+  }
+  const backdate = (id: string, days: number) =>
+    h.db.query(`UPDATE "Backup" SET "createdAt" = now() - make_interval(days => $2) WHERE id = $1`, [id, days]);
+
+  const run1 = await missedSince(10);
+  await backdate(run1.id, 15);
+  const run2 = await missedSince(1);
+  await backdate(run2.id, 8);
+  const run3 = await missedSince(1);
+  await backdate(run3.id, 1);
+  const run4 = await missedSince(1);
+
+  // Two days kept (today's newest, yesterday's); the older ones and today's earlier checkpoints forgotten.
+  const after = await rows();
+  const status = (id: string) => after.find((r) => r.id === id)?.status;
+  expect([run1, run2, run3, run4].map((r) => status(r.id))).toEqual(['DELETED', 'DELETED', 'SUCCEEDED', 'SUCCEEDED']);
+  const checkpoints = after.filter((r) => r.kind === 'CHECKPOINT');
+  expect(checkpoints.length).toBeGreaterThan(0);
+  expect(checkpoints.every((r) => r.status === 'DELETED')).toBe(true);
+  // Manual backups are not the policy's to forget.
+  expect(after.filter((r) => r.kind === 'MANUAL' && r.status === 'SUCCEEDED').length).toBeGreaterThan(0);
+
+  const inRepo = (JSON.parse((await restic('snapshots', '--json', '--tag', `site:${site.id}`)).stdout) as { id: string }[]).map(
+    (x) => x.id,
+  );
+  expect(inRepo).toEqual(expect.arrayContaining([run3.snapshotId, run4.snapshotId]));
+  for (const gone of [run1, run2, ...checkpoints]) expect(inRepo).not.toContain(gone.snapshotId);
+  await restic('unlock');
+  await restic('prune');
+  await restic('check');
+}, 240_000);
+
 it("another tenant can neither list, read, restore nor delete a tenant's backups", async () => {
   const backup = await backUp();
   const asB = auth(b.key);
@@ -370,6 +446,9 @@ it("another tenant can neither list, read, restore nor delete a tenant's backups
   expect((await h.http.post(`/v1/sites/${site.id}/backups`).set(asB)).status).toBe(404);
   expect((await h.http.post(`/v1/sites/${site.id}/restore`).set(asB).send({ backupId: backup.id })).status).toBe(404);
   expect((await h.http.delete(`/v1/backups/${backup.id}`).set(asB)).status).toBe(404);
+  expect((await h.http.get(`/v1/sites/${site.id}/backup-policy`).set(asB)).status).toBe(404);
+  const policy = await h.http.put(`/v1/sites/${site.id}/backup-policy`).set(asB).send({ intervalHours: 0, keepDaily: 1, keepWeekly: 0 });
+  expect(policy.status).toBe(404);
   expect((await h.http.post(`/v1/sites/${site.id}/clone`).set(asB).send({ name: 'stolen' })).status).toBe(404);
   // A tenant key cannot clone into another tenant either.
   const elsewhere = await h.http.post(`/v1/sites/${site.id}/clone`).set(auth(a.key)).send({ name: 'moved', tenantId: b.tenant.id });

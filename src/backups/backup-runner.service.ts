@@ -3,7 +3,7 @@ import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
 import { EventsService } from '../events/events.service';
 import type { Backup, Job, Prisma, Site, Tenant } from '../generated/prisma/client';
-import { BackupKind, BackupStatus, DesiredState, JobKind, SiteStatus } from '../generated/prisma/enums';
+import { BackupKind, BackupStatus, DesiredState, JobKind, JobStatus, SiteStatus } from '../generated/prisma/enums';
 import type { StepRecorder } from '../jobs/step-recorder';
 import { SiteEngine } from '../sites/site-engine';
 import { names } from '../sites/site-plan';
@@ -11,6 +11,8 @@ import { SitePlanner } from '../sites/site-planner';
 import { RolledBackError, SiteRunner } from '../sites/site-runner.service';
 import { SiteStatusWriter } from '../sites/site-status';
 import { BackupEngine, BACKUP_PARTS, type BackupPart, type BackupTarget, type TakenBackup } from './backup-engine';
+import { ResticService } from './restic.service';
+import { toForget } from './retention';
 
 /** What a BACKUP job's row carries. */
 export interface BackupJobParams {
@@ -54,6 +56,7 @@ export class BackupRunner {
     private readonly sites: SiteEngine,
     private readonly runner: SiteRunner,
     private readonly status: SiteStatusWriter,
+    private readonly restic: ResticService,
   ) {}
 
   async run(job: Job, steps: StepRecorder): Promise<SiteStatus> {
@@ -66,7 +69,44 @@ export class BackupRunner {
     const { backupId } = job.params as unknown as BackupJobParams;
     const backup = await this.prisma.backup.findUniqueOrThrow({ where: { id: backupId } });
     await this.take(backup, tenant, site, steps, 'back up database and files');
+    await steps.run(
+      'forget backups the policy no longer keeps',
+      (signal) => this.applyRetention(site, signal),
+      (n) => (n ? `${n} forgotten` : 'none'),
+    );
     return site.status;
+  }
+
+  /**
+   * The site's retention policy over its scheduled backups and restores' checkpoints (manual
+   * backups stay until deleted): the snapshots it no longer keeps are forgotten by id, their
+   * rows DELETED. A backup some restore is about to use is spared.
+   */
+  private async applyRetention(site: Site, signal: AbortSignal): Promise<number> {
+    const rows = await this.prisma.backup.findMany({
+      where: { siteId: site.id, status: BackupStatus.SUCCEEDED, kind: { in: [BackupKind.SCHEDULED, BackupKind.CHECKPOINT] } },
+      select: { id: true, createdAt: true, snapshotId: true },
+    });
+    const restoring = await this.prisma.job.findMany({
+      where: { siteId: site.id, kind: JobKind.RESTORE, status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } },
+      select: { params: true },
+    });
+    const spared = new Set(restoring.map((j) => (j.params as unknown as RestoreJobParams).backupId));
+    const forget = toForget(rows, { keepDaily: site.backupKeepDaily, keepWeekly: site.backupKeepWeekly }).filter((b) => !spared.has(b.id));
+    if (!forget.length) return 0;
+    await this.restic.forget(
+      forget.flatMap((b) => (b.snapshotId ? [b.snapshotId] : [])),
+      signal,
+    );
+    await this.prisma.backup.updateMany({ where: { id: { in: forget.map((b) => b.id) } }, data: { status: BackupStatus.DELETED } });
+    await this.events.record({
+      tenantId: site.tenantId,
+      siteId: site.id,
+      type: 'backup.retention',
+      message: `${forget.length} backup(s) of site ${site.name} forgotten by its retention policy`,
+      data: { backupIds: forget.map((b) => b.id) },
+    });
+    return forget.length;
   }
 
   /** Takes the backup row's snapshot and records it; the row says SUCCEEDED, with its sizes and versions. */

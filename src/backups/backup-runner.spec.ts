@@ -117,6 +117,7 @@ function world(opts: { failRestore?: 'database' | 'files'; failCheckpoint?: bool
     sites as never,
     runner as never,
     status as never,
+    { forget: async () => undefined } as never,
   );
   const job = {
     id: 'j1',

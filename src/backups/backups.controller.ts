@@ -1,9 +1,9 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { ApiAcceptedResponse, ApiBearerAuth, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { Actor, type Principal } from '../common/principal';
 import { BackupsService } from './backups.service';
-import { BackupAndJobView, BackupView, CloneInput, RestoreInput } from './dto/backup.dto';
+import { BackupAndJobView, BackupPolicyInput, BackupPolicyView, BackupView, CloneInput, RestoreInput } from './dto/backup.dto';
 import { SiteAndJobView } from '../sites/dto/site.dto';
 
 @ApiTags('backups')
@@ -37,6 +37,18 @@ export class BackupsController {
   @ApiAcceptedResponse({ type: SiteAndJobView, description: "The new site and its provisioning job, which copies the source's backup in" })
   clone(@Actor() actor: Principal, @Param('id') id: string, @Body() input: CloneInput) {
     return this.backups.clone(actor, id, input);
+  }
+
+  @Get('sites/:id/backup-policy')
+  @ApiOkResponse({ type: BackupPolicyView })
+  policy(@Actor() actor: Principal, @Param('id') id: string) {
+    return this.backups.policy(actor, id);
+  }
+
+  @Put('sites/:id/backup-policy')
+  @ApiOkResponse({ type: BackupPolicyView, description: 'Scheduled backups and how many are kept, within the limits the operator set' })
+  setPolicy(@Actor() actor: Principal, @Param('id') id: string, @Body() input: BackupPolicyInput) {
+    return this.backups.setPolicy(actor, id, input);
   }
 
   @Get('backups/:id')

@@ -3,9 +3,11 @@ import { DatabaseModule } from '../database/database.module';
 import { DockerModule } from '../docker/docker.module';
 import { EventsModule } from '../events/events.module';
 import { JobsModule } from '../jobs/jobs.module';
+import { RedisModule } from '../redis/redis.module';
 import { SitesModule } from '../sites/sites.module';
 import { BackupEngine } from './backup-engine';
 import { BackupRunner } from './backup-runner.service';
+import { BackupScheduler } from './backup-scheduler.service';
 import { BackupsController } from './backups.controller';
 import { BackupsResolver } from './backups.resolver';
 import { BackupsService } from './backups.service';
@@ -13,9 +15,9 @@ import { ResticService } from './restic.service';
 
 /** Backups of sites with restic, and restores from them. */
 @Module({
-  imports: [DatabaseModule, DockerModule, EventsModule, JobsModule, SitesModule],
+  imports: [DatabaseModule, DockerModule, EventsModule, JobsModule, RedisModule, SitesModule],
   controllers: [BackupsController],
-  providers: [BackupsService, BackupsResolver, BackupEngine, BackupRunner, ResticService],
-  exports: [BackupRunner, ResticService],
+  providers: [BackupsService, BackupsResolver, BackupEngine, BackupRunner, BackupScheduler, ResticService],
+  exports: [BackupRunner, BackupScheduler, ResticService],
 })
 export class BackupsModule {}

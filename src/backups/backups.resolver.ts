@@ -3,7 +3,14 @@ import { Actor, type Principal } from '../common/principal';
 import { JobView } from '../jobs/dto/job.dto';
 import { SiteAndJobView, SiteView } from '../sites/dto/site.dto';
 import { BackupsService } from './backups.service';
-import { BackupAndJobView, BackupView, CloneInput, RestoreInput } from './dto/backup.dto';
+import {
+  BackupAndJobView,
+  BackupPolicyView as BackupPolicy,
+  BackupPolicyInput,
+  BackupView,
+  CloneInput,
+  RestoreInput,
+} from './dto/backup.dto';
 
 @Resolver(() => SiteView)
 export class BackupsResolver {
@@ -34,6 +41,16 @@ export class BackupsResolver {
   @Mutation(() => BackupView, { description: "Forgets the backup's snapshot" })
   deleteBackup(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string) {
     return this.backups.delete(actor, id);
+  }
+
+  @Mutation(() => BackupPolicy, { description: "Sets the site's scheduled backups and how many are kept" })
+  setBackupPolicy(@Actor() actor: Principal, @Args('siteId', { type: () => ID }) siteId: string, @Args('input') input: BackupPolicyInput) {
+    return this.backups.setPolicy(actor, siteId, input);
+  }
+
+  @ResolveField('backupPolicy', () => BackupPolicy)
+  sitePolicy(@Actor() actor: Principal, @Parent() site: SiteView) {
+    return this.backups.policy(actor, site.id);
   }
 
   @ResolveField('backups', () => [BackupView], { description: 'Backups of the site, newest first' })

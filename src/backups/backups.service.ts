@@ -1,10 +1,10 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { PrismaService } from '../database/prisma.service';
-import type { Backup, Job } from '../generated/prisma/client';
+import type { Backup, Job, Prisma, Site } from '../generated/prisma/client';
 import { lockSiteRow } from '../sites/site-row';
-import { BackupStatus, DesiredState, JobKind, SiteStatus } from '../generated/prisma/enums';
+import { BackupKind, BackupStatus, DesiredState, JobKind, SiteStatus } from '../generated/prisma/enums';
 import { BerthError, ErrorCode } from '../common/errors';
 import { isUuid } from '../common/ids';
 import { assertCanWrite, canSeeTenant, type Principal } from '../common/principal';
@@ -13,7 +13,8 @@ import { JobsService, toJobView } from '../jobs/jobs.service';
 import type { JobView } from '../jobs/dto/job.dto';
 import { BACKUP_PARTS, DUMP_PATH } from './backup-engine';
 import type { BackupJobParams, CloneOrigin, RestoreJobParams } from './backup-runner.service';
-import type { BackupAndJobView, BackupView, CloneInput, RestoreInput } from './dto/backup.dto';
+import type { BackupAndJobView, BackupPolicyInput, BackupPolicyView, BackupView, CloneInput, RestoreInput } from './dto/backup.dto';
+import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { SitesService } from '../sites/sites.service';
 import type { SiteAndJobView } from '../sites/dto/site.dto';
 import { wordpressSettings } from '../sites/wordpress-install';
@@ -24,6 +25,13 @@ export function toBackupView(b: Backup): BackupView {
   return { ...rest, sizeBytes: sizeBytes === null ? null : Number(sizeBytes), addedBytes: addedBytes === null ? null : Number(addedBytes) };
 }
 
+const policyView = (s: Site): BackupPolicyView => ({
+  intervalHours: s.backupIntervalHours,
+  keepDaily: s.backupKeepDaily,
+  keepWeekly: s.backupKeepWeekly,
+  nextBackupAt: s.nextBackupAt,
+});
+
 /** Sites that hold something to back up: created, and not on their way out. */
 const BACKUPABLE: ReadonlySet<SiteStatus> = new Set([SiteStatus.RUNNING, SiteStatus.STOPPED, SiteStatus.FAILED, SiteStatus.RESTORING]);
 
@@ -31,6 +39,7 @@ const BACKUPABLE: ReadonlySet<SiteStatus> = new Set([SiteStatus.RUNNING, SiteSta
 @Injectable()
 export class BackupsService {
   constructor(
+    @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
     private readonly prisma: PrismaService,
     private readonly jobs: JobsService,
     private readonly events: EventsService,
@@ -47,23 +56,7 @@ export class BackupsService {
         throw new BerthError(ErrorCode.SITE_DELETED, `Site ${site.name} is deleted or being deleted`);
       if (!BACKUPABLE.has(site.status))
         throw new BerthError(ErrorCode.SITE_BUSY, `Site ${site.name} is ${site.status.toLowerCase()}: there is nothing to back up yet`);
-      const backup = await tx.backup.create({ data: { tenantId: site.tenantId, siteId: site.id } });
-      const params: BackupJobParams = { backupId: backup.id };
-      const job = await tx.job.create({
-        data: { tenantId: site.tenantId, siteId: site.id, kind: JobKind.BACKUP, generation: site.generation, params: { ...params } },
-      });
-      await this.events.record(
-        {
-          tenantId: site.tenantId,
-          siteId: site.id,
-          type: 'backup.requested',
-          message: `Backup of site ${site.name} requested`,
-          data: { backupId: backup.id, jobId: job.id },
-          actorKeyId: actor.keyId,
-        },
-        tx,
-      );
-      return { backup: await tx.backup.update({ where: { id: backup.id }, data: { jobId: job.id } }), job };
+      return this.request(tx, site, BackupKind.MANUAL, actor.keyId);
     });
     await this.jobs.enqueue(job);
     return { backup: toBackupView(backup), job: toJobView(job) };
@@ -104,6 +97,77 @@ export class BackupsService {
       undefined,
       { params: { ...origin }, description: `a copy of site ${source.name} from backup ${backup.id}` },
     );
+  }
+
+  /** Records a backup of the site and the job that takes it (in the caller's transaction, which enqueues the job after it commits). */
+  async request(tx: Prisma.TransactionClient, site: Site, kind: BackupKind, actorKeyId?: string): Promise<{ backup: Backup; job: Job }> {
+    const backup = await tx.backup.create({ data: { tenantId: site.tenantId, siteId: site.id, kind } });
+    const params: BackupJobParams = { backupId: backup.id };
+    const job = await tx.job.create({
+      data: { tenantId: site.tenantId, siteId: site.id, kind: JobKind.BACKUP, generation: site.generation, params: { ...params } },
+    });
+    await this.events.record(
+      {
+        tenantId: site.tenantId,
+        siteId: site.id,
+        type: 'backup.requested',
+        message: `${kind === BackupKind.SCHEDULED ? 'Scheduled backup' : 'Backup'} of site ${site.name} requested`,
+        data: { backupId: backup.id, jobId: job.id, kind },
+        ...(actorKeyId ? { actorKeyId } : {}),
+      },
+      tx,
+    );
+    return { backup: await tx.backup.update({ where: { id: backup.id }, data: { jobId: job.id } }), job };
+  }
+
+  async policy(actor: Principal, siteId: string): Promise<BackupPolicyView> {
+    const site = isUuid(siteId) ? await this.prisma.site.findUnique({ where: { id: siteId } }) : null;
+    if (!site || !canSeeTenant(actor, site.tenantId)) throw new BerthError(ErrorCode.SITE_NOT_FOUND, `Site ${siteId} was not found`);
+    return policyView(site);
+  }
+
+  /**
+   * Sets the site's schedule and retention, within the operator's limits. A new interval puts
+   * the site back on the schedule at its own offset; retention applies after the next backup.
+   */
+  async setPolicy(actor: Principal, siteId: string, input: BackupPolicyInput): Promise<BackupPolicyView> {
+    assertCanWrite(actor);
+    const c = this.config;
+    if (input.intervalHours !== 0 && input.intervalHours < c.BERTH_BACKUP_MIN_INTERVAL_HOURS)
+      throw new BerthError(
+        ErrorCode.QUOTA_EXCEEDED,
+        `intervalHours must be 0 (no schedule) or at least ${c.BERTH_BACKUP_MIN_INTERVAL_HOURS}`,
+      );
+    if (input.keepDaily > c.BERTH_BACKUP_MAX_KEEP_DAILY)
+      throw new BerthError(ErrorCode.QUOTA_EXCEEDED, `keepDaily must be at most ${c.BERTH_BACKUP_MAX_KEEP_DAILY}`);
+    if (input.keepWeekly > c.BERTH_BACKUP_MAX_KEEP_WEEKLY)
+      throw new BerthError(ErrorCode.QUOTA_EXCEEDED, `keepWeekly must be at most ${c.BERTH_BACKUP_MAX_KEEP_WEEKLY}`);
+    const site = await this.prisma.$transaction(async (tx) => {
+      const row = await lockSiteRow(tx, actor, siteId);
+      if (row.status === SiteStatus.DELETED) throw new BerthError(ErrorCode.SITE_DELETED, `Site ${row.name} is deleted`);
+      const updated = await tx.site.update({
+        where: { id: row.id },
+        data: {
+          backupIntervalHours: input.intervalHours,
+          backupKeepDaily: input.keepDaily,
+          backupKeepWeekly: input.keepWeekly,
+          ...(input.intervalHours !== row.backupIntervalHours ? { nextBackupAt: null } : {}),
+        },
+      });
+      await this.events.record(
+        {
+          tenantId: row.tenantId,
+          siteId: row.id,
+          type: 'backup.policy.changed',
+          message: `Backups of site ${row.name}: every ${input.intervalHours} h, keeping ${input.keepDaily} daily and ${input.keepWeekly} weekly`,
+          data: { ...input },
+          actorKeyId: actor.keyId,
+        },
+        tx,
+      );
+      return updated;
+    });
+    return policyView(site);
   }
 
   /** A site's backups, newest first (a deleted site's too: they outlive it). */

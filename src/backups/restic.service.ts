@@ -88,7 +88,7 @@ export class ResticService {
   async backup(dir: string, tags: string[], signal?: AbortSignal): Promise<SnapshotSummary> {
     await this.ensureRepository(signal);
     const args = ['backup', '--json', '--host', this.host, '--ignore-inode', '--ignore-ctime', ...tags.flatMap((t) => ['--tag', t]), '.'];
-    const { stdout } = await this.run(args, { cwd: dir, signal });
+    const { stdout } = await this.waiting(args, { cwd: dir, signal });
     const summary = stdout
       .split('\n')
       .filter((l) => l.startsWith('{'))
@@ -149,16 +149,33 @@ export class ResticService {
    * that a killed restic left behind is cleared (`unlock` removes only stale ones).
    */
   async forget(snapshotIds: string[], signal?: AbortSignal): Promise<void> {
-    if (!snapshotIds.length) return;
+    if (snapshotIds.length) await this.waiting(['forget', ...snapshotIds], { signal });
+  }
+
+  /** Removes the data no snapshot uses any more (forgotten snapshots'): needs the repository to itself. */
+  async prune(signal?: AbortSignal): Promise<void> {
+    await this.ensureRepository(signal);
+    await this.waiting(['prune'], { signal });
+  }
+
+  /** Checks the repository's structure (`restic check`); throws with what it found. */
+  async check(signal?: AbortSignal): Promise<void> {
+    await this.waiting(['check'], { signal });
+  }
+
+  /**
+   * Runs restic, waiting while another holds the repository in a way that excludes it (a
+   * prune excludes backups; a forget needs it to itself); restic 0.14 fails at once instead.
+   */
+  private async waiting(args: string[], opts: { cwd?: string; signal?: AbortSignal }): Promise<{ stdout: string }> {
     const deadline = Date.now() + LOCK_WAIT_MS;
     for (let wait = 250; ; wait = Math.min(wait * 2, 4000)) {
       try {
-        await this.run(['forget', ...snapshotIds], { signal });
-        return;
+        return await this.run(args, opts);
       } catch (e) {
         if (!(e instanceof ResticError) || !/already locked/.test(e.message) || Date.now() + wait > deadline) throw e;
-        await this.run(['unlock'], { signal }).catch(() => undefined);
-        await delay(wait, undefined, { signal });
+        await this.run(['unlock'], { signal: opts.signal }).catch(() => undefined);
+        await delay(wait, undefined, { signal: opts.signal });
       }
     }
   }

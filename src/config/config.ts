@@ -182,6 +182,12 @@ const schema = z.object({
   BERTH_BACKUP_PASSWORD: z.string().min(16, 'at least 16 characters').optional(),
   /** Where a backup stages a site's dump and files before restic reads them (removed after each). */
   BERTH_BACKUP_STAGING_DIR: z.string().startsWith('/').default('/var/tmp/berth-backup'),
+  /** The scheduler looks for sites whose backup is due this often (a BullMQ repeatable job). */
+  BERTH_BACKUP_SCHEDULER_MS: z.coerce.number().int().min(500).default(60_000),
+  /** The most a tenant may ask to keep, and the shortest interval between scheduled backups. */
+  BERTH_BACKUP_MAX_KEEP_DAILY: z.coerce.number().int().min(1).default(31),
+  BERTH_BACKUP_MAX_KEEP_WEEKLY: z.coerce.number().int().min(0).default(52),
+  BERTH_BACKUP_MIN_INTERVAL_HOURS: z.coerce.number().int().min(1).default(1),
   /** The restic program. */
   BERTH_RESTIC: z.string().min(1).default('restic'),
   BERTH_LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),

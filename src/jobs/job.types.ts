@@ -4,12 +4,14 @@ import { JobKind } from '../generated/prisma/enums';
 /** Queue and job names are constants; each job name has exactly one payload type. */
 export const SITES_QUEUE = 'berth-sites';
 
-export const JobName = { ApplySite: 'site.apply', DeleteTenant: 'tenant.delete' } as const;
+export const JobName = { ApplySite: 'site.apply', DeleteTenant: 'tenant.delete', ScheduleBackups: 'backups.schedule' } as const;
 export type JobName = (typeof JobName)[keyof typeof JobName];
 
 export interface JobPayloads {
   [JobName.ApplySite]: { jobId: string; siteId: string; kind: JobKind; generation: number };
   [JobName.DeleteTenant]: { jobId: string; tenantId: string };
+  /** The repeatable job that starts the backups that are due; it has no row of its own. */
+  [JobName.ScheduleBackups]: Record<string, never>;
 }
 
 /** A queue message: a job name with its own payload. */

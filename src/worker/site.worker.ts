@@ -16,9 +16,10 @@ import { MonitorService } from '../monitor/monitor.service';
 import { EdgeService } from '../edge/edge.service';
 import { TenantDeletionService } from '../tenants/tenant-deletion.service';
 import { BackupRunner, cloneOf, CONTENT_JOBS } from '../backups/backup-runner.service';
+import { BackupScheduler } from '../backups/backup-scheduler.service';
 
 type Payload = JobPayloads[typeof JobName.ApplySite];
-const handlers: Record<JobName, true> = { [JobName.ApplySite]: true, [JobName.DeleteTenant]: true };
+const handlers: Record<JobName, true> = { [JobName.ApplySite]: true, [JobName.DeleteTenant]: true, [JobName.ScheduleBackups]: true };
 const STEPS_PER_JOB = 6;
 /** How long a step told to stop (timeout, lost lock) may take to stop before its attempt ends without it. */
 const STOP_GRACE_MS = 10_000;
@@ -42,6 +43,7 @@ export class SiteWorker {
     private readonly edge: EdgeService,
     private readonly tenantDeletion: TenantDeletionService,
     private readonly backups: BackupRunner,
+    private readonly scheduler: BackupScheduler,
   ) {}
 
   start(): void {
@@ -64,6 +66,7 @@ export class SiteWorker {
       Math.min(15_000, this.config.BERTH_STALLED_INTERVAL_MS * 2),
     );
     this.sweeper.unref();
+    this.scheduler.register().catch((e: Error) => this.logger.error(`backup schedule not registered: ${e.message}`));
     this.logger.log(`processing ${SITES_QUEUE} with concurrency ${this.config.BERTH_WORKER_CONCURRENCY}`);
   }
 
@@ -76,6 +79,7 @@ export class SiteWorker {
   private async process(bull: BullJob<Payload, void, JobName>, token?: string): Promise<void> {
     if (!handlers[bull.name]) throw new Error(`no handler for job ${bull.name}`);
     if (bull.name === JobName.DeleteTenant) return this.tenantDeletion.process(bull, token);
+    if (bull.name === JobName.ScheduleBackups) return void (await this.scheduler.tick());
     const { jobId, siteId } = bull.data;
     const row = await this.prisma.job.findUnique({ where: { id: jobId } });
     if (!row || row.status === JobStatus.SUCCEEDED || row.status === JobStatus.CANCELLED || row.status === JobStatus.FAILED) return;

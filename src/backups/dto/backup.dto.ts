@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Field, Float, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
-import { ArrayUnique, IsIn, IsOptional, IsString, IsUUID, Matches } from 'class-validator';
+import { ArrayUnique, IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, Min } from 'class-validator';
 import { SITE_NAME_MESSAGE, SITE_NAME_PATTERN } from '../../sites/dto/site.dto';
 import { BackupKind, BackupStatus } from '../../generated/prisma/enums';
 import { JobView } from '../../jobs/dto/job.dto';
@@ -80,4 +80,42 @@ export class CloneInput {
   @IsOptional()
   @IsUUID('all', { message: 'backupId must be a backup id' })
   backupId?: string;
+}
+
+@ObjectType('BackupPolicy')
+export class BackupPolicyView {
+  @Field(() => Int, { description: 'Hours between scheduled backups; 0: none' })
+  @ApiProperty({ description: 'Hours between scheduled backups; 0: none' })
+  intervalHours!: number;
+  @Field(() => Int, { description: 'Scheduled backups kept: the newest of each of this many days' })
+  @ApiProperty()
+  keepDaily!: number;
+  @Field(() => Int, { description: '... and of each of this many weeks' })
+  @ApiProperty()
+  keepWeekly!: number;
+  @Field(() => Date, { nullable: true, description: 'When the next scheduled backup is due' })
+  @ApiPropertyOptional({ nullable: true })
+  nextBackupAt!: Date | null;
+}
+
+@InputType()
+export class BackupPolicyInput {
+  @Field(() => Int, { description: 'Hours between scheduled backups; 0: none' })
+  @ApiProperty({ minimum: 0, maximum: 8760, description: 'Hours between scheduled backups; 0: none' })
+  @IsInt({ message: 'intervalHours must be a whole number of hours' })
+  @Min(0)
+  @Max(8760)
+  intervalHours!: number;
+
+  @Field(() => Int)
+  @ApiProperty({ minimum: 1 })
+  @IsInt({ message: 'keepDaily must be a whole number' })
+  @Min(1, { message: 'keepDaily must be at least 1: the newest backup is always kept' })
+  keepDaily!: number;
+
+  @Field(() => Int)
+  @ApiProperty({ minimum: 0 })
+  @IsInt({ message: 'keepWeekly must be a whole number' })
+  @Min(0)
+  keepWeekly!: number;
 }

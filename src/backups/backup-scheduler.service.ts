@@ -1,0 +1,89 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { BERTH_CONFIG, type BerthConfig } from '../config/config';
+import { PrismaService } from '../database/prisma.service';
+import type { Job } from '../generated/prisma/client';
+import { BackupKind, DesiredState, JobKind, JobStatus, SiteStatus } from '../generated/prisma/enums';
+import { JobsService } from '../jobs/jobs.service';
+import { JobName } from '../jobs/job.types';
+import { RedisService } from '../redis/redis.service';
+import { BackupsService } from './backups.service';
+import { ResticService } from './restic.service';
+import { nextBackupAt } from './retention';
+
+/** Sites looked at per run: the rest are due at the next one. */
+const BATCH = 500;
+const PRUNE_EVERY_S = 24 * 3600;
+
+/**
+ * Starts the scheduled backups that are due. One BullMQ repeatable job (a job scheduler) runs
+ * this every BERTH_BACKUP_SCHEDULER_MS, in whichever worker takes it, instead of one
+ * repeatable job per site: thousands of sites are one indexed query, and a site's schedule
+ * is two columns that every API and worker reads the same way. Each site's next run is
+ * claimed with a compare-and-set, so two schedulers never start the same backup twice.
+ */
+@Injectable()
+export class BackupScheduler {
+  private readonly logger = new Logger('BackupScheduler');
+
+  constructor(
+    @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
+    private readonly prisma: PrismaService,
+    private readonly jobs: JobsService,
+    private readonly backups: BackupsService,
+    private readonly restic: ResticService,
+    private readonly redis: RedisService,
+  ) {}
+
+  /** Registers the repeatable job (idempotent: every worker does it at start). */
+  async register(): Promise<void> {
+    await this.jobs.queue.upsertJobScheduler(
+      JobName.ScheduleBackups,
+      { every: this.config.BERTH_BACKUP_SCHEDULER_MS },
+      { name: JobName.ScheduleBackups, data: {}, opts: { attempts: 1, removeOnComplete: true, removeOnFail: 100 } },
+    );
+  }
+
+  /** Starts every backup that is due; returns how many. Also prunes the repository once a day. */
+  async tick(now = new Date()): Promise<number> {
+    const due = await this.prisma.site.findMany({
+      where: {
+        backupIntervalHours: { gt: 0 },
+        status: { in: [SiteStatus.RUNNING, SiteStatus.STOPPED] },
+        desiredState: { not: DesiredState.ABSENT },
+        OR: [{ nextBackupAt: null }, { nextBackupAt: { lte: now } }],
+      },
+      orderBy: { nextBackupAt: { sort: 'asc', nulls: 'first' } },
+      take: BATCH,
+    });
+    const started: Job[] = [];
+    for (const site of due) {
+      const next = nextBackupAt(site.id, site.backupIntervalHours, now, site.nextBackupAt);
+      const job = await this.prisma.$transaction(async (tx) => {
+        const claimed = await tx.site.updateMany({ where: { id: site.id, nextBackupAt: site.nextBackupAt }, data: { nextBackupAt: next } });
+        // Another scheduler took it, or the site was only put on the schedule.
+        if (claimed.count === 0 || !site.nextBackupAt) return undefined;
+        // Backups slower than the interval do not pile up: one waiting is enough.
+        const pending = await tx.job.count({ where: { siteId: site.id, kind: JobKind.BACKUP, status: JobStatus.QUEUED } });
+        if (pending > 0) return undefined;
+        return (await this.backups.request(tx, site, BackupKind.SCHEDULED)).job;
+      });
+      if (job) {
+        await this.jobs.enqueue(job);
+        started.push(job);
+      }
+    }
+    if (started.length) this.logger.log(`started ${started.length} scheduled backup(s)`);
+    await this.pruneDaily();
+    return started.length;
+  }
+
+  /** Frees the data of forgotten snapshots, once a day across all workers. */
+  private async pruneDaily(): Promise<void> {
+    const mine = await this.redis.client.set('berth:backup:pruned', new Date().toISOString(), 'EX', PRUNE_EVERY_S, 'NX');
+    if (!mine) return;
+    await this.restic.prune().catch(async (e: Error) => {
+      this.logger.warn(`prune failed (tried again at the next run): ${e.message}`);
+      await this.redis.client.del('berth:backup:pruned');
+    });
+  }
+}
