@@ -272,6 +272,13 @@ const REST_OPS: Op[] = [
     call: (k, i) => rest('POST', `/v1/sites/${i.actSiteId}/clone`, k, { name: name(), backupId: i.backupId }),
   },
   {
+    name: 'POST /v1/sites/{id}/push',
+    access: 'write',
+    scoped: true,
+    // Into the parked site: its restore job stays queued, so the shared sites are never being restored.
+    call: (k, i) => rest('POST', `/v1/sites/${i.actSiteId}/push`, k, { targetSiteId: parkedSiteId, parts: ['files'] }),
+  },
+  {
     name: 'GET /v1/sites/{id}/backup-policy',
     access: 'read',
     scoped: true,
@@ -387,6 +394,21 @@ const GRAPHQL_OPS: Op[] = [
         s: i.actSiteId,
         i: { name: name(), backupId: i.backupId },
       }),
+  },
+  {
+    name: 'Mutation.pushSite',
+    access: 'write',
+    scoped: true,
+    call: (k, i) =>
+      graphql(
+        'pushSite',
+        k,
+        'mutation($s: ID!, $t: ID!) { pushSite(siteId: $s, input: { targetSiteId: $t, parts: ["files"] }) { job { id } } }',
+        {
+          s: i.actSiteId,
+          t: parkedSiteId,
+        },
+      ),
   },
   {
     name: 'Mutation.setBackupPolicy',

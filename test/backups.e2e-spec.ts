@@ -24,6 +24,8 @@ let other: { id: string; name: string };
 let dbName: string;
 let firstBackup: string;
 let root: string;
+/** The clone of `site`, used as its staging copy. */
+let staging: { id: string; dbName: string; publicUrl: string };
 
 const tag = randomBytes(4).toString('hex');
 const title = (n: number) => `Berth backup post ${n} ${tag}`;
@@ -306,6 +308,7 @@ it('clones to another hostname: the front page and a serialized option name only
   expect(html).not.toContain(new URL(sourceOrigin).host);
 
   const cloneDb = (await h.db.query('SELECT "dbName" FROM "Site" WHERE id = $1', [clone.id])).rows[0].dbName as string;
+  staging = { id: clone.id, dbName: cloneDb, publicUrl: clone.publicUrl };
   const option = async (db: string) =>
     (
       await exec(
@@ -338,6 +341,46 @@ it('clones to another hostname: the front page and a serialized option name only
   const denied = await asClone(`SELECT COUNT(*) FROM ${dbName}.wp_posts`);
   expect(denied.code).not.toBe(0);
   expect(denied.out).toMatch(/denied/i);
+});
+
+it("pushes staging back to live: live gets a checkpoint, then staging's content at its own URL", async () => {
+  const liveOrigin = new URL(((await h.http.get(`/v1/sites/${site.id}`).set(auth(a.key))).body as { publicUrl: string }).publicUrl).origin;
+  const stagingHost = new URL(staging.publicUrl).host;
+  // A post written on staging only.
+  const onStaging = await exec(
+    h.docker,
+    testNames.dbContainer(a.tenant.slug),
+    ['sh', '-c', `MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -h127.0.0.1 -N ${staging.dbName} -e "$BERTH_SQL"`],
+    undefined,
+    [
+      `BERTH_SQL=INSERT INTO wp_posts (post_author, post_date, post_date_gmt, post_content, post_title, post_excerpt, post_status, post_name, to_ping, pinged, post_modified, post_modified_gmt, post_content_filtered, post_type) VALUES (1, NOW(), UTC_TIMESTAMP(), 'Body 4', '${title(4)}', '', 'publish', 'berth-post-4-${tag}', '', '', NOW(), UTC_TIMESTAMP(), '', 'post')`,
+    ],
+  );
+  expect(onStaging.code).toBe(0);
+  expect(await postCount(4)).toBe(0);
+  const checkpointsBefore = ((await h.http.get(`/v1/sites/${site.id}/backups`).set(auth(a.key))).body as { kind: string }[]).filter(
+    (x) => x.kind === 'CHECKPOINT',
+  ).length;
+
+  const res = await h.http.post(`/v1/sites/${staging.id}/push`).set(auth(a.key)).send({ targetSiteId: site.id });
+  expect(res.status).toBe(202);
+  expect(res.body.backup).toMatchObject({ siteId: staging.id, status: 'PENDING' });
+  expect(res.body.job).toMatchObject({ siteId: site.id, kind: 'RESTORE' });
+  const job = await waitForJob(h, a.key, res.body.job.id, 300_000);
+  expect(job.status).toBe('SUCCEEDED');
+
+  expect(await postCount(4)).toBe(1);
+  expect(await sql("SELECT option_value FROM wp_options WHERE option_name = 'home'")).toBe(liveOrigin);
+  const page = await frontPage();
+  expect(page.status).toBe(200);
+  expect(page.body).toContain(title(4));
+  expect(page.body).not.toContain(stagingHost);
+  const after = (await h.http.get(`/v1/sites/${site.id}/backups`).set(auth(a.key))).body as { kind: string }[];
+  expect(after.filter((x) => x.kind === 'CHECKPOINT').length).toBe(checkpointsBefore + 1);
+  // Staging is untouched: still its own URL.
+  const stagingPage = await edgeFetch(root, staging.publicUrl);
+  expect(stagingPage.status).toBe(200);
+  expect(await stagingPage.text()).toContain(title(4));
 });
 
 it('brings a deleted site back into a new site from the backup it kept', async () => {
@@ -450,6 +493,9 @@ it("another tenant can neither list, read, restore nor delete a tenant's backups
   const policy = await h.http.put(`/v1/sites/${site.id}/backup-policy`).set(asB).send({ intervalHours: 0, keepDaily: 1, keepWeekly: 0 });
   expect(policy.status).toBe(404);
   expect((await h.http.post(`/v1/sites/${site.id}/clone`).set(asB).send({ name: 'stolen' })).status).toBe(404);
+  // Pushing across tenants, either way: no such site.
+  expect((await h.http.post(`/v1/sites/${other.id}/push`).set(asB).send({ targetSiteId: site.id })).status).toBe(404);
+  expect((await h.http.post(`/v1/sites/${staging.id}/push`).set(auth(a.key)).send({ targetSiteId: other.id })).status).toBe(404);
   // A tenant key cannot clone into another tenant either.
   const elsewhere = await h.http.post(`/v1/sites/${site.id}/clone`).set(auth(a.key)).send({ name: 'moved', tenantId: b.tenant.id });
   expect(elsewhere.status).toBe(404);

@@ -24,6 +24,8 @@ export interface RestoreJobParams {
   backupId: string;
   parts: BackupPart[];
   checkpointId?: string;
+  /** A push: the backup is of this other site (staging), taken for the push; the job waits for it. */
+  pushFrom?: string;
 }
 
 /** What a clone's PROVISION job carries: the site and backup it copies. */
@@ -109,6 +111,15 @@ export class BackupRunner {
     return forget.length;
   }
 
+  /** A push's restore waits (off the worker, without using an attempt) while its source's backup is being taken. */
+  async waitsForBackup(job: Pick<Job, 'kind' | 'params'>): Promise<boolean> {
+    if (job.kind !== JobKind.RESTORE) return false;
+    const { backupId, pushFrom } = job.params as unknown as RestoreJobParams;
+    if (!pushFrom) return false;
+    const backup = await this.prisma.backup.findUnique({ where: { id: backupId }, select: { status: true } });
+    return backup?.status === BackupStatus.PENDING;
+  }
+
   /** Takes the backup row's snapshot and records it; the row says SUCCEEDED, with its sizes and versions. */
   private async take(backup: Backup, tenant: Tenant, site: Site, steps: StepRecorder, step: string): Promise<Backup> {
     if (backup.status === BackupStatus.SUCCEEDED) return backup;
@@ -138,6 +149,8 @@ export class BackupRunner {
     const source = await this.prisma.backup.findUniqueOrThrow({ where: { id: params.backupId } });
     if (source.status !== BackupStatus.SUCCEEDED || !source.snapshotId)
       throw new RolledBackError(`backup ${source.id} is ${source.status.toLowerCase()}: nothing was changed`, site.status);
+    if (source.siteId !== site.id && source.siteId !== params.pushFrom)
+      throw new RolledBackError(`backup ${source.id} is not one of this site's: nothing was changed`, site.status);
     if (site.desiredState === DesiredState.ABSENT) throw new RolledBackError('the site is being deleted: nothing was changed', site.status);
     // The checkpoint: taken once per job, so a retried attempt puts back the state before the
     // restore, not a half-restored one.
@@ -154,9 +167,17 @@ export class BackupRunner {
       await this.events.record({
         tenantId: site.tenantId,
         siteId: site.id,
-        type: 'site.restored',
-        message: `Site ${site.name} restored from backup ${source.id} (${parts.join(', ')})`,
-        data: { jobId: job.id, backupId: source.id, checkpointId: checkpoint.id, parts },
+        type: params.pushFrom ? 'site.pushed' : 'site.restored',
+        message: params.pushFrom
+          ? `Site ${params.pushFrom}'s ${parts.join(' and ')} pushed to site ${site.name}`
+          : `Site ${site.name} restored from backup ${source.id} (${parts.join(', ')})`,
+        data: {
+          jobId: job.id,
+          backupId: source.id,
+          checkpointId: checkpoint.id,
+          parts,
+          ...(params.pushFrom ? { pushFrom: params.pushFrom } : {}),
+        },
       });
       return status;
     } catch (e) {

@@ -3,7 +3,7 @@ import type { Response } from 'express';
 import { ApiAcceptedResponse, ApiBearerAuth, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { Actor, type Principal } from '../common/principal';
 import { BackupsService } from './backups.service';
-import { BackupAndJobView, BackupPolicyInput, BackupPolicyView, BackupView, CloneInput, RestoreInput } from './dto/backup.dto';
+import { BackupAndJobView, BackupPolicyInput, BackupPolicyView, BackupView, CloneInput, PushInput, RestoreInput } from './dto/backup.dto';
 import { SiteAndJobView } from '../sites/dto/site.dto';
 
 @ApiTags('backups')
@@ -37,6 +37,16 @@ export class BackupsController {
   @ApiAcceptedResponse({ type: SiteAndJobView, description: "The new site and its provisioning job, which copies the source's backup in" })
   clone(@Actor() actor: Principal, @Param('id') id: string, @Body() input: CloneInput) {
     return this.backups.clone(actor, id, input);
+  }
+
+  @Post('sites/:id/push')
+  @HttpCode(202)
+  @ApiAcceptedResponse({
+    type: BackupAndJobView,
+    description: "The backup of this site taken for the push, and the target's restore job (a checkpoint first, rolled back to on failure)",
+  })
+  push(@Actor() actor: Principal, @Param('id') id: string, @Body() input: PushInput) {
+    return this.backups.push(actor, id, input);
   }
 
   @Get('sites/:id/backup-policy')

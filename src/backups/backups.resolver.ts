@@ -9,6 +9,7 @@ import {
   BackupPolicyInput,
   BackupView,
   CloneInput,
+  PushInput,
   RestoreInput,
 } from './dto/backup.dto';
 
@@ -36,6 +37,13 @@ export class BackupsResolver {
   })
   cloneSite(@Actor() actor: Principal, @Args('siteId', { type: () => ID }) siteId: string, @Args('input') input: CloneInput) {
     return this.backups.clone(actor, siteId, input);
+  }
+
+  @Mutation(() => BackupAndJobView, {
+    description: 'Copies this site (staging) onto another of its tenant (live); the target gets a checkpoint first',
+  })
+  pushSite(@Actor() actor: Principal, @Args('siteId', { type: () => ID }) siteId: string, @Args('input') input: PushInput) {
+    return this.backups.push(actor, siteId, input);
   }
 
   @Mutation(() => BackupView, { description: "Forgets the backup's snapshot" })

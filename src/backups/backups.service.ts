@@ -13,7 +13,15 @@ import { JobsService, toJobView } from '../jobs/jobs.service';
 import type { JobView } from '../jobs/dto/job.dto';
 import { BACKUP_PARTS, DUMP_PATH } from './backup-engine';
 import type { BackupJobParams, CloneOrigin, RestoreJobParams } from './backup-runner.service';
-import type { BackupAndJobView, BackupPolicyInput, BackupPolicyView, BackupView, CloneInput, RestoreInput } from './dto/backup.dto';
+import type {
+  BackupAndJobView,
+  BackupPolicyInput,
+  BackupPolicyView,
+  BackupView,
+  CloneInput,
+  PushInput,
+  RestoreInput,
+} from './dto/backup.dto';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { SitesService } from '../sites/sites.service';
 import type { SiteAndJobView } from '../sites/dto/site.dto';
@@ -252,6 +260,58 @@ export class BackupsService {
     });
     const day = backup.createdAt.toISOString().slice(0, 10);
     return { filename: `${site.name}-${day}-${backup.id.slice(0, 8)}.tar.gz`, stream: gzip, stop: () => tar.stop() };
+  }
+
+  /**
+   * Copies this site (a staging copy) onto another of its tenant (live): a backup of this site
+   * is taken now, then a restore job on the target puts it back as any restore does (a
+   * checkpoint of the target first, rolled back to on failure), moving its URLs to the target's.
+   */
+  async push(actor: Principal, sourceId: string, input: PushInput): Promise<{ backup: BackupView; job: JobView }> {
+    assertCanWrite(actor);
+    const { backup, job } = await this.prisma
+      .$transaction(async (tx) => {
+        const source = await lockSiteRow(tx, actor, sourceId);
+        const target = await lockSiteRow(tx, actor, input.targetSiteId);
+        if (target.tenantId !== source.tenantId || target.id === source.id)
+          throw new BerthError(ErrorCode.SITE_NOT_FOUND, `Site ${input.targetSiteId} was not found`);
+        for (const s of [source, target]) {
+          if (s.status === SiteStatus.DELETED || s.desiredState === DesiredState.ABSENT)
+            throw new BerthError(ErrorCode.SITE_DELETED, `Site ${s.name} is deleted or being deleted`);
+          if (!BACKUPABLE.has(s.status))
+            throw new BerthError(ErrorCode.SITE_BUSY, `Site ${s.name} is ${s.status.toLowerCase()}: push once it is provisioned`);
+        }
+        const taken = await this.request(tx, source, BackupKind.MANUAL, actor.keyId);
+        const parts = input.parts?.length ? input.parts : [...BACKUP_PARTS];
+        const params: RestoreJobParams = { backupId: taken.backup.id, parts, pushFrom: source.id };
+        const restore = await tx.job.create({
+          data: {
+            tenantId: target.tenantId,
+            siteId: target.id,
+            kind: JobKind.RESTORE,
+            generation: target.generation,
+            params: { ...params },
+          },
+        });
+        await this.events.record(
+          {
+            tenantId: target.tenantId,
+            siteId: target.id,
+            type: 'site.push.requested',
+            message: `Push of site ${source.name}'s ${parts.join(' and ')} to site ${target.name} requested`,
+            data: { jobId: restore.id, backupJobId: taken.job.id, backupId: taken.backup.id, pushFrom: source.id, parts },
+            actorKeyId: actor.keyId,
+          },
+          tx,
+        );
+        return { backup: taken.backup, job: restore, backupJob: taken.job };
+      })
+      .then(async (r) => {
+        await this.jobs.enqueue(r.backupJob);
+        await this.jobs.enqueue(r.job);
+        return r;
+      });
+    return { backup: toBackupView(backup), job: toJobView(job) };
   }
 
   /** Forgets the backup's snapshot (its data goes at the repository's next prune); the row stays, DELETED. */

@@ -84,6 +84,10 @@ export class SiteWorker {
     const row = await this.prisma.job.findUnique({ where: { id: jobId } });
     if (!row || row.status === JobStatus.SUCCEEDED || row.status === JobStatus.CANCELLED || row.status === JobStatus.FAILED) return;
 
+    if (await this.backups.waitsForBackup(row)) {
+      await bull.moveToDelayed(Date.now() + 1000, token);
+      throw new DelayedError();
+    }
     const lock = await this.redis.tryLock(`berth:lock:site:${siteId}`, this.config.BERTH_LOCK_TTL_MS);
     if (!lock) {
       // Another job of this site is running: come back shortly, without using an attempt.

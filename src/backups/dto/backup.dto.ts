@@ -119,3 +119,18 @@ export class BackupPolicyInput {
   @Min(0)
   keepWeekly!: number;
 }
+
+@InputType()
+export class PushInput {
+  @Field(() => ID, { description: "The site that gets this one's content (live, for a staging copy)" })
+  @ApiProperty({ description: "The site that gets this one's content (live, for a staging copy); of the same tenant" })
+  @IsUUID('all', { message: 'targetSiteId must be a site id' })
+  targetSiteId!: string;
+
+  @Field(() => [String], { nullable: true, description: 'What to copy: database, files (default: both)' })
+  @ApiPropertyOptional({ enum: BACKUP_PARTS, isArray: true, description: 'What to copy (default: both)' })
+  @IsOptional()
+  @IsIn(BACKUP_PARTS, { each: true, message: `parts must hold only ${BACKUP_PARTS.join(', ')}` })
+  @ArrayUnique({ message: 'parts must not repeat a part' })
+  parts?: BackupPart[];
+}
