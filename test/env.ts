@@ -60,6 +60,7 @@ export function testEnv(overrides: Record<string, string> = {}): NodeJS.ProcessE
     BERTH_BACKUP_REPOSITORY: BACKUP_REPOSITORY,
     BERTH_BACKUP_PASSWORD: BACKUP_PASSWORD,
     BERTH_BACKUP_STAGING_DIR: `/var/tmp/berth-e2e${TEST_SLOT}/staging`,
+    BERTH_BACKUP_TIMEOUT_MS: '120000',
     ...overrides,
   };
 }

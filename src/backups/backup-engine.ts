@@ -3,6 +3,8 @@ import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { DockerService } from '../docker/docker.service';
 import { LABEL, MANAGED_BY } from '../docker/plan.types';
@@ -82,6 +84,7 @@ export class BackupEngine {
       const dump = await this.docker.exec(t.dbContainer, DUMP, {
         env: [`MYSQL_PWD=${t.rootPassword}`, `BERTH_DB=${t.dbName}`],
         stdout: createWriteStream(join(stage, 'database.sql'), { mode: 0o600 }),
+        timeoutMs: this.config.BERTH_BACKUP_TIMEOUT_MS,
         signal,
       });
       if (dump.exitCode !== 0) throw new Error(`database dump failed (exit ${dump.exitCode}): ${dump.stderr.trim().slice(0, 500)}`);
@@ -108,23 +111,28 @@ export class BackupEngine {
     if (!IDENT.test(t.dbName)) throw new Error(`refusing an unexpected database name: ${t.dbName}`);
     const bytes = await this.restic.fileSize(snapshotId, DUMP_PATH, signal);
     if (bytes === undefined) throw new Error(`snapshot ${snapshotId} holds no database dump`);
-    await runSql(
-      this.docker,
-      t.dbContainer,
-      t.rootPassword,
-      `DROP DATABASE IF EXISTS \`${t.dbName}\`; CREATE DATABASE \`${t.dbName}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`,
-      signal,
-    );
-    const dump = this.restic.dump(snapshotId, DUMP_PATH, signal);
-    const [res] = await Promise.all([
-      this.docker.exec(t.dbContainer, IMPORT, {
+    // The dump is flowing before anything is dropped: a snapshot that cannot be read changes nothing.
+    const dump = await this.restic.openDump(snapshotId, DUMP_PATH, signal);
+    try {
+      await runSql(
+        this.docker,
+        t.dbContainer,
+        t.rootPassword,
+        `DROP DATABASE IF EXISTS \`${t.dbName}\`; CREATE DATABASE \`${t.dbName}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`,
+        signal,
+      );
+      const res = await this.docker.exec(t.dbContainer, IMPORT, {
         env: [`MYSQL_PWD=${t.rootPassword}`, `BERTH_DB=${t.dbName}`],
         input: { stream: dump.stream, bytes },
+        timeoutMs: this.config.BERTH_BACKUP_TIMEOUT_MS,
         signal,
-      }),
-      dump.done,
-    ]).finally(() => dump.stop());
-    if (res.exitCode !== 0) throw new Error(`database import failed (exit ${res.exitCode}): ${res.stderr.trim().slice(0, 500)}`);
+      });
+      // The server's own error first: restic, left writing to a closed pipe, would only say it was stopped.
+      if (res.exitCode !== 0) throw new Error(`database import failed (exit ${res.exitCode}): ${res.stderr.trim().slice(0, 500)}`);
+      await dump.done;
+    } finally {
+      dump.stop();
+    }
   }
 
   /**
@@ -134,7 +142,8 @@ export class BackupEngine {
    * The site's container must be stopped.
    */
   async restoreFiles(t: BackupTarget, image: string, snapshotId: string, signal: AbortSignal): Promise<void> {
-    signal.throwIfAborted();
+    // The snapshot's files are flowing before the volume is emptied: one that cannot be read changes nothing.
+    const tar = await this.restic.openDump(snapshotId, FILES_PATH, signal);
     const name = `${t.wpContainer}_restore`;
     // One an interrupted attempt left behind.
     await this.docker.removeContainer(name);
@@ -147,6 +156,8 @@ export class BackupEngine {
         [LABEL.managedBy]: MANAGED_BY,
         [LABEL.instance]: this.config.BERTH_INSTANCE,
         [LABEL.tenant]: t.tenantSlug,
+        // The site's: one an interrupted restore left behind goes with the site's next apply.
+        [LABEL.siteId]: t.siteId,
         [LABEL.role]: 'restore-helper',
       },
       // Not read-only: the engine extracts the snapshot's `files/...` entries from its root
@@ -162,12 +173,12 @@ export class BackupEngine {
     });
     try {
       await this.docker.startContainer(helper);
-      const code = await this.docker.waitContainer(helper);
+      const code = await Promise.race([this.docker.waitContainer(helper), aborted(signal)]);
       if (code !== 0) throw new Error(`emptying the site's volume failed (exit ${code})`);
       signal.throwIfAborted();
-      const tar = this.restic.dump(snapshotId, FILES_PATH, signal);
-      await Promise.all([this.docker.putArchive(helper, '/', tar.stream), tar.done]).finally(() => tar.stop());
+      await Promise.all([this.docker.putArchive(helper, '/', tar.stream), tar.done]);
     } finally {
+      tar.stop();
       await this.docker.removeContainer(helper);
     }
   }
@@ -186,21 +197,31 @@ export class BackupEngine {
     return n;
   }
 
-  /** Extracts a tar stream of `<folder>/...` into `dir`, as root keeping owners, modes and times. */
-  private extract(tar: NodeJS.ReadableStream, dir: string, signal: AbortSignal): Promise<void> {
+  /**
+   * Extracts a tar stream of `<folder>/...` into `dir`, as root keeping owners, modes and times.
+   * Either side failing (the engine's stream, tar exiting early) fails the call and closes the other.
+   */
+  private async extract(tar: Readable, dir: string, signal: AbortSignal): Promise<void> {
     const child = spawn('tar', ['-x', '--numeric-owner', '--same-owner', '--strip-components=1', '-C', dir], {
       stdio: ['pipe', 'ignore', 'pipe'],
       signal,
     });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8').slice(0, 1000)));
-    tar.pipe(child.stdin);
-    return new Promise((resolve, reject) => {
-      tar.on('error', (e: Error) => reject(e));
+    const exited = new Promise<void>((resolve, reject) => {
       child.once('error', reject);
       child.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`copying the site's files failed: ${stderr.trim()}`))));
     });
+    await Promise.all([pipeline(tar, child.stdin), exited]);
   }
+}
+
+/** Rejects when the signal aborts (for waits that take none). */
+function aborted(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
 }
 
 /** The WordPress version a site's files hold (wp-includes/version.php), if they are WordPress. */

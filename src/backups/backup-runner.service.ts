@@ -40,6 +40,9 @@ export const cloneOf = (job: Pick<Job, 'kind' | 'params'>): CloneOrigin['cloneOf
 /** Jobs that read or put back a site's content: they never change its desired state, so no request supersedes them. */
 export const CONTENT_JOBS: ReadonlySet<JobKind> = new Set([JobKind.BACKUP, JobKind.RESTORE]);
 
+/** A retried restore whose checkpoint is gone: the site may be half-restored, and is left FAILED to say so. */
+class CheckpointLostError extends Error {}
+
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 
 /**
@@ -71,10 +74,11 @@ export class BackupRunner {
     const { backupId } = job.params as unknown as BackupJobParams;
     const backup = await this.prisma.backup.findUniqueOrThrow({ where: { id: backupId } });
     await this.take(backup, tenant, site, steps, 'back up database and files');
+    // The backup is taken: a retention that cannot run now (the repository busy) runs after the next one.
     await steps.run(
       'forget backups the policy no longer keeps',
-      (signal) => this.applyRetention(site, signal),
-      (n) => (n ? `${n} forgotten` : 'none'),
+      (signal) => this.applyRetention(site, signal).catch((e: Error) => `not now: ${e.message.slice(0, 300)}`),
+      (n) => (typeof n === 'string' ? n : n ? `${n} forgotten` : 'none'),
     );
     return site.status;
   }
@@ -93,7 +97,13 @@ export class BackupRunner {
       where: { siteId: site.id, kind: JobKind.RESTORE, status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } },
       select: { params: true },
     });
-    const spared = new Set(restoring.map((j) => (j.params as unknown as RestoreJobParams).backupId));
+    // What a restore is about to put back, and the checkpoint it would roll back to.
+    const spared = new Set(
+      restoring.flatMap((j) => {
+        const p = j.params as unknown as RestoreJobParams;
+        return p.checkpointId ? [p.backupId, p.checkpointId] : [p.backupId];
+      }),
+    );
     const forget = toForget(rows, { keepDaily: site.backupKeepDaily, keepWeekly: site.backupKeepWeekly }).filter((b) => !spared.has(b.id));
     if (!forget.length) return 0;
     await this.restic.forget(
@@ -129,6 +139,7 @@ export class BackupRunner {
       step,
       (signal) => this.engine.take(this.target(tenant, site), signal),
       (r) => `snapshot ${r.snapshotId.slice(0, 8)}: ${mb(r.totalBytes)} read, ${mb(r.addedBytes)} added, ${r.tables} tables`,
+      this.config.BERTH_BACKUP_TIMEOUT_MS,
     );
     const done = await this.prisma.backup.update({
       where: { id: backup.id },
@@ -158,6 +169,7 @@ export class BackupRunner {
     try {
       checkpoint = await this.checkpoint(job, params, tenant, site, steps);
     } catch (e) {
+      if (e instanceof CheckpointLostError) throw e;
       throw new RolledBackError(`the checkpoint before the restore failed: ${(e as Error).message}; nothing was changed`, site.status);
     }
     const parts = params.parts.length ? params.parts : [...BACKUP_PARTS];
@@ -228,6 +240,10 @@ export class BackupRunner {
   private async checkpoint(job: Job, params: RestoreJobParams, tenant: Tenant, site: Site, steps: StepRecorder): Promise<Backup> {
     const existing = params.checkpointId ? await this.prisma.backup.findUnique({ where: { id: params.checkpointId } }) : null;
     if (existing?.status === BackupStatus.SUCCEEDED) return existing;
+    // Deleted since an earlier attempt took it: that attempt may have changed the site already,
+    // and a new checkpoint would hold the half-restored site. Stop rather than pretend.
+    if (existing?.status === BackupStatus.DELETED)
+      throw new CheckpointLostError(`the checkpoint ${existing.id} this restore took was deleted since; restore a backup again to retry`);
     const row =
       existing ??
       (await this.prisma.backup.create({
@@ -279,6 +295,7 @@ export class BackupRunner {
       },
       () =>
         `snapshot ${snapshot.slice(0, 8)} (${from.kind === BackupKind.CHECKPOINT ? 'checkpoint' : 'backup'} ${from.id}): ${parts.join(', ')}`,
+      this.config.BERTH_BACKUP_TIMEOUT_MS,
     );
   }
 

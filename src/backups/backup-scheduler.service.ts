@@ -79,6 +79,9 @@ export class BackupScheduler {
 
   /** Frees the data of forgotten snapshots, once a day across all workers. */
   private async pruneDaily(): Promise<void> {
+    // Never under a running backup or restore: a prune holds the repository to itself.
+    const busy = await this.prisma.job.count({ where: { kind: { in: [JobKind.BACKUP, JobKind.RESTORE] }, status: JobStatus.RUNNING } });
+    if (busy > 0) return;
     const mine = await this.redis.client.set('berth:backup:pruned', new Date().toISOString(), 'EX', PRUNE_EVERY_S, 'NX');
     if (!mine) return;
     await this.restic.prune().catch(async (e: Error) => {

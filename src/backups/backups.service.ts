@@ -346,7 +346,11 @@ export class BackupsService {
 
   private async inUse(backupId: string): Promise<boolean> {
     const active: Job[] = await this.prisma.job.findMany({
-      where: { kind: JobKind.RESTORE, status: { in: ['QUEUED', 'RUNNING'] }, params: { path: ['backupId'], equals: backupId } },
+      where: {
+        kind: JobKind.RESTORE,
+        status: { in: ['QUEUED', 'RUNNING'] },
+        OR: [{ params: { path: ['backupId'], equals: backupId } }, { params: { path: ['checkpointId'], equals: backupId } }],
+      },
       take: 1,
     });
     return active.length > 0;

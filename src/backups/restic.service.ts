@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { SecretBox } from '../common/crypto';
 
@@ -13,6 +13,15 @@ export interface SnapshotSummary {
   totalBytes: number;
   /** Bytes the snapshot added to the repository (after deduplication and compression). */
   addedBytes: number;
+}
+
+/** restic writing a file or folder of a snapshot to its stdout. */
+export interface Dump {
+  stream: Readable;
+  /** Settles when restic has exited; rejects when it failed. */
+  done: Promise<void>;
+  /** Ends restic if it still runs (its reader gave up). */
+  stop(): void;
 }
 
 /** A node of a snapshot, as `restic ls --json` prints it. */
@@ -104,7 +113,7 @@ export class ResticService {
 
   /** The size of a file in a snapshot (`/database.sql`), or undefined when the snapshot has none. */
   async fileSize(snapshotId: string, path: string, signal?: AbortSignal): Promise<number | undefined> {
-    const { stdout } = await this.run(['ls', '--json', snapshotId, path], { signal });
+    const { stdout } = await this.waiting(['ls', '--json', snapshotId, path], { signal });
     for (const line of stdout.split('\n')) {
       if (!line.startsWith('{')) continue;
       const node = JSON.parse(line) as LsNode;
@@ -118,7 +127,7 @@ export class ResticService {
    * writes it. `done` settles when restic has exited: a corrupt or missing snapshot rejects it.
    * `stop` ends restic if it is still running (its reader gave up), so it never waits on a full pipe.
    */
-  dump(snapshotId: string, path: string, signal?: AbortSignal): { stream: Readable; done: Promise<void>; stop(): void } {
+  dump(snapshotId: string, path: string, signal?: AbortSignal): Dump {
     const child = spawn(this.config.BERTH_RESTIC, ['dump', snapshotId, path], {
       env: this.env(),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -141,6 +150,45 @@ export class ResticService {
     await this.ensureRepository(signal);
     const { stdout } = await this.run(['snapshots', '--json', '--host', this.host, '--tag', tags.join(',')], { signal });
     return (JSON.parse(stdout || '[]') as { id: string }[] | null)?.map((s) => s.id) ?? [];
+  }
+
+  /**
+   * A dump whose first bytes have come (a snapshot that cannot be read fails here, before its
+   * caller has changed anything), waiting while a prune holds the repository.
+   */
+  async openDump(snapshotId: string, path: string, signal?: AbortSignal): Promise<Dump> {
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (let wait = 250; ; wait = Math.min(wait * 2, 4000)) {
+      const dump = this.dump(snapshotId, path, signal);
+      try {
+        // The first chunk goes ahead of the rest into a stream of its own, which holds them for its reader.
+        const whole = new PassThrough();
+        let flowing = false;
+        await new Promise<void>((resolve, reject) => {
+          const first = (chunk: Buffer) => {
+            flowing = true;
+            dump.stream.off('data', first);
+            whole.write(chunk);
+            dump.stream.pipe(whole);
+            resolve();
+          };
+          dump.stream.on('data', first);
+          dump.done.then(() => {
+            // restic ended without a byte: an empty file.
+            if (!flowing) {
+              dump.stream.off('data', first);
+              whole.end();
+            }
+            resolve();
+          }, reject);
+        });
+        return { ...dump, stream: whole };
+      } catch (e) {
+        dump.stop();
+        if (!(e instanceof ResticError) || !/already locked/.test(e.message) || Date.now() + wait > deadline) throw e;
+        await delay(wait, undefined, { signal });
+      }
+    }
   }
 
   /**

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import Docker from 'dockerode';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
-import { finished } from 'node:stream/promises';
+import { pipeline } from 'node:stream/promises';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { dockerOptions } from './docker-options';
 import { followedLog } from './log-stream';
@@ -243,8 +243,11 @@ export class DockerService {
       const out = new PassThrough();
       const err = new PassThrough();
       const chunks = { out: [] as Buffer[], err: [] as Buffer[] };
-      if (opts.stdout) out.pipe(opts.stdout);
-      else out.on('data', (c: Buffer) => chunks.out.push(c));
+      // A failing destination (a full disk) fails the call once the command has ended; never the process.
+      const written = opts.stdout ? pipeline(out, opts.stdout) : undefined;
+      written?.catch(() => undefined);
+      if (!opts.stdout) out.on('data', (c: Buffer) => chunks.out.push(c));
+      out.on('error', () => undefined);
       err.on('data', (c: Buffer) => chunks.err.push(c));
       this.docker.modem.demuxStream(started, out, err);
       const ended = new Promise<void>((resolve, reject) => {
@@ -257,9 +260,9 @@ export class DockerService {
         opts.input.stream.pipe(started);
       } else if (opts.stdin !== undefined) started.end(opts.stdin);
       await ended;
-      if (opts.stdout) {
+      if (written) {
         out.end();
-        await finished(opts.stdout);
+        await written;
       }
       const info = await exec.inspect();
       return {

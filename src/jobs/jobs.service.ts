@@ -158,7 +158,8 @@ export class JobsService implements OnModuleDestroy {
         ErrorCode.JOB_NOT_CANCELLABLE,
         'A tenant deletion cannot be cancelled; it finishes or fails, and can be asked for again',
       );
-    if (job.kind === JobKind.RESTORE && job.status === JobStatus.RUNNING)
+    // Running, or waiting for another attempt after one that may have changed the site.
+    if (job.kind === JobKind.RESTORE && (job.status === JobStatus.RUNNING || job.attempts > 0))
       throw new BerthError(
         ErrorCode.JOB_NOT_CANCELLABLE,
         'A running restore cannot be cancelled: it finishes, or rolls back to the checkpoint it took',

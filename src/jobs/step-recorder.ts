@@ -30,7 +30,13 @@ export class StepRecorder {
     private readonly options: StepRecorderOptions = {},
   ) {}
 
-  async run<T>(name: string, fn: (signal: AbortSignal) => Promise<T>, detail?: (result: T) => string | undefined): Promise<T> {
+  /** Runs a step; `timeoutMs` replaces the job's step timeout for one that moves a site's whole content (a backup, a restore). */
+  async run<T>(
+    name: string,
+    fn: (signal: AbortSignal) => Promise<T>,
+    detail?: (result: T) => string | undefined,
+    timeoutMs = this.timeoutMs,
+  ): Promise<T> {
     this.options.signal?.throwIfAborted();
     await this.checkpoint();
     this.options.signal?.throwIfAborted();
@@ -38,7 +44,7 @@ export class StepRecorder {
     this.steps.push(step);
     await this.onChange(this.steps, this.progress());
     try {
-      const result = await this.bounded(name, fn);
+      const result = await this.bounded(name, fn, timeoutMs);
       step.status = 'succeeded';
       step.detail = detail?.(result);
       return result;
@@ -74,14 +80,14 @@ export class StepRecorder {
   }
 
   /** Runs fn until it settles, or until it times out or the job's signal aborts: then stops it. */
-  private async bounded<T>(name: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  private async bounded<T>(name: string, fn: (signal: AbortSignal) => Promise<T>, timeoutMs: number): Promise<T> {
     const controller = new AbortController();
     const outer = this.options.signal;
     const running = Promise.resolve().then(() => fn(controller.signal));
     let timer: NodeJS.Timeout | undefined;
     let onAbort: (() => void) | undefined;
     const stopped = new Promise<Error>((resolve) => {
-      timer = setTimeout(() => resolve(new StepTimeoutError(`step ${name} timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
+      timer = setTimeout(() => resolve(new StepTimeoutError(`step ${name} timed out after ${timeoutMs} ms`)), timeoutMs);
       onAbort = () => resolve(outer?.reason instanceof Error ? outer.reason : new Error(`step ${name} was stopped`));
       if (outer?.aborted) onAbort();
       else outer?.addEventListener('abort', onAbort, { once: true });
