@@ -47,4 +47,9 @@ trap 'exit 143' TERM
 
 start=$(date +%s)
 node bench/.out/bench.js
+# Backups at size (issue 3/6), on the real images: also `npm run bench:backups` alone.
+if [ -z "${BENCH_ONLY:-}" ] || [[ ",$BENCH_ONLY," == *,backups,* ]]; then
+  bash scripts/images.sh mariadb wordpress >&2
+  node bench/.out/backups.js | tee "bench/results/backups-$(date -u +%Y-%m-%d).txt"
+fi
 log "npm run bench took $(($(date +%s) - start)) s (after set-up)"

@@ -25,8 +25,23 @@ export interface BackupTarget {
   volume: string;
 }
 
+/** How long each part of a backup or restore took: an operator's first clue when one is slow. */
+export class Laps {
+  private readonly laps: [string, number][] = [];
+  private last = Date.now();
+  lap(name: string): void {
+    const t = Date.now();
+    this.laps.push([name, t - this.last]);
+    this.last = t;
+  }
+  toString(): string {
+    return this.laps.map(([n, ms]) => `${n} ${(ms / 1000).toFixed(1)} s`).join(', ');
+  }
+}
+
 export interface TakenBackup extends SnapshotSummary {
   durationMs: number;
+  laps: Laps;
   wordpressVersion: string | null;
   image: string | null;
   tables: number;
@@ -79,6 +94,7 @@ export class BackupEngine {
     const stage = join(this.config.BERTH_BACKUP_STAGING_DIR, t.siteId);
     await rm(stage, { recursive: true, force: true });
     await mkdir(join(stage, 'files'), { recursive: true, mode: 0o700 });
+    const laps = new Laps();
     try {
       const tables = await this.tableCount(t, signal);
       const dump = await this.docker.exec(t.dbContainer, DUMP, {
@@ -88,14 +104,18 @@ export class BackupEngine {
         signal,
       });
       if (dump.exitCode !== 0) throw new Error(`database dump failed (exit ${dump.exitCode}): ${dump.stderr.trim().slice(0, 500)}`);
+      laps.lap('dump');
       const info = await this.docker.inspectContainer(t.wpContainer);
       if (!info) throw new Error(`the site's container ${t.wpContainer} does not exist`);
       const mount = info.Mounts.find((m) => m.Name === t.volume);
       if (!mount) throw new Error(`the site's volume ${t.volume} is not mounted in ${t.wpContainer}`);
       await this.extract(await this.docker.getArchive(t.wpContainer, mount.Destination), join(stage, 'files'), signal);
+      laps.lap('files');
       const summary = await this.restic.backup(stage, [`tenant:${t.tenantId}`, `site:${t.siteId}`], signal);
+      laps.lap('restic');
       return {
         ...summary,
+        laps,
         durationMs: Date.now() - started,
         wordpressVersion: await wordpressVersion(join(stage, 'files')),
         image: info.Config.Image,

@@ -10,7 +10,7 @@ import { names } from '../sites/site-plan';
 import { SitePlanner } from '../sites/site-planner';
 import { RolledBackError, SiteRunner } from '../sites/site-runner.service';
 import { SiteStatusWriter } from '../sites/site-status';
-import { BackupEngine, BACKUP_PARTS, type BackupPart, type BackupTarget, type TakenBackup } from './backup-engine';
+import { BackupEngine, BACKUP_PARTS, Laps, type BackupPart, type BackupTarget, type TakenBackup } from './backup-engine';
 import { ResticService } from './restic.service';
 import { toForget } from './retention';
 
@@ -138,7 +138,7 @@ export class BackupRunner {
     const taken = await steps.run(
       step,
       (signal) => this.engine.take(this.target(tenant, site), signal),
-      (r) => `snapshot ${r.snapshotId.slice(0, 8)}: ${mb(r.totalBytes)} read, ${mb(r.addedBytes)} added, ${r.tables} tables`,
+      (r) => `snapshot ${r.snapshotId.slice(0, 8)}: ${mb(r.totalBytes)} read, ${mb(r.addedBytes)} added, ${r.tables} tables (${r.laps})`,
       this.config.BERTH_BACKUP_TIMEOUT_MS,
     );
     const done = await this.prisma.backup.update({
@@ -285,16 +285,20 @@ export class BackupRunner {
     }
     const target = this.target(tenant, site);
     const snapshot = from.snapshotId as string;
+    const laps = new Laps();
     await steps.run(
       step,
       async (signal) => {
         const info = await this.sites.inspect(target.wpContainer);
         if (info?.State.Running) await this.sites.stop(info.Id, signal);
+        laps.lap('stop');
         if (parts.includes('database')) await this.engine.restoreDatabase(target, snapshot, signal);
+        laps.lap('database');
         if (parts.includes('files')) await this.engine.restoreFiles(target, info?.Config.Image ?? this.image(site), snapshot, signal);
+        laps.lap('files');
       },
       () =>
-        `snapshot ${snapshot.slice(0, 8)} (${from.kind === BackupKind.CHECKPOINT ? 'checkpoint' : 'backup'} ${from.id}): ${parts.join(', ')}`,
+        `snapshot ${snapshot.slice(0, 8)} (${from.kind === BackupKind.CHECKPOINT ? 'checkpoint' : 'backup'} ${from.id}): ${parts.join(', ')} (${laps})`,
       this.config.BERTH_BACKUP_TIMEOUT_MS,
     );
   }

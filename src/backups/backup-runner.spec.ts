@@ -2,6 +2,7 @@ import type { Backup, Job } from '../generated/prisma/client';
 import { StepRecorder } from '../jobs/step-recorder';
 import { RolledBackError } from '../sites/site-runner.service';
 import { BackupRunner } from './backup-runner.service';
+import { Laps } from './backup-engine';
 
 jest.mock('@nestjs/common', () => ({
   Injectable: () => () => undefined,
@@ -80,6 +81,7 @@ function world(opts: { failRestore?: 'database' | 'files'; failCheckpoint?: bool
         totalBytes: 10,
         addedBytes: 1,
         durationMs: 5,
+        laps: new Laps(),
         wordpressVersion: '6.1',
         image: 'wp',
         tables: 12,

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { DatabaseModule } from '../database/database.module';
 import { DockerModule } from '../docker/docker.module';
+import { DomainsModule } from '../domains/domains.module';
 import { EventsModule } from '../events/events.module';
 import { JobsModule } from '../jobs/jobs.module';
 import { RedisModule } from '../redis/redis.module';
@@ -15,7 +16,7 @@ import { ResticService } from './restic.service';
 
 /** Backups of sites with restic, and restores from them. */
 @Module({
-  imports: [DatabaseModule, DockerModule, EventsModule, JobsModule, RedisModule, SitesModule],
+  imports: [DatabaseModule, DockerModule, DomainsModule, EventsModule, JobsModule, RedisModule, SitesModule],
   controllers: [BackupsController],
   providers: [BackupsService, BackupsResolver, BackupEngine, BackupRunner, BackupScheduler, ResticService],
   exports: [BackupRunner, BackupScheduler, ResticService],

@@ -24,6 +24,7 @@ import type {
 } from './dto/backup.dto';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { SitesService } from '../sites/sites.service';
+import { DomainsService } from '../domains/domains.service';
 import type { SiteAndJobView } from '../sites/dto/site.dto';
 import { wordpressSettings } from '../sites/wordpress-install';
 import { ResticService } from './restic.service';
@@ -53,6 +54,7 @@ export class BackupsService {
     private readonly events: EventsService,
     private readonly restic: ResticService,
     private readonly sites: SitesService,
+    private readonly domains: DomainsService,
   ) {}
 
   /** Records the backup and the job that takes it; the job runs when the site's other jobs have. */
@@ -95,6 +97,8 @@ export class BackupsService {
       throw new BerthError(ErrorCode.BACKUP_NOT_AVAILABLE, `Backup ${backup.id} is ${backup.status.toLowerCase()}: it cannot be copied`);
     const { title, adminUser, adminEmail, locale } = wordpressSettings(source, source.tenant);
     const origin: CloneOrigin = { cloneOf: { siteId: source.id, backupId: backup.id } };
+    // Its own hostname from the start: the copy's URLs are moved to it, never to the platform's first.
+    const domain = input.domain ? this.domains.checked({ hostname: input.domain }, 'domain') : undefined;
     return this.sites.create(
       actor,
       {
@@ -103,7 +107,11 @@ export class BackupsService {
         wordpress: { title, adminUser, adminEmail, ...(locale ? { locale } : {}) },
       },
       undefined,
-      { params: { ...origin }, description: `a copy of site ${source.name} from backup ${backup.id}` },
+      {
+        params: { ...origin },
+        description: `a copy of site ${source.name} from backup ${backup.id}${domain ? ` at ${domain.hostname}` : ''}`,
+        ...(domain ? { withSite: async (tx, site) => void (await this.domains.insert(tx, site, domain, true, actor.keyId)) } : {}),
+      },
     );
   }
 

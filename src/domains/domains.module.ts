@@ -15,6 +15,6 @@ import { RedisModule } from '../redis/redis.module';
   imports: [DatabaseModule, RedisModule, EdgeModule, EventsModule, JobsModule, SitesModule],
   controllers: [DomainsController],
   providers: [DomainsService, DomainsResolver, DomainVerifier],
-  exports: [DomainVerifier],
+  exports: [DomainVerifier, DomainsService],
 })
 export class DomainsModule {}

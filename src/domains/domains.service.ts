@@ -59,48 +59,69 @@ export class DomainsService {
     return rows.map(toView);
   }
 
-  async add(actor: Principal, siteId: string, input: AddDomainInput): Promise<DomainView> {
-    assertCanWrite(actor);
+  /** The hostnames a request names (and its www. variant), checked; a coded error when one is not valid. */
+  checked(input: Pick<AddDomainInput, 'hostname' | 'www'>, field = 'hostname'): { hostname: string; www?: string } {
     const checked = checkHostname(input.hostname, { baseDomain: this.config.BERTH_BASE_DOMAIN });
-    if (!checked.ok)
-      throw new BerthError(ErrorCode.VALIDATION_FAILED, `hostname ${checked.reason}`, { fields: [`hostname ${checked.reason}`] });
+    if (!checked.ok) throw new BerthError(ErrorCode.VALIDATION_FAILED, `${field} ${checked.reason}`, { fields: [`${field} ${checked.reason}`] });
     const www = input.www ? checkHostname(`www.${checked.hostname}`, { baseDomain: this.config.BERTH_BASE_DOMAIN }) : undefined;
     if (www && !www.ok) throw new BerthError(ErrorCode.VALIDATION_FAILED, `www.${checked.hostname} ${www.reason}`);
+    return { hostname: checked.hostname, ...(www?.ok ? { www: www.hostname } : {}) };
+  }
+
+  /** The answer when a hostname is another site's: the same whoever holds it (another tenant's is not revealed as theirs). */
+  taken(names: { hostname: string; www?: string }): BerthError {
+    return new BerthError(ErrorCode.DOMAIN_TAKEN, `${names.hostname}${names.www ? ` or ${names.www}` : ''} is already in use by a site`);
+  }
+
+  /**
+   * Records the domain (and its www. variant) on the site, in the caller's transaction, which
+   * holds the site's row: one writer per site at a time, so two requests cannot both make a
+   * primary. After it commits, the caller calls `added`.
+   */
+  async insert(
+    tx: Prisma.TransactionClient,
+    site: Pick<Site, 'id' | 'tenantId' | 'name'>,
+    names: { hostname: string; www?: string },
+    primary: boolean,
+    actorKeyId?: string,
+  ): Promise<Domain> {
+    const used = await tx.domain.count({ where: { hostname: { in: [names.hostname, ...(names.www ? [names.www] : [])] } } });
+    if (used > 0) throw this.taken(names);
+    if (primary) await tx.domain.updateMany({ where: { siteId: site.id, primary: true }, data: { primary: false } });
+    const created = await tx.domain.create({
+      data: { siteId: site.id, tenantId: site.tenantId, hostname: names.hostname, primary, ...this.verification() },
+    });
+    // The www. variant is a domain of its own (unique like any hostname) that redirects to the primary.
+    if (names.www) await tx.domain.create({ data: { siteId: site.id, tenantId: site.tenantId, hostname: names.www, ...this.verification() } });
+    await this.events.record(
+      {
+        tenantId: site.tenantId,
+        siteId: site.id,
+        type: 'domain.added',
+        message: `Domain ${created.hostname}${names.www ? ` (and ${names.www})` : ''} added to site ${site.name}${primary ? ' as its primary' : ''}`,
+        data: { hostname: created.hostname, primary, ...(names.www ? { www: names.www } : {}) },
+        ...(actorKeyId ? { actorKeyId } : {}),
+      },
+      tx,
+    );
+    return created;
+  }
+
+  async add(actor: Principal, siteId: string, input: AddDomainInput): Promise<DomainView> {
+    assertCanWrite(actor);
+    const names = this.checked(input);
     const site = await this.sites.getRow(actor, siteId);
     if (site.status === SiteStatus.DELETED || site.desiredState === 'ABSENT')
       throw new BerthError(ErrorCode.SITE_DELETED, `Site ${site.id} is deleted`);
     let domain: Domain;
     try {
       domain = await this.prisma.$transaction(async (tx) => {
-        // One writer per site at a time, so two requests cannot both make a primary.
         await tx.$queryRaw`SELECT id FROM "Site" WHERE id = ${site.id}::uuid FOR UPDATE`;
-        if (input.primary) await tx.domain.updateMany({ where: { siteId: site.id, primary: true }, data: { primary: false } });
-        const created = await tx.domain.create({
-          data: { siteId: site.id, tenantId: site.tenantId, hostname: checked.hostname, primary: !!input.primary, ...this.verification() },
-        });
-        // The www. variant is a domain of its own (unique like any hostname) that redirects to the primary.
-        if (www?.ok)
-          await tx.domain.create({ data: { siteId: site.id, tenantId: site.tenantId, hostname: www.hostname, ...this.verification() } });
-        await this.events.record(
-          {
-            tenantId: site.tenantId,
-            siteId: site.id,
-            type: 'domain.added',
-            message: `Domain ${created.hostname}${www?.ok ? ` (and ${www.hostname})` : ''} added to site ${site.name}${created.primary ? ' as its primary' : ''}`,
-            data: { hostname: created.hostname, primary: created.primary, ...(www?.ok ? { www: www.hostname } : {}) },
-            actorKeyId: actor.keyId,
-          },
-          tx,
-        );
-        return created;
+        return this.insert(tx, site, names, !!input.primary, actor.keyId);
       });
     } catch (e) {
-      // The same answer whoever holds it: another tenant's hostname is not revealed as theirs.
-      if (e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002')
-        throw new BerthError(
-          ErrorCode.DOMAIN_TAKEN,
-          `${checked.hostname}${www?.ok ? ` or ${www.hostname}` : ''} is already in use by a site`,
-        );
+      // Lost a race with another request for the same hostname.
+      if (e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002') throw this.taken(names);
       throw e;
     }
     this.edge.soon(0);

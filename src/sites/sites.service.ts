@@ -71,6 +71,8 @@ export interface SiteOrigin {
   params: Prisma.InputJsonObject;
   /** For the site.created event. */
   description: string;
+  /** More the new site starts with (its domains, say), written in the transaction that creates it. */
+  withSite?: (tx: Prisma.TransactionClient, site: Site) => Promise<void>;
 }
 
 @Injectable()
@@ -171,6 +173,7 @@ export class SitesService {
         // Database identifiers come from the id, never from user input.
         const ident = `wp_${site.id.replace(/-/g, '').slice(0, 16)}`;
         const named = await tx.site.update({ where: { id: site.id }, data: { dbName: ident, dbUser: ident } });
+        await origin?.withSite?.(tx, named);
         const job = await tx.job.create({
           data: { tenantId, siteId: site.id, kind: JobKind.PROVISION, generation: site.generation, params: origin?.params ?? {} },
         });

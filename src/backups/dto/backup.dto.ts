@@ -75,6 +75,18 @@ export class CloneInput {
   @IsUUID('all', { message: 'tenantId must be a tenant id (UUID)' })
   tenantId?: string;
 
+  @Field(() => String, {
+    nullable: true,
+    description: "The new site's primary domain (its URLs are moved there); by default its platform hostname",
+  })
+  @ApiPropertyOptional({
+    example: 'staging.shop.example',
+    description: "The new site's primary domain (its URLs are moved there); by default its platform hostname",
+  })
+  @IsOptional()
+  @IsString()
+  domain?: string;
+
   @Field(() => ID, { nullable: true, description: "The backup to copy: by default the source's latest" })
   @ApiPropertyOptional({ description: "The backup to copy: by default the source's latest" })
   @IsOptional()
