@@ -207,7 +207,11 @@ async function main(): Promise<void> {
     );
     await exec(
       big.wp,
-      ['sh', '-c', `d=/var/www/html/wp-content/uploads/2026/12; mkdir -p $d; for i in $(seq 1 ${UPLOADS_MB}); do head -c 1048576 /dev/urandom > $d/photo-$i.jpg; done`],
+      [
+        'sh',
+        '-c',
+        `d=/var/www/html/wp-content/uploads/2026/12; mkdir -p $d; for i in $(seq 1 ${UPLOADS_MB}); do head -c 1048576 /dev/urandom > $d/photo-$i.jpg; done`,
+      ],
       '33:33',
     );
     const posts = Number((await b.sql(big, "SELECT COUNT(*) FROM wp_posts WHERE post_type = 'post'")).trim());
@@ -215,7 +219,12 @@ async function main(): Promise<void> {
     log(`filled in ${s(now() - t0)} s: ${posts} posts, ${du} MB in the WordPress volume`);
 
     const pid = berth.pid;
-    const measure = async (what: string, goalS: number | undefined, onSmall: () => Promise<unknown>, onBig: () => Promise<string | void>) => {
+    const measure = async (
+      what: string,
+      goalS: number | undefined,
+      onSmall: () => Promise<unknown>,
+      onBig: () => Promise<string | void>,
+    ) => {
       const sm = await sampled(pid, onSmall);
       const bg = await sampled(pid, onBig);
       rows.push({ what, small: sm, big: bg, goalS, extra: bg.value || undefined });
@@ -266,7 +275,9 @@ async function main(): Promise<void> {
       async () => {
         const { siteId } = await b.request(`/v1/sites/${big.id}/clone`, { name: 'big-copy', backupId: bigFirst });
         const row = (await db.query('SELECT "dbName" FROM "Site" WHERE id = $1', [siteId])).rows[0] as { dbName: string };
-        const n = Number((await b.sql({ dbc: big.dbc, dbName: row.dbName }, "SELECT COUNT(*) FROM wp_posts WHERE post_type = 'post'")).trim());
+        const n = Number(
+          (await b.sql({ dbc: big.dbc, dbName: row.dbName }, "SELECT COUNT(*) FROM wp_posts WHERE post_type = 'post'")).trim(),
+        );
         if (n !== posts) throw new Error(`the clone has ${n} posts, expected ${posts}`);
         return `the clone has ${n} posts`;
       },

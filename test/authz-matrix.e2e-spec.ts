@@ -290,6 +290,13 @@ const REST_OPS: Op[] = [
     scoped: true,
     call: (k, i) => rest('PUT', `/v1/sites/${i.actSiteId}/backup-policy`, k, { intervalHours: 24, keepDaily: 7, keepWeekly: 4 }),
   },
+  {
+    name: 'GET /v1/backups',
+    access: 'read',
+    scoped: true,
+    hiddenAs: 'empty',
+    call: (k, i) => rest('GET', `/v1/backups?tenantId=${i.tenantId}`, k),
+  },
   { name: 'GET /v1/backups/{id}', access: 'read', scoped: true, call: (k, i) => rest('GET', `/v1/backups/${i.backupId}`, k) },
   {
     name: 'GET /v1/backups/{id}/download',
@@ -428,6 +435,13 @@ const GRAPHQL_OPS: Op[] = [
     scoped: true,
     fresh: freshBackup,
     call: (k, i) => mutateId('deleteBackup', 'id status')(k, i.backupId),
+  },
+  {
+    name: 'Query.backups',
+    access: 'read',
+    scoped: true,
+    hiddenAs: 'empty',
+    call: (k, i) => graphql('backups', k, 'query($t: ID) { backups(tenantId: $t) { id expiresAt } }', { t: i.tenantId }),
   },
   { name: 'Query.job', access: 'read', scoped: true, call: (k, i) => byId('job', 'ID!', 'id status')(k, i.jobId) },
   { name: 'Query.me', access: 'read', scoped: false, call: (k) => graphql('me', k, '{ me { keyId role tenant { id } } }') },

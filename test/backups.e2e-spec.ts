@@ -26,11 +26,14 @@ let firstBackup: string;
 let root: string;
 /** The clone of `site`, used as its staging copy. */
 let staging: { id: string; dbName: string; publicUrl: string };
+/** The site deleted and brought back, and the backup it was brought back from. */
+let deletedSite: { id: string; backupId: string };
 
 const tag = randomBytes(4).toString('hex');
 const title = (n: number) => `Berth backup post ${n} ${tag}`;
 const upload = `/var/www/html/wp-content/uploads/berth-${tag}.txt`;
 const uploadBody = `uploaded ${tag} ${'x'.repeat(5000)}`;
+const cloneDomain = `shop-copy-${tag}.example`;
 
 beforeAll(async () => {
   h = await startHarness({ BERTH_WORDPRESS_IMAGE: 'berth/wordpress:6.1', BERTH_BACKUP_SCHEDULER_MS: '1000' });
@@ -255,6 +258,21 @@ it('refuses bad requests with clear errors, and deletes a backup', async () => {
   expect(unknown.status).toBe(404);
   expect(unknown.body.code).toBe('BACKUP_NOT_FOUND');
 
+  // A clone's domain is checked before anything is made: an invalid one, or one in use, leaves no site behind.
+  const invalid = await h.http.post(`/v1/sites/${site.id}/clone`).set(auth(a.key)).send({ name: 'shop-bad', domain: 'not a host' });
+  expect(invalid.status).toBe(400);
+  expect(invalid.body).toMatchObject({ code: 'VALIDATION_FAILED' });
+  expect(invalid.body.detail).toMatch(/^domain /);
+  const inUse = `taken-${tag}.example`;
+  expect((await h.http.post(`/v1/sites/${site.id}/domains`).set(auth(a.key)).send({ hostname: inUse })).status).toBe(201);
+  const taken = await h.http.post(`/v1/sites/${site.id}/clone`).set(auth(a.key)).send({ name: 'shop-bad', domain: inUse });
+  expect(taken.status).toBe(409);
+  expect(taken.body.code).toBe('DOMAIN_TAKEN');
+  const names = (await h.http.get('/v1/sites').set(auth(a.key))).body.map((x: { name: string }) => x.name);
+  expect(names).toContain('shop');
+  expect(names).not.toContain('shop-bad');
+  expect((await h.http.delete(`/v1/sites/${site.id}/domains/${inUse}`).set(auth(a.key))).status).toBeLessThan(300);
+
   const deleted = await h.http.delete(`/v1/backups/${firstBackup}`).set(auth(a.key));
   expect(deleted.status).toBe(200);
   expect(deleted.body.status).toBe('DELETED');
@@ -282,7 +300,7 @@ it('clones to another hostname: the front page and a serialized option name only
   );
   await backUp();
 
-  const res = await h.http.post(`/v1/sites/${site.id}/clone`).set(auth(a.key)).send({ name: 'shop-copy' });
+  const res = await h.http.post(`/v1/sites/${site.id}/clone`).set(auth(a.key)).send({ name: 'shop-copy', domain: cloneDomain });
   expect(res.status).toBe(202);
   expect(res.body.site).toMatchObject({ name: 'shop-copy', tenantId: a.tenant.id });
   const job = await waitForJob(h, a.key, res.body.job.id, 300_000);
@@ -299,6 +317,10 @@ it('clones to another hostname: the front page and a serialized option name only
   expect(clone.status).toBe('RUNNING');
   const cloneOrigin = new URL(clone.publicUrl).origin;
   expect(cloneOrigin).not.toBe(sourceOrigin);
+  // Asked for its own domain: its primary from the start, and where its URLs were moved.
+  expect(new URL(clone.publicUrl).hostname).toBe(cloneDomain);
+  const domains = await h.http.get(`/v1/sites/${clone.id}/domains`).set(auth(a.key));
+  expect(domains.body).toEqual([expect.objectContaining({ hostname: cloneDomain, primary: true })]);
 
   const page = await edgeFetch(root, clone.publicUrl);
   expect(page.status).toBe(200);
@@ -384,6 +406,7 @@ it("pushes staging back to live: live gets a checkpoint, then staging's content 
 });
 
 it('brings a deleted site back into a new site from the backup it kept', async () => {
+  const deletedId = other.id;
   const taken = await h.http.post(`/v1/sites/${other.id}/backups`).set(auth(b.key));
   expect((await waitForJob(h, b.key, taken.body.job.id)).status).toBe('SUCCEEDED');
   const del = await h.http.delete(`/v1/sites/${other.id}`).set(auth(b.key));
@@ -403,6 +426,51 @@ it('brings a deleted site back into a new site from the backup it kept', async (
   expect(await page.text()).toContain(`Blog ${tag}`);
   // The tenant's live site from now on.
   other = res.body.site;
+  deletedSite = { id: deletedId, backupId: taken.body.backup.id };
+});
+
+it("a deleted site's backups are listed under its tenant until BERTH_BACKUP_KEEP_DELETED_DAYS after, then forgotten", async () => {
+  type Listed = { id: string; siteId: string; status: string; expiresAt: string | null; snapshotId: string };
+  const listed = await h.http.get('/v1/backups?deletedSites=true').set(auth(b.key));
+  expect(listed.status).toBe(200);
+  const mine = (listed.body as Listed[]).find((x) => x.id === deletedSite.backupId)!;
+  expect(mine).toMatchObject({ siteId: deletedSite.id, status: 'SUCCEEDED' });
+  const { deletedAt } = (await h.db.query('SELECT "deletedAt" FROM "Site" WHERE id = $1', [deletedSite.id])).rows[0] as { deletedAt: Date };
+  expect(new Date(mine.expiresAt!).getTime()).toBe(deletedAt.getTime() + 30 * 86_400_000);
+  // Only backups of deleted sites, and only the tenant's own.
+  expect((listed.body as Listed[]).every((x) => x.siteId === deletedSite.id)).toBe(true);
+  expect(((await h.http.get('/v1/backups?deletedSites=true').set(auth(a.key))).body as Listed[]).map((x) => x.id)).not.toContain(mine.id);
+  expect((await h.http.get(`/v1/backups?tenantId=${b.tenant.id}`).set(auth(a.key))).body).toEqual([]);
+  const bad = await h.http.get('/v1/backups?deletedSites=maybe').set(auth(b.key));
+  expect(bad.status).toBe(400);
+  // The staging copy goes too (its backups with it, once expired). One clock for both: the
+  // staging site deleted 31 days ago, this one 29. The scheduler (every second here) forgets
+  // staging's backups, which shows it ran since, and keeps this one.
+  const gone = await h.http.delete(`/v1/sites/${staging.id}`).set(auth(a.key));
+  expect((await waitForJob(h, a.key, gone.body.job.id)).status).toBe('SUCCEEDED');
+  const stagingBackups = (await h.db.query(`SELECT id FROM "Backup" WHERE "siteId" = $1 AND status = 'SUCCEEDED'`, [staging.id])).rows;
+  expect(stagingBackups.length).toBeGreaterThan(0);
+  await h.db.query(
+    `UPDATE "Site" SET "deletedAt" = now() - CASE WHEN id = $1 THEN interval '31 days' ELSE interval '29 days' END WHERE id IN ($1, $2)`,
+    [staging.id, deletedSite.id],
+  );
+  await eventually(async () => {
+    const { rows } = await h.db.query(`SELECT count(*)::int AS n FROM "Backup" WHERE "siteId" = $1 AND status = 'SUCCEEDED'`, [staging.id]);
+    return rows[0].n === 0;
+  }, "the expired staging site's backups forgotten");
+  expect((await h.http.get(`/v1/backups/${mine.id}`).set(auth(b.key))).body.status).toBe('SUCCEEDED');
+  // Past the period, it is forgotten: the row says DELETED, restic holds it no more, the tenant is told.
+  await h.db.query(`UPDATE "Site" SET "deletedAt" = now() - interval '31 days' WHERE id = $1`, [deletedSite.id]);
+  await eventually(
+    async () => (await h.http.get(`/v1/backups/${mine.id}`).set(auth(b.key))).body.status === 'DELETED',
+    'the expired backup forgotten',
+  );
+  expect((await h.http.get(`/v1/backups/${mine.id}`).set(auth(b.key))).body.expiresAt).toBeNull();
+  const left = JSON.parse((await restic('snapshots', '--json')).stdout) as { id: string }[];
+  expect(left.map((x) => x.id)).not.toContain(mine.snapshotId);
+  const events = await h.db.query(`SELECT message FROM "Event" WHERE type = 'backup.expired' AND "siteId" = $1`, [deletedSite.id]);
+  expect(events.rows).toHaveLength(1);
+  expect(((await h.http.get('/v1/backups?deletedSites=true').set(auth(b.key))).body as Listed[]).map((x) => x.id)).not.toContain(mine.id);
 });
 
 it('scheduled backups: a schedule missed for ten days runs once; retention keeps what the policy keeps; the repository checks out', async () => {

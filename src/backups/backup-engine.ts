@@ -9,6 +9,7 @@ import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { DockerService } from '../docker/docker.service';
 import { LABEL, MANAGED_BY } from '../docker/plan.types';
 import { runSql } from '../sites/site-database';
+import { both, Laps } from './laps';
 import { ResticService, type SnapshotSummary } from './restic.service';
 
 /** Where a site is: what a backup reads and a restore writes. */
@@ -23,20 +24,6 @@ export interface BackupTarget {
   /** The site's WordPress container and its files volume. */
   wpContainer: string;
   volume: string;
-}
-
-/** How long each part of a backup or restore took: an operator's first clue when one is slow. */
-export class Laps {
-  private readonly laps: [string, number][] = [];
-  private last = Date.now();
-  lap(name: string): void {
-    const t = Date.now();
-    this.laps.push([name, t - this.last]);
-    this.last = t;
-  }
-  toString(): string {
-    return this.laps.map(([n, ms]) => `${n} ${(ms / 1000).toFixed(1)} s`).join(', ');
-  }
 }
 
 export interface TakenBackup extends SnapshotSummary {
@@ -96,21 +83,34 @@ export class BackupEngine {
     await mkdir(join(stage, 'files'), { recursive: true, mode: 0o700 });
     const laps = new Laps();
     try {
-      const tables = await this.tableCount(t, signal);
-      const dump = await this.docker.exec(t.dbContainer, DUMP, {
-        env: [`MYSQL_PWD=${t.rootPassword}`, `BERTH_DB=${t.dbName}`],
-        stdout: createWriteStream(join(stage, 'database.sql'), { mode: 0o600 }),
-        timeoutMs: this.config.BERTH_BACKUP_TIMEOUT_MS,
-        signal,
-      });
-      if (dump.exitCode !== 0) throw new Error(`database dump failed (exit ${dump.exitCode}): ${dump.stderr.trim().slice(0, 500)}`);
-      laps.lap('dump');
       const info = await this.docker.inspectContainer(t.wpContainer);
       if (!info) throw new Error(`the site's container ${t.wpContainer} does not exist`);
       const mount = info.Mounts.find((m) => m.Name === t.volume);
       if (!mount) throw new Error(`the site's volume ${t.volume} is not mounted in ${t.wpContainer}`);
-      await this.extract(await this.docker.getArchive(t.wpContainer, mount.Destination), join(stage, 'files'), signal);
-      laps.lap('files');
+      // The dump and the files at once (two containers, two streams to disk): each is
+      // consistent on its own, and the nearer in time the better.
+      const [tables] = await both(signal, [
+        async (s) => {
+          const t0 = Date.now();
+          const n = await this.tableCount(t, s);
+          const dump = await this.docker.exec(t.dbContainer, DUMP, {
+            env: [`MYSQL_PWD=${t.rootPassword}`, `BERTH_DB=${t.dbName}`],
+            stdout: createWriteStream(join(stage, 'database.sql'), { mode: 0o600 }),
+            timeoutMs: this.config.BERTH_BACKUP_TIMEOUT_MS,
+            signal: s,
+          });
+          if (dump.exitCode !== 0) throw new Error(`database dump failed (exit ${dump.exitCode}): ${dump.stderr.trim().slice(0, 500)}`);
+          laps.add('dump', Date.now() - t0);
+          return n;
+        },
+        async (s) => {
+          const t0 = Date.now();
+          await this.extract(await this.docker.getArchive(t.wpContainer, mount.Destination), join(stage, 'files'), s);
+          laps.add('files', Date.now() - t0);
+          return 0;
+        },
+      ]);
+      laps.lap('');
       const summary = await this.restic.backup(stage, [`tenant:${t.tenantId}`, `site:${t.siteId}`], signal);
       laps.lap('restic');
       return {

@@ -2,7 +2,7 @@ import type { Backup, Job } from '../generated/prisma/client';
 import { StepRecorder } from '../jobs/step-recorder';
 import { RolledBackError } from '../sites/site-runner.service';
 import { BackupRunner } from './backup-runner.service';
-import { Laps } from './backup-engine';
+import { Laps } from './laps';
 
 jest.mock('@nestjs/common', () => ({
   Injectable: () => () => undefined,

@@ -2,7 +2,8 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
 import type { Job } from '../generated/prisma/client';
-import { BackupKind, DesiredState, JobKind, JobStatus, SiteStatus } from '../generated/prisma/enums';
+import { BackupKind, BackupStatus, DesiredState, JobKind, JobStatus, SiteStatus } from '../generated/prisma/enums';
+import { EventsService } from '../events/events.service';
 import { JobsService } from '../jobs/jobs.service';
 import { JobName } from '../jobs/job.types';
 import { RedisService } from '../redis/redis.service';
@@ -32,6 +33,7 @@ export class BackupScheduler {
     private readonly backups: BackupsService,
     private readonly restic: ResticService,
     private readonly redis: RedisService,
+    private readonly events: EventsService,
   ) {}
 
   /** Registers the repeatable job (idempotent: every worker does it at start). */
@@ -73,8 +75,40 @@ export class BackupScheduler {
       }
     }
     if (started.length) this.logger.log(`started ${started.length} scheduled backup(s)`);
+    await this.expireDeleted(now).catch((e: Error) =>
+      this.logger.warn(`forgetting expired backups failed (tried again at the next run): ${e.message}`),
+    );
     await this.pruneDaily();
     return started.length;
+  }
+
+  /**
+   * Forgets the backups of sites deleted more than BERTH_BACKUP_KEEP_DELETED_DAYS ago (one
+   * restic run for a batch); their rows stay, DELETED, and the tenant is told by an event.
+   */
+  async expireDeleted(now = new Date()): Promise<number> {
+    const before = new Date(now.getTime() - this.config.BERTH_BACKUP_KEEP_DELETED_DAYS * 86_400_000);
+    const expired = await this.prisma.backup.findMany({
+      where: { status: BackupStatus.SUCCEEDED, site: { status: SiteStatus.DELETED, deletedAt: { lte: before } } },
+      select: { id: true, snapshotId: true, tenantId: true, siteId: true },
+      orderBy: { createdAt: 'asc' },
+      take: BATCH,
+    });
+    if (!expired.length) return 0;
+    await this.restic.forget(expired.flatMap((b) => (b.snapshotId ? [b.snapshotId] : [])));
+    await this.prisma.backup.updateMany({ where: { id: { in: expired.map((b) => b.id) } }, data: { status: BackupStatus.DELETED } });
+    const bySite = new Map<string, typeof expired>();
+    for (const b of expired) bySite.set(b.siteId, [...(bySite.get(b.siteId) ?? []), b]);
+    for (const [siteId, backups] of bySite)
+      await this.events.record({
+        tenantId: backups[0].tenantId,
+        siteId,
+        type: 'backup.expired',
+        message: `${backups.length} backup(s) of a site deleted over ${this.config.BERTH_BACKUP_KEEP_DELETED_DAYS} day(s) ago forgotten`,
+        data: { backupIds: backups.map((b) => b.id) },
+      });
+    this.logger.log(`forgot ${expired.length} backup(s) of deleted sites`);
+    return expired.length;
   }
 
   /** Frees the data of forgotten snapshots, once a day across all workers. */

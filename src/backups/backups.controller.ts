@@ -1,9 +1,18 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { ApiAcceptedResponse, ApiBearerAuth, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { Actor, type Principal } from '../common/principal';
 import { BackupsService } from './backups.service';
-import { BackupAndJobView, BackupPolicyInput, BackupPolicyView, BackupView, CloneInput, PushInput, RestoreInput } from './dto/backup.dto';
+import {
+  BackupAndJobView,
+  BackupFilterArgs,
+  BackupPolicyInput,
+  BackupPolicyView,
+  BackupView,
+  CloneInput,
+  PushInput,
+  RestoreInput,
+} from './dto/backup.dto';
 import { SiteAndJobView } from '../sites/dto/site.dto';
 
 @ApiTags('backups')
@@ -23,6 +32,12 @@ export class BackupsController {
   @ApiOkResponse({ type: [BackupView], description: 'Newest first' })
   list(@Actor() actor: Principal, @Param('id') id: string) {
     return this.backups.list(actor, id);
+  }
+
+  @Get('backups')
+  @ApiOkResponse({ type: [BackupView], description: "The tenant's backups, newest first; ?deletedSites=true: those of its deleted sites" })
+  listTenant(@Actor() actor: Principal, @Query() filter: BackupFilterArgs) {
+    return this.backups.listTenant(actor, filter);
   }
 
   @Post('sites/:id/restore')

@@ -5,6 +5,7 @@ import { SiteAndJobView, SiteView } from '../sites/dto/site.dto';
 import { BackupsService } from './backups.service';
 import {
   BackupAndJobView,
+  BackupFilterArgs,
   BackupPolicyView as BackupPolicy,
   BackupPolicyInput,
   BackupView,
@@ -16,6 +17,14 @@ import {
 @Resolver(() => SiteView)
 export class BackupsResolver {
   constructor(private readonly backups: BackupsService) {}
+
+  @Query(() => [BackupView], {
+    name: 'backups',
+    description: "The tenant's backups, newest first: of one site, of its deleted sites (deletedSites: true), or all",
+  })
+  tenantBackups(@Actor() actor: Principal, @Args() filter: BackupFilterArgs) {
+    return this.backups.listTenant(actor, filter);
+  }
 
   @Query(() => BackupView)
   backup(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string) {

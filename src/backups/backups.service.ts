@@ -7,7 +7,7 @@ import { lockSiteRow } from '../sites/site-row';
 import { BackupKind, BackupStatus, DesiredState, JobKind, SiteStatus } from '../generated/prisma/enums';
 import { BerthError, ErrorCode } from '../common/errors';
 import { isUuid } from '../common/ids';
-import { assertCanWrite, canSeeTenant, type Principal } from '../common/principal';
+import { assertCanWrite, canSeeTenant, tenantScope, type Principal } from '../common/principal';
 import { EventsService } from '../events/events.service';
 import { JobsService, toJobView } from '../jobs/jobs.service';
 import type { JobView } from '../jobs/dto/job.dto';
@@ -15,6 +15,7 @@ import { BACKUP_PARTS, DUMP_PATH } from './backup-engine';
 import type { BackupJobParams, CloneOrigin, RestoreJobParams } from './backup-runner.service';
 import type {
   BackupAndJobView,
+  BackupFilterArgs,
   BackupPolicyInput,
   BackupPolicyView,
   BackupView,
@@ -29,9 +30,19 @@ import type { SiteAndJobView } from '../sites/dto/site.dto';
 import { wordpressSettings } from '../sites/wordpress-install';
 import { ResticService } from './restic.service';
 
-export function toBackupView(b: Backup): BackupView {
-  const { sizeBytes, addedBytes, ...rest } = b;
-  return { ...rest, sizeBytes: sizeBytes === null ? null : Number(sizeBytes), addedBytes: addedBytes === null ? null : Number(addedBytes) };
+/** A backup row, with its site's deletion time when it is known (a live site's backups do not expire). */
+type BackupRow = Backup & { site?: { deletedAt: Date | null } };
+const WITH_SITE = { site: { select: { deletedAt: true } } } as const;
+
+export function toBackupView(b: BackupRow, keepDeletedDays = 0): BackupView {
+  const { sizeBytes, addedBytes, site, ...rest } = b;
+  const deletedAt = site?.deletedAt;
+  return {
+    ...rest,
+    sizeBytes: sizeBytes === null ? null : Number(sizeBytes),
+    addedBytes: addedBytes === null ? null : Number(addedBytes),
+    expiresAt: deletedAt && b.status !== BackupStatus.DELETED ? new Date(deletedAt.getTime() + keepDeletedDays * 86_400_000) : null,
+  };
 }
 
 const policyView = (s: Site): BackupPolicyView => ({
@@ -137,9 +148,7 @@ export class BackupsService {
   }
 
   async policy(actor: Principal, siteId: string): Promise<BackupPolicyView> {
-    const site = isUuid(siteId) ? await this.prisma.site.findUnique({ where: { id: siteId } }) : null;
-    if (!site || !canSeeTenant(actor, site.tenantId)) throw new BerthError(ErrorCode.SITE_NOT_FOUND, `Site ${siteId} was not found`);
-    return policyView(site);
+    return policyView(await this.sites.getRow(actor, siteId));
   }
 
   /**
@@ -186,16 +195,43 @@ export class BackupsService {
     return policyView(site);
   }
 
+  private view(b: BackupRow): BackupView {
+    return toBackupView(b, this.config.BERTH_BACKUP_KEEP_DELETED_DAYS);
+  }
+
   /** A site's backups, newest first (a deleted site's too: they outlive it). */
   async list(actor: Principal, siteId: string): Promise<BackupView[]> {
-    const site = isUuid(siteId) ? await this.prisma.site.findUnique({ where: { id: siteId } }) : null;
-    if (!site || !canSeeTenant(actor, site.tenantId)) throw new BerthError(ErrorCode.SITE_NOT_FOUND, `Site ${siteId} was not found`);
-    const rows = await this.prisma.backup.findMany({ where: { siteId }, orderBy: { createdAt: 'desc' }, take: 500 });
-    return rows.map(toBackupView);
+    const site = await this.sites.getRow(actor, siteId);
+    const rows = await this.prisma.backup.findMany({
+      where: { siteId: site.id },
+      orderBy: { createdAt: 'desc' },
+      take: 500,
+      include: WITH_SITE,
+    });
+    return rows.map((b) => this.view(b));
+  }
+
+  /** A tenant's backups, newest first: of one site, of its deleted sites, or all. */
+  async listTenant(actor: Principal, filter: BackupFilterArgs): Promise<BackupView[]> {
+    const scope = tenantScope(actor);
+    if (scope && filter.tenantId && filter.tenantId !== scope) return [];
+    const tenantId = scope ?? filter.tenantId;
+    const rows = await this.prisma.backup.findMany({
+      where: {
+        ...(tenantId ? { tenantId } : {}),
+        ...(filter.siteId ? { siteId: filter.siteId } : {}),
+        ...(filter.deletedSites ? { site: { status: SiteStatus.DELETED }, status: { not: BackupStatus.DELETED } } : {}),
+      },
+      orderBy: { createdAt: 'desc' },
+      take: filter.limit,
+      skip: filter.offset,
+      include: WITH_SITE,
+    });
+    return rows.map((b) => this.view(b));
   }
 
   async get(actor: Principal, id: string): Promise<BackupView> {
-    return toBackupView(await this.row(actor, id));
+    return this.view(await this.row(actor, id));
   }
 
   /**
@@ -365,8 +401,8 @@ export class BackupsService {
   }
 
   /** The backup if the actor may see it; another tenant's answers like a missing one. */
-  private async row(actor: Principal, id: string): Promise<Backup> {
-    const backup = isUuid(id) ? await this.prisma.backup.findUnique({ where: { id } }) : null;
+  private async row(actor: Principal, id: string): Promise<BackupRow> {
+    const backup = isUuid(id) ? await this.prisma.backup.findUnique({ where: { id }, include: WITH_SITE }) : null;
     if (!backup || !canSeeTenant(actor, backup.tenantId)) throw new BerthError(ErrorCode.BACKUP_NOT_FOUND, `Backup ${id} was not found`);
     return backup;
   }

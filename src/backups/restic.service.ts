@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { spawn } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { PassThrough, type Readable } from 'node:stream';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
@@ -104,11 +105,25 @@ export class ResticService {
       .map((l) => JSON.parse(l) as { message_type?: string; snapshot_id?: string; total_bytes_processed?: number; data_added?: number })
       .find((m) => m.message_type === 'summary');
     if (!summary?.snapshot_id) throw new ResticError(`restic backup printed no summary: ${stdout.slice(-STDERR_LIMIT)}`);
-    // The summary names it by a short id, which two of millions of snapshots may share: keep the whole one.
-    const [snapshot] = JSON.parse((await this.run(['snapshots', '--json', summary.snapshot_id], { signal })).stdout) as { id: string }[];
-    if (!snapshot?.id.startsWith(summary.snapshot_id))
-      throw new ResticError(`restic does not find the snapshot ${summary.snapshot_id} it made`);
-    return { snapshotId: snapshot.id, totalBytes: summary.total_bytes_processed ?? 0, addedBytes: summary.data_added ?? 0 };
+    const snapshotId = await this.fullId(summary.snapshot_id, signal);
+    return { snapshotId, totalBytes: summary.total_bytes_processed ?? 0, addedBytes: summary.data_added ?? 0 };
+  }
+
+  /**
+   * restic 0.14's summary names a snapshot by a short id, which two of millions may share:
+   * the whole one is kept. A local repository's `snapshots/` folder is named by them (restic's
+   * documented layout), which spares a second restic run and its key derivation; any other
+   * repository is asked.
+   */
+  private async fullId(short: string, signal?: AbortSignal): Promise<string> {
+    const repo = this.config.BERTH_BACKUP_REPOSITORY;
+    const ids = repo.startsWith('/')
+      ? (await readdir(join(repo, 'snapshots')).catch(() => [] as string[])).filter((n) => /^[0-9a-f]{64}$/.test(n) && n.startsWith(short))
+      : [];
+    if (ids.length === 1) return ids[0];
+    const [snapshot] = JSON.parse((await this.run(['snapshots', '--json', short], { signal })).stdout) as { id: string }[];
+    if (!snapshot?.id.startsWith(short)) throw new ResticError(`restic does not find the snapshot ${short} it made`);
+    return snapshot.id;
   }
 
   /** The size of a file in a snapshot (`/database.sql`), or undefined when the snapshot has none. */

@@ -185,6 +185,8 @@ const schema = z.object({
   /** The scheduler looks for sites whose backup is due this often (a BullMQ repeatable job). */
   BERTH_BACKUP_SCHEDULER_MS: z.coerce.number().int().min(500).default(60_000),
   /** The most a tenant may ask to keep, and the shortest interval between scheduled backups. */
+  /** Days a deleted site's backups are kept (it can be brought back from them meanwhile); 0: forgotten with the site. */
+  BERTH_BACKUP_KEEP_DELETED_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
   BERTH_BACKUP_MAX_KEEP_DAILY: z.coerce.number().int().min(1).default(31),
   BERTH_BACKUP_MAX_KEEP_WEEKLY: z.coerce.number().int().min(0).default(52),
   BERTH_BACKUP_MIN_INTERVAL_HOURS: z.coerce.number().int().min(1).default(1),

@@ -62,7 +62,8 @@ export class DomainsService {
   /** The hostnames a request names (and its www. variant), checked; a coded error when one is not valid. */
   checked(input: Pick<AddDomainInput, 'hostname' | 'www'>, field = 'hostname'): { hostname: string; www?: string } {
     const checked = checkHostname(input.hostname, { baseDomain: this.config.BERTH_BASE_DOMAIN });
-    if (!checked.ok) throw new BerthError(ErrorCode.VALIDATION_FAILED, `${field} ${checked.reason}`, { fields: [`${field} ${checked.reason}`] });
+    if (!checked.ok)
+      throw new BerthError(ErrorCode.VALIDATION_FAILED, `${field} ${checked.reason}`, { fields: [`${field} ${checked.reason}`] });
     const www = input.www ? checkHostname(`www.${checked.hostname}`, { baseDomain: this.config.BERTH_BASE_DOMAIN }) : undefined;
     if (www && !www.ok) throw new BerthError(ErrorCode.VALIDATION_FAILED, `www.${checked.hostname} ${www.reason}`);
     return { hostname: checked.hostname, ...(www?.ok ? { www: www.hostname } : {}) };
@@ -92,7 +93,8 @@ export class DomainsService {
       data: { siteId: site.id, tenantId: site.tenantId, hostname: names.hostname, primary, ...this.verification() },
     });
     // The www. variant is a domain of its own (unique like any hostname) that redirects to the primary.
-    if (names.www) await tx.domain.create({ data: { siteId: site.id, tenantId: site.tenantId, hostname: names.www, ...this.verification() } });
+    if (names.www)
+      await tx.domain.create({ data: { siteId: site.id, tenantId: site.tenantId, hostname: names.www, ...this.verification() } });
     await this.events.record(
       {
         tenantId: site.tenantId,

@@ -74,9 +74,10 @@ export class SiteEngine {
     return this.docker.inspectContainer(container);
   }
 
-  async stop(containerId: string, signal: AbortSignal): Promise<void> {
+  /** Stops the container, giving it `graceSeconds` to finish what it serves before it is killed. */
+  async stop(containerId: string, signal: AbortSignal, graceSeconds = 10): Promise<void> {
     signal.throwIfAborted();
-    await this.docker.stopContainer(containerId);
+    await this.docker.stopContainer(containerId, graceSeconds);
   }
 
   async restart(containerId: string, signal: AbortSignal): Promise<void> {

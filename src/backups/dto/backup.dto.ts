@@ -1,6 +1,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Field, Float, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
-import { ArrayUnique, IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, Min } from 'class-validator';
+import { ArgsType, Field, Float, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
+import { Transform } from 'class-transformer';
+import { PageArgs } from '../../common/page.dto';
+import { IsOmittable } from '../../common/omittable';
+import { ArrayUnique, IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, Min } from 'class-validator';
 import { SITE_NAME_MESSAGE, SITE_NAME_PATTERN } from '../../sites/dto/site.dto';
 import { BackupKind, BackupStatus } from '../../generated/prisma/enums';
 import { JobView } from '../../jobs/dto/job.dto';
@@ -38,6 +41,17 @@ export class BackupView {
   @Field(() => String, { nullable: true }) @ApiPropertyOptional({ nullable: true }) error!: string | null;
   @Field() @ApiProperty() createdAt!: Date;
   @Field(() => Date, { nullable: true }) @ApiPropertyOptional({ nullable: true }) finishedAt!: Date | null;
+  @Field(() => Date, {
+    nullable: true,
+    description:
+      'When it is forgotten: its site was deleted, and it is kept BERTH_BACKUP_KEEP_DELETED_DAYS after; null while the site lives',
+  })
+  @ApiPropertyOptional({
+    nullable: true,
+    description:
+      'When it is forgotten: its site was deleted, and it is kept BERTH_BACKUP_KEEP_DELETED_DAYS after; null while the site lives',
+  })
+  expiresAt!: Date | null;
 }
 
 @ObjectType('BackupAndJob')
@@ -145,4 +159,27 @@ export class PushInput {
   @IsIn(BACKUP_PARTS, { each: true, message: `parts must hold only ${BACKUP_PARTS.join(', ')}` })
   @ArrayUnique({ message: 'parts must not repeat a part' })
   parts?: BackupPart[];
+}
+
+/** GET /v1/backups: a tenant's backups, its deleted sites' among them. */
+@ArgsType()
+export class BackupFilterArgs extends PageArgs {
+  @Field(() => ID, { nullable: true, description: 'The tenant (admin keys); a tenant key sees its own' })
+  @ApiPropertyOptional({ description: 'The tenant (admin keys); a tenant key sees its own' })
+  @IsOmittable()
+  @IsUUID('all', { message: 'tenantId must be a tenant id (UUID)' })
+  tenantId?: string;
+
+  @Field(() => ID, { nullable: true, description: 'One site (a deleted one too)' })
+  @ApiPropertyOptional({ description: 'One site (a deleted one too)' })
+  @IsOmittable()
+  @IsUUID('all', { message: 'siteId must be a site id (UUID)' })
+  siteId?: string;
+
+  @Field(() => Boolean, { nullable: true, description: 'Only the backups of deleted sites (what can still bring them back)' })
+  @ApiPropertyOptional({ default: false, description: 'Only the backups of deleted sites (what can still bring them back)' })
+  @IsOmittable()
+  @Transform(({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value))
+  @IsBoolean({ message: 'deletedSites must be true or false' })
+  deletedSites?: boolean;
 }
