@@ -126,6 +126,7 @@ export interface JobBody {
   status: string;
   kind: string;
   error: string | null;
+  attempts: number;
   steps: { name: string; status: string; error?: string }[];
 }
 

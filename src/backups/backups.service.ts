@@ -55,6 +55,14 @@ const policyView = (s: Site): BackupPolicyView => ({
 /** Sites that hold something to back up: created, and not on their way out. */
 const BACKUPABLE: ReadonlySet<SiteStatus> = new Set([SiteStatus.RUNNING, SiteStatus.STOPPED, SiteStatus.FAILED, SiteStatus.RESTORING]);
 
+/** Refuses a site that holds nothing to back up or put back: deleted, on its way out, or not made yet. */
+function assertBackupable(site: Site, notYet: string): void {
+  if (site.status === SiteStatus.DELETED || site.desiredState === DesiredState.ABSENT)
+    throw new BerthError(ErrorCode.SITE_DELETED, `Site ${site.name} is deleted or being deleted`);
+  if (!BACKUPABLE.has(site.status))
+    throw new BerthError(ErrorCode.SITE_BUSY, `Site ${site.name} is ${site.status.toLowerCase()}: ${notYet}`);
+}
+
 /** Backups of a tenant's sites: taking, listing, restoring and deleting them, scoped to the caller's tenant. */
 @Injectable()
 export class BackupsService {
@@ -73,10 +81,7 @@ export class BackupsService {
     assertCanWrite(actor);
     const { backup, job } = await this.prisma.$transaction(async (tx) => {
       const site = await lockSiteRow(tx, actor, siteId);
-      if (site.status === SiteStatus.DELETED || site.desiredState === DesiredState.ABSENT)
-        throw new BerthError(ErrorCode.SITE_DELETED, `Site ${site.name} is deleted or being deleted`);
-      if (!BACKUPABLE.has(site.status))
-        throw new BerthError(ErrorCode.SITE_BUSY, `Site ${site.name} is ${site.status.toLowerCase()}: there is nothing to back up yet`);
+      assertBackupable(site, 'there is nothing to back up yet');
       return this.request(tx, site, BackupKind.MANUAL, actor.keyId);
     });
     await this.jobs.enqueue(job);
@@ -242,10 +247,7 @@ export class BackupsService {
     assertCanWrite(actor);
     const job = await this.prisma.$transaction(async (tx) => {
       const site = await lockSiteRow(tx, actor, siteId);
-      if (site.status === SiteStatus.DELETED || site.desiredState === DesiredState.ABSENT)
-        throw new BerthError(ErrorCode.SITE_DELETED, `Site ${site.name} is deleted or being deleted`);
-      if (!BACKUPABLE.has(site.status))
-        throw new BerthError(ErrorCode.SITE_BUSY, `Site ${site.name} is ${site.status.toLowerCase()}: restore it once it is provisioned`);
+      assertBackupable(site, 'restore it once it is provisioned');
       const backup = isUuid(input.backupId) ? await tx.backup.findUnique({ where: { id: input.backupId } }) : null;
       // Another site's backup answers like a missing one: a restore never crosses sites this way.
       if (!backup || backup.siteId !== site.id)
@@ -319,12 +321,7 @@ export class BackupsService {
         const target = await lockSiteRow(tx, actor, input.targetSiteId);
         if (target.tenantId !== source.tenantId || target.id === source.id)
           throw new BerthError(ErrorCode.SITE_NOT_FOUND, `Site ${input.targetSiteId} was not found`);
-        for (const s of [source, target]) {
-          if (s.status === SiteStatus.DELETED || s.desiredState === DesiredState.ABSENT)
-            throw new BerthError(ErrorCode.SITE_DELETED, `Site ${s.name} is deleted or being deleted`);
-          if (!BACKUPABLE.has(s.status))
-            throw new BerthError(ErrorCode.SITE_BUSY, `Site ${s.name} is ${s.status.toLowerCase()}: push once it is provisioned`);
-        }
+        for (const s of [source, target]) assertBackupable(s, 'push once it is provisioned');
         const taken = await this.request(tx, source, BackupKind.MANUAL, actor.keyId);
         const parts = input.parts?.length ? input.parts : [...BACKUP_PARTS];
         const params: RestoreJobParams = { backupId: taken.backup.id, parts, pushFrom: source.id };

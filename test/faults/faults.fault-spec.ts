@@ -1,5 +1,5 @@
 import { execFileSync, execSync } from 'node:child_process';
-import { createTenant, waitForJob } from '../harness';
+import { createTenant, exec, waitForJob } from '../harness';
 import { TEST_INSTANCE, testNames } from '../env';
 import { eventually } from '../receivers';
 import { assertConverged, authHeader as auth, faultCase, FaultRig, FAULT_ENV, onFailurePrint, PrivateRedis, printSummary } from './rig';
@@ -100,6 +100,65 @@ describe('worker killed', () => {
     );
     expect(await h().docker.listContainers({ all: true, filters: { label: [`berth.site-id=${site.id}`] } })).toEqual([]);
     expect((await h().docker.listVolumes({ filters: { label: [`berth.site-id=${site.id}`] } })).Volumes).toEqual([]);
+  });
+
+  it('SIGKILL during a restore, then a new worker: the restore finishes from the one checkpoint it took, the database never left empty', async () => {
+    const { tenant } = await createTenant(h());
+    const { site, job } = await requestSite(tenant.id, 'restorable');
+    await waitForJob(h(), rig.key(), job.id);
+    const { dbName } = (await h().db.query('SELECT "dbName" FROM "Site" WHERE id = $1', [site.id])).rows[0] as { dbName: string };
+    const sql = async (query: string) => {
+      const res = await exec(
+        h().docker,
+        testNames.dbContainer(tenant.slug),
+        ['sh', '-c', `MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -h127.0.0.1 -N ${dbName} -e "$Q"`],
+        undefined,
+        [`Q=${query}`],
+      );
+      if (res.code !== 0) throw new Error(`SQL failed: ${res.out}`);
+      return res.out.trim();
+    };
+    await sql("CREATE TABLE marker (v VARCHAR(40)); INSERT INTO marker VALUES ('in the backup')");
+    const backup = await h().http.post(`/v1/sites/${site.id}/backups`).set(auth(rig.key()));
+    expect((await waitForJob(h(), rig.key(), backup.body.job.id)).status).toBe('SUCCEEDED');
+    await sql("UPDATE marker SET v = 'after the backup'");
+    let restoreJob = '';
+    await faultCase(
+      '3. SIGKILL worker during a restore',
+      async () => {
+        const res = await h().http.post(`/v1/sites/${site.id}/restore`).set(auth(rig.key())).send({ backupId: backup.body.backup.id });
+        expect(res.status).toBe(202);
+        restoreJob = res.body.job.id;
+        // Past the checkpoint, while the database and files are being put back.
+        const at = await eventually(
+          async () => {
+            const steps = await stepsOf(restoreJob);
+            return steps.some((x) => x.name.startsWith('restore ')) ? steps.at(-1)!.name : undefined;
+          },
+          'the restore step',
+          120_000,
+          10,
+        );
+        await rig.killWorker('SIGKILL');
+        await rig.startWorker();
+        return `killed during "${at}"`;
+      },
+      async () => {
+        const done = await waitForJob(h(), rig.key(), restoreJob, 180_000);
+        expect(done).toMatchObject({ status: 'SUCCEEDED', kind: 'RESTORE' });
+        expect(done.attempts).toBeGreaterThan(1);
+        await assertConverged(h(), TEST_INSTANCE);
+      },
+    );
+    // The backup's content is back, the site runs, and the retry used the checkpoint the first attempt took.
+    expect(await sql('SELECT v FROM marker')).toBe('in the backup');
+    expect((await h().db.query('SELECT status FROM "Site" WHERE id = $1', [site.id])).rows[0].status).toBe('RUNNING');
+    const checkpoints = await h().db.query(`SELECT id, status FROM "Backup" WHERE "siteId" = $1 AND kind = 'CHECKPOINT'`, [site.id]);
+    expect(checkpoints.rows).toEqual([expect.objectContaining({ status: 'SUCCEEDED' })]);
+    const { params } = (await h().db.query('SELECT params FROM "Job" WHERE id = $1', [restoreJob])).rows[0] as {
+      params: { checkpointId: string };
+    };
+    expect(params.checkpointId).toBe(checkpoints.rows[0].id);
   });
 
   it('SIGTERM during a job: the worker finishes it, nothing is half-made', async () => {
