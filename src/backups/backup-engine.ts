@@ -141,11 +141,14 @@ export class BackupEngine {
         `DROP DATABASE IF EXISTS \`${t.dbName}\`; CREATE DATABASE \`${t.dbName}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`,
         signal,
       );
+      // restic failing midway (a damaged pack) ends the import at once, not at its timeout.
+      const failed = new AbortController();
+      dump.done.catch((e: unknown) => failed.abort(e instanceof Error ? e : new Error(String(e))));
       const res = await this.docker.exec(t.dbContainer, IMPORT, {
         env: [`MYSQL_PWD=${t.rootPassword}`, `BERTH_DB=${t.dbName}`],
         input: { stream: dump.stream, bytes },
         timeoutMs: this.config.BERTH_BACKUP_TIMEOUT_MS,
-        signal,
+        signal: AbortSignal.any([signal, failed.signal]),
       });
       // The server's own error first: restic, left writing to a closed pipe, would only say it was stopped.
       if (res.exitCode !== 0) throw new Error(`database import failed (exit ${res.exitCode}): ${res.stderr.trim().slice(0, 500)}`);
