@@ -75,6 +75,20 @@ const postCount = async (n: number) => Number(await sql(`SELECT COUNT(*) FROM wp
 const wp = () => testNames.wpContainer(a.tenant.slug, site.name);
 const readUpload = () => exec(h.docker, wp(), ['sh', '-c', `stat -c '%u:%g' ${upload} && cat ${upload}`]);
 
+/** The AUTH_KEY a site's wp-config.php holds, with the file's owner and mode. */
+async function authKey(container: string): Promise<string> {
+  const res = await exec(h.docker, container, [
+    'sh',
+    '-c',
+    `stat -c '%u:%g %a' /var/www/html/wp-config.php && grep -o "'WORDPRESS_AUTH_KEY', *'[0-9a-f]*'" /var/www/html/wp-config.php`,
+  ]);
+  expect(res.code).toBe(0);
+  const [owner, key] = res.out.trim().split('\n');
+  expect(owner).toBe('33:33 640');
+  expect(key).toMatch(/'[0-9a-f]{64}'$/);
+  return key;
+}
+
 /** The site's front page, as its visitors get it: at its public URL, through the edge. */
 async function frontPage(): Promise<{ status: number; body: string }> {
   const view = await h.http.get(`/v1/sites/${site.id}`).set(auth(a.key));
@@ -168,9 +182,12 @@ it('restores: the first post and the upload are back, the second post is gone, t
   expect((await readUpload()).code).not.toBe(0);
   // Positive control: the front page shows the newest post before the restore.
   expect((await frontPage()).body).toContain(title(2));
+  const keys = await authKey(wp());
 
   const job = await restore({ backupId: firstBackup });
   expect(job).toMatchObject({ status: 'SUCCEEDED', kind: 'RESTORE' });
+  // Its own backup: its keys stay (a clone's and a push's change, below), so its visitors stay logged in.
+  expect(await authKey(wp())).toBe(keys);
   expect(job.steps.map((s) => s.name)).toEqual(
     expect.arrayContaining(['checkpoint of the current state', 'restore database and files from backup', 'check the restored site']),
   );
@@ -315,6 +332,8 @@ it('clones to another hostname: the front page and a serialized option name only
     status: string;
   };
   expect(clone.status).toBe('RUNNING');
+  // Its own keys and salts: a login cookie of the source is worth nothing on the clone.
+  expect(await authKey(testNames.wpContainer(a.tenant.slug, 'shop-copy'))).not.toBe(await authKey(wp()));
   const cloneOrigin = new URL(clone.publicUrl).origin;
   expect(cloneOrigin).not.toBe(sourceOrigin);
   // Asked for its own domain: its primary from the start, and where its URLs were moved.
@@ -390,6 +409,8 @@ it("pushes staging back to live: live gets a checkpoint, then staging's content 
   expect(res.body.job).toMatchObject({ siteId: site.id, kind: 'RESTORE' });
   const job = await waitForJob(h, a.key, res.body.job.id, 300_000);
   expect(job.status).toBe('SUCCEEDED');
+  // Staging's files came with staging's keys; live has keys of its own again.
+  expect(await authKey(wp())).not.toBe(await authKey(testNames.wpContainer(a.tenant.slug, 'shop-copy')));
 
   expect(await postCount(4)).toBe(1);
   expect(await sql("SELECT option_value FROM wp_options WHERE option_name = 'home'")).toBe(liveOrigin);

@@ -37,6 +37,19 @@ export interface TakenBackup extends SnapshotSummary {
 export const BACKUP_PARTS = ['database', 'files'] as const;
 export type BackupPart = (typeof BACKUP_PARTS)[number];
 
+/**
+ * New random keys and salts in the site's wp-config.php (the docker images' `getenv_docker`
+ * defaults, or plain `define`s), written in place so the file keeps its owner and mode.
+ */
+const FRESH_KEYS = [
+  'f="$0/wp-config.php"; [ -f "$f" ] || exit 0',
+  'for key in AUTH_KEY SECURE_AUTH_KEY LOGGED_IN_KEY NONCE_KEY AUTH_SALT SECURE_AUTH_SALT LOGGED_IN_SALT NONCE_SALT; do',
+  '  rand=$(head -c 48 /dev/urandom | sha256sum | cut -d" " -f1)',
+  `  sed -E -e "s/('WORDPRESS_$key', *')[^']*(')/\\1$rand\\2/" -e "s/(define\\( *'$key', *')[^']*(')/\\1$rand\\2/" "$f" > "$f.berth" && cat "$f.berth" > "$f" || exit 1`,
+  'done',
+  'rm -f "$f.berth"',
+].join('\n');
+
 /** In a snapshot: the dump, and the site's files under `files/`. */
 export const DUMP_PATH = '/database.sql';
 export const FILES_PATH = '/files';
@@ -164,16 +177,45 @@ export class BackupEngine {
    * empties it, then the snapshot's tar is extracted onto it with its owners and modes.
    * The site's container must be stopped.
    */
-  async restoreFiles(t: BackupTarget, image: string, snapshotId: string, signal: AbortSignal): Promise<void> {
+  async restoreFiles(
+    t: BackupTarget,
+    image: string,
+    snapshotId: string,
+    signal: AbortSignal,
+    opts: { freshKeys?: boolean } = {},
+  ): Promise<void> {
     // The snapshot's files are flowing before the volume is emptied: one that cannot be read changes nothing.
     const tar = await this.restic.openDump(snapshotId, FILES_PATH, signal);
+    try {
+      await this.helper(t, image, 'find "$0" -mindepth 1 -delete', signal, async (helper) => {
+        await Promise.all([this.docker.putArchive(helper, '/', tar.stream), tar.done]);
+      });
+    } finally {
+      tar.stop();
+    }
+    // Another site's files (a clone's, a push's) hold that site's keys and salts: with them,
+    // a login cookie of one would be valid on the other.
+    if (opts.freshKeys) await this.helper(t, image, FRESH_KEYS, signal);
+  }
+
+  /**
+   * Runs `script` (`$0` is the volume's folder) in a short-lived container of the site's
+   * image with the site's volume, then `after` on the stopped container (an extraction).
+   */
+  private async helper(
+    t: BackupTarget,
+    image: string,
+    script: string,
+    signal: AbortSignal,
+    after?: (container: string) => Promise<void>,
+  ): Promise<void> {
     const name = `${t.wpContainer}_restore`;
     // One an interrupted attempt left behind.
     await this.docker.removeContainer(name);
     const helper = await this.docker.createContainer({
       name,
       Image: image,
-      Entrypoint: ['sh', '-c', 'find "$0" -mindepth 1 -delete', HELPER_MOUNT],
+      Entrypoint: ['sh', '-c', script, HELPER_MOUNT],
       User: '0:0',
       Labels: {
         [LABEL.managedBy]: MANAGED_BY,
@@ -197,11 +239,10 @@ export class BackupEngine {
     try {
       await this.docker.startContainer(helper);
       const code = await Promise.race([this.docker.waitContainer(helper), aborted(signal)]);
-      if (code !== 0) throw new Error(`emptying the site's volume failed (exit ${code})`);
+      if (code !== 0) throw new Error(`${script.split(' ')[0]} on the site's volume failed (exit ${code})`);
       signal.throwIfAborted();
-      await Promise.all([this.docker.putArchive(helper, '/', tar.stream), tar.done]);
+      await after?.(helper);
     } finally {
-      tar.stop();
       await this.docker.removeContainer(helper);
     }
   }

@@ -297,7 +297,10 @@ export class BackupRunner {
         laps.lap('stop');
         if (parts.includes('database')) await this.engine.restoreDatabase(target, snapshot, signal);
         laps.lap('database');
-        if (parts.includes('files')) await this.engine.restoreFiles(target, info?.Config.Image ?? this.image(site), snapshot, signal);
+        if (parts.includes('files'))
+          await this.engine.restoreFiles(target, info?.Config.Image ?? this.image(site), snapshot, signal, {
+            freshKeys: from.siteId !== site.id,
+          });
         laps.lap('files');
       },
       () =>
