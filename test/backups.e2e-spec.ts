@@ -507,6 +507,7 @@ it('scheduled backups: a schedule missed for ten days runs once; retention keeps
     .set(auth(a.key))
     .send({ intervalHours: 24, keepDaily: 0, keepWeekly: 1 });
   expect(none.status).toBe(400);
+  const putAt = Date.now();
   const put = await h.http
     .put(`/v1/sites/${site.id}/backup-policy`)
     .set(auth(a.key))
@@ -517,7 +518,8 @@ it('scheduled backups: a schedule missed for ten days runs once; retention keeps
     async () => ((await policy()).body.nextBackupAt as string | null) ?? undefined,
     'the site on the schedule',
   );
-  expect(new Date(first).getTime()).toBeLessThan(Date.now() + 24 * 3_600_000 + 60_000);
+  expect(new Date(first).getTime()).toBeGreaterThanOrEqual(putAt - 1000);
+  expect(new Date(first).getTime()).toBeLessThan(putAt + 24 * 3_600_000 + 60_000);
 
   type Row = { id: string; kind: string; status: string; snapshotId: string; jobId: string };
   const rows = async () => (await h.http.get(`/v1/sites/${site.id}/backups`).set(auth(a.key))).body as Row[];

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
-import type { Job } from '../generated/prisma/client';
+import { Prisma, type Job } from '../generated/prisma/client';
 import { BackupKind, BackupStatus, DesiredState, JobKind, JobStatus, SiteStatus } from '../generated/prisma/enums';
 import { EventsService } from '../events/events.service';
 import { JobsService } from '../jobs/jobs.service';
@@ -57,13 +57,25 @@ export class BackupScheduler {
       orderBy: { nextBackupAt: { sort: 'asc', nulls: 'first' } },
       take: BATCH,
     });
+    // Sites not on the schedule yet (new ones, or every site after an upgrade): one statement
+    // puts them all at their own offset, not a transaction each.
+    const unplaced = due.filter((site) => !site.nextBackupAt);
+    if (unplaced.length) {
+      const rows = unplaced.map(
+        (site) =>
+          Prisma.sql`(${site.id}::uuid, ${nextBackupAt(site.id, site.backupIntervalHours, now, null).toISOString()}::timestamptz AT TIME ZONE 'UTC')`,
+      );
+      await this.prisma.$executeRaw`UPDATE "Site" s SET "nextBackupAt" = v.at FROM (VALUES ${Prisma.join(rows)}) AS v(id, at)
+        WHERE s.id = v.id AND s."nextBackupAt" IS NULL`;
+    }
     const started: Job[] = [];
     for (const site of due) {
+      if (!site.nextBackupAt) continue;
       const next = nextBackupAt(site.id, site.backupIntervalHours, now, site.nextBackupAt);
       const job = await this.prisma.$transaction(async (tx) => {
         const claimed = await tx.site.updateMany({ where: { id: site.id, nextBackupAt: site.nextBackupAt }, data: { nextBackupAt: next } });
-        // Another scheduler took it, or the site was only put on the schedule.
-        if (claimed.count === 0 || !site.nextBackupAt) return undefined;
+        // Another scheduler took it.
+        if (claimed.count === 0) return undefined;
         // Backups slower than the interval do not pile up: one waiting is enough.
         const pending = await tx.job.count({ where: { siteId: site.id, kind: JobKind.BACKUP, status: JobStatus.QUEUED } });
         if (pending > 0) return undefined;
