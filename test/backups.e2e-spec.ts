@@ -1,4 +1,5 @@
 import { execFile, spawnSync } from 'node:child_process';
+import { get as httpGet, type IncomingMessage } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { auth, createTenant, exec, gql, startHarness, waitForJob, type Harness } from './harness';
@@ -36,7 +37,11 @@ const uploadBody = `uploaded ${tag} ${'x'.repeat(5000)}`;
 const cloneDomain = `shop-copy-${tag}.example`;
 
 beforeAll(async () => {
-  h = await startHarness({ BERTH_WORDPRESS_IMAGE: 'berth/wordpress:6.1', BERTH_BACKUP_SCHEDULER_MS: '1000' });
+  h = await startHarness({
+    BERTH_WORDPRESS_IMAGE: 'berth/wordpress:6.1',
+    BERTH_BACKUP_SCHEDULER_MS: '1000',
+    BERTH_BACKUP_DOWNLOAD_IDLE_MS: '3000',
+  });
   a = await createTenant(h);
   b = await createTenant(h);
   // Both sites at once: their jobs run side by side.
@@ -169,6 +174,22 @@ it('downloads a backup as a .tar.gz holding the dump and the files, streamed', a
   const read = (path: string) => spawnSync('tar', ['-xzO', path], { input: archive, encoding: 'utf8', maxBuffer: 256e6 }).stdout;
   expect(read('database.sql')).toContain(title(1));
   expect(read(`files/wp-content/uploads/berth-${tag}.txt`)).toBe(uploadBody);
+  // A client that stops reading is cut off once idle (3 s here): restic ends and its lock on
+  // the repository goes with it. The control: the lock is there while the download is under way.
+  const locks = async () => (await restic('list', 'locks', '--no-lock')).stdout.trim().split('\n').filter(Boolean).length;
+  await eventually(async () => (await locks()) === 0, 'no lock before the download');
+  const stalled = await new Promise<IncomingMessage>((resolve, reject) =>
+    httpGet(`${h.berth.url}/v1/backups/${firstBackup}/download`, { headers: auth(a.key) }, resolve).on('error', reject),
+  );
+  expect(stalled.statusCode).toBe(200);
+  const cut = new Promise<void>((resolve) => stalled.socket.on('close', () => resolve()));
+  stalled.once('data', () => stalled.pause());
+  await eventually(async () => (await locks()) > 0, "restic's lock while the download runs", 10_000);
+  const pausedAt = Date.now();
+  await cut;
+  expect(Date.now() - pausedAt).toBeLessThan(30_000);
+  await eventually(async () => (await locks()) === 0, 'the lock gone with the download', 10_000);
+
   // Another tenant's key: as if the backup did not exist.
   const other = await fetch(`${h.berth.url}/v1/backups/${firstBackup}/download`, { headers: auth(b.key) });
   expect(other.status).toBe(404);

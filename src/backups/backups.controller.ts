@@ -1,4 +1,5 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Put, Query, Res } from '@nestjs/common';
+import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import type { Response } from 'express';
 import { ApiAcceptedResponse, ApiBearerAuth, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { Actor, type Principal } from '../common/principal';
@@ -19,7 +20,10 @@ import { SiteAndJobView } from '../sites/dto/site.dto';
 @ApiBearerAuth()
 @Controller('v1')
 export class BackupsController {
-  constructor(private readonly backups: BackupsService) {}
+  constructor(
+    private readonly backups: BackupsService,
+    @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
+  ) {}
 
   @Post('sites/:id/backups')
   @HttpCode(202)
@@ -90,6 +94,9 @@ export class BackupsController {
     const { filename, stream, stop } = await this.backups.download(actor, id);
     res.status(200).type('application/gzip').attachment(filename);
     res.on('close', stop);
+    // A client that stops reading would keep restic (and its lock, which holds off forget and
+    // prune) waiting on a full pipe for ever: the connection is cut once it has been idle.
+    res.setTimeout(this.config.BERTH_BACKUP_DOWNLOAD_IDLE_MS, () => res.destroy());
     // A failure once the answer has begun cuts the connection: the client sees an incomplete file, never a complete-looking one.
     stream.on('error', () => res.destroy());
     stream.pipe(res);

@@ -191,6 +191,8 @@ const schema = z.object({
   BERTH_BACKUP_MAX_KEEP_WEEKLY: z.coerce.number().int().min(0).default(52),
   BERTH_BACKUP_MIN_INTERVAL_HOURS: z.coerce.number().int().min(1).default(1),
   /** Upper bound for a step that moves a site's whole content (a backup, a restore, a clone's copy). */
+  /** A download whose client reads nothing for this long is cut: restic's lock on the repository is not held for a stalled client. */
+  BERTH_BACKUP_DOWNLOAD_IDLE_MS: z.coerce.number().int().min(1000).default(300_000),
   BERTH_BACKUP_TIMEOUT_MS: z.coerce.number().int().min(10_000).default(3_600_000),
   /** The restic program. */
   BERTH_RESTIC: z.string().min(1).default('restic'),

@@ -220,8 +220,8 @@ export class SiteWorker {
   }
 
   /** The backups a job was taking when it ended for good (failed, cancelled, given up) failed with it; the owner is told. */
-  private async backupFailed(job: Job, message: string): Promise<void> {
-    const pending = await this.prisma.backup.findMany({ where: { jobId: job.id, status: BackupStatus.PENDING } });
+  private async backupFailed(jobId: string, message: string): Promise<void> {
+    const pending = await this.prisma.backup.findMany({ where: { jobId, status: BackupStatus.PENDING } });
     for (const backup of pending) {
       await this.prisma.backup.update({
         where: { id: backup.id },
@@ -232,7 +232,7 @@ export class SiteWorker {
         siteId: backup.siteId,
         type: 'backup.failed',
         message: `${backup.kind === 'CHECKPOINT' ? 'Checkpoint' : 'Backup'} of the site failed: ${message}`,
-        data: { backupId: backup.id, jobId: job.id },
+        data: { backupId: backup.id, jobId },
       });
     }
   }
@@ -242,15 +242,19 @@ export class SiteWorker {
    * or a newer request owns the site (the write is conditional on the job's generation).
    */
   private async fail(jobId: string, message: string, status: JobStatus = JobStatus.FAILED, siteFailed = true): Promise<void> {
+    // The site first: whoever sees the job finished sees the site as the job left it.
+    const running = await this.prisma.job.findUniqueOrThrow({ where: { id: jobId }, select: { siteId: true, generation: true } });
+    if (siteFailed && running.siteId) {
+      const reason = status === JobStatus.CANCELLED ? `job ${jobId} was cancelled` : message;
+      await this.status
+        .set({ id: running.siteId }, { status: SiteStatus.FAILED, lastError: reason }, running.generation)
+        .catch((err: unknown) => {
+          if (!(err instanceof SupersededError)) throw err;
+        });
+    }
+    await this.backupFailed(jobId, message);
     const job = await this.prisma.job.update({ where: { id: jobId }, data: { status, error: message, finishedAt: new Date() } });
     await this.jobs.publish(job);
-    await this.backupFailed(job, message);
-    if (siteFailed && job.siteId) {
-      const reason = status === JobStatus.CANCELLED ? `job ${jobId} was cancelled` : message;
-      await this.status.set({ id: job.siteId }, { status: SiteStatus.FAILED, lastError: reason }, job.generation).catch((err: unknown) => {
-        if (!(err instanceof SupersededError)) throw err;
-      });
-    }
     await this.events.record({
       tenantId: job.tenantId,
       siteId: job.siteId,
