@@ -7,7 +7,11 @@ import { removeSuiteObjects, siteContainer } from './suite-helpers';
 
 const FAST = {
   BERTH_PROBE_INTERVAL_MS: '500',
-  BERTH_PROBE_TIMEOUT_MS: '1000',
+  // Not 1000: under the full suite's load on 2 cores, a probe through the edge twice took
+  // over a second right after an update (CI runs of 9d74bdf and c08fcad) while the site
+  // answered on its own port. A hung upstream would outlast any timeout; 2.5 s tells load
+  // from a hang, and a stopped httpd (the positive control below) is still DOWN.
+  BERTH_PROBE_TIMEOUT_MS: '2500',
   BERTH_PROBE_FAILURES: '2',
   BERTH_NOTIFY_BACKOFF_MS: '200',
   BERTH_NOTIFY_ATTEMPTS: '25',
