@@ -38,6 +38,13 @@ const LOCK_WAIT_MS = 60_000;
 /** Longest stderr kept for an error message. */
 const STDERR_LIMIT = 2000;
 
+/**
+ * How restic is stopped: SIGINT, on which it removes its lock from the repository on the way
+ * out. restic 0.14 does not catch SIGTERM: one stopped with it leaves a stale lock behind,
+ * which holds off every forget and prune until `unlock` (seen: a cut download did so).
+ */
+const STOP_SIGNAL = 'SIGINT';
+
 /** A backup tool that failed: what it said. */
 export class ResticError extends Error {}
 
@@ -147,6 +154,7 @@ export class ResticService {
       env: this.env(),
       stdio: ['ignore', 'pipe', 'pipe'],
       signal,
+      killSignal: STOP_SIGNAL,
     });
     const done = this.exit(child, `dump ${snapshotId} ${path}`);
     done.catch(() => undefined); // its caller awaits it; once stopped, its end is of no interest
@@ -154,8 +162,10 @@ export class ResticService {
       stream: child.stdout,
       done,
       stop: () => {
-        // SIGTERM: restic removes its lock on the way out (a killed one would leave it behind).
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill(STOP_SIGNAL);
+        // One that does not listen is killed; its lock stays until `unlock` finds it stale.
+        setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'), 10_000).unref();
       },
     };
   }
@@ -250,6 +260,7 @@ export class ResticService {
       env: this.env(),
       stdio: ['ignore', 'pipe', 'pipe'],
       signal: opts.signal,
+      killSignal: STOP_SIGNAL,
     });
     const out: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));
