@@ -187,7 +187,7 @@ export class BackupEngine {
     // The snapshot's files are flowing before the volume is emptied: one that cannot be read changes nothing.
     const tar = await this.restic.openDump(snapshotId, FILES_PATH, signal);
     try {
-      await this.helper(t, image, 'find "$0" -mindepth 1 -delete', signal, async (helper) => {
+      await this.helper(t, image, 'find "$0" -mindepth 1 -maxdepth 1 -exec rm -rf {} +', signal, async (helper) => {
         await Promise.all([this.docker.putArchive(helper, '/', tar.stream), tar.done]);
       });
     } finally {
