@@ -186,7 +186,7 @@ async function main(): Promise<void> {
   await db.connect();
   const b = new Bench(berth, db);
   const rows: Row[] = [];
-  let repo = { afterFirst: 0, afterSecond: 0, addedSecond: 0 };
+  const repo = { afterFirst: 0, afterSecond: 0, addedSecond: 0 };
   let downloadBytes = 0;
   try {
     await b.tenantAndKey();
