@@ -77,7 +77,7 @@ export class DomainsService {
   /**
    * Records the domain (and its www. variant) on the site, in the caller's transaction, which
    * holds the site's row: one writer per site at a time, so two requests cannot both make a
-   * primary. After it commits, the caller calls `added`.
+   * primary. The edge routes it at its next pass.
    */
   async insert(
     tx: Prisma.TransactionClient,
