@@ -21,12 +21,15 @@ export interface ProbedSite {
 }
 const fails = (id: string) => `berth:monitor:fails:${id}`;
 
-// Atomically takes the sites whose probe is due and books their next one, so that any
-// number of workers share the probing without probing a site twice in one interval.
+// Atomically takes the sites whose probe is due and leases them (ARGV[3]: until when a
+// probe can last), so that any number of workers share the probing and a site is never
+// probed twice at once; the probe's end books the next one (BOOK), unless the site was
+// unwatched meanwhile.
 const CLAIM = `
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 for _, m in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[3], m) end
 return due`;
+const BOOK = `if redis.call('ZSCORE', KEYS[1], ARGV[2]) then redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2]) end`;
 
 /**
  * Probes every running site over HTTP. One sorted set in Redis is the schedule (score =
@@ -37,7 +40,8 @@ return due`;
 export class MonitorService {
   private readonly logger = new Logger('Monitor');
   private timers: NodeJS.Timeout[] = [];
-  private inflight = 0;
+  /** The sites this worker is probing now (a job's `settled` may make one due mid-probe). */
+  private readonly probing = new Set<string>();
   private ticking = false;
   private readonly latencyWritten = new Map<string, number>();
 
@@ -120,17 +124,10 @@ export class MonitorService {
     if (this.ticking) return;
     this.ticking = true;
     try {
-      const room = this.config.BERTH_PROBE_CONCURRENCY - this.inflight;
+      const room = this.config.BERTH_PROBE_CONCURRENCY - this.probing.size;
       if (room <= 0) return;
       const now = Date.now();
-      const ids = (await this.redis.client.eval(
-        CLAIM,
-        1,
-        DUE,
-        String(now),
-        String(room),
-        String(now + this.config.BERTH_PROBE_INTERVAL_MS),
-      )) as string[];
+      const ids = (await this.redis.client.eval(CLAIM, 1, DUE, String(now), String(room), String(now + this.lease()))) as string[];
       if (!ids.length) return;
       const sites = await this.prisma.site.findMany({
         where: { id: { in: ids } },
@@ -147,14 +144,30 @@ export class MonitorService {
       });
       for (const site of sites) {
         if (site.desiredState !== DesiredState.RUNNING || site.status !== SiteStatus.RUNNING) continue;
-        this.inflight += 1;
+        if (this.probing.has(site.id)) continue;
+        this.probing.add(site.id);
         void this.probe(site)
           .catch((e: Error) => this.logger.warn(`probe of ${site.id}: ${e.message}`))
-          .finally(() => (this.inflight -= 1));
+          .then(() => this.redis.client.eval(BOOK, 1, DUE, String(Date.now() + this.config.BERTH_PROBE_INTERVAL_MS), site.id))
+          .catch((e: Error) => this.logger.warn(`booking the next probe of ${site.id}: ${e.message}`))
+          .finally(() => this.probing.delete(site.id));
       }
     } finally {
       this.ticking = false;
     }
+  }
+
+  /**
+   * How long a claimed site stays out of other claims: the longest a probe takes (through
+   * the edge, then the site's own port) and one interval. A probe that ends sooner books the
+   * next one itself; a worker that dies mid-probe only delays the site's next probe by this.
+   * Before the lease, a site was re-claimed every interval even while its last probe still
+   * waited out its timeout, so with a timeout longer than the interval several probes of one
+   * site ran at once, each deciding from the health read when it began: stale failures could
+   * land after a success and mark a recovered site DOWN again.
+   */
+  private lease(): number {
+    return this.config.BERTH_PROBE_INTERVAL_MS + 2 * this.config.BERTH_PROBE_TIMEOUT_MS + 1000;
   }
 
   /**
