@@ -21,6 +21,7 @@ import { EventsModule } from '../events/events.module';
 import { HealthModule } from '../health/health.module';
 import { JobsModule } from '../jobs/jobs.module';
 import { MonitorModule } from '../monitor/monitor.module';
+import { NodesModule } from '../nodes/nodes.module';
 import { NotificationsModule } from '../notifications/notifications.module';
 import { ReconcileModule } from '../reconcile/reconcile.module';
 import { SitesModule } from '../sites/sites.module';
@@ -132,6 +133,7 @@ export class AppModule {
         EventsModule,
         NotificationsModule,
         JobsModule,
+        NodesModule,
         SitesModule,
         DomainsModule,
         BackupsModule,

@@ -18,6 +18,7 @@ const ORDER = [
   'auth',
   'notifications',
   'jobs',
+  'nodes',
   'sites',
   'domains',
   'backups',

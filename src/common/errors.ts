@@ -32,6 +32,13 @@ export enum ErrorCode {
   IMAGE_UNAVAILABLE = 'IMAGE_UNAVAILABLE',
   /** A Docker object under one of this instance's names belongs to someone else (another instance, or not Berth). */
   DOCKER_OBJECT_CLASH = 'DOCKER_OBJECT_CLASH',
+  /** No node of the cluster has room (memory, CPUs) for what was asked, or none may take it. */
+  NO_CAPACITY = 'NO_CAPACITY',
+  /** The operation needs BERTH_ENGINE=swarm (a cluster of nodes). */
+  NOT_A_CLUSTER = 'NOT_A_CLUSTER',
+  NODE_NOT_FOUND = 'NODE_NOT_FOUND',
+  /** What was asked is not (yet) done on this engine (BERTH_ENGINE); the message says what is. */
+  NOT_SUPPORTED = 'NOT_SUPPORTED',
   UNAVAILABLE = 'UNAVAILABLE',
   INTERNAL = 'INTERNAL',
 }
@@ -65,6 +72,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.JOB_NOT_FOUND:
     case ErrorCode.DOMAIN_NOT_FOUND:
     case ErrorCode.BACKUP_NOT_FOUND:
+    case ErrorCode.NODE_NOT_FOUND:
       return 404;
     case ErrorCode.TENANT_SLUG_TAKEN:
     case ErrorCode.SITE_NAME_TAKEN:
@@ -78,6 +86,8 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.TENANT_DELETING:
     case ErrorCode.JOB_NOT_CANCELLABLE:
     case ErrorCode.BACKUP_NOT_AVAILABLE:
+    case ErrorCode.NO_CAPACITY:
+    case ErrorCode.NOT_A_CLUSTER:
       return 409;
     case ErrorCode.TENANT_SUSPENDED:
       return 403;
@@ -92,6 +102,8 @@ export function httpStatusOf(code: ErrorCode): number {
       return 503;
     case ErrorCode.INTERNAL:
       return 500;
+    case ErrorCode.NOT_SUPPORTED:
+      return 501;
     default: {
       const never: never = code;
       return never;

@@ -16,6 +16,11 @@ const schema = z.object({
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'a redis:// URL'),
   DOCKER_HOST: z.string().default('unix:///var/run/docker.sock'),
+  /**
+   * docker: one Docker Engine (DOCKER_HOST), every site on it. swarm: DOCKER_HOST is a Swarm
+   * manager; each tenant lives on one node, chosen by room for reservations.
+   */
+  BERTH_ENGINE: z.enum(['docker', 'swarm']).default('docker'),
   BERTH_ADMIN_KEY: z.string().min(32, 'at least 32 characters').optional(),
   /** 32 bytes, base64: seals database passwords at rest (AES-256-GCM). */
   BERTH_ENCRYPTION_KEY: z

@@ -14,6 +14,16 @@ export interface ExecResult {
 
 export type ContainerInfo = Docker.ContainerInspectInfo;
 
+/** The parts of a Swarm node (GET /nodes) Berth reads. */
+export interface SwarmNode {
+  ID: string;
+  Version: { Index: number };
+  Spec: { Labels?: Record<string, string>; Role: 'worker' | 'manager'; Availability: 'active' | 'pause' | 'drain'; Name?: string };
+  Description: { Hostname: string; Resources: { NanoCPUs: number; MemoryBytes: number } };
+  Status: { State: 'unknown' | 'down' | 'ready' | 'disconnected'; Addr?: string; Message?: string };
+  ManagerStatus?: { Leader?: boolean; Reachability?: string; Addr?: string };
+}
+
 export interface ExecOptions {
   /** NAME=value pairs for the command's environment (secrets go here, never in argv). */
   env?: string[];
@@ -81,6 +91,28 @@ export class DockerService {
 
   async version(): Promise<string> {
     return (await this.docker.version()).Version;
+  }
+
+  /** The Swarm's nodes (the engine must be a manager; 503 from the engine otherwise). */
+  async listNodes(): Promise<SwarmNode[]> {
+    return (await this.docker.listNodes()) as SwarmNode[];
+  }
+
+  /**
+   * Sets (or, with undefined, removes) labels of a Swarm node, keeping the rest of its spec.
+   * The update names the version it read, so a concurrent change fails rather than is lost.
+   */
+  async setNodeLabels(id: string, labels: Record<string, string | undefined>): Promise<void> {
+    const node = this.docker.getNode(id);
+    const info = (await node.inspect()) as SwarmNode;
+    const next = { ...(info.Spec.Labels ?? {}) };
+    for (const [k, v] of Object.entries(labels)) {
+      if (v === undefined) delete next[k];
+      else next[k] = v;
+    }
+    // dockerode sends `_query` as the query string and `_body` as the body (given plainly,
+    // the spec would also be serialised into the URL).
+    await node.update({ _query: { version: info.Version.Index }, _body: { ...info.Spec, Labels: next } });
   }
 
   async imageExists(ref: string): Promise<boolean> {

@@ -5,6 +5,7 @@ import { DatabaseModule } from '../database/database.module';
 import { DockerModule } from '../docker/docker.module';
 import { EventsModule } from '../events/events.module';
 import { JobsModule } from '../jobs/jobs.module';
+import { NodesModule } from '../nodes/nodes.module';
 import { RedisModule } from '../redis/redis.module';
 import { SitesModule } from '../sites/sites.module';
 import { TenantDeletionService } from './tenant-deletion.service';
@@ -14,7 +15,7 @@ import { TenantsService } from './tenants.service';
 
 /** Tenants and their keys; deleting one deletes its sites first. */
 @Module({
-  imports: [BackupsModule, DatabaseModule, RedisModule, DockerModule, EventsModule, AuthModule, JobsModule, SitesModule],
+  imports: [BackupsModule, DatabaseModule, RedisModule, DockerModule, EventsModule, AuthModule, JobsModule, NodesModule, SitesModule],
   controllers: [TenantsController],
   providers: [TenantsService, TenantsResolver, TenantDeletionService],
   exports: [TenantDeletionService],

@@ -1,4 +1,5 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
+import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
 import { Prisma, type Job, type Tenant } from '../generated/prisma/client';
 import { JobKind, JobStatus, SiteStatus, TenantStatus } from '../generated/prisma/enums';
@@ -7,6 +8,8 @@ import { BerthError, ErrorCode } from '../common/errors';
 import { isUuid } from '../common/ids';
 import { EventsService } from '../events/events.service';
 import { JobsService, toJobView } from '../jobs/jobs.service';
+import { NodesService } from '../nodes/nodes.service';
+import { newTenantNeed } from '../nodes/placement';
 
 import { assertAdmin, assertCanWrite, canSeeTenant, tenantScope, type Principal } from '../common/principal';
 import type { CreateTenantInput, TenantView, UpdateTenantInput } from './dto/tenant.dto';
@@ -27,6 +30,8 @@ export class TenantsService {
     private readonly events: EventsService,
     private readonly box: SecretBox,
     private readonly jobs: JobsService,
+    private readonly nodes: NodesService,
+    @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
   ) {}
 
   async create(actor: Principal, input: CreateTenantInput): Promise<TenantView> {
@@ -36,6 +41,16 @@ export class TenantsService {
         const t = await tx.tenant.create({
           data: { ...input, dbRootPasswordEnc: this.box.seal(randomToken(24)) },
         });
+        // On a cluster the tenant lives on one node with room for its database server and a
+        // first site; with none, nothing of the tenant is left (the transaction rolls back).
+        if (this.nodes.cluster) {
+          const need = newTenantNeed(
+            { memoryMb: this.config.BERTH_DB_MEMORY_MB, cpus: this.config.BERTH_DB_CPUS },
+            { memoryMb: t.maxMemoryMb, cpus: t.maxCpus },
+          );
+          const nodeId = await this.nodes.place(tx, need);
+          Object.assign(t, await tx.tenant.update({ where: { id: t.id }, data: { nodeId } }));
+        }
         await this.events.record(
           { tenantId: t.id, type: 'tenant.created', message: `Tenant ${t.slug} created`, actorKeyId: actor.keyId },
           tx,

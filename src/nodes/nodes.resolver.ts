@@ -1,0 +1,29 @@
+import { Args, ID, Mutation, Query, Resolver } from '@nestjs/graphql';
+import { Actor, type Principal } from '../common/principal';
+import { NodeView } from './dto/node.dto';
+import { NodesService } from './nodes.service';
+
+@Resolver(() => NodeView)
+export class NodesResolver {
+  constructor(private readonly service: NodesService) {}
+
+  @Query(() => [NodeView], { description: "The cluster's nodes (BERTH_ENGINE=swarm; admin keys only)" })
+  nodes(@Actor() actor: Principal) {
+    return this.service.list(actor);
+  }
+
+  @Query(() => NodeView)
+  node(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string) {
+    return this.service.get(actor, id);
+  }
+
+  @Mutation(() => NodeView, { description: 'The node takes no new tenant; its tenants stay' })
+  cordonNode(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string) {
+    return this.service.setCordoned(actor, id, true);
+  }
+
+  @Mutation(() => NodeView)
+  uncordonNode(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string) {
+    return this.service.setCordoned(actor, id, false);
+  }
+}

@@ -1,0 +1,184 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { BERTH_CONFIG, type BerthConfig } from '../config/config';
+import { PrismaService } from '../database/prisma.service';
+import { DockerService, type SwarmNode } from '../docker/docker.service';
+import { EventsService } from '../events/events.service';
+import { BerthError, ErrorCode } from '../common/errors';
+import { assertAdmin, type Principal } from '../common/principal';
+import { SiteStatus } from '../generated/prisma/enums';
+import type { Prisma } from '../generated/prisma/client';
+import { chooseNode, free, tenantReservation, type NodeRoom, type Room } from './placement';
+import type { NodeView } from './dto/node.dto';
+
+type Tx = Prisma.TransactionClient;
+
+/** Node labels Berth reads and writes (on the Swarm node, so `docker node inspect` shows them too). */
+export const NODE_LABEL = {
+  /** "true": no new tenant. */
+  cordoned: 'berth.cordoned',
+  /** What Berth may book, when less than what the engine reports (room for the system, other work). */
+  memoryMb: 'berth.memory-mb',
+  cpus: 'berth.cpus',
+} as const;
+
+/** A serialisation point for placements, so two tenants created at once never book the same room. */
+const PLACEMENT_LOCK = 0x6265_7274; // "bert"
+
+interface Booked {
+  reserved: Room;
+  tenants: string[];
+  sites: number;
+}
+
+/**
+ * The cluster's nodes as Berth sees them: Swarm's nodes (from the manager) with what the
+ * tenants placed on each book; cordoning; and the choice of a new tenant's node.
+ */
+@Injectable()
+export class NodesService {
+  constructor(
+    @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
+    private readonly prisma: PrismaService,
+    private readonly docker: DockerService,
+    private readonly events: EventsService,
+  ) {}
+
+  get cluster(): boolean {
+    return this.config.BERTH_ENGINE === 'swarm';
+  }
+
+  async list(actor: Principal): Promise<NodeView[]> {
+    assertAdmin(actor);
+    this.assertCluster();
+    const [nodes, booked] = await Promise.all([this.swarmNodes(), this.booked(this.prisma)]);
+    return nodes.map((n) => view(n, booked.get(n.ID)));
+  }
+
+  async get(actor: Principal, id: string): Promise<NodeView> {
+    return (await this.list(actor)).find((n) => n.id === id) ?? notFound(id);
+  }
+
+  /** Cordoned: the node takes no new tenant; its tenants stay and keep running (see README, "Fleet"). */
+  async setCordoned(actor: Principal, id: string, cordoned: boolean): Promise<NodeView> {
+    assertAdmin(actor);
+    this.assertCluster();
+    const node = (await this.swarmNodes()).find((n) => n.ID === id) ?? notFound(id);
+    if ((node.Spec.Labels?.[NODE_LABEL.cordoned] === 'true') !== cordoned) {
+      await this.docker.setNodeLabels(id, { [NODE_LABEL.cordoned]: cordoned ? 'true' : undefined });
+      await this.events.record({
+        type: cordoned ? 'node.cordoned' : 'node.uncordoned',
+        message: `Node ${node.Description.Hostname} ${cordoned ? 'cordoned: it takes no new tenant' : 'uncordoned'}`,
+        data: { nodeId: id, hostname: node.Description.Hostname },
+        actorKeyId: actor.keyId,
+      });
+    }
+    return this.get(actor, id);
+  }
+
+  /**
+   * Chooses the node of a tenant being created, inside its transaction: the placement lock
+   * is held until the transaction ends, so the next placement sees this one's booking.
+   */
+  async place(tx: Tx, need: Room): Promise<string> {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${PLACEMENT_LOCK}::bigint)`;
+    const [nodes, booked] = await Promise.all([this.swarmNodes(), this.booked(tx)]);
+    const rooms = nodes.map((n) => roomOf(n, booked.get(n.ID)));
+    const chosen = chooseNode(rooms, need);
+    if (!chosen) {
+      const offered = rooms.map((r) => `${r.hostname}: ${r.schedulable ? `${fmt(free(r))} free` : 'not schedulable'}`).join('; ');
+      throw new BerthError(
+        ErrorCode.NO_CAPACITY,
+        `No node has room for a new tenant (${fmt(need)}: its database server and one site at its limits). ${offered || 'The cluster has no node.'}`,
+        { need },
+      );
+    }
+    return chosen.id;
+  }
+
+  private assertCluster(): void {
+    if (!this.cluster)
+      throw new BerthError(
+        ErrorCode.NOT_A_CLUSTER,
+        'Berth runs on one Docker Engine (BERTH_ENGINE=docker): there are no nodes to list or cordon',
+      );
+  }
+
+  private async swarmNodes(): Promise<SwarmNode[]> {
+    try {
+      return (await this.docker.listNodes()).sort((a, b) => a.Description.Hostname.localeCompare(b.Description.Hostname));
+    } catch (e) {
+      throw new BerthError(ErrorCode.UNAVAILABLE, `The Swarm manager did not list its nodes: ${(e as Error).message}`);
+    }
+  }
+
+  /** What the tenants on each node book: their database servers and their sites at their limits. */
+  private async booked(db: Tx | PrismaService): Promise<Map<string, Booked>> {
+    const tenants = await db.tenant.findMany({
+      where: { nodeId: { not: null } },
+      select: {
+        id: true,
+        nodeId: true,
+        maxMemoryMb: true,
+        maxCpus: true,
+        sites: { where: { status: { not: SiteStatus.DELETED } }, select: { memoryMb: true, cpus: true } },
+      },
+    });
+    const dbRoom = { memoryMb: this.config.BERTH_DB_MEMORY_MB, cpus: this.config.BERTH_DB_CPUS };
+    const byNode = new Map<string, Booked>();
+    for (const t of tenants) {
+      const r = tenantReservation(dbRoom, t.sites, { memoryMb: t.maxMemoryMb, cpus: t.maxCpus });
+      const b = byNode.get(t.nodeId as string) ?? { reserved: { memoryMb: 0, cpus: 0 }, tenants: [], sites: 0 };
+      b.reserved = { memoryMb: b.reserved.memoryMb + r.memoryMb, cpus: Math.round((b.reserved.cpus + r.cpus) * 1000) / 1000 };
+      b.tenants.push(t.id);
+      b.sites += t.sites.length;
+      byNode.set(t.nodeId as string, b);
+    }
+    return byNode;
+  }
+}
+
+const notFound = (id: string): never => {
+  throw new BerthError(ErrorCode.NODE_NOT_FOUND, `Node ${id} was not found`);
+};
+
+const fmt = (r: Room) => `${r.memoryMb} MiB, ${r.cpus} CPUs`;
+
+function capacityOf(n: SwarmNode): Room {
+  const labels = n.Spec.Labels ?? {};
+  const mem = Number(labels[NODE_LABEL.memoryMb]);
+  const cpus = Number(labels[NODE_LABEL.cpus]);
+  return {
+    memoryMb: mem > 0 ? mem : Math.floor(n.Description.Resources.MemoryBytes / 1024 / 1024),
+    cpus: cpus > 0 ? cpus : n.Description.Resources.NanoCPUs / 1e9,
+  };
+}
+
+function roomOf(n: SwarmNode, b: Booked | undefined): NodeRoom {
+  const cordoned = n.Spec.Labels?.[NODE_LABEL.cordoned] === 'true';
+  return {
+    id: n.ID,
+    hostname: n.Description.Hostname,
+    schedulable: n.Status.State === 'ready' && n.Spec.Availability === 'active' && !cordoned,
+    capacity: capacityOf(n),
+    reserved: b?.reserved ?? { memoryMb: 0, cpus: 0 },
+  };
+}
+
+function view(n: SwarmNode, b: Booked | undefined): NodeView {
+  const room = roomOf(n, b);
+  return {
+    id: n.ID,
+    hostname: room.hostname,
+    address: n.Status.Addr,
+    role: n.Spec.Role,
+    state: n.Status.State,
+    availability: n.Spec.Availability,
+    cordoned: n.Spec.Labels?.[NODE_LABEL.cordoned] === 'true',
+    schedulable: room.schedulable,
+    labels: n.Spec.Labels ?? {},
+    capacity: room.capacity,
+    reserved: room.reserved,
+    tenants: b?.tenants ?? [],
+    sites: b?.sites ?? 0,
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * Where a tenant lives on a Swarm cluster: one node (its volumes are local to it), chosen by
+ * room left for reservations. Pure: the nodes and what is booked on them come in, a choice
+ * goes out; Swarm then enforces it with a placement constraint and each service's reservation.
+ */
+
+/** Memory in MiB and CPUs: what a service reserves, what a node offers. */
+export interface Room {
+  memoryMb: number;
+  cpus: number;
+}
+
+export interface NodeRoom {
+  id: string;
+  hostname: string;
+  /** Ready, active in Swarm, and not cordoned in Berth: may take a new tenant. */
+  schedulable: boolean;
+  capacity: Room;
+  reserved: Room;
+}
+
+export const free = (n: Pick<NodeRoom, 'capacity' | 'reserved'>): Room => ({
+  memoryMb: n.capacity.memoryMb - n.reserved.memoryMb,
+  cpus: round(n.capacity.cpus - n.reserved.cpus),
+});
+
+const round = (v: number) => Math.round(v * 1000) / 1000;
+
+export const fits = (n: NodeRoom, need: Room): boolean => {
+  const f = free(n);
+  return f.memoryMb >= need.memoryMb && f.cpus >= need.cpus;
+};
+
+/**
+ * The node a new tenant goes to: among the schedulable nodes with room for `need`, the one
+ * with the most free memory (then CPUs, then the hostname, so the choice is stable). Undefined
+ * when none has room.
+ */
+export function chooseNode(nodes: NodeRoom[], need: Room): NodeRoom | undefined {
+  return nodes
+    .filter((n) => n.schedulable && fits(n, need))
+    .sort((a, b) => {
+      const fa = free(a);
+      const fb = free(b);
+      return fb.memoryMb - fa.memoryMb || fb.cpus - fa.cpus || a.hostname.localeCompare(b.hostname);
+    })[0];
+}
+
+/** What a tenant's services reserve: its database server and each of its sites at its limits. */
+export function tenantReservation(db: Room, sites: { memoryMb: number | null; cpus: number | null }[], ceiling: Room): Room {
+  return sites.reduce<Room>(
+    (sum, s) => ({ memoryMb: sum.memoryMb + (s.memoryMb ?? ceiling.memoryMb), cpus: round(sum.cpus + (s.cpus ?? ceiling.cpus)) }),
+    { ...db },
+  );
+}
+
+/** What placing a new tenant needs: its database server and room for one site at the tenant's ceiling. */
+export const newTenantNeed = (db: Room, ceiling: Room): Room => tenantReservation(db, [{ memoryMb: null, cpus: null }], ceiling);
