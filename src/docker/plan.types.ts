@@ -31,6 +31,11 @@ export interface ContainerSpec {
   /** Full create options; their hash goes into the berth.spec-hash label. */
   create: ContainerCreateOptions & { name: string; Labels: Record<string, string> };
   running: boolean;
+  /**
+   * The environment variables that hold secrets, each with the fingerprint of its sealed
+   * value: a single engine passes them as they are; Swarm as Docker secrets (`NAME_FILE`).
+   */
+  secrets?: Record<string, string>;
 }
 
 /** Docker objects of one scope (a tenant's shared objects, or one site's own). */

@@ -139,11 +139,15 @@ export function secretFingerprint(sealed: string): string {
 function withHash(spec: ContainerSpec, secrets: Record<string, string | undefined> = {}): ContainerSpec {
   const hash = createHash('sha256').update(stableStringify(spec.create)).digest('hex').slice(0, 16);
   spec.create.Labels[LABEL.specHash] = hash;
+  const fingerprints: Record<string, string> = {};
   spec.create.Env = spec.create.Env?.map((e) => {
     const key = e.slice(0, e.indexOf('='));
-    const plain = Object.hasOwn(secrets, key) ? secrets[key] : undefined;
+    if (!Object.hasOwn(secrets, key)) return e;
+    fingerprints[key] = e.slice(key.length + 1);
+    const plain = secrets[key];
     return plain === undefined ? e : `${key}=${plain}`;
   });
+  if (Object.keys(fingerprints).length) spec.secrets = fingerprints;
   return spec;
 }
 
