@@ -12,6 +12,7 @@
 #           postgres         -> berth/postgres:15             (FROM berth/debian)
 #           redis            -> berth/redis:7                 (FROM berth/debian)
 #           caddy            -> berth/caddy:2                 (FROM berth/debian)
+#           swarm-node       -> berth/swarm-node:latest       (FROM berth/debian, test Swarm nodes)
 #   stub    busybox + stub-wordpress (a few seconds)
 #   real    debian + mariadb + wordpress (about 2 minutes the first time)
 #   compose node + postgres + redis + caddy: what docker-compose.yml needs besides the real ones
@@ -50,6 +51,7 @@ declare -A TAG=(
   [postgres]=berth/postgres:15
   [redis]=berth/redis:7
   [caddy]=berth/caddy:2
+  [swarm-node]=berth/swarm-node:latest
 )
 declare -A PARENT=(
   [busybox]=""
@@ -61,8 +63,9 @@ declare -A PARENT=(
   [postgres]=debian
   [redis]=debian
   [caddy]=debian
+  [swarm-node]=debian
 )
-ORDER=(busybox stub-wordpress debian mariadb wordpress node postgres redis caddy)
+ORDER=(busybox stub-wordpress debian mariadb wordpress node postgres redis caddy swarm-node)
 
 force=0
 targets=()

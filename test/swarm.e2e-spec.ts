@@ -10,7 +10,11 @@ import { auth, gql, startHarness, uniqueSlug, type Harness } from './harness';
 import { eventually } from './receivers';
 
 const run = promisify(execFile);
-const swarm = async (...args: string[]) => (await run('bash', ['scripts/swarm.sh', ...args], { maxBuffer: 1 << 24 })).stdout;
+/** The images the cluster's services run: loaded into every node (there is no registry). */
+const NODE_IMAGES = 'berth/busybox:latest berth/mariadb:10.11';
+const swarm = async (...args: string[]) =>
+  (await run('bash', ['scripts/swarm.sh', ...args], { maxBuffer: 1 << 24, env: { ...process.env, BERTH_SWARM_IMAGES: NODE_IMAGES } }))
+    .stdout;
 
 interface NodeBody {
   id: string;

@@ -21,6 +21,8 @@ const schema = z.object({
    * manager; each tenant lives on one node, chosen by room for reservations.
    */
   BERTH_ENGINE: z.enum(['docker', 'swarm']).default('docker'),
+  /** MTU of the tenants' overlay networks (Swarm), when the hosts' links need less than Docker's default. */
+  BERTH_OVERLAY_MTU: z.coerce.number().int().min(576).max(9000).optional(),
   BERTH_ADMIN_KEY: z.string().min(32, 'at least 32 characters').optional(),
   /** 32 bytes, base64: seals database passwords at rest (AES-256-GCM). */
   BERTH_ENCRYPTION_KEY: z

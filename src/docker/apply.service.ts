@@ -180,7 +180,7 @@ export class ApplyService {
  * owns is never replaced, started, stopped or removed: the job fails with a clash instead.
  */
 export function assertOwned(
-  kind: 'container' | 'network' | 'volume',
+  kind: 'container' | 'network' | 'volume' | 'service',
   name: string,
   labels: Record<string, string> | null | undefined,
   instance: string,

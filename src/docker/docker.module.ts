@@ -2,10 +2,11 @@ import { Module } from '@nestjs/common';
 import { ApplyService } from './apply.service';
 import { ContainerStateService } from './container-state.service';
 import { DockerService } from './docker.service';
+import { SwarmApplyService } from './swarm-apply.service';
 
 /** The Docker Engine: the adapter, the one apply of a plan, and containers' observed state. */
 @Module({
-  providers: [DockerService, ApplyService, ContainerStateService],
-  exports: [DockerService, ApplyService, ContainerStateService],
+  providers: [DockerService, ApplyService, SwarmApplyService, ContainerStateService],
+  exports: [DockerService, ApplyService, SwarmApplyService, ContainerStateService],
 })
 export class DockerModule {}

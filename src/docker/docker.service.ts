@@ -70,6 +70,19 @@ const ignore =
     if (!codes.includes(statusOf(e) ?? 0)) throw e;
   };
 
+/** Options dockerode must send as the body only (its POST paths ending in `?` also serialise them into the URL). */
+const asBody = <T extends object>(body: T) => ({ _query: {}, _body: body }) as unknown as T;
+
+/** The parts of a Swarm task (GET /tasks) Berth reads. */
+export interface SwarmTask {
+  ID: string;
+  NodeID?: string;
+  CreatedAt: string;
+  DesiredState: string;
+  Status: { State: string; Err?: string; ContainerStatus?: { ContainerID?: string; ExitCode?: number } };
+  NetworksAttachments?: { Network: { Spec: { Name: string } }; Addresses: string[] }[];
+}
+
 /** The only place that talks to the Docker Engine. */
 @Injectable()
 export class DockerService {
@@ -201,7 +214,59 @@ export class DockerService {
   }
 
   async createNetwork(options: Docker.NetworkCreateOptions): Promise<string> {
-    return (await this.docker.createNetwork(options)).id;
+    // As `_body`: given plainly, dockerode would also put the whole spec in the query string.
+    return (await this.docker.createNetwork(asBody(options))).id;
+  }
+
+  /** A Swarm service by name (the engine must be a manager), or undefined. */
+  async inspectService(name: string): Promise<Docker.Service | undefined> {
+    return this.docker
+      .getService(name)
+      .inspect()
+      .then(
+        (s: Docker.Service) => s,
+        (e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)),
+      );
+  }
+
+  async createService(spec: Docker.ServiceSpec): Promise<string> {
+    return ((await this.docker.createService(spec)) as { id: string }).id;
+  }
+
+  /** Replaces a service's spec; `version` is the one read, so a concurrent change fails rather than is lost. */
+  async updateService(id: string, version: number, spec: Docker.ServiceSpec): Promise<void> {
+    await this.docker.getService(id).update({ _query: { version }, _body: spec } as never);
+  }
+
+  async removeService(id: string): Promise<void> {
+    await this.docker.getService(id).remove().catch(ignore(404));
+  }
+
+  async listServices(labels: Record<string, string>): Promise<Docker.Service[]> {
+    return this.docker.listServices({ filters: { label: labelFilter(labels) } });
+  }
+
+  /** The tasks of a service, newest first. */
+  async serviceTasks(service: string): Promise<SwarmTask[]> {
+    const tasks = (await this.docker.listTasks({ filters: { service: [service] } })) as SwarmTask[];
+    return tasks.sort((a, b) => b.CreatedAt.localeCompare(a.CreatedAt));
+  }
+
+  async listSecrets(labels: Record<string, string>): Promise<Docker.Secret[]> {
+    return (await this.docker.listSecrets({ filters: { label: labelFilter(labels) } })) as Docker.Secret[];
+  }
+
+  async secretExists(name: string): Promise<boolean> {
+    const found = (await this.docker.listSecrets({ filters: { name: [name] } })) as { Spec?: { Name?: string } }[];
+    return found.some((s) => s.Spec?.Name === name);
+  }
+
+  async createSecret(name: string, labels: Record<string, string>, value: string): Promise<void> {
+    await this.docker.createSecret(asBody({ Name: name, Labels: labels, Data: Buffer.from(value).toString('base64') }));
+  }
+
+  async removeSecret(id: string): Promise<void> {
+    await this.docker.getSecret(id).remove().catch(ignore(404));
   }
 
   async removeNetwork(id: string): Promise<void> {

@@ -48,5 +48,8 @@ describe('placement', () => {
       ),
     ).toEqual({ memoryMb: 896, cpus: 1.75 });
     expect(newTenantNeed(db, ceiling)).toEqual({ memoryMb: 768, cpus: 1.5 });
+    // Without sites, a tenant keeps the room of the first site it was placed for.
+    expect(tenantReservation(db, [], ceiling)).toEqual(newTenantNeed(db, ceiling));
+    expect(tenantReservation(db, [{ memoryMb: 64, cpus: 0.1 }], ceiling)).toEqual({ memoryMb: 320, cpus: 0.6 });
   });
 });

@@ -46,13 +46,18 @@ export function chooseNode(nodes: NodeRoom[], need: Room): NodeRoom | undefined 
     })[0];
 }
 
-/** What a tenant's services reserve: its database server and each of its sites at its limits. */
+/**
+ * What a tenant books on its node: its database server and each of its sites at its limits
+ * (the tenant's ceiling when it set none); a tenant without sites still books the first
+ * site it was placed for.
+ */
 export function tenantReservation(db: Room, sites: { memoryMb: number | null; cpus: number | null }[], ceiling: Room): Room {
-  return sites.reduce<Room>(
+  const booked = sites.length ? sites : [{ memoryMb: null, cpus: null }];
+  return booked.reduce<Room>(
     (sum, s) => ({ memoryMb: sum.memoryMb + (s.memoryMb ?? ceiling.memoryMb), cpus: round(sum.cpus + (s.cpus ?? ceiling.cpus)) }),
     { ...db },
   );
 }
 
 /** What placing a new tenant needs: its database server and room for one site at the tenant's ceiling. */
-export const newTenantNeed = (db: Room, ceiling: Room): Room => tenantReservation(db, [{ memoryMb: null, cpus: null }], ceiling);
+export const newTenantNeed = (db: Room, ceiling: Room): Room => tenantReservation(db, [], ceiling);

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# A Docker Swarm of N nodes on this machine, for tests: each node is a container running
+# Debian's Docker Engine (berth/swarm-node, Docker-in-Docker), node 1 the manager.
+#
+#   scripts/swarm.sh up [N]      make or resume the cluster (default 3 nodes); prints
+#                                `export BERTH_SWARM_MANAGER=tcp://IP:2375` on stdout
+#   scripts/swarm.sh down        remove the nodes, their volumes and their network
+#   scripts/swarm.sh status      the manager's `docker node ls`
+#   scripts/swarm.sh kill K      kill node K's container (a node failure)
+#   scripts/swarm.sh start K     start it again and wait for its engine
+#
+# BERTH_SWARM_IMAGES (default: berth/busybox:latest) are loaded into every node that lacks
+# them (`docker save | docker load`: there is no registry). The nodes' engines answer on
+# tcp://IP:2375 without TLS, on a bridge network of this host only: for tests, never hosts.
+# Without --privileged (refused here), a node runs with every capability but SYS_RESOURCE,
+# no seccomp or masked paths, every device, and /var/lib/docker on a volume (see
+# ../shared/ENVIRONMENT.md, "Docker-in-Docker Swarm nodes").
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+log() { echo "[berth] swarm: $*" >&2; }
+die() { echo "[berth] swarm: ERROR: $*" >&2; exit 1; }
+
+NET=berth-swarm
+SUBNET=${BERTH_SWARM_SUBNET:-10.213.0.0/24}
+IMAGE=berth/swarm-node:latest
+IMAGES=${BERTH_SWARM_IMAGES-berth/busybox:latest}
+node_name() { echo "berth-swarm-$1"; }
+node_ip() { docker inspect -f "{{ (index .NetworkSettings.Networks \"$NET\").IPAddress }}" "$(node_name "$1")"; }
+on() { local k=$1; shift; docker exec "$(node_name "$k")" docker "$@"; }
+existing_nodes() { docker ps -a --filter label=berth.swarm-node=1 --format '{{.Names}}' | sed 's/^berth-swarm-//' | sort -n; }
+
+wait_engine() { # wait_engine K
+  local k=$1 i
+  for i in $(seq 1 120); do
+    if on "$k" info >/dev/null 2>&1; then return 0; fi
+    sleep 0.5
+  done
+  docker logs --tail 30 "$(node_name "$k")" >&2 || true
+  die "the engine of $(node_name "$k") did not start"
+}
+
+start_node() { # start_node K: creates or starts node K's container
+  local k=$1 name
+  name=$(node_name "$k")
+  if docker inspect "$name" >/dev/null 2>&1; then
+    [ "$(docker inspect -f '{{.State.Running}}' "$name")" = true ] || docker start "$name" >/dev/null
+  else
+    docker run -d --name "$name" --hostname "$name" --label berth.swarm-node=1 \
+      --network "$NET" --restart no \
+      --cap-add ALL --cap-drop SYS_RESOURCE \
+      --security-opt seccomp=unconfined --security-opt systempaths=unconfined \
+      --device-cgroup-rule 'a *:* rwm' --device /dev/fuse \
+      -v "$name-docker:/var/lib/docker" \
+      "$IMAGE" >/dev/null
+  fi
+}
+
+load_images() { # load_images K: the images node K lacks (or has another build of)
+  local k=$1 img want have
+  for img in $IMAGES; do
+    want=$(docker image inspect -f '{{.Id}}' "$img") || die "image $img is not on this engine (scripts/images.sh builds it)"
+    have=$(on "$k" image inspect -f '{{.Id}}' "$img" 2>/dev/null || true)
+    [ "$want" = "$have" ] && continue
+    docker save "$img" | docker exec -i "$(node_name "$k")" docker load -q >/dev/null
+  done
+}
+
+ready_nodes() { on 1 node ls --format '{{.Status}}' 2>/dev/null | grep -c '^Ready$' || true; }
+
+cmd_up() {
+  local n=${1:-3} k t0 token ip
+  t0=$SECONDS
+  bash "$ROOT/scripts/images.sh" swarm-node >&2
+  docker network inspect "$NET" >/dev/null 2>&1 || docker network create --subnet "$SUBNET" --label berth.swarm-node=1 "$NET" >/dev/null
+  for k in $(seq 1 "$n"); do start_node "$k"; done
+  for k in $(seq 1 "$n"); do wait_engine "$k"; done
+  log "$n engines up in $((SECONDS - t0)) s"
+  ip=$(node_ip 1)
+  if [ "$(on 1 info -f '{{.Swarm.LocalNodeState}}')" != active ]; then
+    on 1 swarm init --advertise-addr "$ip" >/dev/null
+    log "swarm initialised on $(node_name 1) ($ip)"
+  fi
+  token=$(on 1 swarm join-token -q worker)
+  for k in $(seq 2 "$n"); do
+    if [ "$(on "$k" info -f '{{.Swarm.LocalNodeState}}')" != active ]; then
+      on "$k" swarm join --token "$token" --advertise-addr "$(node_ip "$k")" "$ip:2377" >/dev/null
+      log "$(node_name "$k") joined"
+    fi
+  done
+  # A node that left and joined again is listed twice: the old entry stays Down.
+  on 1 node ls --format '{{.ID}} {{.Status}}' | awk '$2 == "Down" { print $1 }' | while read -r id; do on 1 node rm --force "$id" >/dev/null || true; done
+  for _ in $(seq 1 120); do
+    [ "$(ready_nodes)" -ge "$n" ] && break
+    sleep 0.5
+  done
+  [ "$(ready_nodes)" -ge "$n" ] || { on 1 node ls >&2; die "not all $n nodes are Ready"; }
+  local t1=$SECONDS pids=()
+  for k in $(seq 1 "$n"); do load_images "$k" & pids+=($!); done
+  for p in "${pids[@]}"; do wait "$p" || die "loading images into a node failed"; done
+  [ -n "$IMAGES" ] && log "images on every node ($IMAGES) in $((SECONDS - t1)) s"
+  log "$n nodes Ready in $((SECONDS - t0)) s"
+  echo "export BERTH_SWARM_MANAGER=tcp://$ip:2375"
+}
+
+cmd_down() {
+  local k
+  for k in $(existing_nodes); do
+    docker rm -f "$(node_name "$k")" >/dev/null
+    docker volume rm -f "$(node_name "$k")-docker" >/dev/null
+  done
+  docker network rm "$NET" >/dev/null 2>&1 || true
+  log "removed"
+}
+
+case "${1:-}" in
+  up) cmd_up "${2:-3}" ;;
+  down) cmd_down ;;
+  status) on 1 node ls ;;
+  kill) docker kill "$(node_name "${2:?node number}")" >/dev/null ;;
+  start)
+    start_node "${2:?node number}"
+    wait_engine "$2"
+    ;;
+  *)
+    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,123 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type Docker from 'dockerode';
+import { BERTH_CONFIG, type BerthConfig } from '../config/config';
+import { assertOwned } from './apply.service';
+import { DockerService } from './docker.service';
+import { LABEL, type ContainerSpec, type NetworkSpec, type Plan } from './plan.types';
+import { overlayNetwork, secretName, serviceSpec, type SwarmPlacement } from './swarm-plan';
+
+/** Labels a Docker secret with the service it belongs to, so the ones it no longer uses are found. */
+const SECRET_OF = 'berth.service';
+
+/**
+ * The plan applied to a Swarm (BERTH_ENGINE=swarm), idempotently, as ApplyService does on a
+ * single engine: the tenant's overlay network, each container as a one-task service pinned
+ * to the tenant's node, its secrets as Docker secrets. Volumes are not created here: Swarm
+ * makes them on the node when the task first starts (from the mount's VolumeOptions).
+ */
+@Injectable()
+export class SwarmApplyService {
+  private readonly instance: string;
+  private readonly mtu?: number;
+
+  constructor(
+    private readonly docker: DockerService,
+    @Inject(BERTH_CONFIG) config: Pick<BerthConfig, 'BERTH_INSTANCE' | 'BERTH_OVERLAY_MTU'>,
+  ) {
+    this.instance = config.BERTH_INSTANCE;
+    this.mtu = config.BERTH_OVERLAY_MTU;
+  }
+
+  /**
+   * `aliases` names the extra DNS names a service has on its network (the tenant's database
+   * server is `mysql` there, as `--link` makes it on a single engine).
+   */
+  async apply(plan: Plan, where: SwarmPlacement, aliases: (c: ContainerSpec) => string[] = () => [], signal?: AbortSignal) {
+    const changes: string[] = [];
+    for (const n of plan.networks) {
+      signal?.throwIfAborted();
+      await this.ensureNetwork(n, changes);
+    }
+    for (const c of plan.containers) {
+      signal?.throwIfAborted();
+      await this.ensureSecrets(c, changes);
+      signal?.throwIfAborted();
+      await this.ensureService(c, where, aliases(c), changes);
+      await this.pruneSecrets(c, changes);
+    }
+    return { changes };
+  }
+
+  /** Removes the services (and their secrets) of the plan's containers. */
+  async remove(plan: Plan): Promise<string[]> {
+    const changes: string[] = [];
+    for (const c of plan.containers) {
+      const s = await this.docker.inspectService(c.name);
+      if (!s) continue;
+      assertOwned('service', c.name, s.Spec?.Labels, this.instance);
+      await this.docker.removeService(s.ID);
+      changes.push(`service ${c.name} removed`);
+      await this.pruneSecrets({ ...c, secrets: {} }, changes);
+    }
+    return changes;
+  }
+
+  private async ensureNetwork(n: NetworkSpec, changes: string[]): Promise<void> {
+    const existing = await this.docker.findNetworks(n.name);
+    if (existing.length > 0) return existing.forEach((e) => assertOwned('network', e.Name, e.Labels, this.instance));
+    await this.docker.createNetwork(overlayNetwork(n, this.mtu));
+    changes.push(`overlay network ${n.name} created`);
+  }
+
+  /** Secrets are immutable in Swarm: a new value is a new secret (its name carries the fingerprint). */
+  private async ensureSecrets(c: ContainerSpec, changes: string[]): Promise<void> {
+    for (const [env, fingerprint] of Object.entries(c.secrets ?? {})) {
+      const name = secretName(c.name, env, fingerprint);
+      if (await this.docker.secretExists(name)) continue;
+      const value = c.create.Env?.find((e) => e.startsWith(`${env}=`))?.slice(env.length + 1);
+      if (value === undefined || value === fingerprint)
+        throw new Error(`secret ${name} does not exist and this plan has no plaintext for ${env} (only a job's plan has)`);
+      await this.docker.createSecret(name, { ...c.create.Labels, [SECRET_OF]: c.name }, value);
+      changes.push(`secret ${name} created`);
+    }
+  }
+
+  private async ensureService(c: ContainerSpec, where: SwarmPlacement, aliases: string[], changes: string[]): Promise<void> {
+    const spec = serviceSpec(c, where, aliases);
+    const existing = await this.docker.inspectService(c.name);
+    if (!existing) {
+      await this.docker.createService(spec);
+      changes.push(`service ${c.name} created`);
+      return;
+    }
+    assertOwned('service', c.name, existing.Spec?.Labels, this.instance);
+    const why = serviceDrift(existing.Spec, spec);
+    if (!why) return;
+    await this.docker.updateService(existing.ID, existing.Version?.Index ?? 0, spec);
+    changes.push(`service ${c.name} updated (${why})`);
+  }
+
+  /** The service's secrets it no longer refers to (an old password) go once it is updated. */
+  private async pruneSecrets(c: ContainerSpec, changes: string[]): Promise<void> {
+    const keep = new Set(Object.entries(c.secrets ?? {}).map(([env, fp]) => secretName(c.name, env, fp)));
+    for (const s of await this.docker.listSecrets({ [SECRET_OF]: c.name, [LABEL.instance]: this.instance })) {
+      const name = s.Spec?.Name ?? '';
+      if (keep.has(name)) continue;
+      await this.docker.removeSecret(s.ID);
+      changes.push(`secret ${name} removed`);
+    }
+  }
+}
+
+/** Why a service's current spec is not the planned one, or undefined when it is. */
+export function serviceDrift(current: Docker.ServiceSpec | undefined, planned: Docker.ServiceSpec): string | undefined {
+  if (current?.Labels?.[LABEL.specHash] !== planned.Labels?.[LABEL.specHash]) return 'spec changed';
+  if (current?.Mode?.Replicated?.Replicas !== planned.Mode?.Replicated?.Replicas)
+    return planned.Mode?.Replicated?.Replicas ? 'started' : 'stopped';
+  const constraints = (s?: Docker.ServiceSpec) =>
+    JSON.stringify((s?.TaskTemplate as { Placement?: { Constraints?: string[] } } | undefined)?.Placement?.Constraints ?? []);
+  if (constraints(current) !== constraints(planned)) return 'moved to another node';
+  const aliases = (s?: Docker.ServiceSpec) => JSON.stringify((s?.TaskTemplate as { Networks?: unknown } | undefined)?.Networks ?? []);
+  if (aliases(current) !== aliases(planned)) return 'networks changed';
+  return undefined;
+}
