@@ -3,11 +3,20 @@
  * (scripts/swarm.sh), one manager and two workers. Set up and torn down by this suite.
  */
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { dockerOptions } from '../src/docker/docker-options';
+import { DockerService } from '../src/docker/docker.service';
+import { SwarmApplyService } from '../src/docker/swarm-apply.service';
+import type { ContainerSpec } from '../src/docker/plan.types';
+import type { BerthConfig } from '../src/config/config';
+import { planTenant, type PlanSettings, type TenantFacts } from '../src/sites/site-plan';
 import { auth, gql, startHarness, uniqueSlug, type Harness } from './harness';
 import { eventually } from './receivers';
+
+// The applier is used here without Nest (whose ESM build jest cannot load): its decorators are no-ops.
+jest.mock('@nestjs/common', () => ({ Injectable: () => () => undefined, Inject: () => () => undefined }));
 
 const run = promisify(execFile);
 /** The images the cluster's services run: loaded into every node (there is no registry). */
@@ -229,3 +238,219 @@ async function setLabel(id: string, key: string, value: string) {
   const info = await node.inspect();
   await node.update({ _query: { version: info.Version.Index }, _body: { ...info.Spec, Labels: { ...info.Spec.Labels, [key]: value } } });
 }
+
+/**
+ * The tenant's objects as Swarm services, applied by Berth's Swarm applier straight to the
+ * cluster: sites are not provisioned on a cluster yet (NOT_SUPPORTED above), so this drives
+ * the applier as a job will, with the same plans.
+ */
+describe("a tenant's database server as a Swarm service", () => {
+  const settings: PlanSettings = {
+    instance: 'swarmtest',
+    wordpressImage: 'berth/stub-wordpress:latest',
+    dbImage: 'berth/mariadb:10.11',
+    wordpressDataPath: '/var/www/html',
+    publishAddress: '127.0.0.1',
+    subnetPool: '10.96.0.0/16',
+    subnetPrefix: 24,
+    pidsLimit: 256,
+    dbMemoryMb: 256,
+    dbCpus: 0.25,
+  };
+  const facts = (slug: string, index: number, password: string): TenantFacts => ({
+    slug,
+    networkIndex: index,
+    dbRootPassword: password,
+    dbRootPasswordSealed: `sealed-${password}`,
+    maxMemoryMb: 256,
+    maxCpus: 0.25,
+  });
+  const aliases = (c: ContainerSpec) => (c.create.Labels['berth.role'] === 'db' ? ['mysql'] : []);
+  let applier: SwarmApplyService;
+  let engines: Record<string, Docker>;
+  const a = facts(`swa${randomBytes(2).toString('hex')}`, 1, 'root-a-0123456789');
+  const b = facts(`swb${randomBytes(2).toString('hex')}`, 2, 'root-b-0123456789');
+
+  beforeAll(async () => {
+    const url = `tcp://${(await manager.listNodes()).find((n) => n.ManagerStatus?.Leader)?.ManagerStatus?.Addr?.split(':')[0]}:2375`;
+    const docker = new DockerService({ DOCKER_HOST: url, BERTH_STEP_TIMEOUT_MS: 60_000 } as BerthConfig);
+    applier = new SwarmApplyService(docker, { BERTH_INSTANCE: 'swarmtest', BERTH_OVERLAY_MTU: undefined, BERTH_STEP_TIMEOUT_MS: 60_000 });
+    // What an interrupted earlier run left on a kept cluster (BERTH_SWARM_KEEP=1).
+    const mine = { filters: { label: ['berth.instance=swarmtest'] } };
+    for (const s of await manager.listServices(mine)) await manager.getService(s.ID).remove();
+    await eventually(
+      async () => (await manager.listTasks({ filters: { ...mine.filters, 'desired-state': ['running'] } })).length === 0,
+      'the leftover tasks to go',
+      60_000,
+      500,
+    );
+    for (const s of await manager.listSecrets(mine)) await manager.getSecret(s.ID).remove();
+    for (const n of await manager.listNetworks(mine)) await manager.getNetwork(n.Id).remove();
+    // Each node's own engine, where its containers can be inspected (the manager only knows tasks).
+    engines = Object.fromEntries((await manager.listNodes()).map((n) => [n.ID, new Docker(dockerOptions(`tcp://${n.Status?.Addr}:2375`))]));
+  });
+
+  afterAll(async () => {
+    for (const t of [a, b]) await applier?.remove(planTenant(t, settings)).catch(() => undefined);
+  });
+
+  /** The running task of a service: its node and container. */
+  const running = (service: string, notTask?: string) =>
+    eventually(
+      async () => {
+        const tasks = await manager.listTasks({ filters: { service: [service], 'desired-state': ['running'] } });
+        const t = tasks.find((x) => x.Status?.State === 'running' && x.ID !== notTask);
+        return t ? { id: t.ID as string, node: t.NodeID as string, container: t.Status.ContainerStatus.ContainerID as string } : undefined;
+      },
+      `a running task of ${service}`,
+      120_000,
+      500,
+    );
+
+  /** Runs `cmd` once as a one-off task on `network`, pinned to `node`: did it exit 0? */
+  async function probe(network: string, node: string, cmd: string): Promise<boolean> {
+    const name = `probe-${randomBytes(3).toString('hex')}`;
+    await manager.createService({
+      Name: name,
+      Labels: { 'berth.instance': 'swarmtest' },
+      TaskTemplate: {
+        ContainerSpec: { Image: 'berth/busybox:latest', Command: ['sh', '-c', cmd] },
+        RestartPolicy: { Condition: 'none' },
+        Placement: { Constraints: [`node.id==${node}`] },
+        Networks: [{ Target: network }],
+      },
+      Mode: { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } },
+      EndpointSpec: { Mode: 'dnsrr' },
+    });
+    try {
+      const state = await eventually(
+        async () => {
+          const [t] = await manager.listTasks({ filters: { service: [name] } });
+          return ['complete', 'failed', 'rejected'].includes(t?.Status?.State) ? (t.Status.State as string) : undefined;
+        },
+        `probe ${cmd}`,
+        60_000,
+        300,
+      );
+      return state === 'complete';
+    } finally {
+      await manager.getService(name).remove();
+    }
+  }
+  /** Reads the MariaDB greeting from host:3306 (a timeout or a refusal reads nothing). */
+  const reachesDb = (host: string) => `nc -w 4 ${host} 3306 </dev/null 2>&1 | grep -q MariaDB`;
+
+  it('runs on the tenant node with the hardening of a single engine, its password as a Docker secret', async () => {
+    const nodeA = byHost['berth-swarm-2'].id;
+    const nodeB = byHost['berth-swarm-3'].id;
+    const first = await applier.apply(planTenant(a, settings), { nodeId: nodeA }, aliases);
+    expect(first.changes).toEqual([
+      `overlay network berth-swarmtest_berth_${a.slug} created`,
+      expect.stringMatching(/^secret berth-swarmtest_db_\w+_mariadb_root_password_\w+ created$/),
+      expect.stringMatching(/^secret berth-swarmtest_db_\w+_mysql_root_password_\w+ created$/),
+      `service berth-swarmtest_db_${a.slug} created`,
+    ]);
+    await applier.apply(planTenant(b, settings), { nodeId: nodeB }, aliases);
+    // Applying again changes nothing (a plan made without the plaintext names the same secrets).
+    expect((await applier.apply(planTenant({ ...a, dbRootPassword: undefined }, settings), { nodeId: nodeA }, aliases)).changes).toEqual(
+      [],
+    );
+
+    const task = await running(`berth-swarmtest_db_${a.slug}`);
+    expect(task.node).toBe(nodeA);
+    const container = engines[nodeA].getContainer(task.container);
+    const info = await container.inspect();
+    expect(info.HostConfig).toMatchObject({
+      ReadonlyRootfs: true,
+      Init: true,
+      CapDrop: ['ALL'],
+      PidsLimit: 256,
+      Memory: 256 * 1024 * 1024,
+    });
+    expect(info.HostConfig.CapAdd).toEqual(expect.arrayContaining(['KILL', 'SETUID']));
+    expect(info.Config.Env.join('\n')).not.toContain('root-a-0123456789');
+    expect(info.Config.Env).toContainEqual(expect.stringMatching(/^MARIADB_ROOT_PASSWORD_FILE=\/run\/secrets\//));
+    const sh = async (cmd: string) => {
+      const ex = await container.exec({ Cmd: ['sh', '-c', cmd], AttachStdout: true, AttachStderr: true, Tty: true });
+      const stream = await ex.start({ Tty: true });
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      await new Promise((r) => stream.on('end', r));
+      return Buffer.concat(chunks).toString('utf8');
+    };
+    expect(await sh('cat /run/secrets/*mariadb_root_password*')).toContain('root-a-0123456789');
+    // no-new-privileges comes from the nodes' daemon.json (a service cannot ask for it).
+    expect(await sh('grep NoNewPrivs /proc/1/status')).toMatch(/NoNewPrivs:\s+1/);
+    expect(await sh('touch /probe 2>&1 || echo read-only')).toMatch(/read-only/i);
+    expect((await sh('stat -c %a /tmp')).trim()).toBe('1777');
+  }, 180_000);
+
+  it("no tenant reaches another tenant's database server, on another node or on the same one", async () => {
+    const nodeA = byHost['berth-swarm-2'].id;
+    const netA = `berth-swarmtest_berth_${a.slug}`;
+    const netB = `berth-swarmtest_berth_${b.slug}`;
+    const dbA = await running(`berth-swarmtest_db_${a.slug}`);
+    const [addr] =
+      (await manager.getTask(dbA.id).inspect()).NetworksAttachments?.find(
+        (n: { Network: { Spec: { Name: string } } }) => n.Network.Spec.Name === netA,
+      )?.Addresses ?? [];
+    const ipA = String(addr).split('/')[0];
+    expect(ipA).toMatch(/^10\.96\./);
+    // Positive controls: on its own network a task finds its database server as `mysql`,
+    // by its service name and by its address, from another node too.
+    await eventually(
+      async () => ((await probe(netA, byHost['berth-swarm-1'].id, reachesDb('mysql'))) ? true : undefined),
+      'A reaches its database',
+      90_000,
+      1000,
+    );
+    expect(await probe(netA, nodeA, reachesDb(ipA))).toBe(true);
+    expect(await probe(netB, byHost['berth-swarm-1'].id, reachesDb('mysql'))).toBe(true);
+    // Tenant B, even on A's node: neither A's name nor A's address answers.
+    expect(await probe(netB, nodeA, reachesDb(ipA))).toBe(false);
+    expect(await probe(netB, nodeA, reachesDb(`berth-swarmtest_db_${a.slug}`))).toBe(false);
+    expect(await probe(netB, byHost['berth-swarm-3'].id, reachesDb(ipA))).toBe(false);
+  }, 300_000);
+
+  it('a new password is a new secret: the service is updated to it and the old secret removed', async () => {
+    const nodeA = byHost['berth-swarm-2'].id;
+    const before = await running(`berth-swarmtest_db_${a.slug}`);
+    const rotated = await applier.apply(
+      planTenant({ ...a, dbRootPassword: 'root-a-rotated-99', dbRootPasswordSealed: 'sealed-rotated' }, settings),
+      { nodeId: nodeA },
+      aliases,
+    );
+    expect(rotated.changes).toEqual([
+      expect.stringMatching(/secret .*mariadb_root_password.* created/),
+      expect.stringMatching(/secret .*mysql_root_password.* created/),
+      `service berth-swarmtest_db_${a.slug} updated (spec changed)`,
+      expect.stringMatching(/secret .* removed/),
+      expect.stringMatching(/secret .* removed/),
+    ]);
+    const after = await running(`berth-swarmtest_db_${a.slug}`, before.id);
+    expect(after.node).toBe(nodeA);
+    const secrets = await manager.listSecrets({ filters: { label: [`berth.service=berth-swarmtest_db_${a.slug}`] } });
+    expect(secrets).toHaveLength(2);
+  }, 180_000);
+
+  it("removing a tenant's objects removes its service, its secrets and its overlay network", async () => {
+    const service = `berth-swarmtest_db_${b.slug}`;
+    const network = `berth-swarmtest_berth_${b.slug}`;
+    const label = { filters: { label: [`berth.service=${service}`] } };
+    // Positive control: they are there to be removed.
+    expect(await manager.getService(service).inspect()).toBeTruthy();
+    expect(await manager.listSecrets(label)).toHaveLength(2);
+    expect((await manager.listNetworks({ filters: { name: [network] } })).map((n) => n.Name)).toContain(network);
+    expect(await applier.remove(planTenant(b, settings))).toEqual([
+      `service ${service} removed`,
+      expect.stringMatching(/secret .* removed/),
+      expect.stringMatching(/secret .* removed/),
+      `overlay network ${network} removed`,
+    ]);
+    await expect(manager.getService(service).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    expect(await manager.listSecrets(label)).toHaveLength(0);
+    expect((await manager.listNetworks({ filters: { name: [network] } })).map((n) => n.Name)).not.toContain(network);
+    // Removing again finds nothing to do.
+    expect(await applier.remove(planTenant(b, settings))).toEqual([]);
+  }, 120_000);
+});

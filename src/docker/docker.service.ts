@@ -256,13 +256,20 @@ export class DockerService {
     return (await this.docker.listSecrets({ filters: { label: labelFilter(labels) } })) as Docker.Secret[];
   }
 
-  async secretExists(name: string): Promise<boolean> {
-    const found = (await this.docker.listSecrets({ filters: { name: [name] } })) as { Spec?: { Name?: string } }[];
-    return found.some((s) => s.Spec?.Name === name);
+  /** The id of the Docker secret named `name`, or undefined. */
+  async secretId(name: string): Promise<string | undefined> {
+    const found = (await this.docker.listSecrets({ filters: { name: [name] } })) as { ID: string; Spec?: { Name?: string } }[];
+    return found.find((s) => s.Spec?.Name === name)?.ID;
   }
 
-  async createSecret(name: string, labels: Record<string, string>, value: string): Promise<void> {
-    await this.docker.createSecret(asBody({ Name: name, Labels: labels, Data: Buffer.from(value).toString('base64') }));
+  async createSecret(name: string, labels: Record<string, string>, value: string): Promise<string> {
+    const created = (await this.docker.createSecret(
+      asBody({ Name: name, Labels: labels, Data: Buffer.from(value).toString('base64') }),
+    )) as {
+      id?: string;
+      ID?: string;
+    };
+    return (created.id ?? created.ID) as string;
   }
 
   async removeSecret(id: string): Promise<void> {

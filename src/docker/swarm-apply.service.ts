@@ -1,10 +1,10 @@
+import { setTimeout } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
-import type Docker from 'dockerode';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { assertOwned } from './apply.service';
 import { DockerService } from './docker.service';
 import { LABEL, type ContainerSpec, type NetworkSpec, type Plan } from './plan.types';
-import { overlayNetwork, secretName, serviceSpec, type SwarmPlacement } from './swarm-plan';
+import { overlayNetwork, secretName, serviceDrift, serviceSpec, type SwarmPlacement } from './swarm-plan';
 
 /** Labels a Docker secret with the service it belongs to, so the ones it no longer uses are found. */
 const SECRET_OF = 'berth.service';
@@ -19,13 +19,15 @@ const SECRET_OF = 'berth.service';
 export class SwarmApplyService {
   private readonly instance: string;
   private readonly mtu?: number;
+  private readonly stepTimeoutMs: number;
 
   constructor(
     private readonly docker: DockerService,
-    @Inject(BERTH_CONFIG) config: Pick<BerthConfig, 'BERTH_INSTANCE' | 'BERTH_OVERLAY_MTU'>,
+    @Inject(BERTH_CONFIG) config: Pick<BerthConfig, 'BERTH_INSTANCE' | 'BERTH_OVERLAY_MTU' | 'BERTH_STEP_TIMEOUT_MS'>,
   ) {
     this.instance = config.BERTH_INSTANCE;
     this.mtu = config.BERTH_OVERLAY_MTU;
+    this.stepTimeoutMs = config.BERTH_STEP_TIMEOUT_MS;
   }
 
   /**
@@ -40,16 +42,19 @@ export class SwarmApplyService {
     }
     for (const c of plan.containers) {
       signal?.throwIfAborted();
-      await this.ensureSecrets(c, changes);
+      const ids = await this.ensureSecrets(c, changes);
       signal?.throwIfAborted();
-      await this.ensureService(c, where, aliases(c), changes);
+      await this.ensureService(c, where, aliases(c), ids, changes);
       await this.pruneSecrets(c, changes);
     }
     return { changes };
   }
 
-  /** Removes the services (and their secrets) of the plan's containers. */
-  async remove(plan: Plan): Promise<string[]> {
+  /**
+   * Removes the services (and their secrets) of the plan's containers, then its networks.
+   * Volumes stay on the node they were made on (they are removed through that node's engine).
+   */
+  async remove(plan: Plan, signal?: AbortSignal): Promise<string[]> {
     const changes: string[] = [];
     for (const c of plan.containers) {
       const s = await this.docker.inspectService(c.name);
@@ -59,7 +64,27 @@ export class SwarmApplyService {
       changes.push(`service ${c.name} removed`);
       await this.pruneSecrets({ ...c, secrets: {} }, changes);
     }
+    for (const n of plan.networks) {
+      for (const e of await this.docker.findNetworks(n.name)) {
+        assertOwned('network', e.Name, e.Labels, this.instance);
+        await this.removeNetworkOnceFree(e.Id, signal);
+        changes.push(`overlay network ${n.name} removed`);
+      }
+    }
     return changes;
+  }
+
+  /** A removed service's tasks leave its network a moment later: until then Swarm refuses to remove it. */
+  private async removeNetworkOnceFree(id: string, signal?: AbortSignal): Promise<void> {
+    const deadline = Date.now() + this.stepTimeoutMs;
+    for (;;) {
+      try {
+        return await this.docker.removeNetwork(id);
+      } catch (e) {
+        if (!/active endpoints|in use/i.test((e as Error).message) || Date.now() > deadline) throw e;
+      }
+      await setTimeout(500, undefined, { signal });
+    }
   }
 
   private async ensureNetwork(n: NetworkSpec, changes: string[]): Promise<void> {
@@ -70,20 +95,35 @@ export class SwarmApplyService {
   }
 
   /** Secrets are immutable in Swarm: a new value is a new secret (its name carries the fingerprint). */
-  private async ensureSecrets(c: ContainerSpec, changes: string[]): Promise<void> {
+  private async ensureSecrets(c: ContainerSpec, changes: string[]): Promise<Map<string, string>> {
+    const ids = new Map<string, string>();
     for (const [env, fingerprint] of Object.entries(c.secrets ?? {})) {
       const name = secretName(c.name, env, fingerprint);
-      if (await this.docker.secretExists(name)) continue;
+      const id = await this.docker.secretId(name);
+      if (id) {
+        ids.set(name, id);
+        continue;
+      }
       const value = c.create.Env?.find((e) => e.startsWith(`${env}=`))?.slice(env.length + 1);
       if (value === undefined || value === fingerprint)
         throw new Error(`secret ${name} does not exist and this plan has no plaintext for ${env} (only a job's plan has)`);
-      await this.docker.createSecret(name, { ...c.create.Labels, [SECRET_OF]: c.name }, value);
+      ids.set(name, await this.docker.createSecret(name, { ...c.create.Labels, [SECRET_OF]: c.name }, value));
       changes.push(`secret ${name} created`);
     }
+    return ids;
   }
 
-  private async ensureService(c: ContainerSpec, where: SwarmPlacement, aliases: string[], changes: string[]): Promise<void> {
+  private async ensureService(
+    c: ContainerSpec,
+    where: SwarmPlacement,
+    aliases: string[],
+    secretIds: Map<string, string>,
+    changes: string[],
+  ): Promise<void> {
     const spec = serviceSpec(c, where, aliases);
+    // Swarm refers to a secret by id and name both; the plan knows only the name.
+    const task = spec.TaskTemplate as { ContainerSpec: { Secrets?: { SecretName?: string; SecretID?: string }[] } };
+    for (const ref of task.ContainerSpec.Secrets ?? []) ref.SecretID = secretIds.get(ref.SecretName ?? '');
     const existing = await this.docker.inspectService(c.name);
     if (!existing) {
       await this.docker.createService(spec);
@@ -107,17 +147,4 @@ export class SwarmApplyService {
       changes.push(`secret ${name} removed`);
     }
   }
-}
-
-/** Why a service's current spec is not the planned one, or undefined when it is. */
-export function serviceDrift(current: Docker.ServiceSpec | undefined, planned: Docker.ServiceSpec): string | undefined {
-  if (current?.Labels?.[LABEL.specHash] !== planned.Labels?.[LABEL.specHash]) return 'spec changed';
-  if (current?.Mode?.Replicated?.Replicas !== planned.Mode?.Replicated?.Replicas)
-    return planned.Mode?.Replicated?.Replicas ? 'started' : 'stopped';
-  const constraints = (s?: Docker.ServiceSpec) =>
-    JSON.stringify((s?.TaskTemplate as { Placement?: { Constraints?: string[] } } | undefined)?.Placement?.Constraints ?? []);
-  if (constraints(current) !== constraints(planned)) return 'moved to another node';
-  const aliases = (s?: Docker.ServiceSpec) => JSON.stringify((s?.TaskTemplate as { Networks?: unknown } | undefined)?.Networks ?? []);
-  if (aliases(current) !== aliases(planned)) return 'networks changed';
-  return undefined;
 }

@@ -1,5 +1,6 @@
 import { planSite, planTenant, secretFingerprint, type PlanSettings, type SiteFacts, type TenantFacts } from '../sites/site-plan';
-import { overlayNetwork, secretName, serviceSpec, swarmRestartPolicy } from './swarm-plan';
+import { LABEL } from './plan.types';
+import { overlayNetwork, secretName, serviceDrift, serviceSpec, swarmRestartPolicy } from './swarm-plan';
 
 const settings: PlanSettings = {
   instance: 'default',
@@ -120,5 +121,35 @@ describe('serviceSpec: a plan container as a Swarm service', () => {
       IPAM: { Config: [{ Subnet: net.subnet, Gateway: net.gateway }] },
       Options: { 'com.docker.network.driver.mtu': '1400' },
     });
+  });
+});
+
+describe('serviceDrift: why a running service must be updated', () => {
+  const db = planTenant(tenant, settings).containers[0];
+  const planned = serviceSpec(db, where, ['mysql']);
+  // What Swarm answers on inspect: the network by its id, not its name.
+  const asStored = (s: typeof planned) => {
+    const copy = structuredClone(s);
+    const t = copy.TaskTemplate as { Networks: { Target: string; Aliases: string[] }[] };
+    t.Networks = t.Networks.map((n) => ({ ...n, Target: 'x1y2z3networkid' }));
+    return copy;
+  };
+
+  it('finds nothing to do when only the network name became its id', () => {
+    expect(serviceDrift(asStored(planned), planned)).toBeUndefined();
+  });
+
+  it('names each change that needs an update', () => {
+    expect(
+      serviceDrift(
+        asStored(planned),
+        serviceSpec({ ...db, create: { ...db.create, Labels: { ...db.create.Labels, [LABEL.specHash]: 'other' } } }, where, ['mysql']),
+      ),
+    ).toBe('spec changed');
+    expect(serviceDrift(asStored(planned), serviceSpec({ ...db, running: false }, where, ['mysql']))).toBe('stopped');
+    expect(serviceDrift(asStored(serviceSpec({ ...db, running: false }, where, ['mysql'])), planned)).toBe('started');
+    expect(serviceDrift(asStored(planned), serviceSpec(db, { nodeId: 'node-xyz' }, ['mysql']))).toBe('moved to another node');
+    expect(serviceDrift(asStored(planned), serviceSpec(db, where, ['mysql', 'db']))).toBe('network aliases changed');
+    expect(serviceDrift(undefined, planned)).toBe('spec changed');
   });
 });

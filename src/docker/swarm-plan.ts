@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import { createHash } from 'node:crypto';
-import type { ContainerSpec, NetworkSpec } from './plan.types';
+import { LABEL, type ContainerSpec, type NetworkSpec } from './plan.types';
 
 /**
  * The other way to apply a plan: the same containers as Swarm services. Everything that
@@ -17,6 +17,7 @@ import type { ContainerSpec, NetworkSpec } from './plan.types';
  * | SecurityOpt no-new-privileges          | none per service (API 1.41): the nodes' daemon.json   |
  * | tmpfs with rw,noexec,nosuid,size       | tmpfs mounts with a size (Docker's defaults: noexec, nosuid, nodev) |
  * | a port published on the host           | none: the edge reaches sites over the network         |
+ * | running once started                   | `running` once healthy: one health interval (60 s) later |
  */
 
 /** Where the service's task runs and under which names its secrets are stored. */
@@ -128,4 +129,22 @@ export function serviceSpec(spec: ContainerSpec, where: SwarmPlacement, aliases:
     UpdateConfig: { Parallelism: 1, Order: 'stop-first', FailureAction: 'pause' },
     EndpointSpec: { Mode: 'dnsrr' },
   } as Docker.ServiceSpec;
+}
+
+/** Why a service's current spec is not the planned one, or undefined when it is. */
+export function serviceDrift(current: Docker.ServiceSpec | undefined, planned: Docker.ServiceSpec): string | undefined {
+  if (current?.Labels?.[LABEL.specHash] !== planned.Labels?.[LABEL.specHash]) return 'spec changed';
+  if (current?.Mode?.Replicated?.Replicas !== planned.Mode?.Replicated?.Replicas)
+    return planned.Mode?.Replicated?.Replicas ? 'started' : 'stopped';
+  const constraints = (s?: Docker.ServiceSpec) =>
+    JSON.stringify((s?.TaskTemplate as { Placement?: { Constraints?: string[] } } | undefined)?.Placement?.Constraints ?? []);
+  if (constraints(current) !== constraints(planned)) return 'moved to another node';
+  // Swarm stores a network's id where the plan wrote its name; the name is in the spec hash,
+  // so only the aliases (given apart from the plan) are compared.
+  const aliases = (s?: Docker.ServiceSpec) =>
+    JSON.stringify(
+      ((s?.TaskTemplate as { Networks?: { Aliases?: string[] }[] } | undefined)?.Networks ?? []).map((n) => [...(n.Aliases ?? [])].sort()),
+    );
+  if (aliases(current) !== aliases(planned)) return 'network aliases changed';
+  return undefined;
 }
