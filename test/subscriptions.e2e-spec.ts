@@ -76,10 +76,25 @@ describe('GraphQL subscriptions over graphql-ws', () => {
         `subscription { siteUpdated(id: "${res.body.site.id}") { status } }`,
         (v) => v.siteUpdated.status === 'RUNNING',
       );
-      const [jobUpdates, siteUpdates] = await Promise.all([jobs.done, sites.done]);
+      // The same job with its steps selected: a step starting changes the steps, not the progress.
+      const detailed = collect<{ jobUpdated: { status: string; progress: number; steps: { name: string; status: string }[] } }>(
+        client,
+        `subscription { jobUpdated(id: "${res.body.job.id}") { status progress steps { name status } } }`,
+        (v) => v.jobUpdated.status === 'SUCCEEDED',
+      );
+      const [jobUpdates, siteUpdates, detailedUpdates] = await Promise.all([jobs.done, sites.done, detailed.done]);
       expect(jobUpdates.at(-1)!.jobUpdated).toEqual({ status: 'SUCCEEDED', progress: 100 });
       expect(jobUpdates.length).toBeGreaterThan(1);
       expect(siteUpdates.at(-1)!.siteUpdated.status).toBe('RUNNING');
+      // Each change sent once: no message repeats the one before it, for either selection...
+      const repeats = <T>(list: T[]) => list.filter((v, i) => i > 0 && JSON.stringify(v) === JSON.stringify(list[i - 1])).length;
+      expect(repeats(jobUpdates)).toBe(0);
+      expect(repeats(detailedUpdates)).toBe(0);
+      expect(repeats(siteUpdates)).toBe(0);
+      // ...while the worker did send notices that leave status and progress as they were
+      // (the detailed subscriber got them as step changes): the first could have repeated.
+      const asShort = detailedUpdates.map((u) => ({ jobUpdated: { status: u.jobUpdated.status, progress: u.jobUpdated.progress } }));
+      expect(repeats(asShort)).toBeGreaterThan(0);
     } finally {
       await client.dispose();
     }

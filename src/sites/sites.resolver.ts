@@ -1,16 +1,13 @@
-import { Args, ID, Int, Mutation, Parent, Query, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
+import { Args, ID, Info, Int, Mutation, Parent, Query, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
+import type { GraphQLResolveInfo } from 'graphql';
 import { Actor, type Principal } from '../common/principal';
-import { JobsService, jobChannel } from '../jobs/jobs.service';
+import { distinctViews } from '../common/distinct';
+import { project, selectionOf } from '../common/graphql-selection';
+import { JobsService, jobChannel, revivedJobView } from '../jobs/jobs.service';
 import { RedisService } from '../redis/redis.service';
 import { ContainerView, CreateSiteInput, SiteAndJobView, SiteFilterArgs, SiteView, UpdateSiteInput } from './dto/site.dto';
 import { SitesService } from './sites.service';
 import { JobView } from '../jobs/dto/job.dto';
-
-interface Ctx {
-  principal?: Principal;
-  req?: { principal?: Principal };
-}
-const principalOf = (ctx: Ctx) => (ctx.principal ?? ctx.req?.principal) as Principal;
 
 @Resolver(() => SiteView)
 export class SitesResolver {
@@ -84,22 +81,33 @@ export class SitesResolver {
     return (await this.service.act(actor, id, 'delete')).job;
   }
 
-  @Subscription(() => SiteView, {
-    resolve(this: SitesResolver, _payload: unknown, args: { id: string }, ctx: Ctx) {
-      return this.service.getLazily(principalOf(ctx), args.id);
-    },
-  })
-  async siteUpdated(@Args('id', { type: () => ID }) id: string, @Actor() actor: Principal) {
-    return this.service.watch(actor, id);
+  /**
+   * Each change of the site the subscriber can see, once: a notice is read as the site's
+   * current view, and one that shows the selected fields as the last one sent is not sent.
+   */
+  @Subscription(() => SiteView, { resolve: (view: SiteView) => view })
+  async siteUpdated(@Args('id', { type: () => ID }) id: string, @Actor() actor: Principal, @Info() info: GraphQLResolveInfo) {
+    const selection = selectionOf(info);
+    return distinctViews(
+      await this.service.watch(actor, id),
+      () => this.service.getLazily(actor, id),
+      (view) => project(view, selection),
+    );
   }
 
-  @Subscription(() => JobView, {
-    resolve(this: SitesResolver, _payload: unknown, args: { id: string }, ctx: Ctx) {
-      return this.jobs.get(principalOf(ctx), args.id);
-    },
-  })
-  async jobUpdated(@Args('id', { type: () => ID }) id: string, @Actor() actor: Principal) {
+  /**
+   * Each change of the job the subscriber can see, once, in the order the worker wrote them
+   * (a notice carries the state it was sent for): with `{ status progress }` selected, a step
+   * starting (same progress) is not a change.
+   */
+  @Subscription(() => JobView, { resolve: (view: JobView) => view })
+  async jobUpdated(@Args('id', { type: () => ID }) id: string, @Actor() actor: Principal, @Info() info: GraphQLResolveInfo) {
     await this.jobs.get(actor, id);
-    return this.redis.subscribe(jobChannel(id));
+    const selection = selectionOf(info);
+    return distinctViews(
+      await this.redis.subscribe<JobView>(jobChannel(id)),
+      async (published) => revivedJobView(published),
+      (view) => project(view, selection),
+    );
   }
 }
