@@ -1,8 +1,8 @@
-import { Args, ID, Info, Int, Mutation, Parent, Query, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
-import type { GraphQLResolveInfo } from 'graphql';
+import { Args, ID, Int, Mutation, Parent, Query, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
 import { Actor, type Principal } from '../common/principal';
 import { distinctViews } from '../common/distinct';
-import { project, selectionOf } from '../common/graphql-selection';
+import { project, type Selection } from '../common/graphql-selection';
+import { Selected } from '../common/selected.decorator';
 import { JobsService, jobChannel, revivedJobView } from '../jobs/jobs.service';
 import { RedisService } from '../redis/redis.service';
 import { ContainerView, CreateSiteInput, SiteAndJobView, SiteFilterArgs, SiteView, UpdateSiteInput } from './dto/site.dto';
@@ -86,8 +86,7 @@ export class SitesResolver {
    * current view, and one that shows the selected fields as the last one sent is not sent.
    */
   @Subscription(() => SiteView, { resolve: (view: SiteView) => view })
-  async siteUpdated(@Args('id', { type: () => ID }) id: string, @Actor() actor: Principal, @Info() info: GraphQLResolveInfo) {
-    const selection = selectionOf(info);
+  async siteUpdated(@Args('id', { type: () => ID }) id: string, @Actor() actor: Principal, @Selected() selection: Selection) {
     return distinctViews(
       await this.service.watch(actor, id),
       () => this.service.getLazily(actor, id),
@@ -101,9 +100,8 @@ export class SitesResolver {
    * starting (same progress) is not a change.
    */
   @Subscription(() => JobView, { resolve: (view: JobView) => view })
-  async jobUpdated(@Args('id', { type: () => ID }) id: string, @Actor() actor: Principal, @Info() info: GraphQLResolveInfo) {
+  async jobUpdated(@Args('id', { type: () => ID }) id: string, @Actor() actor: Principal, @Selected() selection: Selection) {
     await this.jobs.get(actor, id);
-    const selection = selectionOf(info);
     return distinctViews(
       await this.redis.subscribe<JobView>(jobChannel(id)),
       async (published) => revivedJobView(published),
