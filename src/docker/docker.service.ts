@@ -262,14 +262,12 @@ export class DockerService {
     return found.find((s) => s.Spec?.Name === name)?.ID;
   }
 
+  /** Creates the Docker secret; returns its id. */
   async createSecret(name: string, labels: Record<string, string>, value: string): Promise<string> {
-    const created = (await this.docker.createSecret(
+    const secret: Docker.Secret = await this.docker.createSecret(
       asBody({ Name: name, Labels: labels, Data: Buffer.from(value).toString('base64') }),
-    )) as {
-      id?: string;
-      ID?: string;
-    };
-    return (created.id ?? created.ID) as string;
+    );
+    return secret.id;
   }
 
   async removeSecret(id: string): Promise<void> {
