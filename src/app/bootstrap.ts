@@ -1,7 +1,7 @@
 import { Logger, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { SwaggerModule } from '@nestjs/swagger';
 import { json } from 'express';
 import type { BerthConfig } from '../config/config';
 import { migrate } from '../database/migrator';
@@ -14,6 +14,7 @@ import { ReconcilerService } from '../reconcile/reconciler.service';
 import { EdgeService } from '../edge/edge.service';
 import { DomainVerifier } from '../domains/domain-verifier';
 import { AppModule } from './app.module';
+import { openApiDocument } from './openapi';
 
 export interface Started {
   app: INestApplication;
@@ -60,13 +61,7 @@ export async function startBerth(config: BerthConfig): Promise<Started> {
 
   let url: string | undefined;
   if (config.BERTH_ROLE !== 'worker') {
-    const doc = new DocumentBuilder()
-      .setTitle('Berth')
-      .setDescription('WordPress sites on Docker, per tenant')
-      .setVersion('1')
-      .addBearerAuth()
-      .build();
-    SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, doc));
+    SwaggerModule.setup('docs', app, () => openApiDocument(app));
     await app.listen(config.PORT, config.HOST);
     url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
     edge.askUrl ??= `${url.replace('://0.0.0.0', '://127.0.0.1').replace('://[::]', '://127.0.0.1')}/v1/edge/ask`;

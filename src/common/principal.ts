@@ -1,5 +1,6 @@
 import { ApiKeyRole } from '../generated/prisma/enums';
-import { createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
+import { applyDecorators, createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
+import { ApiExtension } from '@nestjs/swagger';
 import { GqlExecutionContext } from '@nestjs/graphql';
 import { BerthError, ErrorCode } from './errors';
 
@@ -34,8 +35,10 @@ export function tenantScope(p: Principal): string | undefined {
 }
 
 export const PUBLIC = 'berth:public';
-/** Marks a route that needs no API key (health checks only). */
-export const Public = () => SetMetadata(PUBLIC, true);
+/** Marks a route that needs no API key; the OpenAPI document says so (security: []) from the same mark. */
+export const Public = () => applyDecorators(SetMetadata(PUBLIC, true), ApiExtension(PUBLIC_EXTENSION, true));
+/** The OpenAPI extension Public() sets; src/app/openapi.ts turns it into an empty security requirement. */
+export const PUBLIC_EXTENSION = 'x-berth-public';
 
 export interface WithPrincipal {
   headers?: Record<string, string | string[] | undefined>;

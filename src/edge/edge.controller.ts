@@ -3,6 +3,7 @@ import { ApiOkResponse, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { BerthError, ErrorCode } from '../common/errors';
 import { Public } from '../common/principal';
 import { EdgeService } from './edge.service';
+import { Operation } from '../common/api-operation';
 
 /**
  * Caddy's on-demand TLS asks here before it gets a certificate for a hostname: yes (200)
@@ -19,6 +20,11 @@ export class EdgeController {
   @HttpCode(200)
   @ApiQuery({ name: 'domain', description: 'The hostname the edge was asked for' })
   @ApiOkResponse({ description: 'Berth routes this hostname' })
+  @Operation('askEdge', {
+    summary: 'Ask whether Berth routes a hostname',
+    description: "For Caddy's on-demand TLS: 200 only for hostnames Berth routes. Open (Caddy has no key).",
+    errors: [ErrorCode.NOT_FOUND],
+  })
   async ask(@Query('domain') domain?: string): Promise<{ domain: string; routed: true }> {
     if (typeof domain !== 'string' || domain.length === 0 || domain.length > 253)
       throw new BerthError(ErrorCode.VALIDATION_FAILED, 'domain must be a hostname');

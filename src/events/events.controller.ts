@@ -1,19 +1,25 @@
 import { Controller, Get, Query, Req, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { Actor, type Principal } from '../common/principal';
+import { Operation } from '../common/api-operation';
+import { ErrorCode } from '../common/errors';
 
 import { EventFilterArgs, EventView } from './dto/event.dto';
 import { EventFeedService } from './event-feed.service';
 
 @ApiTags('events')
-@ApiBearerAuth()
 @Controller('v1/events')
 export class EventsController {
   constructor(private readonly feed: EventFeedService) {}
 
   @Get()
   @ApiOkResponse({ type: [EventView] })
+  @Operation('listEvents', {
+    summary: 'List events',
+    description: "The caller's tenant's events (site up/down, jobs, domains, backups), newest first.",
+    errors: [ErrorCode.SITE_NOT_FOUND],
+  })
   list(@Actor() actor: Principal, @Query() filter: EventFilterArgs) {
     return this.feed.list(actor, filter);
   }
@@ -21,6 +27,15 @@ export class EventsController {
   /** Server-sent events: each new event of the caller's tenant (optionally one site). */
   @Get('stream')
   @ApiProduces('text/event-stream')
+  @ApiOkResponse({
+    description: 'text/event-stream: one `event: <type>` with the event as JSON data per event; comments keep the connection alive',
+  })
+  @Operation('streamEvents', {
+    summary: 'Follow events',
+    description:
+      "Server-sent events: each new event of the caller's tenant (or of one site, ?siteId=) as it happens, until the client leaves.",
+    errors: [ErrorCode.SITE_NOT_FOUND],
+  })
   async stream(@Actor() actor: Principal, @Query() filter: EventFilterArgs, @Req() req: Request, @Res() res: Response) {
     // Access is checked before any byte is sent, so refusals are still problem+json.
     const events = await this.feed.live(actor, filter.siteId);

@@ -1,14 +1,22 @@
 import { Controller, Get, Logger, Res } from '@nestjs/common';
-import { ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { Public } from '../common/principal';
 import { PrismaService } from '../database/prisma.service';
 import { DockerService } from '../docker/docker.service';
 import { RedisService } from '../redis/redis.service';
 import { withTimeout } from '../jobs/step-recorder';
+import { Operation } from '../common/api-operation';
 
 const DEPENDENCIES = ['postgres', 'redis', 'docker'] as const;
 type Dependency = (typeof DEPENDENCIES)[number];
+const READINESS = {
+  type: 'object',
+  properties: {
+    status: { type: 'string', enum: ['ready', 'unavailable'] },
+    down: { type: 'array', items: { type: 'string', enum: [...DEPENDENCIES] } },
+  },
+};
 
 /** undefined when fn answered within 2 s, else why not. */
 async function failure(fn: () => Promise<unknown>): Promise<string | undefined> {
@@ -36,6 +44,8 @@ export class HealthController {
   /** The process is alive. */
   @Public()
   @Get('healthz')
+  @Operation('getHealth', { summary: 'Is the process alive' })
+  @ApiOkResponse({ schema: { type: 'object', properties: { status: { type: 'string', enum: ['ok'] } } } })
   healthz() {
     return { status: 'ok' };
   }
@@ -46,6 +56,12 @@ export class HealthController {
    */
   @Public()
   @Get('readyz')
+  @Operation('getReadiness', {
+    summary: 'Are PostgreSQL, Redis and the Docker Engine reachable',
+    description: '503 names the ones that are not.',
+  })
+  @ApiOkResponse({ description: 'Every dependency answers', schema: READINESS })
+  @ApiResponse({ status: 503, description: 'The dependencies named in down do not answer', schema: READINESS })
   async readyz(@Res({ passthrough: true }) res: Response): Promise<{ status: 'ready' | 'unavailable'; down: Dependency[] }> {
     const reasons = await Promise.all([
       failure(() => this.prisma.$queryRaw`SELECT 1`),

@@ -1,24 +1,35 @@
 import { Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { Actor, type Principal } from '../common/principal';
 import { NodeView } from './dto/node.dto';
 import { NodesService } from './nodes.service';
+import { Operation } from '../common/api-operation';
+import { ErrorCode } from '../common/errors';
 
 /** The cluster's nodes (BERTH_ENGINE=swarm; admin keys only). */
 @ApiTags('nodes')
-@ApiBearerAuth()
 @Controller('v1/nodes')
 export class NodesController {
   constructor(private readonly nodes: NodesService) {}
 
   @Get()
   @ApiOkResponse({ type: [NodeView] })
+  @Operation('listNodes', {
+    summary: "List the cluster's nodes",
+    description: 'Admin keys only; BERTH_ENGINE=swarm.',
+    errors: [ErrorCode.NOT_A_CLUSTER, ErrorCode.UNAVAILABLE],
+  })
   list(@Actor() actor: Principal) {
     return this.nodes.list(actor);
   }
 
   @Get(':id')
   @ApiOkResponse({ type: NodeView })
+  @Operation('getNode', {
+    summary: 'Get a node',
+    description: 'Admin keys only.',
+    errors: [ErrorCode.NOT_A_CLUSTER, ErrorCode.NODE_NOT_FOUND, ErrorCode.UNAVAILABLE],
+  })
   get(@Actor() actor: Principal, @Param('id') id: string) {
     return this.nodes.get(actor, id);
   }
@@ -26,6 +37,11 @@ export class NodesController {
   @Post(':id/cordon')
   @HttpCode(200)
   @ApiOkResponse({ type: NodeView, description: 'The node takes no new tenant; its tenants stay' })
+  @Operation('cordonNode', {
+    summary: 'Cordon a node',
+    description: 'Admin keys only. The node takes no new tenant; its tenants stay.',
+    errors: [ErrorCode.NOT_A_CLUSTER, ErrorCode.NODE_NOT_FOUND, ErrorCode.UNAVAILABLE],
+  })
   cordon(@Actor() actor: Principal, @Param('id') id: string) {
     return this.nodes.setCordoned(actor, id, true);
   }
@@ -33,6 +49,11 @@ export class NodesController {
   @Post(':id/uncordon')
   @HttpCode(200)
   @ApiOkResponse({ type: NodeView })
+  @Operation('uncordonNode', {
+    summary: 'Uncordon a node',
+    description: 'Admin keys only.',
+    errors: [ErrorCode.NOT_A_CLUSTER, ErrorCode.NODE_NOT_FOUND, ErrorCode.UNAVAILABLE],
+  })
   uncordon(@Actor() actor: Principal, @Param('id') id: string) {
     return this.nodes.setCordoned(actor, id, false);
   }

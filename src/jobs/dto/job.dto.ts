@@ -31,3 +31,9 @@ export class JobView {
   @Field(() => Date, { nullable: true }) @ApiPropertyOptional() startedAt!: Date | null;
   @Field(() => Date, { nullable: true }) @ApiPropertyOptional() finishedAt!: Date | null;
 }
+
+/** REST's answer to an action that runs as a job (start, stop, update, delete, restore...): { job }. */
+export class JobAcceptedView {
+  @ApiProperty({ type: JobView, description: 'Follow it at /v1/jobs/{id}, /v1/events/stream or the jobUpdated subscription' })
+  job!: JobView;
+}
