@@ -13,6 +13,8 @@
 # The edge is started at BERTH_EDGE_ADMIN_URL (default http://127.0.0.1:2019) when nothing
 # answers there, with its data (its internal CA, certificates) in BERTH_EDGE_DATA_DIR;
 # BERTH_EDGE=none skips it. `backup` installs restic, which Berth runs for backups.
+# `prometheus` (not part of the default set) installs Prometheus and promtool, which the
+# metrics tests run; nothing is started for it.
 #
 # Idempotent: a second run finds everything running and returns in well under a second.
 # Needs root for installing and starting (it is meant for CI machines and dev boxes).
@@ -30,7 +32,7 @@ REDIS_URL_DEFAULT="redis://127.0.0.1:6379"
 DOCKER_HOST_DEFAULT="unix:///var/run/docker.sock"
 DOCKER_POOL_SIZE=24 # prefix length of each automatically assigned bridge network
 
-want_pg=0 want_redis=0 want_docker=0 want_edge=0 want_backup=0
+want_pg=0 want_redis=0 want_docker=0 want_edge=0 want_backup=0 want_prometheus=0
 if [ $# -eq 0 ]; then
   want_pg=1 want_redis=1 want_docker=1 want_edge=1 want_backup=1
 fi
@@ -41,12 +43,13 @@ for arg in "$@"; do
     docker) want_docker=1 ;;
     edge | caddy) want_edge=1 ;;
     backup | restic) want_backup=1 ;;
+    prometheus | promtool) want_prometheus=1 ;;
     all) want_pg=1 want_redis=1 want_docker=1 want_edge=1 want_backup=1 ;;
     -h | --help)
-      sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2
+      sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2
       exit 0
       ;;
-    *) die "unknown service '$arg' (expected: postgres, redis, docker, edge, backup, all)" ;;
+    *) die "unknown service '$arg' (expected: postgres, redis, docker, edge, backup, prometheus, all)" ;;
   esac
 done
 
@@ -323,10 +326,29 @@ setup_backup() {
   log "backup: $(restic version 2>/dev/null | cut -d' ' -f1-2) ready"
 }
 
+# --- Prometheus ------------------------------------------------------------------------
+# For the metrics tests: promtool checks the exposition and the alert rules, and a
+# Prometheus the test starts itself scrapes a live Berth. The package's own service is
+# not started (no systemd here; policy-rc.d keeps invoke-rc.d from starting it).
+setup_prometheus() {
+  if ! command -v promtool >/dev/null 2>&1; then
+    local policy=/usr/sbin/policy-rc.d created=0
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+      as_root chmod +x "$policy"
+      created=1
+    fi
+    apt_install prometheus
+    [ "$created" -eq 1 ] && as_root rm -f "$policy"
+  fi
+  log "prometheus: $(prometheus --version 2>/dev/null | head -1 | cut -d' ' -f1-3) and promtool ready"
+}
+
 [ "$want_docker" -eq 1 ] && setup_docker
 [ "$want_pg" -eq 1 ] && setup_postgres
 [ "$want_redis" -eq 1 ] && setup_redis
 [ "$want_edge" -eq 1 ] && setup_edge
 [ "$want_backup" -eq 1 ] && setup_backup
+[ "$want_prometheus" -eq 1 ] && setup_prometheus
 
 for line in "${exports[@]}"; do echo "$line"; done

@@ -11,7 +11,7 @@ node node_modules/typescript/bin/tsc --noEmit -p tsconfig.json
 # Each test slot has its own edge (Caddy), so the suites never load over another Berth's routes.
 export BERTH_EDGE_ADMIN_URL="http://127.0.0.1:$((2119 + ${BERTH_TEST_SLOT:-0}))"
 unset BERTH_EDGE
-eval "$(bash scripts/services.sh)"
+eval "$(bash scripts/services.sh all prometheus)"
 # Small stand-ins keep the suite fast; the database server is the real MariaDB build, and
 # test/wordpress.e2e-spec.ts runs the real WordPress build; test/compose.e2e-spec.ts deploys
 # docker-compose.yml on local builds of node, postgres, redis and caddy.

@@ -20,6 +20,7 @@ import { EdgeModule } from '../edge/edge.module';
 import { EventsModule } from '../events/events.module';
 import { HealthModule } from '../health/health.module';
 import { JobsModule } from '../jobs/jobs.module';
+import { MetricsModule } from '../metrics/metrics.module';
 import { MonitorModule } from '../monitor/monitor.module';
 import { NodesModule } from '../nodes/nodes.module';
 import { NotificationsModule } from '../notifications/notifications.module';
@@ -134,6 +135,7 @@ export class AppModule {
         NotificationsModule,
         JobsModule,
         NodesModule,
+        MetricsModule,
         SitesModule,
         DomainsModule,
         BackupsModule,

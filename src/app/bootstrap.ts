@@ -15,6 +15,8 @@ import { EdgeService } from '../edge/edge.service';
 import { DomainVerifier } from '../domains/domain-verifier';
 import { AppModule } from './app.module';
 import { openApiDocument } from './openapi';
+import { MetricsService } from '../metrics/metrics.service';
+import { serveMetrics, timeRequests } from '../metrics/http-metrics';
 
 export interface Started {
   app: INestApplication;
@@ -35,6 +37,8 @@ export async function startBerth(config: BerthConfig): Promise<Started> {
     bodyParser: false,
     logger: levels(config.BERTH_LOG_LEVEL),
   });
+  const metrics = app.get(MetricsService);
+  app.use(timeRequests(metrics));
   app.use(json({ limit: config.BERTH_MAX_BODY_BYTES }));
   // No enableShutdownHooks(): main.ts stops the workers first (letting running jobs
   // finish) and only then closes the app, so connections outlive the jobs that use them.
@@ -68,6 +72,11 @@ export async function startBerth(config: BerthConfig): Promise<Started> {
   } else {
     await app.init();
   }
+  // The worker role serves no API, but its jobs, probes and passes are measured where they run.
+  const metricsServer =
+    config.BERTH_ROLE === 'worker' && config.BERTH_METRICS_PORT !== undefined
+      ? await serveMetrics(metrics, config.BERTH_METRICS_PORT, config.HOST)
+      : undefined;
   // The edge is loaded once this process knows its ask endpoint (its own API, by default).
   if (runsWorker) edge.start();
   return {
@@ -83,6 +92,7 @@ export async function startBerth(config: BerthConfig): Promise<Started> {
         monitor.stop();
         await Promise.all([sites.stop(), notify.stop()]);
       }
+      metricsServer?.close();
       await app.close();
     },
   };

@@ -12,6 +12,7 @@ const ORDER = [
   'config',
   'database',
   'redis',
+  'metrics',
   'docker',
   'edge',
   'events',

@@ -49,7 +49,12 @@ export function openApiDocument(app: INestApplication): OpenAPIObject {
     .setLicense('MIT', 'https://opensource.org/licenses/MIT')
     .addServer('/', 'This Berth')
     .addBearerAuth(
-      { type: 'http', scheme: 'bearer', bearerFormat: 'opaque API key', description: 'An opaque API key (berth_...), issued by POST /v1/tenants/{id}/api-keys' },
+      {
+        type: 'http',
+        scheme: 'bearer',
+        bearerFormat: 'opaque API key',
+        description: 'An opaque API key (berth_...), issued by POST /v1/tenants/{id}/api-keys',
+      },
       SECURITY,
     )
     .addSecurityRequirements(SECURITY)

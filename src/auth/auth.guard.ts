@@ -1,4 +1,5 @@
 import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import { MetricsService } from '../metrics/metrics.service';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { BerthError, ErrorCode } from '../common/errors';
 import { RedisService } from '../redis/redis.service';
@@ -20,6 +21,7 @@ export class AuthGuard implements CanActivate {
     private readonly keys: ApiKeysService,
     private readonly redis: RedisService,
     @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
+    private readonly metrics: MetricsService,
   ) {}
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
@@ -34,6 +36,7 @@ export class AuthGuard implements CanActivate {
         0;
     }
     if (target.retryAfter > 0) {
+      this.metrics.rateLimited.inc();
       throw new BerthError(
         ErrorCode.RATE_LIMITED,
         `This key is over its limit of ${limit} requests a minute; retry in ${target.retryAfter} s`,

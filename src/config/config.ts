@@ -135,6 +135,13 @@ const schema = z.object({
   BERTH_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(1200),
   /** Requests a key may make at once before the sustained rate applies; default: a minute's worth. */
   BERTH_RATE_LIMIT_BURST: z.coerce.number().int().min(1).optional(),
+  /**
+   * Prometheus scrapes GET /metrics with `Authorization: Bearer <this token>`. Unset: /metrics
+   * answers loopback callers only (a Prometheus on the same host), and 403 to anyone else.
+   */
+  BERTH_METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
+  /** The worker role has no HTTP server; with this set it serves GET /metrics (only) on this port. */
+  BERTH_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   /** GraphQL: deepest selection and largest estimated cost (fields × list sizes) accepted. */
   BERTH_GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(2).max(100).default(8),
   BERTH_GRAPHQL_MAX_COST: z.coerce.number().int().min(10).default(20_000),

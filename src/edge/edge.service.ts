@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { MetricsService } from '../metrics/metrics.service';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -52,6 +53,7 @@ export class EdgeService {
     private readonly prisma: PrismaService,
     private readonly redis: RedisService,
     private readonly caddy: CaddyClient,
+    private readonly metrics: MetricsService,
   ) {
     const host = ['0.0.0.0', '::'].includes(config.HOST) ? '127.0.0.1' : config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST;
     this.askUrl = config.BERTH_EDGE_ASK_URL ?? (config.PORT ? `http://${host}:${config.PORT}/v1/edge/ask` : undefined);
@@ -147,16 +149,22 @@ export class EdgeService {
     if (!this.enabled) return false;
     // A short TTL (the holder renews it): a worker killed during a pass holds up the others for seconds, not half a minute.
     const lock = await this.redis.lock(LOCK, 30_000, 5_000, signal);
+    let result = 'failed';
     try {
       const routes = await this.routes();
       const wanted = edgeConfig(routes, this.settings);
       const running = await this.caddy.config();
-      if (stableStringify(running) === stableStringify(wanted)) return false;
+      if (stableStringify(running) === stableStringify(wanted)) {
+        result = 'unchanged';
+        return false;
+      }
       signal?.throwIfAborted();
       await this.caddy.load(wanted);
+      result = 'loaded';
       this.logger.log(`edge configuration loaded: ${routes.length} site(s)`);
       return true;
     } finally {
+      this.metrics.edgeSyncs.inc({ result });
       await lock.release();
     }
   }

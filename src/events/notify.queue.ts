@@ -1,6 +1,7 @@
 import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
 import { Queue, type JobsOptions } from 'bullmq';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
+import { MetricsService } from '../metrics/metrics.service';
 import { RedisService } from '../redis/redis.service';
 import { NOTIFY_QUEUE, NotifyJob, type NotifyPayload, type NotifyPayloads } from './notify.types';
 
@@ -9,7 +10,7 @@ import { NOTIFY_QUEUE, NotifyJob, type NotifyPayload, type NotifyPayloads } from
 export class NotifyQueue implements OnModuleDestroy {
   readonly queue: Queue<NotifyPayload, void, NotifyJob>;
 
-  constructor(@Inject(BERTH_CONFIG) config: BerthConfig, redis: RedisService) {
+  constructor(@Inject(BERTH_CONFIG) config: BerthConfig, redis: RedisService, metrics: MetricsService) {
     this.queue = new Queue(NOTIFY_QUEUE, {
       connection: redis.connect({ maxRetriesPerRequest: 3 }),
       defaultJobOptions: {
@@ -19,6 +20,7 @@ export class NotifyQueue implements OnModuleDestroy {
         removeOnFail: { age: 7 * 24 * 3600 },
       },
     });
+    metrics.watchQueue(NOTIFY_QUEUE, this.queue);
   }
 
   async add<N extends NotifyJob>(name: N, data: NotifyPayloads[N], jobId: string, opts: JobsOptions = {}): Promise<void> {

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
+import { MetricsService } from '../metrics/metrics.service';
 import { PrismaService } from '../database/prisma.service';
 import type { Job, Site } from '../generated/prisma/client';
 import { BackupStatus, DesiredState, JobKind, JobStatus } from '../generated/prisma/enums';
@@ -64,6 +65,7 @@ export class JobsService implements OnModuleDestroy {
     private readonly prisma: PrismaService,
     private readonly redis: RedisService,
     private readonly events: EventsService,
+    private readonly metrics: MetricsService,
   ) {
     this.queue = new Queue(SITES_QUEUE, {
       connection: redis.connect({ maxRetriesPerRequest: 3 }),
@@ -74,6 +76,7 @@ export class JobsService implements OnModuleDestroy {
         removeOnFail: { age: 7 * 24 * 3600 },
       },
     });
+    metrics.watchQueue(SITES_QUEUE, this.queue);
   }
 
   /**
@@ -258,6 +261,7 @@ export class JobsService implements OnModuleDestroy {
   }
 
   async publish(job: Job): Promise<void> {
+    this.metrics.jobEnded(job);
     await this.redis.publish(jobChannel(job.id), toJobView(job)).catch(() => undefined);
   }
 

@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { MetricsService } from '../metrics/metrics.service';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
 import { DesiredState, Health, SiteStatus } from '../generated/prisma/enums';
@@ -51,6 +52,7 @@ export class MonitorService {
     private readonly redis: RedisService,
     private readonly health: SiteHealthService,
     private readonly edge: EdgeService,
+    private readonly metrics: MetricsService,
   ) {}
 
   start(): void {
@@ -186,6 +188,7 @@ export class MonitorService {
     } else {
       failure = await this.direct(site);
     }
+    this.metrics.probeDuration.observe({ result: failure ? 'down' : 'up' }, (Date.now() - started) / 1000);
     if (!failure) {
       await this.redis.client.del(fails(site.id));
       await this.recordLatency(site.id, Date.now() - started);

@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { MetricsService } from '../metrics/metrics.service';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
@@ -39,6 +40,7 @@ export class NotifyWorker {
     private readonly events: EventsService,
     private readonly box: SecretBox,
     private readonly targets: WebhookTargetPolicy,
+    private readonly metrics: MetricsService,
   ) {}
 
   start(): void {
@@ -109,6 +111,7 @@ export class NotifyWorker {
     if (!n || n.status === EmailStatus.SENT || n.status === EmailStatus.RECORDED) return;
     if (!this.mailer.configured) {
       await this.prisma.emailNotification.update({ where: { id }, data: { status: EmailStatus.RECORDED } });
+      this.metrics.deliveries.inc({ channel: 'email', result: 'recorded' });
       await this.events.record({
         tenantId: n.tenantId,
         type: 'email.recorded',
@@ -120,6 +123,7 @@ export class NotifyWorker {
     }
     try {
       await this.mailer.send({ to: n.recipient, subject: n.subject, text: n.body });
+      this.metrics.deliveries.inc({ channel: 'email', result: 'delivered' });
       await this.prisma.emailNotification.update({
         where: { id },
         data: {
@@ -133,6 +137,7 @@ export class NotifyWorker {
     } catch (e) {
       const error = (e as Error).message.slice(0, 1000);
       const final = this.isFinal(job);
+      this.metrics.deliveries.inc({ channel: 'email', result: 'failed' });
       await this.prisma.emailNotification.update({
         where: { id },
         data: { attempts: { increment: 1 }, error, ...(final ? { status: EmailStatus.FAILED } : {}) },
@@ -191,6 +196,7 @@ export class NotifyWorker {
         this.logger.warn(`webhook ${d.webhook.id} of tenant ${d.webhook.tenantId} refused: ${error}${address ? ` (${address})` : ''}`);
     }
     const final = error !== null && (refused || this.isFinal(job));
+    this.metrics.deliveries.inc({ channel: 'webhook', result: error === null ? 'delivered' : refused ? 'refused' : 'failed' });
     await this.prisma.webhookDelivery.update({
       where: { id },
       data: {

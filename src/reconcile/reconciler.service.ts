@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { MetricsService } from '../metrics/metrics.service';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
 import type { Site } from '../generated/prisma/client';
@@ -52,6 +53,7 @@ export class ReconcilerService {
     private readonly planner: SitePlanner,
     private readonly status: SiteStatusWriter,
     private readonly edge: EdgeService,
+    private readonly metrics: MetricsService,
   ) {}
 
   start(): void {
@@ -98,6 +100,8 @@ export class ReconcilerService {
   async reconcileAll(): Promise<string[]> {
     const lock = await this.redis.tryLock('berth:lock:reconcile', Math.max(30_000, this.config.BERTH_LOCK_TTL_MS));
     if (!lock) return [];
+    const end = this.metrics.reconcileDuration.startTimer();
+    let result = 'failed';
     try {
       const labels = { [LABEL.managedBy]: MANAGED_BY, [LABEL.instance]: this.config.BERTH_INSTANCE };
       const [containers, networks, volumes] = await Promise.all([
@@ -148,8 +152,11 @@ export class ReconcilerService {
         retry,
       );
       await this.collectOrphans(sites, containers, networks, volumes);
+      this.metrics.reconcileRepairs.inc(repaired.length);
+      result = 'ok';
       return repaired;
     } finally {
+      end({ result });
       await lock.release();
     }
   }
