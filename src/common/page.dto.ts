@@ -6,8 +6,8 @@ import { IsOmittable } from './omittable';
 
 @ArgsType()
 export class PageArgs {
-  @Field(() => Int, { nullable: true, defaultValue: 50 })
-  @ApiPropertyOptional({ default: 50, minimum: 1, maximum: 200 })
+  @Field(() => Int, { nullable: true, defaultValue: 50, description: 'How many to answer at most (1 to 200)' })
+  @ApiPropertyOptional({ default: 50, minimum: 1, maximum: 200, description: 'How many to answer at most (1 to 200)' })
   @IsOmittable()
   @Type(() => Number)
   @IsInt()
@@ -15,8 +15,8 @@ export class PageArgs {
   @Max(200)
   limit: number = 50;
 
-  @Field(() => Int, { nullable: true, defaultValue: 0 })
-  @ApiPropertyOptional({ default: 0, minimum: 0 })
+  @Field(() => Int, { nullable: true, defaultValue: 0, description: 'How many to skip, for paging' })
+  @ApiPropertyOptional({ default: 0, minimum: 0, description: 'How many to skip, for paging' })
   @IsOmittable()
   @Type(() => Number)
   @IsInt()

@@ -8,18 +8,32 @@ import { AddDomainInput, DomainView } from './dto/domain.dto';
 export class DomainsResolver {
   constructor(private readonly domains: DomainsService) {}
 
-  @Mutation(() => DomainView)
-  addDomain(@Actor() actor: Principal, @Args('siteId', { type: () => ID }) siteId: string, @Args('input') input: AddDomainInput) {
+  @Mutation(() => DomainView, {
+    description: 'Adds a custom domain (and, with www, its www. variant) to a site; the edge routes it once it is ACTIVE',
+  })
+  addDomain(
+    @Actor() actor: Principal,
+    @Args('siteId', { type: () => ID, description: 'The site' }) siteId: string,
+    @Args('input', { description: 'The domain' }) input: AddDomainInput,
+  ) {
     return this.domains.add(actor, siteId, input);
   }
 
-  @Mutation(() => DomainView)
-  removeDomain(@Actor() actor: Principal, @Args('siteId', { type: () => ID }) siteId: string, @Args('hostname') hostname: string) {
+  @Mutation(() => DomainView, { description: 'Removes a domain from a site; answers the domain as it was' })
+  removeDomain(
+    @Actor() actor: Principal,
+    @Args('siteId', { type: () => ID, description: 'The site' }) siteId: string,
+    @Args('hostname', { description: "The domain's hostname" }) hostname: string,
+  ) {
     return this.domains.remove(actor, siteId, hostname);
   }
 
   @Mutation(() => DomainView, { description: "Checks a pending domain's TXT record now" })
-  verifyDomain(@Actor() actor: Principal, @Args('siteId', { type: () => ID }) siteId: string, @Args('hostname') hostname: string) {
+  verifyDomain(
+    @Actor() actor: Principal,
+    @Args('siteId', { type: () => ID, description: 'The site' }) siteId: string,
+    @Args('hostname', { description: "The domain's hostname" }) hostname: string,
+  ) {
     return this.domains.verify(actor, siteId, hostname);
   }
 

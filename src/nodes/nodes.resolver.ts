@@ -12,18 +12,18 @@ export class NodesResolver {
     return this.service.list(actor);
   }
 
-  @Query(() => NodeView)
-  node(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string) {
+  @Query(() => NodeView, { description: 'One node of the cluster (BERTH_ENGINE=swarm; admin keys only)' })
+  node(@Actor() actor: Principal, @Args('id', { type: () => ID, description: "Swarm's node ID" }) id: string) {
     return this.service.get(actor, id);
   }
 
-  @Mutation(() => NodeView, { description: 'The node takes no new tenant; its tenants stay' })
-  cordonNode(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string) {
+  @Mutation(() => NodeView, { description: 'The node takes no new tenant; its tenants stay (admin keys only)' })
+  cordonNode(@Actor() actor: Principal, @Args('id', { type: () => ID, description: "Swarm's node ID" }) id: string) {
     return this.service.setCordoned(actor, id, true);
   }
 
-  @Mutation(() => NodeView)
-  uncordonNode(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string) {
+  @Mutation(() => NodeView, { description: 'The node takes new tenants again, if it is ready and active (admin keys only)' })
+  uncordonNode(@Actor() actor: Principal, @Args('id', { type: () => ID, description: "Swarm's node ID" }) id: string) {
     return this.service.setCordoned(actor, id, false);
   }
 }

@@ -17,25 +17,39 @@ export class SitesResolver {
     private readonly redis: RedisService,
   ) {}
 
-  @Mutation(() => SiteAndJobView)
-  createSite(@Actor() actor: Principal, @Args('input') input: CreateSiteInput, @Args('idempotencyKey', { nullable: true }) key?: string) {
+  @Mutation(() => SiteAndJobView, {
+    description:
+      "Creates a site: answers at once with the site and the job that builds it (the tenant's database server if it has none, the site's database, its WordPress container and its route on the edge)",
+  })
+  createSite(
+    @Actor() actor: Principal,
+    @Args('input', { description: 'The new site' }) input: CreateSiteInput,
+    @Args('idempotencyKey', {
+      nullable: true,
+      description: 'Sending the same key again answers the same site and job (1 to 200 printable ASCII characters, per tenant)',
+    })
+    key?: string,
+  ) {
     return this.service.create(actor, input, key);
   }
 
-  @Query(() => [SiteView])
+  @Query(() => [SiteView], {
+    description:
+      "Sites, oldest first: the caller's tenant's (an admin key: every tenant's, or tenantId's); DELETED ones only when status asks for them",
+  })
   sites(@Actor() actor: Principal, @Args() filter: SiteFilterArgs) {
     return this.service.list(actor, filter);
   }
 
-  @Query(() => SiteView)
-  site(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string) {
+  @Query(() => SiteView, { description: "One site, a deleted one too; another tenant's answers SITE_NOT_FOUND, like a missing one" })
+  site(@Actor() actor: Principal, @Args('id', { type: () => ID, description: 'The site' }) id: string) {
     return this.service.getLazily(actor, id);
   }
 
   /** Asks the Docker Engine only when the query selects `containers`, and only for one site. */
   @ResolveField('containers', () => [ContainerView], {
     nullable: true,
-    description: 'Live from the Docker Engine (single-site queries only)',
+    description: 'Live from the Docker Engine (single-site queries only; null in lists)',
   })
   containers(@Parent() site: SiteView) {
     return this.service.liveContainersOf(site);
@@ -46,38 +60,51 @@ export class SitesResolver {
     return this.service.restartCountOf(site);
   }
 
-  @Query(() => JobView)
-  job(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string) {
+  @Query(() => JobView, { description: 'One job: its status, steps and progress' })
+  job(@Actor() actor: Principal, @Args('id', { type: () => ID, description: 'The job' }) id: string) {
     return this.jobs.get(actor, id);
   }
 
-  @Mutation(() => JobView)
-  async updateSite(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string, @Args('input') input: UpdateSiteInput) {
+  @Mutation(() => JobView, {
+    description:
+      "Changes a site's settings: its job replaces the WordPress container (volume and database stay) and rolls back if the new one does not answer",
+  })
+  async updateSite(
+    @Actor() actor: Principal,
+    @Args('id', { type: () => ID, description: 'The site' }) id: string,
+    @Args('input', { description: 'What to change' }) input: UpdateSiteInput,
+  ) {
     return (await this.service.update(actor, id, input)).job;
   }
 
-  @Mutation(() => JobView)
-  cancelJob(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string) {
+  @Mutation(() => JobView, {
+    description:
+      'Cancels a job: a queued one at once (undone unless a newer request came after it), a running one at its next step, leaving the site FAILED; tenant deletions and running restores cannot be cancelled',
+  })
+  cancelJob(@Actor() actor: Principal, @Args('id', { type: () => ID, description: 'The job' }) id: string) {
     return this.jobs.cancel(actor, id);
   }
 
-  @Mutation(() => JobView)
-  async startSite(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string) {
+  @Mutation(() => JobView, { description: 'Starts a site: answers the job that does it' })
+  async startSite(@Actor() actor: Principal, @Args('id', { type: () => ID, description: 'The site' }) id: string) {
     return (await this.service.act(actor, id, 'start')).job;
   }
 
-  @Mutation(() => JobView)
-  async stopSite(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string) {
+  @Mutation(() => JobView, { description: 'Stops a site (its WordPress container stops; its data stays): answers the job that does it' })
+  async stopSite(@Actor() actor: Principal, @Args('id', { type: () => ID, description: 'The site' }) id: string) {
     return (await this.service.act(actor, id, 'stop')).job;
   }
 
-  @Mutation(() => JobView)
-  async restartSite(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string) {
+  @Mutation(() => JobView, { description: 'Restarts a site: answers the job that does it' })
+  async restartSite(@Actor() actor: Principal, @Args('id', { type: () => ID, description: 'The site' }) id: string) {
     return (await this.service.act(actor, id, 'restart')).job;
   }
 
-  @Mutation(() => JobView)
-  async deleteSite(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string) {
+  @Mutation(() => JobView, {
+    description:
+      'Deletes a site (its containers, volume and database; its backups are kept for BERTH_BACKUP_KEEP_DELETED_DAYS): answers the job that does it',
+  })
+  async deleteSite(@Actor() actor: Principal, @Args('id', { type: () => ID, description: 'The site' }) id: string) {
     return (await this.service.act(actor, id, 'delete')).job;
   }
 
@@ -85,8 +112,15 @@ export class SitesResolver {
    * Each change of the site the subscriber can see, once: a notice is read as the site's
    * current view, and one that shows the selected fields as the last one sent is not sent.
    */
-  @Subscription(() => SiteView, { resolve: (view: SiteView) => view })
-  async siteUpdated(@Args('id', { type: () => ID }) id: string, @Actor() actor: Principal, @Selected() selection: Selection) {
+  @Subscription(() => SiteView, {
+    description: 'The site each time it changes, once per change of the fields selected',
+    resolve: (view: SiteView) => view,
+  })
+  async siteUpdated(
+    @Args('id', { type: () => ID, description: 'The site' }) id: string,
+    @Actor() actor: Principal,
+    @Selected() selection: Selection,
+  ) {
     return distinctViews(
       await this.service.watch(actor, id),
       () => this.service.getLazily(actor, id),
@@ -99,8 +133,15 @@ export class SitesResolver {
    * (a notice carries the state it was sent for): with `{ status progress }` selected, a step
    * starting (same progress) is not a change.
    */
-  @Subscription(() => JobView, { resolve: (view: JobView) => view })
-  async jobUpdated(@Args('id', { type: () => ID }) id: string, @Actor() actor: Principal, @Selected() selection: Selection) {
+  @Subscription(() => JobView, {
+    description: 'The job each time it changes, once per change of the fields selected, in the order the worker wrote them',
+    resolve: (view: JobView) => view,
+  })
+  async jobUpdated(
+    @Args('id', { type: () => ID, description: 'The job' }) id: string,
+    @Actor() actor: Principal,
+    @Selected() selection: Selection,
+  ) {
     await this.jobs.get(actor, id);
     return distinctViews(
       await this.redis.subscribe<JobView>(jobChannel(id)),

@@ -15,57 +15,71 @@ export class TenantsResolver {
     private readonly keys: ApiKeysService,
   ) {}
 
-  @Query(() => MeView)
+  @Query(() => MeView, { description: 'The API key the request is made with: its role and its tenant' })
   async me(@Actor() actor: Principal): Promise<MeView> {
     const tenant = actor.tenantId ? await this.service.get(actor, actor.tenantId) : null;
     return { keyId: actor.keyId, role: actor.role, tenant };
   }
 
-  @Query(() => [TenantView])
+  @Query(() => [TenantView], { description: "Tenants, oldest first: every one for an admin key, its own for a tenant's key" })
   tenants(@Actor() actor: Principal, @Args() page: PageArgs) {
     return this.service.list(actor, page);
   }
 
-  @Query(() => TenantView)
-  tenant(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string) {
+  @Query(() => TenantView, { description: "One tenant; another tenant's answers TENANT_NOT_FOUND, like a missing one" })
+  tenant(@Actor() actor: Principal, @Args('id', { type: () => ID, description: 'The tenant' }) id: string) {
     return this.service.get(actor, id);
   }
 
-  @Mutation(() => TenantView)
-  createTenant(@Actor() actor: Principal, @Args('input') input: CreateTenantInput) {
+  @Mutation(() => TenantView, {
+    description: 'Creates a tenant (admin keys only); on a cluster (BERTH_ENGINE=swarm) it is placed on the node with the most room',
+  })
+  createTenant(@Actor() actor: Principal, @Args('input', { description: 'The new tenant' }) input: CreateTenantInput) {
     return this.service.create(actor, input);
   }
 
-  @Mutation(() => TenantView)
-  updateTenant(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string, @Args('input') input: UpdateTenantInput) {
+  @Mutation(() => TenantView, { description: 'Changes a tenant; its quotas and suspension only with an admin key' })
+  updateTenant(
+    @Actor() actor: Principal,
+    @Args('id', { type: () => ID, description: 'The tenant' }) id: string,
+    @Args('input', { description: 'What to change' }) input: UpdateTenantInput,
+  ) {
     return this.service.update(actor, id, input);
   }
 
   @Mutation(() => JobView, { description: 'Admin only: deletes the tenant with a job; force deletes its sites too' })
   deleteTenant(
     @Actor() actor: Principal,
-    @Args('id', { type: () => ID }) id: string,
-    @Args('force', { nullable: true, defaultValue: false }) force: boolean,
+    @Args('id', { type: () => ID, description: 'The tenant' }) id: string,
+    @Args('force', {
+      nullable: true,
+      defaultValue: false,
+      description: "Delete the tenant's sites too (otherwise a tenant with sites answers TENANT_HAS_SITES)",
+    })
+    force: boolean,
   ) {
     return this.service.delete(actor, id, force);
   }
 
-  @Mutation(() => IssuedApiKeyView)
+  @Mutation(() => IssuedApiKeyView, {
+    description: 'Issues an API key of a tenant; the key is shown once, in this answer (Berth keeps only its hash)',
+  })
   createApiKey(
     @Actor() actor: Principal,
-    @Args('tenantId', { type: () => ID }) tenantId: string,
-    @Args('input', { nullable: true }) input?: CreateApiKeyInput,
+    @Args('tenantId', { type: () => ID, description: 'The tenant the key acts for' }) tenantId: string,
+    @Args('input', { nullable: true, description: 'Its role and label; without it, a TENANT key without a label' })
+    input?: CreateApiKeyInput,
   ) {
     return this.keys.create(actor, tenantId, input?.role, input?.name);
   }
 
-  @Query(() => [ApiKeyView])
-  apiKeys(@Actor() actor: Principal, @Args('tenantId', { type: () => ID }) tenantId: string) {
+  @Query(() => [ApiKeyView], { description: "A tenant's API keys, oldest first, without the keys themselves" })
+  apiKeys(@Actor() actor: Principal, @Args('tenantId', { type: () => ID, description: 'The tenant' }) tenantId: string) {
     return this.keys.list(actor, tenantId);
   }
 
-  @Mutation(() => ApiKeyView)
-  revokeApiKey(@Actor() actor: Principal, @Args('id', { type: () => ID }) id: string) {
+  @Mutation(() => ApiKeyView, { description: 'Revokes an API key: it stops working at once, in every Berth process' })
+  revokeApiKey(@Actor() actor: Principal, @Args('id', { type: () => ID, description: 'The key' }) id: string) {
     return this.keys.revoke(actor, id);
   }
 }

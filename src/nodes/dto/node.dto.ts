@@ -2,72 +2,80 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Field, Float, ID, Int, ObjectType } from '@nestjs/graphql';
 import { GraphQLJSONObject } from '../../common/json.scalar';
 
-@ObjectType('NodeRoom')
+@ObjectType('NodeRoom', { description: 'An amount of memory and CPU on a node' })
 export class RoomView {
-  @Field(() => Int)
+  @Field(() => Int, { description: 'Memory, MiB' })
   @ApiProperty({ description: 'MiB' })
   memoryMb!: number;
 
-  @Field(() => Float)
-  @ApiProperty()
+  @Field(() => Float, { description: 'CPUs, in cores' })
+  @ApiProperty({ description: 'CPUs, in cores' })
   cpus!: number;
 }
 
 /** One node of the Swarm cluster, as Berth places tenants on it. */
-@ObjectType('Node')
+@ObjectType('Node', { description: 'One node of the Swarm cluster, as Berth places tenants on it' })
 export class NodeView {
-  @Field(() => ID)
+  @Field(() => ID, { description: "Swarm's node ID" })
   @ApiProperty({ description: "Swarm's node ID" })
   id!: string;
 
-  @Field()
-  @ApiProperty()
+  @Field({ description: "The node's hostname, as Swarm reports it" })
+  @ApiProperty({ description: "The node's hostname, as Swarm reports it" })
   hostname!: string;
 
-  @Field({ nullable: true })
+  @Field({ nullable: true, description: 'The address the node is reached at in the cluster; null when Swarm reports none' })
   @ApiPropertyOptional({ description: 'The address the node is reached at in the cluster' })
   address?: string;
 
-  @Field()
-  @ApiProperty({ enum: ['manager', 'worker'] })
+  @Field({ description: "Swarm's role of the node: manager or worker" })
+  @ApiProperty({ enum: ['manager', 'worker'], description: "Swarm's role of the node" })
   role!: string;
 
-  @Field()
+  @Field({ description: "Swarm's view of the node: ready, down, disconnected or unknown" })
   @ApiProperty({ enum: ['ready', 'down', 'disconnected', 'unknown'], description: "Swarm's view of the node" })
   state!: string;
 
-  @Field()
+  @Field({ description: "Swarm's availability of the node: active, pause or drain" })
   @ApiProperty({ enum: ['active', 'pause', 'drain'], description: "Swarm's availability of the node" })
   availability!: string;
 
-  @Field()
+  @Field({ description: 'Cordoned in Berth: takes no new tenant; its tenants stay and keep running' })
   @ApiProperty({ description: 'Cordoned in Berth: takes no new tenant; its tenants stay and keep running' })
   cordoned!: boolean;
 
-  @Field()
+  @Field({ description: 'Takes new tenants: ready, active and not cordoned' })
   @ApiProperty({ description: 'Takes new tenants: ready, active and not cordoned' })
   schedulable!: boolean;
 
-  @Field(() => GraphQLJSONObject)
-  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } })
+  @Field(() => GraphQLJSONObject, {
+    description: "The node's Swarm labels, Berth's own (berth.cordoned, berth.memory-mb, berth.cpus) among them",
+  })
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: { type: 'string' },
+    description: "The node's Swarm labels, Berth's own (berth.cordoned, berth.memory-mb, berth.cpus) among them",
+  })
   labels!: Record<string, string>;
 
-  @Field(() => RoomView)
+  @Field(() => RoomView, {
+    description: 'What Berth may book on the node (the berth.memory-mb and berth.cpus labels, else what the engine reports)',
+  })
   @ApiProperty({
     type: RoomView,
     description: 'What Berth may book on the node (the berth.memory-mb and berth.cpus labels, else what the engine reports)',
   })
   capacity!: RoomView;
 
-  @Field(() => RoomView)
+  @Field(() => RoomView, { description: "Booked by the tenants placed on it: each one's database server and sites at their limits" })
   @ApiProperty({ type: RoomView, description: "Booked by the tenants placed on it: each one's database server and sites at their limits" })
   reserved!: RoomView;
 
-  @Field(() => [ID])
+  @Field(() => [ID], { description: 'Ids of the tenants that live on the node' })
   @ApiProperty({ type: [String], description: 'Ids of the tenants that live on the node' })
   tenants!: string[];
 
-  @Field(() => Int)
-  @ApiProperty({ description: 'Sites of those tenants' })
+  @Field(() => Int, { description: 'Sites of those tenants (deleted ones not counted)' })
+  @ApiProperty({ description: 'Sites of those tenants (deleted ones not counted)' })
   sites!: number;
 }
