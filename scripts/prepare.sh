@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs Node dependencies, generates the Prisma client and compiles Berth.
+# Installs Node dependencies, generates the Prisma client and the API client's types, and
+# compiles Berth (with --build).
 # Idempotent and quick when nothing changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,12 @@ if [ ! -f src/generated/prisma/client.ts ] || [ prisma/schema.prisma -nt src/gen
   log "generating the Prisma client"
   PRISMA_SCHEMA_ENGINE_BINARY="${PRISMA_SCHEMA_ENGINE_BINARY:-/bin/true}" \
     node node_modules/prisma/build/index.js generate >&2
+fi
+# The typed client's types, from the committed REST contract (openapi.json).
+if [ ! -f src/generated/openapi.ts ] || [ openapi.json -nt src/generated/openapi.ts ]; then
+  log "generating the client's types from openapi.json"
+  mkdir -p src/generated
+  node node_modules/openapi-typescript/bin/cli.js openapi.json --output src/generated/openapi.ts --silent >&2
 fi
 if [ "${1:-}" = "--build" ]; then
   log "compiling"

@@ -67,6 +67,8 @@ export function complete(doc: OpenAPIObject): OpenAPIObject {
   doc.components ??= {};
   doc.components.schemas ??= {};
   doc.components.schemas.Problem = PROBLEM_SCHEMA;
+  // The answers most operations share are written once and referred to.
+  doc.components.responses = Object.fromEntries(Object.entries(SHARED).map(([name, code]) => [name, answer(httpStatusOf(code), [code])]));
   for (const item of Object.values(doc.paths)) {
     for (const method of METHODS) {
       const op = item[method] as Operation | undefined;
@@ -80,7 +82,7 @@ export function complete(doc: OpenAPIObject): OpenAPIObject {
       if (op.parameters?.length || op.requestBody) codes.add(ErrorCode.VALIDATION_FAILED);
       if (op.requestBody) codes.add(ErrorCode.PAYLOAD_TOO_LARGE);
       codes.add(ErrorCode.INTERNAL);
-      Object.assign(op.responses, errorResponses([...codes]));
+      Object.assign(op.responses, errorResponses([...codes], doc.components.responses));
       delete op[ERRORS_EXTENSION];
       delete op[PUBLIC_EXTENSION];
     }
@@ -105,47 +107,62 @@ function dedupeHeaders(params: Operation['parameters']): Operation['parameters']
   return out;
 }
 
-function errorResponses(codes: ErrorCode[]): Record<string, unknown> {
+/** Answers that one code makes alone, shared through components.responses. */
+const SHARED: Record<string, ErrorCode> = {
+  Unauthenticated: ErrorCode.UNAUTHENTICATED,
+  Forbidden: ErrorCode.FORBIDDEN,
+  ValidationFailed: ErrorCode.VALIDATION_FAILED,
+  PayloadTooLarge: ErrorCode.PAYLOAD_TOO_LARGE,
+  RateLimited: ErrorCode.RATE_LIMITED,
+  Internal: ErrorCode.INTERNAL,
+};
+
+function errorResponses(codes: ErrorCode[], shared?: Record<string, unknown>): Record<string, unknown> {
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of codes.sort()) {
     const status = httpStatusOf(code);
     byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
   }
   return Object.fromEntries(
-    [...byStatus].map(([status, statusCodes]) => [
-      String(status),
-      {
-        description: `${REASON[status] ?? 'Error'}: ${statusCodes.join(', ')}`,
-        ...(status === 429 || status === 503
-          ? {
-              headers: {
-                'Retry-After': {
-                  description: 'Seconds to wait before trying again',
-                  schema: { type: 'integer', minimum: 1 },
-                },
-              },
-            }
-          : {}),
-        content: {
-          'application/problem+json': {
-            schema: {
-              allOf: [
-                { $ref: '#/components/schemas/Problem' },
-                { type: 'object', properties: { code: { type: 'string', enum: statusCodes } } },
-              ],
-            },
-            example: {
-              type: 'about:blank',
-              title: statusCodes[0],
-              status,
-              code: statusCodes[0],
-              detail: EXAMPLE_DETAIL[statusCodes[0]] ?? `The request was refused: ${statusCodes[0]}`,
+    [...byStatus].map(([status, statusCodes]) => {
+      const alone = statusCodes.length === 1 ? Object.keys(SHARED).find((name) => SHARED[name] === statusCodes[0]) : undefined;
+      if (shared && alone) return [String(status), { $ref: `#/components/responses/${alone}` }];
+      return [String(status), answer(status, statusCodes)];
+    }),
+  );
+}
+
+function answer(status: number, statusCodes: ErrorCode[]) {
+  return {
+    description: `${REASON[status] ?? 'Error'}: ${statusCodes.join(', ')}`,
+    ...(status === 429 || status === 503
+      ? {
+          headers: {
+            'Retry-After': {
+              description: 'Seconds to wait before trying again',
+              schema: { type: 'integer', minimum: 1 },
             },
           },
+        }
+      : {}),
+    content: {
+      'application/problem+json': {
+        schema: {
+          allOf: [
+            { $ref: '#/components/schemas/Problem' },
+            { type: 'object', properties: { code: { type: 'string', enum: statusCodes } } },
+          ],
+        },
+        example: {
+          type: 'about:blank',
+          title: statusCodes[0],
+          status,
+          code: statusCodes[0],
+          detail: EXAMPLE_DETAIL[statusCodes[0]] ?? `The request was refused: ${statusCodes[0]}`,
         },
       },
-    ]),
-  );
+    },
+  };
 }
 
 const EXAMPLE_DETAIL: Partial<Record<ErrorCode, string>> = {

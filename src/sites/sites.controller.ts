@@ -45,7 +45,7 @@ export class SitesController {
   @Operation('createSite', {
     summary: 'Create a site',
     description:
-      "Answers at once with the site (PROVISIONING) and the job that builds it: the tenant's database server if it has none, the site's database, the WordPress container and its route on the edge. Sending the same Idempotency-Key again answers the same site and job.",
+      "Answers at once with the site (PENDING) and the job that builds it: the tenant's database server if it has none, the site's database, the WordPress container and its route on the edge. Sending the same Idempotency-Key again answers the same site and job.",
     errors: [
       ErrorCode.TENANT_NOT_FOUND,
       ErrorCode.TENANT_SUSPENDED,
@@ -65,7 +65,7 @@ export class SitesController {
   @ApiOkResponse({ type: [SiteView] })
   @Operation('listSites', {
     summary: 'List sites',
-    description: "The caller's tenant's sites (an admin key: every tenant's, or ?tenantId=), newest first.",
+    description: "The caller's tenant's sites (an admin key: every tenant's, or ?tenantId=), oldest first.",
   })
   list(@Actor() actor: Principal, @Query() filter: SiteFilterArgs) {
     return this.sites.list(actor, filter);
@@ -177,7 +177,8 @@ export class SitesController {
   @ApiAcceptedResponse({ type: JobView })
   @Operation('cancelJob', {
     summary: 'Cancel a job',
-    description: 'A queued job is cancelled at once; a running one stops at its next step boundary and undoes what it made.',
+    description:
+      'A queued job is cancelled at once; a running one stops at its next step (its site is then FAILED, to be started or changed again).',
     errors: [ErrorCode.JOB_NOT_FOUND, ErrorCode.JOB_FINISHED, ErrorCode.JOB_NOT_CANCELLABLE],
   })
   cancel(@Actor() actor: Principal, @Param('id') id: string) {

@@ -48,7 +48,7 @@ export class TenantsController {
   @ApiOkResponse({ type: TenantView })
   @Operation('updateTenant', {
     summary: 'Change a tenant',
-    description: 'Admin keys only: name, contact, quotas, suspension.',
+    description: "A tenant's key may change its name and contact; quotas and suspension need an admin key.",
     errors: [ErrorCode.TENANT_NOT_FOUND, ErrorCode.TENANT_DELETING],
   })
   update(@Actor() actor: Principal, @Param('id') id: string, @Body() input: UpdateTenantInput) {
