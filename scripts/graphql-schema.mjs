@@ -21,7 +21,8 @@ import {
 const args = process.argv.slice(2);
 const flag = (f) => args.includes(f);
 const against = args.indexOf('--against');
-const url = args.find((a, i) => !a.startsWith('--') && !(against >= 0 && i === against + 1)) ?? process.env.BERTH_URL ?? 'http://127.0.0.1:3000';
+const url =
+  args.find((a, i) => !a.startsWith('--') && !(against >= 0 && i === against + 1)) ?? process.env.BERTH_URL ?? 'http://127.0.0.1:3000';
 const file = against >= 0 ? args[against + 1] : join(import.meta.dirname, '..', 'schema.graphql');
 
 const res = await fetch(new URL('/graphql', url), {
