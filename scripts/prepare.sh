@@ -21,7 +21,7 @@ fi
 if [ ! -f src/generated/openapi.ts ] || [ openapi.json -nt src/generated/openapi.ts ]; then
   log "generating the client's types from openapi.json"
   mkdir -p src/generated
-  node node_modules/openapi-typescript/bin/cli.js openapi.json --output src/generated/openapi.ts --silent >&2
+  node node_modules/openapi-typescript/bin/cli.js openapi.json --output src/generated/openapi.ts --default-non-nullable false --silent >&2
 fi
 if [ "${1:-}" = "--build" ]; then
   log "compiling"

@@ -8,6 +8,8 @@ import { join, relative, resolve, dirname } from 'node:path';
  */
 const ORDER = [
   'generated',
+  'client',
+  'cli',
   'common',
   'config',
   'database',

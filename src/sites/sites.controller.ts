@@ -84,7 +84,7 @@ export class SitesController {
 
   @Patch('sites/:id')
   @HttpCode(202)
-  @ApiAcceptedResponse({ type: JobView })
+  @ApiAcceptedResponse({ type: JobAcceptedView })
   @Operation('updateSite', {
     summary: 'Change a site',
     description: "Settings, resources or restart policy; the job re-applies the site's containers with the change.",
@@ -96,7 +96,7 @@ export class SitesController {
 
   @Post('sites/:id/start')
   @HttpCode(202)
-  @ApiAcceptedResponse({ type: JobView })
+  @ApiAcceptedResponse({ type: JobAcceptedView })
   @Operation('startSite', { summary: 'Start a site', errors: [ErrorCode.SITE_NOT_FOUND, ErrorCode.SITE_DELETED] })
   start(@Actor() actor: Principal, @Param('id') id: string) {
     return this.sites.act(actor, id, 'start');
@@ -104,6 +104,7 @@ export class SitesController {
 
   @Post('sites/:id/stop')
   @HttpCode(202)
+  @ApiAcceptedResponse({ type: JobAcceptedView })
   @Operation('stopSite', {
     summary: 'Stop a site',
     description: 'Its containers stop; its data stays.',
@@ -123,6 +124,7 @@ export class SitesController {
 
   @Delete('sites/:id')
   @HttpCode(202)
+  @ApiAcceptedResponse({ type: JobAcceptedView })
   @Operation('deleteSite', {
     summary: 'Delete a site',
     description: "Removes its containers, its volume and its database; its backups are kept for the operator's retention of deleted sites.",

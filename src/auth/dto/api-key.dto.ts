@@ -39,23 +39,28 @@ export class CreateApiKeyInput {
 export class ApiKeyView {
   @Field(() => ID, { description: "The key's id (to revoke it)" }) @ApiProperty({ description: "The key's id (to revoke it)" }) id!: string;
   @Field(() => ID, { nullable: true, description: 'The tenant the key acts for; null for an admin key' })
-  @ApiPropertyOptional({ description: 'The tenant the key acts for; null for an admin key' })
+  @ApiPropertyOptional({ type: String, nullable: true, description: 'The tenant the key acts for; null for an admin key' })
   tenantId!: string | null;
   @Field(() => ApiKeyRole, { description: 'What the key may do' })
   @ApiProperty({ enum: ApiKeyRole, description: 'What the key may do' })
   role!: ApiKeyRole;
   @Field(() => String, { nullable: true, description: 'The label given when it was issued; null if none' })
-  @ApiPropertyOptional({ description: 'The label given when it was issued; null if none' })
+  @ApiPropertyOptional({ type: String, nullable: true, description: 'The label given when it was issued; null if none' })
   name!: string | null;
   @Field({ description: 'First characters of the key, to recognise it' })
   @ApiProperty({ description: 'First characters of the key, to recognise it' })
   prefix!: string;
   @Field({ description: 'When it was issued' }) @ApiProperty({ description: 'When it was issued' }) createdAt!: Date;
   @Field(() => Date, { nullable: true, description: 'When it last authenticated a request (noted at most once a minute); null if never' })
-  @ApiPropertyOptional({ description: 'When it last authenticated a request (noted at most once a minute); null if never' })
+  @ApiPropertyOptional({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'When it last authenticated a request (noted at most once a minute); null if never',
+  })
   lastUsedAt!: Date | null;
   @Field(() => Date, { nullable: true, description: 'When it was revoked; null while it works' })
-  @ApiPropertyOptional({ description: 'When it was revoked; null while it works' })
+  @ApiPropertyOptional({ type: String, format: 'date-time', nullable: true, description: 'When it was revoked; null while it works' })
   revokedAt!: Date | null;
 }
 
@@ -71,6 +76,6 @@ export class IssuedApiKeyView {
   @ApiProperty({ enum: ApiKeyRole, description: 'What the key may do' })
   role!: ApiKeyRole;
   @Field(() => ID, { nullable: true, description: 'The tenant the key acts for' })
-  @ApiPropertyOptional({ description: 'The tenant the key acts for' })
+  @ApiPropertyOptional({ type: String, nullable: true, description: 'The tenant the key acts for' })
   tenantId!: string | null;
 }

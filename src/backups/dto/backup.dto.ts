@@ -51,43 +51,50 @@ export class BackupView {
   @ApiProperty({ enum: BackupStatus, description: 'Where it is' })
   status!: BackupStatus;
   @Field(() => ID, { nullable: true, description: 'The job that takes it (a BACKUP job, or the RESTORE job of a checkpoint)' })
-  @ApiPropertyOptional({ nullable: true, description: 'The job that takes it (a BACKUP job, or the RESTORE job of a checkpoint)' })
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    description: 'The job that takes it (a BACKUP job, or the RESTORE job of a checkpoint)',
+  })
   jobId!: string | null;
   @Field(() => String, { nullable: true, description: "restic's snapshot id; null until it is taken" })
-  @ApiPropertyOptional({ nullable: true, description: "restic's snapshot id; null until it is taken" })
+  @ApiPropertyOptional({ type: String, nullable: true, description: "restic's snapshot id; null until it is taken" })
   snapshotId!: string | null;
   @Field(() => Float, { nullable: true, description: 'Bytes of database dump and files read; null until it is taken' })
-  @ApiPropertyOptional({ nullable: true, description: 'Bytes of database dump and files read; null until it is taken' })
+  @ApiPropertyOptional({ type: Number, nullable: true, description: 'Bytes of database dump and files read; null until it is taken' })
   sizeBytes!: number | null;
   @Field(() => Float, {
     nullable: true,
     description: 'Bytes the backup added to the repository (after deduplication); null until it is taken',
   })
   @ApiPropertyOptional({
+    type: Number,
     nullable: true,
     description: 'Bytes the backup added to the repository (after deduplication); null until it is taken',
   })
   addedBytes!: number | null;
   @Field(() => Int, { nullable: true, description: 'How long taking it took, ms; null until it is taken' })
-  @ApiPropertyOptional({ nullable: true, description: 'How long taking it took, ms; null until it is taken' })
+  @ApiPropertyOptional({ type: Number, nullable: true, description: 'How long taking it took, ms; null until it is taken' })
   durationMs!: number | null;
   @Field(() => String, {
     nullable: true,
     description: "The WordPress version the site's files held; null until it is taken, or if they held none",
   })
   @ApiPropertyOptional({
+    type: String,
     nullable: true,
     description: "The WordPress version the site's files held; null until it is taken, or if they held none",
   })
   wordpressVersion!: string | null;
   @Field(() => String, { nullable: true, description: "The Docker image the site's container ran; null until it is taken" })
-  @ApiPropertyOptional({ nullable: true, description: "The Docker image the site's container ran; null until it is taken" })
+  @ApiPropertyOptional({ type: String, nullable: true, description: "The Docker image the site's container ran; null until it is taken" })
   image!: string | null;
   @Field(() => String, {
     nullable: true,
     description: 'Where the site answered when the backup was taken; null until it is taken, or if Berth had not set it',
   })
   @ApiPropertyOptional({
+    type: String,
     nullable: true,
     description: 'Where the site answered when the backup was taken; null until it is taken, or if Berth had not set it',
   })
@@ -97,16 +104,22 @@ export class BackupView {
     description: "Tables in the site's database (a restore checks it gets them all back); null until it is taken",
   })
   @ApiPropertyOptional({
+    type: Number,
     nullable: true,
     description: "Tables in the site's database (a restore checks it gets them all back); null until it is taken",
   })
   tables!: number | null;
   @Field(() => String, { nullable: true, description: 'Why it failed; null unless it did' })
-  @ApiPropertyOptional({ nullable: true, description: 'Why it failed; null unless it did' })
+  @ApiPropertyOptional({ type: String, nullable: true, description: 'Why it failed; null unless it did' })
   error!: string | null;
   @Field({ description: 'When it was requested' }) @ApiProperty({ description: 'When it was requested' }) createdAt!: Date;
   @Field(() => Date, { nullable: true, description: 'When it was taken or failed; null while PENDING' })
-  @ApiPropertyOptional({ nullable: true, description: 'When it was taken or failed; null while PENDING' })
+  @ApiPropertyOptional({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'When it was taken or failed; null while PENDING',
+  })
   finishedAt!: Date | null;
   @Field(() => Date, {
     nullable: true,
@@ -114,6 +127,8 @@ export class BackupView {
       'When it is forgotten: its site was deleted, and it is kept BERTH_BACKUP_KEEP_DELETED_DAYS after; null while the site lives, or once DELETED',
   })
   @ApiPropertyOptional({
+    type: String,
+    format: 'date-time',
     nullable: true,
     description:
       'When it is forgotten: its site was deleted, and it is kept BERTH_BACKUP_KEEP_DELETED_DAYS after; null while the site lives, or once DELETED',
@@ -203,6 +218,8 @@ export class BackupPolicyView {
     description: 'When the next scheduled backup is due; null without a schedule, or until the scheduler first places the site on it',
   })
   @ApiPropertyOptional({
+    type: String,
+    format: 'date-time',
     nullable: true,
     description: 'When the next scheduled backup is due; null without a schedule, or until the scheduler first places the site on it',
   })

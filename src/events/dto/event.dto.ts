@@ -41,11 +41,13 @@ export class EventView {
     description: 'The tenant it concerns; null for an event of the installation itself (a node cordoned, an orphan removed)',
   })
   @ApiPropertyOptional({
+    type: String,
+    nullable: true,
     description: 'The tenant it concerns; null for an event of the installation itself (a node cordoned, an orphan removed)',
   })
   tenantId!: string | null;
   @Field(() => ID, { nullable: true, description: 'The site it concerns; null when it concerns no one site' })
-  @ApiPropertyOptional({ description: 'The site it concerns; null when it concerns no one site' })
+  @ApiPropertyOptional({ type: String, nullable: true, description: 'The site it concerns; null when it concerns no one site' })
   siteId!: string | null;
   @Field({ description: 'What happened, such as site.down, job.failed or backup.succeeded' })
   @ApiProperty({ description: 'What happened, such as site.down, job.failed or backup.succeeded' })
@@ -57,7 +59,11 @@ export class EventView {
   @ApiProperty({ type: 'object', additionalProperties: true, description: 'Details that depend on the type, such as jobId or backupId' })
   data!: object;
   @Field(() => ID, { nullable: true, description: 'The API key whose request caused it (audit trail); null for what Berth did on its own' })
-  @ApiPropertyOptional({ description: 'The API key whose request caused it (audit trail); null for what Berth did on its own' })
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    description: 'The API key whose request caused it (audit trail); null for what Berth did on its own',
+  })
   actorKeyId!: string | null;
   @Field({ description: 'When it was recorded' }) @ApiProperty({ description: 'When it was recorded' }) createdAt!: Date;
 }

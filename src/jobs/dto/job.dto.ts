@@ -57,7 +57,11 @@ export class JobView {
   @Field(() => ID, { description: "The job's id" }) @ApiProperty({ description: "The job's id" }) id!: string;
   @Field(() => ID, { description: 'The tenant it belongs to' }) @ApiProperty({ description: 'The tenant it belongs to' }) tenantId!: string;
   @Field(() => ID, { nullable: true, description: 'The site it applies to; null for a job of a whole tenant (DELETE_TENANT)' })
-  @ApiPropertyOptional({ description: 'The site it applies to; null for a job of a whole tenant (DELETE_TENANT)' })
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    description: 'The site it applies to; null for a job of a whole tenant (DELETE_TENANT)',
+  })
   siteId!: string | null;
   @Field(() => JobKind, { description: 'What it does' }) @ApiProperty({ enum: JobKind, description: 'What it does' }) kind!: JobKind;
   @Field(() => JobStatus, { description: 'Where it is' }) @ApiProperty({ enum: JobStatus, description: 'Where it is' }) status!: JobStatus;
@@ -73,15 +77,27 @@ export class JobView {
     description: 'Why it failed or was cancelled, or why its last attempt failed while it waits for another; null otherwise',
   })
   @ApiPropertyOptional({
+    type: String,
+    nullable: true,
     description: 'Why it failed or was cancelled, or why its last attempt failed while it waits for another; null otherwise',
   })
   error!: string | null;
   @Field({ description: 'When it was requested' }) @ApiProperty({ description: 'When it was requested' }) createdAt!: Date;
   @Field(() => Date, { nullable: true, description: 'When its latest attempt started; null until it first runs' })
-  @ApiPropertyOptional({ description: 'When its latest attempt started; null until it first runs' })
+  @ApiPropertyOptional({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'When its latest attempt started; null until it first runs',
+  })
   startedAt!: Date | null;
   @Field(() => Date, { nullable: true, description: 'When it ended (succeeded, failed or cancelled); null until then' })
-  @ApiPropertyOptional({ description: 'When it ended (succeeded, failed or cancelled); null until then' })
+  @ApiPropertyOptional({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'When it ended (succeeded, failed or cancelled); null until then',
+  })
   finishedAt!: Date | null;
 }
 

@@ -102,7 +102,7 @@ export class WebhookView {
   @ApiProperty({ description: 'Whether events are delivered to it' })
   active!: boolean;
   @Field(() => String, { nullable: true, description: "A note for the tenant's own use; null if none" })
-  @ApiPropertyOptional({ description: "A note for the tenant's own use; null if none" })
+  @ApiPropertyOptional({ type: String, nullable: true, description: "A note for the tenant's own use; null if none" })
   description!: string | null;
   @Field({ description: 'When it was added' }) @ApiProperty({ description: 'When it was added' }) createdAt!: Date;
   @Field(() => String, { nullable: true, description: 'Only in the answer to createWebhook, when Berth generated it' })
@@ -124,20 +124,38 @@ export class WebhookDeliveryView {
   status!: DeliveryStatus;
   @Field(() => Int, { description: 'Attempts made so far' }) @ApiProperty({ description: 'Attempts made so far' }) attempts!: number;
   @Field(() => Int, { nullable: true, description: "HTTP status of the last attempt's answer; null when none came (or no attempt yet)" })
-  @ApiPropertyOptional({ description: "HTTP status of the last attempt's answer; null when none came (or no attempt yet)" })
+  @ApiPropertyOptional({
+    type: Number,
+    nullable: true,
+    description: "HTTP status of the last attempt's answer; null when none came (or no attempt yet)",
+  })
   responseStatus!: number | null;
   @Field(() => String, {
     nullable: true,
     description: 'Why the last attempt failed (a non-2xx status or a connection error); null if it did not',
   })
-  @ApiPropertyOptional({ description: 'Why the last attempt failed (a non-2xx status or a connection error); null if it did not' })
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    description: 'Why the last attempt failed (a non-2xx status or a connection error); null if it did not',
+  })
   error!: string | null;
   @Field({ description: 'When the delivery was queued' }) @ApiProperty({ description: 'When the delivery was queued' }) createdAt!: Date;
   @Field(() => Date, { nullable: true, description: 'When the last attempt was made; null before the first' })
-  @ApiPropertyOptional({ description: 'When the last attempt was made; null before the first' })
+  @ApiPropertyOptional({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'When the last attempt was made; null before the first',
+  })
   lastAttemptAt!: Date | null;
   @Field(() => Date, { nullable: true, description: 'When the webhook answered with a 2xx status; null until then' })
-  @ApiPropertyOptional({ description: 'When the webhook answered with a 2xx status; null until then' })
+  @ApiPropertyOptional({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'When the webhook answered with a 2xx status; null until then',
+  })
   deliveredAt!: Date | null;
 }
 

@@ -126,10 +126,19 @@ export class WordPressView {
   @Field({ description: "The administrator's login" }) @ApiProperty({ description: "The administrator's login" }) adminUser!: string;
   @Field({ description: "The administrator's email" }) @ApiProperty({ description: "The administrator's email" }) adminEmail!: string;
   @Field(() => String, { nullable: true, description: "WordPress locale, such as de_DE; null: none was asked for (WordPress's default)" })
-  @ApiPropertyOptional({ description: "WordPress locale, such as de_DE; null: none was asked for (WordPress's default)" })
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    description: "WordPress locale, such as de_DE; null: none was asked for (WordPress's default)",
+  })
   locale!: string | null;
   @Field(() => Date, { nullable: true, description: "When Berth's job installed WordPress; null until then" })
-  @ApiPropertyOptional({ description: "When Berth's job installed WordPress; null until then" })
+  @ApiPropertyOptional({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: "When Berth's job installed WordPress; null until then",
+  })
   installedAt!: Date | null;
 }
 
@@ -239,19 +248,23 @@ export class ContainerView {
   @ApiProperty({ example: 'wordpress', description: "wordpress (the site's own) or db (its tenant's database server)" })
   role!: string;
   @Field(() => String, { nullable: true, description: "Docker's container id; null when the container is missing" })
-  @ApiPropertyOptional({ description: "Docker's container id; null when the container is missing" })
+  @ApiPropertyOptional({ type: String, nullable: true, description: "Docker's container id; null when the container is missing" })
   id!: string | null;
   @Field({ description: 'Docker state: running, exited, ... or missing' })
   @ApiProperty({ description: 'Docker state: running, exited, ... or missing' })
   state!: string;
   @Field(() => String, { nullable: true, description: "Docker's health check status (starting, healthy, unhealthy); null without one" })
-  @ApiPropertyOptional({ description: "Docker's health check status (starting, healthy, unhealthy); null without one" })
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    description: "Docker's health check status (starting, healthy, unhealthy); null without one",
+  })
   health!: string | null;
   @Field(() => Int, { description: 'Restarts Docker made of it (its restart policy); 0 when missing' })
   @ApiProperty({ description: 'Restarts Docker made of it (its restart policy); 0 when missing' })
   restartCount!: number;
   @Field(() => String, { nullable: true, description: 'When it started (ISO 8601); null unless it is running' })
-  @ApiPropertyOptional({ description: 'When it started (ISO 8601); null unless it is running' })
+  @ApiPropertyOptional({ type: String, nullable: true, description: 'When it started (ISO 8601); null unless it is running' })
   startedAt!: string | null;
 }
 
@@ -269,16 +282,18 @@ export class SiteView {
   @ApiProperty({ enum: Health, description: 'Whether it answers, as the monitor last saw it' })
   health!: Health;
   @Field(() => Date, { nullable: true, description: 'When health last changed; null if it never has' })
-  @ApiPropertyOptional({ description: 'When health last changed; null if it never has' })
+  @ApiPropertyOptional({ type: String, format: 'date-time', nullable: true, description: 'When health last changed; null if it never has' })
   healthChangedAt!: Date | null;
   @Field(() => Int, { nullable: true, description: 'Latency of a recent successful probe, ms; null before the first' })
-  @ApiPropertyOptional({ description: 'Latency of a recent successful probe, ms; null before the first' })
+  @ApiPropertyOptional({ type: Number, nullable: true, description: 'Latency of a recent successful probe, ms; null before the first' })
   lastProbeMs!: number | null;
   @Field(() => String, {
     nullable: true,
     description: 'The site on its host port, without the edge: for diagnosis; null before it has a port, and once deleted',
   })
   @ApiPropertyOptional({
+    type: String,
+    nullable: true,
     description: 'The site on its host port, without the edge: for diagnosis; null before it has a port, and once deleted',
   })
   url!: string | null;
@@ -287,6 +302,8 @@ export class SiteView {
     description: 'The platform hostname, <site>-<tenant>.<base domain>; null without an edge (BERTH_EDGE=none), and once deleted',
   })
   @ApiPropertyOptional({
+    type: String,
+    nullable: true,
     description: 'The platform hostname, <site>-<tenant>.<base domain>; null without an edge (BERTH_EDGE=none), and once deleted',
   })
   hostname!: string | null;
@@ -296,6 +313,8 @@ export class SiteView {
       'Where customers reach the site, through the edge (its primary domain, else its platform hostname); null without an edge, and once deleted',
   })
   @ApiPropertyOptional({
+    type: String,
+    nullable: true,
     description:
       'Where customers reach the site, through the edge (its primary domain, else its platform hostname); null without an edge, and once deleted',
   })
@@ -311,16 +330,28 @@ export class SiteView {
   })
   env!: Record<string, string>;
   @Field(() => Int, { nullable: true, description: "Memory limit of the WordPress container, MiB; null: the tenant's maxMemoryMb" })
-  @ApiPropertyOptional({ description: "Memory limit of the WordPress container, MiB; null: the tenant's maxMemoryMb" })
+  @ApiPropertyOptional({
+    type: Number,
+    nullable: true,
+    description: "Memory limit of the WordPress container, MiB; null: the tenant's maxMemoryMb",
+  })
   memoryMb!: number | null;
   @Field(() => Float, { nullable: true, description: "CPU limit of the WordPress container, in cores; null: the tenant's maxCpus" })
-  @ApiPropertyOptional({ description: "CPU limit of the WordPress container, in cores; null: the tenant's maxCpus" })
+  @ApiPropertyOptional({
+    type: Number,
+    nullable: true,
+    description: "CPU limit of the WordPress container, in cores; null: the tenant's maxCpus",
+  })
   cpus!: number | null;
   @Field(() => String, {
     nullable: true,
     description: "Tag of the WordPress image to run instead of the configured one's; null: the configured image",
   })
-  @ApiPropertyOptional({ description: "Tag of the WordPress image to run instead of the configured one's; null: the configured image" })
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    description: "Tag of the WordPress image to run instead of the configured one's; null: the configured image",
+  })
   imageTag!: string | null;
   @Field(() => Int, { description: 'Bumped on every change of desired state or settings; a job applies one generation' })
   @ApiProperty({ description: 'Bumped on every change of desired state or settings; a job applies one generation' })
@@ -333,6 +364,8 @@ export class SiteView {
     description: 'The last problem recorded on the site (a failed job, a rolled-back update, a failed repair); null when there is none',
   })
   @ApiPropertyOptional({
+    type: String,
+    nullable: true,
     description: 'The last problem recorded on the site (a failed job, a rolled-back update, a failed repair); null when there is none',
   })
   lastError!: string | null;
@@ -347,7 +380,12 @@ export class SiteView {
   @ApiProperty({ description: "When the site's record last changed" })
   updatedAt!: Date;
   @Field(() => Date, { nullable: true, description: 'When the site was deleted; null while it exists' })
-  @ApiPropertyOptional({ description: 'When the site was deleted; null while it exists' })
+  @ApiPropertyOptional({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'When the site was deleted; null while it exists',
+  })
   deletedAt!: Date | null;
 }
 
