@@ -605,7 +605,8 @@ const GRAPHQL_OPS: Op[] = [
 ];
 
 const SUBSCRIPTIONS = ['Subscription.jobUpdated', 'Subscription.siteEvents', 'Subscription.siteUpdated'];
-const PUBLIC_ROUTES = ['GET /healthz', 'GET /readyz', 'GET /v1/edge/ask'];
+// GET /metrics needs the metrics token (or a loopback caller), not an API key: test/metrics covers it.
+const PUBLIC_ROUTES = ['GET /healthz', 'GET /readyz', 'GET /v1/edge/ask', 'GET /metrics'];
 
 function expectation(op: { access: Access; scoped: boolean }, who: Who): Expect {
   switch (who) {
