@@ -1,8 +1,9 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { edgeFetch, edgeRoot } from './edge-client';
-import { auth, startHarness, uniqueSlug, type Harness } from './harness';
+import { auth, createTenant, startHarness, uniqueSlug, type Harness } from './harness';
+import { eventually } from './receivers';
 import { removeSuiteObjects } from './suite-helpers';
 
 const root = join(__dirname, '..');
@@ -142,5 +143,88 @@ describe('the berth CLI against a live Berth', () => {
     // The positive control: the same command with the admin key succeeds.
     const allowed = await berth(h.admin, 'tenants', 'create', '--slug', uniqueSlug('clz'), '--name', 'Z', '--email', 'z@z.example');
     expect(allowed.code).toBe(0);
+  });
+
+  it('follows events as they happen, backs a site up and restores it, reads its log, removes a domain, revokes a key', async () => {
+    const t = await createTenant(h);
+    const created = await berth(t.key, '--json', 'sites', 'create', 'shop');
+    expect(created.code).toBe(0);
+    const site = JSON.parse(created.stdout) as { id: string; status: string };
+    expect(site.status).toBe('RUNNING');
+
+    // events -f runs until stopped; once it says the stream is open, nothing that follows is missed.
+    const follower = spawn(process.execPath, [join(root, 'bin/berth'), '--json', 'events', '-f', '--site', site.id], {
+      env: { ...process.env, BERTH_URL: h.berth.url, BERTH_API_KEY: t.key },
+    });
+    let followed = '';
+    let said = '';
+    follower.stdout.on('data', (c: Buffer) => (followed += c.toString()));
+    follower.stderr.on('data', (c: Buffer) => (said += c.toString()));
+    try {
+      await eventually(() => (said.includes('berth: following the events of site') ? true : undefined), 'the event stream to open', 20_000);
+      const backup = await berth(t.key, '--json', 'backups', 'create', site.id);
+      expect([backup.code, backup.stderr]).toEqual([0, '']);
+      const taken = JSON.parse(backup.stdout) as { id: string; status: string };
+      expect(taken.status).toBe('SUCCEEDED');
+      const lines = await eventually(
+        () => {
+          const events = followed
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l) as { type: string; siteId: string });
+          return events.some((e) => e.type === 'backup.succeeded') ? events : undefined;
+        },
+        'backup.succeeded on the followed stream',
+        30_000,
+      );
+      expect(lines.every((e) => e.siteId === site.id)).toBe(true);
+
+      const listed = await berth(t.key, '--json', 'backups', 'list', site.id);
+      expect((JSON.parse(listed.stdout) as { id: string }[]).map((b) => b.id)).toContain(taken.id);
+      const restored = await berth(t.key, '--json', 'backups', 'restore', site.id, taken.id);
+      expect([restored.code, JSON.parse(restored.stdout)]).toEqual([0, expect.objectContaining({ kind: 'RESTORE', status: 'SUCCEEDED' })]);
+    } finally {
+      follower.kill('SIGTERM');
+    }
+
+    const log = await berth(t.key, 'sites', 'logs', site.id, '--tail', '5');
+    expect([log.code, log.stderr]).toEqual([0, '']);
+
+    const hostname = `cli-${randomBytes(3).toString('hex')}.example.com`;
+    expect((await berth(t.key, 'domains', 'add', site.id, hostname)).code).toBe(0);
+    expect((await berth(t.key, '--json', 'domains', 'list', site.id)).stdout).toContain(hostname);
+    const removed = await berth(t.key, 'domains', 'remove', site.id, hostname);
+    expect(removed.code).toBe(0);
+    expect((await berth(t.key, '--json', 'domains', 'list', site.id)).stdout).not.toContain(hostname);
+
+    const spare = JSON.parse((await berth(h.admin, '--json', 'keys', 'create', t.tenant.id, '--name', 'spare')).stdout) as {
+      id: string;
+      key: string;
+    };
+    expect((await berth(spare.key, 'sites', 'list')).code).toBe(0);
+    expect((await berth(h.admin, 'keys', 'revoke', spare.id)).code).toBe(0);
+    const refused = await berth(spare.key, 'sites', 'list');
+    expect([refused.code, refused.stderr]).toEqual([1, expect.stringMatching(/^berth: UNAUTHENTICATED: /)]);
+  });
+
+  it('shows a progress bar with the step names on a terminal (script(1) gives it one)', async () => {
+    const t = await createTenant(h);
+    const command = [process.execPath, join(root, 'bin/berth'), 'sites', 'create', 'tty'].map((a) => `'${a}'`).join(' ');
+    const run = await new Promise<{ code: number; out: string }>((resolve) => {
+      execFile(
+        'script',
+        ['-qfec', command, '/dev/null'],
+        { env: { ...process.env, BERTH_URL: h.berth.url, BERTH_API_KEY: t.key, COLUMNS: '120' }, timeout: 170_000 },
+        (error, stdout) => resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, out: stdout }),
+      );
+    });
+    expect(run.code).toBe(0);
+    // The bar redraws in place (back to column 1 each time), naming the step it is at, and ends full.
+    const frames = run.out.split('\u001b[1G').filter((f) => f.startsWith('PROVISION ['));
+    expect(frames.length).toBeGreaterThanOrEqual(5);
+    expect(run.out).toMatch(/PROVISION \[=*-+\] \d+% wait for database server \(running\)/);
+    expect(run.out).toMatch(/PROVISION \[=+\] 100% succeeded/);
+    // Without a terminal the same command prints one line per step instead (the test above): no bar there.
+    expect(run.out).not.toMatch(/^PROVISION \d+% /m);
   });
 });

@@ -238,7 +238,9 @@ program
       const query = o.site ? { siteId: o.site } : {};
       return print(await client().call(client().api.GET('/v1/events', { params: { query } })), ['createdAt', 'type', 'message']);
     }
-    for await (const e of client().events({ siteId: o.site }))
+    const onOpen = () =>
+      process.stderr.write(`berth: following the events of ${o.site ? `site ${o.site}` : 'the tenant'} (Ctrl-C stops)\n`);
+    for await (const e of client().events({ siteId: o.site, onOpen }))
       process.stdout.write(globals().json ? `${JSON.stringify(e)}\n` : `${e.createdAt} ${e.type} ${e.message}\n`);
   });
 

@@ -158,9 +158,10 @@ export class BerthClient {
 
   /**
    * The caller's events as they happen (GET /v1/events/stream, server-sent events), until
-   * `signal` aborts. Each is the event's JSON.
+   * `signal` aborts. Each is the event's JSON; `onOpen` is told once the stream is open, so
+   * from then on no event is missed.
    */
-  async *events(options: { siteId?: string; signal?: AbortSignal } = {}): AsyncGenerator<Schemas['EventView']> {
+  async *events(options: { siteId?: string; signal?: AbortSignal; onOpen?: () => void } = {}): AsyncGenerator<Schemas['EventView']> {
     const url = new URL(`${this.options.url.replace(/\/$/, '')}/v1/events/stream`);
     if (options.siteId) url.searchParams.set('siteId', options.siteId);
     const response = await retryingFetch(this.options)(
@@ -173,6 +174,7 @@ export class BerthClient {
       const problem = (await response.json().catch(() => ({}))) as { code?: string; detail?: string };
       throw new BerthApiError(response.status, problem.code ?? `HTTP_${response.status}`, problem.detail ?? response.statusText, problem);
     }
+    options.onOpen?.();
     const decoder = new TextDecoder();
     let buffer = '';
     try {
