@@ -922,9 +922,19 @@ describe('limits', () => {
     limitsKey = await newKey(); // admin: 5
     limitsTenant = tenant.body.id;
 
-    for (let i = 0; i < 5; i++) expect((await h.http.get(`/v1/tenants/${tenant.body.id}`).set(auth(restKey))).status).toBe(200);
+    // Each answer says where the key stands: the burst, what is left of it, and when it is whole again.
+    const standing: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const ok = await h.http.get(`/v1/tenants/${tenant.body.id}`).set(auth(restKey));
+      expect(ok.status).toBe(200);
+      expect([ok.headers['ratelimit-limit'], ok.headers['ratelimit-policy']]).toEqual(['5', '5;w=300']);
+      expect(Number(ok.headers['ratelimit-reset'])).toBeGreaterThanOrEqual(60 * (i + 1) - 1);
+      standing.push(ok.headers['ratelimit-remaining']);
+    }
+    expect(standing).toEqual(['4', '3', '2', '1', '0']);
     const limited = await h.http.get(`/v1/tenants/${tenant.body.id}`).set(auth(restKey));
     expect(limited.status).toBe(429);
+    expect(limited.headers['ratelimit-remaining']).toBe('0');
     expect(limited.body.code).toBe('RATE_LIMITED');
     expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     expect(Number(limited.headers['retry-after'])).toBeLessThanOrEqual(60);

@@ -67,6 +67,7 @@ export function complete(doc: OpenAPIObject): OpenAPIObject {
   doc.components ??= {};
   doc.components.schemas ??= {};
   doc.components.schemas.Problem = PROBLEM_SCHEMA;
+  doc.components.headers = RATE_LIMIT_HEADER_DEFINITIONS;
   // The answers most operations share are written once and referred to.
   doc.components.responses = Object.fromEntries(Object.entries(SHARED).map(([name, code]) => [name, answer(httpStatusOf(code), [code])]));
   for (const item of Object.values(doc.paths)) {
@@ -83,6 +84,10 @@ export function complete(doc: OpenAPIObject): OpenAPIObject {
       if (op.requestBody) codes.add(ErrorCode.PAYLOAD_TOO_LARGE);
       codes.add(ErrorCode.INTERNAL);
       Object.assign(op.responses, errorResponses([...codes], doc.components.responses));
+      // Every answer to a key says where the key stands against its rate limit.
+      if (!open)
+        for (const [status, response] of Object.entries(op.responses))
+          if (Number(status) < 300) (response as { headers?: Record<string, unknown> }).headers = { ...RATE_LIMIT_HEADERS };
       delete op[ERRORS_EXTENSION];
       delete op[PUBLIC_EXTENSION];
     }
@@ -172,6 +177,23 @@ const EXAMPLE_DETAIL: Partial<Record<ErrorCode, string>> = {
   [ErrorCode.RATE_LIMITED]: 'Too many requests; retry after 2 s',
   [ErrorCode.INTERNAL]: 'Internal error; quote the request id to the operator',
 };
+
+/** The rate-limit headers of answers to a key (BERTH_RATE_LIMIT_PER_MINUTE, BERTH_RATE_LIMIT_BURST; absent when the limit is off). */
+const RATE_LIMIT_HEADER_DEFINITIONS = {
+  'RateLimit-Limit': {
+    description: 'Requests this key may make at once (the burst); the sustained rate is in RateLimit-Policy',
+    schema: { type: 'integer' },
+  },
+  'RateLimit-Remaining': { description: 'Requests this key may still make at once', schema: { type: 'integer' } },
+  'RateLimit-Reset': { description: "Seconds until the key's whole burst is available again", schema: { type: 'integer' } },
+  'RateLimit-Policy': {
+    description: '`<burst>;w=<seconds>`: the burst, refilled evenly over w seconds',
+    schema: { type: 'string', example: '1200;w=60' },
+  },
+};
+const RATE_LIMIT_HEADERS = Object.fromEntries(
+  Object.keys(RATE_LIMIT_HEADER_DEFINITIONS).map((name) => [name, { $ref: `#/components/headers/${name}` }]),
+);
 
 const PROBLEM_SCHEMA = {
   type: 'object',

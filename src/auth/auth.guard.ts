@@ -31,9 +31,17 @@ export class AuthGuard implements CanActivate {
     target.principal ??= await this.keys.authenticate(bearer(target.headers?.authorization));
     const limit = this.config.BERTH_RATE_LIMIT_PER_MINUTE;
     if (target.retryAfter === undefined) {
-      target.retryAfter =
-        (limit > 0 ? await this.redis.rateLimit(target.principal.keyId, limit, this.config.BERTH_RATE_LIMIT_BURST ?? limit) : undefined) ??
-        0;
+      const burst = this.config.BERTH_RATE_LIMIT_BURST ?? limit;
+      const admitted = limit > 0 ? await this.redis.rateLimit(target.principal.keyId, limit, burst) : undefined;
+      target.retryAfter = admitted?.retryAfter ?? 0;
+      // Over HTTP (REST and GraphQL) the answer says where the key stands; graphql-ws has no headers.
+      const res = (target as { res?: { headersSent?: boolean; setHeader(name: string, value: string): unknown } }).res;
+      if (admitted && res && !res.headersSent) {
+        res.setHeader('RateLimit-Limit', String(burst));
+        res.setHeader('RateLimit-Remaining', String(admitted.remaining));
+        res.setHeader('RateLimit-Reset', String(admitted.resetSeconds));
+        res.setHeader('RateLimit-Policy', `${burst};w=${Math.round((60 * burst) / limit)}`);
+      }
     }
     if (target.retryAfter > 0) {
       this.metrics.rateLimited.inc();

@@ -2,7 +2,7 @@ import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
 import { Redis, type RedisOptions } from 'ioredis';
 import { setTimeout as delay } from 'node:timers/promises';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
-import { admit } from './rate-limit';
+import { admission, type Admission } from './rate-limit';
 import { acquireLock, type Lock } from './lock';
 
 export type { Lock } from './lock';
@@ -44,8 +44,8 @@ export class RedisService implements OnModuleDestroy {
   }
 
   /** Admits one request of `key` or returns the seconds to wait: see {@link admit}. */
-  async rateLimit(key: string, perMinute: number, burst = perMinute): Promise<number | undefined> {
-    return admit(this.client, `berth:rate:${key}`, perMinute, burst);
+  async rateLimit(key: string, perMinute: number, burst = perMinute): Promise<Admission> {
+    return admission(this.client, `berth:rate:${key}`, perMinute, burst);
   }
 
   async publish(channel: string, message: unknown): Promise<void> {
