@@ -64,7 +64,7 @@ if (breaking.length) {
   process.exit(1);
 }
 if (!same) {
-  console.error('the live schema differs from schema.graphql (additions only): record it with npm run schema -- --write');
+  console.error('the live schema differs from schema.graphql (additions only): record it with npm run contract');
   process.exit(3);
 }
 console.error('the live schema is schema.graphql');

@@ -337,9 +337,14 @@ setup_prometheus() {
       printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
       as_root chmod +x "$policy"
       created=1
+      # Removed however the install ends, so later installs on this machine start their services.
+      trap 'as_root rm -f /usr/sbin/policy-rc.d' EXIT
     fi
     apt_install prometheus
-    [ "$created" -eq 1 ] && as_root rm -f "$policy"
+    if [ "$created" -eq 1 ]; then
+      as_root rm -f "$policy"
+      trap - EXIT
+    fi
   fi
   log "prometheus: $(prometheus --version 2>/dev/null | head -1 | cut -d' ' -f1-3) and promtool ready"
 }

@@ -113,9 +113,9 @@ describe('GET /metrics, scraped by a real Prometheus', () => {
     for (const id of [missing, t.tenant.id, ...sites.map((s) => s.id)]) expect(text).not.toContain(id);
   });
 
-  it('loads the five alert rules, which promtool checks and tests', async () => {
+  it('loads the alert rules (the five asked for and one for when Berth cannot be observed), which promtool checks and tests', async () => {
     const check = spawnSync('promtool', ['check', 'rules', 'alerts.yml'], { cwd: join(root, 'ops/prometheus'), encoding: 'utf8' });
-    expect([check.status, check.stdout]).toEqual([0, expect.stringContaining('SUCCESS: 5 rules found')]);
+    expect([check.status, check.stdout]).toEqual([0, expect.stringContaining('SUCCESS: 6 rules found')]);
     const unit = spawnSync('promtool', ['test', 'rules', 'alerts.test.yml'], { cwd: join(root, 'ops/prometheus'), encoding: 'utf8' });
     expect([unit.status, unit.stdout]).toEqual([0, expect.stringContaining('SUCCESS')]);
     // The live Prometheus evaluates them against Berth's metrics without error.
@@ -124,7 +124,7 @@ describe('GET /metrics, scraped by a real Prometheus', () => {
         const res = await fetch(`http://127.0.0.1:${PROMETHEUS_PORT}/api/v1/rules`);
         const body = (await res.json()) as { data: { groups: { rules: { name: string; health: string; lastEvaluation: string }[] }[] } };
         const all = body.data.groups.flatMap((g) => g.rules);
-        return all.length === 5 && all.every((r) => r.health === 'ok' && !r.lastEvaluation.startsWith('0001')) ? all : undefined;
+        return all.length === 6 && all.every((r) => r.health === 'ok' && !r.lastEvaluation.startsWith('0001')) ? all : undefined;
       },
       'the alert rules evaluated',
       30_000,
@@ -136,6 +136,7 @@ describe('GET /metrics, scraped by a real Prometheus', () => {
       'BerthQueueStuck',
       'BerthReconcileFailing',
       'BerthSitesDown',
+      'BerthUnobserved',
     ]);
   });
 });

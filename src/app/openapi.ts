@@ -40,7 +40,7 @@ export function openApiDocument(app: INestApplication): OpenAPIObject {
   const config = new DocumentBuilder()
     .setTitle('Berth')
     .setDescription(
-      "WordPress sites on Docker, per tenant. Every request but /healthz, /readyz and the edge's ask carries an API key " +
+      "WordPress sites on Docker, per tenant. Every request but /healthz, /readyz, /metrics (it has its own token) and the edge's ask carries an API key " +
         '(`Authorization: Bearer berth_...`). Work that takes time answers 202 with a job; follow it at /v1/jobs/{id}, ' +
         'over GraphQL subscriptions or /v1/events/stream. Errors are RFC 9457 problem+json with a stable `code`. ' +
         '/v1 only grows: see the versioning policy in the README.',
@@ -140,7 +140,7 @@ function errorResponses(codes: ErrorCode[], shared?: Record<string, unknown>): R
 function answer(status: number, statusCodes: ErrorCode[]) {
   return {
     description: `${REASON[status] ?? 'Error'}: ${statusCodes.join(', ')}`,
-    ...(status === 429 || status === 503
+    ...(status === 429
       ? {
           headers: {
             'Retry-After': {

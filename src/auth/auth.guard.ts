@@ -34,6 +34,8 @@ export class AuthGuard implements CanActivate {
       const burst = this.config.BERTH_RATE_LIMIT_BURST ?? limit;
       const admitted = limit > 0 ? await this.redis.rateLimit(target.principal.keyId, limit, burst) : undefined;
       target.retryAfter = admitted?.retryAfter ?? 0;
+      // Counted once per request or operation, however many root fields the guard then runs for.
+      if (target.retryAfter > 0) this.metrics.rateLimited.inc();
       // Over HTTP (REST and GraphQL) the answer says where the key stands; graphql-ws has no headers.
       const res = (target as { res?: { headersSent?: boolean; setHeader(name: string, value: string): unknown } }).res;
       if (admitted && res && !res.headersSent) {
@@ -44,7 +46,6 @@ export class AuthGuard implements CanActivate {
       }
     }
     if (target.retryAfter > 0) {
-      this.metrics.rateLimited.inc();
       throw new BerthError(
         ErrorCode.RATE_LIMITED,
         `This key is over its limit of ${limit} requests a minute; retry in ${target.retryAfter} s`,

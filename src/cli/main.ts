@@ -71,15 +71,20 @@ async function follow(job: Job, wait: boolean): Promise<Job> {
     : undefined;
   bar?.start(100, job.progress, { step: '' });
   let said = '';
-  const done = await client().waitForJob(job.id, (j) => {
-    const step = j.steps.at(-1);
-    const line = step ? `${step.name} (${step.status})` : j.status.toLowerCase();
-    if (bar) bar.update(j.progress, { step: line });
-    else if (line !== said && !globals().json) process.stderr.write(`${j.kind} ${j.progress}% ${line}\n`);
-    said = line;
-  });
-  bar?.update(done.progress, { step: done.status.toLowerCase() });
-  bar?.stop();
+  let done: Job;
+  try {
+    done = await client().waitForJob(job.id, (j) => {
+      const step = j.steps.at(-1);
+      const line = step ? `${step.name} (${step.status})` : j.status.toLowerCase();
+      if (bar) bar.update(j.progress, { step: line });
+      else if (line !== said && !globals().json) process.stderr.write(`${j.kind} ${j.progress}% ${line}\n`);
+      said = line;
+    });
+    bar?.update(done.progress, { step: done.status.toLowerCase() });
+  } finally {
+    // The bar's timer would otherwise keep the process alive (and the cursor hidden) after an error.
+    bar?.stop();
+  }
   if (done.status !== 'SUCCEEDED') throw new JobError(done);
   return done;
 }

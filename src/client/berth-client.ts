@@ -116,21 +116,27 @@ export class BerthClient {
         steps { name status startedAt finishedAt detail error } } }`,
       variables: { id },
     });
+    // The subscription is a fast path, never a dependency: if it cannot be had (a proxy that
+    // refuses WebSockets, Berth restarting), the job is read every QUIET_MS instead.
+    type Next = IteratorResult<{ data?: { jobUpdated: Job } | null; errors?: readonly { message: string }[] }>;
+    let subscribed = true;
+    const follow = (): Promise<Next | 'lost'> => updates.next().catch(() => 'lost' as const);
     try {
       // The first next() opens the connection and subscribes. graphql-ws does not say when the
       // server has subscribed, so the job is also read now and again after any quiet spell:
       // an end that came before the subscription took hold is seen within QUIET_MS.
-      let pending = updates.next();
+      let pending = follow();
       const now = await this.getJob(id);
       onUpdate?.(now);
       if (TERMINAL.has(now.status)) return now;
       for (;;) {
         const quiet = new AbortController();
         const next = await Promise.race([
-          pending,
+          subscribed ? pending : new Promise<never>(() => undefined),
           delay(QUIET_MS, 'quiet' as const, { signal: quiet.signal }).catch(() => 'aborted' as const),
         ]).finally(() => quiet.abort());
-        if (next === 'quiet' || next === 'aborted') {
+        if (next === 'lost' || (typeof next === 'object' && next.done)) subscribed = false;
+        if (typeof next !== 'object' || next.done) {
           const job = await this.getJob(id);
           if (TERMINAL.has(job.status)) {
             onUpdate?.(job);
@@ -138,21 +144,20 @@ export class BerthClient {
           }
           continue;
         }
-        if (next.done) break;
-        pending = updates.next();
+        pending = follow();
         if (next.value.errors?.length) throw new Error(`jobUpdated: ${next.value.errors.map((e) => e.message).join('; ')}`);
         const job = next.value.data?.jobUpdated;
         if (!job) continue;
         onUpdate?.(job);
         if (TERMINAL.has(job.status)) return job;
       }
-      // The subscription ended without the end of the job (Berth restarting): read it once more.
-      const last = await this.getJob(id);
-      if (TERMINAL.has(last.status)) return last;
-      return this.waitForJob(id, onUpdate);
     } finally {
-      await updates.return?.(undefined);
-      await ws.dispose();
+      // Unsubscribe and close, but never wait long: dispose() waits for a connection that may
+      // never open (a proxy that stalls the upgrade); the job's end is already known.
+      const closing = Promise.resolve(updates.return?.(undefined))
+        .then(() => ws.dispose())
+        .catch(() => undefined);
+      await Promise.race([closing, delay(2000, undefined, { ref: false })]);
     }
   }
 

@@ -188,6 +188,9 @@ export class JobsService implements OnModuleDestroy {
     });
     if (cancelled.count === 1) {
       await (await this.queue.getJob(id).catch(() => undefined))?.remove().catch(() => undefined);
+      // Subscribers (and the metrics) learn of the end at once, as of any other.
+      const ended = await this.prisma.job.findUnique({ where: { id } });
+      if (ended) await this.publish(ended);
       // A backup that was to be taken never will be.
       await this.prisma.backup.updateMany({
         where: { jobId: id, status: BackupStatus.PENDING },

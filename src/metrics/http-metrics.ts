@@ -11,10 +11,17 @@ export function timeRequests(metrics: MetricsService) {
     const end = metrics.httpDuration.startTimer();
     res.once('close', () => {
       const route = (req.route as { path?: string } | undefined)?.path;
-      end({ method: req.method, route: route ? `${req.baseUrl}${route}` : 'unmatched', status: String(res.statusCode) });
+      // Apollo is mounted as middleware at /graphql, so Express names no route for it.
+      const label = route ? `${req.baseUrl}${route}` : req.baseUrl === '/graphql' || req.path === '/graphql' ? '/graphql' : 'unmatched';
+      end({ method: req.method, route: label, status: String(res.statusCode) });
     });
     next();
   };
+}
+
+/** Whether a proxy says it forwarded the request (so its loopback address is the proxy's, not the caller's). */
+export function forwarded(headers: Record<string, string | string[] | undefined>): boolean {
+  return headers['x-forwarded-for'] !== undefined || headers.forwarded !== undefined || headers['x-real-ip'] !== undefined;
 }
 
 /** GET /metrics on a port of its own, for the worker role (which has no HTTP server). */
@@ -25,7 +32,7 @@ export async function serveMetrics(metrics: MetricsService, port: number, host: 
         res.writeHead(404).end();
         return;
       }
-      if (!metrics.mayRead(req.headers.authorization, req.socket.remoteAddress)) {
+      if (!metrics.mayRead(req.headers.authorization, req.socket.remoteAddress, forwarded(req.headers))) {
         res.writeHead(403, { 'content-type': 'text/plain' }).end('metrics need the metrics token or a caller on loopback\n');
         return;
       }

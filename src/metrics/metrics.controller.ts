@@ -4,6 +4,7 @@ import type { Request, Response } from 'express';
 import { Operation } from '../common/api-operation';
 import { BerthError, ErrorCode } from '../common/errors';
 import { Public } from '../common/principal';
+import { forwarded } from './http-metrics';
 import { MetricsService } from './metrics.service';
 
 @ApiTags('metrics')
@@ -23,7 +24,7 @@ export class MetricsController {
   @ApiProduces('text/plain')
   @ApiOkResponse({ description: 'The metrics, in the Prometheus text exposition format' })
   async scrape(@Req() req: Request, @Res() res: Response): Promise<void> {
-    if (!this.metrics.mayRead(req.headers.authorization, req.socket.remoteAddress))
+    if (!this.metrics.mayRead(req.headers.authorization, req.socket.remoteAddress, forwarded(req.headers)))
       throw new BerthError(ErrorCode.FORBIDDEN, 'Metrics need the metrics token (BERTH_METRICS_TOKEN) or a caller on loopback');
     const body = await this.metrics.registry.metrics();
     res.status(200).type(this.metrics.registry.contentType).send(body);

@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
@@ -110,23 +110,47 @@ export class MetricsService {
     for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'])
       this.registry.removeSingleMetric(name);
     const db = this.prisma;
+    const failures = new Counter({
+      name: 'berth_metrics_collect_failures_total',
+      help: 'Scrapes in which a gauge read from PostgreSQL or Redis could not be read (the gauge was left empty)',
+      labelNames: ['gauge'],
+      registers: [this.registry],
+    });
+    const logger = new Logger('Metrics');
+    /** A gauge's collect that cannot fail or stall the whole scrape: a dependency down (or slower than 2 s) empties that gauge only, and is counted. */
+    const safely = (gauge: string, read: (this: Gauge) => Promise<void>) =>
+      async function (this: Gauge): Promise<void> {
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          await Promise.race([
+            read.call(this),
+            new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('no answer within 2 s')), 2000))),
+          ]);
+        } catch (e) {
+          this.reset();
+          failures.inc({ gauge });
+          logger.warn(`${gauge}: ${(e as Error).message}`);
+        } finally {
+          clearTimeout(timer);
+        }
+      };
     new Gauge({
       name: 'berth_sites',
       help: 'Sites that are not deleted, by status and health',
       labelNames: ['status', 'health'],
       registers: [this.registry],
-      async collect() {
+      collect: safely('berth_sites', async function () {
         this.reset();
         const rows = await db.site.groupBy({ by: ['status', 'health'], where: { status: { not: 'DELETED' } }, _count: { _all: true } });
         for (const r of rows) this.set({ status: r.status, health: r.health }, r._count._all);
-      },
+      }),
     });
     new Gauge({
       name: 'berth_jobs_active',
       help: 'Jobs queued or running, by kind and status',
       labelNames: ['kind', 'status'],
       registers: [this.registry],
-      async collect() {
+      collect: safely('berth_jobs_active', async function () {
         this.reset();
         const rows = await db.job.groupBy({
           by: ['kind', 'status'],
@@ -134,16 +158,16 @@ export class MetricsService {
           _count: { _all: true },
         });
         for (const r of rows) this.set({ kind: r.kind, status: r.status }, r._count._all);
-      },
+      }),
     });
     new Gauge({
       name: 'berth_job_oldest_queued_age_seconds',
       help: 'How long the oldest queued job has waited (0: none waits)',
       registers: [this.registry],
-      async collect() {
+      collect: safely('berth_job_oldest_queued_age_seconds', async function () {
         const oldest = await db.job.findFirst({ where: { status: 'QUEUED' }, orderBy: { createdAt: 'asc' }, select: { createdAt: true } });
         this.set(oldest ? Math.max(0, (Date.now() - oldest.createdAt.getTime()) / 1000) : 0);
-      },
+      }),
     });
     const queues = this.queues;
     new Gauge({
@@ -151,13 +175,13 @@ export class MetricsService {
       help: "BullMQ's jobs by queue and state (waiting, delayed, active, prioritized)",
       labelNames: ['queue', 'state'],
       registers: [this.registry],
-      async collect() {
+      collect: safely('berth_queue_jobs', async function () {
         this.reset();
         for (const [name, queue] of queues) {
           const counts = await queue.getJobCounts('waiting', 'delayed', 'active', 'prioritized');
           for (const [state, count] of Object.entries(counts)) this.set({ queue: name, state }, count);
         }
-      },
+      }),
     });
   }
 
@@ -191,10 +215,15 @@ export class MetricsService {
     }
   }
 
-  /** Whether a caller may read /metrics: with BERTH_METRICS_TOKEN set, whoever shows it; without, loopback callers only. */
-  mayRead(authorization: string | undefined, remoteAddress: string | undefined): boolean {
+  /**
+   * Whether a caller may read /metrics: with BERTH_METRICS_TOKEN set, whoever shows it;
+   * without, loopback callers only, and not through a proxy on the same host (a request
+   * that says it was forwarded came from elsewhere).
+   */
+  mayRead(authorization: string | undefined, remoteAddress: string | undefined, forwarded = false): boolean {
     const token = this.config.BERTH_METRICS_TOKEN;
     if (token) return authorization !== undefined && sameSecret(authorization, `Bearer ${token}`);
+    if (forwarded) return false;
     return remoteAddress === '127.0.0.1' || remoteAddress === '::1' || remoteAddress === '::ffff:127.0.0.1';
   }
 }

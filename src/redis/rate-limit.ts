@@ -18,7 +18,8 @@ local wait = tat - tolerance - now
 if wait > 0 then return {math.ceil(wait), 0, math.ceil(tat - now)} end
 local nexttat = tat + interval
 redis.call('set', KEYS[1], nexttat, 'px', math.ceil(nexttat - now))
-return {0, math.max(0, math.floor((now + tolerance - nexttat) / interval) + 1), math.ceil(nexttat - now)}`;
+-- (the 1e-6 keeps a limit whose interval is not a whole number of ms from losing one to rounding)
+return {0, math.max(0, math.floor((now + tolerance - nexttat) / interval + 1e-6) + 1), math.ceil(nexttat - now)}`;
 
 const COMMAND = 'berthGcra';
 const defined = new WeakSet<Redis>();
