@@ -23,12 +23,14 @@ interface Globals {
   json?: boolean;
 }
 const globals = () => program.opts<Globals>();
+/** One client per run, made once the options are parsed. */
+let made: BerthClient | undefined;
 const client = () =>
-  new BerthClient({
+  (made ??= new BerthClient({
     url: globals().url,
     apiKey: globals().key,
     onRetry: ({ status, waitMs }) => process.stderr.write(`berth: ${status}, trying again in ${Math.ceil(waitMs / 1000)} s\n`),
-  });
+  }));
 const id = (value: string) => ({ params: { path: { id: value } } });
 
 /** Prints rows as a table (the given columns) or, with --json, the value as it came. */
