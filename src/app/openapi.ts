@@ -62,8 +62,8 @@ export function openApiDocument(app: INestApplication): OpenAPIObject {
   return complete(SwaggerModule.createDocument(app, config));
 }
 
-/** Adds the shared parts to a document Nest generated (exported for the unit test). */
-export function complete(doc: OpenAPIObject): OpenAPIObject {
+/** Adds the shared parts to a document Nest generated. */
+function complete(doc: OpenAPIObject): OpenAPIObject {
   doc.components ??= {};
   doc.components.schemas ??= {};
   doc.components.schemas.Problem = PROBLEM_SCHEMA;
