@@ -61,11 +61,17 @@ const site = (id: string) =>
     .set(auth(t.key))
     .then((r) => r.body);
 const inspect = (name: string) => h.docker.getContainer(name).inspect();
+/** The site, read for a wait: a FAILED site is reported (as the wait's last error) with its reason. */
+async function notFailed(id: string) {
+  const s = await site(id);
+  if (s.status === 'FAILED') throw new Error(`site ${id} is FAILED: ${s.lastError}`);
+  return s;
+}
 
 /** Waits until the site is RUNNING with a running container whose id differs from `oldId` (when given). */
 async function converged(id: string, container: string, oldId?: string) {
   return eventually(async () => {
-    const s = await site(id);
+    const s = await notFailed(id);
     const info = await inspect(container).catch(() => undefined);
     return s.status === 'RUNNING' && info?.State.Running && (!oldId || info.Id !== oldId) ? info : undefined;
   }, `${container} to be running again`);
@@ -78,12 +84,13 @@ async function converged(id: string, container: string, oldId?: string) {
  */
 async function repaired(id: string) {
   return eventually(async () => {
-    const { rows } = await h.db.query<{ kind: string; status: string }>(
-      `SELECT kind, status FROM "Job" WHERE "siteId" = $1 ORDER BY "createdAt" DESC`,
+    const { rows } = await h.db.query<{ kind: string; status: string; error: string | null }>(
+      `SELECT kind, status, error FROM "Job" WHERE "siteId" = $1 ORDER BY "createdAt" DESC`,
       [id],
     );
     if (rows.some((j) => j.status === 'QUEUED' || j.status === 'RUNNING')) return undefined;
     const last = rows.find((j) => j.kind === 'REPAIR');
+    if (last?.status === 'FAILED') throw new Error(`its last repair FAILED: ${last.error}`);
     return last?.status === 'SUCCEEDED' ? last : undefined;
   }, `a repair of site ${id} to succeed`);
 }
@@ -125,6 +132,7 @@ describe('the reconciler', () => {
       'the network to be made again',
     );
     const wp = await eventually(async () => {
+      await notFailed(s.id);
       const info = await inspect(testNames.wpContainer(t.tenant.slug, 'netgone')).catch(() => undefined);
       return info?.State.Running && info.NetworkSettings.Networks[net]?.NetworkID === recreated.Id ? info : undefined;
     }, 'WordPress on the new network');
