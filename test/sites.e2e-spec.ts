@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { dockerOptions } from '../src/docker/docker-options';
 import { auth, createTenant, envOf, exec, gql, startHarness, uniqueSlug, waitForJob, type Harness } from './harness';
 import { eventually } from './receivers';
-import { testNames } from './env';
+import { testEnv, testNames } from './env';
+import { SecretBox } from '../src/common/crypto';
 import { removeSuiteObjects } from './suite-helpers';
 
 let h: Harness;
@@ -413,6 +414,43 @@ describe('tenants provisioning at once', () => {
     }
     expect((await h.http.get('/v1/sites').set(auth(b.key))).body.map((s: { id: string }) => s.id)).toEqual([sb.site.id]);
     expect((await h.docker.getContainer(testNames.wpContainer(c.tenant.slug, 'www')).inspect()).State.Running).toBe(true);
+
+    // Each database server started from the data directory prepared in its image, and its
+    // first start gave it its own root password: each tenant's opens its own server only.
+    const box = new SecretBox(Buffer.from(testEnv().BERTH_ENCRYPTION_KEY as string, 'base64'));
+    const rootPassword = async (id: string) =>
+      box.open((await h.db.query('SELECT "dbRootPasswordEnc" AS s FROM "Tenant" WHERE id = $1', [id])).rows[0].s as string);
+    const [pb, pc] = await Promise.all([rootPassword(b.tenant.id), rootPassword(c.tenant.id)]);
+    expect(pb).not.toBe(pc);
+    const asRoot = (t: typeof b, pw: string) =>
+      exec(h.docker, testNames.dbContainer(t.tenant.slug), [
+        'mariadb',
+        '-h127.0.0.1',
+        '-uroot',
+        `-p${pw}`,
+        '-N',
+        '-e',
+        'SELECT CURRENT_USER()',
+      ]);
+    expect(await asRoot(b, pb)).toMatchObject({ code: 0, out: expect.stringContaining('root@%') });
+    expect(await asRoot(c, pc)).toMatchObject({ code: 0, out: expect.stringContaining('root@%') });
+    expect(await asRoot(b, pc)).toMatchObject({ code: 1, out: expect.stringMatching(/Access denied/) });
+    expect(await asRoot(c, pb)).toMatchObject({ code: 1, out: expect.stringMatching(/Access denied/) });
+    for (const t of [b, c]) {
+      const db = testNames.dbContainer(t.tenant.slug);
+      const log = (await h.docker.getContainer(db).logs({ stdout: true, stderr: true })).toString();
+      expect(log).toContain('Unpacking the prepared data directory');
+      expect(log).not.toContain('Initializing database files');
+      // Once it answered, nothing of the first start is left: no marker, no init file.
+      await eventually(
+        async () =>
+          /first start done/.test((await h.docker.getContainer(db).logs({ stdout: true, stderr: true })).toString()) ? true : undefined,
+        'the first start to end',
+      );
+      const left = await exec(h.docker, db, ['ls', '-A', '/var/lib/mysql', '/run/mysqld']);
+      expect(left.out).toContain('mysqld.sock'); // control: the listing sees /run/mysqld
+      expect(left.out).not.toMatch(/berth-first-start|berth-init\.sql/);
+    }
   });
 });
 

@@ -4,8 +4,12 @@
 #   MARIADB_ALLOW_EMPTY_ROOT_PASSWORD=1, or MARIADB_RANDOM_ROOT_PASSWORD=1
 #   MARIADB_ROOT_HOST (default %), MARIADB_DATABASE, MARIADB_USER, MARIADB_PASSWORD
 #   (MYSQL_* aliases too), /docker-entrypoint-initdb.d/*.sql|*.sql.gz|*.sh
-# On an empty /var/lib/mysql it initialises the data directory with a temporary server
-# that does not listen on the network, then execs mariadbd on 0.0.0.0:3306 as mysql.
+# On an empty /var/lib/mysql it unpacks the data directory prepared at image build and
+# has the server itself set the root password (and database, user) on its first start,
+# through --init-file, before it accepts any connection. With /docker-entrypoint-initdb.d
+# scripts (or no prepared directory) it initialises the data directory the official way,
+# with a temporary server that does not listen on the network. Then it execs mariadbd on
+# 0.0.0.0:3306 as mysql.
 set -eo pipefail
 shopt -s nullglob
 
@@ -14,7 +18,9 @@ err() { printf '%s [ERROR] [Entrypoint]: %s\n' "$(date --rfc-3339=seconds)" "$*"
 
 # file_env VAR [DEFAULT]: VAR, VAR_FILE, then the MYSQL_ alias of a MARIADB_ variable
 file_env() {
-  local var=$1 def=${2:-} alias=${1/#MARIADB_/MYSQL_} val=$def
+  # (one local each: the words of one `local` are all expanded before any is assigned)
+  local var=$1 def=${2:-} alias=${1/#MARIADB_/MYSQL_}
+  local val=$def
   if [ -n "${!var:-}" ] && [ -n "$(eval echo "\${${var}_FILE:-}")" ]; then
     err "both $var and ${var}_FILE are set (but are exclusive)"
   fi
@@ -50,7 +56,18 @@ if [ "$(id -u)" = 0 ]; then
   set -- "$@" --user=mysql
 fi
 
-if [ ! -d "$DATADIR/mysql" ]; then
+PREPARED=/usr/local/lib/berth/mariadb-datadir.tar
+# set while the prepared directory's root password has not been set yet
+PENDING=$DATADIR/berth-first-start
+INIT_FILE=/run/mysqld/berth-init.sql
+initdb_scripts=(/docker-entrypoint-initdb.d/*)
+
+if [ ! -d "$DATADIR/mysql" ] && [ -f "$PREPARED" ] && [ ${#initdb_scripts[@]} -eq 0 ]; then
+  log "Unpacking the prepared data directory"
+  tar --sparse -C "$DATADIR" -xf "$PREPARED"
+fi
+
+read_settings() {
   file_env MARIADB_ROOT_PASSWORD
   file_env MARIADB_ROOT_HOST '%'
   file_env MARIADB_DATABASE
@@ -66,6 +83,61 @@ if [ ! -d "$DATADIR/mysql" ]; then
     MARIADB_ROOT_PASSWORD=$(tr -dc '[:alnum:]' </dev/urandom | head -c 32)
     log "GENERATED ROOT PASSWORD: $MARIADB_ROOT_PASSWORD"
   fi
+  rootpw=$(sql_escape "$MARIADB_ROOT_PASSWORD")
+  roothost=$(sql_escape "$MARIADB_ROOT_HOST")
+}
+
+# The SQL that makes a server its owner's, one statement a line (as --init-file wants);
+# idempotent, so a first start cut short is done again.
+owner_sql() {
+  echo "ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('$rootpw') OR unix_socket;"
+  # the prepared root@% (locked, all privileges and PROXY) becomes the network root
+  case "$MARIADB_ROOT_HOST" in
+    localhost) echo "DROP USER IF EXISTS 'root'@'%';" ;;
+    %) echo "ALTER USER 'root'@'%' IDENTIFIED BY '$rootpw' ACCOUNT UNLOCK;" ;;
+    *)
+      echo "RENAME USER 'root'@'%' TO 'root'@'$roothost';"
+      echo "ALTER USER 'root'@'$roothost' IDENTIFIED BY '$rootpw' ACCOUNT UNLOCK;"
+      ;;
+  esac
+  if [ -n "$MARIADB_DATABASE" ]; then
+    echo "CREATE DATABASE IF NOT EXISTS \`${MARIADB_DATABASE//\`/\`\`}\`;"
+  fi
+  if [ -n "$MARIADB_USER" ] && [ -n "$MARIADB_PASSWORD" ]; then
+    echo "CREATE OR REPLACE USER '$(sql_escape "$MARIADB_USER")'@'%' IDENTIFIED BY '$(sql_escape "$MARIADB_PASSWORD")';"
+    if [ -n "$MARIADB_DATABASE" ]; then
+      db=${MARIADB_DATABASE//\`/\`\`}
+      echo "GRANT ALL ON \`${db//_/\\_}\`.* TO '$(sql_escape "$MARIADB_USER")'@'%';"
+    fi
+  fi
+}
+
+if [ -e "$PENDING" ]; then
+  read_settings
+  log "First start from the prepared data directory: the server sets its root password before it accepts connections"
+  # /run/mysqld is the container's own tmpfs; the file goes once the server answers
+  (umask 077 && owner_sql >"$INIT_FILE")
+  chown mysql:mysql "$INIT_FILE" 2>/dev/null || true
+  set -- "$@" "--init-file=$INIT_FILE"
+  # Once the server answers (after the init file ran), the first start is over. Started
+  # twice over so that PID 1 (the container's init), not mariadbd, is its parent and reaps it.
+  (
+    (
+      for _ in $(seq 1 1200); do
+        if mariadb --protocol=socket --socket="$SOCKET" -uroot -e 'SELECT 1' >/dev/null 2>&1; then
+          rm -f "$PENDING" "$INIT_FILE"
+          log "Root password set; first start done"
+          exit 0
+        fi
+        sleep 0.1
+      done
+    ) </dev/null &
+  )
+  exec "$@"
+fi
+
+if [ ! -d "$DATADIR/mysql" ]; then
+  read_settings
 
   log "Initializing database files"
   mariadb-install-db --datadir="$DATADIR" --rpm --auth-root-authentication-method=normal \
@@ -86,8 +158,6 @@ if [ ! -d "$DATADIR/mysql" ]; then
   mariadb --protocol=socket --socket="$SOCKET" -uroot -e 'SELECT 1' >/dev/null || err "temporary server did not answer"
   log "Temporary server started"
 
-  rootpw=$(sql_escape "$MARIADB_ROOT_PASSWORD")
-  roothost=$(sql_escape "$MARIADB_ROOT_HOST")
   sql="SET @@SESSION.SQL_LOG_BIN=0;
 SET @@SESSION.SQL_MODE=REPLACE(@@SESSION.SQL_MODE, 'NO_BACKSLASH_ESCAPES', '');
 DELETE FROM mysql.global_priv WHERE User='';
