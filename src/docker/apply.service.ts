@@ -6,9 +6,16 @@ import { replacementReason } from './plan-drift';
 import { LABEL, MANAGED_BY, type ContainerSpec, type NetworkSpec, type Plan, type VolumeSpec } from './plan.types';
 
 /** What one apply changed; an apply of an unchanged plan reports nothing. */
+/** A container as an apply left it: what it made or found, without asking the engine again. */
+export interface AppliedContainer {
+  id: string;
+  name: string;
+  running: boolean;
+}
+
 export interface ApplyReport {
   changes: string[];
-  containers: Record<string, ContainerInfo>;
+  containers: Record<string, AppliedContainer>;
 }
 
 /**
@@ -71,7 +78,11 @@ export class ApplyService {
     report.changes.push(`volume ${spec.name} created`);
   }
 
-  private async ensureContainer(spec: ContainerSpec, report: ApplyReport): Promise<ContainerInfo> {
+  /**
+   * Makes one container match its spec. The engine is asked only what Berth does not know:
+   * a container it has just created, started or stopped is not inspected again.
+   */
+  private async ensureContainer(spec: ContainerSpec, report: ApplyReport): Promise<AppliedContainer> {
     let info = await this.docker.inspectContainer(spec.name);
     if (info) assertOwned('container', spec.name, info.Config.Labels, this.instance);
     const reason = info && (await this.replacementReason(info, spec));
@@ -82,26 +93,35 @@ export class ApplyService {
       report.changes.push(`container ${spec.name} replaced (${reason})`);
       info = undefined;
     }
-    if (!info) {
+    let id: string;
+    let running: boolean;
+    if (info) {
+      ({ Id: id } = info);
+      running = info.State.Running;
+    } else {
       try {
-        await this.docker.createContainer(spec.create);
+        id = await this.docker.createContainer(spec.create);
+        running = false;
         report.changes.push(`container ${spec.name} created`);
       } catch (e) {
-        // Another apply created it between our inspect and create: adopt it.
+        // Another apply created it between our inspect and create: adopt it, once we know
+        // it is this instance's.
         if (!isConflict(e)) throw e;
+        const adopted = await this.mustInspect(spec.name);
+        assertOwned('container', spec.name, adopted.Config.Labels, this.instance);
+        ({ Id: id } = adopted);
+        running = adopted.State.Running;
       }
-      info = await this.mustInspect(spec.name);
-      // What we adopted (or made) may still be someone else's: check before starting it.
-      assertOwned('container', spec.name, info.Config.Labels, this.instance);
     }
-    if (spec.running && !info.State.Running) {
-      info = await this.start(spec, info, report);
-    } else if (!spec.running && info.State.Running) {
-      await this.docker.stopContainer(info.Id);
+    if (spec.running && !running) {
+      id = await this.start(spec, id, report);
+      running = true;
+    } else if (!spec.running && running) {
+      await this.docker.stopContainer(id);
       report.changes.push(`container ${spec.name} stopped`);
-      info = await this.mustInspect(spec.name);
+      running = false;
     }
-    return info;
+    return { id, name: spec.name, running };
   }
 
   private async requireImage(spec: ContainerSpec, current?: ContainerInfo): Promise<void> {
@@ -120,20 +140,19 @@ export class ApplyService {
    * a container the Engine sees as stopped, and every start then fails with "task ...: already
    * exists": such a container is made anew (its data lives on named volumes), once.
    */
-  private async start(spec: ContainerSpec, info: ContainerInfo, report: ApplyReport): Promise<ContainerInfo> {
+  private async start(spec: ContainerSpec, id: string, report: ApplyReport): Promise<string> {
     try {
-      await this.docker.startContainer(info.Id);
+      await this.docker.startContainer(id);
       report.changes.push(`container ${spec.name} started`);
+      return id;
     } catch (e) {
       if (!/already exists/i.test((e as Error).message)) throw e;
-      await this.docker.removeContainer(info.Id);
-      await this.docker.createContainer(spec.create);
-      const made = await this.mustInspect(spec.name);
-      assertOwned('container', spec.name, made.Config.Labels, this.instance);
-      await this.docker.startContainer(made.Id);
+      await this.docker.removeContainer(id);
+      const made = await this.docker.createContainer(spec.create);
+      await this.docker.startContainer(made);
       report.changes.push(`container ${spec.name} replaced (the Engine kept a stale task for it)`);
+      return made;
     }
-    return this.mustInspect(spec.name);
   }
 
   /** Why the container must be made anew (see {@link replacementReason}); the network is looked up only when the spec names one. */

@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { dockerOptions } from './docker-options';
 import { followedLog } from './log-stream';
+import { noteEngineCall } from '../common/engine-calls';
 
 export interface ExecResult {
   exitCode: number;
@@ -94,6 +95,13 @@ export class DockerService {
 
   constructor(@Inject(BERTH_CONFIG) config: BerthConfig) {
     this.docker = new Docker(dockerOptions(config.DOCKER_HOST));
+    // Every Engine API call goes through the modem's dial: counted for the job step it serves.
+    const modem = this.docker.modem as { dial: (options: { method: string; path: string }, cb: unknown) => unknown };
+    const dial = modem.dial.bind(modem);
+    modem.dial = (options, cb) => {
+      noteEngineCall(options.method, options.path);
+      return dial(options, cb);
+    };
     this.pullTimeoutMs = Math.floor(config.BERTH_STEP_TIMEOUT_MS / 2);
     this.execTimeoutMs = config.BERTH_STEP_TIMEOUT_MS;
   }

@@ -1,3 +1,4 @@
+import type { EngineCalls } from '../common/engine-calls';
 import type { Job } from '../generated/prisma/client';
 import { JobKind } from '../generated/prisma/enums';
 
@@ -32,4 +33,6 @@ export interface StepRecord {
   finishedAt?: string;
   detail?: string;
   error?: string;
+  /** Docker Engine API calls the step made, by endpoint (absent when it made none). */
+  engineCalls?: EngineCalls;
 }

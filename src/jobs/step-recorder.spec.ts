@@ -86,3 +86,27 @@ describe('StepRecorder', () => {
     expect(ran).toBe(false);
   });
 });
+
+describe('StepRecorder and the Engine API calls of a step', () => {
+  it('records the calls each step made, also when it fails, and none for a step that made none', async () => {
+    const { noteEngineCall } = await import('../common/engine-calls');
+    const steps = recorder();
+    await steps.run('create', async () => {
+      noteEngineCall('POST', '/v1.41/containers/create?name=a');
+      await sleep(1);
+      noteEngineCall('POST', '/v1.41/containers/abc/start');
+    });
+    await steps.run('think', async () => 1);
+    await expect(
+      steps.run('fail', async () => {
+        noteEngineCall('GET', '/containers/abc/json');
+        throw new Error('no');
+      }),
+    ).rejects.toThrow('no');
+    expect(steps.steps.map((s) => [s.name, s.engineCalls])).toEqual([
+      ['create', { 'POST /containers/create': 1, 'POST /containers/{id}/start': 1 }],
+      ['think', undefined],
+      ['fail', { 'GET /containers/{id}/json': 1 }],
+    ]);
+  });
+});

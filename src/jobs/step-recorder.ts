@@ -1,3 +1,4 @@
+import { countEngineCalls, type EngineCalls } from '../common/engine-calls';
 import type { StepRecord } from './job.types';
 
 export interface StepRecorderOptions {
@@ -43,8 +44,9 @@ export class StepRecorder {
     const step: StepRecord = { name, status: 'running', startedAt: new Date().toISOString() };
     this.steps.push(step);
     await this.onChange(this.steps, this.progress());
+    const calls: EngineCalls = {};
     try {
-      const result = await this.bounded(name, fn, timeoutMs);
+      const result = await this.bounded(name, (signal) => countEngineCalls(calls, () => fn(signal)), timeoutMs);
       step.status = 'succeeded';
       step.detail = detail?.(result);
       return result;
@@ -54,6 +56,7 @@ export class StepRecorder {
       throw e;
     } finally {
       step.finishedAt = new Date().toISOString();
+      if (Object.keys(calls).length > 0) step.engineCalls = { ...calls };
       await this.onChange(this.steps, this.progress());
     }
   }

@@ -102,11 +102,11 @@ export class SiteRunner {
       return SiteStatus.STOPPED;
     }
     if (job.kind === JobKind.RESTART && !restartedBy(report)) {
-      await steps.run('restart WordPress container', (signal) => this.engine.restart(wp.Id, signal));
+      await steps.run('restart WordPress container', (signal) => this.engine.restart(wp.id, signal));
     }
     const port = await steps.run(
       'wait for HTTP',
-      (signal) => this.engine.waitForHttp(wp.Name.replace(/^\//, ''), signal),
+      (signal) => this.engine.waitForHttp(wp.name, signal),
       (p) => `answering on port ${p}`,
     );
     const { url, hostname } = await this.primary(tenant, site, port);
@@ -115,7 +115,7 @@ export class SiteRunner {
       ? undefined
       : await steps.run(
           'install WordPress',
-          (signal) => this.engine.installWordPress(wp.Name.replace(/^\//, ''), this.planner.installRequest(tenant, site, url), signal),
+          (signal) => this.engine.installWordPress(wp.name, this.planner.installRequest(tenant, site, url), signal),
           (r) => (r.fresh ? `WordPress ${r.version} installed for ${wordpressSettings(site, tenant).adminUser}` : 'already installed'),
         );
     // WordPress's home follows the site's public URL (a new primary domain, a site from before).

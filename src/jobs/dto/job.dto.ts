@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Field, ID, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { JobKind, JobStatus } from '../../generated/prisma/enums';
+import { GraphQLJSONObject } from '../../common/json.scalar';
 
 registerEnumType(JobKind, {
   name: 'JobKind',
@@ -48,6 +49,18 @@ export class JobStepView {
   @Field(() => String, { nullable: true, description: 'Why it failed (at most 1000 characters); null unless it failed' })
   @ApiPropertyOptional({ description: 'Why it failed (at most 1000 characters); absent unless it failed' })
   error?: string;
+  @Field(() => GraphQLJSONObject, {
+    nullable: true,
+    description:
+      'The Docker Engine API calls it made, by endpoint with ids left out (such as "POST /containers/create": 1); null if it made none',
+  })
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: { type: 'integer' },
+    example: { 'POST /containers/create': 1, 'POST /containers/{id}/start': 1 },
+    description: 'The Docker Engine API calls it made, by endpoint with ids left out; absent if it made none',
+  })
+  engineCalls?: Record<string, number>;
 }
 
 @ObjectType('Job', {
