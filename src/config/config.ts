@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { parseIpv4Cidr, parseNetworks } from '../common/cidr';
 
@@ -61,6 +62,18 @@ const schema = z.object({
     .default([20000, 29999]),
   BERTH_SUBNET_PREFIX: z.coerce.number().int().min(16).max(29).default(24),
   BERTH_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  /**
+   * Site jobs that create, start and wait for containers on the engine at once (across every
+   * worker process of the instance); the others wait for a slot. Starting containers and
+   * database servers is CPU-bound on the host: beyond about twice its cores, more at once only
+   * slows each (see README, Performance). Default: twice the cores of the machine Berth runs on.
+   */
+  BERTH_ENGINE_SLOTS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(256)
+    .default(() => Math.max(2, 2 * availableParallelism())),
   BERTH_JOB_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
   BERTH_JOB_BACKOFF_MS: z.coerce.number().int().min(0).default(2000),
   /** Upper bound for one step of a job (waiting for the database, for HTTP, ...). */

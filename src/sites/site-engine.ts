@@ -4,13 +4,18 @@ import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { ApplyService, type ApplyReport } from '../docker/apply.service';
 import { DockerService, type ContainerInfo } from '../docker/docker.service';
 import { emptyPlan, type Plan } from '../docker/plan.types';
-import { RedisService } from '../redis/redis.service';
+import { RedisService, type Lock } from '../redis/redis.service';
+import type { StepRecorder } from '../jobs/step-recorder';
 import { HostPorts } from './host-ports';
 import { runSql, waitForDatabase } from './site-database';
 import { names } from './site-plan';
 import { siteUrl } from '../common/site-url';
 import { moveWordPress, type MoveReport } from './wordpress-move';
 import { INSTALL_COMMAND, INSTALL_PHP, parseInstallResult, type InstallRequest, type InstallResult } from './wordpress-install';
+
+/** How long a job may wait for an engine slot, and how long a slot outlives a holder that died. */
+const SLOT_WAIT_MS = 60 * 60_000;
+const SLOT_TTL_MS = 30_000;
 
 /** The web server's user in WordPress images (Debian's www-data): what WordPress itself writes as. */
 const WEB_USER = '33:33';
@@ -43,6 +48,50 @@ export class SiteEngine {
       return (await this.applier.apply(plan, undefined, AbortSignal.any([signal, lock.signal]))).changes;
     } finally {
       await lock.release();
+    }
+  }
+
+  /**
+   * Runs fn holding one of the engine's BERTH_ENGINE_SLOTS slots (Redis locks, so shared by
+   * every worker process of the instance and freed by a holder that dies): a site job that
+   * finds none free waits, as a step of its own, until one is. Admission only: a slot lost
+   * while fn runs (Redis out of reach) does not stop fn.
+   */
+  async withEngineSlot<T>(steps: StepRecorder, fn: () => Promise<T>): Promise<T> {
+    const slots = this.config.BERTH_ENGINE_SLOTS;
+    const slot =
+      (await this.trySlot()) ??
+      (await steps.run(
+        'wait for an engine slot',
+        (signal) => this.waitForSlot(signal),
+        () => `${slots} site job${slots === 1 ? '' : 's'} at once on this engine`,
+        // Waiting is queueing, not a step that hangs: as long as a burst needs.
+        SLOT_WAIT_MS,
+      ));
+    try {
+      return await fn();
+    } finally {
+      await slot.release();
+    }
+  }
+
+  private async trySlot(): Promise<Lock | undefined> {
+    const slots = this.config.BERTH_ENGINE_SLOTS;
+    // From a random slot on, so that waiting jobs do not all contend for slot 0.
+    const first = Math.floor(Math.random() * slots);
+    for (let i = 0; i < slots; i++) {
+      const lock = await this.redis.tryLock(`berth:slot:engine:${this.config.BERTH_INSTANCE}:${(first + i) % slots}`, SLOT_TTL_MS);
+      if (lock) return lock;
+    }
+    return undefined;
+  }
+
+  private async waitForSlot(signal: AbortSignal): Promise<Lock> {
+    for (;;) {
+      signal.throwIfAborted();
+      const lock = await this.trySlot();
+      if (lock) return lock;
+      await delay(100 + Math.floor(Math.random() * 100), undefined, { signal });
     }
   }
 
