@@ -10,6 +10,7 @@ import { Client, Pool } from 'pg';
 import {
   answers,
   Api,
+  machineCpu,
   backgroundBusy,
   machineInfo,
   median,
@@ -57,7 +58,11 @@ const opts = {
   quietMaxS: int('BENCH_QUIET_MAX_S', 300),
   quietPct: int('BENCH_QUIET_PCT', 20),
   quietBudgetS: int('BENCH_QUIET_BUDGET_S', 900),
-  /** Comma-separated subset of: single,throughput,api,scale,real (default: all). */
+  /** Density: idle sites over tenants, watched by Berth as in production, measured for this long. */
+  densitySites: int('BENCH_DENSITY_SITES', 100),
+  densityTenants: int('BENCH_DENSITY_TENANTS', 30),
+  densitySeconds: int('BENCH_DENSITY_SECONDS', 180),
+  /** Comma-separated subset of: single,throughput,api,scale,real,density (default: all). */
   only: env.BENCH_ONLY ? new Set(env.BENCH_ONLY.split(',')) : undefined,
 };
 const wanted = (phase: string) => !opts.only || opts.only.has(phase);
@@ -470,6 +475,72 @@ function medianTimeline(list: (DbTimeline | undefined)[]) {
     startToReadyS: round(median(l.map((d) => d.startToReadyS)), 2),
     startToReadyRangeS: [Math.min(...l.map((d) => d.startToReadyS)), Math.max(...l.map((d) => d.startToReadyS))],
   };
+}
+
+/**
+ * 7. Density: N idle sites over T tenants (stand-in WordPress, real MariaDB servers), with
+ * Berth running as in production (its probes every BERTH_PROBE_INTERVAL_MS, its reconciler,
+ * the containers' health checks): the whole machine's CPU over a window, against the same
+ * window measured just before the sites existed.
+ */
+async function density() {
+  const { densitySites: n, densityTenants: tn, densitySeconds: secs } = opts;
+  log(`7. density: ${n} idle sites over ${tn} tenants, CPU over ${secs} s`);
+  await quiet('density baseline');
+  /** The whole machine's busy time over a window, in % of one core (to a tenth). */
+  const window = async (seconds: number) => {
+    const m0 = machineCpu();
+    const t = now();
+    await sleep(seconds * 1000);
+    const m1 = machineCpu();
+    return round((100 * (m1.busy - m0.busy)) / ((now() - t) / 1000), 1);
+  };
+  const before = await window(Math.min(60, secs));
+  const tenants: Tenant[] = [];
+  for (let i = 0; i < tn; i++) tenants.push(await createTenant(`bench-dn-${i}`));
+  const plan: { tenant: Tenant; name: string }[] = [];
+  for (let k = 0; plan.length < n; k++) for (const t of tenants) if (plan.length < n) plan.push({ tenant: t, name: `idle-${k}` });
+  const t0 = now();
+  const posts = await Promise.all(plan.map((p) => api.must('POST', '/v1/sites', p.tenant.key, { name: p.name }, [202])));
+  const { done, failed } = await untilSettled(
+    posts.map((p) => p.body.site.id as string),
+    t0,
+    20 * 60_000,
+    1000,
+  );
+  log(`  ${done.length} RUNNING, ${failed.length} failed, in ${sec(now() - t0)} s; settling 30 s`);
+  // Every site has been probed and every container has run its first health check by then.
+  await sleep(30_000);
+  const usage = await sampler(1000);
+  const with_ = await window(secs);
+  const during = (await usage.stop()).cpu;
+  const added = round(with_ - before, 1);
+  const out = {
+    sites: done.length,
+    tenants: tn,
+    seconds: secs,
+    probeIntervalMs: Number(env.BERTH_PROBE_INTERVAL_MS ?? 5000),
+    machinePctOfOneCoreBefore: before,
+    machinePctOfOneCoreWithSites: with_,
+    addedPctOfOneCore: added,
+    addedPer100SitesPctOfOneCore: round((added * 100) / Math.max(1, done.length), 1),
+    top: during.top,
+  };
+  results.density = out;
+  log(
+    `  machine ${out.machinePctOfOneCoreBefore}% of one core before, ${out.machinePctOfOneCoreWithSites}% with the sites: +${added}% (${out.addedPer100SitesPctOfOneCore}% per 100 sites); ${during.top
+      .slice(0, 6)
+      .map((t) => `${t.command} ${t.pctOfOneCore}%`)
+      .join(', ')}`,
+  );
+  goal(
+    `density: ${done.length} idle sites over ${tn} tenants, all they cost the machine (Berth, engine, containers)`,
+    '≤ 5 % of one core',
+    `+${added} % of one core (${out.machinePctOfOneCoreBefore} % before, ${out.machinePctOfOneCoreWithSites} % with them, over ${secs} s)`,
+    added <= 5,
+  );
+  await retire(tenants);
+  return out;
 }
 
 async function throughput(singleRunningS: number | undefined, scriptS: number | undefined) {
@@ -1125,6 +1196,7 @@ async function main(): Promise<void> {
     `${idle} MiB at start${idleAfter ? `, ${idleAfter} MiB after work` : ''}`,
     idle < 250 && (idleAfter ?? 0) < 250,
   );
+  if (wanted('density')) await density();
   if (wanted('api')) await apiLoad();
   if (opts.scale && wanted('scale')) await scale();
   else log('4. scale: skipped (run it with BENCH_SCALE=1 npm run bench: 300 sites across 100 tenants)');

@@ -225,6 +225,39 @@ describe('with an SMTP server and a webhook receiver', () => {
     expect(deliveries.some((x: { attempts: number }) => x.attempts >= 2)).toBe(true);
   });
 
+  it('a delivery still pending when its webhook is deactivated ends FAILED, saying why', async () => {
+    const t = await createTenant(h);
+    const hook = await h.http
+      .post('/v1/webhooks')
+      .set(auth(t.key))
+      .send({ url: `${hookUrl}?deactivated`, events: ['site.stop.requested'] });
+    expect(hook.status).toBe(201);
+    const site = await provision(h, t, { name: 'hooked' });
+    const deliveries = async () =>
+      (await h.http.get(`/v1/webhooks/${hook.body.id}/deliveries`).set(auth(t.key))).body as {
+        status: string;
+        attempts: number;
+        error: string | null;
+      }[];
+    receiver.failNext = 1_000_000;
+    try {
+      await h.http.post(`/v1/sites/${site.id}/stop`).set(auth(t.key));
+      // Control: the receiver refuses it, so the delivery is retried and stays PENDING meanwhile.
+      await eventually(
+        async () => ((await deliveries()).some((d) => d.status === 'PENDING' && d.attempts >= 1) ? true : undefined),
+        'a failed attempt',
+      );
+      expect((await h.http.patch(`/v1/webhooks/${hook.body.id}`).set(auth(t.key)).send({ active: false })).status).toBe(200);
+      const [ended] = await eventually(async () => {
+        const list = await deliveries();
+        return list.length === 1 && list[0].status === 'FAILED' ? list : undefined;
+      }, 'the delivery to end');
+      expect(ended.error).toMatch(/deactivated/);
+    } finally {
+      receiver.failNext = 0;
+    }
+  });
+
   it('webhooks have REST and GraphQL CRUD, scoped to the tenant, with bad URLs refused', async () => {
     const bad = await h.http.post('/v1/webhooks').set(auth(a.key)).send({ url: 'ftp://example.com/x' });
     expect(bad.status).toBe(400);

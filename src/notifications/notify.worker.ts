@@ -156,7 +156,13 @@ export class NotifyWorker {
   private async webhook(id: string, job: Job): Promise<void> {
     const d = await this.prisma.webhookDelivery.findUnique({ where: { id }, include: { webhook: true } });
     if (!d || d.status === DeliveryStatus.SUCCEEDED) return;
-    if (!d.webhook.active) throw new UnrecoverableError('webhook disabled');
+    if (!d.webhook.active) {
+      // Deactivated while this delivery waited: it ends, saying why, rather than stay PENDING.
+      const error = 'the webhook was deactivated before this delivery was made';
+      await this.prisma.webhookDelivery.update({ where: { id }, data: { status: DeliveryStatus.FAILED, error } });
+      this.metrics.deliveries.inc({ channel: 'webhook', result: 'failed' });
+      throw new UnrecoverableError(error);
+    }
     const event = await this.prisma.event.findUniqueOrThrow({ where: { id: d.eventId } });
     const body = JSON.stringify({
       id: event.id,
