@@ -57,14 +57,18 @@ if [ "$(id -u)" = 0 ]; then
 fi
 
 PREPARED=/usr/local/lib/berth/mariadb-datadir.tar
-# set while the prepared directory's root password has not been set yet
+# set while the prepared directory's root password has not been set yet (it is in the tar)
 PENDING=$DATADIR/berth-first-start
+# set while the prepared directory is being unpacked: a start cut short unpacks it again
+UNPACKING=$DATADIR/berth-unpacking
 INIT_FILE=/run/mysqld/berth-init.sql
 initdb_scripts=(/docker-entrypoint-initdb.d/*)
 
-if [ ! -d "$DATADIR/mysql" ] && [ -f "$PREPARED" ] && [ ${#initdb_scripts[@]} -eq 0 ]; then
+if { [ ! -d "$DATADIR/mysql" ] || [ -e "$UNPACKING" ]; } && [ -f "$PREPARED" ] && [ ${#initdb_scripts[@]} -eq 0 ]; then
   log "Unpacking the prepared data directory"
+  touch "$UNPACKING"
   tar --sparse -C "$DATADIR" -xf "$PREPARED"
+  rm -f "$UNPACKING"
 fi
 
 read_settings() {
@@ -80,7 +84,9 @@ read_settings() {
 	You need to specify one of MARIADB_ROOT_PASSWORD, MARIADB_ROOT_PASSWORD_FILE, MARIADB_ALLOW_EMPTY_ROOT_PASSWORD and MARIADB_RANDOM_ROOT_PASSWORD"
   fi
   if [ -n "$MARIADB_RANDOM_ROOT_PASSWORD" ] && [ -z "$MARIADB_ROOT_PASSWORD" ]; then
-    MARIADB_ROOT_PASSWORD=$(tr -dc '[:alnum:]' </dev/urandom | head -c 32)
+    # (not tr | head: head's exit would end tr with SIGPIPE, fatal under pipefail)
+    MARIADB_ROOT_PASSWORD=$(head -c 1024 /dev/urandom | LC_ALL=C tr -dc '[:alnum:]')
+    MARIADB_ROOT_PASSWORD=${MARIADB_ROOT_PASSWORD:0:32}
     log "GENERATED ROOT PASSWORD: $MARIADB_ROOT_PASSWORD"
   fi
   rootpw=$(sql_escape "$MARIADB_ROOT_PASSWORD")
@@ -96,8 +102,10 @@ owner_sql() {
     localhost) echo "DROP USER IF EXISTS 'root'@'%';" ;;
     %) echo "ALTER USER 'root'@'%' IDENTIFIED BY '$rootpw' ACCOUNT UNLOCK;" ;;
     *)
-      echo "RENAME USER 'root'@'%' TO 'root'@'$roothost';"
-      echo "ALTER USER 'root'@'$roothost' IDENTIFIED BY '$rootpw' ACCOUNT UNLOCK;"
+      # (without PROXY: only the prepared root@% has it, and the init file may not grant it)
+      echo "CREATE OR REPLACE USER 'root'@'$roothost' IDENTIFIED BY '$rootpw';"
+      echo "GRANT ALL ON *.* TO 'root'@'$roothost' WITH GRANT OPTION;"
+      echo "DROP USER IF EXISTS 'root'@'%';"
       ;;
   esac
   if [ -n "$MARIADB_DATABASE" ]; then
@@ -115,12 +123,13 @@ owner_sql() {
 if [ -e "$PENDING" ]; then
   read_settings
   log "First start from the prepared data directory: the server sets its root password before it accepts connections"
-  # /run/mysqld is the container's own tmpfs; the file goes once the server answers
+  # Berth mounts a tmpfs on /run/mysqld (elsewhere the file is in the container's writable
+  # layer); it is removed once the server answers with the password set
   (umask 077 && owner_sql >"$INIT_FILE")
   chown mysql:mysql "$INIT_FILE" 2>/dev/null || true
   set -- "$@" "--init-file=$INIT_FILE"
-  # Once the server answers (it accepts no connection before the init file has run), the
-  # first start is over. Waiting costs no process while the server boots: the socket is
+  # Once the server answers (it accepts no connection before the init file has run) and
+  # root@localhost has the password the init file gave it, the first start is over. Waiting costs no process while the server boots: the socket is
   # looked for with a builtin and the pauses are read timeouts on a pipe nobody writes to
   # (16 servers starting at once on 2 cores must not be slowed by their own watchers). Started
   # twice over so that PID 1 (the container's init), not mariadbd, is its parent and reaps it.
@@ -129,13 +138,19 @@ if [ -e "$PENDING" ]; then
       exec 9<> <(:)
       pause() { read -r -t "$1" -u 9 || :; }
       for _ in $(seq 1 1200); do
-        if [ -S "$SOCKET" ] && mariadb --protocol=socket --socket="$SOCKET" -uroot -e 'SELECT 1' >/dev/null 2>&1; then
-          rm -f "$PENDING" "$INIT_FILE"
-          log "Root password set; first start done"
+        if [ -S "$SOCKET" ] && set_up=$(mariadb --protocol=socket --socket="$SOCKET" -uroot -N -e \
+          "SELECT JSON_VALUE(Priv, '\$.plugin') FROM mysql.global_priv WHERE User = 'root' AND Host = 'localhost'" 2>/dev/null); then
+          if [ "$set_up" = mysql_native_password ]; then
+            rm -f "$PENDING" "$INIT_FILE"
+            log "Root password set; first start done"
+          else
+            log "ERROR: the first start's SQL did not set the root password (see the server's errors above); it runs again at the next start"
+          fi
           exit 0
         fi
         pause 0.1
       done
+      log "ERROR: the server did not answer within 120 s of its first start; it is done again at the next start"
     ) </dev/null &
   )
   exec "$@"

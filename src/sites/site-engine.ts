@@ -59,15 +59,25 @@ export class SiteEngine {
    */
   async withEngineSlot<T>(steps: StepRecorder, fn: () => Promise<T>): Promise<T> {
     const slots = this.config.BERTH_ENGINE_SLOTS;
-    const slot =
-      (await this.trySlot()) ??
-      (await steps.run(
-        'wait for an engine slot',
-        (signal) => this.waitForSlot(signal),
-        () => `${slots} site job${slots === 1 ? '' : 's'} at once on this engine`,
-        // Waiting is queueing, not a step that hangs: as long as a burst needs.
-        SLOT_WAIT_MS,
-      ));
+    let held: Lock | undefined = await this.trySlot();
+    if (!held) {
+      try {
+        await steps.run(
+          'wait for an engine slot',
+          async (signal) => {
+            held = await this.waitForSlot(signal);
+          },
+          () => `${slots} site job${slots === 1 ? '' : 's'} at once on this engine`,
+          // Waiting is queueing, not a step that hangs: as long as a burst needs.
+          SLOT_WAIT_MS,
+        );
+      } catch (e) {
+        // Taken, but the step failed afterwards (recording it): given back, never kept.
+        await (held as Lock | undefined)?.release();
+        throw e;
+      }
+    }
+    const slot = held as Lock;
     try {
       return await fn();
     } finally {
@@ -90,6 +100,11 @@ export class SiteEngine {
     for (;;) {
       signal.throwIfAborted();
       const lock = await this.trySlot();
+      if (lock && signal.aborted) {
+        // Won after the step was stopped (a timeout, the site's lock lost): nobody would release it.
+        await lock.release();
+        signal.throwIfAborted();
+      }
       if (lock) return lock;
       await delay(100 + Math.floor(Math.random() * 100), undefined, { signal });
     }

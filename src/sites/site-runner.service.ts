@@ -65,8 +65,14 @@ export class SiteRunner {
     if (site.desiredState === DesiredState.ABSENT) return this.remove(job, tenant, site, steps);
     if (job.kind === JobKind.PROVISION && site.status !== SiteStatus.RUNNING)
       await this.status.set(site, { status: SiteStatus.PROVISIONING }, job.generation);
+    // One engine slot for the converge and, if it fails, its rollback: a rollback never
+    // queues behind other jobs inside its own step.
+    return this.engine.withEngineSlot(steps, () => this.convergeOrRollBack(job, tenant, site, steps));
+  }
+
+  private async convergeOrRollBack(job: Job, tenant: Tenant, site: Site, steps: StepRecorder): Promise<SiteStatus> {
     try {
-      return await this.converging(job, tenant, site, steps);
+      return await this.converge(job, tenant, site, steps);
     } catch (e) {
       const rollback = rollbackOf(job);
       // Superseded, or stopped because the lock was lost: the site is someone else's to apply now.
@@ -81,15 +87,10 @@ export class SiteRunner {
           (n) => `update failed: ${message}; not rolled back: generation ${n} was requested since and stays`,
         );
       const restored = await this.prisma.site.findUniqueOrThrow({ where: { id: site.id } });
-      const status = await steps.run('roll back to the previous settings', () => this.converging(job, tenant, restored, steps));
+      const status = await steps.run('roll back to the previous settings', () => this.converge(job, tenant, restored, steps));
       await this.status.set(site, { lastError: `update rolled back: ${message}` }, job.generation);
       throw new RolledBackError(`update failed and was rolled back: ${message}`, status);
     }
-  }
-
-  /** {@link converge} in one of the engine's slots: containers are made and started a few site jobs at a time. */
-  private converging(job: Job, tenant: Tenant, site: Site, steps: StepRecorder): Promise<SiteStatus> {
-    return this.engine.withEngineSlot(steps, () => this.converge(job, tenant, site, steps));
   }
 
   /**
