@@ -129,10 +129,11 @@ if [ -e "$PENDING" ]; then
   chown mysql:mysql "$INIT_FILE" 2>/dev/null || true
   set -- "$@" "--init-file=$INIT_FILE"
   # Once the server answers (it accepts no connection before the init file has run) and
-  # root@localhost has the password the init file gave it, the first start is over. Waiting costs no process while the server boots: the socket is
-  # looked for with a builtin and the pauses are read timeouts on a pipe nobody writes to
-  # (16 servers starting at once on 2 cores must not be slowed by their own watchers). Started
-  # twice over so that PID 1 (the container's init), not mariadbd, is its parent and reaps it.
+  # root@localhost has the password the init file gave it, the first start is over. Waiting
+  # costs no process while the server boots: the socket is looked for with a builtin and the
+  # pauses are read timeouts on a pipe nobody writes to (16 servers starting at once on 2
+  # cores must not be slowed by their own watchers). Started twice over so that PID 1 (the
+  # container's init), not mariadbd, is its parent and reaps it.
   (
     (
       exec 9<> <(:)

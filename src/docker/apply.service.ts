@@ -5,14 +5,13 @@ import { DockerService, isConflict, type ContainerInfo } from './docker.service'
 import { replacementReason } from './plan-drift';
 import { LABEL, MANAGED_BY, type ContainerSpec, type NetworkSpec, type Plan, type VolumeSpec } from './plan.types';
 
-/** What one apply changed; an apply of an unchanged plan reports nothing. */
 /** A container as an apply left it: what it made or found, without asking the engine again. */
 export interface AppliedContainer {
   id: string;
   name: string;
-  running: boolean;
 }
 
+/** What one apply changed; an apply of an unchanged plan reports nothing. */
 export interface ApplyReport {
   changes: string[];
   containers: Record<string, AppliedContainer>;
@@ -96,7 +95,7 @@ export class ApplyService {
     let id: string;
     let running: boolean;
     if (info) {
-      ({ Id: id } = info);
+      id = info.Id;
       running = info.State.Running;
     } else {
       try {
@@ -109,19 +108,17 @@ export class ApplyService {
         if (!isConflict(e)) throw e;
         const adopted = await this.mustInspect(spec.name);
         assertOwned('container', spec.name, adopted.Config.Labels, this.instance);
-        ({ Id: id } = adopted);
+        id = adopted.Id;
         running = adopted.State.Running;
       }
     }
     if (spec.running && !running) {
       id = await this.start(spec, id, report);
-      running = true;
     } else if (!spec.running && running) {
       await this.docker.stopContainer(id);
       report.changes.push(`container ${spec.name} stopped`);
-      running = false;
     }
-    return { id, name: spec.name, running };
+    return { id, name: spec.name };
   }
 
   private async requireImage(spec: ContainerSpec, current?: ContainerInfo): Promise<void> {

@@ -32,14 +32,42 @@ export class RedisService implements OnModuleDestroy {
   }
 
   /** Waits for a lock, polling; throws after timeoutMs, or when `signal` aborts. */
-  async lock(key: string, timeoutMs: number, ttlMs = 30_000, signal?: AbortSignal): Promise<Lock> {
+  lock(key: string, timeoutMs: number, ttlMs = 30_000, signal?: AbortSignal): Promise<Lock> {
+    return this.poll(() => this.tryLock(key, ttlMs), `lock ${key}`, timeoutMs, signal);
+  }
+
+  /**
+   * One of `count` interchangeable locks `<prefix>:0` to `<prefix>:<count - 1>` (a counting
+   * semaphore with the locks' guarantees), tried from a random one so that waiters do not all
+   * contend for the first; undefined when every one is held.
+   */
+  async trySlot(prefix: string, count: number, ttlMs = 30_000): Promise<Lock | undefined> {
+    const first = Math.floor(Math.random() * count);
+    for (let i = 0; i < count; i++) {
+      const lock = await this.tryLock(`${prefix}:${(first + i) % count}`, ttlMs);
+      if (lock) return lock;
+    }
+    return undefined;
+  }
+
+  /** Waits for one of the slots of {@link trySlot}, polling; throws after timeoutMs, or when `signal` aborts. */
+  slot(prefix: string, count: number, timeoutMs: number, ttlMs = 30_000, signal?: AbortSignal): Promise<Lock> {
+    return this.poll(() => this.trySlot(prefix, count, ttlMs), `a slot of ${prefix}`, timeoutMs, signal);
+  }
+
+  private async poll(take: () => Promise<Lock | undefined>, what: string, timeoutMs: number, signal?: AbortSignal): Promise<Lock> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       signal?.throwIfAborted();
-      const lock = await this.tryLock(key, ttlMs);
+      const lock = await take();
+      if (lock && signal?.aborted) {
+        // Won after the waiter gave up (its step stopped): nobody would release it.
+        await lock.release();
+        signal.throwIfAborted();
+      }
       if (lock) return lock;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for lock ${key}`);
-      await delay(100, undefined, { signal });
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await delay(100 + Math.floor(Math.random() * 100), undefined, { signal });
     }
   }
 

@@ -59,13 +59,14 @@ export class SiteEngine {
    */
   async withEngineSlot<T>(steps: StepRecorder, fn: () => Promise<T>): Promise<T> {
     const slots = this.config.BERTH_ENGINE_SLOTS;
-    let held: Lock | undefined = await this.trySlot();
+    const prefix = `berth:slot:engine:${this.config.BERTH_INSTANCE}`;
+    let held: Lock | undefined = await this.redis.trySlot(prefix, slots, SLOT_TTL_MS);
     if (!held) {
       try {
         await steps.run(
           'wait for an engine slot',
           async (signal) => {
-            held = await this.waitForSlot(signal);
+            held = await this.redis.slot(prefix, slots, SLOT_WAIT_MS, SLOT_TTL_MS, signal);
           },
           () => `${slots} site job${slots === 1 ? '' : 's'} at once on this engine`,
           // Waiting is queueing, not a step that hangs: as long as a burst needs.
@@ -82,31 +83,6 @@ export class SiteEngine {
       return await fn();
     } finally {
       await slot.release();
-    }
-  }
-
-  private async trySlot(): Promise<Lock | undefined> {
-    const slots = this.config.BERTH_ENGINE_SLOTS;
-    // From a random slot on, so that waiting jobs do not all contend for slot 0.
-    const first = Math.floor(Math.random() * slots);
-    for (let i = 0; i < slots; i++) {
-      const lock = await this.redis.tryLock(`berth:slot:engine:${this.config.BERTH_INSTANCE}:${(first + i) % slots}`, SLOT_TTL_MS);
-      if (lock) return lock;
-    }
-    return undefined;
-  }
-
-  private async waitForSlot(signal: AbortSignal): Promise<Lock> {
-    for (;;) {
-      signal.throwIfAborted();
-      const lock = await this.trySlot();
-      if (lock && signal.aborted) {
-        // Won after the step was stopped (a timeout, the site's lock lost): nobody would release it.
-        await lock.release();
-        signal.throwIfAborted();
-      }
-      if (lock) return lock;
-      await delay(100 + Math.floor(Math.random() * 100), undefined, { signal });
     }
   }
 
