@@ -1,20 +1,26 @@
 /**
- * How long a customer waits for a site: from POST /v1/sites until its platform hostname
- * answers over HTTPS through the edge with the installed WordPress (its title on the front
- * page). Real images (berth/wordpress:6.1, berth/mariadb:10.11), a real edge (its own Caddy),
- * Berth from dist/main.js. Measured for a new tenant's first site (its database server is
- * created too) and for a second site of the same tenant, `BENCH_ROUNDS` times (default 3).
+ * One site like for like, with the real images: how long a customer waits for a site, from
+ * POST /v1/sites until its platform hostname answers over HTTPS through the edge with the
+ * installed WordPress (its title on the front page), against bench/script-baseline.sh doing
+ * the same work with the docker CLI and curl (same images, same create options, the same
+ * installer, a route on its own Caddy). Real images (berth/wordpress:6.1, berth/mariadb:10.11),
+ * a real edge, Berth from dist/main.js. Each round: a new tenant's first site and the script,
+ * in alternating order, then a second site of the same tenant; `BENCH_ROUNDS` rounds (default
+ * 5) after one warm-up round of each. The machine's load before each measurement is recorded.
  *
- * Run by bench/installed-site.sh (`npm run bench:site`), which sets up like npm test and
- * starts the bench's own Caddy (admin 127.0.0.1:2398, ports 19580/19543).
- * Goals (issue 2/6): first site ≤ 15 s, second ≤ 8 s.
+ * Run by bench/installed-site.sh (`npm run bench:site`, and `npm run bench` unless
+ * BENCH_ONLY leaves out `site`), which sets up like npm test and starts two Caddys: Berth's
+ * edge (admin 127.0.0.1:2398, ports 19580/19543) and the script's (admin 127.0.0.1:2397,
+ * ports 19680/19643).
+ * Goals: issue 6/6, Berth ≤ 0.6 × the script; issue 2/6, first site ≤ 15 s, second ≤ 8 s.
  */
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { join, resolve } from 'node:path';
 import Docker from 'dockerode';
 import { Client } from 'pg';
-import { Api, machineInfo, median, now, removeLabelled, round, startBerth } from './support';
+import { Api, backgroundBusy, machineInfo, median, now, removeLabelled, round, run, startBerth } from './support';
 
 const ROOT = resolve(__dirname, '../..');
 const OUT = join(ROOT, 'bench', '.out');
@@ -22,20 +28,31 @@ const INSTANCE = 'bench-site';
 const HTTP_PORT = 19580;
 const HTTPS_PORT = 19543;
 const BASE = 'bench-site.berth.localhost';
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const SCRIPT = { admin: 'http://127.0.0.1:2397', httpPort: 19680, httpsPort: 19643, base: 'script.berth.localhost' };
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const WP_IMAGE = 'berth/wordpress:6.1';
+const DB_IMAGE = 'berth/mariadb:10.11';
 const ADMIN_KEY = `berth_bench-${randomBytes(24).toString('base64url')}`;
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+/* eslint-disable @typescript-eslint/no-require-imports -- Berth's own edge configuration and installer, from its build */
+const { edgeConfig } = require(join(ROOT, 'dist/edge/edge-plan.js')) as { edgeConfig: (routes: unknown[], s: unknown) => EdgeConfig };
+const { INSTALL_PHP } = require(join(ROOT, 'dist/sites/wordpress-install.js')) as { INSTALL_PHP: string };
+/* eslint-enable @typescript-eslint/no-require-imports */
 
-/** The front page's title through the edge, trusting its CA; undefined while it does not answer 200. */
-function title(root: string, hostname: string): Promise<string | undefined> {
+interface EdgeConfig {
+  apps: { http: { servers: Record<string, { routes: { '@id'?: string }[] }> } };
+}
+
+/** The front page's title through an edge, trusting its CA; undefined while it does not answer 200. */
+function title(root: string, hostname: string, port = HTTPS_PORT): Promise<string | undefined> {
   return new Promise((done) => {
     const req = httpsRequest(
       {
         host: '127.0.0.1',
-        port: HTTPS_PORT,
+        port,
         path: '/',
         servername: hostname,
-        headers: { host: `${hostname}:${HTTPS_PORT}` },
+        headers: { host: `${hostname}:${port}` },
         ca: root,
         timeout: 5000,
         agent: false,
@@ -52,6 +69,60 @@ function title(root: string, hostname: string): Promise<string | undefined> {
     req.on('error', () => done(undefined));
     req.end();
   });
+}
+
+async function edgeRoot(admin: string): Promise<string> {
+  return ((await (await fetch(`${admin}/pki/ca/local`)).json()) as { root_certificate: string }).root_certificate;
+}
+
+/**
+ * The script's Caddy gets Berth's edge configuration for no sites, without its catch-all
+ * route ("no site here"), so that the script's routes can be appended to it.
+ */
+async function loadScriptEdge(): Promise<void> {
+  const config = edgeConfig([], {
+    adminListen: new URL(SCRIPT.admin).host,
+    httpPort: SCRIPT.httpPort,
+    httpsPort: SCRIPT.httpsPort,
+    tls: 'internal',
+  });
+  const server = config.apps.http.servers.berth;
+  server.routes = server.routes.filter((r) => r['@id'] !== 'berth-unrouted');
+  const res = await fetch(`${SCRIPT.admin}/load`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(config),
+  });
+  if (!res.ok) throw new Error(`loading the script's edge: HTTP ${res.status} ${await res.text()}`);
+}
+
+let scriptRuns = 0;
+/** One run of the script: its wall time, then its objects and its route removed. */
+async function scriptSite(caFile: string): Promise<number> {
+  scriptRuns += 1;
+  const name = `lf${scriptRuns}`;
+  const t0 = now();
+  await run('bash', [join(ROOT, 'bench/script-baseline.sh'), name, String(32400 + scriptRuns), `10.93.${scriptRuns % 250}.0/24`], {
+    ...process.env,
+    BENCH_WP_IMAGE: WP_IMAGE,
+    BENCH_DB_IMAGE: DB_IMAGE,
+    BENCH_INSTALL_PHP: INSTALL_PHP,
+    BENCH_TITLE: `Script ${name}`,
+    BENCH_EDGE_ADMIN: SCRIPT.admin,
+    BENCH_EDGE_HTTPS_PORT: String(SCRIPT.httpsPort),
+    BENCH_EDGE_HOSTNAME: `${name}.${SCRIPT.base}`,
+    BENCH_EDGE_CA: caFile,
+  });
+  const ms = now() - t0;
+  await fetch(`${SCRIPT.admin}/id/bsl_${name}`, { method: 'DELETE' });
+  await run('bash', [join(ROOT, 'bench/script-baseline.sh'), '--cleanup']);
+  return ms;
+}
+
+interface Step {
+  name: string;
+  startedAt: string;
+  finishedAt?: string;
 }
 
 async function main(): Promise<void> {
@@ -83,56 +154,115 @@ async function main(): Promise<void> {
       BERTH_BASE_DOMAIN: BASE,
       BERTH_TLS: 'internal',
       BERTH_LOG_LEVEL: 'warn',
+      // Its own backup repository: deleting a tenant forgets its snapshots there.
+      BERTH_BACKUP_REPOSITORY: join(OUT, `backups-${Date.now()}`),
+      BERTH_BACKUP_PASSWORD: randomBytes(18).toString('base64url'),
     },
     join(OUT, 'installed-site-berth.log'),
     join(OUT, 'installed-site-berth.pid'),
   );
   const api = new Api(berth.url);
-  const root = ((await (await fetch(`${process.env.BERTH_EDGE_ADMIN_URL}/pki/ca/local`)).json()) as { root_certificate: string })
-    .root_certificate;
+  const root = await edgeRoot(process.env.BERTH_EDGE_ADMIN_URL as string);
+  await loadScriptEdge();
+  const caFile = join(OUT, 'script-edge-ca.pem');
+  writeFileSync(caFile, await edgeRoot(SCRIPT.admin));
+  await run('bash', [join(ROOT, 'bench/script-baseline.sh'), '--cleanup']);
+
+  /** POST → the installed site's title through Berth's edge; the job's steps for the record. */
+  const berthSite = async (key: string, slug: string, name: string) => {
+    const wanted = `Bench ${slug} ${name}`;
+    const t0 = now();
+    const created = await api.must('POST', '/v1/sites', key, {
+      name,
+      wordpress: { title: wanted, adminPassword: randomBytes(12).toString('hex') },
+    });
+    const hostname = `${name}-${slug}.${BASE}`;
+    for (;;) {
+      if ((await title(root, hostname)) === wanted) break;
+      const job = (await api.must('GET', `/v1/jobs/${created.body.job.id}`, key)).body;
+      if (job.status === 'FAILED') throw new Error(`site ${hostname} failed: ${job.error}`);
+      if (now() - t0 > 180_000) throw new Error(`site ${hostname} not served within 180 s`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const ms = now() - t0;
+    const job = (await api.must('GET', `/v1/jobs/${created.body.job.id}`, key)).body as { steps: Step[] };
+    return { ms, steps: job.steps };
+  };
+
   const first: number[] = [];
   const second: number[] = [];
+  const script: number[] = [];
+  const busy: number[] = [];
+  let steps: Step[] = [];
+  const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
+  const quiet = async () => busy.push(await backgroundBusy(berth.pid));
   try {
-    for (let round_ = 0; round_ < ROUNDS; round_++) {
-      const slug = `bs-${randomBytes(3).toString('hex')}`;
-      const t = await api.must('POST', '/v1/tenants', ADMIN_KEY, { slug, name: slug, contactEmail: `ops@${slug}.example` });
-      const key = (await api.must('POST', `/v1/tenants/${t.body.id}/api-keys`, ADMIN_KEY, {})).body.key as string;
-      for (const [name, into] of [
-        ['one', first],
-        ['two', second],
-      ] as const) {
-        const wanted = `Bench ${slug} ${name}`;
-        const t0 = now();
-        const created = await api.must('POST', '/v1/sites', key, {
-          name,
-          wordpress: { title: wanted, adminPassword: randomBytes(12).toString('hex') },
-        });
-        const hostname = `${name}-${slug}.${BASE}`;
-        for (;;) {
-          if ((await title(root, hostname)) === wanted) break;
-          const job = (await api.must('GET', `/v1/jobs/${created.body.job.id}`, key)).body;
-          if (job.status === 'FAILED') throw new Error(`site ${hostname} failed: ${job.error}`);
-          if (now() - t0 > 180_000) throw new Error(`site ${hostname} not served within 180 s`);
-          await new Promise((r) => setTimeout(r, 100));
+    for (let r = 0; r <= ROUNDS; r++) {
+      const label = r === 0 ? 'warm-up' : `round ${r}`;
+      const order = r % 2 === 0 ? ['berth', 'script'] : ['script', 'berth'];
+      for (const who of order) {
+        await quiet();
+        if (who === 'script') {
+          const ms = await scriptSite(caFile);
+          if (r > 0) script.push(ms);
+          log(`${label}: script ${round(ms / 1000, 2)} s`);
+          continue;
         }
-        into.push(now() - t0);
-        process.stderr.write(
-          `[bench] round ${round_ + 1}: ${name === 'one' ? "new tenant's first site" : 'second site'} ${round((now() - t0) / 1000, 1)} s\n`,
-        );
+        const slug = `bs-${randomBytes(3).toString('hex')}`;
+        const t = await api.must('POST', '/v1/tenants', ADMIN_KEY, { slug, name: slug, contactEmail: `ops@${slug}.example` });
+        const key = (await api.must('POST', `/v1/tenants/${t.body.id}/api-keys`, ADMIN_KEY, {})).body.key as string;
+        const one = await berthSite(key, slug, 'one');
+        await quiet();
+        const two = await berthSite(key, slug, 'two');
+        if (r > 0) {
+          first.push(one.ms);
+          second.push(two.ms);
+          steps = one.steps;
+        }
+        log(`${label}: Berth, new tenant's first site ${round(one.ms / 1000, 2)} s, second site ${round(two.ms / 1000, 2)} s`);
+        // Gone before the next measurement, as the script's objects are: every round starts on the same host.
+        const removal = (await api.must('DELETE', `/v1/tenants/${t.body.id}?force=true`, ADMIN_KEY)).body.job.id as string;
+        for (let status = ''; status !== 'SUCCEEDED';) {
+          status = (await api.must('GET', `/v1/jobs/${removal}`, ADMIN_KEY)).body.status as string;
+          if (status === 'FAILED') throw new Error(`removing tenant ${slug} failed`);
+          await new Promise((res) => setTimeout(res, 200));
+        }
       }
     }
   } finally {
     await berth.stop();
     await removeLabelled(docker, [`berth.instance=${INSTANCE}`]);
+    await run('bash', [join(ROOT, 'bench/script-baseline.sh'), '--cleanup']);
   }
   const machine = await machineInfo(docker);
-  const s = (xs: number[]) => `median ${round(median(xs) / 1000, 1)} s (${xs.map((x) => round(x / 1000, 1)).join(', ')})`;
+  const sec = (ms: number) => round(ms / 1000, 2);
+  const s = (xs: number[]) =>
+    `median ${sec(median(xs))} s (min ${sec(Math.min(...xs))}, max ${sec(Math.max(...xs))}; ${xs.map(sec).join(', ')})`;
+  const ratio = round(median(first) / median(script), 2);
+  const at = (iso: string) => new Date(iso).getTime();
+  const t0 = steps.length ? at(steps[0].startedAt) : 0;
   process.stdout.write(
     [
-      `Installed site answering HTTPS on its platform hostname (real images, real edge), ${ROUNDS} rounds`,
-      `machine: ${machine.cores} cores ${machine.cpuModel}, ${machine.memoryGiB} GiB, ${machine.os}, Docker ${machine.dockerEngine}`,
-      `new tenant's first site: ${s(first)}   goal ≤ 15 s`,
-      `second site, same tenant: ${s(second)}   goal ≤ 8 s`,
+      `One site like for like, real images, installed, through the edge (HTTPS, the installed site's title): ${ROUNDS} rounds after a warm-up`,
+      `machine: ${machine.cores} cores ${machine.cpuModel}, ${machine.memoryGiB} GiB, ${machine.os}, Docker ${machine.dockerEngine}, Node ${machine.node}`,
+      `machine busy before each measurement (other work than Berth): median ${median(busy)} % (max ${Math.max(...busy)} %)`,
+      `Berth, a new tenant's first site, POST → served: ${s(first)}`,
+      `script (bench/script-baseline.sh), the same work:  ${s(script)}`,
+      `Berth / script: ${ratio}   goal ≤ 0.6   ${ratio <= 0.6 ? 'met' : 'NOT MET'}`,
+      `Berth, a second site of the same tenant: ${s(second)}   goal ≤ 8 s`,
+      `the last round's first site, step by step (s from the job's first step: start, duration):`,
+      ...steps.map(
+        (st) =>
+          `  ${st.name.padEnd(40)} ${sec(at(st.startedAt) - t0)
+            .toFixed(2)
+            .padStart(6)} ${
+            st.finishedAt
+              ? sec(at(st.finishedAt) - at(st.startedAt))
+                  .toFixed(2)
+                  .padStart(6)
+              : '     -'
+          }`,
+      ),
       '',
     ].join('\n'),
   );

@@ -52,4 +52,9 @@ if [ -z "${BENCH_ONLY:-}" ] || [[ ",$BENCH_ONLY," == *,backups,* ]]; then
   bash scripts/images.sh mariadb wordpress >&2
   node bench/.out/backups.js | tee "bench/results/backups-$(date -u +%Y-%m-%d).txt"
 fi
+# One site like for like with the real images, installed and through the edge (issue 6/6):
+# also `npm run bench:site` alone.
+if [ -z "${BENCH_ONLY:-}" ] || [[ ",$BENCH_ONLY," == *,site,* ]]; then
+  BENCH_BUILT=1 bash bench/installed-site.sh
+fi
 log "npm run bench took $(($(date +%s) - start)) s (after set-up)"

@@ -9,7 +9,7 @@ import { provision, removeSuiteObjects, testRedis } from './suite-helpers';
  * failed update or finishing a job that newer requests overtook must never write over them.
  *
  * A job is held RUNNING deterministically by holding its tenant's lock from here: the job's
- * first step ("tenant network and database server") waits for it, so the requests sent
+ * first step ("tenant network") waits for it, so the requests sent
  * meanwhile queue behind the running job, as they would behind a slow one.
  */
 let h: Harness;
@@ -169,7 +169,7 @@ describe('a job whose site lock is lost', () => {
       // first step a job checks its lock, and would stop there instead.
       await eventually(async () => {
         const body = (await h.http.get(`/v1/jobs/${restart}`).set(auth(t.key))).body as { steps: { name: string; status: string }[] };
-        return body.steps.some((x) => x.name === 'tenant network and database server' && x.status === 'running') ? true : undefined;
+        return body.steps.some((x) => x.name === 'tenant network' && x.status === 'running') ? true : undefined;
       }, `job ${restart} to be in its first step`);
       // Another holder takes the site's lock (as after a long pause of this worker).
       await redis.set(lockKey, 'another-holder', 'PX', 120_000);
@@ -177,7 +177,7 @@ describe('a job whose site lock is lost', () => {
       const job = await waitForJob(h, t.key, restart, 45_000);
       expect(job.status).toBe('FAILED');
       expect(job.error).toMatch(/lost lock/);
-      expect(job.steps.map((x) => x.name)).toEqual(['tenant network and database server']);
+      expect(job.steps.map((x) => x.name)).toEqual(['tenant network']);
       expect(await site(s.id)).toMatchObject({ status: 'RUNNING', lastError: null });
       expect(await redis.get(lockKey)).toBe('another-holder');
     } finally {

@@ -159,7 +159,7 @@ describe('two instances on one engine', () => {
     expect(job.error).toContain('DOCKER_OBJECT_CLASH');
     expect(job.error).toContain(`container ${name}`);
     expect(job.error).toContain(`"${FOREIGN}"`);
-    expect(job.steps.find((s) => s.status === 'failed')?.name).toBe('tenant network and database server');
+    expect(job.steps.find((s) => s.status === 'failed')?.name).toBe('database server');
     const site = (await a.http.get(`/v1/sites/${res.body.site.id}`).set(auth(t.key))).body;
     expect(site).toMatchObject({ status: 'FAILED' });
     expect(site.lastError).toContain('DOCKER_OBJECT_CLASH');

@@ -140,7 +140,7 @@ describe('a real WordPress site', () => {
     expect(job).toMatchObject({ status: 'SUCCEEDED', error: null });
     const steps = (job as unknown as { steps: { name: string; detail: string | null }[] }).steps;
     const names = steps.map((st) => st.name);
-    // Installed before it is routed: the edge never serves the installer.
+    // Installed before it is served (its route loads meanwhile: the edge never serves the installer, below).
     expect(names.indexOf('install WordPress')).toBeGreaterThan(names.indexOf('wait for HTTP'));
     expect(names.indexOf('install WordPress')).toBeLessThan(names.indexOf('route through the edge'));
     expect(steps.find((st) => st.name === 'install WordPress')?.detail).toMatch(/^WordPress 6\.1[.\d]* installed for berth-admin$/);

@@ -94,10 +94,21 @@ export class ResticService {
     }
   }
 
+  /**
+   * Whether the repository is there; throws when it is there but this password does not open
+   * it (another installation's, or a changed password): initialising it again cannot help.
+   */
   private async exists(signal?: AbortSignal): Promise<boolean> {
     return this.run(['cat', 'config'], { signal }).then(
       () => true,
-      () => false,
+      (e: Error) => {
+        if (/wrong password/i.test(e.message))
+          throw new ResticError(
+            `the backup repository ${this.config.BERTH_BACKUP_REPOSITORY} exists but does not open with this installation's password ` +
+              '(BERTH_BACKUP_PASSWORD, or the one derived from BERTH_ENCRYPTION_KEY): restic says wrong password or no key found',
+          );
+        return false;
+      },
     );
   }
 

@@ -216,6 +216,21 @@ export class EdgeService {
     }
   }
 
+  /**
+   * Loads the edge's configuration with `hostname`'s route and has the edge make its
+   * certificate (one request through it, whatever it answers), so that serve() later finds
+   * both done.
+   */
+  async prepare(hostname: string, signal: AbortSignal): Promise<void> {
+    if (!this.enabled) return;
+    await this.sync(signal);
+    if (this.config.BERTH_TLS === 'acme') return;
+    await this.fetchStatus(hostname, signal).catch((e: unknown) => {
+      signal.throwIfAborted();
+      this.forgetRootOn(e);
+    });
+  }
+
   /** Whether probes go through the edge: not without one, nor with ACME (a first handshake waits on public DNS). */
   get probes(): boolean {
     return this.enabled && this.config.BERTH_TLS !== 'acme';

@@ -110,3 +110,70 @@ describe('StepRecorder and the Engine API calls of a step', () => {
     ]);
   });
 });
+
+describe('StepRecorder.together', () => {
+  it('runs branches side by side, in one record, and resolves with each branch’s result', async () => {
+    const writes: string[][] = [];
+    const steps = new StepRecorder(4, 1000, async (list) => {
+      // A slow write: writes must still never overlap nor go back in time.
+      await sleep(5);
+      writes.push(list.map((x) => `${x.name}:${x.status}`));
+    });
+    const order: string[] = [];
+    const [a, b] = await steps.together(
+      async (s) => {
+        await s.run('a1', async () => {
+          order.push('a1 start');
+          await sleep(40);
+          order.push('a1 end');
+        });
+        return s.run('a2', async () => 'A');
+      },
+      async (s) =>
+        s.run('b1', async () => {
+          order.push('b1 start');
+          await sleep(10);
+          order.push('b1 end');
+          return 2;
+        }),
+    );
+    expect([a, b]).toEqual(['A', 2]);
+    // b1 started and ended while a1 ran.
+    expect(order).toEqual(['a1 start', 'b1 start', 'b1 end', 'a1 end']);
+    expect(steps.steps.map((x) => [x.name, x.status])).toEqual([
+      ['a1', 'succeeded'],
+      ['b1', 'succeeded'],
+      ['a2', 'succeeded'],
+    ]);
+    // The last write holds the final state; each write has at least as many steps as the one before.
+    expect(writes.at(-1)).toEqual(['a1:succeeded', 'b1:succeeded', 'a2:succeeded']);
+    writes.slice(1).forEach((w, i) => expect(w.length).toBeGreaterThanOrEqual(writes[i].length));
+  });
+
+  it('stops the other branches when one fails, settles only once they stopped, and throws the first failure', async () => {
+    const steps = recorder({ timeoutMs: 5000 });
+    const log: string[] = [];
+    let startedAfter = false;
+    const failure = steps.together(
+      async (s) => {
+        await s.run('slow', cooperative(log, 30));
+        startedAfter = true;
+        await s.run('never', async () => undefined);
+      },
+      async (s) =>
+        s.run('fails', async () => {
+          await sleep(10);
+          throw new Error('no database');
+        }),
+    );
+    await expect(failure).rejects.toThrow('no database');
+    // The control: the slow step had started; it was told to stop, and had stopped when together() threw.
+    expect(log).toEqual(['started', 'told to stop', 'stopped']);
+    expect(startedAfter).toBe(false);
+    expect(steps.steps.map((x) => [x.name, x.status])).toEqual([
+      ['slow', 'failed'],
+      ['fails', 'failed'],
+    ]);
+    expect(steps.steps[0].error).toMatch(/stopped: a step beside it failed: no database/);
+  });
+});

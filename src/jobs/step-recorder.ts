@@ -21,6 +21,8 @@ export class StepTimeoutError extends Error {}
 export class StepRecorder {
   readonly steps: StepRecord[] = [];
   private readonly unsettled = new Set<Promise<unknown>>();
+  /** Writes of the steps, one after the other (branches run side by side share it). */
+  private writes = { last: Promise.resolve() };
 
   constructor(
     private readonly total: number,
@@ -30,6 +32,46 @@ export class StepRecorder {
     private readonly checkpoint: () => Promise<void> = async () => undefined,
     private readonly options: StepRecorderOptions = {},
   ) {}
+
+  /**
+   * Runs branches of steps side by side, each recorded in this job's steps as it happens. The
+   * first branch to fail stops the others (their running step is aborted, and no further step
+   * of theirs starts); together() settles only once every branch has, and then throws that
+   * first failure. Resolves with each branch's result.
+   */
+  async together<T extends unknown[]>(...branches: { [K in keyof T]: (steps: StepRecorder) => Promise<T[K]> }): Promise<T> {
+    const stop = new AbortController();
+    let first: { error: unknown } | undefined;
+    const settled = await Promise.allSettled(
+      branches.map((branch) =>
+        branch(this.branch(stop.signal)).catch((error: unknown) => {
+          first ??= { error };
+          stop.abort(new Error(`stopped: a step beside it failed: ${(error as Error)?.message ?? String(error)}`));
+          throw error;
+        }),
+      ),
+    );
+    if (first) throw first.error;
+    return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as T;
+  }
+
+  /** The same record, steps and writes, stopped also by `signal`. */
+  private branch(signal: AbortSignal): StepRecorder {
+    const outer = this.options.signal;
+    const b = new StepRecorder(this.total, this.timeoutMs, this.onChange, this.checkpoint, {
+      ...this.options,
+      signal: outer ? AbortSignal.any([outer, signal]) : signal,
+    });
+    Object.assign(b, { steps: this.steps, unsettled: this.unsettled, writes: this.writes });
+    return b;
+  }
+
+  /** Saves the steps as they are when the write runs; writes never overlap, so none goes back in time. */
+  private changed(): Promise<void> {
+    const write = this.writes.last.catch(() => undefined).then(() => this.onChange(this.steps, this.progress()));
+    this.writes.last = write;
+    return write;
+  }
 
   /** Runs a step; `timeoutMs` replaces the job's step timeout for one that moves a site's whole content (a backup, a restore). */
   async run<T>(
@@ -43,7 +85,7 @@ export class StepRecorder {
     this.options.signal?.throwIfAborted();
     const step: StepRecord = { name, status: 'running', startedAt: new Date().toISOString() };
     this.steps.push(step);
-    await this.onChange(this.steps, this.progress());
+    await this.changed();
     const calls: EngineCalls = {};
     try {
       const result = await this.bounded(name, (signal) => countEngineCalls(calls, () => fn(signal)), timeoutMs);
@@ -57,7 +99,7 @@ export class StepRecorder {
     } finally {
       step.finishedAt = new Date().toISOString();
       if (Object.keys(calls).length > 0) step.engineCalls = { ...calls };
-      await this.onChange(this.steps, this.progress());
+      await this.changed();
     }
   }
 
@@ -65,7 +107,7 @@ export class StepRecorder {
   async record(name: string, detail: string): Promise<void> {
     const now = new Date().toISOString();
     this.steps.push({ name, status: 'succeeded', startedAt: now, finishedAt: now, detail });
-    await this.onChange(this.steps, this.progress());
+    await this.changed();
   }
 
   /** Resolves once every step that was told to stop has stopped (at once if none is left). */

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import type { ApplyReport } from '../docker/apply.service';
+import type { AppliedContainer, ApplyReport } from '../docker/apply.service';
+import { emptyPlan } from '../docker/plan.types';
 import { PrismaService } from '../database/prisma.service';
 import { EdgeService, PRIMARY_DOMAIN } from '../edge/edge.service';
 import { EventsService } from '../events/events.service';
@@ -14,7 +15,7 @@ import { names } from './site-plan';
 import { SitePlanner } from './site-planner';
 import { SiteOwner } from './site-owner';
 import { SiteStatusWriter } from './site-status';
-import { wordpressSettings } from './wordpress-install';
+import { wordpressSettings, type InstallResult } from './wordpress-install';
 import { originOf } from './wordpress-move';
 
 /** The settings an update changes, kept on the job so a failed update can be rolled back. */
@@ -99,31 +100,43 @@ export class SiteRunner {
    */
   async converge(job: Job, tenant: Tenant, site: Site, steps: StepRecorder): Promise<SiteStatus> {
     const rootPassword = this.planner.tenantFacts(tenant).dbRootPassword;
-    const placed = await this.placeObjects(tenant, site, steps);
+    // WordPress's side, beside the database server's: restarted if asked, then answering HTTP.
+    const placed = await this.placeObjects(tenant, site, steps, async ({ site: s, report, wp }, branch) => {
+      if (s.desiredState === DesiredState.STOPPED) return undefined;
+      if (job.kind === JobKind.RESTART && !restartedBy(report)) {
+        await branch.run('restart WordPress container', (signal) => this.engine.restart(wp.id, signal));
+      }
+      return branch.run(
+        'wait for HTTP',
+        (signal) => this.engine.waitForHttp(wp.name, signal),
+        (p) => `answering on port ${p}`,
+      );
+    });
     site = placed.site;
-    const { report, wp } = placed;
+    const { wp, then: port } = placed;
 
-    if (site.desiredState === DesiredState.STOPPED) {
+    if (site.desiredState === DesiredState.STOPPED || port === undefined) {
       await this.status.set(site, { status: SiteStatus.STOPPED, lastError: null, health: Health.UNKNOWN }, job.generation);
       return SiteStatus.STOPPED;
     }
-    if (job.kind === JobKind.RESTART && !restartedBy(report)) {
-      await steps.run('restart WordPress container', (signal) => this.engine.restart(wp.id, signal));
-    }
-    const port = await steps.run(
-      'wait for HTTP',
-      (signal) => this.engine.waitForHttp(wp.name, signal),
-      (p) => `answering on port ${p}`,
-    );
     const { url, hostname } = await this.primary(tenant, site, port);
-    // Installed before it is routed: the public installer is never what the edge serves.
-    const install = site.installedAt
-      ? undefined
-      : await steps.run(
-          'install WordPress',
-          (signal) => this.engine.installWordPress(wp.name, this.planner.installRequest(tenant, site, url), signal),
-          (r) => (r.fresh ? `WordPress ${r.version} installed for ${wordpressSettings(site, tenant).adminUser}` : 'already installed'),
-        );
+    // A new site is installed while the edge loads its route and makes its certificate: the
+    // edge never serves WordPress's installer (its paths answer 404 there), and the site is
+    // served (the last step) only once installed.
+    const [install] = await steps.together<[InstallResult | undefined, void]>(
+      (branch) =>
+        site.installedAt
+          ? Promise.resolve(undefined)
+          : branch.run(
+              'install WordPress',
+              (signal) => this.engine.installWordPress(wp.name, this.planner.installRequest(tenant, site, url), signal),
+              (r) => (r.fresh ? `WordPress ${r.version} installed for ${wordpressSettings(site, tenant).adminUser}` : 'already installed'),
+            ),
+      (branch) =>
+        this.edge.enabled && !site.installedAt
+          ? branch.run('edge route and certificate', (signal) => this.edge.prepare(hostname, signal))
+          : Promise.resolve(),
+    );
     // WordPress's home follows the site's public URL (a new primary domain, a site from before).
     const home = install ? install.home : site.wordpressUrl;
     if (home && originOf(home) !== originOf(url))
@@ -158,25 +171,53 @@ export class SiteRunner {
 
   /**
    * Everything a site needs but serving it: its tenant's network and database server, its
-   * host port, volume and WordPress container, and its own database and user. Returns the
-   * site with its port, and the WordPress container as the apply left it.
+   * host port, volume and WordPress container, and its own database and user. Once the
+   * network is there, the database server's side (start it, wait for it, make the site's
+   * database) and WordPress's side (its volume and container, then `wordpressSide`, in the
+   * same branch) run side by side: WordPress's container does not need the server to start
+   * (its link is a name on the tenant's network), and both first starts take most of a
+   * site's time. Returns the site with its port, the WordPress container as the apply left
+   * it, and what `wordpressSide` returned.
    */
-  async placeObjects(tenant: Tenant, site: Site, steps: StepRecorder) {
+  async placeObjects<T = undefined>(
+    tenant: Tenant,
+    site: Site,
+    steps: StepRecorder,
+    wordpressSide?: (placed: { site: Site; report: ApplyReport; wp: AppliedContainer }, steps: StepRecorder) => Promise<T>,
+  ) {
     const rootPassword = this.planner.tenantFacts(tenant).dbRootPassword;
-    await this.tenantObjects(tenant, site, steps);
+    const shared = this.planner.plans(tenant, site).tenant;
+    await steps.run(
+      'tenant network',
+      (signal) => this.engine.applyTenant(tenant.id, { ...emptyPlan(), networks: shared.networks }, signal),
+      (r) => r.join('; ') || 'unchanged',
+    );
     const placed = { ...site, hostPort: await this.ports.reserve(site) };
     const { site: plan, scope } = this.planner.plans(tenant, placed);
-    const report = await steps.run(
-      'site volume and WordPress container',
-      (signal) => this.engine.applySite(placed.id, plan, scope, signal),
-      (r) => r.changes.join('; ') || 'unchanged',
+    const [, wordpress] = await steps.together(
+      async (branch) => {
+        await branch.run(
+          'database server',
+          (signal) => this.engine.applyTenant(tenant.id, { ...shared, networks: [] }, signal),
+          (r) => r.join('; ') || 'unchanged',
+        );
+        await branch.run('wait for database server', (signal) => this.engine.waitForDatabase(tenant.slug, rootPassword, signal));
+        await branch.run('site database and user', (signal) =>
+          this.engine.runSql(tenant.slug, rootPassword, createSiteDatabaseSql(this.planner.siteFacts(placed)), signal),
+        );
+      },
+      async (branch) => {
+        const report = await branch.run(
+          'site volume and WordPress container',
+          (signal) => this.engine.applySite(placed.id, plan, scope, signal),
+          (r) => r.changes.join('; ') || 'unchanged',
+        );
+        const wp = report.containers[names.wpContainer(this.planner.settings.instance, tenant.slug, placed.name)];
+        const then = wordpressSide ? await wordpressSide({ site: placed, report, wp }, branch) : undefined;
+        return { report, wp, then };
+      },
     );
-    const wp = report.containers[names.wpContainer(this.planner.settings.instance, tenant.slug, placed.name)];
-    await steps.run('wait for database server', (signal) => this.engine.waitForDatabase(tenant.slug, rootPassword, signal));
-    await steps.run('site database and user', (signal) =>
-      this.engine.runSql(tenant.slug, rootPassword, createSiteDatabaseSql(this.planner.siteFacts(placed)), signal),
-    );
-    return { site: placed, report, wp };
+    return { site: placed, ...wordpress };
   }
 
   /** Where customers reach the site: its primary domain or platform hostname through the edge, else its port. */

@@ -39,13 +39,16 @@ async function stepsOf(jobId: string): Promise<{ name: string; status: string }[
   return rows[0]?.steps ?? [];
 }
 
+// In the order they start: the database server's side and WordPress's run side by side.
 const PROVISION_STEPS = [
-  'tenant network and database server',
+  'tenant network',
+  'database server',
   'site volume and WordPress container',
   'wait for database server',
   'site database and user',
   'wait for HTTP',
   'install WordPress',
+  'edge route and certificate',
   'route through the edge',
 ];
 
