@@ -479,8 +479,8 @@ function medianTimeline(list: (DbTimeline | undefined)[]) {
 
 /**
  * 7. Density: N idle sites over T tenants (stand-in WordPress, real MariaDB servers), with
- * Berth running as in production (its probes every BERTH_PROBE_INTERVAL_MS, its reconciler,
- * the containers' health checks): the whole machine's CPU over a window, against the same
+ * Berth running as in production (its probes every BERTH_PROBE_INTERVAL_MS, its reconciler;
+ * the containers have no Docker health check): the whole machine's CPU over a window, against the same
  * window measured just before the sites existed.
  */
 async function density() {
@@ -509,7 +509,7 @@ async function density() {
     1000,
   );
   log(`  ${done.length} RUNNING, ${failed.length} failed, in ${sec(now() - t0)} s; settling 30 s`);
-  // Every site has been probed and every container has run its first health check by then.
+  // Every site has been probed by then, and the containers' first starts are over.
   await sleep(30_000);
   const usage = await sampler(1000);
   const with_ = await window(secs);

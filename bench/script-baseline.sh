@@ -14,7 +14,7 @@
 #
 # The containers get Berth's create options: init as PID 1, read-only root, the same tmpfs
 # paths, every capability dropped but the same few, no-new-privileges, the same PID, memory
-# and CPU limits and health-check timing, labels, --link db:mysql, -p 127.0.0.1:PORT:80,
+# and CPU limits, no health check, labels, --link db:mysql, -p 127.0.0.1:PORT:80,
 # restart policy unless-stopped. What Berth does that this does not: its database rows,
 # jobs, events and locks, and the owner's email; it also does nothing of this in parallel.
 #
@@ -65,11 +65,10 @@ admin_pw=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
 deadline=$((SECONDS + timeout))
 give_up() { [ "$SECONDS" -lt "$deadline" ] || { echo "$1" >&2; exit 1; }; }
 
-# Berth's hardening (site-plan.ts: hardening(), HEALTHCHECK_TIMING, TMPFS_OPTIONS).
+# Berth's hardening (site-plan.ts: hardening(), NO_HEALTHCHECK, TMPFS_OPTIONS).
 tmpfs=rw,noexec,nosuid,size=64m
 common=(--label "$LABEL" --network "${p}_net" --init --read-only --cap-drop ALL
-  --security-opt no-new-privileges --pids-limit 512
-  --health-interval 60s --health-timeout 10s --health-start-period 120s --health-retries 3)
+  --security-opt no-new-privileges --pids-limit 512 --no-healthcheck)
 
 docker network create --driver bridge --subnet "$subnet" --label "$LABEL" "${p}_net" >/dev/null
 docker volume create --label "$LABEL" "${p}_db" >/dev/null

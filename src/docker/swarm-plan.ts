@@ -17,7 +17,7 @@ import { LABEL, type ContainerSpec, type NetworkSpec } from './plan.types';
  * | SecurityOpt no-new-privileges          | none per service (API 1.41): the nodes' daemon.json   |
  * | tmpfs with rw,noexec,nosuid,size       | tmpfs mounts with a size (Docker's defaults: noexec, nosuid, nodev) |
  * | a port published on the host           | none: the edge reaches sites over the network         |
- * | running once started                   | `running` once healthy: one health interval (60 s) later |
+ * | no health check (Berth probes)         | the same: a task is `running` once started            |
  */
 
 /** Where the service's task runs and under which names its secrets are stored. */

@@ -140,11 +140,8 @@ describe('every container', () => {
     for (const c of all) expect(c.create.HostConfig?.Init).toBe(true);
   });
 
-  it("keeps the image's health check command but runs it a minute apart, after a start period", () => {
-    for (const c of all) {
-      expect(c.create.Healthcheck).toEqual({ Interval: 60e9, Timeout: 10e9, StartPeriod: 120e9, Retries: 3 });
-      expect(c.create.Healthcheck?.Test).toBeUndefined();
-    }
+  it("turns the image's health check off: Berth probes the sites itself, without an exec", () => {
+    for (const c of all) expect(c.create.Healthcheck).toEqual({ Test: ['NONE'] });
   });
 });
 
