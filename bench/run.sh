@@ -52,6 +52,10 @@ if [ -z "${BENCH_ONLY:-}" ] || [[ ",$BENCH_ONLY," == *,backups,* ]]; then
   bash scripts/images.sh mariadb wordpress >&2
   node bench/.out/backups.js | tee "bench/results/backups-$(date -u +%Y-%m-%d).txt"
 fi
+# The reconciler's pass at 1,000 and 10,000 site rows: also `npm run bench:loops` alone.
+if [ -z "${BENCH_ONLY:-}" ] || [[ ",$BENCH_ONLY," == *,loops,* ]]; then
+  BENCH_BUILT=1 bash bench/control-loops.sh
+fi
 # One site like for like with the real images, installed and through the edge (issue 6/6):
 # also `npm run bench:site` alone.
 if [ -z "${BENCH_ONLY:-}" ] || [[ ",$BENCH_ONLY," == *,site,* ]]; then

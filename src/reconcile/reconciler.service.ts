@@ -5,7 +5,8 @@ import { PrismaService } from '../database/prisma.service';
 import type { Site } from '../generated/prisma/client';
 import { JobStatus, SiteStatus } from '../generated/prisma/enums';
 import { DockerService } from '../docker/docker.service';
-import { LABEL, MANAGED_BY } from '../docker/plan.types';
+import { LABEL, MANAGED_BY, type Plan } from '../docker/plan.types';
+import type Docker from 'dockerode';
 import { EventsService } from '../events/events.service';
 import { JobsService } from '../jobs/jobs.service';
 import { RedisService } from '../redis/redis.service';
@@ -109,25 +110,8 @@ export class ReconcilerService {
         this.docker.listNetworks(labels),
         this.docker.listVolumes(labels),
       ]);
-      const seen: EngineView = {
-        networks: new Map(networks.map((n) => [n.Name, n.Id])),
-        volumes: new Set(volumes.map((v) => v.Name)),
-        containers: new Map(
-          containers.map((c) => [
-            c.Names[0]?.replace(/^\//, '') ?? c.Id,
-            {
-              state: c.State,
-              labels: c.Labels,
-              networks: Object.fromEntries(Object.entries(c.NetworkSettings?.Networks ?? {}).map(([name, n]) => [name, n.NetworkID])),
-            },
-          ]),
-        ),
-      };
-      const sites = await this.prisma.site.findMany({
-        where: { status: { not: SiteStatus.DELETED } },
-        include: { tenant: true, domains: PRIMARY_DOMAIN },
-        orderBy: { createdAt: 'asc' },
-      });
+      const seen = engineView(containers, networks, volumes);
+      const sites = await sitesToReconcile(this.prisma);
       const active = await this.prisma.job.findMany({
         where: { status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } },
         select: { siteId: true, params: true },
@@ -148,7 +132,7 @@ export class ReconcilerService {
         sites.filter((s) => !busy.has(s.id)),
         seen,
         rollout,
-        this.ports,
+        this.passPorts(),
         retry,
       );
       await this.collectOrphans(sites, containers, networks, volumes);
@@ -161,9 +145,13 @@ export class ReconcilerService {
     }
   }
 
-  /** What a pass does to each site, through this service's adapters. */
-  private readonly ports: SitePassPorts = {
-    expectedPlan: (site) => this.planner.expectedPlan(site.tenant, site),
+  /** What a pass does to each site, through this service's adapters (one pass's: its tenants' plans are kept for it). */
+  private passPorts(): SitePassPorts {
+    const tenantPlans = new Map<string, Plan>();
+    return { ...this.ports, expectedPlan: (site) => this.planner.expectedPlan(site.tenant, site, tenantPlans) };
+  }
+
+  private readonly ports: Omit<SitePassPorts, 'expectedPlan'> = {
     publicUrl: (site) => this.edge.wordpressUrl(site, site.tenant, site.domains?.[0]?.hostname),
     repair: (site, reason, rollout) => this.repair(site, reason, rollout ? this.planner.settingsFingerprint : undefined),
     recordProblem: async (site, message, error) => {
@@ -273,4 +261,44 @@ export class ReconcilerService {
       }
     }
   }
+}
+
+/** What the Engine's list calls say of Berth's objects, reduced to what a plan decides. */
+export function engineView(
+  containers: Pick<Docker.ContainerInfo, 'Id' | 'Names' | 'State' | 'Labels' | 'NetworkSettings'>[],
+  networks: Pick<Docker.NetworkInspectInfo, 'Name' | 'Id'>[],
+  volumes: Pick<Docker.VolumeInspectInfo, 'Name'>[],
+): EngineView {
+  return {
+    networks: new Map(networks.map((n) => [n.Name, n.Id])),
+    volumes: new Set(volumes.map((v) => v.Name)),
+    containers: new Map(
+      containers.map((c) => [
+        c.Names[0]?.replace(/^\//, '') ?? c.Id,
+        {
+          state: c.State,
+          labels: c.Labels,
+          networks: Object.fromEntries(Object.entries(c.NetworkSettings?.Networks ?? {}).map(([name, n]) => [name, n.NetworkID])),
+        },
+      ]),
+    ),
+  };
+}
+
+/**
+ * Every site a pass looks at, with its tenant and primary domain. Three flat queries joined
+ * here: Prisma's nested include of the tenant took half of a pass's CPU at 10,000 sites.
+ */
+export async function sitesToReconcile(prisma: PrismaService): Promise<SiteWithTenant[]> {
+  const [sites, tenants, domains] = await Promise.all([
+    prisma.site.findMany({ where: { status: { not: SiteStatus.DELETED } }, orderBy: { createdAt: 'asc' } }),
+    prisma.tenant.findMany(),
+    prisma.domain.findMany({ where: PRIMARY_DOMAIN.where, select: { siteId: true, ...PRIMARY_DOMAIN.select } }),
+  ]);
+  const tenantOf = new Map(tenants.map((t) => [t.id, t]));
+  const domainOf = new Map(domains.map((d) => [d.siteId, [{ hostname: d.hostname }]]));
+  return sites.flatMap((s) => {
+    const tenant = tenantOf.get(s.tenantId);
+    return tenant ? [{ ...s, tenant, domains: domainOf.get(s.id) ?? [] }] : [];
+  });
 }

@@ -106,11 +106,20 @@ export class SitePlanner {
     };
   }
 
-  /** Every object a site and its tenant should have, from sealed secrets: what the engine is compared with. */
-  expectedPlan(tenant: Tenant, site: Site): Plan {
+  /**
+   * Every object a site and its tenant should have, from sealed secrets: what the engine is
+   * compared with. `tenantPlans` keeps each tenant's own plan for its other sites (one
+   * reconciler pass: a tenant's row does not change within it).
+   */
+  expectedPlan(tenant: Tenant, site: Site, tenantPlans?: Map<string, Plan>): Plan {
     const t = this.sealedTenantFacts(tenant);
-    const shared = planTenant(t, this.settings);
-    const own = planSite(t, this.sealedSiteFacts(site), this.settings);
+    const settings = this.settings;
+    let shared = tenantPlans?.get(tenant.id);
+    if (!shared) {
+      shared = planTenant(t, settings);
+      tenantPlans?.set(tenant.id, shared);
+    }
+    const own = planSite(t, this.sealedSiteFacts(site), settings);
     return {
       networks: [...shared.networks, ...own.networks],
       volumes: [...shared.volumes, ...own.volumes],
