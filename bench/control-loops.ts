@@ -10,7 +10,9 @@
  * containers drift and checks that the pass finds exactly those.
  *
  * What it leaves out: the Engine's own time to list 20,000 containers (dockerd's CPU, not
- * Berth's), and repairs (none are due in a steady state).
+ * Berth's), repairs (none are due in a steady state), and the parts of reconcileAll that do
+ * not grow with the sites (the in-flight jobs' query, the rollout's failures, the orphans'
+ * bookkeeping, which reads the same lists).
  *
  * Run by bench/control-loops.sh (`npm run bench:loops`, and `npm run bench` unless BENCH_ONLY
  * leaves out `loops`).

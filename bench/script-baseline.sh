@@ -123,7 +123,8 @@ grep -q '^BERTH-RESULT {"fresh":true' <<<"$out" || { echo "installing WordPress 
 [ -n "$edge" ] || exit 0
 route="{\"@id\":\"$p\",\"match\":[{\"host\":[\"$host\"]}],\"terminal\":true,\"handle\":[{\"handler\":\"reverse_proxy\",\"upstreams\":[{\"dial\":\"127.0.0.1:$port\"}]}]}"
 curl -sf -X POST -H 'Content-Type: application/json' -d "$route" "$edge/config/apps/http/servers/berth/routes" >/dev/null
-until curl -sf -m 5 --cacert "${BENCH_EDGE_CA:?BENCH_EDGE_CA}" --resolve "$host:$https_port:127.0.0.1" "$url/" | grep -qF "<title>$title"; do
+# grep reads the whole page (not -q): under pipefail, curl would fail writing to a grep that left early.
+until curl -sf -m 5 --cacert "${BENCH_EDGE_CA:?BENCH_EDGE_CA}" --resolve "$host:$https_port:127.0.0.1" "$url/" | grep -F "<title>$title" >/dev/null; do
   give_up "the edge did not serve $host"
   sleep 0.2
 done

@@ -76,8 +76,10 @@ async function follow(job: Job, wait: boolean): Promise<Job> {
   let done: Job;
   try {
     done = await client().waitForJob(job.id, (j) => {
-      const step = j.steps.at(-1);
-      const line = step ? `${step.name} (${step.status})` : j.status.toLowerCase();
+      // Steps may run side by side: every running one, else the last.
+      const running = j.steps.filter((x) => x.status === 'running');
+      const shown = running.length ? running : j.steps.slice(-1);
+      const line = shown.length ? shown.map((x) => `${x.name} (${x.status})`).join(', ') : j.status.toLowerCase();
       if (bar) bar.update(j.progress, { step: line });
       else if (line !== said && !globals().json) process.stderr.write(`${j.kind} ${j.progress}% ${line}\n`);
       said = line;

@@ -217,18 +217,21 @@ export class EdgeService {
   }
 
   /**
-   * Loads the edge's configuration with `hostname`'s route and has the edge make its
-   * certificate (one request through it, whatever it answers), so that serve() later finds
-   * both done.
+   * A head start for serve(): loads the edge's configuration with `hostname`'s route and has
+   * the edge make its certificate (one request through it, whatever it answers). Never fails
+   * but when stopped: serve() does the same again, and says what is wrong if it still is.
    */
-  async prepare(hostname: string, signal: AbortSignal): Promise<void> {
-    if (!this.enabled) return;
-    await this.sync(signal);
-    if (this.config.BERTH_TLS === 'acme') return;
-    await this.fetchStatus(hostname, signal).catch((e: unknown) => {
+  async prepare(hostname: string, signal: AbortSignal): Promise<string> {
+    if (!this.enabled) return 'no edge';
+    try {
+      await this.sync(signal);
+      if (this.config.BERTH_TLS !== 'acme') await this.fetchStatus(hostname, signal);
+      return 'route loaded';
+    } catch (e) {
       signal.throwIfAborted();
       this.forgetRootOn(e);
-    });
+      return `not yet: ${(e as Error).message}`;
+    }
   }
 
   /** Whether probes go through the edge: not without one, nor with ACME (a first handshake waits on public DNS). */

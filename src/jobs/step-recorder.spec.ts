@@ -176,4 +176,50 @@ describe('StepRecorder.together', () => {
     ]);
     expect(steps.steps[0].error).toMatch(/stopped: a step beside it failed: no database/);
   });
+  it('lets a running step beside a branch stopped between steps (a cancellation) finish, and starts no other', async () => {
+    let cancelled = false;
+    const steps = new StepRecorder(
+      4,
+      5000,
+      async () => undefined,
+      async () => {
+        if (cancelled) throw new Error('cancelled by its owner');
+      },
+    );
+    const log: string[] = [];
+    const failure = steps.together(
+      async (s) => {
+        await s.run('long', async (signal) => {
+          await sleep(40);
+          log.push(signal.aborted ? 'long aborted' : 'long finished');
+        });
+        await s.run('after long', async () => log.push('after long ran'));
+      },
+      async (s) => {
+        await s.run('short', async () => sleep(5));
+        cancelled = true;
+        await s.run('never', async () => log.push('never ran'));
+      },
+    );
+    await expect(failure).rejects.toThrow('cancelled by its owner');
+    // The control: the long step ran to its end, not aborted; nothing started after the cancellation.
+    expect(log).toEqual(['long finished']);
+    expect(steps.steps.map((x) => [x.name, x.status])).toEqual([
+      ['long', 'succeeded'],
+      ['short', 'succeeded'],
+    ]);
+  });
+
+  it('stops every branch when one throws before returning a promise', async () => {
+    const steps = recorder({ timeoutMs: 5000 });
+    const log: string[] = [];
+    const failure = steps.together(
+      async (s) => s.run('slow', cooperative(log, 5)),
+      () => {
+        throw new Error('thrown at once');
+      },
+    );
+    await expect(failure).rejects.toThrow('thrown at once');
+    expect(log).toEqual(['started', 'told to stop', 'stopped']);
+  });
 });

@@ -18,8 +18,18 @@ export class StepTimeoutError extends Error {}
  * does not start beside it. A step that does not stop even then is kept in {@link idle}, for
  * the worker to hold the site's lock until it has.
  */
+/** Errors a checkpoint threw: the job stops between steps, and running steps beside it may finish. */
+const BETWEEN_STEPS = new WeakSet<object>();
+
+/** Branches of one together(): the first failure, once there is one. */
+interface Held {
+  first?: { error: unknown };
+}
+
 export class StepRecorder {
   readonly steps: StepRecord[] = [];
+  /** Set on a branch of together(). */
+  private readonly held?: Held;
   private readonly unsettled = new Set<Promise<unknown>>();
   /** Writes of the steps, one after the other (branches run side by side share it). */
   private writes = { last: Promise.resolve() };
@@ -34,35 +44,40 @@ export class StepRecorder {
   ) {}
 
   /**
-   * Runs branches of steps side by side, each recorded in this job's steps as it happens. The
-   * first branch to fail stops the others (their running step is aborted, and no further step
-   * of theirs starts); together() settles only once every branch has, and then throws that
-   * first failure. Resolves with each branch's result.
+   * Runs branches of steps side by side, each recorded in this job's steps as it happens. A
+   * step that fails stops the other branches: their running step is aborted and no further
+   * step of theirs starts. A branch stopped between steps (a cancellation, a newer request:
+   * the checkpoint) lets the others finish the step they are in, but start no other.
+   * together() settles only once every branch has, then throws the first failure; else it
+   * resolves with each branch's result.
    */
   async together<T extends unknown[]>(...branches: { [K in keyof T]: (steps: StepRecorder) => Promise<T[K]> }): Promise<T> {
     const stop = new AbortController();
-    let first: { error: unknown } | undefined;
+    const held: Held = {};
     const settled = await Promise.allSettled(
       branches.map((branch) =>
-        branch(this.branch(stop.signal)).catch((error: unknown) => {
-          first ??= { error };
-          stop.abort(new Error(`stopped: a step beside it failed: ${(error as Error)?.message ?? String(error)}`));
-          throw error;
-        }),
+        Promise.resolve()
+          .then(() => branch(this.branch(stop.signal, held)))
+          .catch((error: unknown) => {
+            held.first ??= { error };
+            if (!BETWEEN_STEPS.has(error as object))
+              stop.abort(new Error(`stopped: a step beside it failed: ${(error as Error)?.message ?? String(error)}`));
+            throw error;
+          }),
       ),
     );
-    if (first) throw first.error;
+    if (held.first) throw held.first.error;
     return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as T;
   }
 
-  /** The same record, steps and writes, stopped also by `signal`. */
-  private branch(signal: AbortSignal): StepRecorder {
+  /** The same record, steps and writes; its running step is stopped also by `signal`, and no step starts once `held` has a failure. */
+  private branch(signal: AbortSignal, held: Held): StepRecorder {
     const outer = this.options.signal;
     const b = new StepRecorder(this.total, this.timeoutMs, this.onChange, this.checkpoint, {
       ...this.options,
       signal: outer ? AbortSignal.any([outer, signal]) : signal,
     });
-    Object.assign(b, { steps: this.steps, unsettled: this.unsettled, writes: this.writes });
+    Object.assign(b, { steps: this.steps, unsettled: this.unsettled, writes: this.writes, held });
     return b;
   }
 
@@ -81,13 +96,20 @@ export class StepRecorder {
     timeoutMs = this.timeoutMs,
   ): Promise<T> {
     this.options.signal?.throwIfAborted();
-    await this.checkpoint();
+    if (this.held?.first) throw this.held.first.error;
+    try {
+      await this.checkpoint();
+    } catch (e) {
+      if (typeof e === 'object' && e !== null) BETWEEN_STEPS.add(e);
+      throw e;
+    }
     this.options.signal?.throwIfAborted();
     const step: StepRecord = { name, status: 'running', startedAt: new Date().toISOString() };
     this.steps.push(step);
-    await this.changed();
     const calls: EngineCalls = {};
     try {
+      // Inside the try: a step whose first write fails is not left "running" in the record.
+      await this.changed();
       const result = await this.bounded(name, (signal) => countEngineCalls(calls, () => fn(signal)), timeoutMs);
       step.status = 'succeeded';
       step.detail = detail?.(result);

@@ -293,10 +293,16 @@ export async function sitesToReconcile(prisma: PrismaService): Promise<SiteWithT
   const [sites, tenants, domains] = await Promise.all([
     prisma.site.findMany({ where: { status: { not: SiteStatus.DELETED } }, orderBy: { createdAt: 'asc' } }),
     prisma.tenant.findMany(),
-    prisma.domain.findMany({ where: PRIMARY_DOMAIN.where, select: { siteId: true, ...PRIMARY_DOMAIN.select } }),
+    prisma.domain.findMany({
+      where: PRIMARY_DOMAIN.where,
+      select: { siteId: true, ...PRIMARY_DOMAIN.select },
+      orderBy: { createdAt: 'asc' },
+    }),
   ]);
   const tenantOf = new Map(tenants.map((t) => [t.id, t]));
-  const domainOf = new Map(domains.map((d) => [d.siteId, [{ hostname: d.hostname }]]));
+  // One primary domain a site (the oldest, should there ever be two).
+  const domainOf = new Map<string, { hostname: string }[]>();
+  for (const d of domains) if (!domainOf.has(d.siteId)) domainOf.set(d.siteId, [{ hostname: d.hostname }]);
   return sites.flatMap((s) => {
     const tenant = tenantOf.get(s.tenantId);
     return tenant ? [{ ...s, tenant, domains: domainOf.get(s.id) ?? [] }] : [];

@@ -120,9 +120,10 @@ export class SiteRunner {
       return SiteStatus.STOPPED;
     }
     const { url, hostname } = await this.primary(tenant, site, port);
-    // A new site is installed while the edge loads its route and makes its certificate: the
-    // edge never serves WordPress's installer (its paths answer 404 there), and the site is
-    // served (the last step) only once installed.
+    // A new site is installed while the edge loads its route and makes its certificate (a
+    // head start that never fails the install). The route is reachable from then on, as it is
+    // once the site has a port: the edge never serves WordPress's installer (its paths answer
+    // 404 there), and the job waits until the edge serves the installed site (the last step).
     const [install] = await steps.together<[InstallResult | undefined, void]>(
       (branch) =>
         site.installedAt
@@ -134,7 +135,13 @@ export class SiteRunner {
             ),
       (branch) =>
         this.edge.enabled && !site.installedAt
-          ? branch.run('edge route and certificate', (signal) => this.edge.prepare(hostname, signal))
+          ? branch
+              .run(
+                'edge route and certificate',
+                (signal) => this.edge.prepare(hostname, signal),
+                (said) => said,
+              )
+              .then(() => undefined)
           : Promise.resolve(),
     );
     // WordPress's home follows the site's public URL (a new primary domain, a site from before).
@@ -194,18 +201,22 @@ export class SiteRunner {
     );
     const placed = { ...site, hostPort: await this.ports.reserve(site) };
     const { site: plan, scope } = this.planner.plans(tenant, placed);
+    // WordPress answers 500 until its database exists: its side waits for the database's
+    // before `wordpressSide` (the wait for HTTP), whose time is then its own.
+    let database!: Promise<void>;
     const [, wordpress] = await steps.together(
-      async (branch) => {
-        await branch.run(
-          'database server',
-          (signal) => this.engine.applyTenant(tenant.id, { ...shared, networks: [] }, signal),
-          (r) => r.join('; ') || 'unchanged',
-        );
-        await branch.run('wait for database server', (signal) => this.engine.waitForDatabase(tenant.slug, rootPassword, signal));
-        await branch.run('site database and user', (signal) =>
-          this.engine.runSql(tenant.slug, rootPassword, createSiteDatabaseSql(this.planner.siteFacts(placed)), signal),
-        );
-      },
+      (branch) =>
+        (database = (async () => {
+          await branch.run(
+            'database server',
+            (signal) => this.engine.applyTenant(tenant.id, { ...shared, networks: [] }, signal),
+            (r) => r.join('; ') || 'unchanged',
+          );
+          await branch.run('wait for database server', (signal) => this.engine.waitForDatabase(tenant.slug, rootPassword, signal));
+          await branch.run('site database and user', (signal) =>
+            this.engine.runSql(tenant.slug, rootPassword, createSiteDatabaseSql(this.planner.siteFacts(placed)), signal),
+          );
+        })()),
       async (branch) => {
         const report = await branch.run(
           'site volume and WordPress container',
@@ -213,6 +224,7 @@ export class SiteRunner {
           (r) => r.changes.join('; ') || 'unchanged',
         );
         const wp = report.containers[names.wpContainer(this.planner.settings.instance, tenant.slug, placed.name)];
+        await database;
         const then = wordpressSide ? await wordpressSide({ site: placed, report, wp }, branch) : undefined;
         return { report, wp, then };
       },

@@ -20,8 +20,8 @@ import { BackupScheduler } from '../backups/backup-scheduler.service';
 
 type Payload = JobPayloads[typeof JobName.ApplySite];
 const handlers: Record<JobName, true> = { [JobName.ApplySite]: true, [JobName.DeleteTenant]: true, [JobName.ScheduleBackups]: true };
-/** A new site's provisioning: tenant network, database server, site volume and container, the two waits, its database, install, edge. */
-const STEPS_PER_JOB = 8;
+/** A new site's provisioning: tenant network, database server, site volume and container, the two waits, its database, install, edge route, served. */
+const STEPS_PER_JOB = 9;
 /** How long a step told to stop (timeout, lost lock) may take to stop before its attempt ends without it. */
 const STOP_GRACE_MS = 10_000;
 
