@@ -1,5 +1,5 @@
 // @nestjs/common is ESM, which Jest cannot require; DockerService's decorators do nothing here.
-jest.mock('@nestjs/common', () => ({ Injectable: () => () => undefined, Inject: () => () => undefined }));
+jest.mock('@nestjs/common', () => jest.requireActual('./nest-common-stub'));
 import Docker from 'dockerode';
 import { PassThrough } from 'node:stream';
 import type { BerthConfig } from '../src/config/config';

@@ -5,15 +5,8 @@ import { ResticService } from '../src/backups/restic.service';
 import type { BerthConfig } from '../src/config/config';
 import { SecretBox } from '../src/common/crypto';
 
-// Nest's decorators only (an ES module Jest does not load); restic itself is the real one.
-jest.mock('@nestjs/common', () => ({
-  Injectable: () => () => undefined,
-  Inject: () => () => undefined,
-  Logger: class {
-    log() {}
-    warn() {}
-  },
-}));
+// Nest's decorators only; restic itself is the real one.
+jest.mock('@nestjs/common', () => jest.requireActual('./nest-common-stub'));
 
 /**
  * The backup repository with real restic: made the first time it is needed, opened again by

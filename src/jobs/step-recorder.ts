@@ -44,7 +44,8 @@ export class StepRecorder {
   ) {}
 
   /**
-   * Runs branches of steps side by side, each recorded in this job's steps as it happens. A
+   * Runs branches of steps side by side (started in the order given), each recorded in this
+   * job's steps as it happens. A
    * step that fails stops the other branches: their running step is aborted and no further
    * step of theirs starts. A branch stopped between steps (a cancellation, a newer request:
    * the checkpoint) lets the others finish the step they are in, but start no other.

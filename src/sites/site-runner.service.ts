@@ -113,7 +113,7 @@ export class SiteRunner {
       );
     });
     site = placed.site;
-    const { wp, then: port } = placed;
+    const { wp, side: port } = placed;
 
     if (site.desiredState === DesiredState.STOPPED || port === undefined) {
       await this.status.set(site, { status: SiteStatus.STOPPED, lastError: null, health: Health.UNKNOWN }, job.generation);
@@ -124,7 +124,7 @@ export class SiteRunner {
     // head start that never fails the install). The route is reachable from then on, as it is
     // once the site has a port: the edge never serves WordPress's installer (its paths answer
     // 404 there), and the job waits until the edge serves the installed site (the last step).
-    const [install] = await steps.together<[InstallResult | undefined, void]>(
+    const [install] = await steps.together<[InstallResult | undefined, unknown]>(
       (branch) =>
         site.installedAt
           ? Promise.resolve(undefined)
@@ -135,13 +135,11 @@ export class SiteRunner {
             ),
       (branch) =>
         this.edge.enabled && !site.installedAt
-          ? branch
-              .run(
-                'edge route and certificate',
-                (signal) => this.edge.prepare(hostname, signal),
-                (said) => said,
-              )
-              .then(() => undefined)
+          ? branch.run(
+              'edge route and certificate',
+              (signal) => this.edge.prepare(hostname, signal),
+              (said) => said,
+            )
           : Promise.resolve(),
     );
     // WordPress's home follows the site's public URL (a new primary domain, a site from before).
@@ -184,7 +182,7 @@ export class SiteRunner {
    * same branch) run side by side: WordPress's container does not need the server to start
    * (its link is a name on the tenant's network), and both first starts take most of a
    * site's time. Returns the site with its port, the WordPress container as the apply left
-   * it, and what `wordpressSide` returned.
+   * it, and what `wordpressSide` returned (`side`).
    */
   async placeObjects<T = undefined>(
     tenant: Tenant,
@@ -193,16 +191,16 @@ export class SiteRunner {
     wordpressSide?: (placed: { site: Site; report: ApplyReport; wp: AppliedContainer }, steps: StepRecorder) => Promise<T>,
   ) {
     const rootPassword = this.planner.tenantFacts(tenant).dbRootPassword;
-    const shared = this.planner.plans(tenant, site).tenant;
+    const placed = { ...site, hostPort: await this.ports.reserve(site) };
+    const { tenant: shared, site: plan, scope } = this.planner.plans(tenant, placed);
     await steps.run(
       'tenant network',
       (signal) => this.engine.applyTenant(tenant.id, { ...emptyPlan(), networks: shared.networks }, signal),
       (r) => r.join('; ') || 'unchanged',
     );
-    const placed = { ...site, hostPort: await this.ports.reserve(site) };
-    const { site: plan, scope } = this.planner.plans(tenant, placed);
     // WordPress answers 500 until its database exists: its side waits for the database's
     // before `wordpressSide` (the wait for HTTP), whose time is then its own.
+    // Assigned when the first branch starts: together() starts branches in order.
     let database!: Promise<void>;
     const [, wordpress] = await steps.together(
       (branch) =>
@@ -225,8 +223,8 @@ export class SiteRunner {
         );
         const wp = report.containers[names.wpContainer(this.planner.settings.instance, tenant.slug, placed.name)];
         await database;
-        const then = wordpressSide ? await wordpressSide({ site: placed, report, wp }, branch) : undefined;
-        return { report, wp, then };
+        const side = wordpressSide ? await wordpressSide({ site: placed, report, wp }, branch) : undefined;
+        return { report, wp, side };
       },
     );
     return { site: placed, ...wordpress };
