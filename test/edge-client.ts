@@ -17,13 +17,13 @@ export async function edgeRoot(): Promise<string> {
 }
 
 /** A request to the edge on loopback as a browser would make it for `hostname`: SNI and Host, trusting only the edge's CA. */
-export function viaEdge(root: string, hostname: string, path = '/', tls = true): Promise<EdgeAnswer> {
+export function viaEdge(root: string, hostname: string, path = '/', tls = true, extra: Record<string, string> = {}): Promise<EdgeAnswer> {
   return new Promise((resolve, reject) => {
     const options = {
       host: '127.0.0.1',
       port: tls ? EDGE_HTTPS_PORT : EDGE_HTTP_PORT,
       path,
-      headers: { host: tls ? hostname : `${hostname}:${EDGE_HTTP_PORT}` },
+      headers: { host: tls ? hostname : `${hostname}:${EDGE_HTTP_PORT}`, ...extra },
       timeout: 5000,
       ...(tls ? { servername: hostname, ca: root } : {}),
     };

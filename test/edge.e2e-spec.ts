@@ -37,7 +37,8 @@ const view = (id: string) =>
     .set(auth(t.key))
     .then((r) => r.body as { url: string; hostname: string; publicUrl: string; status: string });
 const admin = edgeAdmin;
-const viaEdge = (hostname: string, path = '/', tls = true) => edge(root, hostname, path, tls);
+const viaEdge = (hostname: string, path = '/', tls = true, headers: Record<string, string> = {}) =>
+  edge(root, hostname, path, tls, headers);
 /** Served: the site's own answer through the edge (not a failed handshake, not the edge's "no site here"). */
 const served = (hostname: string) => viaEdge(hostname).then((a) => (a.status === 200 ? a : undefined));
 
@@ -87,6 +88,28 @@ describe('the edge (Caddy) in front of every site', () => {
     const plain = await viaEdge(hostname, '/a/page?x=1', false);
     expect(plain.status).toBe(308);
     expect(plain.headers.location).toBe(`https://${hostname}:${EDGE_HTTPS_PORT}/a/page?x=1`);
+  });
+
+  it("lets Berth's probes reach a site over plain HTTP with the installation's token only", async () => {
+    const hostname = hostnameOf('front');
+    const [probeRoute] = (await (await admin('GET', '/config/apps/http/servers/berth-http/routes')).json()) as {
+      match: { header: Record<string, string[]> }[];
+    }[];
+    const [token] = probeRoute.match[0].header['X-Berth-Probe'];
+    expect(token).toMatch(/^[0-9a-f]{32}$/);
+    // With the token, the site's own answer over HTTP (the monitor's probes pass this way)...
+    const probed = await viaEdge(hostname, '/', false, { 'x-berth-probe': token });
+    expect(probed.status).toBe(200);
+    expect(probed.body).toBe((await viaEdge(hostname)).body);
+    // ... and the edge's "no site here" for a hostname it does not route, as over HTTPS.
+    expect((await viaEdge(hostnameOf('nosuchsite'), '/', false, { 'x-berth-probe': token })).headers['x-berth-unrouted']).toBe('1');
+    // Without it, or with another value, the redirect to HTTPS, as for any browser.
+    for (const headers of [
+      {} as Record<string, string>,
+      { 'x-berth-probe': token.replace(/.$/, (c) => (c === '0' ? '1' : '0')) },
+      { 'x-berth-probe': '*' },
+    ])
+      expect(await viaEdge(hostname, '/', false, headers)).toMatchObject({ status: 308 });
   });
 
   it('gets no certificate for a hostname Berth does not route (the ask endpoint refuses it)', async () => {

@@ -4,6 +4,7 @@ import {
   FALLBACK_ID,
   NO_INSTALLER_ID,
   platformHostname,
+  PROBE_HEADER,
   routeId,
   UNROUTED_HEADER,
   type EdgeSettings,
@@ -82,6 +83,20 @@ describe('the edge configuration', () => {
     expect(servers(edgeConfig([a], settings))['berth-http'].routes[0].handle[0]).toMatchObject({
       headers: { Location: ['https://{http.request.host}{http.request.uri}'] },
     });
+  });
+
+  it("routes Berth's probes over plain HTTP as over HTTPS, by the token only, and redirects everything else", () => {
+    const config = edgeConfig([a, { ...b, aliases: ['www.shop.test'] }], { ...settings, probeToken: 'f00d' });
+    const [probe, redirect] = servers(config)['berth-http'].routes as unknown as Record<string, unknown>[];
+    expect(probe).toMatchObject({ match: [{ header: { [PROBE_HEADER]: ['f00d'] } }], terminal: true });
+    const sub = (probe.handle as { routes: Record<string, unknown>[] }[])[0].routes;
+    // The same routes as the HTTPS server's, without their @ids (an @id is unique in a configuration).
+    const https = servers(config).berth.routes.map(({ '@id': _id, ...r }) => r);
+    expect(sub).toEqual(https);
+    expect(JSON.stringify(sub)).not.toContain('@id');
+    expect(redirect).toMatchObject({ '@id': 'berth-to-https' });
+    // Without a token there is no way around the redirect.
+    expect(servers(edgeConfig([a], settings))['berth-http'].routes).toHaveLength(1);
   });
 
   it('with TLS off, serves the sites over HTTP only and asks for no certificate', () => {

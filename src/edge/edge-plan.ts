@@ -25,6 +25,12 @@ export interface EdgeSettings {
   acmeEmail?: string;
   /** Berth's endpoint that says whether the edge may get a certificate for a hostname. */
   askUrl?: string;
+  /**
+   * With TLS, requests to the HTTP port carrying this value in {@link PROBE_HEADER} are routed
+   * to the sites as over HTTPS (Berth's probes: plain HTTP, any hostname on one kept-alive
+   * connection, no handshake per site); every other request is redirected to HTTPS.
+   */
+  probeToken?: string;
 }
 
 /** The @id of the route that answers hostnames Berth does not route. */
@@ -32,6 +38,8 @@ export const FALLBACK_ID = 'berth-unrouted';
 export const routeId = (siteId: string) => `site-${siteId}`;
 /** Marks the edge's own answer for a hostname it does not route (lowercase, as Node gives headers). */
 export const UNROUTED_HEADER = 'x-berth-unrouted';
+/** The header that lets Berth's probes reach the sites over plain HTTP (see {@link EdgeSettings.probeToken}). */
+export const PROBE_HEADER = 'X-Berth-Probe';
 
 /** `<site>-<tenant>.<base>`: a DNS label of at most 63 characters (site and tenant names are shorter). */
 export const platformHostname = (site: string, tenant: string, baseDomain: string) => `${site}-${tenant}.${baseDomain}`;
@@ -80,10 +88,23 @@ const noInstaller = {
 };
 
 /**
+ * Berth's probes on the HTTP port: the same routes as over HTTPS (copies: an @id is unique in
+ * a configuration), for requests that carry the token.
+ */
+function probeRoute(routes: Record<string, unknown>[], token: string) {
+  return {
+    match: [{ header: { [PROBE_HEADER]: [token] } }],
+    terminal: true,
+    handle: [{ handler: 'subroute', routes: routes.map(({ '@id': _id, ...route }) => route) }],
+  };
+}
+
+/**
  * The whole Caddy configuration: the admin API as Caddy was started with it (a load replaces
  * everything, the admin block included), one HTTPS server routing each site's hostnames to
  * it (certificates on demand, each one allowed by Berth's ask endpoint), and an HTTP server
- * that redirects to HTTPS; with TLS off, the HTTP server routes the sites instead.
+ * that redirects to HTTPS (but for Berth's probes); with TLS off, the HTTP server routes the
+ * sites instead.
  */
 export function edgeConfig(routes: EdgeRoute[], s: EdgeSettings): Record<string, unknown> {
   const sorted = [...routes].sort((a, b) => (a.siteId < b.siteId ? -1 : a.siteId > b.siteId ? 1 : 0));
@@ -117,6 +138,7 @@ export function edgeConfig(routes: EdgeRoute[], s: EdgeSettings): Record<string,
             listen: [`:${s.httpPort}`],
             automatic_https: { disable: true },
             routes: [
+              ...(s.probeToken ? [probeRoute(routesOfSites, s.probeToken)] : []),
               {
                 '@id': 'berth-to-https',
                 handle: [

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { MetricsService } from '../metrics/metrics.service';
-import { request as httpRequest } from 'node:http';
+import { createHash } from 'node:crypto';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { setTimeout as delay } from 'node:timers/promises';
 
@@ -8,7 +9,16 @@ import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
 import { RedisService } from '../redis/redis.service';
 import { CaddyClient } from './caddy.client';
-import { edgeConfig, edgeUrl, INSTALLER_PATHS, platformHostname, UNROUTED_HEADER, type EdgeRoute, type EdgeSettings } from './edge-plan';
+import {
+  edgeConfig,
+  edgeUrl,
+  INSTALLER_PATHS,
+  platformHostname,
+  PROBE_HEADER,
+  UNROUTED_HEADER,
+  type EdgeRoute,
+  type EdgeSettings,
+} from './edge-plan';
 import { stableStringify } from '../common/json';
 import { publishedHost, siteUrl } from '../common/site-url';
 
@@ -47,6 +57,13 @@ export class EdgeService {
    * API once it listens.
    */
   askUrl?: string;
+  /**
+   * What lets Berth's probes through the edge over plain HTTP (with TLS): derived from the
+   * encryption key, so every process of an installation gives the edge the same one.
+   */
+  private readonly probeToken?: string;
+  /** The probes' connections to the edge: a few, kept alive, shared by every site. */
+  private readonly probeAgent: HttpAgent;
 
   constructor(
     @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
@@ -57,6 +74,9 @@ export class EdgeService {
   ) {
     const host = ['0.0.0.0', '::'].includes(config.HOST) ? '127.0.0.1' : config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST;
     this.askUrl = config.BERTH_EDGE_ASK_URL ?? (config.PORT ? `http://${host}:${config.PORT}/v1/edge/ask` : undefined);
+    if (config.BERTH_TLS !== 'off')
+      this.probeToken = createHash('sha256').update(`berth-edge-probe:${config.BERTH_ENCRYPTION_KEY}`).digest('hex').slice(0, 32);
+    this.probeAgent = new HttpAgent({ keepAlive: true, maxSockets: config.BERTH_PROBE_CONCURRENCY, scheduling: 'lifo' });
   }
 
   get enabled(): boolean {
@@ -72,6 +92,7 @@ export class EdgeService {
       tls: c.BERTH_TLS,
       acmeEmail: c.BERTH_ACME_EMAIL,
       askUrl: this.askUrl,
+      probeToken: this.probeToken,
     };
   }
 
@@ -234,21 +255,25 @@ export class EdgeService {
     }
   }
 
-  /** Whether probes go through the edge: not without one, nor with ACME (a first handshake waits on public DNS). */
+  /**
+   * Whether probes go through the edge: whenever there is one. They use its HTTP port with
+   * the probe token (see {@link EdgeSettings.probeToken}), so with TLS no probe waits on a
+   * handshake (nor, with ACME, on public DNS), and any number of sites share a few kept-alive
+   * connections; the certificate itself is checked when a job brings the site up.
+   */
   get probes(): boolean {
-    return this.enabled && this.config.BERTH_TLS !== 'acme';
+    return this.enabled;
   }
 
   /** Why the edge does not serve `hostname` (an answer of 500 or more, none, or not routed), or undefined when it does. */
   async probe(hostname: string, timeoutMs: number): Promise<string | undefined> {
     try {
-      const { status, unrouted, installer } = await this.fetchStatus(hostname, AbortSignal.timeout(timeoutMs));
+      const { status, unrouted, installer } = await this.retried(() => this.request('probe', hostname, AbortSignal.timeout(timeoutMs)));
       if (unrouted) return 'the edge does not route it';
       if (installer) return 'WordPress shows its installer (it is not installed)';
       return status >= 500 ? `HTTP ${status}` : undefined;
     } catch (e) {
       const err = e as Error & { code?: string };
-      this.forgetRootOn(e);
       return err.name === 'TimeoutError' || err.name === 'AbortError' ? `no answer within ${timeoutMs} ms` : (err.code ?? err.message);
     }
   }
@@ -258,29 +283,42 @@ export class EdgeService {
     if (/CERT|SIGNATURE|ISSUER/.test((e as { code?: string }).code ?? '')) this.root = undefined;
   }
 
-  /** GET / for `hostname` through the edge on loopback, trusting the internal CA. */
+  /** GET / for `hostname` through the edge on loopback, as a customer would (HTTPS trusting the internal CA, unless TLS is off). */
   private async fetchStatus(hostname: string, signal: AbortSignal): Promise<Answer> {
     const tls = this.config.BERTH_TLS !== 'off';
     if (tls) this.root ??= await this.caddy.internalRoot();
+    return this.retried(() => this.request(tls ? 'https' : 'http', hostname, signal));
+  }
+
+  /**
+   * Every load of the edge's configuration closes its idle kept-alive connections: a request
+   * that met one closing is sent once more on a new one, not counted as a failure.
+   */
+  private async retried(send: () => Promise<Answer>): Promise<Answer> {
     try {
-      return await this.request(tls, hostname, signal);
+      return await send();
     } catch (e) {
-      // Every load of the edge's configuration closes its idle kept-alive connections: a
-      // request that met one closing is sent once more on a new one, not counted as a failure.
-      if (!(e as { reusedSocket?: boolean }).reusedSocket || signal.aborted) throw e;
-      return this.request(tls, hostname, signal);
+      if (!(e as { reusedSocket?: boolean }).reusedSocket) throw e;
+      return send();
     }
   }
 
-  private request(tls: boolean, hostname: string, signal: AbortSignal): Promise<Answer> {
+  /**
+   * GET / for `hostname`: over HTTPS, over HTTP, or as a probe (HTTP with the probe token, on
+   * one pool of kept-alive connections for every site).
+   */
+  private request(kind: 'https' | 'http' | 'probe', hostname: string, signal: AbortSignal): Promise<Answer> {
+    signal.throwIfAborted();
+    const tls = kind === 'https';
     return new Promise((resolve, reject) => {
       const options = {
         host: '127.0.0.1',
         port: tls ? this.config.BERTH_EDGE_HTTPS_PORT : this.config.BERTH_EDGE_HTTP_PORT,
         path: '/',
-        headers: { host: hostname },
+        headers: kind === 'probe' && this.probeToken ? { host: hostname, [PROBE_HEADER]: this.probeToken } : { host: hostname },
         signal: AbortSignal.any([signal, AbortSignal.timeout(3000)]),
         ...(tls ? { servername: hostname, ca: this.root } : {}),
+        ...(kind === 'probe' ? { agent: this.probeAgent } : {}),
       };
       const req = (tls ? httpsRequest : httpRequest)(options, (res) => {
         res.resume();
@@ -293,7 +331,10 @@ export class EdgeService {
         );
         res.on('error', reject);
       });
-      req.on('error', (e: Error) => reject(Object.assign(e, { reusedSocket: req.reusedSocket })));
+      req.on('error', (e: Error) => {
+        this.forgetRootOn(e);
+        reject(Object.assign(e, { reusedSocket: req.reusedSocket && !signal.aborted }));
+      });
       req.end();
     });
   }
