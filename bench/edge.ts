@@ -13,6 +13,7 @@
  * node bench/.out/edge.js [sizes]`; it starts its own Caddy (admin 127.0.0.1:2399, ports
  * 19480/19443, data in a temporary directory) and stops it at the end.
  */
+import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -96,7 +97,13 @@ async function main(): Promise<void> {
   const upstreamServer = createServer((_req, res) => res.end('ok\n'));
   await new Promise<void>((r) => upstreamServer.listen(0, '127.0.0.1', r));
   const upstream = `127.0.0.1:${(upstreamServer.address() as { port: number }).port}`;
-  const settings = { adminListen: ADMIN, httpPort: HTTP_PORT, httpsPort: HTTPS_PORT, tls: 'internal' };
+  const settings = {
+    adminListen: ADMIN,
+    httpPort: HTTP_PORT,
+    httpsPort: HTTPS_PORT,
+    tls: 'internal',
+    probeToken: randomBytes(16).toString('hex'),
+  };
   const { openSync } = await import('node:fs');
   const out = openSync(log, 'a');
   const caddy: ChildProcess = spawn('caddy', ['run', '--config', join(dir, 'boot.json')], {

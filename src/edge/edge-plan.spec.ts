@@ -89,7 +89,9 @@ describe('the edge configuration', () => {
     const config = edgeConfig([a, { ...b, aliases: ['www.shop.test'] }], { ...settings, probeToken: 'f00d' });
     const [probe, redirect] = servers(config)['berth-http'].routes as unknown as Record<string, unknown>[];
     expect(probe).toMatchObject({ match: [{ header: { [PROBE_HEADER]: ['f00d'] } }], terminal: true });
-    const sub = (probe.handle as { routes: Record<string, unknown>[] }[])[0].routes;
+    const [strip, { routes: sub }] = probe.handle as [unknown, { routes: Record<string, unknown>[] }];
+    // The token goes no further than the edge.
+    expect(strip).toEqual({ handler: 'headers', request: { delete: [PROBE_HEADER] } });
     // The same routes as the HTTPS server's, without their @ids (an @id is unique in a configuration).
     const https = servers(config).berth.routes.map(({ '@id': _id, ...r }) => r);
     expect(sub).toEqual(https);

@@ -89,13 +89,16 @@ const noInstaller = {
 
 /**
  * Berth's probes on the HTTP port: the same routes as over HTTPS (copies: an @id is unique in
- * a configuration), for requests that carry the token.
+ * a configuration), for requests that carry the token, which the sites never see.
  */
 function probeRoute(routes: Record<string, unknown>[], token: string) {
   return {
     match: [{ header: { [PROBE_HEADER]: [token] } }],
     terminal: true,
-    handle: [{ handler: 'subroute', routes: routes.map(({ '@id': _id, ...route }) => route) }],
+    handle: [
+      { handler: 'headers', request: { delete: [PROBE_HEADER] } },
+      { handler: 'subroute', routes: routes.map(({ '@id': _id, ...route }) => route) },
+    ],
   };
 }
 

@@ -115,7 +115,8 @@ export class MonitorService {
       const wanted = new Set(running.map((s) => s.id));
       const scheduled = await this.redis.client.zrange(DUE, 0, -1);
       const now = Date.now();
-      const add = running.filter((s) => !scheduled.includes(s.id));
+      const known = new Set(scheduled);
+      const add = running.filter((s) => !known.has(s.id));
       if (add.length) {
         // New entries are spread over one interval, so probes do not come in bursts.
         const args = add.flatMap((s) => [now + Math.floor(Math.random() * this.config.BERTH_PROBE_INTERVAL_MS), s.id]);
