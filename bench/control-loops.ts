@@ -21,7 +21,7 @@
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
-import { median, round } from './support';
+import { dropDatabase, median, round } from './support';
 
 const ROOT = resolve(__dirname, '../..');
 const dist = (m: string) => require(join(ROOT, 'dist', m));
@@ -46,9 +46,9 @@ const cpuMs = () => {
 };
 
 async function main(): Promise<void> {
+  await dropDatabase(process.env.DATABASE_URL as string, DB);
   const admin = new Client({ connectionString: process.env.DATABASE_URL });
   await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
   await admin.query(`CREATE DATABASE ${DB}`);
   await admin.end();
   const url = new URL(process.env.DATABASE_URL as string);
@@ -205,10 +205,7 @@ async function main(): Promise<void> {
   } finally {
     await prisma.$disconnect();
     await db.end();
-    const drop = new Client({ connectionString: process.env.DATABASE_URL });
-    await drop.connect();
-    await drop.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
-    await drop.end();
+    await dropDatabase(process.env.DATABASE_URL as string, DB);
   }
   const s = (xs: number[]) => `${round(median(xs))} (${round(Math.min(...xs))}-${round(Math.max(...xs))})`;
   const lines = [

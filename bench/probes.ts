@@ -24,7 +24,7 @@ import { createServer, type Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
-import { round } from './support';
+import { dropDatabase, round } from './support';
 
 const ROOT = resolve(__dirname, '../..');
 const dist = (m: string) => require(join(ROOT, 'dist', m));
@@ -62,9 +62,9 @@ const cpuMs = () => {
 };
 
 async function main(): Promise<void> {
+  await dropDatabase(process.env.DATABASE_URL as string, DB);
   const admin = new Client({ connectionString: process.env.DATABASE_URL });
   await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
   await admin.query(`CREATE DATABASE ${DB}`);
   await admin.end();
   const url = new URL(process.env.DATABASE_URL as string);
@@ -184,10 +184,7 @@ async function main(): Promise<void> {
   }
   child.kill();
   await db.end();
-  const drop = new Client({ connectionString: process.env.DATABASE_URL });
-  await drop.connect();
-  await drop.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
-  await drop.end();
+  await dropDatabase(process.env.DATABASE_URL as string, DB);
 
   const lines = [
     `Probing ${SITES} sites, each ${INTERVAL} ms after its last probe ended, for ${SECONDS} s (stand-in targets in another process; Berth's CPU only; 1 % answer 500 and were taken DOWN, no other)`,

@@ -5,6 +5,8 @@ import { createWriteStream, readdirSync, readFileSync, writeFileSync } from 'nod
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 
+import { Client } from 'pg';
+
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export const now = () => performance.now();
 export const round = (n: number, digits = 0) => Number(n.toFixed(digits));
@@ -380,4 +382,26 @@ export async function createPlan(
     ids.push(c.id);
   }
   return ids;
+}
+
+/**
+ * Drops a bench's own database. An autovacuum worker on it, which WITH (FORCE) may not end
+ * for a role that is not a superuser, is waited out rather than failing the bench.
+ */
+export async function dropDatabase(adminUrl: string, name: string): Promise<void> {
+  const c = new Client({ connectionString: adminUrl });
+  await c.connect();
+  try {
+    for (let i = 0; ; i++) {
+      try {
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        return;
+      } catch (e) {
+        if (i >= 20 || !/pg_signal_backend|being accessed/.test((e as Error).message)) throw e;
+        await sleep(500);
+      }
+    }
+  } finally {
+    await c.end();
+  }
 }

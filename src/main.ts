@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { ConfigError, loadConfig } from './config/config';
 import { startBerth } from './app/bootstrap';
+import { IdleCollector } from './app/idle-gc';
 
 async function main(): Promise<void> {
   let config;
@@ -24,10 +25,13 @@ async function main(): Promise<void> {
   if (berth.generatedAdminKey) {
     process.stdout.write(`  Admin API key (shown once, store it now): ${berth.generatedAdminKey}\n`);
   }
+  const idle = new IdleCollector(config.BERTH_IDLE_GC_MS);
+  idle.start();
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
+    idle.stop();
     process.stdout.write(`${signal}: finishing running jobs and closing connections\n`);
     berth.stop().then(
       () => process.exit(0),
