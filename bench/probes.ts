@@ -71,7 +71,7 @@ async function main(): Promise<void> {
   url.pathname = `/${DB}`;
   await dist('database/migrator.js').migrate(url.toString());
   const redisUrl = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
-  redisUrl.pathname = '/14';
+  redisUrl.pathname = '/13';
 
   const child: ChildProcess = fork(__filename, ['target'], { env: { ...process.env, BENCH_PROBE_SITES: String(SITES) } });
   // The targets end with this process, however it ends.
@@ -123,7 +123,7 @@ async function main(): Promise<void> {
     const prisma = new (dist('database/prisma.service.js').PrismaService)(config);
     const redis = new (dist('redis/redis.service.js').RedisService)(config);
     if ((await redis.client.dbsize()) !== 0)
-      throw new Error(`Redis database 14 of ${redisUrl.host} is not empty: this bench uses it; empty it first`);
+      throw new Error(`Redis database 13 of ${redisUrl.host} is not empty: this bench uses it; empty it first`);
     const metrics = new (dist('metrics/metrics.service.js').MetricsService)(prisma, config);
     const edge = new (dist('edge/edge.service.js').EdgeService)(config, prisma, redis, { adminListen: '127.0.0.1:2019' }, metrics);
     const down = new Set<string>();
