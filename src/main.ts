@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
 import { ConfigError, loadConfig } from './config/config';
 import { startBerth } from './app/bootstrap';
 import { IdleCollector } from './app/idle-gc';
@@ -25,7 +26,8 @@ async function main(): Promise<void> {
   if (berth.generatedAdminKey) {
     process.stdout.write(`  Admin API key (shown once, store it now): ${berth.generatedAdminKey}\n`);
   }
-  const idle = new IdleCollector(config.BERTH_IDLE_GC_MS);
+  const memory = new Logger('Memory');
+  const idle = new IdleCollector(config.BERTH_IDLE_GC_MS, (m) => memory.log(m));
   idle.start();
   let stopping = false;
   const shutdown = (signal: string) => {

@@ -18,7 +18,8 @@ describe('collecting garbage once a burst of work is over', () => {
   });
 
   it('collects a real heap after a burst, not during it', async () => {
-    const c = new IdleCollector(0);
+    const told: string[] = [];
+    const c = new IdleCollector(0, (m) => told.push(m));
     const before = getHeapStatistics().total_heap_size;
     let burst: { i: number; s: string }[] | undefined = [];
     for (let i = 0; i < 1_500_000; i++) burst.push({ i, s: `x${i}` });
@@ -31,6 +32,7 @@ describe('collecting garbage once a burst of work is over', () => {
     await new Promise((resolve) => setTimeout(resolve, 1000));
     expect(c.check()).toBe(true);
     expect(c.collections).toBe(1);
+    expect(told).toEqual([expect.stringMatching(/^a burst of work is over: one full garbage collection, heap \d+ → \d+ MiB$/)]);
     expect(getHeapStatistics().total_heap_size).toBeLessThan(grown - GROWTH_BYTES);
     // And not again until the heap grows again.
     await new Promise((resolve) => setTimeout(resolve, 200));

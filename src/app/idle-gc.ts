@@ -40,7 +40,11 @@ export class IdleCollector {
   private gc?: () => void;
   collections = 0;
 
-  constructor(private readonly everyMs: number) {}
+  /** @param log told of each collection (the heap before and after) */
+  constructor(
+    private readonly everyMs: number,
+    private readonly log: (message: string) => void = () => undefined,
+  ) {}
 
   start(): void {
     if (!this.everyMs) return;
@@ -59,9 +63,12 @@ export class IdleCollector {
     this.cpu = process.cpuUsage();
     this.at = at;
     if (!shouldCollect({ cpuShare, heapBytes: getHeapStatistics().total_heap_size, floorBytes: this.floor })) return false;
+    const before = getHeapStatistics().total_heap_size;
     this.collect();
     this.floor = getHeapStatistics().total_heap_size;
     this.collections += 1;
+    const mib = (b: number) => Math.round(b / 2 ** 20);
+    this.log(`a burst of work is over: one full garbage collection, heap ${mib(before)} → ${mib(this.floor)} MiB`);
     return true;
   }
 
