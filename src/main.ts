@@ -1,8 +1,6 @@
 import 'reflect-metadata';
-import { Logger } from '@nestjs/common';
 import { ConfigError, loadConfig } from './config/config';
 import { startBerth } from './app/bootstrap';
-import { IdleCollector } from './app/idle-gc';
 
 async function main(): Promise<void> {
   let config;
@@ -26,14 +24,10 @@ async function main(): Promise<void> {
   if (berth.generatedAdminKey) {
     process.stdout.write(`  Admin API key (shown once, store it now): ${berth.generatedAdminKey}\n`);
   }
-  const memory = new Logger('Memory');
-  const idle = new IdleCollector(config.BERTH_IDLE_GC_MS, (m) => memory.log(m));
-  idle.start();
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    idle.stop();
     process.stdout.write(`${signal}: finishing running jobs and closing connections\n`);
     berth.stop().then(
       () => process.exit(0),

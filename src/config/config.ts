@@ -116,11 +116,6 @@ const schema = z.object({
   /** Locks held by a worker (per site, per job) expire this long after it dies. */
   BERTH_LOCK_TTL_MS: z.coerce.number().int().min(1000).default(30_000),
   BERTH_STALLED_INTERVAL_MS: z.coerce.number().int().min(500).default(15_000),
-  /**
-   * How often the process checks whether a burst of work is over and its heap worth a full
-   * collection (src/app/idle-gc.ts); 0: never, V8 collects as it sees fit.
-   */
-  BERTH_IDLE_GC_MS: z.coerce.number().int().min(0).default(15_000),
   /** The reconciler compares every site with Docker this often (and on Docker events). */
   BERTH_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(500).default(30_000),
   /** Objects labelled as Berth's that no site claims are removed after this long. */
