@@ -50,6 +50,7 @@ export class MonitorService {
   private ticking = false;
   /** The last claim took as many sites as there was room for: more may be due. */
   private backlog = false;
+  private stopped = false;
   private readonly latencyWritten = new Map<string, number>();
 
   constructor(
@@ -62,6 +63,7 @@ export class MonitorService {
   ) {}
 
   start(): void {
+    this.stopped = false;
     const tickMs = Math.max(100, Math.min(500, this.config.BERTH_PROBE_INTERVAL_MS / 4));
     this.timers = [
       setInterval(() => void this.tick().catch((e: Error) => this.logger.warn(`tick: ${e.message}`)), tickMs),
@@ -71,7 +73,9 @@ export class MonitorService {
     void this.sync().catch((e: Error) => this.logger.warn(`sync: ${e.message}`));
   }
 
+  /** No probe starts after this (those running finish and book their next one). */
   stop(): void {
+    this.stopped = true;
     this.timers.forEach(clearInterval);
     this.timers = [];
   }
@@ -135,7 +139,7 @@ export class MonitorService {
    * runs up to BERTH_PROBE_CONCURRENCY probes at any time, not that many per tick).
    */
   async tick(): Promise<void> {
-    if (this.ticking) return;
+    if (this.ticking || this.stopped) return;
     this.ticking = true;
     try {
       for (;;) {
@@ -164,7 +168,7 @@ export class MonitorService {
           this.probing.add(site.id);
           void this.probeAndBook(site);
         }
-        if (!this.backlog) return;
+        if (!this.backlog || this.stopped) return;
       }
     } finally {
       this.ticking = false;
