@@ -120,9 +120,16 @@ describe('the reconciler', () => {
     const s = await provision('netgone');
     const net = testNames.network(t.tenant.slug);
     const network = h.docker.getNetwork(net);
-    const { Containers } = await network.inspect();
-    for (const id of Object.keys(Containers ?? {})) await network.disconnect({ Container: id, Force: true });
-    await network.remove();
+    // The reconciler may answer the first disconnection (a Docker event) by connecting a
+    // container again before the network is gone: disconnect and remove until it is.
+    await eventually(async () => {
+      const { Containers } = await network.inspect();
+      for (const id of Object.keys(Containers ?? {})) await network.disconnect({ Container: id, Force: true }).catch(() => undefined);
+      return network.remove().then(
+        () => true,
+        () => undefined,
+      );
+    }, 'the network to be removed');
     const recreated = await eventually(
       () =>
         h.docker
