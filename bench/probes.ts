@@ -208,7 +208,7 @@ async function main(): Promise<void> {
         overdue = Math.max(overdue, await redis.client.zcount('berth:monitor:due', '-inf', String(Date.now() - 1000)));
       }
       const [c1, p1, t1] = [cpuMs(), probes, Date.now()];
-      monitor.stop();
+      await monitor.stop();
       const rate = ((p1 - p0) * 1000) / (t1 - t0);
       const cpuPct = (100 * (c1 - c0)) / (t1 - t0);
       const wrong = [...down].filter((id) => !broken.has(id)).length;
@@ -228,8 +228,8 @@ async function main(): Promise<void> {
       });
       process.stderr.write(`[bench]   ${JSON.stringify(rows.at(-1))}\n`);
     } finally {
-      monitor.stop();
-      while ((monitor as { probing: Set<string> }).probing.size) await sleep(100);
+      // Stopped: no probe starts, the running ones have booked their next one.
+      await monitor.stop();
       await redis.client.flushdb();
       await redis.onModuleDestroy?.();
       redis.client.disconnect();

@@ -109,7 +109,7 @@ describe('the edge (Caddy) in front of every site', () => {
       { 'x-berth-probe': token.replace(/.$/, (c) => (c === '0' ? '1' : '0')) },
       { 'x-berth-probe': '*' },
     ])
-      expect(await viaEdge(hostname, '/', false, headers)).toMatchObject({ status: 308 });
+      expect(await viaEdge(hostname, '/', false, headers)).toMatchObject({ status: 308, headers: { 'x-berth-to-https': '1' } });
   });
 
   it('gets no certificate for a hostname Berth does not route (the ask endpoint refuses it)', async () => {

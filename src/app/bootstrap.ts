@@ -89,8 +89,7 @@ export async function startBerth(config: BerthConfig): Promise<Started> {
         domains.stop();
         reconciler.stop();
         dockerEvents.stop();
-        monitor.stop();
-        await Promise.all([sites.stop(), notify.stop()]);
+        await Promise.all([monitor.stop(), sites.stop(), notify.stop()]);
       }
       metricsServer?.close();
       await app.close();

@@ -6,6 +6,7 @@ import {
   platformHostname,
   PROBE_HEADER,
   routeId,
+  TO_HTTPS_HEADER,
   UNROUTED_HEADER,
   type EdgeSettings,
 } from './edge-plan';
@@ -92,11 +93,17 @@ describe('the edge configuration', () => {
     const [strip, { routes: sub }] = probe.handle as [unknown, { routes: Record<string, unknown>[] }];
     // The token goes no further than the edge.
     expect(strip).toEqual({ handler: 'headers', request: { delete: [PROBE_HEADER] } });
-    // The same routes as the HTTPS server's, without their @ids (an @id is unique in a configuration).
+    // The same routes as the HTTPS server's, without their @ids (an @id is unique in a
+    // configuration), the sites told the request came over HTTPS.
     const https = servers(config).berth.routes.map(({ '@id': _id, ...r }) => r);
-    expect(sub).toEqual(https);
+    expect(sub.map((r) => ({ ...r, handle: (r.handle as Record<string, unknown>[]).map(({ headers: _h, ...h }) => h) }))).toEqual(
+      https.map((r) => ({ ...r, handle: r.handle.map(({ headers: _h, ...h }) => h) })),
+    );
+    const proxied = sub.flatMap((r) => r.handle as Record<string, unknown>[]).filter((h) => h.handler === 'reverse_proxy');
+    expect(proxied).toHaveLength(2);
+    for (const h of proxied) expect(h.headers).toEqual({ request: { set: { 'X-Forwarded-Proto': ['https'] } } });
     expect(JSON.stringify(sub)).not.toContain('@id');
-    expect(redirect).toMatchObject({ '@id': 'berth-to-https' });
+    expect(redirect).toMatchObject({ '@id': 'berth-to-https', handle: [{ status_code: 308, headers: { [TO_HTTPS_HEADER]: ['1'] } }] });
     // Without a token there is no way around the redirect.
     expect(servers(edgeConfig([a], settings))['berth-http'].routes).toHaveLength(1);
   });

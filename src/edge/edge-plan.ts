@@ -38,6 +38,8 @@ export const FALLBACK_ID = 'berth-unrouted';
 export const routeId = (siteId: string) => `site-${siteId}`;
 /** Marks the edge's own answer for a hostname it does not route (lowercase, as Node gives headers). */
 export const UNROUTED_HEADER = 'x-berth-unrouted';
+/** Marks the edge's own redirect to HTTPS: a probe that meets it did not take the probe route (the edge's configuration is not Berth's yet). */
+export const TO_HTTPS_HEADER = 'x-berth-to-https';
 /** The header that lets Berth's probes reach the sites over plain HTTP (see {@link EdgeSettings.probeToken}). */
 export const PROBE_HEADER = 'X-Berth-Probe';
 
@@ -89,15 +91,25 @@ const noInstaller = {
 
 /**
  * Berth's probes on the HTTP port: the same routes as over HTTPS (copies: an @id is unique in
- * a configuration), for requests that carry the token, which the sites never see.
+ * a configuration), for requests that carry the token, which the sites never see. The sites
+ * are told the request came over HTTPS, as a customer's does: WordPress then renders the page
+ * (a theme's fatal error is a 500) rather than redirecting to HTTPS.
  */
 function probeRoute(routes: Record<string, unknown>[], token: string) {
+  const asOverHttps = (h: Record<string, unknown>) =>
+    h.handler === 'reverse_proxy' ? { ...h, headers: { request: { set: { 'X-Forwarded-Proto': ['https'] } } } } : h;
   return {
     match: [{ header: { [PROBE_HEADER]: [token] } }],
     terminal: true,
     handle: [
       { handler: 'headers', request: { delete: [PROBE_HEADER] } },
-      { handler: 'subroute', routes: routes.map(({ '@id': _id, ...route }) => route) },
+      {
+        handler: 'subroute',
+        routes: routes.map(({ '@id': _id, ...route }) => ({
+          ...route,
+          handle: (route.handle as Record<string, unknown>[]).map(asOverHttps),
+        })),
+      },
     ],
   };
 }
@@ -148,7 +160,7 @@ export function edgeConfig(routes: EdgeRoute[], s: EdgeSettings): Record<string,
                   {
                     handler: 'static_response',
                     status_code: 308,
-                    headers: { Location: [`https://{http.request.host}${port}{http.request.uri}`] },
+                    headers: { Location: [`https://{http.request.host}${port}{http.request.uri}`], [TO_HTTPS_HEADER]: ['1'] },
                   },
                 ],
               },

@@ -15,6 +15,7 @@ import {
   INSTALLER_PATHS,
   platformHostname,
   PROBE_HEADER,
+  TO_HTTPS_HEADER,
   UNROUTED_HEADER,
   type EdgeRoute,
   type EdgeSettings,
@@ -37,6 +38,8 @@ interface Answer {
   unrouted: boolean;
   /** A redirect to WordPress's installer: the site is not installed. */
   installer: boolean;
+  /** The edge's own redirect to HTTPS: a probe that did not take the probe route. */
+  toHttps: boolean;
 }
 
 /**
@@ -59,7 +62,8 @@ export class EdgeService {
   askUrl?: string;
   /**
    * What lets Berth's probes through the edge over plain HTTP (with TLS): derived from the
-   * encryption key, so every process of an installation gives the edge the same one.
+   * encryption key, so every process of an installation gives the edge the same one (without
+   * a key, which only development allows, it is the same everywhere).
    */
   private readonly probeToken?: string;
   /** The probes' connections to the edge: a few, kept alive, shared by every site. */
@@ -259,7 +263,8 @@ export class EdgeService {
    * Whether probes go through the edge: whenever there is one. They use its HTTP port with
    * the probe token (see {@link EdgeSettings.probeToken}), so with TLS no probe waits on a
    * handshake (nor, with ACME, on public DNS), and any number of sites share a few kept-alive
-   * connections; the certificate itself is checked when a job brings the site up.
+   * connections. What they do not see is the HTTPS side: with internal TLS a job checks the
+   * site's certificate when it brings the site up; with ACME nothing of Berth's does.
    */
   get probes(): boolean {
     return this.enabled;
@@ -268,13 +273,23 @@ export class EdgeService {
   /** Why the edge does not serve `hostname` (an answer of 500 or more, none, or not routed), or undefined when it does. */
   async probe(hostname: string, timeoutMs: number): Promise<string | undefined> {
     try {
-      const { status, unrouted, installer } = await this.retried(() => this.request('probe', hostname, AbortSignal.timeout(timeoutMs)));
+      const { status, unrouted, installer, toHttps } = await this.retried(() =>
+        this.request('probe', hostname, AbortSignal.timeout(timeoutMs)),
+      );
+      if (toHttps) {
+        // Caddy restarted with another configuration (or a hand edit): it is loaded again soon.
+        this.soon(0);
+        return "the edge does not let Berth's probes through yet (its configuration is not Berth's)";
+      }
       if (unrouted) return 'the edge does not route it';
       if (installer) return 'WordPress shows its installer (it is not installed)';
       return status >= 500 ? `HTTP ${status}` : undefined;
     } catch (e) {
       const err = e as Error & { code?: string };
-      return err.name === 'TimeoutError' || err.name === 'AbortError' ? `no answer within ${timeoutMs} ms` : (err.code ?? err.message);
+      // A request gives up after 3 s whatever the probe's timeout (see request()).
+      return err.name === 'TimeoutError' || err.name === 'AbortError'
+        ? `no answer within ${Math.min(timeoutMs, 3000)} ms`
+        : (err.code ?? err.message);
     }
   }
 
@@ -310,13 +325,14 @@ export class EdgeService {
   private request(kind: 'https' | 'http' | 'probe', hostname: string, signal: AbortSignal): Promise<Answer> {
     signal.throwIfAborted();
     const tls = kind === 'https';
+    const capped = AbortSignal.any([signal, AbortSignal.timeout(3000)]);
     return new Promise((resolve, reject) => {
       const options = {
         host: '127.0.0.1',
         port: tls ? this.config.BERTH_EDGE_HTTPS_PORT : this.config.BERTH_EDGE_HTTP_PORT,
         path: '/',
         headers: kind === 'probe' && this.probeToken ? { host: hostname, [PROBE_HEADER]: this.probeToken } : { host: hostname },
-        signal: AbortSignal.any([signal, AbortSignal.timeout(3000)]),
+        signal: capped,
         ...(tls ? { servername: hostname, ca: this.root } : {}),
         ...(kind === 'probe' ? { agent: this.probeAgent } : {}),
       };
@@ -327,13 +343,15 @@ export class EdgeService {
             status: res.statusCode ?? 0,
             unrouted: res.headers[UNROUTED_HEADER] !== undefined,
             installer: INSTALLER_PATHS.some((p) => (res.headers.location ?? '').includes(p)),
+            toHttps: res.headers[TO_HTTPS_HEADER] !== undefined,
           }),
         );
         res.on('error', reject);
       });
       req.on('error', (e: Error) => {
         this.forgetRootOn(e);
-        reject(Object.assign(e, { reusedSocket: req.reusedSocket && !signal.aborted }));
+        // Sent again only when the connection failed, not when time ran out.
+        reject(Object.assign(e, { reusedSocket: req.reusedSocket && !capped.aborted }));
       });
       req.end();
     });

@@ -6,6 +6,7 @@ import { DesiredState, Health, SiteStatus } from '../generated/prisma/enums';
 import { RedisService } from '../redis/redis.service';
 import { EdgeService, PRIMARY_DOMAIN } from '../edge/edge.service';
 import { get as httpGet } from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
 import { publishedHost } from '../common/site-url';
 import { nextHealth } from './health';
 import { SiteHealthService } from './site-health.service';
@@ -73,11 +74,16 @@ export class MonitorService {
     void this.sync().catch((e: Error) => this.logger.warn(`sync: ${e.message}`));
   }
 
-  /** No probe starts after this (those running finish and book their next one). */
-  stop(): void {
+  /**
+   * No probe starts after this; resolves once the running ones have booked their next one
+   * (at most a probe's timeout and a booking later), so that closing Redis loses none.
+   */
+  async stop(): Promise<void> {
     this.stopped = true;
     this.timers.forEach(clearInterval);
     this.timers = [];
+    const deadline = Date.now() + 2 * this.config.BERTH_PROBE_TIMEOUT_MS + 1000;
+    while (this.probing.size && Date.now() < deadline) await delay(50);
   }
 
   /** Puts a site on the schedule (or moves its next probe to `at`). */
@@ -163,6 +169,8 @@ export class MonitorService {
           },
         });
         for (const site of sites) {
+          // Stopped meanwhile: the claimed sites come round again when their lease ends.
+          if (this.stopped) return;
           if (site.desiredState !== DesiredState.RUNNING || site.status !== SiteStatus.RUNNING) continue;
           if (this.probing.has(site.id)) continue;
           this.probing.add(site.id);
@@ -185,7 +193,11 @@ export class MonitorService {
       .eval(BOOK, 2, DUE, fails(site.id), String(Date.now() + this.config.BERTH_PROBE_INTERVAL_MS), site.id, up ? '1' : '0')
       .catch((e: Error) => this.logger.warn(`booking the next probe of ${site.id}: ${e.message}`));
     this.probing.delete(site.id);
-    if (this.backlog) void this.tick().catch((e: Error) => this.logger.warn(`tick: ${e.message}`));
+    // Sites are waiting: claim them once a quarter of the room is free (one claim and one
+    // query for a batch, not for every probe that ends).
+    const room = this.config.BERTH_PROBE_CONCURRENCY - this.probing.size;
+    if (this.backlog && room >= Math.ceil(this.config.BERTH_PROBE_CONCURRENCY / 4))
+      void this.tick().catch((e: Error) => this.logger.warn(`tick: ${e.message}`));
   }
 
   /**
@@ -203,7 +215,8 @@ export class MonitorService {
 
   /**
    * One probe and what follows from it; true when the site answered. Through the edge, with
-   * the site's primary hostname, so UP means "reachable the way customers reach it"; when
+   * the site's primary hostname and its routes (over the edge's HTTP port, the site told it
+   * is HTTPS), so UP means "reachable the way customers reach it"; when
    * that fails, the site's own port is tried too and the reason says which of the two failed.
    * Without an edge, the site's own port is probed. A success's failures in a row are cleared
    * by the caller, with the booking of the next probe.
