@@ -120,16 +120,19 @@ describe('the reconciler', () => {
     const s = await provision('netgone');
     const net = testNames.network(t.tenant.slug);
     const network = h.docker.getNetwork(net);
-    // The reconciler may answer the first disconnection (a Docker event) by connecting a
-    // container again before the network is gone: disconnect and remove until it is.
-    await eventually(async () => {
+    // The network goes while Berth is not looking (frozen: a busy host, an operator's prune):
+    // otherwise its reconciler answers the first disconnection (a Docker event) with a repair
+    // that races the removal ("has active endpoints", or the repair failing on a network
+    // removed under it; with BERTH_JOB_ATTEMPTS=1 here that leaves the site FAILED).
+    const pid = h.berth.child.pid as number;
+    process.kill(pid, 'SIGSTOP');
+    try {
       const { Containers } = await network.inspect();
-      for (const id of Object.keys(Containers ?? {})) await network.disconnect({ Container: id, Force: true }).catch(() => undefined);
-      return network.remove().then(
-        () => true,
-        () => undefined,
-      );
-    }, 'the network to be removed');
+      for (const id of Object.keys(Containers ?? {})) await network.disconnect({ Container: id, Force: true });
+      await network.remove();
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
     const recreated = await eventually(
       () =>
         h.docker
