@@ -1,12 +1,8 @@
-import { setImmediate } from 'node:timers/promises';
 import type { EngineView } from '../docker/plan-drift';
 import type { Plan } from '../docker/plan.types';
 import type { Site, Tenant } from '../generated/prisma/client';
 import { driftOf } from './drift';
 import { scheduleRepairs, type RolloutState } from './rollout';
-
-/** Sites compared between two turns of the event loop (about 5-10 ms of CPU, see bench/control-loops.ts). */
-const YIELD_EVERY = 100;
 
 export type SiteWithTenant = Site & { tenant: Tenant; domains?: { hostname: string }[] };
 
@@ -36,10 +32,7 @@ export async function reconcileSites(
   retry: ReadonlySet<string> = new Set(),
 ): Promise<string[]> {
   const candidates: { site: SiteWithTenant; reason: string; rollout: boolean }[] = [];
-  for (const [i, site] of sites.entries()) {
-    // A pass over thousands of sites is CPU work of its own: the API's requests and the
-    // probes get their turn every YIELD_EVERY sites (awaiting a resolved promise never yields).
-    if (i > 0 && i % YIELD_EVERY === 0) await setImmediate();
+  for (const site of sites) {
     await forSite(site, ports, async () => {
       if (retry.has(site.id)) {
         candidates.push({ site, reason: 'its update failed under an earlier configuration; trying again', rollout: true });
