@@ -21,7 +21,7 @@
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
-import { dropDatabase, median, round } from './support';
+import { cpuMs, dropDatabase, freshDatabase, median, round } from './support';
 
 const ROOT = resolve(__dirname, '../..');
 const dist = (m: string) => require(join(ROOT, 'dist', m));
@@ -40,20 +40,8 @@ interface Row {
   domains?: { hostname: string }[];
 }
 
-const cpuMs = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
-
 async function main(): Promise<void> {
-  await dropDatabase(process.env.DATABASE_URL as string, DB);
-  const admin = new Client({ connectionString: process.env.DATABASE_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${DB}`);
-  await admin.end();
-  const url = new URL(process.env.DATABASE_URL as string);
-  url.pathname = `/${DB}`;
-  await dist('database/migrator.js').migrate(url.toString());
+  const url = new URL(await freshDatabase(process.env.DATABASE_URL as string, DB, dist('database/migrator.js').migrate));
 
   const config = dist('config/config.js').loadConfig({
     ...process.env,

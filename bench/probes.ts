@@ -28,7 +28,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
-import { dropDatabase, round } from './support';
+import { cpuMs, dropDatabase, freshDatabase, round } from './support';
 
 const ROOT = resolve(__dirname, '../..');
 const dist = (m: string) => require(join(ROOT, 'dist', m));
@@ -72,20 +72,8 @@ async function target(kind: string): Promise<void> {
   process.send?.({ own });
 }
 
-const cpuMs = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
-
 async function main(): Promise<void> {
-  await dropDatabase(process.env.DATABASE_URL as string, DB);
-  const admin = new Client({ connectionString: process.env.DATABASE_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${DB}`);
-  await admin.end();
-  const url = new URL(process.env.DATABASE_URL as string);
-  url.pathname = `/${DB}`;
-  await dist('database/migrator.js').migrate(url.toString());
+  const url = new URL(await freshDatabase(process.env.DATABASE_URL as string, DB, dist('database/migrator.js').migrate));
   const redisUrl = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
   redisUrl.pathname = '/13';
 
