@@ -46,7 +46,7 @@ export function testEnv(overrides: Record<string, string> = {}): NodeJS.ProcessE
     BERTH_DB_IMAGE: 'berth/mariadb:10.11',
     BERTH_SUBNET_POOL: `10.${80 + TEST_SLOT}.0.0/16`,
     BERTH_PORT_RANGE: `${21000 + TEST_SLOT * 1000}-${21999 + TEST_SLOT * 1000}`,
-    BERTH_LOG_LEVEL: 'warn',
+    BERTH_LOG_LEVEL: process.env.BERTH_TEST_LOG_LEVEL ?? 'warn',
     BERTH_STEP_TIMEOUT_MS: '90000',
     BERTH_JOB_BACKOFF_MS: '500',
     // The test webhook receivers listen on loopback, which Berth refuses by default.

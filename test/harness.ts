@@ -3,6 +3,7 @@ import request from 'supertest';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import { randomBytes } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pool } from 'pg';
 import { dockerOptions } from '../src/docker/docker-options';
@@ -22,8 +23,14 @@ export interface BerthProcess {
 export function spawnBerth(env: NodeJS.ProcessEnv): BerthProcess {
   const child = spawn(process.execPath, [join(root, 'dist/main.js')], { cwd: root, env });
   let out = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+  // BERTH_TEST_LOG=<file> keeps every Berth process's output for a failure's post-mortem.
+  const keep = process.env.BERTH_TEST_LOG;
+  const take = (c: Buffer) => {
+    out += c.toString();
+    if (keep) appendFileSync(keep, c);
+  };
+  child.stdout.on('data', take);
+  child.stderr.on('data', take);
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   return {
     child,

@@ -12,6 +12,7 @@ const settings = {
   BERTH_HTTP_READY_TIMEOUT_MS: '8000',
   BERTH_JOB_ATTEMPTS: '1',
   BERTH_ROLLOUT_BATCH: '2',
+  BERTH_METRICS_TOKEN: 'berth-e2e-reconcile-metrics-token',
 };
 
 beforeAll(async () => {
@@ -60,6 +61,12 @@ const site = (id: string) =>
     .get(`/v1/sites/${id}`)
     .set(auth(t.key))
     .then((r) => r.body);
+/** How many reconciler passes have completed (from Berth's metrics). */
+async function passes(): Promise<number> {
+  const text = (await h.http.get('/metrics').set(auth(settings.BERTH_METRICS_TOKEN))).text;
+  const m = text.match(/^berth_reconcile_pass_duration_seconds_count\{result="ok"\} (\d+)$/m);
+  return m ? Number(m[1]) : 0;
+}
 const inspect = (name: string) => h.docker.getContainer(name).inspect();
 /** The site, read for a wait: a FAILED site is reported (as the wait's last error) with its reason. */
 async function notFailed(id: string) {
@@ -189,6 +196,24 @@ describe('the reconciler', () => {
     const [, second] = await repairs();
     expect(second.steps.find((st) => st.name === 'move WordPress to its public URL')?.detail).toMatch(/^https:\/\/elsewhere\.example → /);
     expect((await row()).wordpressUrl).toBe((await site(s.id)).publicUrl);
+  });
+
+  it('enqueues no repair on what it read before a job of the site finished, and repairs on its next look', async () => {
+    const s = await provision('stale');
+    const repairs = async () => (await h.db.query(`SELECT id FROM "Job" WHERE "siteId" = $1 AND kind = 'REPAIR'`, [s.id])).rowCount;
+    // The site's provisioning job as if it finished while a pass was reading: a pass that
+    // began before this moment may have seen the engine or the row before the job's work.
+    const finishedAt = new Date(Date.now() + 8000);
+    await h.db.query(`UPDATE "Job" SET "finishedAt" = $2 WHERE "siteId" = $1`, [s.id, finishedAt]);
+    await h.db.query(`UPDATE "Site" SET "installedAt" = NULL WHERE id = $1`, [s.id]);
+    const start = await passes();
+    await eventually(async () => ((await passes()) >= start + 2 ? true : undefined), 'two reconciler passes');
+    expect(Date.now()).toBeLessThan(finishedAt.getTime());
+    expect(await repairs()).toBe(0);
+    // Control: once passes begin after the job finished, the same drift is repaired.
+    await eventually(async () => ((await repairs()) === 1 ? true : undefined), 'a repair once the job finished before the pass');
+    expect(Date.now()).toBeGreaterThanOrEqual(finishedAt.getTime());
+    await repaired(s.id);
   });
 
   it("removes, after the grace period, an object labelled as Berth's that no site claims, and reports it", async () => {

@@ -97,12 +97,20 @@ export class JobsService implements OnModuleDestroy {
    * Enqueues a job that brings the site to its desired state again (REPAIR, or DELETE for an
    * unfinished deletion) with a `site.repair` event saying why, unless a job of the site is
    * queued or running already (it converges the site anyway). Returns the job, if it made one.
+   * `seenSince` is when the caller began reading the engine and the site: a job of the site that
+   * finished since then may have changed both under it (the reason is stale), so none is made;
+   * the next look at the site decides again.
    */
-  async repair(site: Site, reason: string, rollout?: string): Promise<Job | undefined> {
+  async repair(site: Site, reason: string, rollout?: string, seenSince?: Date): Promise<Job | undefined> {
     const job = await this.prisma.$transaction(async (tx) => {
       await tx.$queryRaw`SELECT id FROM "Site" WHERE id = ${site.id}::uuid FOR UPDATE`;
-      const active = await tx.job.count({ where: { siteId: site.id, status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } } });
-      if (active > 0) return undefined;
+      const busy = await tx.job.count({
+        where: {
+          siteId: site.id,
+          OR: [{ status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } }, ...(seenSince ? [{ finishedAt: { gte: seenSince } }] : [])],
+        },
+      });
+      if (busy > 0) return undefined;
       const fresh = await tx.site.findUniqueOrThrow({ where: { id: site.id }, select: { generation: true, desiredState: true } });
       const created = await tx.job.create({
         data: {

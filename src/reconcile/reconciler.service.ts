@@ -105,6 +105,8 @@ export class ReconcilerService {
     let result = 'failed';
     try {
       const labels = { [LABEL.managedBy]: MANAGED_BY, [LABEL.instance]: this.config.BERTH_INSTANCE };
+      // A job that finishes after this moment may have changed what the pass reads next.
+      const seenSince = new Date();
       const [containers, networks, volumes] = await Promise.all([
         this.docker.listContainers(labels),
         this.docker.listNetworks(labels),
@@ -132,7 +134,7 @@ export class ReconcilerService {
         sites.filter((s) => !busy.has(s.id)),
         seen,
         rollout,
-        this.passPorts(),
+        this.passPorts(seenSince),
         retry,
       );
       await this.collectOrphans(sites, containers, networks, volumes);
@@ -146,14 +148,17 @@ export class ReconcilerService {
   }
 
   /** What a pass does to each site, through this service's adapters (one pass's: its tenants' plans are kept for it). */
-  private passPorts(): SitePassPorts {
+  private passPorts(seenSince: Date): SitePassPorts {
     const tenantPlans = new Map<string, Plan>();
-    return { ...this.ports, expectedPlan: (site) => this.planner.expectedPlan(site.tenant, site, tenantPlans) };
+    return {
+      ...this.ports,
+      expectedPlan: (site) => this.planner.expectedPlan(site.tenant, site, tenantPlans),
+      repair: (site, reason, rollout) => this.repair(site, reason, rollout ? this.planner.settingsFingerprint : undefined, seenSince),
+    };
   }
 
-  private readonly ports: Omit<SitePassPorts, 'expectedPlan'> = {
+  private readonly ports: Omit<SitePassPorts, 'expectedPlan' | 'repair'> = {
     publicUrl: (site) => this.edge.wordpressUrl(site, site.tenant, site.domains?.[0]?.hostname),
-    repair: (site, reason, rollout) => this.repair(site, reason, rollout ? this.planner.settingsFingerprint : undefined),
     recordProblem: async (site, message, error) => {
       // Written only while no request has moved the site on since this pass read it.
       await this.status.set(site, { lastError: message }, site.generation).catch(() => undefined);
@@ -200,9 +205,9 @@ export class ReconcilerService {
     await this.redis.client.set(HALTED, fingerprint);
   }
 
-  /** Enqueues a repair (or the unfinished deletion) unless a job got there first. */
-  private async repair(site: Site, reason: string, rollout?: string): Promise<boolean> {
-    const job = await this.jobs.repair(site, reason, rollout);
+  /** Enqueues a repair (or the unfinished deletion) unless a job got there first (or finished since the pass began). */
+  private async repair(site: Site, reason: string, rollout: string | undefined, seenSince: Date): Promise<boolean> {
+    const job = await this.jobs.repair(site, reason, rollout, seenSince);
     if (job) this.logger.log(`site ${site.id}: ${reason}; repair job ${job.id}`);
     return job !== undefined;
   }
