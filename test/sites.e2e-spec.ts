@@ -503,6 +503,9 @@ describe('bad input creates nothing', () => {
     ['an env that is not an object', { name: 'okname', env: 'A=1' }, 'VALIDATION_FAILED', 400],
     ['a bad restart policy', { name: 'okname', restartPolicy: 'sometimes' }, 'VALIDATION_FAILED', 400],
     ['memory over the tenant quota', { name: 'okname', resources: { memoryMb: 4096 } }, 'QUOTA_EXCEEDED', 422],
+    ['a memory limit with a fraction', { name: 'okname', resources: { memoryMb: 256.5 } }, 'VALIDATION_FAILED', 400],
+    // Its text has no '.' (5e-323): class-validator's IsNumber({ maxDecimalPlaces }) threw on it (a 500).
+    ['a memory limit that is a fraction in exponent form', { name: 'okname', resources: { memoryMb: 5e-323 } }, 'VALIDATION_FAILED', 400],
     ['an unknown field', { name: 'okname', image: 'evil:latest' }, 'VALIDATION_FAILED', 400],
     ['a WordPress admin email that is not one', { name: 'okname', wordpress: { adminEmail: 'nobody' } }, 'VALIDATION_FAILED', 400],
     ['a WordPress admin login with a space', { name: 'okname', wordpress: { adminUser: 'jane doe' } }, 'VALIDATION_FAILED', 400],

@@ -5,6 +5,7 @@ import { Type } from 'class-transformer';
 import {
   IsEmail,
   IsIn,
+  IsInt,
   IsNumber,
   IsObject,
   IsOptional,
@@ -59,7 +60,9 @@ export class ResourcesInput {
   @Field(() => Int, { nullable: true, description: "Memory limit, MiB (at most the tenant's maxMemoryMb)" })
   @ApiPropertyOptional({ description: "Memory limit, MiB (at most the tenant's maxMemoryMb)", minimum: 32 })
   @IsOptional()
-  @IsNumber({ maxDecimalPlaces: 0 })
+  // Not IsNumber({ maxDecimalPlaces: 0 }): it throws on a fraction written in exponent form
+  // (5e-323.toString() has no '.'), a 500 instead of a 400; found by test/hostile-input.
+  @IsInt()
   @Min(32)
   @Max(1_048_576)
   memoryMb?: number;
