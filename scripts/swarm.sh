@@ -6,6 +6,10 @@
 #                                `export BERTH_SWARM_MANAGER=tcp://IP:2375` on stdout
 #   scripts/swarm.sh down        remove the nodes, their volumes and their network
 #   scripts/swarm.sh status      the manager's `docker node ls`
+#   scripts/swarm.sh edge        the edge: the overlay network berth-edge and a Caddy service
+#                                (berth/caddy:2) on node 1, its ports 80, 443 and admin 2019
+#                                published on that node only (mode=host: no routing mesh);
+#                                prints `export BERTH_EDGE_ADDRESS=IP`
 #   scripts/swarm.sh kill K      kill node K's container (a node failure)
 #   scripts/swarm.sh start K     start it again and wait for its engine
 #
@@ -112,8 +116,30 @@ cmd_down() {
   log "removed"
 }
 
+# The edge as a Swarm service: Caddy on the edge network, which WordPress services join and
+# databases never do. Its admin API listens on every address of its container (Berth loads
+# its configuration from outside the cluster): on a real host, a firewall keeps port 2019 for
+# Berth's address only.
+cmd_edge() {
+  local ip
+  ip=$(node_ip 1)
+  on 1 network inspect berth-edge >/dev/null 2>&1 ||
+    on 1 network create --driver overlay --label berth.swarm-node=1 berth-edge >/dev/null
+  if ! on 1 service inspect berth-edge >/dev/null 2>&1; then
+    on 1 service create -q --name berth-edge --label berth.swarm-node=1 \
+      --constraint "node.hostname==$(node_name 1)" --network berth-edge --endpoint-mode dnsrr \
+      --publish mode=host,target=80,published=80 --publish mode=host,target=443,published=443 \
+      --publish mode=host,target=2019,published=2019 \
+      --env 'CADDY_INITIAL={"admin":{"listen":":2019"}}' \
+      berth/caddy:2 sh -c 'printf %s "$CADDY_INITIAL" >/config/initial.json && exec caddy run --config /config/initial.json' >/dev/null
+    log "edge service started on $(node_name 1) ($ip)"
+  fi
+  echo "export BERTH_EDGE_ADDRESS=$ip"
+}
+
 case "${1:-}" in
   up) cmd_up "${2:-3}" ;;
+  edge) cmd_edge ;;
   down) cmd_down ;;
   status) on 1 node ls ;;
   kill) docker kill "$(node_name "${2:?node number}")" >/dev/null ;;
@@ -122,7 +148,7 @@ case "${1:-}" in
     wait_engine "$2"
     ;;
   *)
-    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac

@@ -11,8 +11,9 @@ import { DockerService } from '../src/docker/docker.service';
 import { SwarmApplyService } from '../src/docker/swarm-apply.service';
 import type { ContainerSpec } from '../src/docker/plan.types';
 import type { BerthConfig } from '../src/config/config';
-import { planTenant, type PlanSettings, type TenantFacts } from '../src/sites/site-plan';
-import { auth, gql, startHarness, uniqueSlug, type Harness } from './harness';
+import { names, planTenant, type PlanSettings, type TenantFacts } from '../src/sites/site-plan';
+import { auth, gql, startHarness, uniqueSlug, waitForJob, type Harness } from './harness';
+import { BASE_DOMAIN, TEST_INSTANCE } from './env';
 import { eventually } from './receivers';
 
 // The applier is used here without Nest (whose ESM build jest cannot load): its decorators are no-ops.
@@ -20,7 +21,7 @@ jest.mock('@nestjs/common', () => ({ Injectable: () => () => undefined, Inject: 
 
 const run = promisify(execFile);
 /** The images the cluster's services run: loaded into every node (there is no registry). */
-const NODE_IMAGES = 'berth/busybox:latest berth/mariadb:10.11';
+const NODE_IMAGES = 'berth/busybox:latest berth/mariadb:10.11 berth/stub-wordpress:latest berth/caddy:2';
 const swarm = async (...args: string[]) =>
   (await run('bash', ['scripts/swarm.sh', ...args], { maxBuffer: 1 << 24, env: { ...process.env, BERTH_SWARM_IMAGES: NODE_IMAGES } }))
     .stdout;
@@ -49,6 +50,7 @@ const TENANT = { maxMemoryMb: 512, maxCpus: 0.25 };
 let h: Harness;
 let manager: Docker;
 let byHost: Record<string, NodeBody>;
+let edgeAddress: string;
 
 async function nodes(key = h.admin): Promise<NodeBody[]> {
   const res = await h.http.get('/v1/nodes').set(auth(key));
@@ -82,8 +84,24 @@ beforeAll(async () => {
     delete labels['berth.cordoned'];
     await node.update({ _query: { version: info.Version.Index }, _body: { ...info.Spec, Labels: labels } });
   }
+  // The edge: a Caddy service on node 1 (scripts/swarm.sh edge), on the edge network.
+  edgeAddress = /export BERTH_EDGE_ADDRESS=(\S+)/.exec(await swarm('edge'))?.[1] as string;
   await h?.stop();
-  h = await startHarness({ BERTH_ENGINE: 'swarm', DOCKER_HOST: url, BERTH_DB_MEMORY_MB: '256', BERTH_DB_CPUS: '0.25' });
+  h = await startHarness({
+    BERTH_ENGINE: 'swarm',
+    DOCKER_HOST: url,
+    BERTH_DB_MEMORY_MB: '256',
+    BERTH_DB_CPUS: '0.25',
+    // The nodes' own engines (tests only: plain TCP on this host's bridge).
+    BERTH_SWARM_NODE_ENGINE: 'tcp://{address}:2375',
+    BERTH_EDGE_ADMIN_URL: `http://${edgeAddress}:2019`,
+    BERTH_EDGE_ADMIN_LISTEN: ':2019',
+    BERTH_EDGE_ADDRESS: edgeAddress,
+    BERTH_EDGE_HTTP_PORT: '80',
+    BERTH_EDGE_HTTPS_PORT: '443',
+    // The edge in the cluster cannot reach this process's ask endpoint on loopback.
+    BERTH_TLS: 'off',
+  });
   // Tenants of earlier runs booked nothing on this fresh cluster: forget their nodes.
   await h.db.query('UPDATE "Tenant" SET "nodeId" = NULL');
   byHost = Object.fromEntries((await nodes()).map((n) => [n.hostname, n]));
@@ -117,10 +135,6 @@ describe('Berth on a three-node Swarm', () => {
     expect([denied.status, denied.body.code]).toEqual([403, 'FORBIDDEN']);
     expect((await h.http.post(`/v1/nodes/${list[0].id}/cordon`).set(auth(key))).status).toBe(403);
     expect((await gql(h, key, '{ nodes { id } }')).errors?.[0].extensions?.code).toBe('FORBIDDEN');
-    // Sites are not provisioned on a cluster yet: refused before anything is written.
-    const site = await h.http.post('/v1/sites').set(auth(key)).send({ name: 'early' });
-    expect([site.status, site.body.code]).toEqual([501, 'NOT_SUPPORTED']);
-    expect((await h.db.query('SELECT id FROM "Site" WHERE "tenantId" = $1', [t.body.id])).rows).toEqual([]);
     const g = await gql<{ nodes: { hostname: string; capacity: { memoryMb: number } }[] }>(
       h,
       h.admin,
@@ -233,6 +247,52 @@ describe('Berth on a three-node Swarm', () => {
   }, 120_000);
 });
 
+/** The running task of a service: its node and container. */
+const running = (service: string, notTask?: string) =>
+  eventually(
+    async () => {
+      const tasks = await manager.listTasks({ filters: { service: [service], 'desired-state': ['running'] } });
+      const t = tasks.find((x) => x.Status?.State === 'running' && x.ID !== notTask);
+      return t ? { id: t.ID as string, node: t.NodeID as string, container: t.Status.ContainerStatus.ContainerID as string } : undefined;
+    },
+    `a running task of ${service}`,
+    120_000,
+    500,
+  );
+
+/** Runs `cmd` once as a one-off task on `network`, pinned to `node`: did it exit 0? */
+async function probe(network: string, node: string, cmd: string): Promise<boolean> {
+  const name = `probe-${randomBytes(3).toString('hex')}`;
+  await manager.createService({
+    Name: name,
+    Labels: { 'berth.probe': '1' },
+    TaskTemplate: {
+      ContainerSpec: { Image: 'berth/busybox:latest', Command: ['sh', '-c', cmd] },
+      RestartPolicy: { Condition: 'none' },
+      Placement: { Constraints: [`node.id==${node}`] },
+      Networks: [{ Target: network }],
+    },
+    Mode: { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } },
+    EndpointSpec: { Mode: 'dnsrr' },
+  });
+  try {
+    const state = await eventually(
+      async () => {
+        const [t] = await manager.listTasks({ filters: { service: [name] } });
+        return ['complete', 'failed', 'rejected'].includes(t?.Status?.State) ? (t.Status.State as string) : undefined;
+      },
+      `probe ${cmd}`,
+      60_000,
+      300,
+    );
+    return state === 'complete';
+  } finally {
+    await manager.getService(name).remove();
+  }
+}
+/** Reads the MariaDB greeting from host:3306 (a timeout or a refusal reads nothing). */
+const reachesDb = (host: string) => `nc -w 4 ${host} 3306 </dev/null 2>&1 | grep -q MariaDB`;
+
 async function setLabel(id: string, key: string, value: string) {
   const node = manager.getNode(id);
   const info = await node.inspect();
@@ -294,67 +354,21 @@ describe("a tenant's database server as a Swarm service", () => {
     for (const t of [a, b]) await applier?.remove(planTenant(t, settings)).catch(() => undefined);
   });
 
-  /** The running task of a service: its node and container. */
-  const running = (service: string, notTask?: string) =>
-    eventually(
-      async () => {
-        const tasks = await manager.listTasks({ filters: { service: [service], 'desired-state': ['running'] } });
-        const t = tasks.find((x) => x.Status?.State === 'running' && x.ID !== notTask);
-        return t ? { id: t.ID as string, node: t.NodeID as string, container: t.Status.ContainerStatus.ContainerID as string } : undefined;
-      },
-      `a running task of ${service}`,
-      120_000,
-      500,
-    );
-
-  /** Runs `cmd` once as a one-off task on `network`, pinned to `node`: did it exit 0? */
-  async function probe(network: string, node: string, cmd: string): Promise<boolean> {
-    const name = `probe-${randomBytes(3).toString('hex')}`;
-    await manager.createService({
-      Name: name,
-      Labels: { 'berth.instance': 'swarmtest' },
-      TaskTemplate: {
-        ContainerSpec: { Image: 'berth/busybox:latest', Command: ['sh', '-c', cmd] },
-        RestartPolicy: { Condition: 'none' },
-        Placement: { Constraints: [`node.id==${node}`] },
-        Networks: [{ Target: network }],
-      },
-      Mode: { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } },
-      EndpointSpec: { Mode: 'dnsrr' },
-    });
-    try {
-      const state = await eventually(
-        async () => {
-          const [t] = await manager.listTasks({ filters: { service: [name] } });
-          return ['complete', 'failed', 'rejected'].includes(t?.Status?.State) ? (t.Status.State as string) : undefined;
-        },
-        `probe ${cmd}`,
-        60_000,
-        300,
-      );
-      return state === 'complete';
-    } finally {
-      await manager.getService(name).remove();
-    }
-  }
-  /** Reads the MariaDB greeting from host:3306 (a timeout or a refusal reads nothing). */
-  const reachesDb = (host: string) => `nc -w 4 ${host} 3306 </dev/null 2>&1 | grep -q MariaDB`;
-
   it('runs on the tenant node with the hardening of a single engine, its password as a Docker secret', async () => {
     const nodeA = byHost['berth-swarm-2'].id;
     const nodeB = byHost['berth-swarm-3'].id;
-    const first = await applier.apply(planTenant(a, settings), { nodeId: nodeA }, aliases);
+    const first = await applier.apply(planTenant(a, settings), { nodeId: nodeA }, { aliases });
     expect(first.changes).toEqual([
       `overlay network berth-swarmtest_berth_${a.slug} created`,
       expect.stringMatching(/^secret berth-swarmtest_db_\w+_mariadb_root_password_\w+ created$/),
       expect.stringMatching(/^secret berth-swarmtest_db_\w+_mysql_root_password_\w+ created$/),
       `service berth-swarmtest_db_${a.slug} created`,
     ]);
-    await applier.apply(planTenant(b, settings), { nodeId: nodeB }, aliases);
+    await applier.apply(planTenant(b, settings), { nodeId: nodeB }, { aliases });
     // Applying again changes nothing (a plan made without the plaintext names the same secrets).
-    expect((await applier.apply(planTenant({ ...a, dbRootPassword: undefined }, settings), { nodeId: nodeA }, aliases)).changes).toEqual(
-      [],
-    );
+    expect(
+      (await applier.apply(planTenant({ ...a, dbRootPassword: undefined }, settings), { nodeId: nodeA }, { aliases })).changes,
+    ).toEqual([]);
 
     const task = await running(`berth-swarmtest_db_${a.slug}`);
     expect(task.node).toBe(nodeA);
@@ -418,7 +432,7 @@ describe("a tenant's database server as a Swarm service", () => {
     const rotated = await applier.apply(
       planTenant({ ...a, dbRootPassword: 'root-a-rotated-99', dbRootPasswordSealed: 'sealed-rotated' }, settings),
       { nodeId: nodeA },
-      aliases,
+      { aliases },
     );
     expect(rotated.changes).toEqual([
       expect.stringMatching(/secret .*mariadb_root_password.* created/),
@@ -453,4 +467,123 @@ describe("a tenant's database server as a Swarm service", () => {
     // Removing again finds nothing to do.
     expect(await applier.remove(planTenant(b, settings))).toEqual([]);
   }, 120_000);
+});
+
+/** Sites provisioned by Berth's jobs on the cluster, served through the edge. */
+describe('sites on the Swarm, through the edge', () => {
+  const tenants: { id: string; slug: string; key: string; node: string; site?: { id: string; name: string } }[] = [];
+  const wp = (slug: string, site: string) => names.wpContainer(TEST_INSTANCE, slug, site);
+  const db = (slug: string) => names.dbContainer(TEST_INSTANCE, slug);
+  const nodeEngine = async (nodeId: string) =>
+    new Docker(dockerOptions(`tcp://${(await manager.getNode(nodeId).inspect()).Status.Addr}:2375`));
+  /** GET / through the edge, as a customer's browser would (HTTP: this suite runs the edge without TLS). */
+  const viaEdge = async (hostname: string) => {
+    const res = await fetch(`http://${edgeAddress}/`, {
+      headers: { host: hostname },
+      redirect: 'manual',
+      signal: AbortSignal.timeout(5000),
+    });
+    return { status: res.status, body: await res.text() };
+  };
+
+  beforeAll(async () => {
+    // Room for two tenants on every node, each with the same free room: they spread.
+    for (const n of await nodes()) {
+      await setLabel(n.id, 'berth.memory-mb', String(n.reserved.memoryMb + 4000));
+      await setLabel(n.id, 'berth.cpus', String(n.reserved.cpus + 4));
+    }
+  }, 60_000);
+
+  it('a site on each of two tenants (on two nodes) runs as a service on its tenant node and serves its installed WordPress through the edge', async () => {
+    for (let i = 0; i < 2; i++) {
+      const t = await newTenant(uniqueSlug(`ss${i}`));
+      expect(t.status).toBe(201);
+      const key = (await h.http.post(`/v1/tenants/${t.body.id}/api-keys`).set(auth(h.admin)).send({})).body.key as string;
+      tenants.push({ id: t.body.id, slug: t.body.slug, key, node: await nodeOf(t.body.id) });
+    }
+    expect(tenants[0].node).not.toBe(tenants[1].node);
+    const created = await Promise.all(
+      tenants.map((t) =>
+        h.http
+          .post('/v1/sites')
+          .set(auth(t.key))
+          .send({ name: 'blog', wordpress: { title: `Blog of ${t.slug}` } }),
+      ),
+    );
+    for (const [i, res] of created.entries()) {
+      expect(res.status).toBe(202);
+      const job = await waitForJob(h, tenants[i].key, res.body.job.id, 240_000);
+      expect([job.status, job.error]).toEqual(['SUCCEEDED', null]);
+      expect(job.steps.map((s) => s.name)).toEqual(
+        expect.arrayContaining(['database server', 'install WordPress', 'route through the edge']),
+      );
+      tenants[i].site = { id: res.body.site.id, name: 'blog' };
+    }
+    for (const t of tenants) {
+      const site = (await h.http.get(`/v1/sites/${t.site?.id}`).set(auth(t.key))).body;
+      const hostname = `blog-${t.slug}.${BASE_DOMAIN}`;
+      expect(site).toMatchObject({ status: 'RUNNING', hostPort: null, publicUrl: `http://${hostname}/` });
+      // Its database server and WordPress are services whose one task runs on the tenant's node.
+      for (const service of [db(t.slug), wp(t.slug, 'blog')]) expect((await running(service)).node).toBe(t.node);
+      const spec = (await manager.getService(wp(t.slug, 'blog')).inspect()).Spec;
+      const networks = await Promise.all(
+        (spec.TaskTemplate.Networks as { Target: string }[]).map(async (n) => (await manager.getNetwork(n.Target).inspect()).Name),
+      );
+      expect(networks.sort()).toEqual(['berth-edge', names.network(TEST_INSTANCE, t.slug)].sort());
+      // No port is published: the edge is the only way in.
+      expect(spec.EndpointSpec?.Ports ?? []).toEqual([]);
+      // The installed site (the stand-in image shows its install) through the edge.
+      const page = await viaEdge(hostname);
+      expect(page.status).toBe(200);
+      expect(page.body).toContain(`installed: title=Blog of ${t.slug} admin=`);
+    }
+    // Positive control for the page check: a hostname the edge does not route is not served.
+    expect((await viaEdge(`nope-${tenants[0].slug}.example`)).body).not.toContain('installed:');
+  }, 420_000);
+
+  it("the edge network reaches WordPress services but never a tenant's database server", async () => {
+    const [a] = tenants;
+    const dbA = await running(db(a.slug));
+    const [addr] =
+      (await manager.getTask(dbA.id).inspect()).NetworksAttachments?.find(
+        (n: { Network: { Spec: { Name: string } } }) => n.Network.Spec.Name === names.network(TEST_INSTANCE, a.slug),
+      )?.Addresses ?? [];
+    const ipA = String(addr).split('/')[0];
+    // A task on the edge network (where the edge and every WordPress are), on A's node and on another.
+    const other = Object.values(byHost).find((n) => n.id !== a.node)?.id as string;
+    // Positive control: from there, A's WordPress answers by its service name.
+    expect(await probe('berth-edge', other, `wget -q -O /dev/null -T 4 http://${wp(a.slug, 'blog')}/`)).toBe(true);
+    expect(await probe('berth-edge', a.node, reachesDb(ipA))).toBe(false);
+    expect(await probe('berth-edge', a.node, reachesDb(db(a.slug)))).toBe(false);
+    expect(await probe('berth-edge', other, reachesDb(ipA))).toBe(false);
+    // ... while on A's own network the same check reaches it (the probe could see it).
+    expect(await probe(names.network(TEST_INSTANCE, a.slug), other, reachesDb('mysql'))).toBe(true);
+  }, 300_000);
+
+  it('deleting a site removes its service and its volume on its node; deleting a tenant removes everything of it', async () => {
+    const [a, b] = tenants;
+    const engineA = await nodeEngine(a.node);
+    const siteScope = { filters: { label: [`berth.site-id=${a.site?.id}`] } };
+    // Positive control: the volume is there to be removed.
+    expect((await engineA.listVolumes(siteScope)).Volumes ?? []).toHaveLength(1);
+    const del = await h.http.delete(`/v1/sites/${a.site?.id}`).set(auth(a.key));
+    expect(del.status).toBe(202);
+    const job = await waitForJob(h, a.key, del.body.job.id, 180_000);
+    expect([job.status, job.error]).toEqual(['SUCCEEDED', null]);
+    await expect(manager.getService(wp(a.slug, 'blog')).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    expect((await engineA.listVolumes(siteScope)).Volumes ?? []).toHaveLength(0);
+    expect((await manager.getService(db(a.slug)).inspect()).Spec.Name).toBe(db(a.slug));
+
+    const engineB = await nodeEngine(b.node);
+    const tenantScope = { filters: { label: [`berth.tenant=${b.slug}`, `berth.instance=${TEST_INSTANCE}`] } };
+    expect(((await engineB.listVolumes(tenantScope)).Volumes ?? []).length).toBe(2);
+    const gone = await h.http.delete(`/v1/tenants/${b.id}?force=true`).set(auth(h.admin));
+    expect(gone.status).toBe(202);
+    const deletion = await waitForJob(h, h.admin, gone.body.job.id, 240_000);
+    expect([deletion.status, deletion.error]).toEqual(['SUCCEEDED', null]);
+    expect(await manager.listServices(tenantScope)).toEqual([]);
+    expect((await manager.listNetworks(tenantScope)).map((n) => n.Name)).toEqual([]);
+    expect((await engineB.listVolumes(tenantScope)).Volumes ?? []).toEqual([]);
+    expect(await manager.listSecrets(tenantScope)).toEqual([]);
+  }, 420_000);
 });

@@ -24,6 +24,23 @@ const schema = z.object({
   BERTH_ENGINE: z.enum(['docker', 'swarm']).default('docker'),
   /** MTU of the tenants' overlay networks (Swarm), when the hosts' links need less than Docker's default. */
   BERTH_OVERLAY_MTU: z.coerce.number().int().min(576).max(9000).optional(),
+  /**
+   * How Berth reaches one node's own Docker Engine on a Swarm (for what the manager cannot do:
+   * exec in a task's container, a node's volumes): `{address}` is the node's address as Swarm
+   * reports it, e.g. `tcp://{address}:2376` behind TLS. Required with BERTH_ENGINE=swarm.
+   */
+  BERTH_SWARM_NODE_ENGINE: z
+    .string()
+    .regex(/^(tcp|https?):\/\/[^/]*\{address\}[^/]*\/?$/, 'a URL with {address}, such as tcp://{address}:2376')
+    .optional(),
+  /**
+   * The overlay network the edge (a Caddy service of the operator's) and every WordPress
+   * service join on a Swarm; databases never join it.
+   */
+  BERTH_SWARM_EDGE_NETWORK: z
+    .string()
+    .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/)
+    .default('berth-edge'),
   BERTH_ADMIN_KEY: z.string().min(32, 'at least 32 characters').optional(),
   /** 32 bytes, base64: seals database passwords at rest (AES-256-GCM). */
   BERTH_ENCRYPTION_KEY: z
@@ -166,6 +183,17 @@ const schema = z.object({
   /** The edge in front of every site: `caddy` (driven through its admin API) or `none` (sites only on their host ports). */
   BERTH_EDGE: z.enum(['caddy', 'none']).default('caddy'),
   BERTH_EDGE_ADMIN_URL: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:2019'),
+  /**
+   * What Caddy's admin API listens on, as Caddy sees it (every configuration Berth loads keeps
+   * it); by default the host and port of BERTH_EDGE_ADMIN_URL. An edge in a container that
+   * Berth reaches from outside listens on `:2019`, say.
+   */
+  BERTH_EDGE_ADMIN_LISTEN: z
+    .string()
+    .regex(/^[0-9a-zA-Z.[\]:-]*:\d{1,5}$/, 'host:port or :port')
+    .optional(),
+  /** Where Berth reaches the edge's HTTP and HTTPS ports (its own checks and probes). */
+  BERTH_EDGE_ADDRESS: z.ipv4().default('127.0.0.1'),
   /** Ports the edge answers on: HTTP (redirects to HTTPS when TLS is on) and HTTPS. */
   BERTH_EDGE_HTTP_PORT: z.coerce.number().int().min(1).max(65535).default(80),
   BERTH_EDGE_HTTPS_PORT: z.coerce.number().int().min(1).max(65535).default(443),
@@ -258,6 +286,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BerthConfig {
   ) {
     throw new ConfigError(
       'Invalid configuration:\n  BERTH_EDGE_ASK_URL: required for BERTH_TLS=acme in a worker without PORT: the edge must ask Berth before it requests a certificate',
+    );
+  }
+  if (parsed.data.BERTH_ENGINE === 'swarm' && !parsed.data.BERTH_SWARM_NODE_ENGINE) {
+    throw new ConfigError(
+      "Invalid configuration:\n  BERTH_SWARM_NODE_ENGINE: required with BERTH_ENGINE=swarm: how Berth reaches a node's own engine, e.g. tcp://{address}:2376",
+    );
+  }
+  if (parsed.data.BERTH_ENGINE === 'swarm' && parsed.data.BERTH_EDGE !== 'caddy') {
+    throw new ConfigError(
+      'Invalid configuration:\n  BERTH_EDGE: must be caddy with BERTH_ENGINE=swarm: sites on a Swarm publish no port and are reached only through the edge',
     );
   }
   const poolBits = parseIpv4Cidr(parsed.data.BERTH_SUBNET_POOL).bits;

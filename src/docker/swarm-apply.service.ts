@@ -6,6 +6,12 @@ import { DockerService } from './docker.service';
 import { LABEL, type ContainerSpec, type NetworkSpec, type Plan } from './plan.types';
 import { overlayNetwork, secretName, serviceDrift, serviceSpec, type SwarmPlacement } from './swarm-plan';
 
+/** What a service joins besides its plan: aliases on the plan's network, and other networks. */
+export interface Attach {
+  aliases?: (c: ContainerSpec) => string[];
+  networks?: (c: ContainerSpec) => string[];
+}
+
 /** Labels a Docker secret with the service it belongs to, so the ones it no longer uses are found. */
 const SECRET_OF = 'berth.service';
 
@@ -31,10 +37,11 @@ export class SwarmApplyService {
   }
 
   /**
-   * `aliases` names the extra DNS names a service has on its network (the tenant's database
-   * server is `mysql` there, as `--link` makes it on a single engine).
+   * `attach.aliases` names the extra DNS names a service has on its plan's network (the
+   * tenant's database server is `mysql` there, as `--link` makes it on a single engine);
+   * `attach.networks` the networks it joins besides its plan's (WordPress: the edge's).
    */
-  async apply(plan: Plan, where: SwarmPlacement, aliases: (c: ContainerSpec) => string[] = () => [], signal?: AbortSignal) {
+  async apply(plan: Plan, where: SwarmPlacement, attach: Attach = {}, signal?: AbortSignal) {
     const changes: string[] = [];
     for (const n of plan.networks) {
       signal?.throwIfAborted();
@@ -44,7 +51,7 @@ export class SwarmApplyService {
       signal?.throwIfAborted();
       const ids = await this.ensureSecrets(c, changes);
       signal?.throwIfAborted();
-      await this.ensureService(c, where, aliases(c), ids, changes);
+      await this.ensureService(c, where, attach.aliases?.(c) ?? [], attach.networks?.(c) ?? [], ids, changes);
       await this.pruneSecrets(c, changes);
     }
     return { changes };
@@ -72,6 +79,45 @@ export class SwarmApplyService {
       }
     }
     return changes;
+  }
+
+  /**
+   * Removes the services (and their secrets) that carry every label of `scope` (a site's),
+   * and returns what went and the nodes their tasks ran on (where their volumes are).
+   */
+  async removeScope(scope: Record<string, string>): Promise<{ changes: string[]; nodes: string[] }> {
+    const changes: string[] = [];
+    const nodes = new Set<string>();
+    for (const s of await this.docker.listServices({ ...scope, [LABEL.instance]: this.instance })) {
+      const name = s.Spec?.Name ?? s.ID;
+      for (const t of await this.docker.serviceTasks(s.ID)) if (t.NodeID) nodes.add(t.NodeID);
+      await this.docker.removeService(s.ID);
+      changes.push(`service ${name} removed`);
+      await this.pruneSecrets({ name, secrets: {} }, changes);
+    }
+    return { changes, nodes: [...nodes] };
+  }
+
+  /** Removes the overlay networks that carry every label of `scope`, each once its tasks have left it. */
+  async removeNetworks(scope: Record<string, string>, signal?: AbortSignal): Promise<string[]> {
+    const changes: string[] = [];
+    for (const n of await this.docker.listNetworks({ ...scope, [LABEL.instance]: this.instance })) {
+      await this.removeNetworkOnceFree(n.Id, signal);
+      changes.push(`overlay network ${n.Name} removed`);
+    }
+    return changes;
+  }
+
+  /** Restarts a service's task (a forced update: the same spec, a new task), as `docker service update --force` does. */
+  async restart(name: string): Promise<void> {
+    const s = await this.docker.inspectService(name);
+    if (!s?.Spec) throw new Error(`service ${name} does not exist`);
+    assertOwned('service', name, s.Spec.Labels, this.instance);
+    const task = s.Spec.TaskTemplate as { ForceUpdate?: number };
+    await this.docker.updateService(s.ID, s.Version?.Index ?? 0, {
+      ...s.Spec,
+      TaskTemplate: { ...s.Spec.TaskTemplate, ForceUpdate: (task.ForceUpdate ?? 0) + 1 },
+    } as typeof s.Spec);
   }
 
   /** A removed service's tasks leave its network a moment later: until then Swarm refuses to remove it. */
@@ -117,10 +163,11 @@ export class SwarmApplyService {
     c: ContainerSpec,
     where: SwarmPlacement,
     aliases: string[],
+    networks: string[],
     secretIds: Map<string, string>,
     changes: string[],
   ): Promise<void> {
-    const spec = serviceSpec(c, where, aliases);
+    const spec = serviceSpec(c, where, aliases, networks);
     // Swarm refers to a secret by id and name both; the plan knows only the name.
     const task = spec.TaskTemplate as { ContainerSpec: { Secrets?: { SecretName?: string; SecretID?: string }[] } };
     for (const ref of task.ContainerSpec.Secrets ?? []) ref.SecretID = secretIds.get(ref.SecretName ?? '');
@@ -138,7 +185,7 @@ export class SwarmApplyService {
   }
 
   /** The service's secrets it no longer refers to (an old password) go once it is updated. */
-  private async pruneSecrets(c: ContainerSpec, changes: string[]): Promise<void> {
+  private async pruneSecrets(c: Pick<ContainerSpec, 'name' | 'secrets'>, changes: string[]): Promise<void> {
     const keep = new Set(Object.entries(c.secrets ?? {}).map(([env, fp]) => secretName(c.name, env, fp)));
     for (const s of await this.docker.listSecrets({ [SECRET_OF]: c.name, [LABEL.instance]: this.instance })) {
       const name = s.Spec?.Name ?? '';

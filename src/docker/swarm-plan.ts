@@ -16,7 +16,8 @@ import { LABEL, type ContainerSpec, type NetworkSpec } from './plan.types';
  * | RestartPolicy always/no/on-failure:N   | Condition any/none/on-failure, with delay and attempts|
  * | SecurityOpt no-new-privileges          | none per service (API 1.41): the nodes' daemon.json   |
  * | tmpfs with rw,noexec,nosuid,size       | tmpfs mounts with a size (Docker's defaults: noexec, nosuid, nodev) |
- * | a port published on the host           | none: the edge reaches sites over the network         |
+ * | a port published on the host           | none: the edge reaches WordPress on the edge network  |
+ * | exec in the container                  | exec through the node's own engine (no service exec)  |
  * | no health check (Berth probes)         | the same: a task is `running` once started            |
  */
 
@@ -72,7 +73,7 @@ export function overlayNetwork(n: NetworkSpec, mtu?: number): Docker.NetworkCrea
  * Secrets (`spec.secrets`) leave the environment: `NAME_FILE` points at the Docker secret
  * `secretName(...)`, which the applier creates with the plaintext.
  */
-export function serviceSpec(spec: ContainerSpec, where: SwarmPlacement, aliases: string[] = []): Docker.ServiceSpec {
+export function serviceSpec(spec: ContainerSpec, where: SwarmPlacement, aliases: string[] = [], others: string[] = []): Docker.ServiceSpec {
   const c = spec.create;
   const host = c.HostConfig ?? {};
   const secrets = spec.secrets ?? {};
@@ -122,7 +123,7 @@ export function serviceSpec(spec: ContainerSpec, where: SwarmPlacement, aliases:
       Resources: { Limits: limits, Reservations: { MemoryBytes: host.Memory, NanoCPUs: host.NanoCpus } },
       RestartPolicy: swarmRestartPolicy(host.RestartPolicy),
       Placement: { Constraints: [`node.id==${where.nodeId}`] },
-      Networks: networks.map((Target) => ({ Target, Aliases: aliases })),
+      Networks: [...networks.map((Target) => ({ Target, Aliases: aliases })), ...others.map((Target) => ({ Target, Aliases: [] }))],
     },
     Mode: { Replicated: { Replicas: spec.running ? 1 : 0 } },
     // One task at a time on a local volume: the old task stops before the new one starts.

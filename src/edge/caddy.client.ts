@@ -5,14 +5,12 @@ import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 @Injectable()
 export class CaddyClient {
   private readonly base: string;
+  /** The admin API's listen address, which every loaded config must keep. */
+  readonly adminListen: string;
 
   constructor(@Inject(BERTH_CONFIG) config: BerthConfig) {
     this.base = config.BERTH_EDGE_ADMIN_URL.replace(/\/$/, '');
-  }
-
-  /** The admin API's listen address, which every loaded config must keep. */
-  get adminListen(): string {
-    return new URL(this.base).host;
+    this.adminListen = config.BERTH_EDGE_ADMIN_LISTEN ?? new URL(this.base).host;
   }
 
   /** The running configuration (null when Caddy holds none, as after a restart). */

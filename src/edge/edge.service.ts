@@ -22,6 +22,7 @@ import {
 } from './edge-plan';
 import { stableStringify } from '../common/json';
 import { publishedHost, siteUrl } from '../common/site-url';
+import { names } from '../docker/object-names';
 
 const LOCK = 'berth:lock:edge';
 
@@ -138,10 +139,15 @@ export class EdgeService {
     this.pending.unref();
   }
 
-  /** The sites the edge should serve: those meant to run, with a port to reach them on. */
+  /**
+   * The sites the edge should serve: those meant to run, with a port to reach them on (on a
+   * single engine), or by their service's name on the edge network (on a Swarm, where the
+   * name answers once the service has a task: Caddy resolves it per request).
+   */
   async routes(): Promise<EdgeRoute[]> {
+    const swarm = this.config.BERTH_ENGINE === 'swarm';
     const sites = await this.prisma.site.findMany({
-      where: { desiredState: 'RUNNING', status: { not: 'DELETED' }, hostPort: { not: null } },
+      where: { desiredState: 'RUNNING', status: { not: 'DELETED' }, ...(swarm ? {} : { hostPort: { not: null } }) },
       // Oldest first: should two sites ever spell the same platform hostname, the older keeps it.
       orderBy: { createdAt: 'asc' },
       select: {
@@ -161,7 +167,8 @@ export class EdgeService {
       taken.add(platform);
       const primary = s.domains.find((d) => d.primary)?.hostname ?? hostnames[0];
       if (!primary) return [];
-      return [{ siteId: s.id, primary, aliases: hostnames.filter((h) => h !== primary), upstream: `${address}:${s.hostPort}` }];
+      const upstream = swarm ? `${names.wpContainer(this.config.BERTH_INSTANCE, s.tenant.slug, s.name)}:80` : `${address}:${s.hostPort}`;
+      return [{ siteId: s.id, primary, aliases: hostnames.filter((h) => h !== primary), upstream }];
     });
   }
 
@@ -328,7 +335,7 @@ export class EdgeService {
     const capped = AbortSignal.any([signal, AbortSignal.timeout(3000)]);
     return new Promise((resolve, reject) => {
       const options = {
-        host: '127.0.0.1',
+        host: this.config.BERTH_EDGE_ADDRESS,
         port: tls ? this.config.BERTH_EDGE_HTTPS_PORT : this.config.BERTH_EDGE_HTTP_PORT,
         path: '/',
         headers: kind === 'probe' && this.probeToken ? { host: hostname, [PROBE_HEADER]: this.probeToken } : { host: hostname },

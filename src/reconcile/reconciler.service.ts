@@ -58,6 +58,12 @@ export class ReconcilerService {
   ) {}
 
   start(): void {
+    // The pass compares a single engine's containers with the plans; a Swarm's services are
+    // not compared yet (jobs apply them idempotently, and Swarm restarts their tasks itself).
+    if (this.config.BERTH_ENGINE === 'swarm') {
+      this.logger.warn('BERTH_ENGINE=swarm: the reconciler does not compare Swarm services yet; it is off');
+      return;
+    }
     this.timer = setInterval(() => this.soon(0), this.config.BERTH_RECONCILE_INTERVAL_MS);
     this.timer.unref();
     this.soon(1000);

@@ -3,7 +3,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { ApplyService, type ApplyReport } from '../docker/apply.service';
 import { DockerService, type ContainerInfo } from '../docker/docker.service';
-import { emptyPlan, type Plan } from '../docker/plan.types';
+import { emptyPlan, LABEL, type Plan } from '../docker/plan.types';
+import type { Site } from '../generated/prisma/client';
 import { RedisService, type Lock } from '../redis/redis.service';
 import type { StepRecorder } from '../jobs/step-recorder';
 import { HostPorts } from './host-ports';
@@ -21,19 +22,18 @@ const SLOT_TTL_MS = 30_000;
 const WEB_USER = '33:33';
 
 /**
- * What a site's job does on the Docker Engine, step by step: apply its tenant's objects
- * (one worker per tenant at a time) and its own, run SQL on the tenant's database server,
- * and wait until the server and the site answer. Every step takes the step's signal and
- * changes nothing once it has aborted (timed out, or the site's lock was lost).
+ * What a site's job does on the engine, step by step: apply its tenant's objects (one worker
+ * per tenant at a time) and its own, run SQL on the tenant's database server, and wait until
+ * the server and the site answer. Every step takes the step's signal and changes nothing once
+ * it has aborted (timed out, or the site's lock was lost).
+ *
+ * Two backends (BERTH_ENGINE): {@link DockerSiteEngine} on one Docker Engine, and
+ * SwarmSiteEngine (swarm-site-engine.ts) on a Swarm. Jobs see only this class.
  */
-@Injectable()
-export class SiteEngine {
+export abstract class SiteEngine {
   constructor(
-    @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
-    private readonly docker: DockerService,
-    private readonly applier: ApplyService,
-    private readonly redis: RedisService,
-    private readonly ports: HostPorts,
+    protected readonly config: BerthConfig,
+    protected readonly redis: RedisService,
   ) {}
 
   /** The tenant's shared objects, under the tenant's lock; returns what changed. */
@@ -45,11 +45,35 @@ export class SiteEngine {
       signal,
     );
     try {
-      return (await this.applier.apply(plan, undefined, AbortSignal.any([signal, lock.signal]))).changes;
+      return await this.applyTenantObjects(tenantId, plan, AbortSignal.any([signal, lock.signal]));
     } finally {
       await lock.release();
     }
   }
+
+  protected abstract applyTenantObjects(tenantId: string, plan: Plan, signal: AbortSignal): Promise<string[]>;
+
+  /** Removes every object of the tenant (its network, database server and volumes), under the tenant's lock. */
+  async removeTenant(tenant: { id: string; slug: string; nodeId: string | null }, signal?: AbortSignal): Promise<string[]> {
+    const lock = await this.redis.lock(
+      `berth:lock:tenant:${tenant.id}`,
+      this.config.BERTH_STEP_TIMEOUT_MS,
+      this.config.BERTH_LOCK_TTL_MS,
+      signal,
+    );
+    try {
+      const scope = { [LABEL.instance]: this.config.BERTH_INSTANCE, [LABEL.tenant]: tenant.slug };
+      return await this.removeTenantObjects(tenant, scope, signal ? AbortSignal.any([signal, lock.signal]) : lock.signal);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  protected abstract removeTenantObjects(
+    tenant: { nodeId: string | null },
+    scope: Record<string, string>,
+    signal: AbortSignal,
+  ): Promise<string[]>;
 
   /**
    * Runs fn holding one of the engine's BERTH_ENGINE_SLOTS slots (Redis locks, so shared by
@@ -84,6 +108,78 @@ export class SiteEngine {
     } finally {
       await slot.release();
     }
+  }
+
+  /** The host port the site is published on, reserved for life; null where sites publish none (a Swarm). */
+  abstract hostPort(site: Site): Promise<number | null>;
+  /** The site's own objects; `report.containers` names its WordPress container (or service) by name. */
+  abstract applySite(siteId: string, plan: Plan, scope: Record<string, string>, signal: AbortSignal): Promise<ApplyReport>;
+  /** Removes every object of the scope: the site's containers (or services) and its files volume. */
+  abstract removeSite(scope: Record<string, string>, signal: AbortSignal): Promise<ApplyReport>;
+  abstract waitForDatabase(tenantSlug: string, rootPassword: string, signal: AbortSignal): Promise<void>;
+  abstract runSql(tenantSlug: string, rootPassword: string, sql: string, signal: AbortSignal): Promise<void>;
+  /** Restarts the site's WordPress container (`id` as the apply reported it). */
+  abstract restart(id: string, signal: AbortSignal): Promise<void>;
+  /** Waits until WordPress answers HTTP (any status below 500); returns its host port, null without one. */
+  abstract waitForHttp(container: string, signal: AbortSignal): Promise<number | null>;
+  /** Installs WordPress in the site's container (or finds it installed); the request goes over stdin only. */
+  abstract installWordPress(container: string, request: InstallRequest, signal: AbortSignal): Promise<InstallResult>;
+  /** Rewrites the site's URLs in its database from `from`'s origin to `to`'s (GUIDs aside). */
+  abstract moveWordPress(
+    tenantSlug: string,
+    rootPassword: string,
+    dbName: string,
+    from: string,
+    to: string,
+    signal: AbortSignal,
+  ): Promise<MoveReport>;
+  // What backups and restores use (a single engine only, for now).
+  abstract inspect(container: string): Promise<ContainerInfo | undefined>;
+  abstract stop(containerId: string, signal: AbortSignal, graceSeconds?: number): Promise<void>;
+  abstract homePage(port: number, signal: AbortSignal): Promise<{ status: number; location: string | null }>;
+}
+
+/** Runs WordPress's install (or the image's own berth-wp-install) in `container` on `docker`. */
+export async function installIn(
+  docker: DockerService,
+  container: string,
+  request: InstallRequest,
+  signal: AbortSignal,
+): Promise<InstallResult> {
+  signal.throwIfAborted();
+  const res = await docker.exec(container, INSTALL_COMMAND, {
+    env: [`BERTH_WP_INSTALL=${INSTALL_PHP}`],
+    stdin: JSON.stringify(request),
+    user: WEB_USER,
+    signal,
+  });
+  return parseInstallResult(res.exitCode, res.stdout, res.stderr);
+}
+
+/** Berth's site jobs on one Docker Engine (BERTH_ENGINE=docker): containers, a host port each. */
+@Injectable()
+export class DockerSiteEngine extends SiteEngine {
+  constructor(
+    @Inject(BERTH_CONFIG) config: BerthConfig,
+    private readonly docker: DockerService,
+    private readonly applier: ApplyService,
+    redis: RedisService,
+    private readonly ports: HostPorts,
+  ) {
+    super(config, redis);
+  }
+
+  protected async applyTenantObjects(_tenantId: string, plan: Plan, signal: AbortSignal): Promise<string[]> {
+    return (await this.applier.apply(plan, undefined, signal)).changes;
+  }
+
+  /** The empty plan applied to the tenant's scope removes its network, database server and volume. */
+  protected async removeTenantObjects(_tenant: unknown, scope: Record<string, string>, signal: AbortSignal): Promise<string[]> {
+    return (await this.applier.apply(emptyPlan(), scope, signal)).changes;
+  }
+
+  hostPort(site: Site): Promise<number> {
+    return this.ports.reserve(site);
   }
 
   /** The site's own objects; a host port something else holds is given up for the next attempt. */
@@ -160,19 +256,8 @@ export class SiteEngine {
     }
   }
 
-  /**
-   * Installs WordPress in the site's container (or finds it installed); the request, password
-   * included, goes over the exec's stdin only.
-   */
-  async installWordPress(container: string, request: InstallRequest, signal: AbortSignal): Promise<InstallResult> {
-    signal.throwIfAborted();
-    const res = await this.docker.exec(container, INSTALL_COMMAND, {
-      env: [`BERTH_WP_INSTALL=${INSTALL_PHP}`],
-      stdin: JSON.stringify(request),
-      user: WEB_USER,
-      signal,
-    });
-    return parseInstallResult(res.exitCode, res.stdout, res.stderr);
+  installWordPress(container: string, request: InstallRequest, signal: AbortSignal): Promise<InstallResult> {
+    return installIn(this.docker, container, request, signal);
   }
 
   /** Rewrites the site's URLs in its database from `from`'s origin to `to`'s (GUIDs aside). */

@@ -8,7 +8,6 @@ import type { Job, Site, Tenant } from '../generated/prisma/client';
 import { DesiredState, Health, JobKind, SiteStatus } from '../generated/prisma/enums';
 import { guarded, rollbackOf, SupersededError, supersededBy } from '../jobs/generation';
 import type { StepRecorder } from '../jobs/step-recorder';
-import { HostPorts } from './host-ports';
 import { createSiteDatabaseSql, dropSiteDatabaseSql } from './site-database';
 import { SiteEngine } from './site-engine';
 import { names } from './site-plan';
@@ -46,7 +45,6 @@ export class SiteRunner {
     private readonly events: EventsService,
     private readonly planner: SitePlanner,
     private readonly engine: SiteEngine,
-    private readonly ports: HostPorts,
     private readonly status: SiteStatusWriter,
     private readonly edge: EdgeService,
     private readonly owner: SiteOwner,
@@ -191,7 +189,7 @@ export class SiteRunner {
     wordpressSide?: (placed: { site: Site; report: ApplyReport; wp: AppliedContainer }, steps: StepRecorder) => Promise<T>,
   ) {
     const rootPassword = this.planner.tenantFacts(tenant).dbRootPassword;
-    const placed = { ...site, hostPort: await this.ports.reserve(site) };
+    const placed = { ...site, hostPort: await this.engine.hostPort(site) };
     const { tenant: shared, site: plan, scope } = this.planner.plans(tenant, placed);
     await steps.run(
       'tenant network',
@@ -231,7 +229,7 @@ export class SiteRunner {
   }
 
   /** Where customers reach the site: its primary domain or platform hostname through the edge, else its port. */
-  private async primary(tenant: Tenant, site: Site, port: number): Promise<{ url: string; hostname: string }> {
+  private async primary(tenant: Tenant, site: Site, port: number | null): Promise<{ url: string; hostname: string }> {
     const domain = this.edge.enabled
       ? await this.prisma.domain.findFirst({ where: { siteId: site.id, ...PRIMARY_DOMAIN.where }, select: PRIMARY_DOMAIN.select })
       : null;

@@ -6,7 +6,9 @@ import { EventsModule } from '../events/events.module';
 import { JobsModule } from '../jobs/jobs.module';
 import { RedisModule } from '../redis/redis.module';
 import { HostPorts } from './host-ports';
-import { SiteEngine } from './site-engine';
+import { BERTH_CONFIG, type BerthConfig } from '../config/config';
+import { DockerSiteEngine, SiteEngine } from './site-engine';
+import { SwarmSiteEngine } from './swarm-site-engine';
 import { SitePlanner } from './site-planner';
 import { SiteOwner } from './site-owner';
 import { SiteRunner } from './site-runner.service';
@@ -19,7 +21,24 @@ import { SitesService } from './sites.service';
 @Module({
   imports: [DatabaseModule, RedisModule, DockerModule, EdgeModule, EventsModule, JobsModule],
   controllers: [SitesController],
-  providers: [SitesService, SitesResolver, SitePlanner, SiteStatusWriter, HostPorts, SiteEngine, SiteRunner, SiteOwner],
+  providers: [
+    SitesService,
+    SitesResolver,
+    SitePlanner,
+    SiteStatusWriter,
+    HostPorts,
+    DockerSiteEngine,
+    SwarmSiteEngine,
+    // The one place the backend is chosen: jobs see a SiteEngine.
+    {
+      provide: SiteEngine,
+      inject: [BERTH_CONFIG, DockerSiteEngine, SwarmSiteEngine],
+      useFactory: (config: BerthConfig, docker: DockerSiteEngine, swarm: SwarmSiteEngine) =>
+        config.BERTH_ENGINE === 'swarm' ? swarm : docker,
+    },
+    SiteRunner,
+    SiteOwner,
+  ],
   exports: [SitesService, SitePlanner, SiteStatusWriter, SiteRunner, SiteEngine],
 })
 export class SitesModule {}

@@ -112,13 +112,6 @@ export class SitesService {
     if (!isAdmin(actor) && input.tenantId && input.tenantId !== actor.tenantId) {
       throw new BerthError(ErrorCode.TENANT_NOT_FOUND, `Tenant ${input.tenantId} was not found`);
     }
-    // On a cluster, tenants are placed on nodes (src/nodes); their sites' Swarm services
-    // are not applied yet, so a site is refused before anything of it is written.
-    if (this.config.BERTH_ENGINE === 'swarm')
-      throw new BerthError(
-        ErrorCode.NOT_SUPPORTED,
-        'Sites are not yet provisioned on a Swarm cluster (BERTH_ENGINE=swarm): this version places tenants on nodes only. Use BERTH_ENGINE=docker for sites.',
-      );
     if (idempotencyKey !== undefined && !/^[\x21-\x7e]{1,200}$/.test(idempotencyKey)) {
       throw new BerthError(ErrorCode.VALIDATION_FAILED, 'Idempotency-Key must be 1 to 200 printable ASCII characters');
     }

@@ -7,8 +7,7 @@ import { ApiKeyRole, DesiredState, JobKind, JobStatus, SiteStatus } from '../gen
 import { BerthError, ErrorCode } from '../common/errors';
 import type { Principal } from '../common/principal';
 import { ApiKeysService } from '../auth/api-keys.service';
-import { ApplyService } from '../docker/apply.service';
-import { emptyPlan, LABEL } from '../docker/plan.types';
+import { SiteEngine } from '../sites/site-engine';
 import { EventsService } from '../events/events.service';
 import { JobsService } from '../jobs/jobs.service';
 import { StepRecorder } from '../jobs/step-recorder';
@@ -48,7 +47,7 @@ export class TenantDeletionService {
     private readonly jobs: JobsService,
     private readonly sites: SitesService,
     private readonly keys: ApiKeysService,
-    private readonly applier: ApplyService,
+    private readonly engine: SiteEngine,
     private readonly events: EventsService,
     private readonly restic: ResticService,
   ) {}
@@ -137,7 +136,7 @@ export class TenantDeletionService {
     if (pending > 0) return pending;
     await steps.run(
       'remove network, database server and volume',
-      () => this.removeObjects(tenant),
+      () => this.engine.removeTenant(tenant),
       (r) => r.join('; ') || 'nothing left',
     );
     // A tenant that leaves takes its backups with it: nothing of it stays readable.
@@ -188,16 +187,6 @@ export class TenantDeletionService {
     }
     // A deleted site whose job has not yet recorded its end still counts: its row must outlive it.
     return sites.filter((s) => s.status !== SiteStatus.DELETED || busy.has(s.id)).length;
-  }
-
-  /** The empty plan applied to the tenant's scope removes its network, database server and volume. */
-  private async removeObjects(tenant: Tenant): Promise<string[]> {
-    const lock = await this.redis.lock(`berth:lock:tenant:${tenant.id}`, this.config.BERTH_STEP_TIMEOUT_MS, this.config.BERTH_LOCK_TTL_MS);
-    try {
-      return (await this.applier.apply(emptyPlan(), { [LABEL.instance]: this.config.BERTH_INSTANCE, [LABEL.tenant]: tenant.slug })).changes;
-    } finally {
-      await lock.release();
-    }
   }
 
   /** Every row of the tenant goes but its events (and this job, their companion in the audit trail). */

@@ -1,0 +1,66 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { Inject, Injectable } from '@nestjs/common';
+import { BERTH_CONFIG, type BerthConfig } from '../config/config';
+import { DockerService } from './docker.service';
+
+/** A service's running task: the node it runs on, that node's engine, and its container there. */
+export interface RunningTask {
+  nodeId: string;
+  engine: DockerService;
+  container: string;
+}
+
+/**
+ * Each Swarm node's own Docker Engine (BERTH_SWARM_NODE_ENGINE), for what a manager does not
+ * offer: Swarm has no exec into a service's task (there is no `docker service exec`) and no
+ * API for a node's volumes, so SQL, WordPress's install and a site's volume go to the node
+ * that holds them. Everything else goes through the manager (DockerService).
+ */
+@Injectable()
+export class NodeEngines {
+  private readonly engines = new Map<string, DockerService>();
+  private readonly template?: string;
+
+  constructor(
+    @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
+    private readonly manager: DockerService,
+  ) {
+    this.template = config.BERTH_SWARM_NODE_ENGINE;
+  }
+
+  /** The engine of the node whose address the manager reports for `nodeId`. */
+  async of(nodeId: string): Promise<DockerService> {
+    if (!this.template) throw new Error('BERTH_SWARM_NODE_ENGINE is not set: the nodes’ own engines are out of reach');
+    const node = (await this.manager.listNodes()).find((n) => n.ID === nodeId);
+    const address = node?.Status.Addr;
+    if (!address) throw new Error(`node ${nodeId} is not in the Swarm (or reports no address)`);
+    const url = this.template.replace('{address}', address);
+    let engine = this.engines.get(url);
+    if (!engine) {
+      engine = new DockerService({ ...this.config, DOCKER_HOST: url });
+      this.engines.set(url, engine);
+    }
+    return engine;
+  }
+
+  /**
+   * Waits (up to `timeoutMs`) until `service` has a running task, and returns where: a task
+   * is scheduled, its image found and its container started a moment after the service is
+   * created or updated. A task that failed says why when time runs out.
+   */
+  async runningTask(service: string, timeoutMs: number, signal?: AbortSignal): Promise<RunningTask> {
+    const deadline = Date.now() + timeoutMs;
+    let last = 'no task yet';
+    for (;;) {
+      signal?.throwIfAborted();
+      const tasks = await this.manager.serviceTasks(service);
+      const task = tasks.find((t) => t.DesiredState === 'running' && t.Status.State === 'running');
+      const container = task?.Status.ContainerStatus?.ContainerID;
+      if (task?.NodeID && container) return { nodeId: task.NodeID, engine: await this.of(task.NodeID), container };
+      const newest = tasks[0];
+      if (newest) last = `task ${newest.Status.State}${newest.Status.Err ? `: ${newest.Status.Err}` : ''}`;
+      if (Date.now() > deadline) throw new Error(`service ${service} has no running task after ${timeoutMs} ms (${last})`);
+      await delay(300, undefined, { signal });
+    }
+  }
+}

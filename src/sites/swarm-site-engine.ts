@@ -1,0 +1,209 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { setTimeout as delay } from 'node:timers/promises';
+import { BERTH_CONFIG, type BerthConfig } from '../config/config';
+import { BerthError, ErrorCode } from '../common/errors';
+import { PrismaService } from '../database/prisma.service';
+import type { ApplyReport } from '../docker/apply.service';
+import type { ContainerInfo, DockerService } from '../docker/docker.service';
+import { NodeEngines } from '../docker/node-engines';
+import { LABEL, type ContainerSpec, type Plan } from '../docker/plan.types';
+import { SwarmApplyService } from '../docker/swarm-apply.service';
+import { RedisService } from '../redis/redis.service';
+import { DB_PORT, runSql, UnreachableError, waitUntilReady } from './site-database';
+import { installIn, SiteEngine } from './site-engine';
+import { names } from './site-plan';
+import type { InstallRequest, InstallResult } from './wordpress-install';
+import { moveWordPress, type MoveReport } from './wordpress-move';
+
+/**
+ * Asks WordPress for its front page from inside its own container, as the edge would (no
+ * redirect followed), and prints the status: PHP where the image has it (WordPress's), else
+ * busybox's wget (Berth's stand-in image, whose page answers 200).
+ */
+const HTTP_STATUS_COMMAND = [
+  'sh',
+  '-c',
+  'if command -v php >/dev/null 2>&1; then exec php -r \'$h = @get_headers("http://127.0.0.1/", false, stream_context_create(["http" => ["follow_location" => 0, "timeout" => 3]])); echo $h ? explode(" ", $h[0])[1] : 0;\'; fi; wget -q -O /dev/null -T 3 http://127.0.0.1/ && echo 200',
+];
+
+/**
+ * Berth's site jobs on a Swarm (BERTH_ENGINE=swarm): the same plans as services pinned to the
+ * tenant's node (src/docker/swarm-plan.ts says how each part differs), applied through the
+ * manager; what a manager cannot do (exec in a task's container: SQL, WordPress's install,
+ * the readiness checks; a node's volumes) goes to the node's own engine (NodeEngines).
+ * WordPress services join the edge network (BERTH_SWARM_EDGE_NETWORK), where the edge
+ * reaches them by service name; no site publishes a port.
+ */
+@Injectable()
+export class SwarmSiteEngine extends SiteEngine {
+  constructor(
+    @Inject(BERTH_CONFIG) config: BerthConfig,
+    redis: RedisService,
+    private readonly swarm: SwarmApplyService,
+    private readonly nodes: NodeEngines,
+    private readonly prisma: PrismaService,
+  ) {
+    super(config, redis);
+  }
+
+  protected async applyTenantObjects(tenantId: string, plan: Plan, signal: AbortSignal): Promise<string[]> {
+    const nodeId = await this.nodeOf({ id: tenantId });
+    const aliases = (c: ContainerSpec) => (c.create.Labels[LABEL.role] === 'db' ? ['mysql'] : []);
+    return (await this.swarm.apply(plan, { nodeId }, { aliases }, signal)).changes;
+  }
+
+  /** The tenant's services and network through the manager, then its volumes on its node. */
+  protected async removeTenantObjects(
+    tenant: { nodeId: string | null },
+    scope: Record<string, string>,
+    signal: AbortSignal,
+  ): Promise<string[]> {
+    const { changes, nodes } = await this.swarm.removeScope(scope);
+    changes.push(...(await this.swarm.removeNetworks(scope, signal)));
+    changes.push(...(await this.removeVolumes([...nodes, ...(tenant.nodeId ? [tenant.nodeId] : [])], scope, signal)));
+    return changes;
+  }
+
+  /** Sites publish no port on a Swarm: the edge reaches them on its network. */
+  hostPort(): Promise<null> {
+    return Promise.resolve(null);
+  }
+
+  async applySite(siteId: string, plan: Plan, _scope: Record<string, string>, signal: AbortSignal): Promise<ApplyReport> {
+    const site = await this.prisma.site.findUniqueOrThrow({ where: { id: siteId }, select: { tenantId: true } });
+    const nodeId = await this.nodeOf({ id: site.tenantId });
+    const edge = this.config.BERTH_SWARM_EDGE_NETWORK;
+    const { changes } = await this.swarm.apply(plan, { nodeId }, { networks: () => [edge] }, signal);
+    // A service is named as the container it stands for; jobs address it by that name.
+    return { changes, containers: Object.fromEntries(plan.containers.map((c) => [c.name, { id: c.name, name: c.name }])) };
+  }
+
+  /** The site's services, then its volume on the node its task ran on, once no container holds it. */
+  async removeSite(scope: Record<string, string>, signal: AbortSignal): Promise<ApplyReport> {
+    const { changes, nodes } = await this.swarm.removeScope(scope);
+    const tenant = await this.prisma.tenant.findUnique({ where: { slug: scope[LABEL.tenant] }, select: { nodeId: true } });
+    changes.push(...(await this.removeVolumes([...nodes, ...(tenant?.nodeId ? [tenant.nodeId] : [])], scope, signal)));
+    return { changes, containers: {} };
+  }
+
+  /** The scope's volumes on each of `nodes` (where its tasks ran), each once no container holds it. */
+  private async removeVolumes(nodes: string[], scope: Record<string, string>, signal: AbortSignal): Promise<string[]> {
+    const changes: string[] = [];
+    for (const nodeId of new Set(nodes)) {
+      const engine = await this.nodes.of(nodeId);
+      for (const v of await engine.listVolumes(scope)) {
+        await this.removeVolumeOnceFree(engine, v.Name, signal);
+        changes.push(`volume ${v.Name} removed`);
+      }
+    }
+    return changes;
+  }
+
+  async waitForDatabase(tenantSlug: string, rootPassword: string, signal: AbortSignal): Promise<void> {
+    const service = this.dbService(tenantSlug);
+    const timeoutMs = this.config.BERTH_STEP_TIMEOUT_MS;
+    await waitUntilReady(
+      {
+        name: service,
+        // The tenant's overlay network is not reachable from outside the cluster.
+        address: () => Promise.reject(new UnreachableError('a tenant network is reached only from inside the Swarm')),
+        port: DB_PORT,
+        viaExec: async () => {
+          const task = await this.nodes.runningTask(service, timeoutMs, signal);
+          await runSql(task.engine, task.container, rootPassword, 'SELECT 1', signal);
+        },
+        intervalMs: { tcp: 250, exec: 1000 },
+      },
+      timeoutMs,
+      signal,
+    );
+  }
+
+  async runSql(tenantSlug: string, rootPassword: string, sql: string, signal: AbortSignal): Promise<void> {
+    const task = await this.nodes.runningTask(this.dbService(tenantSlug), this.config.BERTH_STEP_TIMEOUT_MS, signal);
+    await runSql(task.engine, task.container, rootPassword, sql, signal);
+  }
+
+  async restart(service: string, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    await this.swarm.restart(service);
+  }
+
+  /** Waits until WordPress's running task answers HTTP below 500 from inside; there is no host port. */
+  async waitForHttp(service: string, signal: AbortSignal): Promise<null> {
+    const timeoutMs = this.config.BERTH_HTTP_READY_TIMEOUT_MS;
+    const deadline = Date.now() + timeoutMs;
+    let last: string;
+    for (;;) {
+      signal.throwIfAborted();
+      try {
+        const task = await this.nodes.runningTask(service, Math.max(0, deadline - Date.now()), signal);
+        const res = await task.engine.exec(task.container, HTTP_STATUS_COMMAND, { timeoutMs: 5000, signal });
+        const status = Number(res.stdout.trim().split('\n').pop());
+        if (res.exitCode === 0 && status > 0 && status < 500) return null;
+        last = status ? `HTTP ${status}` : `no answer (${res.stderr.trim().slice(0, 200) || `exit ${res.exitCode}`})`;
+      } catch (e) {
+        signal.throwIfAborted();
+        last = (e as Error).message;
+      }
+      if (Date.now() > deadline) throw new Error(`site did not answer HTTP within ${timeoutMs} ms: ${last}`);
+      await delay(500, undefined, { signal });
+    }
+  }
+
+  async installWordPress(service: string, request: InstallRequest, signal: AbortSignal): Promise<InstallResult> {
+    const task = await this.nodes.runningTask(service, this.config.BERTH_STEP_TIMEOUT_MS, signal);
+    return installIn(task.engine, task.container, request, signal);
+  }
+
+  async moveWordPress(
+    tenantSlug: string,
+    rootPassword: string,
+    dbName: string,
+    from: string,
+    to: string,
+    signal: AbortSignal,
+  ): Promise<MoveReport> {
+    const task = await this.nodes.runningTask(this.dbService(tenantSlug), this.config.BERTH_STEP_TIMEOUT_MS, signal);
+    return moveWordPress(task.engine, { container: task.container, rootPassword, dbName }, from, to, signal);
+  }
+
+  inspect(): Promise<ContainerInfo | undefined> {
+    return Promise.reject(notYet());
+  }
+
+  stop(): Promise<void> {
+    return Promise.reject(notYet());
+  }
+
+  homePage(): Promise<{ status: number; location: string | null }> {
+    return Promise.reject(notYet());
+  }
+
+  private async nodeOf(where: { id: string }): Promise<string> {
+    const tenant = await this.prisma.tenant.findUniqueOrThrow({ where, select: { slug: true, nodeId: true } });
+    if (!tenant.nodeId) throw new Error(`tenant ${tenant.slug} has no node: it was made before Berth ran on this Swarm`);
+    return tenant.nodeId;
+  }
+
+  private dbService(tenantSlug: string): string {
+    return names.dbContainer(this.config.BERTH_INSTANCE, tenantSlug);
+  }
+
+  /** A volume is in use until its task's container is removed, a moment after its service. */
+  private async removeVolumeOnceFree(engine: DockerService, name: string, signal: AbortSignal): Promise<void> {
+    const deadline = Date.now() + this.config.BERTH_STEP_TIMEOUT_MS;
+    for (;;) {
+      try {
+        return await engine.removeVolume(name);
+      } catch (e) {
+        if (!/in use/i.test((e as Error).message) || Date.now() > deadline) throw e;
+      }
+      await delay(500, undefined, { signal });
+    }
+  }
+}
+
+/** Backups, restores and clones use a single engine's containers; not on a Swarm yet. */
+export const notYet = () =>
+  new BerthError(ErrorCode.NOT_SUPPORTED, 'Backups, restores and clones are not yet done on a Swarm cluster (BERTH_ENGINE=swarm)');
