@@ -120,6 +120,34 @@ export class SwarmApplyService {
     } as typeof s.Spec);
   }
 
+  /**
+   * Waits until the service's current spec runs: a task created since the service was last
+   * changed (both times are the manager's) is running. A change Swarm paused (the new task
+   * failed: FailureAction pause) fails with Swarm's reason. A service scaled to nothing has
+   * nothing to wait for.
+   */
+  async awaitUpdate(name: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      signal?.throwIfAborted();
+      const service = await this.docker.inspectService(name);
+      if (!service?.Spec?.Mode?.Replicated?.Replicas) return;
+      const status = service.UpdateStatus;
+      if (status?.State && !['updating', 'completed'].includes(status.State))
+        throw new Error(`service ${name}: update ${status.State}: ${status.Message ?? ''}`.trim());
+      const since = Date.parse(service.UpdatedAt ?? '') || 0;
+      const tasks = await this.docker.serviceTasks(service.ID);
+      if (tasks.some((t) => t.DesiredState === 'running' && t.Status.State === 'running' && Date.parse(t.CreatedAt) >= since)) return;
+      if (Date.now() > deadline) {
+        const t = tasks[0];
+        throw new Error(
+          `service ${name}: no task of its current spec runs after ${timeoutMs} ms (${t ? `${t.Status.State} ${t.Status.Err ?? ''}`.trim() : 'no task'})`,
+        );
+      }
+      await setTimeout(300, undefined, { signal });
+    }
+  }
+
   /** A removed service's tasks leave its network a moment later: until then Swarm refuses to remove it. */
   private async removeNetworkOnceFree(id: string, signal?: AbortSignal): Promise<void> {
     const deadline = Date.now() + this.stepTimeoutMs;

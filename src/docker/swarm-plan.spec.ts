@@ -153,3 +153,17 @@ describe('serviceDrift: why a running service must be updated', () => {
     expect(serviceDrift(undefined, planned)).toBe('spec changed');
   });
 });
+
+describe('secretName', () => {
+  it('names a secret by its service, variable and value, within Swarm’s 64 characters', () => {
+    expect(secretName('db_acme', 'MARIADB_ROOT_PASSWORD', 'v1.a')).toMatch(/^db_acme_mariadb_root_password_[0-9a-f]{12}$/);
+    const long = 'berth-e2e0_wp_a-tenant-with-a-long-slug_a-site-with-a-long-name';
+    const a = secretName(long, 'WORDPRESS_DB_PASSWORD', 'v1.a');
+    const b = secretName(long, 'WORDPRESS_DB_PASSWORD', 'v1.b');
+    const other = secretName(`${long}2`, 'WORDPRESS_DB_PASSWORD', 'v1.a');
+    for (const n of [a, b, other]) expect(n).toMatch(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}[a-zA-Z0-9]$/);
+    expect(a.startsWith('berth-e2e0_wp_a-tenant')).toBe(true);
+    // Another value, another service: another name.
+    expect(new Set([a, b, other]).size).toBe(3);
+  });
+});

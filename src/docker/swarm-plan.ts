@@ -29,8 +29,14 @@ export interface SwarmPlacement {
 /** The Docker secret holding the value of `env` of `spec` (its name changes with the value). */
 export function secretName(container: string, env: string, fingerprint: string): string {
   const digest = createHash('sha256').update(fingerprint).digest('hex').slice(0, 12);
-  return `${container}_${env.toLowerCase()}_${digest}`;
+  const base = `${container}_${env.toLowerCase()}`;
+  // Swarm allows 64 characters: a longer name keeps its start and a hash of the whole.
+  if (base.length + 13 <= SECRET_NAME_MAX) return `${base}_${digest}`;
+  const whole = createHash('sha256').update(base).digest('hex').slice(0, 8);
+  return `${base.slice(0, SECRET_NAME_MAX - 13 - 9)}_${whole}_${digest}`;
 }
+
+const SECRET_NAME_MAX = 64;
 
 const TMPFS_SIZE = /(?:^|,)size=(\d+)([kmg]?)(?:,|$)/i;
 const UNIT: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };

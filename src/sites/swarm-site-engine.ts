@@ -74,6 +74,8 @@ export class SwarmSiteEngine extends SiteEngine {
     const nodeId = await this.nodeOf({ id: site.tenantId });
     const edge = this.config.BERTH_SWARM_EDGE_NETWORK;
     const { changes } = await this.swarm.apply(plan, { nodeId }, { networks: () => [edge] }, signal);
+    // Until an update has rolled out, the old task would answer the checks that follow.
+    for (const c of plan.containers) await this.swarm.awaitUpdate(c.name, this.config.BERTH_STEP_TIMEOUT_MS, signal);
     // A service is named as the container it stands for; jobs address it by that name.
     return { changes, containers: Object.fromEntries(plan.containers.map((c) => [c.name, { id: c.name, name: c.name }])) };
   }
@@ -127,6 +129,7 @@ export class SwarmSiteEngine extends SiteEngine {
   async restart(service: string, signal: AbortSignal): Promise<void> {
     signal.throwIfAborted();
     await this.swarm.restart(service);
+    await this.swarm.awaitUpdate(service, this.config.BERTH_STEP_TIMEOUT_MS, signal);
   }
 
   /** Waits until WordPress's running task answers HTTP below 500 from inside; there is no host port. */
