@@ -104,6 +104,20 @@ beforeAll(async () => {
   });
   // Tenants of earlier runs booked nothing on this fresh cluster: forget their nodes.
   await h.db.query('UPDATE "Tenant" SET "nodeId" = NULL');
+  // A kept cluster (BERTH_SWARM_KEEP=1) holds an earlier run's services and networks, whose
+  // subnets this run's tenants (a fresh database) would be given again.
+  const earlier = { filters: { label: [`berth.instance=${TEST_INSTANCE}`] } };
+  for (const s of await manager.listServices(earlier)) await manager.getService(s.ID).remove();
+  for (const s of await manager.listSecrets(earlier)) await manager.getSecret(s.ID).remove();
+  await eventually(
+    async () => {
+      for (const n of await manager.listNetworks(earlier)) await manager.getNetwork(n.Id).remove();
+      return (await manager.listNetworks(earlier)).length === 0 ? true : undefined;
+    },
+    "an earlier run's networks to go",
+    60_000,
+    1000,
+  ).catch(() => undefined);
   byHost = Object.fromEntries((await nodes()).map((n) => [n.hostname, n]));
 }, 600_000);
 

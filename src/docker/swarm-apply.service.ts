@@ -164,7 +164,20 @@ export class SwarmApplyService {
   private async ensureNetwork(n: NetworkSpec, changes: string[]): Promise<void> {
     const existing = await this.docker.findNetworks(n.name);
     if (existing.length > 0) return existing.forEach((e) => assertOwned('network', e.Name, e.Labels, this.instance));
-    await this.docker.createNetwork(overlayNetwork(n, this.mtu));
+    const id = await this.docker.createNetwork(overlayNetwork(n, this.mtu));
+    // The manager allocates the subnet apart from the create call, and a subnet it cannot
+    // have (it overlaps another network's) leaves a network no task can join.
+    for (let i = 0; ; i++) {
+      const [made] = await this.docker.findNetworks(n.name);
+      if (made?.IPAM?.Config?.length) break;
+      if (i >= 10) {
+        await this.docker.removeNetwork(id);
+        throw new Error(
+          `overlay network ${n.name}: Swarm did not allocate its subnet ${n.subnet} (does it overlap another network?); removed`,
+        );
+      }
+      await setTimeout(200);
+    }
     changes.push(`overlay network ${n.name} created`);
   }
 
