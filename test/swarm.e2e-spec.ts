@@ -566,7 +566,13 @@ describe('sites on the Swarm, through the edge', () => {
     // A task on the edge network (where the edge and every WordPress are), on A's node and on another.
     const other = Object.values(byHost).find((n) => n.id !== a.node)?.id as string;
     // Positive control: from there, A's WordPress answers by its service name.
-    expect(await probe('berth-edge', other, `wget -q -O /dev/null -T 4 http://${wp(a.slug, 'blog')}/`)).toBe(true);
+    expect(
+      await probe(
+        'berth-edge',
+        other,
+        `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 4 ${wp(a.slug, 'blog')} 80 | grep -q '^HTTP/1.[01] 200'`,
+      ),
+    ).toBe(true);
     expect(await probe('berth-edge', a.node, reachesDb(ipA))).toBe(false);
     expect(await probe('berth-edge', a.node, reachesDb(db(a.slug)))).toBe(false);
     expect(await probe('berth-edge', other, reachesDb(ipA))).toBe(false);

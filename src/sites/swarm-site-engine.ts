@@ -18,12 +18,14 @@ import { moveWordPress, type MoveReport } from './wordpress-move';
 /**
  * Asks WordPress for its front page from inside its own container, as the edge would (no
  * redirect followed), and prints the status: PHP where the image has it (WordPress's), else
- * busybox's wget (Berth's stand-in image, whose page answers 200).
+ * a raw HTTP/1.0 request through busybox's nc (Berth's stand-in image; its wget crashes in
+ * a Swarm task).
  */
 const HTTP_STATUS_COMMAND = [
   'sh',
   '-c',
-  'if command -v php >/dev/null 2>&1; then exec php -r \'$h = @get_headers("http://127.0.0.1/", false, stream_context_create(["http" => ["follow_location" => 0, "timeout" => 3]])); echo $h ? explode(" ", $h[0])[1] : 0;\'; fi; wget -q -O /dev/null -T 3 http://127.0.0.1/ && echo 200',
+  'if command -v php >/dev/null 2>&1; then exec php -r \'$h = @get_headers("http://127.0.0.1/", false, stream_context_create(["http" => ["follow_location" => 0, "timeout" => 3]])); echo $h ? explode(" ", $h[0])[1] : 0;\'; fi; ' +
+    'printf "GET / HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n" | nc -w 3 127.0.0.1 80 | head -n 1 | cut -d " " -f 2',
 ];
 
 /**
