@@ -15,7 +15,7 @@ import type { BerthConfig } from '../src/config/config';
 import { names, planTenant, type PlanSettings, type TenantFacts } from '../src/sites/site-plan';
 import { auth, gql, startHarness, uniqueSlug, waitForJob, type Harness } from './harness';
 import { BASE_DOMAIN, TEST_INSTANCE } from './env';
-import { eventually } from './receivers';
+import { eventually, TestWebhookReceiver } from './receivers';
 
 // The applier is used here without Nest (whose ESM build jest cannot load): its decorators are no-ops.
 jest.mock('@nestjs/common', () => ({ Injectable: () => () => undefined, Inject: () => () => undefined }));
@@ -487,6 +487,8 @@ describe("a tenant's database server as a Swarm service", () => {
 /** Sites provisioned by Berth's jobs on the cluster, served through the edge. */
 describe('sites on the Swarm, through the edge', () => {
   const tenants: { id: string; slug: string; key: string; node: string; site?: { id: string; name: string } }[] = [];
+  const receiver = new TestWebhookReceiver();
+  afterAll(() => receiver.stop().catch(() => undefined));
   const wp = (slug: string, site: string) => names.wpContainer(TEST_INSTANCE, slug, site);
   const db = (slug: string) => names.dbContainer(TEST_INSTANCE, slug);
   const nodeEngine = async (nodeId: string) =>
@@ -505,9 +507,10 @@ describe('sites on the Swarm, through the edge', () => {
     });
 
   beforeAll(async () => {
-    // Room for two tenants on every node, each with the same free room: they spread.
+    // Room for two tenants on nodes 2 and 3, for one on node 1 (the manager, where the edge
+    // runs): the two tenants go to the workers, either of which can then be killed.
     for (const n of await nodes()) {
-      await setLabel(n.id, 'berth.memory-mb', String(n.reserved.memoryMb + 4000));
+      await setLabel(n.id, 'berth.memory-mb', String(n.reserved.memoryMb + (n.hostname === 'berth-swarm-1' ? 800 : 4000)));
       await setLabel(n.id, 'berth.cpus', String(n.reserved.cpus + 4));
     }
   }, 60_000);
@@ -582,6 +585,69 @@ describe('sites on the Swarm, through the edge', () => {
     expect(await probe('berth-edge', other, reachesDb(ipA))).toBe(false);
     // ... while on A's own network the same check reaches it (the probe could see it).
     expect(await probe(names.network(TEST_INSTANCE, a.slug), other, reachesDb('mysql'))).toBe(true);
+  }, 300_000);
+
+  it('a node that dies turns its sites DOWN within 30 s and their owners are told, others stay UP; back, its sites are UP with no manual step', async () => {
+    const [a, b] = tenants;
+    const hookUrl = await receiver.start();
+    expect(
+      (
+        await h.http
+          .post('/v1/webhooks')
+          .set(auth(a.key))
+          .send({ url: hookUrl, events: ['site.down', 'site.up'] })
+      ).status,
+    ).toBe(201);
+    const health = async (t: (typeof tenants)[number]) =>
+      (await h.http.get(`/v1/sites/${t.site?.id}`).set(auth(t.key))).body.health as string;
+    await eventually(
+      async () => ((await health(a)) === 'UP' && (await health(b)) === 'UP' ? true : undefined),
+      'both sites UP',
+      60_000,
+      500,
+    );
+    const k = Object.values(byHost)
+      .find((n) => n.id === a.node)
+      ?.hostname.replace('berth-swarm-', '') as string;
+    expect(k).not.toBe('1');
+    await swarm('kill', k);
+    const killed = Date.now();
+    await eventually(async () => ((await health(a)) === 'DOWN' ? true : undefined), "A's site DOWN", 30_000, 500);
+    const downAfter = Date.now() - killed;
+    const down = await eventually(
+      async () =>
+        (
+          (await h.http.get(`/v1/events?type=site.down&siteId=${a.site?.id}&limit=5`).set(auth(a.key))).body as {
+            id: string;
+            message: string;
+          }[]
+        )[0],
+      'the site.down event',
+      10_000,
+      300,
+    );
+    expect(down.message).toMatch(/its node berth-swarm-\d is down|HTTP 50\d|no answer/);
+    const hook = await eventually(
+      () => receiver.hooks.find((r) => JSON.parse(r.body).id === down.id),
+      'the site.down webhook',
+      30_000,
+      200,
+    );
+    expect(hook.headers['berth-event']).toBe('site.down');
+    // The other tenant's site, on another node, stayed UP (A's going DOWN shows it could be seen).
+    expect(await health(b)).toBe('UP');
+    expect((await h.http.get(`/v1/events?type=site.down&siteId=${b.site?.id}&limit=5`).set(auth(b.key))).body).toEqual([]);
+
+    await swarm('start', k);
+    const started = Date.now();
+    await eventually(async () => ((await health(a)) === 'UP' ? true : undefined), "A's site UP again", 180_000, 1000);
+    const page = await viaEdge(`blog-${a.slug}.${BASE_DOMAIN}`);
+    expect(page.status).toBe(200);
+    expect(page.body).toContain(`installed: title=Blog of ${a.slug}`);
+    expect((await running(db(a.slug))).node).toBe(a.node);
+    console.log(
+      `node ${k} killed: its site DOWN after ${downAfter} ms (${down.message}); started again: UP after ${Date.now() - started} ms`,
+    );
   }, 300_000);
 
   it('deleting a site removes its service and its volume on its node; deleting a tenant removes everything of it', async () => {

@@ -10,6 +10,7 @@ import { SiteWorker } from '../worker/site.worker';
 import { NotifyWorker } from '../notifications/notify.worker';
 import { MonitorService } from '../monitor/monitor.service';
 import { DockerEventsService } from '../monitor/docker-events.service';
+import { NodeWatchService } from '../monitor/node-watch.service';
 import { ReconcilerService } from '../reconcile/reconciler.service';
 import { EdgeService } from '../edge/edge.service';
 import { DomainVerifier } from '../domains/domain-verifier';
@@ -50,6 +51,7 @@ export async function startBerth(config: BerthConfig): Promise<Started> {
   const notify = app.get(NotifyWorker);
   const monitor = app.get(MonitorService);
   const dockerEvents = app.get(DockerEventsService);
+  const nodeWatch = app.get(NodeWatchService);
   const reconciler = app.get(ReconcilerService);
   const edge = app.get(EdgeService);
   const domains = app.get(DomainVerifier);
@@ -59,6 +61,7 @@ export async function startBerth(config: BerthConfig): Promise<Started> {
     notify.start();
     monitor.start();
     dockerEvents.start();
+    nodeWatch.start();
     reconciler.start();
     domains.start();
   }
@@ -89,6 +92,7 @@ export async function startBerth(config: BerthConfig): Promise<Started> {
         domains.stop();
         reconciler.stop();
         dockerEvents.stop();
+        await nodeWatch.stop();
         await Promise.all([monitor.stop(), sites.stop(), notify.stop()]);
       }
       metricsServer?.close();

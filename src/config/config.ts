@@ -99,6 +99,8 @@ const schema = z.object({
   BERTH_PROBE_INTERVAL_MS: z.coerce.number().int().min(200).default(5000),
   BERTH_PROBE_TIMEOUT_MS: z.coerce.number().int().min(100).default(3000),
   BERTH_PROBE_FAILURES: z.coerce.number().int().min(1).max(100).default(3),
+  /** On a Swarm, the manager's list of nodes is read this often: a node that is not ready turns its sites DOWN. */
+  BERTH_NODE_WATCH_MS: z.coerce.number().int().min(200).default(3000),
   /** Probes in flight at once per worker process. */
   BERTH_PROBE_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(50),
   /** More state changes than this within 10 minutes count as flapping: recorded, not notified. */

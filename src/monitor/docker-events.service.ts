@@ -44,6 +44,9 @@ export class DockerEventsService {
   ) {}
 
   start(): void {
+    // A Swarm manager's stream holds only its own node's containers: NodeWatchService and the
+    // probes watch a cluster instead.
+    if (this.config.BERTH_ENGINE === 'swarm') return;
     this.stopped = false;
     void this.follow();
   }
