@@ -558,6 +558,10 @@ describe('sites on the Swarm, through the edge', () => {
       expect(page.status).toBe(200);
       expect(page.body).toContain(`installed: title=Blog of ${t.slug} admin=`);
     }
+    // Its log, through the manager, whichever node its task runs on.
+    const logs = await h.http.get(`/v1/sites/${tenants[1].site?.id}/logs?tail=500`).set(auth(tenants[1].key));
+    expect(logs.status).toBe(200);
+    expect(logs.text).toContain('stub wordpress listening');
     // Positive control for the page check: a hostname the edge does not route is not served.
     expect((await viaEdge(`nope-${tenants[0].slug}.example`)).body).not.toContain('installed:');
   }, 420_000);

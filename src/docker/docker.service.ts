@@ -409,6 +409,22 @@ export class DockerService {
     return ((await this.docker.getContainer(id).wait()) as { StatusCode: number }).StatusCode;
   }
 
+  /**
+   * A Swarm service's log through the manager, from whichever node its tasks ran on, as one
+   * text stream (services have no TTY here: their output is multiplexed).
+   */
+  async serviceLogs(service: string, opts: { tail: number; follow: boolean }): Promise<Readable> {
+    const s = this.docker.getService(service);
+    const common = { stdout: true, stderr: true, tail: opts.tail, timestamps: true } as const;
+    if (opts.follow) {
+      const raw = (await s.logs({ ...common, follow: true })) as unknown as Readable;
+      return followedLog(raw, false, (r, stdout, stderr) => this.docker.modem.demuxStream(r, stdout, stderr));
+    }
+    const out = new PassThrough();
+    out.end(demuxBuffer((await s.logs({ ...common, follow: false })) as unknown as Buffer));
+    return out;
+  }
+
   /** The container's log as one text stream (stdout and stderr interleaved). */
   async logs(container: string, opts: { tail: number; follow: boolean }): Promise<Readable> {
     const c = this.docker.getContainer(container);

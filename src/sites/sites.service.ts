@@ -397,6 +397,7 @@ export class SitesService {
     const site = await this.getRow(actor, id);
     const tenant = await this.prisma.tenant.findUniqueOrThrow({ where: { id: site.tenantId }, select: { slug: true } });
     const name = names.wpContainer(this.config.BERTH_INSTANCE, tenant.slug, site.name);
+    if (this.config.BERTH_ENGINE === 'swarm') return this.serviceLogs(site, name, opts);
     const found = site.status === SiteStatus.DELETED ? undefined : await this.docker.inspectContainer(name);
     const info = found && this.ours(found.Config.Labels) ? found : undefined;
     if (!info) throw new BerthError(ErrorCode.NOT_FOUND, `Site ${site.name} has no container to read logs from`);
@@ -406,6 +407,19 @@ export class SitesService {
       // Removed, or being removed, since it was inspected (a delete or a replacement in flight).
       if (isConflict(e) || isNotFound(e))
         throw new BerthError(ErrorCode.NOT_FOUND, `Site ${site.name}'s container is being removed or replaced; no logs to read now`);
+      throw e;
+    }
+  }
+
+  /** On a Swarm: the WordPress service's log, through the manager (whatever node its task is on). */
+  private async serviceLogs(site: { name: string; status: SiteStatus }, name: string, opts: { tail: number; follow: boolean }) {
+    const service = site.status === SiteStatus.DELETED ? undefined : await this.docker.inspectService(name);
+    if (!service || !this.ours(service.Spec?.Labels))
+      throw new BerthError(ErrorCode.NOT_FOUND, `Site ${site.name} has no service to read logs from`);
+    try {
+      return await this.docker.serviceLogs(service.ID, opts);
+    } catch (e) {
+      if (isNotFound(e)) throw new BerthError(ErrorCode.NOT_FOUND, `Site ${site.name}'s service is being removed; no logs to read now`);
       throw e;
     }
   }
