@@ -2,7 +2,7 @@ import { auth, createTenant, exec, startHarness, waitForJob, type Harness } from
 import { TEST_INSTANCE } from './env';
 import { eventually } from './receivers';
 import { testNames } from './env';
-import { removeSuiteObjects } from './suite-helpers';
+import { reconcilerPasses, removeSuiteObjects } from './suite-helpers';
 
 let h: Harness;
 let t: Awaited<ReturnType<typeof createTenant>>;
@@ -61,12 +61,7 @@ const site = (id: string) =>
     .get(`/v1/sites/${id}`)
     .set(auth(t.key))
     .then((r) => r.body);
-/** How many reconciler passes have completed (from Berth's metrics). */
-async function passes(): Promise<number> {
-  const text = (await h.http.get('/metrics').set(auth(settings.BERTH_METRICS_TOKEN))).text;
-  const m = text.match(/^berth_reconcile_pass_duration_seconds_count\{result="ok"\} (\d+)$/m);
-  return m ? Number(m[1]) : 0;
-}
+const passes = () => reconcilerPasses(h, settings.BERTH_METRICS_TOKEN);
 const inspect = (name: string) => h.docker.getContainer(name).inspect();
 /** The site, read for a wait: a FAILED site is reported (as the wait's last error) with its reason. */
 async function notFailed(id: string) {

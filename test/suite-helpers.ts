@@ -127,3 +127,10 @@ export async function dumpTables(h: Harness, tables: string[]): Promise<Record<s
   }
   return out;
 }
+
+/** How many reconciler passes have completed (from Berth's metrics, read with its metrics token). */
+export async function reconcilerPasses(h: Harness, metricsToken: string): Promise<number> {
+  const text = (await h.http.get('/metrics').set(auth(metricsToken))).text;
+  const m = text.match(/^berth_reconcile_pass_duration_seconds_count\{result="ok"\} (\d+)$/m);
+  return m ? Number(m[1]) : 0;
+}

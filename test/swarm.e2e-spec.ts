@@ -15,6 +15,7 @@ import type { BerthConfig } from '../src/config/config';
 import { names, planTenant, type PlanSettings, type TenantFacts } from '../src/sites/site-plan';
 import { auth, gql, startHarness, uniqueSlug, waitForJob, type Harness } from './harness';
 import { BASE_DOMAIN, TEST_INSTANCE } from './env';
+import { reconcilerPasses } from './suite-helpers';
 import { eventually, TestWebhookReceiver } from './receivers';
 
 // The applier is used here without Nest (whose ESM build jest cannot load): its decorators are no-ops.
@@ -102,6 +103,8 @@ beforeAll(async () => {
     BERTH_EDGE_HTTPS_PORT: '443',
     // The edge in the cluster cannot reach this process's ask endpoint on loopback.
     BERTH_TLS: 'off',
+    BERTH_RECONCILE_INTERVAL_MS: '2000',
+    BERTH_METRICS_TOKEN: METRICS_TOKEN,
   });
   // Tenants of earlier runs booked nothing on this fresh cluster: forget their nodes.
   await h.db.query('UPDATE "Tenant" SET "nodeId" = NULL');
@@ -307,6 +310,10 @@ async function probe(network: string, node: string, cmd: string): Promise<boolea
 }
 /** Reads the MariaDB greeting from host:3306 (a timeout or a refusal reads nothing). */
 const reachesDb = (host: string) => `nc -w 4 ${host} 3306 </dev/null 2>&1 | grep -q MariaDB`;
+
+const METRICS_TOKEN = 'berth-e2e-swarm-metrics-token';
+
+const passes = () => reconcilerPasses(h, METRICS_TOKEN);
 
 async function setLabel(id: string, key: string, value: string) {
   const node = manager.getNode(id);
@@ -565,6 +572,39 @@ describe('sites on the Swarm, through the edge', () => {
     // Positive control for the page check: a hostname the edge does not route is not served.
     expect((await viaEdge(`nope-${tenants[0].slug}.example`)).body).not.toContain('installed:');
   }, 420_000);
+
+  it('a WordPress service removed by hand is found missing by the reconciler and made again by a repair, with its content', async () => {
+    const [, b] = tenants;
+    const service = wp(b.slug, 'blog');
+    const before = await running(service);
+    await manager.getService(service).remove();
+    const repair = await eventually(
+      async () => {
+        const { rows } = await h.db.query<{ id: string; status: string; error: string | null }>(
+          `SELECT id, status, error FROM "Job" WHERE "siteId" = $1 AND kind = 'REPAIR' ORDER BY "createdAt" DESC LIMIT 1`,
+          [b.site?.id],
+        );
+        return rows[0] && !['QUEUED', 'RUNNING'].includes(rows[0].status) ? rows[0] : undefined;
+      },
+      'a finished repair',
+      180_000,
+      500,
+    );
+    expect([repair.status, repair.error]).toEqual(['SUCCEEDED', null]);
+    const after = await running(service);
+    expect(after.node).toBe(b.node);
+    expect(after.id).not.toBe(before.id);
+    // The same volume on the same node: the install is still there.
+    const page = await viaEdge(`blog-${b.slug}.${BASE_DOMAIN}`);
+    expect([page.status, page.body.includes(`installed: title=Blog of ${b.slug}`)]).toEqual([200, true]);
+    // A settled site is left alone: no other repair is enqueued over two more full passes
+    // (the one above shows a pass can enqueue one).
+    const repairs = async () => (await h.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM "Job" WHERE kind = 'REPAIR'`)).rows[0].n;
+    const before2 = await repairs();
+    const start = await passes();
+    await eventually(async () => ((await passes()) >= start + 2 ? true : undefined), 'two more reconciler passes', 60_000, 500);
+    expect(await repairs()).toBe(before2);
+  }, 240_000);
 
   it("the edge network reaches WordPress services but never a tenant's database server", async () => {
     const [a] = tenants;

@@ -7,7 +7,8 @@ import { LABEL, type ContainerSpec, type Plan, type Role } from './plan.types';
 export interface EngineView {
   /** Network name → its id. */
   networks: ReadonlyMap<string, string>;
-  volumes: ReadonlySet<string>;
+  /** Absent where volumes are not compared (a Swarm: each is made on its node with its task's container). */
+  volumes?: ReadonlySet<string>;
   containers: ReadonlyMap<string, SeenContainer>;
 }
 
@@ -67,7 +68,7 @@ export function planDrift(plan: Plan, seen: EngineView, compareSettings = true):
   const missing = (name: string, labels: Record<string, string>) =>
     found.push({ object: name, kind: 'missing', message: `${what(name, labels)} is missing` });
   for (const n of plan.networks) if (!seen.networks.has(n.name)) missing(n.name, n.labels);
-  for (const v of plan.volumes) if (!seen.volumes.has(v.name)) missing(v.name, v.labels);
+  if (seen.volumes) for (const v of plan.volumes) if (!seen.volumes.has(v.name)) missing(v.name, v.labels);
   for (const c of plan.containers) {
     const labels = c.create.Labels;
     const container = seen.containers.get(c.name);

@@ -16,6 +16,7 @@ import { SitePlanner } from '../sites/site-planner';
 import { SiteStatusWriter } from '../sites/site-status';
 import type { EngineView } from '../docker/plan-drift';
 import { rolloutOf } from './rollout';
+import { swarmView } from './swarm-view';
 import { reconcileSites, type SitePassPorts, type SiteWithTenant } from './site-pass';
 
 const ORPHANS = 'berth:reconcile:orphans';
@@ -58,12 +59,6 @@ export class ReconcilerService {
   ) {}
 
   start(): void {
-    // The pass compares a single engine's containers with the plans; a Swarm's services are
-    // not compared yet (jobs apply them idempotently, and Swarm restarts their tasks itself).
-    if (this.config.BERTH_ENGINE === 'swarm') {
-      this.logger.warn('BERTH_ENGINE=swarm: the reconciler does not compare Swarm services yet; it is off');
-      return;
-    }
     this.timer = setInterval(() => this.soon(0), this.config.BERTH_RECONCILE_INTERVAL_MS);
     this.timer.unref();
     this.soon(1000);
@@ -113,13 +108,8 @@ export class ReconcilerService {
       const labels = { [LABEL.managedBy]: MANAGED_BY, [LABEL.instance]: this.config.BERTH_INSTANCE };
       // A job that finishes after this moment may have changed what the pass reads next.
       const seenSince = new Date();
-      const [containers, networks, volumes] = await Promise.all([
-        this.docker.listContainers(labels),
-        this.docker.listNetworks(labels),
-        this.docker.listVolumes(labels),
-      ]);
-      const seen = engineView(containers, networks, volumes);
-      const sites = await sitesToReconcile(this.prisma);
+      const engine = this.config.BERTH_ENGINE === 'swarm' ? await this.swarmSeen(labels) : await this.engineSeen(labels);
+      const sites = (await sitesToReconcile(this.prisma)).filter(engine.reachable);
       const active = await this.prisma.job.findMany({
         where: { status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } },
         select: { siteId: true, params: true },
@@ -138,12 +128,12 @@ export class ReconcilerService {
       };
       const repaired = await reconcileSites(
         sites.filter((s) => !busy.has(s.id)),
-        seen,
+        engine.seen,
         rollout,
         this.passPorts(seenSince),
         retry,
       );
-      await this.collectOrphans(sites, containers, networks, volumes);
+      await engine.collectOrphans(sites);
       this.metrics.reconcileRepairs.inc(repaired.length);
       result = 'ok';
       return repaired;
@@ -153,12 +143,49 @@ export class ReconcilerService {
     }
   }
 
+  /** What one engine has (one list call per kind covers every site), and its orphans collected after the pass. */
+  private async engineSeen(labels: Record<string, string>): Promise<PassView> {
+    const [containers, networks, volumes] = await Promise.all([
+      this.docker.listContainers(labels),
+      this.docker.listNetworks(labels),
+      this.docker.listVolumes(labels),
+    ]);
+    return {
+      seen: engineView(containers, networks, volumes),
+      reachable: () => true,
+      collectOrphans: (sites) => this.collectOrphans(sites, containers, networks, volumes),
+    };
+  }
+
+  /**
+   * What a Swarm has: the manager's services (their spec hash, their network, whether they
+   * should run) and overlay networks. Not compared there: volumes (Swarm makes each on its
+   * node when its task first starts) and whether a task runs right now (Swarm restarts tasks
+   * itself; the probes and the node watch report an outage). Sites of a tenant whose node is
+   * not ready are left alone: a repair cannot reach them, and their node coming back brings
+   * them back. Orphans are not collected on a Swarm yet.
+   */
+  private async swarmSeen(labels: Record<string, string>): Promise<PassView> {
+    const [services, networks, nodes] = await Promise.all([
+      this.docker.listServices(labels),
+      this.docker.listNetworks(labels),
+      this.docker.listNodes(),
+    ]);
+    const ready = new Set(nodes.filter((n) => n.Status.State === 'ready').map((n) => n.ID));
+    return {
+      seen: swarmView(services, networks),
+      reachable: (s) => !!s.tenant.nodeId && ready.has(s.tenant.nodeId),
+      collectOrphans: () => Promise.resolve(),
+    };
+  }
+
   /** What a pass does to each site, through this service's adapters (one pass's: its tenants' plans are kept for it). */
   private passPorts(seenSince: Date): SitePassPorts {
     const tenantPlans = new Map<string, Plan>();
     return {
       ...this.ports,
       expectedPlan: (site) => this.planner.expectedPlan(site.tenant, site, tenantPlans),
+      settingsKnown: (site) => this.config.BERTH_ENGINE === 'swarm' || !!site.hostPort,
       repair: (site, reason, rollout) => this.repair(site, reason, rollout ? this.planner.settingsFingerprint : undefined, seenSince),
     };
   }
@@ -294,6 +321,13 @@ export function engineView(
       ]),
     ),
   };
+}
+
+/** What a pass compares the plans with, which sites it can reach, and what it does after. */
+interface PassView {
+  seen: EngineView;
+  reachable: (site: SiteWithTenant) => boolean;
+  collectOrphans: (sites: SiteWithTenant[]) => Promise<void>;
 }
 
 /**

@@ -17,6 +17,11 @@ export interface SitePassPorts {
   /** Records a problem on the site (its lastError, an event). */
   recordProblem(site: SiteWithTenant, message: string, error: Error): Promise<void>;
   warn(message: string): void;
+  /**
+   * Whether the site's plan is fully known, so its settings can be compared (by default: it
+   * has its host port; on a Swarm, where sites have none, always).
+   */
+  settingsKnown?(site: SiteWithTenant): boolean;
 }
 
 /**
@@ -38,7 +43,7 @@ export async function reconcileSites(
         candidates.push({ site, reason: 'its update failed under an earlier configuration; trying again', rollout: true });
         return;
       }
-      const drift = driftOf(site, ports.expectedPlan(site), seen, !!site.hostPort, ports.publicUrl(site));
+      const drift = driftOf(site, ports.expectedPlan(site), seen, ports.settingsKnown?.(site) ?? !!site.hostPort, ports.publicUrl(site));
       if (drift) candidates.push({ site, ...drift });
     });
   }
