@@ -114,7 +114,7 @@ async function provision(label: string, api: Api): Promise<{ phase: Phase; sites
     Array.from({ length: SITES }, (_, i) => {
       const t = tenants[i % TENANTS];
       return api
-        .must('POST', '/v1/sites', t.key, { name: `s${Math.floor(i / TENANTS)}`, resources: SITE_RESOURCES })
+        .must('POST', '/v1/sites', t.key, { name: `site${Math.floor(i / TENANTS)}`, resources: SITE_RESOURCES })
         .then((r) => ({ id: r.body.site.id as string, job: r.body.job.id as string, key: t.key, tenant: t.id }));
     }),
   );

@@ -27,11 +27,12 @@ const schema = z.object({
   /**
    * How Berth reaches one node's own Docker Engine on a Swarm (for what the manager cannot do:
    * exec in a task's container, a node's volumes): `{address}` is the node's address as Swarm
-   * reports it, e.g. `tcp://{address}:2376` behind TLS. Required with BERTH_ENGINE=swarm.
+   * reports it, e.g. `tcp://{address}:2375`. Plain TCP only in this version (no TLS): that port
+   * must be reachable by Berth alone (a private network, a firewall). Required with BERTH_ENGINE=swarm.
    */
   BERTH_SWARM_NODE_ENGINE: z
     .string()
-    .regex(/^(tcp|https?):\/\/[^/]*\{address\}[^/]*\/?$/, 'a URL with {address}, such as tcp://{address}:2376')
+    .regex(/^(tcp|http):\/\/[^/]*\{address\}[^/]*\/?$/, 'a URL with {address}, such as tcp://{address}:2375')
     .optional(),
   /**
    * The overlay network the edge (a Caddy service of the operator's) and every WordPress
@@ -292,7 +293,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BerthConfig {
   }
   if (parsed.data.BERTH_ENGINE === 'swarm' && !parsed.data.BERTH_SWARM_NODE_ENGINE) {
     throw new ConfigError(
-      "Invalid configuration:\n  BERTH_SWARM_NODE_ENGINE: required with BERTH_ENGINE=swarm: how Berth reaches a node's own engine, e.g. tcp://{address}:2376",
+      "Invalid configuration:\n  BERTH_SWARM_NODE_ENGINE: required with BERTH_ENGINE=swarm: how Berth reaches a node's own engine, e.g. tcp://{address}:2375",
     );
   }
   if (parsed.data.BERTH_ENGINE === 'swarm' && parsed.data.BERTH_EDGE !== 'caddy') {

@@ -82,6 +82,8 @@ export interface SwarmTask {
   DesiredState: string;
   Status: { State: string; Err?: string; ContainerStatus?: { ContainerID?: string; ExitCode?: number } };
   NetworksAttachments?: { Network: { Spec: { Name: string } }; Addresses: string[] }[];
+  /** The service's task template as it was when the task was made. */
+  Spec?: { ContainerSpec?: { Labels?: Record<string, string> }; ForceUpdate?: number };
 }
 
 /** The only place that talks to the Docker Engine. */

@@ -32,7 +32,8 @@ export class NodeEngines {
   async of(nodeId: string): Promise<DockerService> {
     if (!this.template) throw new Error('BERTH_SWARM_NODE_ENGINE is not set: the nodes’ own engines are out of reach');
     const node = (await this.manager.listNodes()).find((n) => n.ID === nodeId);
-    const address = node?.Status.Addr;
+    // A manager may report 0.0.0.0 (it listens on every address): its advertised address is then the one.
+    const address = node?.Status.Addr === '0.0.0.0' ? node.ManagerStatus?.Addr?.replace(/:\d+$/, '') : node?.Status.Addr;
     if (!address) throw new Error(`node ${nodeId} is not in the Swarm (or reports no address)`);
     const url = this.template.replace('{address}', address);
     let engine = this.engines.get(url);
@@ -41,6 +42,11 @@ export class NodeEngines {
       this.engines.set(url, engine);
     }
     return engine;
+  }
+
+  /** The ids of the Swarm's nodes now (a node that left is not among them). */
+  async known(): Promise<Set<string>> {
+    return new Set((await this.manager.listNodes()).map((n) => n.ID));
   }
 
   /**

@@ -2,7 +2,7 @@ import { setTimeout } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { assertOwned } from './apply.service';
-import { DockerService } from './docker.service';
+import { DockerService, type SwarmTask } from './docker.service';
 import { LABEL, type ContainerSpec, type NetworkSpec, type Plan } from './plan.types';
 import { overlayNetwork, secretName, serviceDrift, serviceSpec, type SwarmPlacement } from './swarm-plan';
 
@@ -121,23 +121,25 @@ export class SwarmApplyService {
   }
 
   /**
-   * Waits until the service's current spec runs: a task created since the service was last
-   * changed (both times are the manager's) is running. A change Swarm paused (the new task
-   * failed: FailureAction pause) fails with Swarm's reason. A service scaled to nothing has
-   * nothing to wait for.
+   * Waits until a task of the service's current spec runs: a task made from the template it
+   * has now (the same spec hash, the same forced-restart counter). Swarm changes a service's
+   * UpdatedAt on every write (the end of its own rollout too), so times cannot say which
+   * task is current. A change Swarm paused (the new task failed: FailureAction pause) fails
+   * with Swarm's reason; a service scaled to nothing has nothing to wait for.
    */
   async awaitUpdate(name: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       signal?.throwIfAborted();
       const service = await this.docker.inspectService(name);
-      if (!service?.Spec?.Mode?.Replicated?.Replicas) return;
+      if (!service?.Spec) throw new Error(`service ${name} does not exist`);
+      if (!service.Spec.Mode?.Replicated?.Replicas) return;
       const status = service.UpdateStatus;
       if (status?.State && !['updating', 'completed'].includes(status.State))
         throw new Error(`service ${name}: update ${status.State}: ${status.Message ?? ''}`.trim());
-      const since = Date.parse(service.UpdatedAt ?? '') || 0;
+      const current = templateKey(service.Spec.TaskTemplate as SwarmTask['Spec']);
       const tasks = await this.docker.serviceTasks(service.ID);
-      if (tasks.some((t) => t.DesiredState === 'running' && t.Status.State === 'running' && Date.parse(t.CreatedAt) >= since)) return;
+      if (tasks.some((t) => t.DesiredState === 'running' && t.Status.State === 'running' && templateKey(t.Spec) === current)) return;
       if (Date.now() > deadline) {
         const t = tasks[0];
         throw new Error(
@@ -170,13 +172,13 @@ export class SwarmApplyService {
     for (let i = 0; ; i++) {
       const [made] = await this.docker.findNetworks(n.name);
       if (made?.IPAM?.Config?.length) break;
-      if (i >= 10) {
+      if (i >= 100) {
         await this.docker.removeNetwork(id);
         throw new Error(
-          `overlay network ${n.name}: Swarm did not allocate its subnet ${n.subnet} (does it overlap another network?); removed`,
+          `overlay network ${n.name}: Swarm did not allocate its subnet ${n.subnet} within 30 s (does it overlap another network? the manager's log says); removed`,
         );
       }
-      await setTimeout(200);
+      await setTimeout(300);
     }
     changes.push(`overlay network ${n.name} created`);
   }
@@ -236,3 +238,7 @@ export class SwarmApplyService {
     }
   }
 }
+
+/** What makes a task current for its service: the spec hash of its container and the forced-restart counter. */
+export const templateKey = (t: SwarmTask['Spec'] | undefined) =>
+  `${t?.ContainerSpec?.Labels?.[LABEL.specHash] ?? ''}/${t?.ForceUpdate ?? 0}`;

@@ -6,14 +6,16 @@ import { DesiredState, Health, SiteStatus } from '../generated/prisma/enums';
 import { SiteHealthService } from './site-health.service';
 
 /**
- * On a Swarm (BERTH_ENGINE=swarm), the nodes as the manager sees them: when one is not
- * `ready` (Swarm marks a node whose engine stopped answering `down` about 10 s later), every
- * running site of its tenants turns DOWN at once, saying why, and its owner is told as for
+ * On a Swarm (BERTH_ENGINE=swarm), the nodes as the manager sees them: when one is `down`
+ * or `disconnected` on two looks in a row (Swarm marks a node whose engine stopped answering
+ * `down` about 10 s later), every running site of its tenants turns DOWN, saying why, and its owner is told as for
  * any outage. A container's events come only from its own node's engine, so the cluster is
  * watched through the manager instead: one `GET /nodes` every BERTH_NODE_WATCH_MS, whatever
  * the number of sites. Sites come back UP through their probes (through the edge) once the
  * node is back and Swarm has started their tasks again: no step of Berth's is needed.
  */
+const OUT: readonly string[] = ['down', 'disconnected'];
+
 @Injectable()
 export class NodeWatchService {
   private readonly logger = new Logger('NodeWatch');
@@ -52,11 +54,14 @@ export class NodeWatchService {
     for (const node of await this.docker.listNodes()) {
       const state = node.Status.State;
       const name = node.Description.Hostname;
-      if (this.seen.get(node.ID) !== state) {
-        if (this.seen.has(node.ID)) this.logger.warn(`node ${name} is ${state}`);
+      const before = this.seen.get(node.ID);
+      if (before !== state) {
+        if (before) this.logger.warn(`node ${name} is ${state}`);
         this.seen.set(node.ID, state);
       }
-      if (state === 'ready') continue;
+      // `unknown` is what every node is while a new leader waits for its heartbeats: not an
+      // outage. A node is down once two looks in a row have found it down (or disconnected).
+      if (!OUT.includes(state) || before !== state) continue;
       const sites = await this.prisma.site.findMany({
         where: {
           tenant: { nodeId: node.ID },

@@ -47,6 +47,9 @@ function setUp(nodes: SwarmNode[], sitesOf: Record<string, string[]>) {
 describe('NodeWatchService', () => {
   it("turns DOWN the running sites of a node that is not ready, saying why, and asks nothing of ready nodes' sites", async () => {
     const t = setUp([node('n1', 'host-1', 'ready'), node('n2', 'host-2', 'down', 'heartbeat failure')], { n1: ['a'], n2: ['b', 'c'] });
+    // Down on one look is not enough; on the second it is.
+    await t.watch.tick();
+    expect(t.transitions).toEqual([]);
     await t.watch.tick();
     expect(t.transitions).toEqual([
       ['b', Health.DOWN, 'its node host-2 is down (heartbeat failure)'],
@@ -58,6 +61,20 @@ describe('NodeWatchService', () => {
         where: { tenant: { nodeId: 'n2' }, desiredState: 'RUNNING', status: 'RUNNING', health: { not: Health.DOWN } },
       }),
     ]);
+  });
+
+  it('takes `unknown` (every node, while a new leader waits for heartbeats) for no outage', async () => {
+    const nodes = [node('n2', 'host-2', 'unknown')];
+    const t = setUp(nodes, { n2: ['b'] });
+    await t.watch.tick();
+    await t.watch.tick();
+    await t.watch.tick();
+    expect(t.transitions).toEqual([]);
+    // Positive control: the same node disconnected, on two looks, is an outage.
+    nodes[0] = node('n2', 'host-2', 'disconnected');
+    await t.watch.tick();
+    await t.watch.tick();
+    expect(t.transitions).toEqual([['b', Health.DOWN, 'its node host-2 is disconnected']]);
   });
 
   it('does not start a second look while one is running', async () => {

@@ -51,7 +51,10 @@ export class SwarmSiteEngine extends SiteEngine {
   protected async applyTenantObjects(tenantId: string, plan: Plan, signal: AbortSignal): Promise<string[]> {
     const nodeId = await this.nodeOf({ id: tenantId });
     const aliases = (c: ContainerSpec) => (c.create.Labels[LABEL.role] === 'db' ? ['mysql'] : []);
-    return (await this.swarm.apply(plan, { nodeId }, { aliases }, signal)).changes;
+    const { changes } = await this.swarm.apply(plan, { nodeId }, { aliases }, signal);
+    // The database server's new task (a new password, new limits) before its SQL runs.
+    for (const c of plan.containers) await this.swarm.awaitUpdate(c.name, this.config.BERTH_STEP_TIMEOUT_MS, signal);
+    return changes;
   }
 
   /** The tenant's services and network through the manager, then its volumes on its node. */
@@ -93,7 +96,13 @@ export class SwarmSiteEngine extends SiteEngine {
   /** The scope's volumes on each of `nodes` (where its tasks ran), each once no container holds it. */
   private async removeVolumes(nodes: string[], scope: Record<string, string>, signal: AbortSignal): Promise<string[]> {
     const changes: string[] = [];
+    const known = await this.nodes.known();
     for (const nodeId of new Set(nodes)) {
+      // A node that left the Swarm took its volumes with it: nothing to remove, nothing to wait for.
+      if (!known.has(nodeId)) {
+        changes.push(`node ${nodeId} has left the Swarm: its volumes went with it`);
+        continue;
+      }
       const engine = await this.nodes.of(nodeId);
       for (const v of await engine.listVolumes(scope)) {
         await this.removeVolumeOnceFree(engine, v.Name, signal);
