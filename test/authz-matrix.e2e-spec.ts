@@ -169,7 +169,15 @@ const REST_OPS: Op[] = [
     call: (k) => rest('POST', '/v1/tenants', k, { slug: uniqueSlug('mx'), name: 'Matrix', contactEmail: 'ops@matrix.example' }),
   },
   { name: 'GET /v1/tenants', access: 'read', scoped: false, call: (k) => rest('GET', '/v1/tenants?limit=200', k) },
-  ...(['GET /v1/nodes', 'GET /v1/nodes/{id}', 'POST /v1/nodes/{id}/cordon', 'POST /v1/nodes/{id}/uncordon'] as const).map((name): Op => {
+  ...(
+    [
+      'GET /v1/nodes',
+      'GET /v1/nodes/{id}',
+      'POST /v1/nodes/{id}/cordon',
+      'POST /v1/nodes/{id}/uncordon',
+      'POST /v1/nodes/{id}/evacuate',
+    ] as const
+  ).map((name): Op => {
     const [method, path] = name.split(' ') as ['GET' | 'POST', string];
     return { name, access: 'admin', scoped: false, admits: 'NOT_A_CLUSTER', call: (k) => rest(method, path.replace('{id}', 'n0de1d'), k) };
   }),
@@ -471,9 +479,10 @@ const GRAPHQL_OPS: Op[] = [
     admits: 'NOT_A_CLUSTER',
     call: (k) => graphql('nodes', k, '{ nodes { id hostname } }'),
   },
-  ...(['Query.node', 'Mutation.cordonNode', 'Mutation.uncordonNode'] as const).map((name): Op => {
+  ...(['Query.node', 'Mutation.cordonNode', 'Mutation.uncordonNode', 'Mutation.evacuateNode'] as const).map((name): Op => {
     const [kind, field] = name.split('.') as [string, string];
-    const doc = `${kind === 'Query' ? 'query' : 'mutation'}($id: ID!) { ${field}(id: $id) { id cordoned } }`;
+    const fields = field === 'evacuateNode' ? 'node { id } jobs { id }' : 'id cordoned';
+    const doc = `${kind === 'Query' ? 'query' : 'mutation'}($id: ID!) { ${field}(id: $id) { ${fields} } }`;
     return { name, access: 'admin', scoped: false, admits: 'NOT_A_CLUSTER', call: (k) => graphql(field, k, doc, { id: 'n0de1d' }) };
   }),
   { name: 'Query.webhook', access: 'read', scoped: true, call: (k, i) => byId('webhook')(k, i.webhookId) },

@@ -134,7 +134,9 @@ export interface JobBody {
   kind: string;
   error: string | null;
   attempts: number;
-  steps: { name: string; status: string; error?: string }[];
+  steps: { name: string; status: string; error?: string; detail?: string }[];
+  startedAt?: string | null;
+  finishedAt?: string | null;
 }
 
 /** Polls a job until it leaves QUEUED/RUNNING. */

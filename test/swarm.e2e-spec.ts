@@ -325,8 +325,7 @@ async function setLabel(id: string, key: string, value: string) {
 
 /**
  * The tenant's objects as Swarm services, applied by Berth's Swarm applier straight to the
- * cluster: sites are not provisioned on a cluster yet (NOT_SUPPORTED above), so this drives
- * the applier as a job will, with the same plans.
+ * cluster, as a job does, with the same plans.
  */
 describe("a tenant's database server as a Swarm service", () => {
   const settings: PlanSettings = {
@@ -502,6 +501,31 @@ describe('sites on the Swarm, through the edge', () => {
   const db = (slug: string) => names.dbContainer(TEST_INSTANCE, slug);
   const nodeEngine = async (nodeId: string) =>
     new Docker(dockerOptions(`tcp://${(await manager.getNode(nodeId).inspect()).Status.Addr}:2375`));
+  /** Runs `cmd` as root in the service's running task, through its node's own engine; its stdout. */
+  const sh = async (service: string, cmd: string) => {
+    const t = await running(service);
+    const engine = new DockerService({
+      DOCKER_HOST: `tcp://${(await manager.getNode(t.node).inspect()).Status.Addr}:2375`,
+      BERTH_STEP_TIMEOUT_MS: 60_000,
+    } as BerthConfig);
+    const res = await engine.exec(t.container, ['sh', '-c', cmd], { user: '0' });
+    if (res.exitCode !== 0) throw new Error(`${cmd} in ${service}: exit ${res.exitCode}: ${res.stderr}`);
+    return res.stdout.trim();
+  };
+  /** Runs SQL in the site's database, as root, in the tenant's database server task. */
+  const sql = async (slug: string, siteId: string, query: string) => {
+    const { rows } = await h.db.query<{ dbName: string }>('SELECT "dbName" FROM "Site" WHERE id = $1', [siteId]);
+    return sh(
+      db(slug),
+      `c=$(command -v mariadb || command -v mysql); "$c" -uroot -p"$(cat "$MARIADB_ROOT_PASSWORD_FILE")" -N -B ${rows[0].dbName} -e "${query}"`,
+    );
+  };
+  /** The marker row and file a test wrote into a site: what its database and its volume hold. */
+  const markers = async (t: (typeof tenants)[number]) => ({
+    row: await sql(t.slug, t.site?.id as string, 'SELECT v FROM berth_marker'),
+    file: await sh(wp(t.slug, 'blog'), 'cat /var/www/html/marker.txt'),
+  });
+  const scopeOf = (slug: string) => ({ filters: { label: [`berth.tenant=${slug}`, `berth.instance=${TEST_INSTANCE}`] } });
   /** GET / through the edge, as a customer's browser would (HTTP: this suite runs the edge without TLS). */
   const viaEdge = (hostname: string) =>
     new Promise<{ status: number; body: string }>((resolve, reject) => {
@@ -643,6 +667,55 @@ describe('sites on the Swarm, through the edge', () => {
     expect(await probe(names.network(TEST_INSTANCE, a.slug), other, reachesDb('mysql'))).toBe(true);
   }, 300_000);
 
+  it("a site's backup on the cluster is read on its node, and a restore puts its database and files back there; a stopped site's too", async () => {
+    const [a] = tenants;
+    const site = a.site?.id as string;
+    await sql(a.slug, site, "CREATE TABLE berth_marker (v VARCHAR(20)); INSERT INTO berth_marker VALUES ('before')");
+    await sh(wp(a.slug, 'blog'), 'echo before > /var/www/html/marker.txt');
+    const taken = await h.http.post(`/v1/sites/${site}/backups`).set(auth(a.key));
+    expect(taken.status).toBe(202);
+    const job = await waitForJob(h, a.key, taken.body.job.id, 180_000);
+    expect([job.status, job.error]).toEqual(['SUCCEEDED', null]);
+    const backup = (await h.http.get(`/v1/backups/${taken.body.backup.id}`).set(auth(a.key))).body;
+    expect(backup).toMatchObject({ status: 'SUCCEEDED', tables: 1, image: expect.stringMatching(/^berth\/stub-wordpress:latest/) });
+
+    // Changed since: the restore must give back what the backup holds.
+    await sql(a.slug, site, "UPDATE berth_marker SET v = 'after'");
+    await sh(wp(a.slug, 'blog'), 'echo after > /var/www/html/marker.txt');
+    expect(await markers(a)).toEqual({ row: 'after', file: 'after' });
+    const restored = await h.http.post(`/v1/sites/${site}/restore`).set(auth(a.key)).send({ backupId: backup.id });
+    expect(restored.status).toBe(202);
+    const restore = await waitForJob(h, a.key, restored.body.job.id, 300_000);
+    expect([restore.status, restore.error]).toEqual(['SUCCEEDED', null]);
+    expect(restore.steps.map((s) => s.name)).toEqual(
+      expect.arrayContaining(['checkpoint of the current state', 'restore database and files from backup', 'check the restored site']),
+    );
+    expect(restore.steps.find((s) => s.name === 'check the restored site')?.detail).toBe('home page answers HTTP 200');
+    expect(await markers(a)).toEqual({ row: 'before', file: 'before' });
+    expect((await running(wp(a.slug, 'blog'))).node).toBe(a.node);
+    const page = await viaEdge(`blog-${a.slug}.${BASE_DOMAIN}`);
+    expect([page.status, page.body.includes(`installed: title=Blog of ${a.slug}`)]).toEqual([200, true]);
+
+    // A stopped site's service has no task: its files are read from its volume by a helper on its node.
+    const act = async (verb: 'stop' | 'start') => {
+      const r = await h.http.post(`/v1/sites/${site}/${verb}`).set(auth(a.key));
+      expect(r.status).toBe(202);
+      const j = await waitForJob(h, a.key, r.body.job.id, 180_000);
+      expect([j.status, j.error]).toEqual(['SUCCEEDED', null]);
+    };
+    await act('stop');
+    expect((await manager.listTasks({ filters: { service: [wp(a.slug, 'blog')], 'desired-state': ['running'] } })).length).toBe(0);
+    const stopped = await h.http.post(`/v1/sites/${site}/backups`).set(auth(a.key));
+    const stoppedJob = await waitForJob(h, a.key, stopped.body.job.id, 180_000);
+    expect([stoppedJob.status, stoppedJob.error]).toEqual(['SUCCEEDED', null]);
+    const fromStopped = (await h.http.get(`/v1/backups/${stopped.body.backup.id}`).set(auth(a.key))).body;
+    expect(fromStopped).toMatchObject({ status: 'SUCCEEDED', tables: 1 });
+    // It holds the files: the same number of bytes as the running site's backup.
+    expect(fromStopped.sizeBytes).toBe(backup.sizeBytes);
+    await act('start');
+    expect(await markers(a)).toEqual({ row: 'before', file: 'before' });
+  }, 600_000);
+
   it('a node that dies turns its sites DOWN within 30 s and their owners are told, others stay UP; back, its sites are UP with no manual step', async () => {
     const [a, b] = tenants;
     const hookUrl = await receiver.start();
@@ -690,6 +763,9 @@ describe('sites on the Swarm, through the edge', () => {
       200,
     );
     expect(hook.headers['berth-event']).toBe('site.down');
+    // A node that is down cannot be evacuated: its tenants' data is read there.
+    const refused = await h.http.post(`/v1/nodes/${a.node}/evacuate`).set(auth(h.admin));
+    expect([refused.status, refused.body.code]).toEqual([409, 'NODE_NOT_READY']);
     // The other tenant's site, on another node, stayed UP (A's going DOWN shows it could be seen).
     expect(await health(b)).toBe('UP');
     expect((await h.http.get(`/v1/events?type=site.down&siteId=${b.site?.id}&limit=5`).set(auth(b.key))).body).toEqual([]);
@@ -705,6 +781,76 @@ describe('sites on the Swarm, through the edge', () => {
       `node ${k} killed: its site DOWN after ${downAfter} ms (${down.message}); started again: UP after ${Date.now() - started} ms`,
     );
   }, 300_000);
+
+  it('evacuating a node moves its tenant to another node through backup and restore: the same content and domain, nothing left behind', async () => {
+    const [a, b] = tenants;
+    const from = a.node;
+    const site = a.site?.id as string;
+    // A primary domain of its own, served through the edge before the move.
+    const domain = `shop-${a.slug}.example`;
+    const added = await h.http.post(`/v1/sites/${site}/domains`).set(auth(a.key)).send({ hostname: domain, primary: true });
+    expect(added.status).toBe(201);
+    await eventually(
+      async () => {
+        const page = await viaEdge(domain).catch(() => undefined);
+        return page?.status === 200 && page.body.includes(`installed: title=Blog of ${a.slug}`) ? true : undefined;
+      },
+      'the site at its own domain',
+      180_000,
+      1000,
+    );
+    const fromEngine = await nodeEngine(from);
+    // Positive control: the tenant's containers and volumes are on the node, to be moved.
+    expect((await fromEngine.listContainers({ all: true, ...scopeOf(a.slug) })).length).toBeGreaterThan(0);
+    expect(((await fromEngine.listVolumes(scopeOf(a.slug))).Volumes ?? []).length).toBe(2);
+
+    const res = await h.http.post(`/v1/nodes/${from}/evacuate`).set(auth(h.admin));
+    expect(res.status).toBe(202);
+    expect(res.body.node).toMatchObject({ id: from, cordoned: true, schedulable: false });
+    expect(res.body.jobs).toEqual([expect.objectContaining({ kind: 'MOVE_TENANT', tenantId: a.id, siteId: null })]);
+    // A site job asked for meanwhile waits for the move, and then runs.
+    const restart = await h.http.post(`/v1/sites/${site}/restart`).set(auth(a.key));
+    expect(restart.status).toBe(202);
+    const move = await waitForJob(h, h.admin, res.body.jobs[0].id, 600_000);
+    expect([move.status, move.error]).toEqual(['SUCCEEDED', null]);
+    expect(move.steps.map((s) => s.name)).toEqual(
+      expect.arrayContaining(['choose a node', 'stop blog', 'checkpoint of blog', 'put blog back', 'check the restored site']),
+    );
+    const to = await nodeOf(a.id);
+    expect(to).not.toBe(from);
+    for (const service of [db(a.slug), wp(a.slug, 'blog')]) expect((await running(service)).node).toBe(to);
+    // The same content, at the same domain and platform hostname.
+    expect(await markers(a)).toEqual({ row: 'before', file: 'before' });
+    for (const hostname of [domain, `blog-${a.slug}.${BASE_DOMAIN}`]) {
+      const page = await eventually(
+        async () => {
+          const p = await viaEdge(hostname).catch(() => undefined);
+          return p && p.status < 500 ? p : undefined;
+        },
+        `${hostname} through the edge`,
+        60_000,
+        1000,
+      );
+      // The platform hostname redirects to the primary domain.
+      expect(page.status).toBe(hostname === domain ? 200 : 301);
+      if (hostname === domain) expect(page.body).toContain(`installed: title=Blog of ${a.slug}`);
+    }
+    const after = (await h.http.get(`/v1/sites/${site}`).set(auth(a.key))).body;
+    expect(after).toMatchObject({ status: 'RUNNING', publicUrl: `http://${domain}/` });
+    // Nothing of the tenant is left on the evacuated node.
+    expect(await fromEngine.listContainers({ all: true, ...scopeOf(a.slug) })).toEqual([]);
+    expect((await fromEngine.listVolumes(scopeOf(a.slug))).Volumes ?? []).toEqual([]);
+    const node = (await nodes()).find((n) => n.id === from) as NodeBody;
+    expect([node.cordoned, node.tenants]).toEqual([true, []]);
+    // The restart waited for the move, then ran on the new node.
+    const restarted = await waitForJob(h, a.key, restart.body.job.id, 180_000);
+    expect([restarted.status, restarted.error]).toEqual(['SUCCEEDED', null]);
+    expect(new Date(restarted.startedAt as string).getTime()).toBeGreaterThanOrEqual(new Date(move.finishedAt as string).getTime());
+    // The other tenant was not touched.
+    expect((await running(db(b.slug))).node).toBe(b.node);
+    a.node = to;
+    expect((await h.http.post(`/v1/nodes/${from}/uncordon`).set(auth(h.admin))).status).toBe(200);
+  }, 900_000);
 
   it('deleting a site removes its service and its volume on its node; deleting a tenant removes everything of it', async () => {
     const [a, b] = tenants;

@@ -6,16 +6,18 @@ jest.mock('@nestjs/common', () => ({
   Inject: () => () => undefined,
 }));
 
-const target: BackupTarget = {
+const target = (docker: unknown): BackupTarget => ({
   siteId: 's',
   tenantId: 't',
   tenantSlug: 'acme',
-  dbContainer: 'db_acme',
   rootPassword: 'root',
   dbName: 'wp_0123456789abcdef',
-  wpContainer: 'wp_acme_blog',
+  wpName: 'wp_acme_blog',
   volume: 'vol',
-};
+  image: 'berth/wordpress',
+  db: { docker: docker as never, container: 'db_acme' },
+  volumes: docker as never,
+});
 
 /**
  * The database import with Docker and restic faked: an import whose dump fails midway (restic
@@ -45,14 +47,14 @@ describe('BackupEngine.restoreDatabase', () => {
       fileSize: jest.fn(async () => 1000),
       openDump: jest.fn(async () => ({ stream, done, stop: () => undefined })),
     };
-    const e = new BackupEngine({ BERTH_BACKUP_TIMEOUT_MS: 3_600_000 } as never, docker as never, restic as never);
-    return { e, fail, execs };
+    const e = new BackupEngine({ BERTH_BACKUP_TIMEOUT_MS: 3_600_000 } as never, restic as never);
+    return { e, fail, execs, t: target(docker) };
   }
 
   it('ends the import at once, with restic error, when the dump fails midway', async () => {
-    const { e, fail, execs } = engine(true);
+    const { e, fail, execs, t } = engine(true);
     const t0 = Date.now();
-    const restoring = e.restoreDatabase(target, 'snap', new AbortController().signal);
+    const restoring = e.restoreDatabase(t, 'snap', new AbortController().signal);
     await new Promise((r) => setTimeout(r, 30));
     expect(execs).toEqual(['sql', 'import']);
     fail(new Error('restic dump: ciphertext verification failed'));
@@ -61,8 +63,8 @@ describe('BackupEngine.restoreDatabase', () => {
   });
 
   it('imports when the dump succeeds (the control: the same fakes finish)', async () => {
-    const { e, execs } = engine(false);
-    await expect(e.restoreDatabase(target, 'snap', new AbortController().signal)).resolves.toBeUndefined();
+    const { e, execs, t } = engine(false);
+    await expect(e.restoreDatabase(t, 'snap', new AbortController().signal)).resolves.toBeUndefined();
     expect(execs).toEqual(['sql', 'import']);
   });
 });

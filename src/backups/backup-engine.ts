@@ -6,24 +6,24 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
-import { DockerService } from '../docker/docker.service';
 import { LABEL, MANAGED_BY } from '../docker/plan.types';
 import { runSql } from '../sites/site-database';
+import type { ContentPlaces } from '../sites/site-engine';
 import { both, Laps } from './laps';
 import { ResticService, type SnapshotSummary } from './restic.service';
 
 /** Where a site is: what a backup reads and a restore writes. */
-export interface BackupTarget {
+export interface BackupTarget extends ContentPlaces {
   siteId: string;
   tenantId: string;
   tenantSlug: string;
-  /** The tenant's database server container, its root password, and the site's database. */
-  dbContainer: string;
+  /** The tenant's database server's root password, and the site's database. */
   rootPassword: string;
   dbName: string;
-  /** The site's WordPress container and its files volume. */
-  wpContainer: string;
+  /** The site's WordPress container (or service) by name, its files volume, and the image a helper runs. */
+  wpName: string;
   volume: string;
+  image: string;
 }
 
 export interface TakenBackup extends SnapshotSummary {
@@ -81,7 +81,6 @@ const IDENT = /^[a-z0-9_]{1,64}$/;
 export class BackupEngine {
   constructor(
     @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
-    private readonly docker: DockerService,
     private readonly restic: ResticService,
   ) {}
 
@@ -96,17 +95,23 @@ export class BackupEngine {
     await mkdir(join(stage, 'files'), { recursive: true, mode: 0o700 });
     const laps = new Laps();
     try {
-      const info = await this.docker.inspectContainer(t.wpContainer);
-      if (!info) throw new Error(`the site's container ${t.wpContainer} does not exist`);
-      const mount = info.Mounts.find((m) => m.Name === t.volume);
-      if (!mount) throw new Error(`the site's volume ${t.volume} is not mounted in ${t.wpContainer}`);
+      // The files from WordPress's container (running or stopped), else (a site on a Swarm,
+      // stopped: its service has no task) from a helper with its volume.
+      const info = t.wp ? await t.wp.docker.inspectContainer(t.wp.container) : undefined;
+      if (t.wp && !info) throw new Error(`the site's container ${t.wp.container} does not exist`);
+      const mount = info?.Mounts.find((m) => m.Name === t.volume);
+      if (info && !mount) throw new Error(`the site's volume ${t.volume} is not mounted in ${t.wpName}`);
+      const files = async (dir: string, s: AbortSignal) => {
+        if (t.wp && mount) return this.extract(await t.wp.docker.getArchive(t.wp.container, mount.Destination), dir, s);
+        await this.helper(t, t.image, 'true', s, async (helper) => this.extract(await t.volumes.getArchive(helper, HELPER_MOUNT), dir, s));
+      };
       // The dump and the files at once (two containers, two streams to disk): each is
       // consistent on its own, and the nearer in time the better.
       const [tables] = await both(signal, [
         async (s) => {
           const t0 = Date.now();
           const n = await this.tableCount(t, s);
-          const dump = await this.docker.exec(t.dbContainer, DUMP, {
+          const dump = await t.db.docker.exec(t.db.container, DUMP, {
             env: [`MYSQL_PWD=${t.rootPassword}`, `BERTH_DB=${t.dbName}`],
             stdout: createWriteStream(join(stage, 'database.sql'), { mode: 0o600 }),
             timeoutMs: this.config.BERTH_BACKUP_TIMEOUT_MS,
@@ -118,7 +123,7 @@ export class BackupEngine {
         },
         async (s) => {
           const t0 = Date.now();
-          await this.extract(await this.docker.getArchive(t.wpContainer, mount.Destination), join(stage, 'files'), s);
+          await files(join(stage, 'files'), s);
           laps.add('files', Date.now() - t0);
           return 0;
         },
@@ -131,7 +136,7 @@ export class BackupEngine {
         laps,
         durationMs: Date.now() - started,
         wordpressVersion: await wordpressVersion(join(stage, 'files')),
-        image: info.Config.Image,
+        image: info?.Config.Image ?? t.image,
         tables,
       };
     } finally {
@@ -148,8 +153,8 @@ export class BackupEngine {
     const dump = await this.restic.openDump(snapshotId, DUMP_PATH, signal);
     try {
       await runSql(
-        this.docker,
-        t.dbContainer,
+        t.db.docker,
+        t.db.container,
         t.rootPassword,
         `DROP DATABASE IF EXISTS \`${t.dbName}\`; CREATE DATABASE \`${t.dbName}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`,
         signal,
@@ -157,7 +162,7 @@ export class BackupEngine {
       // restic failing midway (a damaged pack) ends the import at once, not at its timeout.
       const failed = new AbortController();
       dump.done.catch((e: unknown) => failed.abort(e instanceof Error ? e : new Error(String(e))));
-      const res = await this.docker.exec(t.dbContainer, IMPORT, {
+      const res = await t.db.docker.exec(t.db.container, IMPORT, {
         env: [`MYSQL_PWD=${t.rootPassword}`, `BERTH_DB=${t.dbName}`],
         input: { stream: dump.stream, bytes },
         timeoutMs: this.config.BERTH_BACKUP_TIMEOUT_MS,
@@ -188,7 +193,7 @@ export class BackupEngine {
     const tar = await this.restic.openDump(snapshotId, FILES_PATH, signal);
     try {
       await this.helper(t, image, 'find "$0" -mindepth 1 -maxdepth 1 -exec rm -rf {} +', signal, async (helper) => {
-        await Promise.all([this.docker.putArchive(helper, '/', tar.stream), tar.done]);
+        await Promise.all([t.volumes.putArchive(helper, '/', tar.stream), tar.done]);
       });
     } finally {
       tar.stop();
@@ -209,10 +214,11 @@ export class BackupEngine {
     signal: AbortSignal,
     after?: (container: string) => Promise<void>,
   ): Promise<void> {
-    const name = `${t.wpContainer}_restore`;
+    const docker = t.volumes;
+    const name = `${t.wpName}_restore`;
     // One an interrupted attempt left behind.
-    await this.docker.removeContainer(name);
-    const helper = await this.docker.createContainer({
+    await docker.removeContainer(name);
+    const helper = await docker.createContainer({
       name,
       Image: image,
       Entrypoint: ['sh', '-c', script, HELPER_MOUNT],
@@ -237,21 +243,21 @@ export class BackupEngine {
       },
     });
     try {
-      await this.docker.startContainer(helper);
-      const code = await Promise.race([this.docker.waitContainer(helper), aborted(signal)]);
+      await docker.startContainer(helper);
+      const code = await Promise.race([docker.waitContainer(helper), aborted(signal)]);
       if (code !== 0) throw new Error(`${script.split(' ')[0]} on the site's volume failed (exit ${code})`);
       signal.throwIfAborted();
       await after?.(helper);
     } finally {
-      await this.docker.removeContainer(helper);
+      await docker.removeContainer(helper);
     }
   }
 
   /** Tables in the site's database: what a restore must give back. */
   async tableCount(t: BackupTarget, signal: AbortSignal): Promise<number> {
     const out = await runSql(
-      this.docker,
-      t.dbContainer,
+      t.db.docker,
+      t.db.container,
       t.rootPassword,
       `SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '${t.dbName}'`,
       signal,

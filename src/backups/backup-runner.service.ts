@@ -138,7 +138,7 @@ export class BackupRunner {
       throw new Error(`site ${site.name} is deleted or being deleted: nothing to back up`);
     const taken = await steps.run(
       step,
-      (signal) => this.engine.take(this.target(tenant, site), signal),
+      async (signal) => this.engine.take(await this.target(tenant, site, signal), signal),
       (r) => `snapshot ${r.snapshotId.slice(0, 8)}: ${mb(r.totalBytes)} read, ${mb(r.addedBytes)} added, ${r.tables} tables (${r.laps})`,
       this.config.BERTH_BACKUP_TIMEOUT_MS,
     );
@@ -225,9 +225,7 @@ export class BackupRunner {
     if (backup.status !== BackupStatus.SUCCEEDED || !backup.snapshotId)
       throw new Error(`backup ${backup.id} of site ${origin.siteId} is ${backup.status.toLowerCase()}: nothing to copy`);
     await this.status.set(site, { status: SiteStatus.PROVISIONING }, job.generation);
-    const placed = await this.runner.placeObjects(tenant, site, steps);
-    await this.putBack(tenant, placed.site, backup, [...BACKUP_PARTS], steps, 'copy database and files from backup', job.generation);
-    const status = await this.bringUp(job, tenant, site.id, backup, [...BACKUP_PARTS], steps, job.generation);
+    const status = await this.rebuild(job, tenant, site, backup, steps, 'copy database and files from backup', job.generation);
     await this.events.record({
       tenantId: site.tenantId,
       siteId: site.id,
@@ -236,6 +234,49 @@ export class BackupRunner {
       data: { jobId: job.id, sourceSiteId: origin.siteId, backupId: backup.id },
     });
     return status;
+  }
+
+  /** The site's objects made (where its tenant now lives), a backup's database and files put back, and the site brought up. */
+  private async rebuild(job: Job, tenant: Tenant, site: Site, from: Backup, steps: StepRecorder, step: string, generation?: number) {
+    const placed = await this.runner.placeObjects(tenant, site, steps);
+    await this.putBack(tenant, placed.site, from, [...BACKUP_PARTS], steps, step, generation);
+    return this.bringUp(job, tenant, site.id, from, [...BACKUP_PARTS], steps, generation);
+  }
+
+  /**
+   * A tenant's move, first half, for one site: the site is RESTORING (not probed), its
+   * WordPress stopped so nothing writes any more, and a checkpoint of it taken where it is
+   * (`where`: the node it is on). A checkpoint an earlier attempt took (`taken`) is reused.
+   */
+  async checkpointForMove(job: Job, where: Tenant, site: Site, taken: string | undefined, steps: StepRecorder): Promise<Backup> {
+    const existing = taken ? await this.prisma.backup.findUnique({ where: { id: taken } }) : null;
+    if (existing?.status === BackupStatus.SUCCEEDED) return existing;
+    const fresh = await this.prisma.site.findUniqueOrThrow({ where: { id: site.id } });
+    await this.status.set(fresh, { status: SiteStatus.RESTORING }, fresh.generation);
+    await steps.run(`stop ${site.name}`, (signal) =>
+      this.sites.stopWordPress(names.wpContainer(this.config.BERTH_INSTANCE, where.slug, site.name), signal),
+    );
+    const row =
+      existing ??
+      (await this.prisma.backup.create({ data: { tenantId: site.tenantId, siteId: site.id, kind: BackupKind.CHECKPOINT, jobId: job.id } }));
+    try {
+      return await this.take(row, where, fresh, steps, `checkpoint of ${site.name}`);
+    } catch (e) {
+      await this.prisma.backup.update({
+        where: { id: row.id },
+        data: { status: BackupStatus.FAILED, error: (e as Error).message, finishedAt: new Date() },
+      });
+      throw e;
+    }
+  }
+
+  /**
+   * A tenant's move, second half, for one site: its objects made on the tenant's (new) node,
+   * the checkpoint put back, and the site brought up as its row says (domains, URL, state).
+   */
+  async moveIn(job: Job, tenant: Tenant, site: Site, checkpoint: Backup, steps: StepRecorder): Promise<SiteStatus> {
+    const fresh = await this.prisma.site.findUniqueOrThrow({ where: { id: site.id } });
+    return this.rebuild({ ...job, siteId: site.id }, tenant, fresh, checkpoint, steps, `put ${site.name} back`);
   }
 
   private async checkpoint(job: Job, params: RestoreJobParams, tenant: Tenant, site: Site, steps: StepRecorder): Promise<Backup> {
@@ -284,21 +325,20 @@ export class BackupRunner {
       const fresh = await this.prisma.site.findUniqueOrThrow({ where: { id: site.id } });
       await this.status.set(site, { status: SiteStatus.RESTORING }, fresh.generation);
     }
-    const target = this.target(tenant, site);
     const snapshot = from.snapshotId as string;
     const laps = new Laps();
     await steps.run(
       step,
       async (signal) => {
-        const info = await this.sites.inspect(target.wpContainer);
+        const target = await this.target(tenant, site, signal);
         // A clone's container was only just made: it serves no one, and WordPress's entrypoint,
         // still copying its files, would not hear the polite signal (10 s lost each time).
-        if (info?.State.Running) await this.sites.stop(info.Id, signal, generation === undefined ? 10 : 0);
+        const image = await this.sites.stopWordPress(target.wpName, signal, generation === undefined ? 10 : 0);
         laps.lap('stop');
         if (parts.includes('database')) await this.engine.restoreDatabase(target, snapshot, signal);
         laps.lap('database');
         if (parts.includes('files'))
-          await this.engine.restoreFiles(target, info?.Config.Image ?? this.image(site), snapshot, signal, {
+          await this.engine.restoreFiles(target, image ?? target.image, snapshot, signal, {
             freshKeys: from.siteId !== site.id,
           });
         laps.lap('files');
@@ -339,11 +379,12 @@ export class BackupRunner {
       'check the restored site',
       async (signal) => {
         if (parts.includes('database') && from.tables !== null) {
-          const tables = await this.engine.tableCount(this.target(tenant, site), signal);
+          const tables = await this.engine.tableCount(await this.target(tenant, site, signal), signal);
           if (tables !== from.tables) throw new Error(`the database has ${tables} tables, the backup had ${from.tables}`);
         }
-        if (status === SiteStatus.RUNNING && site.hostPort) {
-          const home = await this.sites.homePage(site.hostPort, signal);
+        if (status === SiteStatus.RUNNING) {
+          const fresh = await this.prisma.site.findUniqueOrThrow({ where: { id: siteId }, select: { hostPort: true } });
+          const home = await this.sites.homePage(fresh, names.wpContainer(this.config.BERTH_INSTANCE, tenant.slug, site.name), signal);
           if (home.status >= 500) throw new Error(`the home page answers HTTP ${home.status}`);
           if (home.location?.includes('/wp-admin/install.php'))
             throw new Error("the home page sends visitors to WordPress's installer: the database holds no site");
@@ -356,17 +397,19 @@ export class BackupRunner {
     return status;
   }
 
-  private target(tenant: Tenant, site: Site): BackupTarget {
+  /** Where the site is now (on a Swarm: the nodes its tasks run on). */
+  private async target(tenant: Tenant, site: Site, signal: AbortSignal): Promise<BackupTarget> {
     const instance = this.config.BERTH_INSTANCE;
     return {
+      ...(await this.sites.contentPlaces(tenant, site.name, signal)),
       siteId: site.id,
       tenantId: site.tenantId,
       tenantSlug: tenant.slug,
-      dbContainer: names.dbContainer(instance, tenant.slug),
       rootPassword: this.planner.tenantFacts(tenant).dbRootPassword,
       dbName: site.dbName,
-      wpContainer: names.wpContainer(instance, tenant.slug, site.name),
+      wpName: names.wpContainer(instance, tenant.slug, site.name),
       volume: names.siteVolume(instance, tenant.slug, site.name),
+      image: this.image(site),
     };
   }
 

@@ -98,8 +98,8 @@ function world(opts: { failRestore?: 'database' | 'files'; failCheckpoint?: bool
     tableCount: async () => 12,
   };
   const sites = {
-    inspect: async () => ({ Id: 'c1', State: { Running: true }, Config: { Image: 'wp' } }),
-    stop: async () => void log.push('stop'),
+    contentPlaces: async () => ({ db: {}, wp: {}, volumes: {} }),
+    stopWordPress: async () => (log.push('stop'), 'wp'),
     homePage: async () => ({ status: 200, location: null }),
   };
   const runner = { converge: async () => (log.push('converge'), 'RUNNING') };

@@ -47,8 +47,6 @@ export class BackupScheduler {
 
   /** Starts every backup that is due; returns how many. Also prunes the repository once a day. */
   async tick(now = new Date()): Promise<number> {
-    // Backups are not taken on a Swarm yet (see SwarmSiteEngine): none is scheduled there.
-    if (this.config.BERTH_ENGINE === 'swarm') return 0;
     const due = await this.prisma.site.findMany({
       where: {
         backupIntervalHours: { gt: 0 },

@@ -24,7 +24,6 @@ import type {
   RestoreInput,
 } from './dto/backup.dto';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
-import { notYet as notOnSwarm } from '../sites/swarm-site-engine';
 import { SitesService } from '../sites/sites.service';
 import { DomainsService } from '../domains/domains.service';
 import type { SiteAndJobView } from '../sites/dto/site.dto';
@@ -77,15 +76,9 @@ export class BackupsService {
     private readonly domains: DomainsService,
   ) {}
 
-  /** Backups, restores and clones run on a single engine only, for now: refused on a Swarm before anything is written. */
-  private assertSingleEngine(): void {
-    if (this.config.BERTH_ENGINE === 'swarm') throw notOnSwarm();
-  }
-
   /** Records the backup and the job that takes it; the job runs when the site's other jobs have. */
   async create(actor: Principal, siteId: string): Promise<BackupAndJobView> {
     assertCanWrite(actor);
-    this.assertSingleEngine();
     const { backup, job } = await this.prisma.$transaction(async (tx) => {
       const site = await lockSiteRow(tx, actor, siteId);
       assertBackupable(site, 'there is nothing to back up yet');
@@ -103,7 +96,6 @@ export class BackupsService {
    */
   async clone(actor: Principal, sourceId: string, input: CloneInput): Promise<SiteAndJobView> {
     assertCanWrite(actor);
-    this.assertSingleEngine();
     const source = isUuid(sourceId) ? await this.prisma.site.findUnique({ where: { id: sourceId }, include: { tenant: true } }) : null;
     if (!source || !canSeeTenant(actor, source.tenantId)) throw new BerthError(ErrorCode.SITE_NOT_FOUND, `Site ${sourceId} was not found`);
     const backup = input.backupId
@@ -252,7 +244,6 @@ export class BackupsService {
    * site as it is first, and rolls back to it if the restore fails.
    */
   async restore(actor: Principal, siteId: string, input: RestoreInput): Promise<{ job: JobView }> {
-    this.assertSingleEngine();
     assertCanWrite(actor);
     const job = await this.prisma.$transaction(async (tx) => {
       const site = await lockSiteRow(tx, actor, siteId);
@@ -323,7 +314,6 @@ export class BackupsService {
    * checkpoint of the target first, rolled back to on failure), moving its URLs to the target's.
    */
   async push(actor: Principal, sourceId: string, input: PushInput): Promise<{ backup: BackupView; job: JobView }> {
-    this.assertSingleEngine();
     assertCanWrite(actor);
     const { backup, job } = await this.prisma
       .$transaction(async (tx) => {

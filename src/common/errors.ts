@@ -37,6 +37,8 @@ export enum ErrorCode {
   /** The operation needs BERTH_ENGINE=swarm (a cluster of nodes). */
   NOT_A_CLUSTER = 'NOT_A_CLUSTER',
   NODE_NOT_FOUND = 'NODE_NOT_FOUND',
+  /** The node is not ready (down, or unreachable): what was asked needs it up. */
+  NODE_NOT_READY = 'NODE_NOT_READY',
   /** What was asked is not (yet) done on this engine (BERTH_ENGINE); the message says what is. */
   NOT_SUPPORTED = 'NOT_SUPPORTED',
   UNAVAILABLE = 'UNAVAILABLE',
@@ -88,6 +90,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.BACKUP_NOT_AVAILABLE:
     case ErrorCode.NO_CAPACITY:
     case ErrorCode.NOT_A_CLUSTER:
+    case ErrorCode.NODE_NOT_READY:
       return 409;
     case ErrorCode.TENANT_SUSPENDED:
       return 403;

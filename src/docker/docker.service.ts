@@ -83,7 +83,7 @@ export interface SwarmTask {
   Status: { State: string; Err?: string; ContainerStatus?: { ContainerID?: string; ExitCode?: number } };
   NetworksAttachments?: { Network: { Spec: { Name: string } }; Addresses: string[] }[];
   /** The service's task template as it was when the task was made. */
-  Spec?: { ContainerSpec?: { Labels?: Record<string, string> }; ForceUpdate?: number };
+  Spec?: { ContainerSpec?: { Labels?: Record<string, string> }; ForceUpdate?: number; Placement?: { Constraints?: string[] } };
 }
 
 /** The only place that talks to the Docker Engine. */

@@ -56,17 +56,26 @@ export class NodeEngines {
    */
   async runningTask(service: string, timeoutMs: number, signal?: AbortSignal): Promise<RunningTask> {
     const deadline = Date.now() + timeoutMs;
-    let last = 'no task yet';
     for (;;) {
       signal?.throwIfAborted();
-      const tasks = await this.manager.serviceTasks(service);
-      const task = tasks.find((t) => t.DesiredState === 'running' && t.Status.State === 'running');
-      const container = task?.Status.ContainerStatus?.ContainerID;
-      if (task?.NodeID && container) return { nodeId: task.NodeID, engine: await this.of(task.NodeID), container };
-      const newest = tasks[0];
-      if (newest) last = `task ${newest.Status.State}${newest.Status.Err ? `: ${newest.Status.Err}` : ''}`;
+      const { task, last } = await this.look(service);
+      if (task) return task;
       if (Date.now() > deadline) throw new Error(`service ${service} has no running task after ${timeoutMs} ms (${last})`);
       await delay(300, undefined, { signal });
     }
+  }
+
+  /** The service's running task now, if it has one (none: stopped, or between tasks). */
+  async runningTaskNow(service: string): Promise<RunningTask | undefined> {
+    return (await this.look(service)).task;
+  }
+
+  private async look(service: string): Promise<{ task?: RunningTask; last: string }> {
+    const tasks = await this.manager.serviceTasks(service);
+    const task = tasks.find((t) => t.DesiredState === 'running' && t.Status.State === 'running');
+    const container = task?.Status.ContainerStatus?.ContainerID;
+    if (task?.NodeID && container) return { task: { nodeId: task.NodeID, engine: await this.of(task.NodeID), container }, last: 'running' };
+    const newest = tasks[0];
+    return { last: newest ? `task ${newest.Status.State}${newest.Status.Err ? `: ${newest.Status.Err}` : ''}` : 'no task yet' };
   }
 }

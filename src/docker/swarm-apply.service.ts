@@ -12,6 +12,9 @@ export interface Attach {
   networks?: (c: ContainerSpec) => string[];
 }
 
+/** Task states after which a task's container has stopped for good. */
+const ENDED = new Set(['complete', 'shutdown', 'failed', 'rejected', 'orphaned', 'remove']);
+
 /** Labels a Docker secret with the service it belongs to, so the ones it no longer uses are found. */
 const SECRET_OF = 'berth.service';
 
@@ -121,8 +124,30 @@ export class SwarmApplyService {
   }
 
   /**
+   * Scales a service to no task and waits until none is left running (nothing writes to its
+   * volume any more); returns the image it ran, or undefined when there is no such service.
+   * The next apply of a plan that wants it running scales it back (its drift: "started").
+   */
+  async stop(name: string, timeoutMs: number, signal?: AbortSignal): Promise<string | undefined> {
+    const s = await this.docker.inspectService(name);
+    if (!s?.Spec) return undefined;
+    assertOwned('service', name, s.Spec.Labels, this.instance);
+    if (s.Spec.Mode?.Replicated?.Replicas)
+      await this.docker.updateService(s.ID, s.Version?.Index ?? 0, { ...s.Spec, Mode: { Replicated: { Replicas: 0 } } });
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      signal?.throwIfAborted();
+      const live = (await this.docker.serviceTasks(s.ID)).filter((t) => !ENDED.has(t.Status.State));
+      if (!live.length) break;
+      if (Date.now() > deadline) throw new Error(`service ${name}: its task is still ${live[0].Status.State} after ${timeoutMs} ms`);
+      await setTimeout(300, undefined, { signal });
+    }
+    return (s.Spec.TaskTemplate as { ContainerSpec?: { Image?: string } }).ContainerSpec?.Image;
+  }
+
+  /**
    * Waits until a task of the service's current spec runs: a task made from the template it
-   * has now (the same spec hash, the same forced-restart counter). Swarm changes a service's
+   * has now (the same spec hash, forced-restart counter and node). Swarm changes a service's
    * UpdatedAt on every write (the end of its own rollout too), so times cannot say which
    * task is current. A change Swarm paused (the new task failed: FailureAction pause) fails
    * with Swarm's reason; a service scaled to nothing has nothing to wait for.
@@ -239,6 +264,9 @@ export class SwarmApplyService {
   }
 }
 
-/** What makes a task current for its service: the spec hash of its container and the forced-restart counter. */
+/**
+ * What makes a task current for its service: the spec hash of its container, the
+ * forced-restart counter, and its node (a tenant moved to another node keeps its spec hash).
+ */
 export const templateKey = (t: SwarmTask['Spec'] | undefined) =>
-  `${t?.ContainerSpec?.Labels?.[LABEL.specHash] ?? ''}/${t?.ForceUpdate ?? 0}`;
+  `${t?.ContainerSpec?.Labels?.[LABEL.specHash] ?? ''}/${t?.ForceUpdate ?? 0}/${(t?.Placement?.Constraints ?? []).join(',')}`;

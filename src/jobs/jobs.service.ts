@@ -180,6 +180,11 @@ export class JobsService implements OnModuleDestroy {
         ErrorCode.JOB_NOT_CANCELLABLE,
         'A tenant deletion cannot be cancelled; it finishes or fails, and can be asked for again',
       );
+    if (job.kind === JobKind.MOVE_TENANT)
+      throw new BerthError(
+        ErrorCode.JOB_NOT_CANCELLABLE,
+        "A tenant's move cannot be cancelled: it finishes, or puts the tenant back on the node it left",
+      );
     // Running, or waiting for another attempt after one that may have changed the site.
     if (job.kind === JobKind.RESTORE && (job.status === JobStatus.RUNNING || job.attempts > 0))
       throw new BerthError(

@@ -1,7 +1,7 @@
 import { Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
-import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiAcceptedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { Actor, type Principal } from '../common/principal';
-import { NodeView } from './dto/node.dto';
+import { NodeEvacuationView, NodeView } from './dto/node.dto';
 import { NodesService } from './nodes.service';
 import { Operation } from '../common/api-operation';
 import { ErrorCode } from '../common/errors';
@@ -56,5 +56,20 @@ export class NodesController {
   })
   uncordon(@Actor() actor: Principal, @Param('id') id: string) {
     return this.nodes.setCordoned(actor, id, false);
+  }
+
+  @Post(':id/evacuate')
+  @HttpCode(202)
+  @ApiAcceptedResponse({ type: NodeEvacuationView, description: 'The node is cordoned; each of its tenants moves in a MOVE_TENANT job' })
+  @Operation('evacuateNode', {
+    summary: 'Evacuate a node',
+    description:
+      'Admin keys only. Cordons the node and moves each of its tenants to the node with the most room, through a backup ' +
+      'and a restore (a MOVE_TENANT job each; its sites are RESTORING meanwhile, and keep their domains). A move that fails ' +
+      'puts its tenant back on this node. The node must be ready.',
+    errors: [ErrorCode.NOT_A_CLUSTER, ErrorCode.NODE_NOT_FOUND, ErrorCode.NODE_NOT_READY, ErrorCode.UNAVAILABLE],
+  })
+  evacuate(@Actor() actor: Principal, @Param('id') id: string) {
+    return this.nodes.evacuate(actor, id);
   }
 }

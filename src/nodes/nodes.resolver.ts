@@ -1,6 +1,6 @@
 import { Args, ID, Mutation, Query, Resolver } from '@nestjs/graphql';
 import { Actor, type Principal } from '../common/principal';
-import { NodeView } from './dto/node.dto';
+import { NodeEvacuationView, NodeView } from './dto/node.dto';
 import { NodesService } from './nodes.service';
 
 @Resolver(() => NodeView)
@@ -25,5 +25,13 @@ export class NodesResolver {
   @Mutation(() => NodeView, { description: 'The node takes new tenants again, if it is ready and active (admin keys only)' })
   uncordonNode(@Actor() actor: Principal, @Args('id', { type: () => ID, description: "Swarm's node ID" }) id: string) {
     return this.service.setCordoned(actor, id, false);
+  }
+
+  @Mutation(() => NodeEvacuationView, {
+    description:
+      'Cordons the node and moves each of its tenants to another node through backup and restore, as MOVE_TENANT jobs (admin keys only)',
+  })
+  evacuateNode(@Actor() actor: Principal, @Args('id', { type: () => ID, description: "Swarm's node ID" }) id: string) {
+    return this.service.evacuate(actor, id);
   }
 }

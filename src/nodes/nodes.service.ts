@@ -5,10 +5,12 @@ import { DockerService, type SwarmNode } from '../docker/docker.service';
 import { EventsService } from '../events/events.service';
 import { BerthError, ErrorCode } from '../common/errors';
 import { assertAdmin, type Principal } from '../common/principal';
-import { SiteStatus } from '../generated/prisma/enums';
+import { JobKind, JobStatus, SiteStatus, TenantStatus } from '../generated/prisma/enums';
 import type { Prisma } from '../generated/prisma/client';
 import { chooseNode, free, tenantReservation, type NodeRoom, type Room } from './placement';
-import type { NodeView } from './dto/node.dto';
+import type { NodeEvacuationView, NodeView } from './dto/node.dto';
+import { JobsService, toJobView } from '../jobs/jobs.service';
+import type { TenantMoveParams } from './tenant-move.service';
 
 type Tx = Prisma.TransactionClient;
 
@@ -41,6 +43,7 @@ export class NodesService {
     private readonly prisma: PrismaService,
     private readonly docker: DockerService,
     private readonly events: EventsService,
+    private readonly jobs: JobsService,
   ) {}
 
   get cluster(): boolean {
@@ -76,6 +79,99 @@ export class NodesService {
   }
 
   /**
+   * Evacuates a node: cordons it (no new tenant) and starts a MOVE_TENANT job for each of its
+   * tenants (one already under way is reused), which moves the tenant to the node with the
+   * most room through backup and restore. The node must be ready: its volumes are read there.
+   */
+  async evacuate(actor: Principal, id: string): Promise<NodeEvacuationView> {
+    assertAdmin(actor);
+    this.assertCluster();
+    const node = (await this.swarmNodes()).find((n) => n.ID === id) ?? notFound(id);
+    if (node.Status.State !== 'ready')
+      throw new BerthError(
+        ErrorCode.NODE_NOT_READY,
+        `Node ${node.Description.Hostname} is ${node.Status.State}: an evacuation reads its tenants' databases and files there, so it must be up`,
+      );
+    await this.setCordoned(actor, id, true);
+    const jobs = await this.prisma.$transaction(async (tx) => {
+      const tenants = await tx.tenant.findMany({
+        where: { nodeId: id, status: { not: TenantStatus.DELETING } },
+        select: { id: true, slug: true },
+      });
+      const under = await tx.job.findMany({
+        where: {
+          tenantId: { in: tenants.map((t) => t.id) },
+          kind: JobKind.MOVE_TENANT,
+          status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] },
+        },
+      });
+      const made = [];
+      for (const t of tenants) {
+        const existing = under.find((j) => j.tenantId === t.id);
+        if (existing) {
+          made.push(existing);
+          continue;
+        }
+        const params: TenantMoveParams = { fromNodeId: id, actorKeyId: actor.keyId };
+        made.push(
+          await tx.job.create({
+            data: { tenantId: t.id, kind: JobKind.MOVE_TENANT, generation: 0, params: params as unknown as Prisma.InputJsonValue },
+          }),
+        );
+      }
+      await this.events.record(
+        {
+          type: 'node.evacuating',
+          message: `Node ${node.Description.Hostname} is being evacuated: ${tenants.length} tenant(s) move to other nodes`,
+          data: { nodeId: id, hostname: node.Description.Hostname, tenants: tenants.map((t) => t.id), jobs: made.map((j) => j.id) },
+          actorKeyId: actor.keyId,
+        },
+        tx,
+      );
+      return made;
+    });
+    for (const job of jobs) await this.jobs.enqueue(job);
+    return { node: await this.get(actor, id), jobs: jobs.map(toJobView) };
+  }
+
+  /**
+   * Chooses where a tenant that leaves `from` goes (the schedulable node with the most room
+   * for what it books) and books it there: the tenant's row names the new node from now on,
+   * so the next placement counts it. Throws NO_CAPACITY when no other node has room.
+   */
+  async placeMove(tenantId: string, from: string): Promise<string> {
+    return this.prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${PLACEMENT_LOCK}::bigint)`;
+      const [nodes, booked] = await Promise.all([this.swarmNodes(), this.booked(tx)]);
+      const tenant = await tx.tenant.findUniqueOrThrow({
+        where: { id: tenantId },
+        select: {
+          slug: true,
+          maxMemoryMb: true,
+          maxCpus: true,
+          sites: { where: { status: { not: SiteStatus.DELETED } }, select: { memoryMb: true, cpus: true } },
+        },
+      });
+      const need = tenantReservation(this.dbRoom, tenant.sites, { memoryMb: tenant.maxMemoryMb, cpus: tenant.maxCpus });
+      const rooms = nodes.filter((n) => n.ID !== from).map((n) => roomOf(n, booked.get(n.ID)));
+      const chosen = chooseNode(rooms, need);
+      if (!chosen)
+        throw new BerthError(
+          ErrorCode.NO_CAPACITY,
+          `No other node has room for tenant ${tenant.slug} (${fmt(need)}): ${offered(rooms) || 'the cluster has no other node'}`,
+          { need },
+        );
+      await tx.tenant.update({ where: { id: tenantId }, data: { nodeId: chosen.id } });
+      return chosen.id;
+    });
+  }
+
+  /** The hostname of a node, for messages (its id when the Swarm no longer knows it). */
+  async hostname(id: string): Promise<string> {
+    return (await this.swarmNodes().catch(() => [])).find((n) => n.ID === id)?.Description.Hostname ?? id;
+  }
+
+  /**
    * Chooses the node of a tenant being created, inside its transaction: the placement lock
    * is held until the transaction ends, so the next placement sees this one's booking.
    */
@@ -85,14 +181,17 @@ export class NodesService {
     const rooms = nodes.map((n) => roomOf(n, booked.get(n.ID)));
     const chosen = chooseNode(rooms, need);
     if (!chosen) {
-      const offered = rooms.map((r) => `${r.hostname}: ${r.schedulable ? `${fmt(free(r))} free` : 'not schedulable'}`).join('; ');
       throw new BerthError(
         ErrorCode.NO_CAPACITY,
-        `No node has room for a new tenant (${fmt(need)}: its database server and one site at its limits). ${offered || 'The cluster has no node.'}`,
+        `No node has room for a new tenant (${fmt(need)}: its database server and one site at its limits). ${offered(rooms) || 'The cluster has no node.'}`,
         { need },
       );
     }
     return chosen.id;
+  }
+
+  private get dbRoom(): Room {
+    return { memoryMb: this.config.BERTH_DB_MEMORY_MB, cpus: this.config.BERTH_DB_CPUS };
   }
 
   private assertCluster(): void {
@@ -123,7 +222,7 @@ export class NodesService {
         sites: { where: { status: { not: SiteStatus.DELETED } }, select: { memoryMb: true, cpus: true } },
       },
     });
-    const dbRoom = { memoryMb: this.config.BERTH_DB_MEMORY_MB, cpus: this.config.BERTH_DB_CPUS };
+    const dbRoom = this.dbRoom;
     const byNode = new Map<string, Booked>();
     for (const t of tenants) {
       const r = tenantReservation(dbRoom, t.sites, { memoryMb: t.maxMemoryMb, cpus: t.maxCpus });
@@ -142,6 +241,10 @@ const notFound = (id: string): never => {
 };
 
 const fmt = (r: Room) => `${r.memoryMb} MiB, ${r.cpus} CPUs`;
+
+/** What each node offers, for a refusal's message. */
+const offered = (rooms: NodeRoom[]) =>
+  rooms.map((r) => `${r.hostname}: ${r.schedulable ? `${fmt(free(r))} free` : 'not schedulable'}`).join('; ');
 
 function capacityOf(n: SwarmNode): Room {
   const labels = n.Spec.Labels ?? {};

@@ -2,9 +2,9 @@ import { Inject, Injectable } from '@nestjs/common';
 import { setTimeout as delay } from 'node:timers/promises';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { ApplyService, type ApplyReport } from '../docker/apply.service';
-import { DockerService, type ContainerInfo } from '../docker/docker.service';
+import { DockerService } from '../docker/docker.service';
 import { emptyPlan, LABEL, type Plan } from '../docker/plan.types';
-import type { Site } from '../generated/prisma/client';
+import type { Site, Tenant } from '../generated/prisma/client';
 import { RedisService, type Lock } from '../redis/redis.service';
 import type { StepRecorder } from '../jobs/step-recorder';
 import { HostPorts } from './host-ports';
@@ -20,6 +20,22 @@ const SLOT_TTL_MS = 30_000;
 
 /** The web server's user in WordPress images (Debian's www-data): what WordPress itself writes as. */
 const WEB_USER = '33:33';
+
+/** A container and the engine it is on (one engine, or a Swarm node's own). */
+export interface EnginePlace {
+  docker: DockerService;
+  container: string;
+}
+
+/** Where a site's content is now: what backups read and restores write. */
+export interface ContentPlaces {
+  /** The tenant's database server. */
+  db: EnginePlace;
+  /** The site's WordPress container; none while a site on a Swarm is stopped (its service has no task). */
+  wp?: EnginePlace;
+  /** The engine that holds the site's files volume. */
+  volumes: DockerService;
+}
 
 /**
  * What a site's job does on the engine, step by step: apply its tenant's objects (one worker
@@ -133,10 +149,20 @@ export abstract class SiteEngine {
     to: string,
     signal: AbortSignal,
   ): Promise<MoveReport>;
-  // What backups and restores use (a single engine only, for now).
-  abstract inspect(container: string): Promise<ContainerInfo | undefined>;
-  abstract stop(containerId: string, signal: AbortSignal, graceSeconds?: number): Promise<void>;
-  abstract homePage(port: number, signal: AbortSignal): Promise<{ status: number; location: string | null }>;
+  // What backups and restores use.
+  /** Where the site's database server, WordPress container and volume are now. */
+  abstract contentPlaces(tenant: Pick<Tenant, 'slug' | 'nodeId'>, siteName: string, signal: AbortSignal): Promise<ContentPlaces>;
+  /**
+   * Stops WordPress (given `graceSeconds` to finish what it serves) so that nothing writes to
+   * its files; returns the image it ran, if it was there.
+   */
+  abstract stopWordPress(container: string, signal: AbortSignal, graceSeconds?: number): Promise<string | undefined>;
+  /** What the site's home page answers, as a visitor's first request: the status, and where it redirects to. */
+  abstract homePage(
+    site: Pick<Site, 'hostPort'>,
+    container: string,
+    signal: AbortSignal,
+  ): Promise<{ status: number; location: string | null }>;
 }
 
 /** Runs WordPress's install (or the image's own berth-wp-install) in `container` on `docker`. */
@@ -206,14 +232,21 @@ export class DockerSiteEngine extends SiteEngine {
     await runSql(this.docker, this.dbContainer(tenantSlug), rootPassword, sql, signal);
   }
 
-  inspect(container: string): Promise<ContainerInfo | undefined> {
-    return this.docker.inspectContainer(container);
+  contentPlaces(tenant: Pick<Tenant, 'slug'>, siteName: string): Promise<ContentPlaces> {
+    const instance = this.config.BERTH_INSTANCE;
+    return Promise.resolve({
+      db: { docker: this.docker, container: this.dbContainer(tenant.slug) },
+      wp: { docker: this.docker, container: names.wpContainer(instance, tenant.slug, siteName) },
+      volumes: this.docker,
+    });
   }
 
-  /** Stops the container, giving it `graceSeconds` to finish what it serves before it is killed. */
-  async stop(containerId: string, signal: AbortSignal, graceSeconds = 10): Promise<void> {
+  /** Stops the container if it runs, giving it `graceSeconds` to finish what it serves before it is killed. */
+  async stopWordPress(container: string, signal: AbortSignal, graceSeconds = 10): Promise<string | undefined> {
     signal.throwIfAborted();
-    await this.docker.stopContainer(containerId, graceSeconds);
+    const info = await this.docker.inspectContainer(container);
+    if (info?.State.Running) await this.docker.stopContainer(info.Id, graceSeconds);
+    return info?.Config.Image;
   }
 
   async restart(containerId: string, signal: AbortSignal): Promise<void> {
@@ -222,8 +255,13 @@ export class DockerSiteEngine extends SiteEngine {
   }
 
   /** What the site's home page answers on its published port: the status, and where it redirects to. */
-  async homePage(port: number, signal: AbortSignal): Promise<{ status: number; location: string | null }> {
-    const url = siteUrl(this.config.BERTH_PUBLISH_ADDRESS, port) as string;
+  async homePage(
+    site: Pick<Site, 'hostPort'>,
+    _container: string,
+    signal: AbortSignal,
+  ): Promise<{ status: number; location: string | null }> {
+    const url = siteUrl(this.config.BERTH_PUBLISH_ADDRESS, site.hostPort);
+    if (!url) throw new Error('the site has no host port');
     const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]) });
     await res.arrayBuffer();
     return { status: res.status, location: res.headers.get('location') };

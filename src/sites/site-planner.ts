@@ -106,6 +106,11 @@ export class SitePlanner {
     };
   }
 
+  /** The tenant's own objects (its network, database server and volume), secrets opened: for a tenant without sites. */
+  tenantPlan(tenant: Tenant): Plan {
+    return planTenant(this.tenantFacts(tenant), this.settings);
+  }
+
   /**
    * Every object a site and its tenant should have, from sealed secrets: what the engine is
    * compared with. `tenantPlans` keeps each tenant's own plan for its other sites (one

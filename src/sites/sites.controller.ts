@@ -54,7 +54,6 @@ export class SitesController {
       ErrorCode.DOMAIN_TAKEN,
       ErrorCode.QUOTA_EXCEEDED,
       ErrorCode.IDEMPOTENCY_KEY_REUSED,
-      ErrorCode.NOT_SUPPORTED,
     ],
   })
   create(@Actor() actor: Principal, @Body() input: CreateSiteInput, @Headers('idempotency-key') key?: string) {

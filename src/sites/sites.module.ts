@@ -39,6 +39,6 @@ import { SitesService } from './sites.service';
     SiteRunner,
     SiteOwner,
   ],
-  exports: [SitesService, SitePlanner, SiteStatusWriter, SiteRunner, SiteEngine],
+  exports: [SitesService, SitePlanner, SiteStatusWriter, SiteRunner, SiteEngine, SwarmSiteEngine],
 })
 export class SitesModule {}

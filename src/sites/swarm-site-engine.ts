@@ -1,31 +1,33 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { setTimeout as delay } from 'node:timers/promises';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
-import { BerthError, ErrorCode } from '../common/errors';
 import { PrismaService } from '../database/prisma.service';
+import type { Tenant } from '../generated/prisma/client';
 import type { ApplyReport } from '../docker/apply.service';
-import type { ContainerInfo, DockerService } from '../docker/docker.service';
+import type { DockerService } from '../docker/docker.service';
 import { NodeEngines } from '../docker/node-engines';
 import { LABEL, type ContainerSpec, type Plan } from '../docker/plan.types';
 import { SwarmApplyService } from '../docker/swarm-apply.service';
 import { RedisService } from '../redis/redis.service';
 import { DB_PORT, runSql, UnreachableError, waitUntilReady } from './site-database';
-import { installIn, SiteEngine } from './site-engine';
+import { installIn, SiteEngine, type ContentPlaces } from './site-engine';
 import { names } from './site-plan';
 import type { InstallRequest, InstallResult } from './wordpress-install';
 import { moveWordPress, type MoveReport } from './wordpress-move';
 
 /**
  * Asks WordPress for its front page from inside its own container, as the edge would (no
- * redirect followed), and prints the status: PHP where the image has it (WordPress's), else
- * a raw HTTP/1.0 request through busybox's nc (Berth's stand-in image; its wget crashes in
- * a Swarm task).
+ * redirect followed), and prints the status and where it redirects to: PHP where the image
+ * has it (WordPress's), else a raw HTTP/1.0 request through busybox's nc (Berth's stand-in
+ * image; its wget crashes in a Swarm task). "0" when nothing answered.
  */
-const HTTP_STATUS_COMMAND = [
+const HOME_PAGE_COMMAND = [
   'sh',
   '-c',
-  'if command -v php >/dev/null 2>&1; then exec php -r \'$h = @get_headers("http://127.0.0.1/", false, stream_context_create(["http" => ["follow_location" => 0, "timeout" => 3]])); echo $h ? explode(" ", $h[0])[1] : 0;\'; fi; ' +
-    'printf "GET / HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n" | nc -w 3 127.0.0.1 80 | head -n 1 | cut -d " " -f 2',
+  'if command -v php >/dev/null 2>&1; then exec php -r \'$h = @get_headers("http://127.0.0.1/", false, stream_context_create(["http" => ["follow_location" => 0, "timeout" => 5]])); ' +
+    'if (!$h) { echo 0; exit; } $l = ""; foreach ($h as $x) if (stripos($x, "location:") === 0) $l = trim(substr($x, 9)); echo explode(" ", $h[0])[1], " ", $l;\'; fi; ' +
+    'printf "GET / HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n" | nc -w 5 127.0.0.1 80 | tr -d "\\r" | ' +
+    'awk \'NR == 1 { s = $2 } tolower($1) == "location:" { l = $2 } /^$/ { exit } END { print (s ? s : 0) " " l }\'',
 ];
 
 /**
@@ -112,6 +114,35 @@ export class SwarmSiteEngine extends SiteEngine {
     return changes;
   }
 
+  /**
+   * What a tenant left on a node it moved away from: its tasks' stopped containers (Swarm
+   * keeps a few of each service's old tasks), then its volumes. A container still running
+   * there (a task being stopped) is waited for; the node must be reachable.
+   */
+  async clearNode(tenantSlug: string, nodeId: string, signal: AbortSignal): Promise<string[]> {
+    if (!(await this.nodes.known()).has(nodeId)) return [`node ${nodeId} has left the Swarm: nothing of the tenant is left there`];
+    const engine = await this.nodes.of(nodeId);
+    const scope = { [LABEL.instance]: this.config.BERTH_INSTANCE, [LABEL.tenant]: tenantSlug };
+    const changes: string[] = [];
+    const deadline = Date.now() + this.config.BERTH_STEP_TIMEOUT_MS;
+    for (;;) {
+      const containers = await engine.listContainers(scope);
+      const running = containers.filter((c) => c.State === 'running');
+      for (const c of containers.filter((c) => c.State !== 'running')) {
+        await engine.removeContainer(c.Id);
+        changes.push(`container ${c.Names[0]?.replace(/^\//, '') ?? c.Id} removed`);
+      }
+      if (!running.length) break;
+      if (Date.now() > deadline) throw new Error(`container ${running[0].Names[0]} of the tenant still runs on node ${nodeId}`);
+      await delay(500, undefined, { signal });
+    }
+    for (const v of await engine.listVolumes(scope)) {
+      await this.removeVolumeOnceFree(engine, v.Name, signal);
+      changes.push(`volume ${v.Name} removed`);
+    }
+    return changes;
+  }
+
   async waitForDatabase(tenantSlug: string, rootPassword: string, signal: AbortSignal): Promise<void> {
     const service = this.dbService(tenantSlug);
     const timeoutMs = this.config.BERTH_STEP_TIMEOUT_MS;
@@ -152,10 +183,9 @@ export class SwarmSiteEngine extends SiteEngine {
       signal.throwIfAborted();
       try {
         const task = await this.nodes.runningTask(service, Math.max(0, deadline - Date.now()), signal);
-        const res = await task.engine.exec(task.container, HTTP_STATUS_COMMAND, { timeoutMs: 5000, signal });
-        const status = Number(res.stdout.trim().split('\n').pop());
-        if (res.exitCode === 0 && status > 0 && status < 500) return null;
-        last = status ? `HTTP ${status}` : `no answer (${res.stderr.trim().slice(0, 200) || `exit ${res.exitCode}`})`;
+        const { status, error } = await this.askHomePage(task.engine, task.container, signal);
+        if (status > 0 && status < 500) return null;
+        last = status ? `HTTP ${status}` : `no answer (${error})`;
       } catch (e) {
         signal.throwIfAborted();
         last = (e as Error).message;
@@ -182,16 +212,39 @@ export class SwarmSiteEngine extends SiteEngine {
     return moveWordPress(task.engine, { container: task.container, rootPassword, dbName }, from, to, signal);
   }
 
-  inspect(): Promise<ContainerInfo | undefined> {
-    return Promise.reject(notYet());
+  /** The database server's running task, WordPress's if it runs, and the engine of the tenant's node (its volumes). */
+  async contentPlaces(tenant: Pick<Tenant, 'slug' | 'nodeId'>, siteName: string, signal: AbortSignal): Promise<ContentPlaces> {
+    if (!tenant.nodeId) throw new Error(`tenant ${tenant.slug} has no node: it was made before Berth ran on this Swarm`);
+    const db = await this.nodes.runningTask(this.dbService(tenant.slug), this.config.BERTH_STEP_TIMEOUT_MS, signal);
+    const wp = await this.nodes.runningTaskNow(names.wpContainer(this.config.BERTH_INSTANCE, tenant.slug, siteName));
+    return {
+      db: { docker: db.engine, container: db.container },
+      wp: wp && { docker: wp.engine, container: wp.container },
+      volumes: await this.nodes.of(tenant.nodeId),
+    };
   }
 
-  stop(): Promise<void> {
-    return Promise.reject(notYet());
+  /** Scales WordPress's service to no task (Swarm stops it with its grace period); the next apply scales it back. */
+  stopWordPress(service: string, signal: AbortSignal): Promise<string | undefined> {
+    return this.swarm.stop(service, this.config.BERTH_STEP_TIMEOUT_MS, signal);
   }
 
-  homePage(): Promise<{ status: number; location: string | null }> {
-    return Promise.reject(notYet());
+  /** The home page, asked from inside WordPress's running task (no site publishes a port). */
+  async homePage(_site: unknown, service: string, signal: AbortSignal): Promise<{ status: number; location: string | null }> {
+    const task = await this.nodes.runningTask(service, this.config.BERTH_STEP_TIMEOUT_MS, signal);
+    const { status, location, error } = await this.askHomePage(task.engine, task.container, signal);
+    if (!status) throw new Error(`the home page did not answer: ${error}`);
+    return { status, location };
+  }
+
+  private async askHomePage(engine: DockerService, container: string, signal: AbortSignal) {
+    const res = await engine.exec(container, HOME_PAGE_COMMAND, { timeoutMs: 8000, signal });
+    const [status, location] = (res.stdout.trim().split('\n').pop() ?? '').split(' ');
+    return {
+      status: res.exitCode === 0 ? Number(status) || 0 : 0,
+      location: location || null,
+      error: res.stderr.trim().slice(0, 200) || `exit ${res.exitCode}`,
+    };
   }
 
   private async nodeOf(where: { id: string }): Promise<string> {
@@ -217,7 +270,3 @@ export class SwarmSiteEngine extends SiteEngine {
     }
   }
 }
-
-/** Backups, restores and clones use a single engine's containers; not on a Swarm yet. */
-export const notYet = () =>
-  new BerthError(ErrorCode.NOT_SUPPORTED, 'Backups, restores and clones are not yet done on a Swarm cluster (BERTH_ENGINE=swarm)');

@@ -15,11 +15,17 @@ import { SupersededError, supersededBy, supersededDetail } from '../jobs/generat
 import { MonitorService } from '../monitor/monitor.service';
 import { EdgeService } from '../edge/edge.service';
 import { TenantDeletionService } from '../tenants/tenant-deletion.service';
+import { TenantMoveService } from '../nodes/tenant-move.service';
 import { BackupRunner, cloneOf, CONTENT_JOBS } from '../backups/backup-runner.service';
 import { BackupScheduler } from '../backups/backup-scheduler.service';
 
 type Payload = JobPayloads[typeof JobName.ApplySite];
-const handlers: Record<JobName, true> = { [JobName.ApplySite]: true, [JobName.DeleteTenant]: true, [JobName.ScheduleBackups]: true };
+const handlers: Record<JobName, true> = {
+  [JobName.ApplySite]: true,
+  [JobName.DeleteTenant]: true,
+  [JobName.MoveTenant]: true,
+  [JobName.ScheduleBackups]: true,
+};
 /** A new site's provisioning: tenant network, database server, site volume and container, the two waits, its database, install, edge route, served. */
 const STEPS_PER_JOB = 9;
 /** How long a step told to stop (timeout, lost lock) may take to stop before its attempt ends without it. */
@@ -43,6 +49,7 @@ export class SiteWorker {
     private readonly monitor: MonitorService,
     private readonly edge: EdgeService,
     private readonly tenantDeletion: TenantDeletionService,
+    private readonly tenantMoves: TenantMoveService,
     private readonly backups: BackupRunner,
     private readonly scheduler: BackupScheduler,
   ) {}
@@ -80,6 +87,7 @@ export class SiteWorker {
   private async process(bull: BullJob<Payload, void, JobName>, token?: string): Promise<void> {
     if (!handlers[bull.name]) throw new Error(`no handler for job ${bull.name}`);
     if (bull.name === JobName.DeleteTenant) return this.tenantDeletion.process(bull, token);
+    if (bull.name === JobName.MoveTenant) return this.tenantMoves.process(bull, token);
     if (bull.name === JobName.ScheduleBackups) return void (await this.scheduler.tick());
     const { jobId, siteId } = bull.data;
     const row = await this.prisma.job.findUnique({ where: { id: jobId } });
@@ -93,6 +101,13 @@ export class SiteWorker {
     if (!lock) {
       // Another job of this site is running: come back shortly, without using an attempt.
       await bull.moveToDelayed(Date.now() + 500, token);
+      throw new DelayedError();
+    }
+    // Its tenant is moving to another node (the move holds its sites' locks, or is about to
+    // take them: it says RUNNING before it does): after the move, without using an attempt.
+    if (this.config.BERTH_ENGINE === 'swarm' && (await this.tenantMoves.moving(row.tenantId))) {
+      await lock.release();
+      await bull.moveToDelayed(Date.now() + 1000, token);
       throw new DelayedError();
     }
     const steps = this.recorder(bull.data, lock);

@@ -5,6 +5,7 @@ import { EdgeModule } from '../edge/edge.module';
 import { EventsModule } from '../events/events.module';
 import { JobsModule } from '../jobs/jobs.module';
 import { MonitorModule } from '../monitor/monitor.module';
+import { NodesModule } from '../nodes/nodes.module';
 import { RedisModule } from '../redis/redis.module';
 import { SitesModule } from '../sites/sites.module';
 import { TenantsModule } from '../tenants/tenants.module';
@@ -12,7 +13,18 @@ import { SiteWorker } from './site.worker';
 
 /** Runs the jobs: each site job through the site runner, tenant deletions through theirs. */
 @Module({
-  imports: [BackupsModule, DatabaseModule, RedisModule, EdgeModule, EventsModule, JobsModule, SitesModule, TenantsModule, MonitorModule],
+  imports: [
+    BackupsModule,
+    DatabaseModule,
+    RedisModule,
+    EdgeModule,
+    EventsModule,
+    JobsModule,
+    SitesModule,
+    TenantsModule,
+    MonitorModule,
+    NodesModule,
+  ],
   providers: [SiteWorker],
   exports: [SiteWorker],
 })

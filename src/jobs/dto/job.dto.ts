@@ -17,6 +17,9 @@ registerEnumType(JobKind, {
     DELETE_TENANT: { description: 'Deletes a whole tenant and everything of it; its siteId is null' },
     BACKUP: { description: "Takes a backup of the site's database and files" },
     RESTORE: { description: 'Puts a backup back into the site (restoreSite, pushSite), after a checkpoint backup' },
+    MOVE_TENANT: {
+      description: 'Moves a whole tenant to another Swarm node through backup and restore (evacuateNode); its siteId is null',
+    },
   },
 });
 registerEnumType(JobStatus, {
@@ -69,11 +72,11 @@ export class JobStepView {
 export class JobView {
   @Field(() => ID, { description: "The job's id" }) @ApiProperty({ description: "The job's id" }) id!: string;
   @Field(() => ID, { description: 'The tenant it belongs to' }) @ApiProperty({ description: 'The tenant it belongs to' }) tenantId!: string;
-  @Field(() => ID, { nullable: true, description: 'The site it applies to; null for a job of a whole tenant (DELETE_TENANT)' })
+  @Field(() => ID, { nullable: true, description: 'The site it applies to; null for a job of a whole tenant (DELETE_TENANT, MOVE_TENANT)' })
   @ApiPropertyOptional({
     type: String,
     nullable: true,
-    description: 'The site it applies to; null for a job of a whole tenant (DELETE_TENANT)',
+    description: 'The site it applies to; null for a job of a whole tenant (DELETE_TENANT, MOVE_TENANT)',
   })
   siteId!: string | null;
   @Field(() => JobKind, { description: 'What it does' }) @ApiProperty({ enum: JobKind, description: 'What it does' }) kind!: JobKind;

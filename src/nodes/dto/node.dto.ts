@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Field, Float, ID, Int, ObjectType } from '@nestjs/graphql';
 import { GraphQLJSONObject } from '../../common/json.scalar';
+import { JobView } from '../../jobs/dto/job.dto';
 
 @ObjectType('NodeRoom', { description: 'An amount of memory and CPU on a node' })
 export class RoomView {
@@ -78,4 +79,16 @@ export class NodeView {
   @Field(() => Int, { description: 'Sites of those tenants (deleted ones not counted)' })
   @ApiProperty({ description: 'Sites of those tenants (deleted ones not counted)' })
   sites!: number;
+}
+
+/** What an evacuation started: the node (cordoned now) and one MOVE_TENANT job per tenant on it. */
+@ObjectType('NodeEvacuation', { description: 'What an evacuation started: the node, cordoned, and a MOVE_TENANT job per tenant on it' })
+export class NodeEvacuationView {
+  @Field(() => NodeView, { description: 'The node, cordoned: it takes no new tenant' })
+  @ApiProperty({ type: NodeView, description: 'The node, cordoned: it takes no new tenant' })
+  node!: NodeView;
+
+  @Field(() => [JobView], { description: 'One MOVE_TENANT job per tenant on the node (one already under way is reused)' })
+  @ApiProperty({ type: [JobView], description: 'One MOVE_TENANT job per tenant on the node (one already under way is reused)' })
+  jobs!: JobView[];
 }
