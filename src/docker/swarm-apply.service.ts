@@ -111,6 +111,11 @@ export class SwarmApplyService {
     return changes;
   }
 
+  /** Whether a service of that name exists. */
+  async exists(name: string): Promise<boolean> {
+    return (await this.docker.inspectService(name)) !== undefined;
+  }
+
   /** Restarts a service's task (a forced update: the same spec, a new task), as `docker service update --force` does. */
   async restart(name: string): Promise<void> {
     const s = await this.docker.inspectService(name);

@@ -10,9 +10,22 @@ import type { Prisma } from '../generated/prisma/client';
 import { chooseNode, free, tenantReservation, type NodeRoom, type Room } from './placement';
 import type { NodeEvacuationView, NodeView } from './dto/node.dto';
 import { JobsService, toJobView } from '../jobs/jobs.service';
-import type { TenantMoveParams } from './tenant-move.service';
 
 type Tx = Prisma.TransactionClient;
+
+/** What a MOVE_TENANT job row carries; what an attempt decided is added, so the next attempt goes on from there. */
+export interface TenantMoveParams {
+  /** The node the tenant leaves. */
+  fromNodeId: string;
+  /** The admin key that asked. */
+  actorKeyId: string;
+  /** The node the first attempt chose; the tenant's row names it from then on. */
+  toNodeId?: string;
+  /** Each site's checkpoint, taken on the node it leaves (backup ids by site id). */
+  checkpoints?: Record<string, string>;
+  /** The tenant's objects were applied on the new node: no attempt takes a checkpoint any more. */
+  applied?: boolean;
+}
 
 /** Node labels Berth reads and writes (on the Swarm node, so `docker node inspect` shows them too). */
 export const NODE_LABEL = {

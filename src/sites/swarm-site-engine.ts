@@ -114,6 +114,11 @@ export class SwarmSiteEngine extends SiteEngine {
     return changes;
   }
 
+  /** Whether the tenant has its database server (a tenant whose sites were never made has none). */
+  hasDatabaseServer(tenantSlug: string): Promise<boolean> {
+    return this.swarm.exists(this.dbService(tenantSlug));
+  }
+
   /**
    * What a tenant left on a node it moved away from: its tasks' stopped containers (Swarm
    * keeps a few of each service's old tasks), then its volumes. A container still running

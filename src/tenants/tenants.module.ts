@@ -9,15 +9,16 @@ import { NodesModule } from '../nodes/nodes.module';
 import { RedisModule } from '../redis/redis.module';
 import { SitesModule } from '../sites/sites.module';
 import { TenantDeletionService } from './tenant-deletion.service';
+import { TenantMoveService } from './tenant-move.service';
 import { TenantsController } from './tenants.controller';
 import { TenantsResolver } from './tenants.resolver';
 import { TenantsService } from './tenants.service';
 
-/** Tenants and their keys; deleting one deletes its sites first. */
+/** Tenants and their keys; deleting one deletes its sites first; moving one to another Swarm node. */
 @Module({
   imports: [BackupsModule, DatabaseModule, RedisModule, DockerModule, EventsModule, AuthModule, JobsModule, NodesModule, SitesModule],
   controllers: [TenantsController],
-  providers: [TenantsService, TenantsResolver, TenantDeletionService],
-  exports: [TenantDeletionService],
+  providers: [TenantsService, TenantsResolver, TenantDeletionService, TenantMoveService],
+  exports: [TenantDeletionService, TenantMoveService],
 })
 export class TenantsModule {}

@@ -15,7 +15,7 @@ import { SupersededError, supersededBy, supersededDetail } from '../jobs/generat
 import { MonitorService } from '../monitor/monitor.service';
 import { EdgeService } from '../edge/edge.service';
 import { TenantDeletionService } from '../tenants/tenant-deletion.service';
-import { TenantMoveService } from '../nodes/tenant-move.service';
+import { TenantMoveService } from '../tenants/tenant-move.service';
 import { BackupRunner, cloneOf, CONTENT_JOBS } from '../backups/backup-runner.service';
 import { BackupScheduler } from '../backups/backup-scheduler.service';
 

@@ -12,21 +12,7 @@ import { RedisService, type Lock } from '../redis/redis.service';
 import { SitePlanner } from '../sites/site-planner';
 import { SiteRunner } from '../sites/site-runner.service';
 import { SwarmSiteEngine } from '../sites/swarm-site-engine';
-import { NodesService } from './nodes.service';
-
-/** What a MOVE_TENANT job row carries; what an attempt decided is added, so the next attempt goes on from there. */
-export interface TenantMoveParams {
-  /** The node the tenant leaves. */
-  fromNodeId: string;
-  /** The admin key that asked. */
-  actorKeyId: string;
-  /** The node the first attempt chose; the tenant's row names it from then on. */
-  toNodeId?: string;
-  /** Each site's checkpoint, taken on the node it leaves (backup ids by site id). */
-  checkpoints?: Record<string, string>;
-  /** The tenant's objects were applied on the new node: no attempt takes a checkpoint any more. */
-  applied?: boolean;
-}
+import { NodesService, type TenantMoveParams } from '../nodes/nodes.service';
 
 const ACTIVE: JobStatus[] = [JobStatus.QUEUED, JobStatus.RUNNING];
 /** How long a move waits, off the worker, for a site job of the tenant to end before it looks again. */
@@ -201,13 +187,16 @@ export class TenantMoveService {
       }
     }
     const moved = await this.prisma.tenant.findUniqueOrThrow({ where: { id: job.tenantId } });
-    const rootPassword = this.planner.tenantFacts(moved).dbRootPassword;
-    await steps.run(
-      `database server on ${toName}`,
-      (signal) => this.engine.applyTenant(moved.id, this.planner.tenantPlan(moved), signal),
-      (r) => r.join('; ') || 'unchanged',
-    );
-    await steps.run('wait for database server', (signal) => this.engine.waitForDatabase(moved.slug, rootPassword, signal));
+    // A tenant none of whose sites was ever made has no objects: it is only booked elsewhere.
+    if (carried.length > 0 || (await this.engine.hasDatabaseServer(moved.slug))) {
+      const rootPassword = this.planner.tenantFacts(moved).dbRootPassword;
+      await steps.run(
+        `database server on ${toName}`,
+        (signal) => this.engine.applyTenant(moved.id, this.planner.tenantPlan(moved), signal),
+        (r) => r.join('; ') || 'unchanged',
+      );
+      await steps.run('wait for database server', (signal) => this.engine.waitForDatabase(moved.slug, rootPassword, signal));
+    }
     for (const site of carried) await this.backups.moveIn(job, moved, site, checkpoints.get(site.id) as Backup, steps);
     try {
       await steps.run(
@@ -234,9 +223,10 @@ export class TenantMoveService {
     try {
       await this.prisma.tenant.update({ where: { id: job.tenantId }, data: { nodeId: params.fromNodeId } });
       const tenant = await this.prisma.tenant.findUniqueOrThrow({ where: { id: job.tenantId } });
-      await steps.run('move back: database server', (signal) =>
-        this.engine.applyTenant(tenant.id, this.planner.tenantPlan(tenant), signal).then(() => undefined),
-      );
+      if (params.applied && (await this.engine.hasDatabaseServer(tenant.slug)))
+        await steps.run('move back: database server', (signal) =>
+          this.engine.applyTenant(tenant.id, this.planner.tenantPlan(tenant), signal).then(() => undefined),
+        );
       for (const s of sites.filter(carriedOver)) {
         const site = await this.prisma.site.findUniqueOrThrow({ where: { id: s.id } });
         await this.runner.converge({ ...job, siteId: site.id, generation: site.generation }, tenant, site, steps);
