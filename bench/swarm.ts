@@ -8,7 +8,13 @@
  *     through the edge service and checked there (work a single engine without an edge does
  *     not do: labelled);
  *  3. a worker node killed: the time until every site of its tenants is DOWN (goal 30 s), and
- *     after it is started again, until they are all UP, with the sites on other nodes watched.
+ *     after it is started again, until they are all UP, with the sites on other nodes watched;
+ *  4. the reconciler's pass as the cluster grows to BENCH_SWARM_RECONCILE_SIZES sites (default
+ *     100, 300 and 1,000) over 10 tenants: each site is stopped as soon as it is asked for, so
+ *     its service has no task (a thousand running sites do not fit on this machine; a pass
+ *     reads services, not tasks); at each size, the mean of 5 passes and its cost per service.
+ *
+ * BENCH_SWARM_PHASES (default "provision,failure,reconcile") runs some of them.
  *
  * Both use the real MariaDB image and Berth's stand-in WordPress image (berth/stub-wordpress: the
  * real one would be loaded into three nodes by `docker save | docker load`); the figures say so.
@@ -34,6 +40,8 @@ const EDGE = process.env.BERTH_EDGE_ADDRESS as string;
 const SITE_RESOURCES = { memoryMb: 128, cpus: 0.1 };
 const TENANT = { maxMemoryMb: 256, maxCpus: 0.1, maxSites: 10 };
 const METRICS_TOKEN = randomBytes(16).toString('hex');
+const PHASES = new Set((process.env.BENCH_SWARM_PHASES ?? 'provision,failure,reconcile').split(','));
+const RECONCILE_SIZES = (process.env.BENCH_SWARM_RECONCILE_SIZES ?? '100,300,1000').split(',').map(Number);
 const log = (m: string) => console.error(`[bench:swarm] ${m}`);
 
 /** The mean of Berth's completed reconciler passes so far (from its metrics), and how many. */
@@ -164,14 +172,107 @@ async function until(check: () => Promise<boolean>, limitS: number): Promise<num
   return undefined;
 }
 
-async function main(): Promise<void> {
-  mkdirSync(OUT, { recursive: true });
-  if (!MANAGER || !EDGE) throw new Error('BERTH_SWARM_MANAGER and BERTH_EDGE_ADDRESS are not set: run bench/swarm.sh');
-  const host = new Docker({ socketPath: '/var/run/docker.sock' });
-  const manager = new Docker({ host: new URL(MANAGER.replace(/^tcp:/, 'http:')).hostname, port: 2375 });
-  const machine = await machineInfo(host);
-  const phases: Phase[] = [];
+/** Berth's settings on the local cluster (its manager, the nodes' engines, the edge service). */
+const onSwarm = () => ({
+  BERTH_ENGINE: 'swarm',
+  DOCKER_HOST: MANAGER,
+  BERTH_SWARM_NODE_ENGINE: 'tcp://{address}:2375',
+  BERTH_EDGE_ADMIN_URL: `http://${EDGE}:2019`,
+  BERTH_EDGE_ADMIN_LISTEN: ':2019',
+  BERTH_EDGE_ADDRESS: EDGE,
+  BERTH_EDGE_HTTP_PORT: '80',
+  BERTH_EDGE_HTTPS_PORT: '443',
+  BERTH_TLS: 'off',
+});
 
+/** Sets what Berth may book on every node (node labels berth.memory-mb and berth.cpus). */
+async function bookable(manager: Docker, memoryMb: number, cpus: number): Promise<void> {
+  for (const n of await manager.listNodes()) {
+    const node = manager.getNode(n.ID);
+    const info = await node.inspect();
+    await node.update({
+      _query: { version: info.Version.Index },
+      _body: { ...info.Spec, Labels: { ...(info.Spec.Labels ?? {}), 'berth.memory-mb': String(memoryMb), 'berth.cpus': String(cpus) } },
+    });
+  }
+}
+
+/** 4. The reconciler's pass at each of RECONCILE_SIZES sites (stopped: services without a task). */
+async function reconcileAtScale(manager: Docker): Promise<Record<string, unknown>[]> {
+  // Berth books each site at its limits; a service without a task reserves nothing in Swarm.
+  await bookable(manager, 10_000_000, 100_000);
+  const b = await berth('scale', {
+    ...onSwarm(),
+    BERTH_SUBNET_POOL: '10.93.0.0/16',
+    BERTH_RECONCILE_INTERVAL_MS: '3000',
+    BERTH_RATE_LIMIT_PER_MINUTE: '0',
+  });
+  const instance = { filters: { label: ['berth.instance=benchscale'] } };
+  const results: Record<string, unknown>[] = [];
+  try {
+    const tenants: { key: string }[] = [];
+    for (let i = 0; i < 10; i++) {
+      const slug = `r${i}-${randomBytes(3).toString('hex')}`;
+      const t = await b.api.must('POST', '/v1/tenants', ADMIN_KEY, {
+        slug,
+        name: slug,
+        contactEmail: `ops@${slug}.example`,
+        maxSites: 1000,
+        maxMemoryMb: 128,
+        maxCpus: 0.1,
+      });
+      tenants.push({ key: (await b.api.must('POST', `/v1/tenants/${t.body.id}/api-keys`, ADMIN_KEY, {})).body.key });
+    }
+    const active = async () =>
+      (await b.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM "Job" WHERE status IN ('QUEUED', 'RUNNING')`)).rows[0].n;
+    const repairs = async () => (await b.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM "Job" WHERE kind = 'REPAIR'`)).rows[0].n;
+    let made = 0;
+    for (const size of RECONCILE_SIZES) {
+      const t0 = Date.now();
+      while (made < size) {
+        const batch = Array.from({ length: Math.min(25, size - made) }, (_, i) => made + i);
+        await Promise.all(
+          batch.map(async (i) => {
+            const key = tenants[i % tenants.length].key;
+            const site = await b.api.must('POST', '/v1/sites', key, { name: `site${i}`, resources: SITE_RESOURCES });
+            await b.api.must('POST', `/v1/sites/${site.body.site.id}/stop`, key);
+          }),
+        );
+        made += batch.length;
+        while ((await active()) > 100) await sleep(1000);
+      }
+      while ((await active()) > 0) await sleep(1000);
+      const services = (await manager.listServices(instance)).length;
+      log(`reconciler at ${size} sites: ${services} services made in ${round((Date.now() - t0) / 1000)} s`);
+      const before = await reconcilePasses(b.api);
+      const repairsBefore = await repairs();
+      while ((await reconcilePasses(b.api)).passes < before.passes + 5) await sleep(500);
+      const after = await reconcilePasses(b.api);
+      const meanMs = round((after.meanMs * after.passes - before.meanMs * before.passes) / (after.passes - before.passes), 1);
+      const result = {
+        sites: size,
+        services,
+        passes: after.passes - before.passes,
+        meanMsPerPass: meanMs,
+        msPerService: round(meanMs / services, 2),
+        repairsEnqueued: (await repairs()) - repairsBefore,
+      };
+      log(`reconciler: ${JSON.stringify(result)}`);
+      results.push(result);
+    }
+  } finally {
+    await b.p.stop();
+    await b.db.end();
+  }
+  return results;
+}
+
+/** Phases 1 to 3: the same sites on the single engine and on the cluster, then a node killed (if asked for). */
+async function provisionAndFail(
+  host: Docker,
+  manager: Docker,
+  phases: Phase[],
+): Promise<{ failure?: Record<string, unknown>; reconcile?: Record<string, unknown> }> {
   // 1. The single engine.
   log('single engine: provisioning');
   await removeLabelled(host, ['berth.instance=benchsingle']);
@@ -191,28 +292,9 @@ async function main(): Promise<void> {
 
   // 2. The Swarm: room for every tenant (Berth books a database server and one site at the
   // ceiling per tenant: 512 MiB, 0.2 CPU), spread by the most free room.
-  for (const n of await manager.listNodes()) {
-    const node = manager.getNode(n.ID);
-    const info = await node.inspect();
-    await node.update({
-      _query: { version: info.Version.Index },
-      _body: { ...info.Spec, Labels: { ...(info.Spec.Labels ?? {}), 'berth.memory-mb': '4000', 'berth.cpus': '2' } },
-    });
-  }
+  await bookable(manager, 4000, 2);
   log('swarm: provisioning');
-  const swarm = await berth('swarm', {
-    BERTH_ENGINE: 'swarm',
-    DOCKER_HOST: MANAGER,
-    BERTH_SWARM_NODE_ENGINE: 'tcp://{address}:2375',
-    BERTH_EDGE_ADMIN_URL: `http://${EDGE}:2019`,
-    BERTH_EDGE_ADMIN_LISTEN: ':2019',
-    BERTH_EDGE_ADDRESS: EDGE,
-    BERTH_EDGE_HTTP_PORT: '80',
-    BERTH_EDGE_HTTPS_PORT: '443',
-    BERTH_TLS: 'off',
-    BERTH_SUBNET_POOL: '10.95.0.0/16',
-    BERTH_RECONCILE_INTERVAL_MS: '2000',
-  });
+  const swarm = await berth('swarm', { ...onSwarm(), BERTH_SUBNET_POOL: '10.95.0.0/16', BERTH_RECONCILE_INTERVAL_MS: '2000' });
   let failure: Record<string, unknown> | undefined;
   let reconcile: Record<string, unknown> | undefined;
   try {
@@ -229,6 +311,7 @@ async function main(): Promise<void> {
     };
     log(`reconciler: ${JSON.stringify(reconcile)}`);
 
+    if (!PHASES.has('failure')) return { reconcile };
     // 3. A worker node with tenants dies, and comes back.
     const nodes = (await swarm.api.must('GET', '/v1/nodes', ADMIN_KEY)).body as {
       id: string;
@@ -264,6 +347,19 @@ async function main(): Promise<void> {
     await swarm.db.end();
   }
 
+  return { failure, reconcile };
+}
+
+async function main(): Promise<void> {
+  mkdirSync(OUT, { recursive: true });
+  if (!MANAGER || !EDGE) throw new Error('BERTH_SWARM_MANAGER and BERTH_EDGE_ADDRESS are not set: run bench/swarm.sh');
+  const host = new Docker({ socketPath: '/var/run/docker.sock' });
+  const manager = new Docker({ host: new URL(MANAGER.replace(/^tcp:/, 'http:')).hostname, port: 2375 });
+  const machine = await machineInfo(host);
+
+  const phases: Phase[] = [];
+  const later = PHASES.has('provision') ? await provisionAndFail(host, manager, phases) : {};
+  const scale = PHASES.has('reconcile') ? await reconcileAtScale(manager) : undefined;
   const [s, w] = phases;
   const report = {
     when: new Date().toISOString(),
@@ -271,9 +367,11 @@ async function main(): Promise<void> {
     images: 'berth/mariadb:10.11 (real) and berth/stub-wordpress (stand-in WordPress)',
     phases,
     swarmThroughputVsSingle: w && s ? round(w.sitesPerMinute / s.sitesPerMinute, 2) : undefined,
-    nodeFailure: failure,
-    // Wall time of a pass (its list calls to the manager included), at this cluster's size, not 1,000 services.
-    reconcilePass: reconcile,
+    nodeFailure: later.failure,
+    // Wall time of a pass (its list calls to the manager included), at the provisioning phase's size.
+    reconcilePass: later.reconcile,
+    // The same, as the cluster grows (stopped sites: services without a task).
+    reconcileAtScale: scale,
   };
   console.log(JSON.stringify(report, null, 2));
 }
