@@ -9,6 +9,7 @@ import { EventsService } from '../events/events.service';
 import { JobsService } from '../jobs/jobs.service';
 import { StepRecorder } from '../jobs/step-recorder';
 import { RedisService, type Lock } from '../redis/redis.service';
+import { names } from '../sites/site-plan';
 import { SitePlanner } from '../sites/site-planner';
 import { SiteRunner } from '../sites/site-runner.service';
 import { SwarmSiteEngine } from '../sites/swarm-site-engine';
@@ -177,6 +178,12 @@ export class TenantMoveService {
         checkpoints.set(site.id, cp);
         await this.saveParams(job.id, { checkpoints: Object.fromEntries([...checkpoints].map(([id, b]) => [id, b.id])) });
       }
+      // The sites not carried (not made yet, or on their way out) must not run on the old node
+      // either, or it could not be cleared: their next job makes (or removes) them.
+      for (const site of sites.filter((s) => !carriedOver(s)))
+        await steps.run(`stop ${site.name}`, (signal) =>
+          this.engine.stopWordPress(names.wpContainer(this.config.BERTH_INSTANCE, tenant.slug, site.name), signal).then(() => undefined),
+        );
       await this.saveParams(job.id, { applied: true });
     } else {
       for (const site of carried) {

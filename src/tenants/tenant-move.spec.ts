@@ -88,6 +88,7 @@ function world(opts: { failMoveIn?: string; failClear?: boolean; noRoom?: boolea
   };
   const engine = {
     hasDatabaseServer: async () => true,
+    stopWordPress: async (service: string) => void log.push(`stop ${service}`),
     applyTenant: async () => (log.push(`database server on ${tenant.nodeId}`), []),
     waitForDatabase: async () => undefined,
     clearNode: async (_slug: string, node: string) => {
@@ -112,7 +113,7 @@ function world(opts: { failMoveIn?: string; failClear?: boolean; noRoom?: boolea
   };
   const planner = { tenantFacts: () => ({ dbRootPassword: 'root' }), tenantPlan: () => ({ networks: [], volumes: [], containers: [] }) };
   const service = new TenantMoveService(
-    { BERTH_STEP_TIMEOUT_MS: 10_000, BERTH_LOCK_TTL_MS: 10_000 } as never,
+    { BERTH_STEP_TIMEOUT_MS: 10_000, BERTH_LOCK_TTL_MS: 10_000, BERTH_INSTANCE: 'default' } as never,
     prisma as never,
     redis as never,
     jobs as never,
@@ -137,6 +138,7 @@ describe('TenantMoveService', () => {
       // The site not made yet is not carried: its own job makes it on the new node.
       'checkpoint blog on n1',
       'checkpoint shop on n1',
+      'stop wp_acme_new',
       'database server on n2',
       'move blog in on n2',
       'move shop in on n2',
