@@ -23,6 +23,8 @@ export interface BackupTarget extends ContentPlaces {
   /** The site's WordPress container (or service) by name, its files volume, and the image a helper runs. */
   wpName: string;
   volume: string;
+  /** What the volume is labelled with, should a restore have to make it (a stopped Swarm site on a new node). */
+  volumeLabels: Record<string, string>;
   image: string;
 }
 
@@ -103,7 +105,9 @@ export class BackupEngine {
       if (info && !mount) throw new Error(`the site's volume ${t.volume} is not mounted in ${t.wpName}`);
       const files = async (dir: string, s: AbortSignal) => {
         if (t.wp && mount) return this.extract(await t.wp.docker.getArchive(t.wp.container, mount.Destination), dir, s);
-        await this.helper(t, t.image, 'true', s, async (helper) => this.extract(await t.volumes.getArchive(helper, HELPER_MOUNT), dir, s));
+        await this.helper(t, t.image, 'true', s, {
+          after: async (helper) => this.extract(await t.volumes.getArchive(helper, HELPER_MOUNT), dir, s),
+        });
       };
       // The dump and the files at once (two containers, two streams to disk): each is
       // consistent on its own, and the nearer in time the better.
@@ -192,29 +196,42 @@ export class BackupEngine {
     // The snapshot's files are flowing before the volume is emptied: one that cannot be read changes nothing.
     const tar = await this.restic.openDump(snapshotId, FILES_PATH, signal);
     try {
-      await this.helper(t, image, 'find "$0" -mindepth 1 -maxdepth 1 -exec rm -rf {} +', signal, async (helper) => {
-        await Promise.all([t.volumes.putArchive(helper, '/', tar.stream), tar.done]);
+      await this.helper(t, image, 'find "$0" -mindepth 1 -maxdepth 1 -exec rm -rf {} +', signal, {
+        writes: true,
+        after: async (helper) => {
+          await Promise.all([t.volumes.putArchive(helper, '/', tar.stream), tar.done]);
+        },
       });
     } finally {
       tar.stop();
     }
     // Another site's files (a clone's, a push's) hold that site's keys and salts: with them,
     // a login cookie of one would be valid on the other.
-    if (opts.freshKeys) await this.helper(t, image, FRESH_KEYS, signal);
+    if (opts.freshKeys) await this.helper(t, image, FRESH_KEYS, signal, { writes: true });
   }
 
   /**
    * Runs `script` (`$0` is the volume's folder) in a short-lived container of the site's
    * image with the site's volume, then `after` on the stopped container (an extraction).
+   * The volume must be there to be read; one that `writes` fills is made (labelled as the
+   * site's) when missing: on a Swarm, a stopped site's volume on a new node is made by no task.
+   * The image is brought onto that engine (a node that never ran the site has not got it).
    */
   private async helper(
     t: BackupTarget,
     image: string,
     script: string,
     signal: AbortSignal,
-    after?: (container: string) => Promise<void>,
+    opts: { writes?: boolean; after?: (container: string) => Promise<void> } = {},
   ): Promise<void> {
     const docker = t.volumes;
+    if (!(await docker.inspectVolume(t.volume))) {
+      if (!opts.writes) throw new Error(`the site's volume ${t.volume} is not on the engine of its tenant's node`);
+      await docker.createVolume(t.volume, t.volumeLabels);
+    }
+    const missing = await docker.ensureImage(image);
+    if (missing) throw new Error(`image ${image} is not on the engine holding the site's volume: ${missing}`);
+    signal.throwIfAborted();
     const name = `${t.wpName}_restore`;
     // One an interrupted attempt left behind.
     await docker.removeContainer(name);
@@ -247,7 +264,7 @@ export class BackupEngine {
       const code = await Promise.race([docker.waitContainer(helper), aborted(signal)]);
       if (code !== 0) throw new Error(`${script.split(' ')[0]} on the site's volume failed (exit ${code})`);
       signal.throwIfAborted();
-      await after?.(helper);
+      await opts.after?.(helper);
     } finally {
       await docker.removeContainer(helper);
     }

@@ -6,7 +6,7 @@ import type { Backup, Job, Prisma, Site, Tenant } from '../generated/prisma/clie
 import { BackupKind, BackupStatus, DesiredState, JobKind, JobStatus, SiteStatus } from '../generated/prisma/enums';
 import type { StepRecorder } from '../jobs/step-recorder';
 import { SiteEngine } from '../sites/site-engine';
-import { names } from '../sites/site-plan';
+import { names, siteVolumeLabels } from '../sites/site-plan';
 import { SitePlanner } from '../sites/site-planner';
 import { RolledBackError, SiteRunner } from '../sites/site-runner.service';
 import { SiteStatusWriter } from '../sites/site-status';
@@ -87,13 +87,19 @@ export class BackupRunner {
   /**
    * The site's retention policy over its scheduled backups and restores' checkpoints (manual
    * backups stay until deleted): the snapshots it no longer keeps are forgotten by id, their
-   * rows DELETED. A backup some restore is about to use is spared.
+   * rows DELETED. A backup some restore is about to use, or a tenant's move, is spared.
    */
   private async applyRetention(site: Site, signal: AbortSignal): Promise<number> {
     const rows = await this.prisma.backup.findMany({
       where: { siteId: site.id, status: BackupStatus.SUCCEEDED, kind: { in: [BackupKind.SCHEDULED, BackupKind.CHECKPOINT] } },
-      select: { id: true, createdAt: true, snapshotId: true },
+      select: { id: true, createdAt: true, snapshotId: true, jobId: true },
     });
+    // A tenant's move under way puts its checkpoints back on the new node, or moves back with them.
+    const moves = await this.prisma.job.findMany({
+      where: { tenantId: site.tenantId, kind: JobKind.MOVE_TENANT, status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } },
+      select: { id: true },
+    });
+    const moving = new Set(moves.map((j) => j.id));
     const restoring = await this.prisma.job.findMany({
       where: { siteId: site.id, kind: JobKind.RESTORE, status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } },
       select: { params: true },
@@ -105,7 +111,9 @@ export class BackupRunner {
         return p.checkpointId ? [p.backupId, p.checkpointId] : [p.backupId];
       }),
     );
-    const forget = toForget(rows, { keepDaily: site.backupKeepDaily, keepWeekly: site.backupKeepWeekly }).filter((b) => !spared.has(b.id));
+    const forget = toForget(rows, { keepDaily: site.backupKeepDaily, keepWeekly: site.backupKeepWeekly }).filter(
+      (b) => !spared.has(b.id) && !(b.jobId && moving.has(b.jobId)),
+    );
     if (!forget.length) return 0;
     await this.restic.forget(
       forget.flatMap((b) => (b.snapshotId ? [b.snapshotId] : [])),
@@ -225,7 +233,9 @@ export class BackupRunner {
     if (backup.status !== BackupStatus.SUCCEEDED || !backup.snapshotId)
       throw new Error(`backup ${backup.id} of site ${origin.siteId} is ${backup.status.toLowerCase()}: nothing to copy`);
     await this.status.set(site, { status: SiteStatus.PROVISIONING }, job.generation);
-    const status = await this.rebuild(job, tenant, site, backup, steps, 'copy database and files from backup', job.generation);
+    const placed = await this.runner.placeObjects(tenant, site, steps);
+    await this.putBack(tenant, placed.site, backup, [...BACKUP_PARTS], steps, 'copy database and files from backup', job.generation);
+    const status = await this.bringUp(job, tenant, site.id, backup, [...BACKUP_PARTS], steps, job.generation);
     await this.events.record({
       tenantId: site.tenantId,
       siteId: site.id,
@@ -234,13 +244,6 @@ export class BackupRunner {
       data: { jobId: job.id, sourceSiteId: origin.siteId, backupId: backup.id },
     });
     return status;
-  }
-
-  /** The site's objects made (where its tenant now lives), a backup's database and files put back, and the site brought up. */
-  private async rebuild(job: Job, tenant: Tenant, site: Site, from: Backup, steps: StepRecorder, step: string, generation?: number) {
-    const placed = await this.runner.placeObjects(tenant, site, steps);
-    await this.putBack(tenant, placed.site, from, [...BACKUP_PARTS], steps, step, generation);
-    return this.bringUp(job, tenant, site.id, from, [...BACKUP_PARTS], steps, generation);
   }
 
   /**
@@ -271,12 +274,19 @@ export class BackupRunner {
   }
 
   /**
-   * A tenant's move, second half, for one site: its objects made on the tenant's (new) node,
-   * the checkpoint put back, and the site brought up as its row says (domains, URL, state).
+   * A tenant's move, second half, for one site: its objects made on the tenant's (new) node and
+   * the checkpoint put back there. WordPress is left stopped: nothing writes on the new node
+   * until every site of the tenant is in (`bringUpMoved`), so a move back loses nothing.
    */
-  async moveIn(job: Job, tenant: Tenant, site: Site, checkpoint: Backup, steps: StepRecorder): Promise<SiteStatus> {
+  async putBackForMove(job: Job, tenant: Tenant, site: Site, checkpoint: Backup, steps: StepRecorder): Promise<void> {
     const fresh = await this.prisma.site.findUniqueOrThrow({ where: { id: site.id } });
-    return this.rebuild({ ...job, siteId: site.id }, tenant, fresh, checkpoint, steps, `put ${site.name} back`);
+    const placed = await this.runner.placeObjects(tenant, fresh, steps);
+    await this.putBack(tenant, placed.site, checkpoint, [...BACKUP_PARTS], steps, `put ${site.name} back`);
+  }
+
+  /** A tenant's move, last half, for one site: brought up on its new node as its row says (domains, URL, state), and checked. */
+  bringUpMoved(job: Job, tenant: Tenant, site: Site, checkpoint: Backup, steps: StepRecorder): Promise<SiteStatus> {
+    return this.bringUp({ ...job, siteId: site.id }, tenant, site.id, checkpoint, [...BACKUP_PARTS], steps);
   }
 
   private async checkpoint(job: Job, params: RestoreJobParams, tenant: Tenant, site: Site, steps: StepRecorder): Promise<Backup> {
@@ -409,6 +419,7 @@ export class BackupRunner {
       dbName: site.dbName,
       wpName: names.wpContainer(instance, tenant.slug, site.name),
       volume: names.siteVolume(instance, tenant.slug, site.name),
+      volumeLabels: siteVolumeLabels(instance, tenant.slug, site),
       image: this.image(site),
     };
   }

@@ -362,8 +362,11 @@ export class BackupsService {
     if (backup.status === BackupStatus.PENDING)
       throw new BerthError(ErrorCode.BACKUP_NOT_AVAILABLE, `Backup ${id} is still being taken; cancel its job ${backup.jobId} instead`);
     if (backup.status === BackupStatus.DELETED) return toBackupView(backup);
-    if (await this.inUse(backup.id))
-      throw new BerthError(ErrorCode.SITE_BUSY, `Backup ${id} is being restored; delete it once the restore has finished`);
+    if (await this.inUse(backup))
+      throw new BerthError(
+        ErrorCode.SITE_BUSY,
+        `Backup ${id} is in use by a restore or a tenant's move; delete it once that job has finished`,
+      );
     if (backup.snapshotId)
       await this.restic.forget([backup.snapshotId]).catch((e: Error) => {
         if (/already locked/.test(e.message))
@@ -385,12 +388,16 @@ export class BackupsService {
     return toBackupView(deleted);
   }
 
-  private async inUse(backupId: string): Promise<boolean> {
+  /** A restore is about to put it back (or roll back to it), or it is the checkpoint of a tenant's move under way. */
+  private async inUse(backup: { id: string; jobId: string | null }): Promise<boolean> {
     const active: Job[] = await this.prisma.job.findMany({
       where: {
-        kind: JobKind.RESTORE,
         status: { in: ['QUEUED', 'RUNNING'] },
-        OR: [{ params: { path: ['backupId'], equals: backupId } }, { params: { path: ['checkpointId'], equals: backupId } }],
+        OR: [
+          { kind: JobKind.RESTORE, params: { path: ['backupId'], equals: backup.id } },
+          { kind: JobKind.RESTORE, params: { path: ['checkpointId'], equals: backup.id } },
+          ...(backup.jobId ? [{ kind: JobKind.MOVE_TENANT, id: backup.jobId }] : []),
+        ],
       },
       take: 1,
     });

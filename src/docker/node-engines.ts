@@ -52,13 +52,14 @@ export class NodeEngines {
   /**
    * Waits (up to `timeoutMs`) until `service` has a running task, and returns where: a task
    * is scheduled, its image found and its container started a moment after the service is
-   * created or updated. A task that failed says why when time runs out.
+   * created or updated. A task that failed says why when time runs out. With `onNode`, only a
+   * task on that node counts (a service just moved may still have its old task running elsewhere).
    */
-  async runningTask(service: string, timeoutMs: number, signal?: AbortSignal): Promise<RunningTask> {
+  async runningTask(service: string, timeoutMs: number, signal?: AbortSignal, onNode?: string): Promise<RunningTask> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       signal?.throwIfAborted();
-      const { task, last } = await this.look(service);
+      const { task, last } = await this.look(service, onNode);
       if (task) return task;
       if (Date.now() > deadline) throw new Error(`service ${service} has no running task after ${timeoutMs} ms (${last})`);
       await delay(300, undefined, { signal });
@@ -66,16 +67,17 @@ export class NodeEngines {
   }
 
   /** The service's running task now, if it has one (none: stopped, or between tasks). */
-  async runningTaskNow(service: string): Promise<RunningTask | undefined> {
-    return (await this.look(service)).task;
+  async runningTaskNow(service: string, onNode?: string): Promise<RunningTask | undefined> {
+    return (await this.look(service, onNode)).task;
   }
 
-  private async look(service: string): Promise<{ task?: RunningTask; last: string }> {
-    const tasks = await this.manager.serviceTasks(service);
+  private async look(service: string, onNode?: string): Promise<{ task?: RunningTask; last: string }> {
+    const tasks = (await this.manager.serviceTasks(service)).filter((t) => !onNode || t.NodeID === onNode);
     const task = tasks.find((t) => t.DesiredState === 'running' && t.Status.State === 'running');
     const container = task?.Status.ContainerStatus?.ContainerID;
     if (task?.NodeID && container) return { task: { nodeId: task.NodeID, engine: await this.of(task.NodeID), container }, last: 'running' };
     const newest = tasks[0];
-    return { last: newest ? `task ${newest.Status.State}${newest.Status.Err ? `: ${newest.Status.Err}` : ''}` : 'no task yet' };
+    const none = onNode ? `no task on node ${onNode} yet` : 'no task yet';
+    return { last: newest ? `task ${newest.Status.State}${newest.Status.Err ? `: ${newest.Status.Err}` : ''}` : none };
   }
 }

@@ -8,16 +8,12 @@ export interface StepRecorderOptions {
   stopGraceMs?: number;
 }
 
+/** How long a job's step told to stop (timeout, lost lock) may take to stop before its attempt ends without it. */
+export const STOP_GRACE_MS = 10_000;
+
 /** A step that ran out of time; its signal was aborted with this error. */
 export class StepTimeoutError extends Error {}
 
-/**
- * Runs named steps with a timeout each, recording their outcome for the job's view. Each
- * step gets an AbortSignal: on timeout (or when the job's signal aborts) it is aborted, and
- * run() waits up to stopGraceMs for the step to stop before it throws, so the next attempt
- * does not start beside it. A step that does not stop even then is kept in {@link idle}, for
- * the worker to hold the site's lock until it has.
- */
 /** Errors a checkpoint threw: the job stops between steps, and running steps beside it may finish. */
 const BETWEEN_STEPS = new WeakSet<object>();
 
@@ -26,6 +22,13 @@ interface Held {
   first?: { error: unknown };
 }
 
+/**
+ * Runs named steps with a timeout each, recording their outcome for the job's view. Each
+ * step gets an AbortSignal: on timeout (or when the job's signal aborts) it is aborted, and
+ * run() waits up to stopGraceMs for the step to stop before it throws, so the next attempt
+ * does not start beside it. A step that does not stop even then is kept in {@link idle}, for
+ * the worker to hold the site's lock until it has.
+ */
 export class StepRecorder {
   readonly steps: StepRecord[] = [];
   /** Set on a branch of together(). */

@@ -23,8 +23,16 @@ export interface TenantMoveParams {
   toNodeId?: string;
   /** Each site's checkpoint, taken on the node it leaves (backup ids by site id). */
   checkpoints?: Record<string, string>;
-  /** The tenant's objects were applied on the new node: no attempt takes a checkpoint any more. */
+  /** The tenant's objects are being made on the new node: no attempt takes a checkpoint any more. */
   applied?: boolean;
+  /** The sites whose checkpoint is put back on the new node (WordPress still stopped there). */
+  putBack?: string[];
+  /** Every site's content is on the new node: from here the move goes on, never back. */
+  committed?: boolean;
+  /** The old node was cleared: only the job's end is left to record. */
+  cleared?: boolean;
+  /** Why the move failed, once moving the tenant back has begun: a later attempt goes on moving it back. */
+  movingBack?: string;
 }
 
 /** Node labels Berth reads and writes (on the Swarm node, so `docker node inspect` shows them too). */
@@ -38,6 +46,8 @@ export const NODE_LABEL = {
 
 /** A serialisation point for placements, so two tenants created at once never book the same room. */
 const PLACEMENT_LOCK = 0x6265_7274; // "bert"
+/** And for evacuations, so two at once never start two moves of one tenant. */
+const EVACUATION_LOCK = 0x6576_6163; // "evac"
 
 interface Booked {
   reserved: Room;
@@ -107,6 +117,7 @@ export class NodesService {
       );
     await this.setCordoned(actor, id, true);
     const jobs = await this.prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${EVACUATION_LOCK}::bigint)`;
       const tenants = await tx.tenant.findMany({
         where: { nodeId: id, status: { not: TenantStatus.DELETING } },
         select: { id: true, slug: true },

@@ -112,9 +112,12 @@ export class ReconcilerService {
       const sites = (await sitesToReconcile(this.prisma)).filter(engine.reachable);
       const active = await this.prisma.job.findMany({
         where: { status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } },
-        select: { siteId: true, params: true },
+        select: { siteId: true, tenantId: true, params: true },
       });
       const busy = new Set(active.map((j) => j.siteId));
+      // A job of a whole tenant (a move to another node, a deletion) owns all of its sites:
+      // a repair meanwhile would make them where the tenant is not (yet, or any more).
+      const busyTenants = new Set(active.filter((j) => !j.siteId).map((j) => j.tenantId));
       const failures = await this.unresolvedRolloutFailures();
       const fingerprint = this.planner.settingsFingerprint;
       const halt = failures.find((f) => f.rollout === fingerprint);
@@ -127,7 +130,7 @@ export class ReconcilerService {
         halted: !!halt,
       };
       const repaired = await reconcileSites(
-        sites.filter((s) => !busy.has(s.id)),
+        sites.filter((s) => !busy.has(s.id) && !busyTenants.has(s.tenantId)),
         engine.seen,
         rollout,
         this.passPorts(seenSince),

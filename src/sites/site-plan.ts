@@ -94,7 +94,12 @@ function hardening(caps: string[], pidsLimit: number, memoryMb: number, cpus: nu
 // Docker objects' names live with the Docker layer (the edge names WordPress services too).
 export { DEFAULT_INSTANCE, namePrefix, names, outdatedNames } from '../docker/object-names';
 
-function labels(s: PlanSettings, tenant: string, role: string, site?: SiteFacts): Record<string, string> {
+function labels(
+  s: Pick<PlanSettings, 'instance'>,
+  tenant: string,
+  role: string,
+  site?: Pick<SiteFacts, 'name' | 'id'>,
+): Record<string, string> {
   return {
     [LABEL.managedBy]: MANAGED_BY,
     [LABEL.instance]: s.instance,
@@ -102,6 +107,11 @@ function labels(s: PlanSettings, tenant: string, role: string, site?: SiteFacts)
     ...(site ? { [LABEL.site]: site.name, [LABEL.siteId]: site.id } : {}),
     [LABEL.role]: role,
   };
+}
+
+/** A site's files volume's labels (a restore that must make the volume, where Swarm has not yet, gives it these). */
+export function siteVolumeLabels(instance: string, tenantSlug: string, site: Pick<SiteFacts, 'name' | 'id'>): Record<string, string> {
+  return labels({ instance }, tenantSlug, 'volume', site);
 }
 
 /**

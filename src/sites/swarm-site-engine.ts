@@ -151,6 +151,8 @@ export class SwarmSiteEngine extends SiteEngine {
   async waitForDatabase(tenantSlug: string, rootPassword: string, signal: AbortSignal): Promise<void> {
     const service = this.dbService(tenantSlug);
     const timeoutMs = this.config.BERTH_STEP_TIMEOUT_MS;
+    // The task on the tenant's node: one just moved there may still have its old task running elsewhere.
+    const node = await this.nodeOf({ slug: tenantSlug });
     await waitUntilReady(
       {
         name: service,
@@ -158,7 +160,7 @@ export class SwarmSiteEngine extends SiteEngine {
         address: () => Promise.reject(new UnreachableError('a tenant network is reached only from inside the Swarm')),
         port: DB_PORT,
         viaExec: async () => {
-          const task = await this.nodes.runningTask(service, timeoutMs, signal);
+          const task = await this.nodes.runningTask(service, timeoutMs, signal, node);
           await runSql(task.engine, task.container, rootPassword, 'SELECT 1', signal);
         },
         intervalMs: { tcp: 250, exec: 1000 },
@@ -169,7 +171,8 @@ export class SwarmSiteEngine extends SiteEngine {
   }
 
   async runSql(tenantSlug: string, rootPassword: string, sql: string, signal: AbortSignal): Promise<void> {
-    const task = await this.nodes.runningTask(this.dbService(tenantSlug), this.config.BERTH_STEP_TIMEOUT_MS, signal);
+    const node = await this.nodeOf({ slug: tenantSlug });
+    const task = await this.nodes.runningTask(this.dbService(tenantSlug), this.config.BERTH_STEP_TIMEOUT_MS, signal, node);
     await runSql(task.engine, task.container, rootPassword, sql, signal);
   }
 
@@ -220,8 +223,9 @@ export class SwarmSiteEngine extends SiteEngine {
   /** The database server's running task, WordPress's if it runs, and the engine of the tenant's node (its volumes). */
   async contentPlaces(tenant: Pick<Tenant, 'slug' | 'nodeId'>, siteName: string, signal: AbortSignal): Promise<ContentPlaces> {
     if (!tenant.nodeId) throw new Error(`tenant ${tenant.slug} has no node: it was made before Berth ran on this Swarm`);
-    const db = await this.nodes.runningTask(this.dbService(tenant.slug), this.config.BERTH_STEP_TIMEOUT_MS, signal);
-    const wp = await this.nodes.runningTaskNow(names.wpContainer(this.config.BERTH_INSTANCE, tenant.slug, siteName));
+    // Only tasks on the tenant's node: while a tenant moves, its old node's (or new node's) are not its content.
+    const db = await this.nodes.runningTask(this.dbService(tenant.slug), this.config.BERTH_STEP_TIMEOUT_MS, signal, tenant.nodeId);
+    const wp = await this.nodes.runningTaskNow(names.wpContainer(this.config.BERTH_INSTANCE, tenant.slug, siteName), tenant.nodeId);
     return {
       db: { docker: db.engine, container: db.container },
       wp: wp && { docker: wp.engine, container: wp.container },
@@ -252,7 +256,7 @@ export class SwarmSiteEngine extends SiteEngine {
     };
   }
 
-  private async nodeOf(where: { id: string }): Promise<string> {
+  private async nodeOf(where: { id: string } | { slug: string }): Promise<string> {
     const tenant = await this.prisma.tenant.findUniqueOrThrow({ where, select: { slug: true, nodeId: true } });
     if (!tenant.nodeId) throw new Error(`tenant ${tenant.slug} has no node: it was made before Berth ran on this Swarm`);
     return tenant.nodeId;

@@ -134,6 +134,13 @@ export class TenantDeletionService {
       (n) => (n ? `waiting for ${n} site deletion(s)` : 'no site left'),
     );
     if (pending > 0) return pending;
+    // A move of the tenant to another node under way (its sites' deletions wait for it, but a
+    // tenant without sites has none): its objects are removed once they are where its row says.
+    const moves = await this.prisma.job.count({ where: { tenantId: tenant.id, kind: JobKind.MOVE_TENANT, status: { in: ACTIVE } } });
+    if (moves > 0) {
+      await steps.record('wait for the move', 'the tenant is moving to another node; its objects are removed once it has');
+      return moves;
+    }
     await steps.run(
       'remove network, database server and volume',
       () => this.engine.removeTenant(tenant),

@@ -3,24 +3,27 @@ import { DelayedError, UnrecoverableError, type Job as BullJob } from 'bullmq';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
 import type { Backup, Job, Prisma, Site, Tenant } from '../generated/prisma/client';
-import { DesiredState, JobKind, JobStatus, SiteStatus } from '../generated/prisma/enums';
+import { BackupStatus, DesiredState, JobKind, JobStatus, SiteStatus } from '../generated/prisma/enums';
 import { BackupRunner } from '../backups/backup-runner.service';
 import { EventsService } from '../events/events.service';
 import { JobsService } from '../jobs/jobs.service';
-import { StepRecorder } from '../jobs/step-recorder';
+import { STOP_GRACE_MS, StepRecorder } from '../jobs/step-recorder';
 import { RedisService, type Lock } from '../redis/redis.service';
 import { names } from '../sites/site-plan';
 import { SitePlanner } from '../sites/site-planner';
 import { SiteRunner } from '../sites/site-runner.service';
+import { SiteStatusWriter } from '../sites/site-status';
 import { SwarmSiteEngine } from '../sites/swarm-site-engine';
 import { NodesService, type TenantMoveParams } from '../nodes/nodes.service';
 
 const ACTIVE: JobStatus[] = [JobStatus.QUEUED, JobStatus.RUNNING];
 /** How long a move waits, off the worker, for a site job of the tenant to end before it looks again. */
 const SITES_POLL_MS = 1000;
+/** Steps a move records per site it carries (checkpoint: 2; put back: about 6; bring up: about 6). */
+const STEPS_PER_SITE = 14;
 
-/** A failure after the tenant's sites run on the new node: nothing is moved back. */
-class LeftoversError extends Error {}
+/** How a move ended: on the new node (with what went wrong there, if anything), or back where it was. */
+type Ended = { moved: true; to: string; detail: string; problems: string[] } | { moved: false; error: string };
 
 /**
  * Moves a tenant to another Swarm node (an evacuation: POST /v1/nodes/{id}/evacuate), as a
@@ -30,13 +33,19 @@ class LeftoversError extends Error {}
  * 1. choose the node with the most room (and book it: the tenant's row names it);
  * 2. for each site: RESTORING (not probed), WordPress stopped, a checkpoint taken where it is;
  * 3. the tenant's database server applied on the new node (a fresh volume), then each site's
- *    objects there, its checkpoint put back and the site brought up as its row says (the
- *    same service names: its domains and edge routes do not change);
- * 4. only then, the tenant's containers and volumes on the old node removed.
+ *    objects there and its checkpoint put back, WordPress still stopped;
+ * 4. committed: every site's content is on the new node. Each site is brought up there as its
+ *    row says (the same service names: its domains and edge routes do not change);
+ * 5. last, the tenant's containers and volumes on the old node removed.
  *
- * Until step 4 the old node keeps everything: a failure moves the tenant back there and
- * brings its sites up as they were, and the job fails saying so. While the move runs it holds
- * every site's lock and the sites' other jobs (and new sites') wait for it (SiteWorker).
+ * Until step 4 nothing has written on the new node and the old node keeps everything: a
+ * failure moves the tenant back there (its sites brought up as they were; what was made on
+ * the new node removed), and the job fails saying so. From step 4 on the move only goes
+ * forward: a site that does not come up is FAILED on the new node, with its content there and
+ * in its checkpoint. The job's params record each decision, so an attempt that lost its locks
+ * (or a worker that died) is taken up where it was, forward or back. While a move is queued or
+ * running the tenant's site jobs wait for it (SiteWorker), the reconciler leaves its sites
+ * alone, and the move holds every site's lock while it works.
  */
 @Injectable()
 export class TenantMoveService {
@@ -53,108 +62,152 @@ export class TenantMoveService {
     private readonly runner: SiteRunner,
     private readonly backups: BackupRunner,
     private readonly planner: SitePlanner,
+    private readonly status: SiteStatusWriter,
   ) {}
 
-  /** Whether the tenant is being moved: its sites' jobs wait until the move has ended. */
+  /**
+   * Whether the tenant has a move queued or running: its sites' jobs wait until it has ended.
+   * Queued counts too: between two attempts of a move (a lost lock) its sites are half moved.
+   */
   async moving(tenantId: string): Promise<boolean> {
-    return (await this.prisma.job.count({ where: { tenantId, kind: JobKind.MOVE_TENANT, status: JobStatus.RUNNING } })) > 0;
+    return (await this.prisma.job.count({ where: { tenantId, kind: JobKind.MOVE_TENANT, status: { in: ACTIVE } } })) > 0;
   }
 
   async process(bull: BullJob<{ jobId: string }>, token?: string): Promise<void> {
     const row = await this.prisma.job.findUnique({ where: { id: bull.data.jobId } });
     if (!row || !ACTIVE.includes(row.status)) return;
-    // RUNNING before any site's lock is taken: a site job that takes its lock from now on
-    // finds the move running and waits for it.
     const fresh = row.status === JobStatus.QUEUED;
     const started = await this.prisma.job.update({
       where: { id: row.id },
       data: { status: JobStatus.RUNNING, error: null, ...(fresh ? { attempts: { increment: 1 }, startedAt: new Date() } : {}) },
     });
     if (fresh) await this.jobs.publish(started);
-    const sites = await this.prisma.site.findMany({
-      where: { tenantId: row.tenantId, status: { not: SiteStatus.DELETED } },
-      orderBy: { name: 'asc' },
-    });
+    const sites = await this.liveSites(row.tenantId);
     const locks: Lock[] = [];
+    const later = async (): Promise<never> => {
+      await Promise.all(locks.map((l) => l.release()));
+      await bull.moveToDelayed(Date.now() + SITES_POLL_MS, token);
+      throw new DelayedError();
+    };
     for (const site of sites) {
       const lock = await this.redis.tryLock(`berth:lock:site:${site.id}`, this.config.BERTH_LOCK_TTL_MS);
-      if (!lock) {
-        // A job of that site is running: the move waits for it, off the worker.
-        await Promise.all(locks.map((l) => l.release()));
-        await bull.moveToDelayed(Date.now() + SITES_POLL_MS, token);
-        throw new DelayedError();
-      }
+      // A job of that site is running: the move waits for it, off the worker.
+      if (!lock) return later();
       locks.push(lock);
     }
-    try {
-      await this.execute(started, sites, locks);
-    } finally {
-      await Promise.all(locks.map((l) => l.release()));
-    }
-  }
-
-  private async execute(job: Job, sites: Site[], locks: Lock[]): Promise<void> {
+    // A site made (or deleted for good) while the locks were taken: its lock too, next time.
+    const now = await this.liveSites(row.tenantId);
+    if (now.map((s) => s.id).join() !== sites.map((s) => s.id).join()) return later();
     const steps = new StepRecorder(
-      3 + sites.length * 8,
+      3 + now.length * STEPS_PER_SITE,
       this.config.BERTH_STEP_TIMEOUT_MS,
       async (list, progress) => {
         await this.jobs.publish(
-          await this.prisma.job.update({ where: { id: job.id }, data: { steps: list as unknown as Prisma.InputJsonValue, progress } }),
+          await this.prisma.job.update({ where: { id: row.id }, data: { steps: list as unknown as Prisma.InputJsonValue, progress } }),
         );
       },
       async () => {
         for (const l of locks) await l.verify();
       },
-      { signal: AbortSignal.any(locks.map((l) => l.signal)) },
+      { signal: AbortSignal.any(locks.map((l) => l.signal)), stopGraceMs: STOP_GRACE_MS },
     );
-    const params = job.params as unknown as TenantMoveParams;
     try {
-      const to = await this.move(job, sites, steps);
-      await this.jobs.publish(
-        await this.prisma.job.update({
-          where: { id: job.id },
-          data: { status: JobStatus.SUCCEEDED, progress: 100, finishedAt: new Date() },
-        }),
-      );
-      const [fromName, toName] = [await this.nodes.hostname(params.fromNodeId), await this.nodes.hostname(to)];
-      await this.events.record({
-        tenantId: job.tenantId,
-        type: 'tenant.moved',
-        message: `Tenant moved from node ${fromName} to node ${toName} with ${sites.length} site(s)`,
-        data: { jobId: job.id, fromNodeId: params.fromNodeId, toNodeId: to, sites: sites.map((s) => s.id) },
-        actorKeyId: params.actorKeyId,
-      });
-      this.logger.log(`job ${job.id}: tenant ${job.tenantId} moved from ${fromName} to ${toName}`);
-    } catch (e) {
-      let message = (e as Error).message;
-      // A lost lock: another worker runs the job again from where it is (its params say).
-      if (steps.interrupted) {
-        await this.jobs.publish(
-          await this.prisma.job.update({ where: { id: job.id }, data: { status: JobStatus.QUEUED, error: message } }),
-        );
-        throw e;
-      }
-      if (!(e instanceof LeftoversError)) message = await this.moveBack(job, sites, steps, message);
-      await this.jobs.publish(
-        await this.prisma.job.update({ where: { id: job.id }, data: { status: JobStatus.FAILED, error: message, finishedAt: new Date() } }),
-      );
-      await this.events.record({
-        tenantId: job.tenantId,
-        type: 'tenant.move.failed',
-        message: `Moving the tenant off node ${await this.nodes.hostname(params.fromNodeId)} failed: ${message}`,
-        data: { jobId: job.id },
-        actorKeyId: params.actorKeyId,
-      });
-      this.logger.warn(`job ${job.id} (MOVE_TENANT) failed: ${message}`);
-      // Moved back (or moved, with leftovers): another attempt would start over, not go on.
-      throw new UnrecoverableError(message);
+      await this.execute(started, now, steps);
+    } finally {
+      // A step that did not stop when told to keeps the sites locked until it has stopped,
+      // so the next attempt (or a site's next job) never runs beside it.
+      if (steps.stopping) {
+        this.logger.warn(`job ${row.id}: a step is still stopping; the tenant's sites stay locked until it has`);
+        void steps
+          .idle()
+          .finally(() => Promise.all(locks.map((l) => l.release())))
+          .catch(() => undefined);
+      } else await Promise.all(locks.map((l) => l.release()));
     }
   }
 
-  /** The move's steps; returns the node the tenant is on now. */
-  private async move(job: Job, sites: Site[], steps: StepRecorder): Promise<string> {
+  private async execute(job: Job, sites: Site[], steps: StepRecorder): Promise<void> {
+    let ended: Ended;
+    try {
+      const params = await this.params(job.id);
+      ended = params.movingBack ? await this.moveBack(job, sites, steps, params.movingBack) : await this.forward(job, sites, steps);
+    } catch (e) {
+      if (steps.interrupted) return this.requeue(job, e);
+      const why = (e as Error).message;
+      if ((await this.params(job.id)).committed) ended = { moved: false, error: why };
+      else {
+        try {
+          ended = await this.moveBack(job, sites, steps, why);
+        } catch (again) {
+          if (steps.interrupted) return this.requeue(job, again);
+          throw again;
+        }
+      }
+    }
+    // Outside the move's try: a failure to record its end is retried (the params say what is
+    // done), and never moves back a tenant whose old node is cleared.
+    await this.finish(job, sites, ended);
+  }
+
+  /** The locks were lost: another attempt takes the move up where its params say (forward or back). */
+  private async requeue(job: Job, e: unknown): Promise<never> {
+    await this.jobs.publish(
+      await this.prisma.job.update({ where: { id: job.id }, data: { status: JobStatus.QUEUED, error: (e as Error).message } }),
+    );
+    throw e;
+  }
+
+  private async finish(job: Job, sites: Site[], ended: Ended): Promise<void> {
+    const params = await this.params(job.id);
+    const fromName = await this.nodes.hostname(params.fromNodeId);
+    if (ended.moved && ended.problems.length === 0) {
+      await this.jobs.publish(
+        await this.prisma.job.update({
+          where: { id: job.id },
+          data: { status: JobStatus.SUCCEEDED, progress: 100, finishedAt: new Date(), error: null },
+        }),
+      );
+      await this.events.record({
+        tenantId: job.tenantId,
+        type: 'tenant.moved',
+        message: `Tenant moved from node ${fromName} to node ${await this.nodes.hostname(ended.to)}: ${ended.detail}`,
+        data: { jobId: job.id, fromNodeId: params.fromNodeId, toNodeId: ended.to, sites: sites.map((s) => s.id) },
+        actorKeyId: params.actorKeyId,
+      });
+      this.logger.log(`job ${job.id}: tenant ${job.tenantId} moved: ${ended.detail}`);
+      return;
+    }
+    const message = ended.moved ? `${ended.detail}, but ${ended.problems.join('; ')}` : ended.error;
+    await this.jobs.publish(
+      await this.prisma.job.update({ where: { id: job.id }, data: { status: JobStatus.FAILED, error: message, finishedAt: new Date() } }),
+    );
+    await this.events.record({
+      tenantId: job.tenantId,
+      type: 'tenant.move.failed',
+      message: `Moving the tenant off node ${fromName} failed: ${message}`,
+      data: { jobId: job.id },
+      actorKeyId: params.actorKeyId,
+    });
+    this.logger.warn(`job ${job.id} (MOVE_TENANT) failed: ${message}`);
+    // Moved back, or moved with problems: another attempt would start over, not go on.
+    throw new UnrecoverableError(message);
+  }
+
+  /** The move's steps, from where the params say an earlier attempt got to. */
+  private async forward(job: Job, sites: Site[], steps: StepRecorder): Promise<Ended> {
     const params = await this.params(job.id);
     const from = params.fromNodeId;
+    const carried = sites.filter(carriedOver);
+    if (params.cleared) return { moved: true, to: params.toNodeId as string, detail: `${carried.length} site(s) moved`, problems: [] };
+    const booked = await this.prisma.tenant.findUniqueOrThrow({ where: { id: job.tenantId } });
+    // Moved already (another evacuation's move of it ended first): nothing to do.
+    if (!params.toNodeId && booked.nodeId !== from) {
+      await steps.record(
+        'nothing to move',
+        `the tenant is on node ${booked.nodeId ? await this.nodes.hostname(booked.nodeId) : 'none'} now`,
+      );
+      return { moved: true, to: booked.nodeId ?? from, detail: 'it had left the node already', problems: [] };
+    }
     const to =
       params.toNodeId ??
       (await steps.run(
@@ -167,85 +220,151 @@ export class TenantMoveService {
         (id) => `node ${id} has the most room`,
       ));
     const toName = await this.nodes.hostname(to);
-    const carried = sites.filter(carriedOver);
-    const checkpoints = new Map<string, Backup>();
+    const checkpoints = params.applied ? await this.checkpointsTaken(params, carried) : await this.leave(job, sites, carried, steps);
     const tenant = await this.prisma.tenant.findUniqueOrThrow({ where: { id: job.tenantId } });
-    if (!params.applied) {
-      // Where the tenant is until its objects are applied on the new node.
-      const before: Tenant = { ...tenant, nodeId: from };
-      for (const site of carried) {
-        const cp = await this.backups.checkpointForMove(job, before, site, params.checkpoints?.[site.id], steps);
-        checkpoints.set(site.id, cp);
-        await this.saveParams(job.id, { checkpoints: Object.fromEntries([...checkpoints].map(([id, b]) => [id, b.id])) });
-      }
-      // The sites not carried (not made yet, or on their way out) must not run on the old node
-      // either, or it could not be cleared: their next job makes (or removes) them.
-      for (const site of sites.filter((s) => !carriedOver(s)))
-        await steps.run(`stop ${site.name}`, (signal) =>
-          this.engine.stopWordPress(names.wpContainer(this.config.BERTH_INSTANCE, tenant.slug, site.name), signal).then(() => undefined),
+    if (tenant.nodeId !== to) throw new Error(`the tenant's row names node ${tenant.nodeId}, not ${to}, the node it moves to`);
+    if (!params.committed) {
+      // A tenant none of whose sites was ever made has no objects: it is only booked elsewhere.
+      if (carried.length > 0 || (await this.engine.hasDatabaseServer(tenant.slug))) {
+        await steps.run(
+          `database server on ${toName}`,
+          (signal) => this.engine.applyTenant(tenant.id, this.planner.tenantPlan(tenant), signal),
+          (r) => r.join('; ') || 'unchanged',
         );
-      await this.saveParams(job.id, { applied: true });
-    } else {
-      for (const site of carried) {
-        const id = params.checkpoints?.[site.id];
-        const cp = id ? await this.prisma.backup.findUnique({ where: { id } }) : null;
-        if (!cp?.snapshotId) throw new Error(`the checkpoint of site ${site.name} an earlier attempt took is gone`);
-        checkpoints.set(site.id, cp);
+        const rootPassword = this.planner.tenantFacts(tenant).dbRootPassword;
+        await steps.run('wait for database server', (signal) => this.engine.waitForDatabase(tenant.slug, rootPassword, signal));
+      }
+      const done = new Set((await this.params(job.id)).putBack ?? []);
+      for (const site of carried.filter((s) => !done.has(s.id))) {
+        await this.backups.putBackForMove(job, tenant, site, checkpoints.get(site.id) as Backup, steps);
+        done.add(site.id);
+        await this.saveParams(job.id, { putBack: [...done] });
+      }
+      await this.saveParams(job.id, { committed: true });
+    }
+    // Committed: the sites come up on the new node; one that does not is FAILED there (its
+    // content is there, and in its checkpoint), and the others are not moved back for it.
+    const problems: string[] = [];
+    for (const s of carried) {
+      const site = await this.prisma.site.findUniqueOrThrow({ where: { id: s.id } });
+      // Deleted meanwhile: its deletion job, waiting for the move, removes it from the new node.
+      if (site.desiredState === DesiredState.ABSENT) continue;
+      try {
+        await this.backups.bringUpMoved(job, tenant, site, checkpoints.get(site.id) as Backup, steps);
+      } catch (e) {
+        if (steps.interrupted) throw e;
+        const why = `site ${site.name} did not come up: ${(e as Error).message}`;
+        problems.push(why);
+        const now = await this.prisma.site.findUniqueOrThrow({ where: { id: site.id } });
+        await this.status.set(now, { status: SiteStatus.FAILED, lastError: why }, now.generation).catch(() => undefined);
       }
     }
-    const moved = await this.prisma.tenant.findUniqueOrThrow({ where: { id: job.tenantId } });
-    // A tenant none of whose sites was ever made has no objects: it is only booked elsewhere.
-    if (carried.length > 0 || (await this.engine.hasDatabaseServer(moved.slug))) {
-      const rootPassword = this.planner.tenantFacts(moved).dbRootPassword;
-      await steps.run(
-        `database server on ${toName}`,
-        (signal) => this.engine.applyTenant(moved.id, this.planner.tenantPlan(moved), signal),
-        (r) => r.join('; ') || 'unchanged',
-      );
-      await steps.run('wait for database server', (signal) => this.engine.waitForDatabase(moved.slug, rootPassword, signal));
-    }
-    for (const site of carried) await this.backups.moveIn(job, moved, site, checkpoints.get(site.id) as Backup, steps);
+    const fromName = await this.nodes.hostname(from);
     try {
       await steps.run(
-        `remove what is left on ${await this.nodes.hostname(from)}`,
-        (signal) => this.engine.clearNode(moved.slug, from, signal),
+        `remove what is left on ${fromName}`,
+        (signal) => this.engine.clearNode(tenant.slug, from, signal),
         (r) => r.join('; ') || 'nothing left',
       );
     } catch (e) {
-      throw new LeftoversError(
-        `the tenant runs on node ${toName}, but what it left on its old node was not all removed: ${(e as Error).message}`,
-      );
+      if (steps.interrupted) throw e;
+      problems.push(`what it left on node ${fromName} was not all removed: ${(e as Error).message}`);
     }
-    return to;
+    if (!problems.length) await this.saveParams(job.id, { cleared: true });
+    return { moved: true, to, detail: `the tenant runs on node ${toName} with ${carried.length} site(s)`, problems };
   }
 
   /**
-   * After a failure before the tenant ran on the new node: the tenant's row names the old node
-   * again, its objects are applied there (where its volumes still are) and each site is brought
-   * up as its row says; then what was made on the new node is removed. Returns the job's error.
+   * The move's first half, on the old node: each carried site stopped and checkpointed (one an
+   * earlier attempt took is reused), the sites not carried stopped too (or the node could not
+   * be cleared: their next job makes, or removes, them on the new node).
    */
-  private async moveBack(job: Job, sites: Site[], steps: StepRecorder, why: string): Promise<string> {
+  private async leave(job: Job, sites: Site[], carried: Site[], steps: StepRecorder): Promise<Map<string, Backup>> {
     const params = await this.params(job.id);
-    if (!params.toNodeId) return `${why}; nothing was changed`;
+    const tenant = await this.prisma.tenant.findUniqueOrThrow({ where: { id: job.tenantId } });
+    // Where the tenant is until its objects are applied on the new node.
+    const before: Tenant = { ...tenant, nodeId: params.fromNodeId };
+    const checkpoints = new Map<string, Backup>();
+    for (const site of carried) {
+      checkpoints.set(site.id, await this.backups.checkpointForMove(job, before, site, params.checkpoints?.[site.id], steps));
+      await this.saveParams(job.id, { checkpoints: Object.fromEntries([...checkpoints].map(([id, b]) => [id, b.id])) });
+    }
+    for (const site of sites.filter((s) => !carriedOver(s)))
+      await steps.run(`stop ${site.name}`, (signal) =>
+        this.engine.stopWordPress(names.wpContainer(this.config.BERTH_INSTANCE, tenant.slug, site.name), signal).then(() => undefined),
+      );
+    await this.saveParams(job.id, { applied: true });
+    return checkpoints;
+  }
+
+  /** The checkpoints an earlier attempt took: each must be whole, or there is nothing to put back. */
+  private async checkpointsTaken(params: TenantMoveParams, carried: Site[]): Promise<Map<string, Backup>> {
+    const checkpoints = new Map<string, Backup>();
+    for (const site of carried) {
+      const id = params.checkpoints?.[site.id];
+      const cp = id ? await this.prisma.backup.findUnique({ where: { id } }) : null;
+      if (cp?.status !== BackupStatus.SUCCEEDED || !cp.snapshotId)
+        throw new Error(`the checkpoint of site ${site.name} an earlier attempt took is ${cp ? cp.status.toLowerCase() : 'gone'}`);
+      checkpoints.set(site.id, cp);
+    }
+    return checkpoints;
+  }
+
+  /**
+   * After a failure before the move was committed (nothing has written on the new node): the
+   * tenant's row names the old node again, its objects are applied there (where its volumes
+   * still are) and each site is brought up as its row says; then what was made on the new node
+   * is removed. `why` is kept in the params first, so an attempt that dies here is taken up by
+   * the next one moving back, never forward.
+   */
+  private async moveBack(job: Job, sites: Site[], steps: StepRecorder, why: string): Promise<Ended> {
+    await this.saveParams(job.id, { movingBack: why });
+    const params = await this.params(job.id);
+    if (!params.toNodeId) return { moved: false, error: `${why}; nothing was changed` };
+    const to = params.toNodeId;
+    const problems: string[] = [];
     try {
       await this.prisma.tenant.update({ where: { id: job.tenantId }, data: { nodeId: params.fromNodeId } });
       const tenant = await this.prisma.tenant.findUniqueOrThrow({ where: { id: job.tenantId } });
-      if (params.applied && (await this.engine.hasDatabaseServer(tenant.slug)))
+      if (params.applied && (await this.engine.hasDatabaseServer(tenant.slug))) {
         await steps.run('move back: database server', (signal) =>
           this.engine.applyTenant(tenant.id, this.planner.tenantPlan(tenant), signal).then(() => undefined),
         );
+      }
       for (const s of sites.filter(carriedOver)) {
         const site = await this.prisma.site.findUniqueOrThrow({ where: { id: s.id } });
-        await this.runner.converge({ ...job, siteId: site.id, generation: site.generation }, tenant, site, steps);
+        // Deleted meanwhile: its deletion job, waiting for the move, removes it where it is.
+        if (site.desiredState === DesiredState.ABSENT) continue;
+        try {
+          await this.runner.converge({ ...job, siteId: site.id, generation: site.generation }, tenant, site, steps);
+        } catch (e) {
+          if (steps.interrupted) throw e;
+          const failed = `site ${site.name} did not come back up: ${(e as Error).message}`;
+          problems.push(failed);
+          const now = await this.prisma.site.findUniqueOrThrow({ where: { id: site.id } });
+          await this.status.set(now, { status: SiteStatus.FAILED, lastError: failed }, now.generation).catch(() => undefined);
+        }
       }
-      if (params.applied)
-        await steps.run('move back: remove what was made on the new node', (signal) =>
-          this.engine.clearNode(tenant.slug, params.toNodeId as string, signal),
-        );
-      return `${why}; the tenant was moved back to its node and its sites brought up as they were`;
+      if (params.applied) {
+        const back = await this.prisma.tenant.findUniqueOrThrow({ where: { id: job.tenantId }, select: { nodeId: true } });
+        if (back.nodeId === to) throw new Error(`the tenant's row names node ${to} again: it is not cleared`);
+        await steps.run('move back: remove what was made on the new node', (signal) => this.engine.clearNode(tenant.slug, to, signal));
+      }
     } catch (e) {
-      return `${why}; moving the tenant back failed too: ${(e as Error).message} (its data is still on node ${params.fromNodeId}; evacuate again to retry)`;
+      if (steps.interrupted) throw e;
+      problems.push(`moving the tenant back failed: ${(e as Error).message}`);
     }
+    if (problems.length)
+      return {
+        moved: false,
+        error: `${why}; ${problems.join('; ')} (its data is still on node ${await this.nodes.hostname(params.fromNodeId)}, and in each site's checkpoint)`,
+      };
+    return { moved: false, error: `${why}; the tenant was moved back to its node and its sites brought up as they were` };
+  }
+
+  /** The tenant's sites not deleted, in a stable order (their locks are taken in it). */
+  private liveSites(tenantId: string): Promise<Site[]> {
+    return this.prisma.site.findMany({ where: { tenantId, status: { not: SiteStatus.DELETED } }, orderBy: { name: 'asc' } });
   }
 
   private async params(jobId: string): Promise<TenantMoveParams> {

@@ -23,8 +23,9 @@ jest.mock('../database/prisma.service', () => ({ PrismaService: class {} }));
 
 /**
  * A tenant's move with the Swarm, restic and the database faked: the order of its steps (every
- * checkpoint before anything is made on the new node, the old node cleared last), and its way
- * back (a failure before the sites run on the new node puts the tenant back where its data is).
+ * checkpoint before anything is made on the new node, nothing brought up there before every
+ * site's content is in, the old node cleared last); its way back (a failure before then puts
+ * the tenant back where its data is); and attempts that take up where the last one stopped.
  */
 
 const site = (name: string, over: object = {}) => ({
@@ -38,9 +39,22 @@ const site = (name: string, over: object = {}) => ({
   ...over,
 });
 
-function world(opts: { failMoveIn?: string; failClear?: boolean; noRoom?: boolean } = {}) {
+interface Opts {
+  /** The step (log line) that throws, and how often (default once). */
+  fail?: string;
+  failTimes?: number;
+  /** The step at which the move's locks are lost (once). */
+  interrupt?: string;
+  noRoom?: boolean;
+  /** The tenant's row names this node when the move starts. */
+  on?: string;
+  /** The job's SUCCEEDED write fails once. */
+  failSucceeded?: boolean;
+}
+
+function world(opts: Opts = {}) {
   const log: string[] = [];
-  const tenant = { id: 't1', slug: 'acme', nodeId: 'n1' };
+  const tenant = { id: 't1', slug: 'acme', nodeId: opts.on ?? 'n1' };
   let params: TenantMoveParams = { fromNodeId: 'n1', actorKeyId: 'k1' };
   let job = { id: 'j1', tenantId: 't1', kind: 'MOVE_TENANT', status: 'QUEUED', params } as unknown as Job;
   const sites = [
@@ -48,11 +62,29 @@ function world(opts: { failMoveIn?: string; failClear?: boolean; noRoom?: boolea
     site('shop', { status: 'STOPPED', desiredState: 'STOPPED' }),
     site('new', { status: 'PENDING', installedAt: null }),
   ];
+  let lock = new AbortController();
+  let failures = opts.failTimes ?? 1;
+  let succeededFails = opts.failSucceeded ? 1 : 0;
+  let interrupts = opts.interrupt ? 1 : 0;
+  /** Logs a step; throws where the options say. */
+  const step = (line: string) => {
+    log.push(line);
+    if (opts.interrupt === line && interrupts > 0) {
+      interrupts -= 1;
+      lock.abort(new Error('lock lost'));
+      throw new Error('lock lost');
+    }
+    if (opts.fail === line && failures > 0) {
+      failures -= 1;
+      throw new Error(`${line} failed`);
+    }
+  };
   const prisma = {
     job: {
       findUnique: async () => job,
       findUniqueOrThrow: async () => ({ ...job, params }),
       update: async ({ data }: { data: Partial<Job> & { params?: TenantMoveParams } }) => {
+        if (data.status === 'SUCCEEDED' && succeededFails-- > 0) throw new Error('database went away');
         if (data.params) params = data.params;
         if (data.status) log.push(`job ${data.status}${data.error ? `: ${data.error}` : ''}`);
         job = { ...job, ...data, params } as unknown as Job;
@@ -71,10 +103,13 @@ function world(opts: { failMoveIn?: string; failClear?: boolean; noRoom?: boolea
         log.push(`tenant on ${data.nodeId}`);
       },
     },
-    backup: { findUnique: async ({ where }: { where: { id: string } }) => ({ id: where.id, snapshotId: `snap-${where.id}` }) },
+    backup: {
+      findUnique: async ({ where }: { where: { id: string } }) => ({ id: where.id, status: 'SUCCEEDED', snapshotId: `snap-${where.id}` }),
+    },
   };
-  const locks = () => ({ release: async () => undefined, verify: async () => undefined, signal: new AbortController().signal });
-  const redis = { tryLock: async () => locks() };
+  const redis = {
+    tryLock: async () => ({ release: async () => undefined, verify: async () => lock.signal.throwIfAborted(), signal: lock.signal }),
+  };
   const jobs = { publish: async () => undefined };
   const events = { record: async (e: { type: string }) => void log.push(`event ${e.type}`) };
   const nodes = {
@@ -88,28 +123,24 @@ function world(opts: { failMoveIn?: string; failClear?: boolean; noRoom?: boolea
   };
   const engine = {
     hasDatabaseServer: async () => true,
-    stopWordPress: async (service: string) => void log.push(`stop ${service}`),
-    applyTenant: async () => (log.push(`database server on ${tenant.nodeId}`), []),
+    stopWordPress: async (service: string) => step(`stop ${service}`),
+    applyTenant: async () => (step(`database server on ${tenant.nodeId}`), []),
     waitForDatabase: async () => undefined,
-    clearNode: async (_slug: string, node: string) => {
-      log.push(`clear ${node}`);
-      if (opts.failClear) throw new Error('volume in use');
-      return [];
-    },
+    clearNode: async (_slug: string, node: string) => (step(`clear ${node}`), []),
   };
   const runner = {
-    converge: async (_j: unknown, t: { nodeId: string }, s: { name: string }) => (log.push(`converge ${s.name} on ${t.nodeId}`), 'RUNNING'),
+    converge: async (_j: unknown, t: { nodeId: string }, s: { name: string }) => (step(`converge ${s.name} on ${t.nodeId}`), 'RUNNING'),
   };
   const backups = {
     checkpointForMove: async (_j: unknown, where: { nodeId: string }, s: { id: string; name: string }) => {
-      log.push(`checkpoint ${s.name} on ${where.nodeId}`);
-      return { id: `cp-${s.name}`, snapshotId: `snap-${s.name}` };
+      step(`checkpoint ${s.name} on ${where.nodeId}`);
+      return { id: `cp-${s.name}`, status: 'SUCCEEDED', snapshotId: `snap-${s.name}` };
     },
-    moveIn: async (_j: unknown, t: { nodeId: string }, s: { name: string }) => {
-      log.push(`move ${s.name} in on ${t.nodeId}`);
-      if (opts.failMoveIn === s.name) throw new Error('restore failed');
-      return 'RUNNING';
-    },
+    putBackForMove: async (_j: unknown, t: { nodeId: string }, s: { name: string }) => step(`put ${s.name} back on ${t.nodeId}`),
+    bringUpMoved: async (_j: unknown, t: { nodeId: string }, s: { name: string }) => (step(`bring ${s.name} up on ${t.nodeId}`), 'RUNNING'),
+  };
+  const status = {
+    set: async (s: { name: string }, data: { status?: string }) => void log.push(`site ${s.name} ${data.status}`),
   };
   const planner = { tenantFacts: () => ({ dbRootPassword: 'root' }), tenantPlan: () => ({ networks: [], volumes: [], containers: [] }) };
   const service = new TenantMoveService(
@@ -123,13 +154,25 @@ function world(opts: { failMoveIn?: string; failClear?: boolean; noRoom?: boolea
     runner as never,
     backups as never,
     planner as never,
+    status as never,
   );
   const bull = { data: { jobId: 'j1' } };
-  return { log, run: () => service.process(bull as never), params: () => params };
+  return {
+    log,
+    tenant,
+    /** One attempt; a later one (as BullMQ or the sweeper would run it) gets its locks afresh. */
+    run: () => {
+      lock = new AbortController();
+      return service.process(bull as never);
+    },
+    params: () => params,
+    /** The log from the line on (the line itself excluded). */
+    after: (line: string) => log.slice(log.indexOf(line) + 1),
+  };
 }
 
 describe('TenantMoveService', () => {
-  it('takes every checkpoint on the old node before anything is made on the new one, and clears the old node last', async () => {
+  it('checkpoints every site on the old node, puts every one back on the new node before any comes up, and clears the old node last', async () => {
     const w = world();
     await w.run();
     expect(w.log).toEqual([
@@ -140,30 +183,38 @@ describe('TenantMoveService', () => {
       'checkpoint shop on n1',
       'stop wp_acme_new',
       'database server on n2',
-      'move blog in on n2',
-      'move shop in on n2',
+      'put blog back on n2',
+      'put shop back on n2',
+      'bring blog up on n2',
+      'bring shop up on n2',
       'clear n1',
       'job SUCCEEDED',
       'event tenant.moved',
     ]);
-    expect(w.params()).toMatchObject({ toNodeId: 'n2', applied: true, checkpoints: { 'site-blog': 'cp-blog', 'site-shop': 'cp-shop' } });
+    expect(w.params()).toMatchObject({
+      toNodeId: 'n2',
+      applied: true,
+      putBack: ['site-blog', 'site-shop'],
+      committed: true,
+      cleared: true,
+      checkpoints: { 'site-blog': 'cp-blog', 'site-shop': 'cp-shop' },
+    });
   });
 
-  it('a failure before the sites run on the new node moves the tenant back where its data is, and clears the new node', async () => {
-    const w = world({ failMoveIn: 'shop' });
-    await expect(w.run()).rejects.toThrow(/restore failed; the tenant was moved back/);
-    const back = w.log.slice(w.log.indexOf('move shop in on n2') + 1);
-    expect(back).toEqual([
+  it('a failure before every site is in moves the tenant back where its data is (no site ran on the new node), and clears the new node', async () => {
+    const w = world({ fail: 'put shop back on n2' });
+    await expect(w.run()).rejects.toThrow(/put shop back on n2 failed; the tenant was moved back/);
+    expect(w.after('put shop back on n2')).toEqual([
       'tenant on n1',
       'database server on n1',
       'converge blog on n1',
       'converge shop on n1',
       'clear n2',
-      expect.stringMatching(/^job FAILED: restore failed; the tenant was moved back/),
+      expect.stringMatching(/^job FAILED: put shop back on n2 failed; the tenant was moved back/),
       'event tenant.move.failed',
     ]);
-    // The old node was never cleared.
-    expect(w.log).not.toContain('clear n1');
+    // Nothing came up on the new node (nothing written there is lost), and the old node was never cleared.
+    expect(w.log.filter((l) => l.startsWith('bring') || l === 'clear n1')).toEqual([]);
   });
 
   it('with no room elsewhere, nothing is changed', async () => {
@@ -172,12 +223,82 @@ describe('TenantMoveService', () => {
     expect(w.log.filter((l) => !l.startsWith('job') && !l.startsWith('event'))).toEqual([]);
   });
 
-  it('once the sites run on the new node, a failure to clear the old one does not move them back', async () => {
-    const w = world({ failClear: true });
+  it('once every site is in, a site that does not come up is FAILED there: the others are not moved back for it, and the old node is cleared', async () => {
+    const w = world({ fail: 'bring blog up on n2' });
     await expect(w.run()).rejects.toThrow(
-      /the tenant runs on node n2, but what it left on its old node was not all removed: volume in use/,
+      /the tenant runs on node n2 with 2 site\(s\), but site blog did not come up: bring blog up on n2 failed/,
+    );
+    expect(w.after('bring blog up on n2')).toEqual([
+      'site blog FAILED',
+      'bring shop up on n2',
+      'clear n1',
+      expect.stringMatching(/^job FAILED/),
+      'event tenant.move.failed',
+    ]);
+    expect(w.log).not.toContain('tenant on n1');
+  });
+
+  it('once every site is in, a failure to clear the old node does not move the tenant back', async () => {
+    const w = world({ fail: 'clear n1' });
+    await expect(w.run()).rejects.toThrow(
+      /runs on node n2 with 2 site\(s\), but what it left on node n1 was not all removed: clear n1 failed/,
     );
     expect(w.log).not.toContain('tenant on n1');
     expect(w.log.filter((l) => l.startsWith('converge'))).toEqual([]);
+  });
+
+  it('an attempt that lost its locks is queued again, and the next goes on from where it was: no checkpoint taken or site put back twice', async () => {
+    const w = world({ interrupt: 'put shop back on n2' });
+    await expect(w.run()).rejects.toThrow('lock lost');
+    expect(w.log.at(-1)).toBe('job QUEUED: lock lost');
+    // The control: the first attempt had put blog back.
+    expect(w.log).toContain('put blog back on n2');
+    const first = w.log.length;
+    await w.run();
+    expect(w.log.slice(first)).toEqual([
+      'job RUNNING',
+      'database server on n2',
+      'put shop back on n2',
+      'bring blog up on n2',
+      'bring shop up on n2',
+      'clear n1',
+      'job SUCCEEDED',
+      'event tenant.moved',
+    ]);
+  });
+
+  it('an attempt that lost its locks while moving back is taken up moving back, never forward', async () => {
+    const w = world({ fail: 'put shop back on n2', interrupt: 'converge shop on n1' });
+    await expect(w.run()).rejects.toThrow('lock lost');
+    expect(w.params().movingBack).toBe('put shop back on n2 failed');
+    const first = w.log.length;
+    await expect(w.run()).rejects.toThrow(/put shop back on n2 failed; the tenant was moved back/);
+    expect(w.log.slice(first)).toEqual([
+      'job RUNNING',
+      'tenant on n1',
+      'database server on n1',
+      'converge blog on n1',
+      'converge shop on n1',
+      'clear n2',
+      expect.stringMatching(/^job FAILED/),
+      'event tenant.move.failed',
+    ]);
+  });
+
+  it('after the old node is cleared, a failure to record the end is retried without moving back or clearing again', async () => {
+    const w = world({ failSucceeded: true });
+    await expect(w.run()).rejects.toThrow('database went away');
+    expect(w.params().cleared).toBe(true);
+    const first = w.log.length;
+    await w.run();
+    expect(w.log.slice(first)).toEqual(['job RUNNING', 'job SUCCEEDED', 'event tenant.moved']);
+    expect(w.log).not.toContain('tenant on n1');
+  });
+
+  it('a tenant no longer on the node (another move of it ended first) is not moved again', async () => {
+    const w = world({ on: 'n3' });
+    await w.run();
+    expect(w.log).toEqual(['job RUNNING', 'job SUCCEEDED', 'event tenant.moved']);
+    expect(w.tenant.nodeId).toBe('n3');
   });
 });

@@ -10,7 +10,7 @@ import { RolledBackError, SiteRunner } from '../sites/site-runner.service';
 import { SiteStatusWriter } from '../sites/site-status';
 import { CancelledError, JobsService } from '../jobs/jobs.service';
 import { JobName, SITES_QUEUE, type JobPayloads } from '../jobs/job.types';
-import { StepRecorder } from '../jobs/step-recorder';
+import { STOP_GRACE_MS, StepRecorder } from '../jobs/step-recorder';
 import { SupersededError, supersededBy, supersededDetail } from '../jobs/generation';
 import { MonitorService } from '../monitor/monitor.service';
 import { EdgeService } from '../edge/edge.service';
@@ -28,8 +28,6 @@ const handlers: Record<JobName, true> = {
 };
 /** A new site's provisioning: tenant network, database server, site volume and container, the two waits, its database, install, edge route, served. */
 const STEPS_PER_JOB = 9;
-/** How long a step told to stop (timeout, lost lock) may take to stop before its attempt ends without it. */
-const STOP_GRACE_MS = 10_000;
 
 /** Runs site jobs: one at a time per site, in parallel across sites. */
 @Injectable()
@@ -64,8 +62,11 @@ export class SiteWorker {
     });
     this.worker.on('error', (e) => this.logger.error(`worker: ${e.message}`));
     // A job BullMQ gives up on without our handler seeing it (stalled too often) still ends.
+    // Not a tenant's move: its sites are half moved, so the sweeper below queues it again and
+    // the next attempt takes it up where its params say (forward, or back to its node).
     this.worker.on('failed', (job, e) => {
-      if (job && e.message.includes('stalled')) void this.fail(job.data.jobId, e.message).catch(() => undefined);
+      if (job && job.name !== JobName.MoveTenant && e.message.includes('stalled'))
+        void this.fail(job.data.jobId, e.message).catch(() => undefined);
     });
     this.sweeper = setInterval(
       () => {
@@ -103,8 +104,8 @@ export class SiteWorker {
       await bull.moveToDelayed(Date.now() + 500, token);
       throw new DelayedError();
     }
-    // Its tenant is moving to another node (the move holds its sites' locks, or is about to
-    // take them: it says RUNNING before it does): after the move, without using an attempt.
+    // Its tenant is moving to another node (a move queued or running: it holds its sites'
+    // locks, or is about to take them): after the move, without using an attempt.
     if (this.config.BERTH_ENGINE === 'swarm' && (await this.tenantMoves.moving(row.tenantId))) {
       await lock.release();
       await bull.moveToDelayed(Date.now() + 1000, token);
