@@ -786,10 +786,20 @@ describe('sites on the Swarm, through the edge', () => {
     const [a, b] = tenants;
     const from = a.node;
     const site = a.site?.id as string;
+    // A second site, stopped: on the new node no task of it ever runs, so its volume is made
+    // (labelled as the site's) by the restore's helper, which also needs the site's image there.
+    const made = await h.http.post('/v1/sites').set(auth(a.key)).send({ name: 'notes' });
+    expect(made.status).toBe(202);
+    const notes = made.body.site.id as string;
     // A primary domain of its own, served through the edge before the move.
     const domain = `shop-${a.slug}.example`;
     const added = await h.http.post(`/v1/sites/${site}/domains`).set(auth(a.key)).send({ hostname: domain, primary: true });
     expect(added.status).toBe(201);
+    const provisioned = await waitForJob(h, a.key, made.body.job.id, 240_000);
+    expect([provisioned.status, provisioned.error]).toEqual(['SUCCEEDED', null]);
+    await sh(wp(a.slug, 'notes'), 'echo kept > /var/www/html/marker.txt');
+    const stop = await h.http.post(`/v1/sites/${notes}/stop`).set(auth(a.key));
+    expect((await waitForJob(h, a.key, stop.body.job.id, 180_000)).status).toBe('SUCCEEDED');
     await eventually(
       async () => {
         const page = await viaEdge(domain).catch(() => undefined);
@@ -802,7 +812,7 @@ describe('sites on the Swarm, through the edge', () => {
     const fromEngine = await nodeEngine(from);
     // Positive control: the tenant's containers and volumes are on the node, to be moved.
     expect((await fromEngine.listContainers({ all: true, ...scopeOf(a.slug) })).length).toBeGreaterThan(0);
-    expect(((await fromEngine.listVolumes(scopeOf(a.slug))).Volumes ?? []).length).toBe(2);
+    expect(((await fromEngine.listVolumes(scopeOf(a.slug))).Volumes ?? []).length).toBe(3);
 
     const res = await h.http.post(`/v1/nodes/${from}/evacuate`).set(auth(h.admin));
     expect(res.status).toBe(202);
@@ -851,6 +861,16 @@ describe('sites on the Swarm, through the edge', () => {
     const restarted = await waitForJob(h, a.key, restart.body.job.id, 180_000);
     expect([restarted.status, restarted.error]).toEqual(['SUCCEEDED', null]);
     expect(new Date(restarted.startedAt as string).getTime()).toBeGreaterThanOrEqual(new Date(move.finishedAt as string).getTime());
+    // The stopped site is stopped there, its volume labelled as the site's (so the tenant's
+    // removal finds it), and started, it has its files.
+    expect((await h.http.get(`/v1/sites/${notes}`).set(auth(a.key))).body.status).toBe('STOPPED');
+    const notesVolumes = (await (await nodeEngine(to)).listVolumes({ filters: { label: [`berth.site-id=${notes}`] } })).Volumes ?? [];
+    expect(notesVolumes.map((v) => v.Labels?.['berth.tenant'])).toEqual([a.slug]);
+    const start = await h.http.post(`/v1/sites/${notes}/start`).set(auth(a.key));
+    const started = await waitForJob(h, a.key, start.body.job.id, 180_000);
+    expect([started.status, started.error]).toEqual(['SUCCEEDED', null]);
+    expect((await running(wp(a.slug, 'notes'))).node).toBe(to);
+    expect(await sh(wp(a.slug, 'notes'), 'cat /var/www/html/marker.txt')).toBe('kept');
     // The other tenant was not touched.
     expect((await running(db(b.slug))).node).toBe(b.node);
     a.node = to;
