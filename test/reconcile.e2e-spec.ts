@@ -419,6 +419,12 @@ describe('a configuration change that cannot be applied (an image that does not 
         )
       ).rows;
 
+    // The suites of a slot share its database: the sites earlier suites left (older than these,
+    // so first in a rollout) are taken out of it, or the halt could be on one of them.
+    await h.db.query(
+      `UPDATE "Site" SET status = 'DELETED', "liveName" = NULL, "deletedAt" = now() WHERE "tenantId" <> $1 AND status <> 'DELETED'`,
+      [t.tenant.id],
+    );
     // Two Berth processes on one database and queue would fight: this one replaces the first.
     await h.stop();
     h = await startHarness({ ...settings, BERTH_WORDPRESS_IMAGE: 'berth/does-not-exist:latest' });
