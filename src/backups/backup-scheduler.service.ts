@@ -99,6 +99,18 @@ export class BackupScheduler {
    * restic run for a batch); their rows stay, DELETED, and the tenant is told by an event.
    */
   async expireDeleted(now = new Date()): Promise<number> {
+    // Runs of the scheduler can overlap (every worker takes them): one forgets at a time, so
+    // a batch is forgotten, and its tenant told, once.
+    const lock = await this.redis.tryLock('berth:backup:expiring', 120_000);
+    if (!lock) return 0;
+    try {
+      return await this.expireBatch(now);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  private async expireBatch(now: Date): Promise<number> {
     const before = new Date(now.getTime() - this.config.BERTH_BACKUP_KEEP_DELETED_DAYS * 86_400_000);
     const expired = await this.prisma.backup.findMany({
       where: { status: BackupStatus.SUCCEEDED, site: { status: SiteStatus.DELETED, deletedAt: { lte: before } } },
@@ -108,9 +120,12 @@ export class BackupScheduler {
     });
     if (!expired.length) return 0;
     await this.restic.forget(expired.flatMap((b) => (b.snapshotId ? [b.snapshotId] : [])));
-    await this.prisma.backup.updateMany({ where: { id: { in: expired.map((b) => b.id) } }, data: { status: BackupStatus.DELETED } });
+    // Only the rows this run turned DELETED are told of (a row changed meanwhile is not).
+    const turned = await this.prisma.$queryRaw<{ id: string }[]>`UPDATE "Backup" SET status = 'DELETED'
+      WHERE id IN (${Prisma.join(expired.map((b) => Prisma.sql`${b.id}::uuid`))}) AND status = 'SUCCEEDED' RETURNING id`;
+    const mine = new Set(turned.map((r) => r.id));
     const bySite = new Map<string, typeof expired>();
-    for (const b of expired) bySite.set(b.siteId, [...(bySite.get(b.siteId) ?? []), b]);
+    for (const b of expired.filter((x) => mine.has(x.id))) bySite.set(b.siteId, [...(bySite.get(b.siteId) ?? []), b]);
     for (const [siteId, backups] of bySite)
       await this.events.record({
         tenantId: backups[0].tenantId,
@@ -119,8 +134,8 @@ export class BackupScheduler {
         message: `${backups.length} backup(s) of a site deleted over ${this.config.BERTH_BACKUP_KEEP_DELETED_DAYS} day(s) ago forgotten`,
         data: { backupIds: backups.map((b) => b.id) },
       });
-    this.logger.log(`forgot ${expired.length} backup(s) of deleted sites`);
-    return expired.length;
+    this.logger.log(`forgot ${mine.size} backup(s) of deleted sites`);
+    return mine.size;
   }
 
   /** Frees the data of forgotten snapshots, once a day across all workers. */
