@@ -825,6 +825,12 @@ describe('sites on the Swarm, through the edge', () => {
     // A site job asked for meanwhile waits for the move, and then runs.
     const restart = await h.http.post(`/v1/sites/${site}/restart`).set(auth(a.key));
     expect(restart.status).toBe(202);
+    // A deletion asked for meanwhile (it too waits for the move), then cancelled: the move
+    // carries a site whatever its deletion, so the undone site has lost nothing (below).
+    const deletion = await h.http.delete(`/v1/sites/${notes}`).set(auth(a.key));
+    expect(deletion.status).toBe(202);
+    const cancelled = await h.http.post(`/v1/jobs/${deletion.body.job.id}/cancel`).set(auth(a.key));
+    expect([cancelled.status, cancelled.body.status]).toEqual([202, 'CANCELLED']);
     const move = await waitForJob(h, h.admin, moveOfA.id, 600_000);
     expect([move.status, move.error]).toEqual(['SUCCEEDED', null]);
     for (const j of jobs) expect((await waitForJob(h, h.admin, j.id, 120_000)).status).toBe('SUCCEEDED');

@@ -19,8 +19,13 @@ export interface TenantMoveParams {
   fromNodeId: string;
   /** The admin key that asked. */
   actorKeyId: string;
-  /** The node the first attempt chose; the tenant's row names it from then on. */
+  /** The node the first attempt chose; the tenant's row names it from then on (both written in one transaction). */
   toNodeId?: string;
+  /**
+   * The sites the move carries (ids), fixed by its first attempt: a later attempt carries
+   * the same ones, whatever was asked of them meanwhile (a deletion queued, then cancelled).
+   */
+  carried?: string[];
   /** Each site's checkpoint, taken on the node it leaves (backup ids by site id). */
   checkpoints?: Record<string, string>;
   /** The tenant's objects are being made on the new node: no attempt takes a checkpoint any more. */
@@ -29,6 +34,8 @@ export interface TenantMoveParams {
   putBack?: string[];
   /** Every site's content is on the new node: from here the move goes on, never back. */
   committed?: boolean;
+  /** The sites dealt with after the commit: null when brought up, else why not (an attempt that follows skips them). */
+  broughtUp?: Record<string, string | null>;
   /** The old node was cleared: only the job's end is left to record. */
   cleared?: boolean;
   /** Why the move failed, once moving the tenant back has begun: a later attempt goes on moving it back. */
@@ -131,7 +138,9 @@ export class NodesService {
       });
       const made = [];
       for (const t of tenants) {
-        const existing = under.find((j) => j.tenantId === t.id);
+        // A move of it off this node is under way already. One heading here (the tenant's row
+        // names its new node) is not: another move follows it, and waits for it to end.
+        const existing = under.find((j) => j.tenantId === t.id && (j.params as unknown as TenantMoveParams).fromNodeId === id);
         if (existing) {
           made.push(existing);
           continue;
@@ -161,9 +170,11 @@ export class NodesService {
   /**
    * Chooses where a tenant that leaves `from` goes (the schedulable node with the most room
    * for what it books) and books it there: the tenant's row names the new node from now on,
-   * so the next placement counts it. Throws NO_CAPACITY when no other node has room.
+   * so the next placement counts it. The move's job records the choice in the same
+   * transaction: neither is ever written without the other. Throws NO_CAPACITY when no other
+   * node has room.
    */
-  async placeMove(tenantId: string, from: string): Promise<string> {
+  async placeMove(tenantId: string, from: string, jobId: string): Promise<string> {
     return this.prisma.$transaction(async (tx) => {
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(${PLACEMENT_LOCK}::bigint)`;
       const [nodes, booked] = await Promise.all([this.swarmNodes(), this.booked(tx)]);
@@ -186,6 +197,9 @@ export class NodesService {
           { need },
         );
       await tx.tenant.update({ where: { id: tenantId }, data: { nodeId: chosen.id } });
+      const job = await tx.job.findUniqueOrThrow({ where: { id: jobId }, select: { params: true } });
+      const params: TenantMoveParams = { ...(job.params as unknown as TenantMoveParams), toNodeId: chosen.id };
+      await tx.job.update({ where: { id: jobId }, data: { params: params as unknown as Prisma.InputJsonValue } });
       return chosen.id;
     });
   }

@@ -7,6 +7,7 @@ import { BackupStatus, DesiredState, JobKind, JobStatus, SiteStatus } from '../g
 import { BackupRunner } from '../backups/backup-runner.service';
 import { EventsService } from '../events/events.service';
 import { JobsService } from '../jobs/jobs.service';
+import { SupersededError } from '../jobs/generation';
 import { STOP_GRACE_MS, StepRecorder } from '../jobs/step-recorder';
 import { RedisService, type Lock } from '../redis/redis.service';
 import { names } from '../sites/site-plan';
@@ -89,6 +90,11 @@ export class TenantMoveService {
       await bull.moveToDelayed(Date.now() + SITES_POLL_MS, token);
       throw new DelayedError();
     };
+    // An earlier move of the tenant (one heading to the node this one leaves) ends first.
+    const earlier = await this.prisma.job.count({
+      where: { tenantId: row.tenantId, kind: JobKind.MOVE_TENANT, status: { in: ACTIVE }, createdAt: { lt: row.createdAt } },
+    });
+    if (earlier > 0) return later();
     for (const site of sites) {
       const lock = await this.redis.tryLock(`berth:lock:site:${site.id}`, this.config.BERTH_LOCK_TTL_MS);
       // A job of that site is running: the move waits for it, off the worker.
@@ -112,7 +118,7 @@ export class TenantMoveService {
       { signal: AbortSignal.any(locks.map((l) => l.signal)), stopGraceMs: STOP_GRACE_MS },
     );
     try {
-      await this.execute(started, now, steps);
+      await this.execute(started, now, steps, bull.attemptsMade + 1 >= (bull.opts.attempts ?? 1));
     } finally {
       // A step that did not stop when told to keeps the sites locked until it has stopped,
       // so the next attempt (or a site's next job) never runs beside it.
@@ -126,20 +132,26 @@ export class TenantMoveService {
     }
   }
 
-  private async execute(job: Job, sites: Site[], steps: StepRecorder): Promise<void> {
+  private async execute(job: Job, sites: Site[], steps: StepRecorder, lastAttempt: boolean): Promise<void> {
     let ended: Ended;
     try {
       const params = await this.params(job.id);
       ended = params.movingBack ? await this.moveBack(job, sites, steps, params.movingBack) : await this.forward(job, sites, steps);
     } catch (e) {
-      if (steps.interrupted) return this.requeue(job, e);
+      // The locks were lost, or a step that timed out is still running: nothing more is done
+      // beside it; the next attempt takes the move up (forward, or back) once it has stopped.
+      if (steps.interrupted || steps.stopping) return this.requeue(job, e);
       const why = (e as Error).message;
-      if ((await this.params(job.id)).committed) ended = { moved: false, error: why };
-      else {
+      const params = await this.params(job.id);
+      if (params.committed) {
+        // Every site's content is on the new node: the move goes on there, in another attempt.
+        if (!lastAttempt) return this.requeue(job, e);
+        ended = await this.givenUp(job, sites, params, why);
+      } else {
         try {
           ended = await this.moveBack(job, sites, steps, why);
         } catch (again) {
-          if (steps.interrupted) return this.requeue(job, again);
+          if (steps.interrupted || steps.stopping) return this.requeue(job, again);
           throw again;
         }
       }
@@ -147,6 +159,23 @@ export class TenantMoveService {
     // Outside the move's try: a failure to record its end is retried (the params say what is
     // done), and never moves back a tenant whose old node is cleared.
     await this.finish(job, sites, ended);
+  }
+
+  /**
+   * The last attempt failed after the commit: the tenant stays on its new node, and each
+   * carried site still being moved is FAILED there with why (its content is in its checkpoint).
+   */
+  private async givenUp(job: Job, sites: Site[], params: TenantMoveParams, why: string): Promise<Ended> {
+    const problems = [`the move stopped: ${why}`];
+    for (const s of this.carriedOf(params, sites)) {
+      const site = await this.prisma.site.findUniqueOrThrow({ where: { id: s.id } });
+      if (site.status !== SiteStatus.RESTORING) continue;
+      const failed = `moving it to its new node did not finish: ${why}`;
+      await this.status.set(site, { status: SiteStatus.FAILED, lastError: failed }, site.generation).catch(() => undefined);
+      problems.push(`site ${site.name} is FAILED`);
+    }
+    const to = params.toNodeId as string;
+    return { moved: true, to, detail: `the tenant's sites are on node ${await this.nodes.hostname(to)}`, problems };
   }
 
   /** The locks were lost: another attempt takes the move up where its params say (forward or back). */
@@ -197,7 +226,7 @@ export class TenantMoveService {
   private async forward(job: Job, sites: Site[], steps: StepRecorder): Promise<Ended> {
     const params = await this.params(job.id);
     const from = params.fromNodeId;
-    const carried = sites.filter(carriedOver);
+    const carried = await this.carry(job.id, params, sites);
     if (params.cleared) return { moved: true, to: params.toNodeId as string, detail: `${carried.length} site(s) moved`, problems: [] };
     const booked = await this.prisma.tenant.findUniqueOrThrow({ where: { id: job.tenantId } });
     // Moved already (another evacuation's move of it ended first): nothing to do.
@@ -212,11 +241,7 @@ export class TenantMoveService {
       params.toNodeId ??
       (await steps.run(
         'choose a node',
-        async () => {
-          const id = await this.nodes.placeMove(job.tenantId, from);
-          await this.saveParams(job.id, { toNodeId: id });
-          return id;
-        },
+        () => this.nodes.placeMove(job.tenantId, from, job.id),
         (id) => `node ${id} has the most room`,
       ));
     const toName = await this.nodes.hostname(to);
@@ -244,21 +269,29 @@ export class TenantMoveService {
     }
     // Committed: the sites come up on the new node; one that does not is FAILED there (its
     // content is there, and in its checkpoint), and the others are not moved back for it.
-    const problems: string[] = [];
-    for (const s of carried) {
+    // Each site once: an attempt that follows (a lost lock) skips those dealt with already.
+    const dealt: Record<string, string | null> = { ...(await this.params(job.id)).broughtUp };
+    for (const s of carried.filter((x) => !(x.id in dealt))) {
       const site = await this.prisma.site.findUniqueOrThrow({ where: { id: s.id } });
-      // Deleted meanwhile: its deletion job, waiting for the move, removes it from the new node.
-      if (site.desiredState === DesiredState.ABSENT) continue;
-      try {
-        await this.backups.bringUpMoved(job, tenant, site, checkpoints.get(site.id) as Backup, steps);
-      } catch (e) {
-        if (steps.interrupted) throw e;
-        const why = `site ${site.name} did not come up: ${(e as Error).message}`;
-        problems.push(why);
-        const now = await this.prisma.site.findUniqueOrThrow({ where: { id: site.id } });
-        await this.status.set(now, { status: SiteStatus.FAILED, lastError: why }, now.generation).catch(() => undefined);
-      }
+      // Being deleted: its deletion job, waiting for the move, removes it from the new node.
+      if (site.desiredState !== DesiredState.ABSENT) {
+        try {
+          await this.backups.bringUpMoved(job, tenant, site, checkpoints.get(site.id) as Backup, steps);
+          dealt[site.id] = null;
+        } catch (e) {
+          if (steps.interrupted || steps.stopping) throw e;
+          // A newer request of the site came meanwhile: its job, waiting for the move, applies it.
+          if (e instanceof SupersededError) dealt[site.id] = null;
+          else {
+            dealt[site.id] = `site ${site.name} did not come up: ${(e as Error).message}`;
+            const now = await this.prisma.site.findUniqueOrThrow({ where: { id: site.id } });
+            await this.status.set(now, { status: SiteStatus.FAILED, lastError: dealt[site.id] }, now.generation).catch(() => undefined);
+          }
+        }
+      } else dealt[site.id] = null;
+      await this.saveParams(job.id, { broughtUp: { ...dealt } });
     }
+    const problems = Object.values(dealt).filter((x): x is string => x !== null);
     const fromName = await this.nodes.hostname(from);
     try {
       await steps.run(
@@ -289,7 +322,7 @@ export class TenantMoveService {
       checkpoints.set(site.id, await this.backups.checkpointForMove(job, before, site, params.checkpoints?.[site.id], steps));
       await this.saveParams(job.id, { checkpoints: Object.fromEntries([...checkpoints].map(([id, b]) => [id, b.id])) });
     }
-    for (const site of sites.filter((s) => !carriedOver(s)))
+    for (const site of sites.filter((s) => !carried.includes(s)))
       await steps.run(`stop ${site.name}`, (signal) =>
         this.engine.stopWordPress(names.wpContainer(this.config.BERTH_INSTANCE, tenant.slug, site.name), signal).then(() => undefined),
       );
@@ -320,6 +353,7 @@ export class TenantMoveService {
   private async moveBack(job: Job, sites: Site[], steps: StepRecorder, why: string): Promise<Ended> {
     await this.saveParams(job.id, { movingBack: why });
     const params = await this.params(job.id);
+    // The node is chosen and booked in one transaction with the params: no node, nothing booked.
     if (!params.toNodeId) return { moved: false, error: `${why}; nothing was changed` };
     const to = params.toNodeId;
     const problems: string[] = [];
@@ -331,14 +365,14 @@ export class TenantMoveService {
           this.engine.applyTenant(tenant.id, this.planner.tenantPlan(tenant), signal).then(() => undefined),
         );
       }
-      for (const s of sites.filter(carriedOver)) {
+      for (const s of this.carriedOf(params, sites)) {
         const site = await this.prisma.site.findUniqueOrThrow({ where: { id: s.id } });
-        // Deleted meanwhile: its deletion job, waiting for the move, removes it where it is.
+        // Being deleted: its deletion job, waiting for the move, removes it where it is.
         if (site.desiredState === DesiredState.ABSENT) continue;
         try {
           await this.runner.converge({ ...job, siteId: site.id, generation: site.generation }, tenant, site, steps);
         } catch (e) {
-          if (steps.interrupted) throw e;
+          if (steps.interrupted || steps.stopping) throw e;
           const failed = `site ${site.name} did not come back up: ${(e as Error).message}`;
           problems.push(failed);
           const now = await this.prisma.site.findUniqueOrThrow({ where: { id: site.id } });
@@ -351,7 +385,7 @@ export class TenantMoveService {
         await steps.run('move back: remove what was made on the new node', (signal) => this.engine.clearNode(tenant.slug, to, signal));
       }
     } catch (e) {
-      if (steps.interrupted) throw e;
+      if (steps.interrupted || steps.stopping) throw e;
       problems.push(`moving the tenant back failed: ${(e as Error).message}`);
     }
     if (problems.length)
@@ -360,6 +394,21 @@ export class TenantMoveService {
         error: `${why}; ${problems.join('; ')} (its data is still on node ${await this.nodes.hostname(params.fromNodeId)}, and in each site's checkpoint)`,
       };
     return { moved: false, error: `${why}; the tenant was moved back to its node and its sites brought up as they were` };
+  }
+
+  /** The sites the move carries: fixed (in its params) by the first attempt that asks. */
+  private async carry(jobId: string, params: TenantMoveParams, sites: Site[]): Promise<Site[]> {
+    if (params.carried) return this.carriedOf(params, sites);
+    const carried = sites.filter(carriedOver);
+    await this.saveParams(jobId, { carried: carried.map((s) => s.id) });
+    return carried;
+  }
+
+  /** The sites the params say the move carries (those an older job's params do not name: as they are now). */
+  private carriedOf(params: TenantMoveParams, sites: Site[]): Site[] {
+    if (!params.carried) return sites.filter(carriedOver);
+    const ids = new Set(params.carried);
+    return sites.filter((s) => ids.has(s.id));
   }
 
   /** The tenant's sites not deleted, in a stable order (their locks are taken in it). */
@@ -379,12 +428,13 @@ export class TenantMoveService {
 }
 
 /**
- * The sites a move carries over: those made and not on their way out. A site not made yet, or
- * whose making failed before WordPress was installed, has nothing to carry: its next job makes
- * it on the tenant's new node.
+ * The sites a move carries over: those made. A site whose deletion is queued is carried too
+ * (put back on the new node, not brought up there): were its deletion cancelled, it would
+ * have lost nothing. A site not made yet, or whose making failed before WordPress was
+ * installed, has nothing to carry: its next job makes it on the tenant's new node; nor has one
+ * whose deletion failed (what is left of it is removed by the next).
  */
 function carriedOver(site: Site): boolean {
-  if (site.desiredState === DesiredState.ABSENT) return false;
-  if (site.status === SiteStatus.FAILED) return site.installedAt !== null;
+  if (site.status === SiteStatus.FAILED) return site.installedAt !== null && site.desiredState !== DesiredState.ABSENT;
   return site.status === SiteStatus.RUNNING || site.status === SiteStatus.STOPPED || site.status === SiteStatus.RESTORING;
 }

@@ -1,5 +1,6 @@
 import type { Job } from '../generated/prisma/client';
 import type { TenantMoveParams } from '../nodes/nodes.service';
+import { SupersededError } from '../jobs/generation';
 import { TenantMoveService } from './tenant-move.service';
 
 jest.mock('@nestjs/common', () => ({
@@ -50,6 +51,14 @@ interface Opts {
   on?: string;
   /** The job's SUCCEEDED write fails once. */
   failSucceeded?: boolean;
+  /** A write of the job's params that fails (once) when this says so. */
+  failSave?: (p: TenantMoveParams) => boolean;
+  /** BullMQ's attempts for the job (default 3). */
+  attempts?: number;
+  /** Another move of the tenant, older, is still queued or running. */
+  earlierMove?: boolean;
+  /** What bringing a site up throws instead of the failure `fail` names. */
+  bringUpThrows?: Error;
 }
 
 function world(opts: Opts = {}) {
@@ -66,6 +75,8 @@ function world(opts: Opts = {}) {
   let failures = opts.failTimes ?? 1;
   let succeededFails = opts.failSucceeded ? 1 : 0;
   let interrupts = opts.interrupt ? 1 : 0;
+  let saveFails = opts.failSave ? 1 : 0;
+  let earlier = opts.earlierMove ?? false;
   /** Logs a step; throws where the options say. */
   const step = (line: string) => {
     log.push(line);
@@ -85,12 +96,13 @@ function world(opts: Opts = {}) {
       findUniqueOrThrow: async () => ({ ...job, params }),
       update: async ({ data }: { data: Partial<Job> & { params?: TenantMoveParams } }) => {
         if (data.status === 'SUCCEEDED' && succeededFails-- > 0) throw new Error('database went away');
+        if (data.params && opts.failSave?.(data.params) && saveFails-- > 0) throw new Error('params not saved');
         if (data.params) params = data.params;
         if (data.status) log.push(`job ${data.status}${data.error ? `: ${data.error}` : ''}`);
         job = { ...job, ...data, params } as unknown as Job;
         return job;
       },
-      count: async () => 0,
+      count: async () => (earlier ? 1 : 0),
     },
     site: {
       findMany: async () => sites,
@@ -113,8 +125,11 @@ function world(opts: Opts = {}) {
   const jobs = { publish: async () => undefined };
   const events = { record: async (e: { type: string }) => void log.push(`event ${e.type}`) };
   const nodes = {
-    placeMove: async () => {
+    placeMove: async (_t: string, _from: string, jobId: string) => {
       if (opts.noRoom) throw new Error('No other node has room');
+      expect(jobId).toBe('j1');
+      // One transaction: the tenant's row and the job's params.
+      params = { ...params, toNodeId: 'n2' };
       tenant.nodeId = 'n2';
       log.push('tenant on n2');
       return 'n2';
@@ -134,10 +149,19 @@ function world(opts: Opts = {}) {
   const backups = {
     checkpointForMove: async (_j: unknown, where: { nodeId: string }, s: { id: string; name: string }) => {
       step(`checkpoint ${s.name} on ${where.nodeId}`);
+      sites.find((x) => x.id === s.id)!.status = 'RESTORING';
       return { id: `cp-${s.name}`, status: 'SUCCEEDED', snapshotId: `snap-${s.name}` };
     },
     putBackForMove: async (_j: unknown, t: { nodeId: string }, s: { name: string }) => step(`put ${s.name} back on ${t.nodeId}`),
-    bringUpMoved: async (_j: unknown, t: { nodeId: string }, s: { name: string }) => (step(`bring ${s.name} up on ${t.nodeId}`), 'RUNNING'),
+    bringUpMoved: async (_j: unknown, t: { nodeId: string }, s: { id: string; name: string; desiredState: string }) => {
+      if (opts.bringUpThrows && opts.fail === `bring ${s.name} up on ${t.nodeId}`) {
+        log.push(`bring ${s.name} up on ${t.nodeId}`);
+        throw opts.bringUpThrows;
+      }
+      step(`bring ${s.name} up on ${t.nodeId}`);
+      sites.find((x) => x.id === s.id)!.status = s.desiredState;
+      return s.desiredState;
+    },
   };
   const status = {
     set: async (s: { name: string }, data: { status?: string }) => void log.push(`site ${s.name} ${data.status}`),
@@ -156,15 +180,29 @@ function world(opts: Opts = {}) {
     planner as never,
     status as never,
   );
-  const bull = { data: { jobId: 'j1' } };
+  const bull = {
+    data: { jobId: 'j1' },
+    opts: { attempts: opts.attempts ?? 3 },
+    attemptsMade: 0,
+    moveToDelayed: async () => void log.push('delayed'),
+  };
   return {
     log,
     tenant,
     /** One attempt; a later one (as BullMQ or the sweeper would run it) gets its locks afresh. */
-    run: () => {
+    run: async () => {
       lock = new AbortController();
-      return service.process(bull as never);
+      try {
+        await service.process(bull as never);
+      } catch (e) {
+        // As BullMQ counts them: a delay is not an attempt.
+        if ((e as Error).name !== 'DelayedError') bull.attemptsMade += 1;
+        throw e;
+      }
     },
+    sites,
+    /** The older move of the tenant has ended. */
+    earlierEnded: () => void (earlier = false),
     params: () => params,
     /** The log from the line on (the line itself excluded). */
     after: (line: string) => log.slice(log.indexOf(line) + 1),
@@ -300,5 +338,72 @@ describe('TenantMoveService', () => {
     await w.run();
     expect(w.log).toEqual(['job RUNNING', 'job SUCCEEDED', 'event tenant.moved']);
     expect(w.tenant.nodeId).toBe('n3');
+  });
+  it('a site whose deletion is queued is carried (put back, not brought up), and the sites carried are those the first attempt chose', async () => {
+    const w = world({ interrupt: 'put blog back on n2' });
+    w.sites[1].desiredState = 'ABSENT';
+    await expect(w.run()).rejects.toThrow('lock lost');
+    expect(w.params().carried).toEqual(['site-blog', 'site-shop']);
+    // Between the attempts: the deletion cancelled (undone), and the new site made.
+    w.sites[1].desiredState = 'STOPPED';
+    w.sites[2].status = 'RUNNING';
+    w.sites[2].installedAt = new Date();
+    w.sites[1].desiredState = 'ABSENT';
+    const first = w.log.length;
+    await w.run();
+    expect(w.log.slice(first)).toEqual([
+      'job RUNNING',
+      'database server on n2',
+      'put blog back on n2',
+      'put shop back on n2',
+      'bring blog up on n2',
+      // shop is being deleted: its deletion job, after the move, removes it from n2.
+      'clear n1',
+      'job SUCCEEDED',
+      'event tenant.moved',
+    ]);
+    // The control: the first attempt checkpointed shop on n1 (its deletion queued).
+    expect(w.log).toContain('checkpoint shop on n1');
+    expect(w.log).not.toContain('checkpoint new on n1');
+  });
+
+  it('after the commit, a failure that is not a lost lock is tried again going forward: a site recorded as up is not brought up again, nothing is moved back', async () => {
+    const w = world({ failSave: (p) => Object.keys(p.broughtUp ?? {}).includes('site-shop') });
+    await expect(w.run()).rejects.toThrow('params not saved');
+    expect(w.log.at(-1)).toBe('job QUEUED: params not saved');
+    // The control: blog came up in the first attempt.
+    expect(w.log).toContain('bring blog up on n2');
+    const first = w.log.length;
+    await w.run();
+    expect(w.log.slice(first)).toEqual(['job RUNNING', 'bring shop up on n2', 'clear n1', 'job SUCCEEDED', 'event tenant.moved']);
+    expect(w.log).not.toContain('tenant on n1');
+  });
+
+  it("after the commit, the last attempt's failure ends the move on the new node: the sites not up yet are FAILED there, none moved back", async () => {
+    const w = world({ attempts: 1, failSave: (p) => Object.keys(p.broughtUp ?? {}).includes('site-blog') });
+    await expect(w.run()).rejects.toThrow(/the move stopped: params not saved; site shop is FAILED/);
+    expect(w.log).toContain('site shop FAILED');
+    // blog was up when the attempt failed (the control: it is RUNNING, not FAILED).
+    expect(w.sites[0].status).toBe('RUNNING');
+    expect(w.log).not.toContain('site blog FAILED');
+    expect(w.log).not.toContain('tenant on n1');
+    expect(w.log.filter((l) => l.startsWith('converge'))).toEqual([]);
+  });
+
+  it('a site a newer request overtook while it was brought up is not FAILED: its own job applies it after the move', async () => {
+    const w = world({ fail: 'bring blog up on n2', bringUpThrows: new SupersededError(4, 3) });
+    await w.run();
+    expect(w.log.slice(-3)).toEqual(['clear n1', 'job SUCCEEDED', 'event tenant.moved']);
+    expect(w.log).toContain('bring blog up on n2');
+    expect(w.log).not.toContain('site blog FAILED');
+  });
+
+  it('a move waits for an older move of the tenant to end', async () => {
+    const w = world({ earlierMove: true });
+    await expect(w.run()).rejects.toThrow();
+    expect(w.log).toEqual(['job RUNNING', 'delayed']);
+    w.earlierEnded();
+    await w.run();
+    expect(w.log.slice(-3)).toEqual(['clear n1', 'job SUCCEEDED', 'event tenant.moved']);
   });
 });
