@@ -140,9 +140,10 @@ export class BackupRunner {
   }
 
   /** Takes the backup row's snapshot and records it; the row says SUCCEEDED, with its sizes and versions. */
-  private async take(backup: Backup, tenant: Tenant, site: Site, steps: StepRecorder, step: string): Promise<Backup> {
+  private async take(backup: Backup, tenant: Tenant, site: Site, steps: StepRecorder, step: string, beingDeleted = false): Promise<Backup> {
     if (backup.status === BackupStatus.SUCCEEDED) return backup;
-    if (site.status === SiteStatus.DELETED || site.desiredState === DesiredState.ABSENT)
+    // A move carries a site whose deletion waits for it (the deletion may yet be cancelled).
+    if (site.status === SiteStatus.DELETED || (site.desiredState === DesiredState.ABSENT && !beingDeleted))
       throw new Error(`site ${site.name} is deleted or being deleted: nothing to back up`);
     const taken = await steps.run(
       step,
@@ -263,7 +264,7 @@ export class BackupRunner {
       existing ??
       (await this.prisma.backup.create({ data: { tenantId: site.tenantId, siteId: site.id, kind: BackupKind.CHECKPOINT, jobId: job.id } }));
     try {
-      return await this.take(row, where, fresh, steps, `checkpoint of ${site.name}`);
+      return await this.take(row, where, fresh, steps, `checkpoint of ${site.name}`, true);
     } catch (e) {
       await this.prisma.backup.update({
         where: { id: row.id },

@@ -92,7 +92,12 @@ export class TenantMoveService {
     };
     // An earlier move of the tenant (one heading to the node this one leaves) ends first.
     const earlier = await this.prisma.job.count({
-      where: { tenantId: row.tenantId, kind: JobKind.MOVE_TENANT, status: { in: ACTIVE }, createdAt: { lt: row.createdAt } },
+      where: {
+        tenantId: row.tenantId,
+        kind: JobKind.MOVE_TENANT,
+        status: { in: ACTIVE },
+        OR: [{ createdAt: { lt: row.createdAt } }, { createdAt: row.createdAt, id: { lt: row.id } }],
+      },
     });
     if (earlier > 0) return later();
     for (const site of sites) {
@@ -140,7 +145,12 @@ export class TenantMoveService {
     } catch (e) {
       // The locks were lost, or a step that timed out is still running: nothing more is done
       // beside it; the next attempt takes the move up (forward, or back) once it has stopped.
-      if (steps.interrupted || steps.stopping) return this.requeue(job, e);
+      if (steps.interrupted) return this.requeue(job, e);
+      // The last attempt waits for it (the sites still locked), then fails as any other would.
+      if (steps.stopping) {
+        if (!lastAttempt) return this.requeue(job, e);
+        await steps.idle();
+      }
       const why = (e as Error).message;
       const params = await this.params(job.id);
       if (params.committed) {
@@ -318,8 +328,19 @@ export class TenantMoveService {
     // Where the tenant is until its objects are applied on the new node.
     const before: Tenant = { ...tenant, nodeId: params.fromNodeId };
     const checkpoints = new Map<string, Backup>();
-    for (const site of carried) {
-      checkpoints.set(site.id, await this.backups.checkpointForMove(job, before, site, params.checkpoints?.[site.id], steps));
+    for (const site of [...carried]) {
+      try {
+        checkpoints.set(site.id, await this.backups.checkpointForMove(job, before, site, params.checkpoints?.[site.id], steps));
+      } catch (e) {
+        const now = await this.prisma.site.findUniqueOrThrow({ where: { id: site.id } });
+        // A site being deleted whose content cannot be read (its deletion had begun) is not
+        // carried: its deletion removes what is left. Any other site's failure moves the tenant back.
+        if (steps.interrupted || now.desiredState !== DesiredState.ABSENT) throw e;
+        carried.splice(carried.indexOf(site), 1);
+        await this.saveParams(job.id, { carried: carried.map((s) => s.id) });
+        await steps.record(`${site.name} not carried`, `it is being deleted, and its checkpoint failed: ${(e as Error).message}`);
+        continue;
+      }
       await this.saveParams(job.id, { checkpoints: Object.fromEntries([...checkpoints].map(([id, b]) => [id, b.id])) });
     }
     for (const site of sites.filter((s) => !carried.includes(s)))
@@ -436,5 +457,7 @@ export class TenantMoveService {
  */
 function carriedOver(site: Site): boolean {
   if (site.status === SiteStatus.FAILED) return site.installedAt !== null && site.desiredState !== DesiredState.ABSENT;
+  // Its deletion asked for (and waiting for the move, or cut short): made, it is carried.
+  if (site.status === SiteStatus.DELETING) return site.installedAt !== null;
   return site.status === SiteStatus.RUNNING || site.status === SiteStatus.STOPPED || site.status === SiteStatus.RESTORING;
 }

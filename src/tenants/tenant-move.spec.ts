@@ -341,7 +341,8 @@ describe('TenantMoveService', () => {
   });
   it('a site whose deletion is queued is carried (put back, not brought up), and the sites carried are those the first attempt chose', async () => {
     const w = world({ interrupt: 'put blog back on n2' });
-    w.sites[1].desiredState = 'ABSENT';
+    // As DELETE /v1/sites/{id} leaves it: its job waits for the move.
+    Object.assign(w.sites[1], { desiredState: 'ABSENT', status: 'DELETING' });
     await expect(w.run()).rejects.toThrow('lock lost');
     expect(w.params().carried).toEqual(['site-blog', 'site-shop']);
     // Between the attempts: the deletion cancelled (undone), and the new site made.
@@ -405,5 +406,27 @@ describe('TenantMoveService', () => {
     w.earlierEnded();
     await w.run();
     expect(w.log.slice(-3)).toEqual(['clear n1', 'job SUCCEEDED', 'event tenant.moved']);
+  });
+  it('a site being deleted whose checkpoint fails is left to its deletion; the others move', async () => {
+    const w = world({ fail: 'checkpoint shop on n1' });
+    Object.assign(w.sites[1], { desiredState: 'ABSENT', status: 'DELETING' });
+    await w.run();
+    expect(w.params().carried).toEqual(['site-blog']);
+    expect(w.after('checkpoint shop on n1')).toEqual([
+      'stop wp_acme_shop',
+      'stop wp_acme_new',
+      'database server on n2',
+      'put blog back on n2',
+      'bring blog up on n2',
+      'clear n1',
+      'job SUCCEEDED',
+      'event tenant.moved',
+    ]);
+  });
+
+  it('a site not being deleted whose checkpoint fails moves the tenant back', async () => {
+    const w = world({ fail: 'checkpoint shop on n1' });
+    await expect(w.run()).rejects.toThrow(/checkpoint shop on n1 failed; the tenant was moved back/);
+    expect(w.log).not.toContain('bring blog up on n2');
   });
 });
