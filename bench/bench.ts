@@ -629,12 +629,15 @@ async function paced(
   rate: number,
   seconds: number,
   connections = opts.apiConnections,
+  /** Berth's route label, to read how long Berth itself took (its request histogram). */
+  route?: string,
 ) {
   const latencies: number[] = [];
   const statusCodes: Record<string, number> = {};
   const runs: PromiseLike<autocannon.Result>[] = [];
   if (!title.startsWith('warm-up')) await quiet(title);
   const usageOf = title.startsWith('warm-up') ? undefined : await sampler();
+  const servedBefore = route ? await served(route) : undefined;
   // autocannon sends ceil(connectionRate) requests a second per connection: keep the rate exact
   const perConnection = Math.max(1, Math.round(rate / connections));
   connections = Math.round(rate / perConnection);
@@ -649,6 +652,7 @@ async function paced(
   }
   const rs = await Promise.all(runs);
   const usage = await usageOf?.stop();
+  const berthSide = servedBefore ? withinBerth(servedBefore, await served(route!)) : undefined;
   const sum = (f: (r: autocannon.Result) => number) => rs.reduce((a, r) => a + f(r), 0);
   const out = {
     title,
@@ -666,6 +670,7 @@ async function paced(
     non2xx: sum((r) => r.non2xx),
     mismatches: sum((r) => r.mismatches),
     statusCodes,
+    ...(berthSide ? { berthSide } : {}),
     ...(usage ? { peakRssMiB: usage.peakRssMiB, berthCpuMsPerRequest: berthCpuMsPer(usage.cpu, latencies.length), cpu: usage.cpu } : {}),
   };
   const top = usage
@@ -674,10 +679,34 @@ async function paced(
         .map((t) => `${t.command} ${t.pctOfOneCore}%`)
         .join(', ')}`
     : '';
+  const inBerth = berthSide ? `; Berth's own timing: ${berthSide.within10ms}% within 10 ms, ${berthSide.within25ms}% within 25 ms` : '';
   log(
-    `  ${title}: ${out.achievedRate} req/s, p50 ${out.p50Ms} ms, p99 ${out.p99Ms} ms, max ${out.maxMs} ms, errors ${out.errors}, non-2xx ${out.non2xx}, bad bodies ${out.mismatches}${top}`,
+    `  ${title}: ${out.achievedRate} req/s, p50 ${out.p50Ms} ms, p99 ${out.p99Ms} ms, max ${out.maxMs} ms, errors ${out.errors}, non-2xx ${out.non2xx}, bad bodies ${out.mismatches}${inBerth}${top}`,
   );
   return out;
+}
+
+/**
+ * Berth's own request histogram for one route (cumulative counts by upper bound, seconds):
+ * the time from Express receiving a request to the response's end, without the load
+ * generator's side (which shares this machine's cores and has pauses of its own).
+ */
+async function served(route: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${berth!.url}/metrics`)).text();
+  const counts = new Map<string, number>();
+  for (const m of text.matchAll(/^berth_http_request_duration_seconds_bucket\{([^}]*)\} (\d+)/gm)) {
+    if (!m[1].includes(`route="${route}"`) || !m[1].includes('status="200"')) continue;
+    const le = /le="([^"]+)"/.exec(m[1])?.[1] ?? '';
+    counts.set(le, (counts.get(le) ?? 0) + Number(m[2]));
+  }
+  return counts;
+}
+
+/** The share of a phase's requests Berth answered within 10 and 25 ms (histogram bounds), in %. */
+function withinBerth(before: Map<string, number>, after: Map<string, number>) {
+  const delta = (le: string) => (after.get(le) ?? 0) - (before.get(le) ?? 0);
+  const all = Math.max(1, delta('+Inf'));
+  return { requests: delta('+Inf'), within10ms: round((100 * delta('0.01')) / all, 2), within25ms: round((100 * delta('0.025')) / all, 2) };
 }
 
 const berthCpuMsPer = (cpu: CpuReport, requests: number) =>
@@ -701,6 +730,18 @@ async function bursty(title: string, o: autocannon.Options) {
   return out;
 }
 
+/** Waits until Berth's reconciler has ended a pass (its duration histogram counts one). */
+async function reconcilePassEnded(timeoutMs = 300_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = await (await fetch(`${berth!.url}/metrics`)).text();
+    const ended = [...text.matchAll(/^berth_reconcile_pass_duration_seconds_count\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    if (ended > 0) return;
+    if (Date.now() > deadline) throw new Error('the reconciler did not end a pass in time');
+    await sleep(500);
+  }
+}
+
 async function apiLoad() {
   const tenants = Math.ceil(opts.apiSites / 10);
   log(`3. API under load: ${opts.apiSites} site rows (${tenants} tenants, no containers), ${opts.apiRate} req/s for ${opts.apiSeconds} s`);
@@ -709,7 +750,6 @@ async function apiLoad() {
   // limit. So this Berth reconciles once an hour and allows the bench's key 10 M requests a
   // minute; it still pays for the rate limiter's Redis round trip on every request.
   await berth!.stop();
-  await start({ BERTH_RECONCILE_INTERVAL_MS: '3600000', BERTH_RATE_LIMIT_PER_MINUTE: '10000000' });
   await db.query(
     `INSERT INTO "Tenant" (id, slug, name, "contactEmail", "networkIndex", "dbRootPasswordEnc", "updatedAt")
      SELECT gen_random_uuid(), 'bench-load-' || g, 'Load ' || g, 'ops@load' || g || '.example', 100000 + g, 'v1.unused', now()
@@ -726,10 +766,24 @@ async function apiLoad() {
      FROM n LIMIT $1::int RETURNING id`,
     [opts.apiSites],
   );
+  // The rows exist before Berth starts, so that its first reconciler pass (a second after the
+  // start) covers all of them, and the measurement waits for that pass to end: until
+  // 2026-12-05 the rows were made after the start and the pass, which records a problem for
+  // each made-up site (its tenant's network index is outside the pool), ran through the
+  // measured phases, taking much of a core for about 45 s.
+  await start({ BERTH_RECONCILE_INTERVAL_MS: '3600000', BERTH_RATE_LIMIT_PER_MINUTE: '10000000' });
+  const passed = Date.now();
+  await reconcilePassEnded();
+  log(`  the reconciler's first pass over the rows ended ${round((Date.now() - passed) / 1000)} s after the start`);
   const ids = rows.map((r) => r.id);
   const pick = () => ids[Math.floor(Math.random() * ids.length)];
   const sample = await api.must('GET', `/v1/sites/${ids[0]}`, ADMIN_KEY);
-  const gqlQuery = (id: string) => JSON.stringify({ query: `query { site(id: "${id}") { id name status } }` });
+  // As a client sends it: one document, the id a variable (Apollo parses and validates a
+  // document once). The id written into the document, a new document for every site, is
+  // measured too, as a secondary row.
+  const gqlQuery = (id: string) =>
+    JSON.stringify({ query: 'query Site($id: ID!) { site(id: $id) { id name status } }', variables: { id } });
+  const gqlInline = (id: string) => JSON.stringify({ query: `query { site(id: "${id}") { id name status } }` });
   const gql = await api.must('POST', '/graphql', ADMIN_KEY, JSON.parse(gqlQuery(ids[0])));
   if (!gql.body?.data?.site) throw new Error(`GraphQL site query failed: ${JSON.stringify(gql.body)}`);
   log(
@@ -742,10 +796,10 @@ async function apiLoad() {
     headers,
     requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: `/v1/sites/${pick()}` }) }],
   });
-  const gqlOpts = (): autocannon.Options => ({
+  const gqlOpts = (body = gqlQuery): autocannon.Options => ({
     url: berth!.url,
     headers,
-    requests: [{ method: 'POST', path: '/graphql', setupRequest: (req) => ({ ...req, path: '/graphql', body: gqlQuery(pick()) }) }],
+    requests: [{ method: 'POST', path: '/graphql', setupRequest: (req) => ({ ...req, path: '/graphql', body: body(pick()) }) }],
     verifyBody: (body) => body.includes('"site":{') && !body.includes('"errors"'),
   });
   // warm-up (JIT, connection pools), not recorded
@@ -758,17 +812,25 @@ async function apiLoad() {
     opts.apiRate,
     Math.min(10, opts.apiSeconds),
   );
-  const rest = await paced('GET /v1/sites/{id}', restOpts(), opts.apiRate, opts.apiSeconds);
-  const graphql = await paced('GraphQL site(id)', gqlOpts(), opts.apiRate, opts.apiSeconds);
+  const rest = await paced('GET /v1/sites/{id}', restOpts(), opts.apiRate, opts.apiSeconds, undefined, '/v1/sites/:id');
+  const graphql = await paced('GraphQL site(id)', gqlOpts(), opts.apiRate, opts.apiSeconds, undefined, '/graphql');
   const restLow = opts.apiRateLow
-    ? await paced('GET /v1/sites/{id}', restOpts(), opts.apiRateLow, Math.min(10, opts.apiSeconds))
+    ? await paced('GET /v1/sites/{id}', restOpts(), opts.apiRateLow, Math.min(10, opts.apiSeconds), undefined, '/v1/sites/:id')
     : undefined;
   const graphqlLow = opts.apiRateLow
-    ? await paced('GraphQL site(id)', gqlOpts(), opts.apiRateLow, Math.min(10, opts.apiSeconds))
+    ? await paced('GraphQL site(id)', gqlOpts(), opts.apiRateLow, Math.min(10, opts.apiSeconds), undefined, '/graphql')
     : undefined;
+  const graphqlInline = await paced(
+    'GraphQL site(id), the id in the document',
+    gqlOpts(gqlInline),
+    opts.apiRate,
+    Math.min(10, opts.apiSeconds),
+    undefined,
+    '/graphql',
+  );
   await sleep(2000);
   const restBursty = await bursty('GET /v1/sites/{id}, autocannon -R', { ...restOpts(), overallRate: opts.apiRate, duration: 10 });
-  const out = { siteRows: ids.length, healthzReference, rest, graphql, restLow, graphqlLow, restBursty };
+  const out = { siteRows: ids.length, healthzReference, rest, graphql, restLow, graphqlLow, graphqlInline, restBursty };
   results.api = out;
   const clean = (r: typeof out.rest) => r.errors === 0 && r.non2xx === 0 && r.mismatches === 0 && r.timeouts === 0;
   goal(
@@ -778,10 +840,10 @@ async function apiLoad() {
     out.rest.p99Ms < 25 && clean(out.rest) && out.rest.achievedRate >= opts.apiRate * 0.95,
   );
   goal(
-    `GraphQL site(id) p99 < 40 ms at ${opts.apiRate} req/s, no errors`,
-    '< 40 ms',
+    `GraphQL site(id) p99 < 25 ms at ${opts.apiRate} req/s, no errors`,
+    '< 25 ms',
     `${out.graphql.p99Ms} ms (${out.graphql.achievedRate} req/s, errors ${out.graphql.errors}, non-2xx ${out.graphql.non2xx}, bad bodies ${out.graphql.mismatches})`,
-    out.graphql.p99Ms < 40 && clean(out.graphql) && out.graphql.achievedRate >= opts.apiRate * 0.95,
+    out.graphql.p99Ms < 25 && clean(out.graphql) && out.graphql.achievedRate >= opts.apiRate * 0.95,
   );
   await sleep(3000); // let the last in-flight requests finish before the rows go
   for (const table of ['Event', 'Job', 'Site']) {
@@ -1046,8 +1108,9 @@ function report(): string {
           'Berth CPU',
           'Berth CPU ms/req',
           'other work',
+          'Berth answered within 25 ms',
         ],
-        ...[a.healthzReference, a.rest, a.graphql, a.restLow, a.graphqlLow]
+        ...[a.healthzReference, a.rest, a.graphql, a.restLow, a.graphqlLow, a.graphqlInline]
           .filter((r) => r !== undefined)
           .map((r) =>
             [
@@ -1063,6 +1126,7 @@ function report(): string {
               `${r.cpu?.top.find((t) => t.command === 'berth')?.pctOfOneCore ?? '-'}%`,
               r.berthCpuMsPerRequest ?? '-',
               `${r.cpu?.otherWorkPct ?? '-'}%`,
+              'berthSide' in r && r.berthSide ? `${r.berthSide.within25ms}%` : '-',
             ].map(String),
           ),
       ]),

@@ -59,6 +59,13 @@ describe('custom domains', () => {
     }
     const view = (await h.http.get(`/v1/sites/${site.id}`).set(auth(a.key))).body;
     expect(view.publicUrl).toBe(`https://${www}:${EDGE_HTTPS_PORT}/`);
+    // A single site is read with one hand-written query, a list through Prisma: the same view
+    // (dates, JSON, the tenant's and the primary domain's fields), apart from the live containers.
+    const listed = (await h.http.get('/v1/sites?limit=200').set(auth(a.key))).body as { id: string }[];
+    const { containers, ...single } = view as { containers: { role: string }[] };
+    expect(containers.map((c) => c.role).sort()).toEqual(['db', 'wordpress']);
+    expect(single).toEqual(listed.find((s) => s.id === site.id));
+    expect(single).toMatchObject({ hostname: platform(), wordpress: { installedAt: expect.any(String) }, env: expect.any(Object) });
     const list = (await h.http.get(`/v1/sites/${site.id}/domains`).set(auth(a.key))).body as { hostname: string; primary: boolean }[];
     expect(list.map((d) => [d.hostname, d.primary])).toEqual([
       [www, true],

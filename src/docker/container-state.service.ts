@@ -17,6 +17,10 @@ export class ContainerStateService extends ContainerStateCache implements OnModu
             since: Math.floor(Date.now() / 1000),
             filters: { type: ['container'], label: [`${LABEL.managedBy}=${MANAGED_BY}`, `${LABEL.instance}=${config.BERTH_INSTANCE}`] },
           }),
+        names: async () =>
+          (await docker.listContainers({ [LABEL.managedBy]: MANAGED_BY, [LABEL.instance]: config.BERTH_INSTANCE })).flatMap((c) =>
+            c.Names.map((n) => n.replace(/^\//, '')),
+          ),
         warn: (m) => logger.warn(m),
       },
       config.BERTH_CONTAINER_CACHE_MS,

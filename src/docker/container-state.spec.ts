@@ -39,6 +39,24 @@ function fakeEngine() {
   return engine;
 }
 
+/** {@link fakeEngine} that also lists its containers (what the list call returns is gated and counted). */
+function listingEngine() {
+  const engine = fakeEngine();
+  const lister = Object.assign(engine, {
+    lists: 0,
+    listGate: undefined as Promise<void> | undefined,
+    listFails: false,
+    async names() {
+      const names = [...engine.state.keys()];
+      await lister.listGate;
+      lister.lists += 1;
+      if (lister.listFails) throw new Error('engine busy');
+      return names;
+    },
+  });
+  return lister;
+}
+
 /** Waits (a macrotask at a time, at most 2 s) until `condition` holds. */
 async function until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
   const deadline = Date.now() + 2000;
@@ -144,6 +162,58 @@ describe('ContainerStateCache', () => {
     await Promise.all(together);
     expect((await after)?.State.Status).toBe('exited');
     expect(await statusOf(cache, 'wp_a_blog')).toBe('exited');
+  });
+
+  it('knows a container the list did not name is absent without asking, until an event names it', async () => {
+    const engine = listingEngine();
+    engine.state.set('wp_a_blog', 'running');
+    const cache = make(engine);
+    expect(await statusOf(cache, 'wp_a_blog')).toBe('running'); // starts following
+    await until(() => engine.lists === 1, 'the containers to be listed');
+    const before = engine.inspections;
+    for (let i = 0; i < 5; i++) expect(await statusOf(cache, 'wp_a_none')).toBe('missing');
+    expect(engine.inspections).toBe(before);
+    // The positive control: once an event names it, it is asked about.
+    engine.state.set('wp_a_none', 'created');
+    expect(await statusOf(cache, 'wp_a_none')).toBe('missing'); // no event yet: still known absent
+    engine.emit('wp_a_none', 'create');
+    await until(async () => (await statusOf(cache, 'wp_a_none')) === 'created', 'the create event to make the cache ask');
+    expect(engine.inspections).toBe(before + 1);
+  });
+
+  it('asks about a container created while the list was out, though the list did not name it', async () => {
+    const engine = listingEngine();
+    let answer!: () => void;
+    engine.listGate = new Promise((r) => (answer = r));
+    const cache = make(engine);
+    expect(await statusOf(cache, 'wp_a_blog')).toBe('missing'); // starts following; the list waits
+    await until(() => engine.connected === 1, 'the stream to connect');
+    // The list's snapshot was taken before this container; its create event arrives before the answer.
+    engine.state.set('wp_a_blog', 'created');
+    engine.emit('wp_a_blog', 'create');
+    await until(async () => (await statusOf(cache, 'wp_a_blog')) === 'created', 'the event to be handled');
+    answer();
+    await until(() => engine.lists === 1, 'the list to answer');
+    expect(await statusOf(cache, 'wp_a_blog')).toBe('created');
+  });
+
+  it('inspects every container read when the list fails, and lists again after the stream comes back', async () => {
+    const engine = listingEngine();
+    engine.listFails = true;
+    const cache = make(engine);
+    await statusOf(cache, 'x');
+    await until(() => engine.lists === 1, 'the list to fail');
+    const before = engine.inspections;
+    await statusOf(cache, 'wp_a_none');
+    expect(engine.inspections).toBe(before + 1);
+    engine.listFails = false;
+    engine.drop();
+    await until(() => engine.lists === 2 && engine.connected === 1, 'the stream to reconnect and list again');
+    await until(async () => {
+      const n = engine.inspections;
+      await statusOf(cache, 'wp_a_other');
+      return engine.inspections === n;
+    }, 'an unlisted container to be known absent');
   });
 
   it('with no time to live, always asks the Engine', async () => {

@@ -7,6 +7,8 @@ export interface ContainerSource {
   inspect(name: string): Promise<ContainerInfo | undefined>;
   /** The event stream of the containers to watch, from now. */
   events(): Promise<Readable>;
+  /** The names of every container that stream covers, as of now (a list call). */
+  names?(): Promise<string[]>;
   warn(message: string): void;
 }
 
@@ -22,6 +24,11 @@ interface Entry {
  * restarted, health changed, removed, renamed), and only while that stream is connected:
  * when it drops, everything is forgotten and reads go to the Engine until it is back.
  * Concurrent reads of one container share one inspection. Jobs never read from here.
+ *
+ * Once the stream is connected the cache also lists which containers exist (one call): a name
+ * that was not listed and that no event has named since is known to be absent without an
+ * inspection, so a site with no containers (not made yet, failed, deleted) costs the Engine
+ * nothing however often it is read.
  */
 export class ContainerStateCache {
   private readonly entries = new Map<string, Entry>();
@@ -30,6 +37,8 @@ export class ContainerStateCache {
   private readonly generation = new Map<string, number>();
   /** Bumped whenever the stream drops, for the same reason. */
   private epoch = 0;
+  /** The names listed once the stream was connected, valid for that epoch only. */
+  private existing?: { epoch: number; names: Set<string> };
   private following = false;
   private started = false;
   private stopped = false;
@@ -56,6 +65,7 @@ export class ContainerStateCache {
     }
     const hit = this.entries.get(name);
     if (this.following && hit && hit.until > Date.now()) return hit.info;
+    if (this.knownAbsent(name)) return undefined;
     const pending = this.inFlight.get(name);
     if (pending) return pending;
     const [generation, epoch] = [this.generation.get(name) ?? 0, this.epoch];
@@ -69,6 +79,23 @@ export class ContainerStateCache {
     return read.finally(() => {
       if (this.inFlight.get(name) === read) this.inFlight.delete(name);
     });
+  }
+
+  /** Not listed when the stream connected, and no event about it since (not even a create). */
+  private knownAbsent(name: string): boolean {
+    const existing = this.existing;
+    return this.following && existing?.epoch === this.epoch && !existing.names.has(name) && !this.generation.has(name);
+  }
+
+  /** Lists the containers that exist; events from the (already connected) stream cover what changes after. */
+  private async index(epoch: number): Promise<void> {
+    if (!this.source.names) return;
+    try {
+      const names = await this.source.names();
+      if (this.following && this.epoch === epoch) this.existing = { epoch, names: new Set(names) };
+    } catch (e) {
+      this.source.warn(`could not list containers: ${(e as Error).message}; inspecting each one read`);
+    }
   }
 
   private forget(name: string | undefined): void {
@@ -87,6 +114,7 @@ export class ContainerStateCache {
         // Inspections made while the stream was down may predate changes it will not report.
         this.epoch += 1;
         this.following = true;
+        void this.index(this.epoch);
         for await (const line of createInterface({ input: stream })) {
           if (!line.trim()) continue;
           const { Actor } = JSON.parse(line) as { Actor?: { Attributes?: Record<string, string> } };

@@ -59,6 +59,12 @@ const pick = <T, K extends keyof T>(row: T, keys: readonly K[]) => Object.fromEn
 const LIVE = Symbol('liveContainers');
 
 type SiteWithSlug = Site & { tenant: { slug: string; contactEmail: string }; domains?: { hostname: string }[] };
+
+/** {@link VIEW_INCLUDE} in SQL: a site row, its tenant's slug and contact, its primary domain. */
+const SITE_VIEW_SQL = `SELECT s.*, t.slug AS "tenantSlug", t."contactEmail" AS "tenantContactEmail",
+  (SELECT d.hostname FROM "Domain" d WHERE d."siteId" = s.id AND d."primary" AND d."verifiedAt" IS NOT NULL LIMIT 1) AS "primaryHostname"
+  FROM "Site" s JOIN "Tenant" t ON t.id = s."tenantId" WHERE s.id = $1::uuid`;
+type SiteViewRow = Site & { tenantSlug: string; tenantContactEmail: string; primaryHostname: string | null };
 /** What a site's view needs beside the row: its tenant's slug and its primary domain. */
 const VIEW_INCLUDE = {
   tenant: { select: { slug: true, contactEmail: true } },
@@ -271,10 +277,20 @@ export class SitesService {
     return Math.max(view.restartCount, live?.find((c) => c.role === 'wordpress')?.restartCount ?? 0);
   }
 
-  private async getRowWithSlug(actor: Principal, id: string) {
-    const site = isUuid(id) ? await this.prisma.site.findUnique({ where: { id }, include: VIEW_INCLUDE }) : null;
-    if (!site || !canSeeTenant(actor, site.tenantId)) throw new BerthError(ErrorCode.SITE_NOT_FOUND, `Site ${id} was not found`);
-    return site;
+  /**
+   * The site with what its view needs of its tenant and primary domain, in one query: the
+   * read behind every `GET /v1/sites/{id}` and `site(id)`, so it skips Prisma's client
+   * ({@link PrismaService.hotRead}); `VIEW_INCLUDE` through Prisma reads the same.
+   */
+  private async getRowWithSlug(actor: Principal, id: string): Promise<SiteWithSlug> {
+    const [row] = isUuid(id) ? await this.prisma.hotRead<SiteViewRow>('berth_site_view', SITE_VIEW_SQL, [id]) : [];
+    if (!row || !canSeeTenant(actor, row.tenantId)) throw new BerthError(ErrorCode.SITE_NOT_FOUND, `Site ${id} was not found`);
+    const { tenantSlug, tenantContactEmail, primaryHostname, ...site } = row;
+    return {
+      ...site,
+      tenant: { slug: tenantSlug, contactEmail: tenantContactEmail },
+      domains: primaryHostname ? [{ hostname: primaryHostname }] : [],
+    };
   }
 
   /** The site's containers as the Docker Engine reports them (through its event-invalidated cache). */
