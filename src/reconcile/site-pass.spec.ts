@@ -50,6 +50,7 @@ function reconcilerWith(opts: { unreadable?: string[]; enqueueFails?: string[] }
   const created: { siteId: string; reason: string; rollout: boolean }[] = [];
   const events: { type: string; siteId: string }[] = [];
   const statusUpdates: { id: string; lastError: string }[] = [];
+  const warnings: string[] = [];
   const ports: SitePassPorts = {
     expectedPlan: (s) => {
       if (opts.unreadable?.includes(s.id)) throw new Error('Unsupported state or unable to authenticate data');
@@ -65,13 +66,13 @@ function reconcilerWith(opts: { unreadable?: string[]; enqueueFails?: string[] }
       statusUpdates.push({ id: s.id, lastError: message });
       events.push({ type: 'site.reconcile.failed', siteId: s.id });
     },
-    warn: () => undefined,
+    warn: (m) => warnings.push(m),
   };
   const reconciler = {
     reconcileSites: (sites: SiteWithTenant[], seen: (s: SiteWithTenant) => Seen, rollout: RolloutState, retry?: Set<string>) =>
       reconcileSites(sites, engine(sites, seen), rollout, ports, retry),
   };
-  return { reconciler, created, events, statusUpdates };
+  return { reconciler, created, events, statusUpdates, warnings };
 }
 
 const open = { batch: 2, inFlight: 0, halted: false };
@@ -100,6 +101,24 @@ describe('a reconcile pass, site by site', () => {
     );
     expect(statusUpdates).toHaveLength(1);
     expect(events.filter((e) => e.type === 'site.reconcile.failed')).toHaveLength(1);
+  });
+
+  it('logs a lasting problem once, then one line a pass for every site that still has it', async () => {
+    const { reconciler, warnings } = reconcilerWith({ unreadable: ['a', 'b', 'c'] });
+    const recorded = 'reconciler: Unsupported state or unable to authenticate data';
+    await reconciler.reconcileSites([siteRow('a'), siteRow('b')], () => healthy, open);
+    expect(warnings).toEqual([`site a: ${recorded}`, `site b: ${recorded}`]);
+    warnings.length = 0;
+    // The next pass reads a and b with their problem recorded; c's problem is new, so it is logged.
+    await reconciler.reconcileSites(
+      [siteRow('a', { lastError: recorded }), siteRow('b', { lastError: recorded }), siteRow('c')],
+      () => healthy,
+      open,
+    );
+    expect(warnings).toEqual([
+      `site c: ${recorded}`,
+      '2 site(s) still cannot be reconciled, each for the reason already recorded on it (its lastError)',
+    ]);
   });
 
   it("goes on when one site's repair cannot be enqueued", async () => {

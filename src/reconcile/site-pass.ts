@@ -37,8 +37,9 @@ export async function reconcileSites(
   retry: ReadonlySet<string> = new Set(),
 ): Promise<string[]> {
   const candidates: { site: SiteWithTenant; reason: string; rollout: boolean }[] = [];
+  const unchanged = { count: 0 };
   for (const site of sites) {
-    await forSite(site, ports, async () => {
+    await forSite(site, ports, unchanged, async () => {
       if (retry.has(site.id)) {
         candidates.push({ site, reason: 'its update failed under an earlier configuration; trying again', rollout: true });
         return;
@@ -50,21 +51,31 @@ export async function reconcileSites(
   const { now } = scheduleRepairs(candidates, rollout);
   const repaired: string[] = [];
   for (const c of now) {
-    await forSite(c.site, ports, async () => {
+    await forSite(c.site, ports, unchanged, async () => {
       if (await ports.repair(c.site, c.reason, c.rollout)) repaired.push(c.site.id);
     });
+  }
+  if (unchanged.count) {
+    ports.warn(`${unchanged.count} site(s) still cannot be reconciled, each for the reason already recorded on it (its lastError)`);
   }
   return repaired;
 }
 
-/** Runs one site's part of a pass; a failure is recorded when it is new (not on every pass). */
-async function forSite(site: SiteWithTenant, ports: SitePassPorts, work: () => Promise<void>): Promise<void> {
+/**
+ * Runs one site's part of a pass; a failure is logged and recorded when it is new, and only
+ * counted when it is the one already recorded on the site: a problem that lasts (a pool too
+ * small for the tenants, a secret that no longer opens) is one line a pass, not one a site.
+ */
+async function forSite(site: SiteWithTenant, ports: SitePassPorts, unchanged: { count: number }, work: () => Promise<void>): Promise<void> {
   try {
     await work();
   } catch (e) {
     const message = `reconciler: ${(e as Error).message}`.slice(0, 1000);
+    if (site.lastError === message) {
+      unchanged.count += 1;
+      return;
+    }
     ports.warn(`site ${site.id}: ${message}`);
-    if (site.lastError === message) return;
     try {
       await ports.recordProblem(site, message, e as Error);
       site.lastError = message;
