@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { pgTypes } from './pg-types';
+import { namedRead, pgTypes } from './pg-types';
 
 describe('pgTypes (a hot read typed as Prisma types it)', () => {
   it("reads timestamp(3) as UTC, where node-postgres reads the process's zone", () => {
@@ -19,5 +19,13 @@ describe('pgTypes (a hot read typed as Prisma types it)', () => {
     expect((pgTypes.getTypeParser(3802, 'text') as (t: string) => unknown)('{"a":[1]}')).toEqual({ a: [1] });
     expect((pgTypes.getTypeParser(701, 'text') as (t: string) => number)('0.5')).toBe(0.5);
     expect((pgTypes.getTypeParser(23, 'text') as (t: string) => number)('42')).toBe(42);
+  });
+});
+
+describe('namedRead (PrismaService.hotRead)', () => {
+  it('runs a named statement with the Prisma-like parsers', async () => {
+    const query = jest.fn().mockResolvedValue({ rows: [{ id: 'x' }] });
+    expect(await namedRead({ query } as never, 'berth_x', 'SELECT 1', ['a'])).toEqual([{ id: 'x' }]);
+    expect(query).toHaveBeenCalledWith({ name: 'berth_x', text: 'SELECT 1', values: ['a'], types: pgTypes });
   });
 });

@@ -1,4 +1,4 @@
-import { types, type CustomTypesConfig } from 'pg';
+import { types, type CustomTypesConfig, type Pool, type QueryResultRow } from 'pg';
 
 /** PostgreSQL's type OIDs whose default parsing in node-postgres differs from Prisma's. */
 const TIMESTAMP = 1114;
@@ -26,3 +26,13 @@ export const pgTypes: CustomTypesConfig = {
     return types.getTypeParser(oid, format);
   }) as CustomTypesConfig['getTypeParser'],
 };
+
+/** A named statement (parsed once per connection) on `pool`, its columns typed by {@link pgTypes}. */
+export async function namedRead<T extends QueryResultRow>(
+  pool: Pick<Pool, 'query'>,
+  name: string,
+  sql: string,
+  values: unknown[],
+): Promise<T[]> {
+  return (await pool.query<T>({ name, text: sql, values, types: pgTypes })).rows;
+}

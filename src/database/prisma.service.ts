@@ -3,7 +3,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import { Pool, type QueryResultRow } from 'pg';
 import { PrismaClient } from '../generated/prisma/client';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
-import { pgTypes } from './pg-types';
+import { namedRead } from './pg-types';
 
 @Injectable()
 export class PrismaService extends PrismaClient implements OnModuleDestroy {
@@ -25,11 +25,11 @@ export class PrismaService extends PrismaClient implements OnModuleDestroy {
   /**
    * One read on the API's hottest path, without Prisma's client: a named statement (parsed
    * once per connection) through the same pool, its columns typed as Prisma types them
-   * ({@link pgTypes}). A query through Prisma costs about three times its CPU (measured in
+   * ({@link namedRead}). A query through Prisma costs about three times its CPU (measured in
    * the README's Performance section). `name` must identify `sql`; only for reads.
    */
   async hotRead<T extends QueryResultRow>(name: string, sql: string, values: unknown[]): Promise<T[]> {
-    return (await this.pool.query<T>({ name, text: sql, values, types: pgTypes })).rows;
+    return namedRead<T>(this.pool, name, sql, values);
   }
 
   async onModuleDestroy(): Promise<void> {

@@ -186,15 +186,36 @@ describe('ContainerStateCache', () => {
     let answer!: () => void;
     engine.listGate = new Promise((r) => (answer = r));
     const cache = make(engine);
-    expect(await statusOf(cache, 'wp_a_blog')).toBe('missing'); // starts following; the list waits
+    await statusOf(cache, 'x'); // starts following; the list waits
     await until(() => engine.connected === 1, 'the stream to connect');
     // The list's snapshot was taken before this container; its create event arrives before the answer.
     engine.state.set('wp_a_blog', 'created');
     engine.emit('wp_a_blog', 'create');
-    await until(async () => (await statusOf(cache, 'wp_a_blog')) === 'created', 'the event to be handled');
+    await until(() => cache.eventsHandled === 1, 'the event to be handled');
     answer();
     await until(() => engine.lists === 1, 'the list to answer');
-    expect(await statusOf(cache, 'wp_a_blog')).toBe('created');
+    const before = engine.inspections;
+    expect(await statusOf(cache, 'wp_a_blog')).toBe('created'); // first read of it
+    expect(engine.inspections).toBe(before + 1);
+    // The positive control: a name neither listed nor in an event is answered without asking.
+    expect(await statusOf(cache, 'wp_a_none')).toBe('missing');
+    expect(engine.inspections).toBe(before + 1);
+  });
+
+  it('trusts a list for the time to live only: a container whose event was missed is found after it', async () => {
+    const engine = listingEngine();
+    const cache = make(engine, 100);
+    await statusOf(cache, 'x');
+    await until(() => engine.lists === 1, 'the containers to be listed');
+    engine.state.set('wp_missed', 'running'); // created, but its event never arrives
+    expect(await statusOf(cache, 'wp_missed')).toBe('missing');
+    await until(async () => (await statusOf(cache, 'wp_missed')) === 'running', 'the list to expire');
+    await until(() => engine.lists === 2, 'the containers to be listed again');
+    await until(async () => {
+      const n = engine.inspections;
+      await statusOf(cache, 'wp_a_none');
+      return engine.inspections === n;
+    }, 'the new list to be used');
   });
 
   it('inspects every container read when the list fails, and lists again after the stream comes back', async () => {

@@ -28,7 +28,8 @@ interface Entry {
  * Once the stream is connected the cache also lists which containers exist (one call): a name
  * that was not listed and that no event has named since is known to be absent without an
  * inspection, so a site with no containers (not made yet, failed, deleted) costs the Engine
- * nothing however often it is read.
+ * nothing however often it is read. Like an inspection, a list is trusted for the time to
+ * live only (the Engine may drop events for a subscriber that falls behind), then made again.
  */
 export class ContainerStateCache {
   private readonly entries = new Map<string, Entry>();
@@ -37,8 +38,14 @@ export class ContainerStateCache {
   private readonly generation = new Map<string, number>();
   /** Bumped whenever the stream drops, for the same reason. */
   private epoch = 0;
-  /** The names listed once the stream was connected, valid for that epoch only. */
-  private existing?: { epoch: number; names: Set<string> };
+  /**
+   * The names listed once the stream was connected: for that epoch only, and until `until`
+   * (no names: the list failed, and is not tried again before then).
+   */
+  private existing?: { epoch: number; names?: Set<string>; until: number };
+  private listing = false;
+  /** Events handled since the cache was made (for tests and diagnostics). */
+  eventsHandled = 0;
   private following = false;
   private started = false;
   private stopped = false;
@@ -81,20 +88,33 @@ export class ContainerStateCache {
     });
   }
 
-  /** Not listed when the stream connected, and no event about it since (not even a create). */
+  /** Not in the current list, and no event about it since the stream connected (not even a create). */
   private knownAbsent(name: string): boolean {
+    if (!this.following || !this.source.names) return false;
     const existing = this.existing;
-    return this.following && existing?.epoch === this.epoch && !existing.names.has(name) && !this.generation.has(name);
+    if (!existing || existing.epoch !== this.epoch || existing.until <= Date.now()) {
+      void this.index(this.epoch); // read the Engine meanwhile
+      return false;
+    }
+    return !!existing.names && !existing.names.has(name) && !this.generation.has(name);
   }
 
-  /** Lists the containers that exist; events from the (already connected) stream cover what changes after. */
+  /**
+   * Lists the containers that exist. The stream is connected first, so a change after the list
+   * is reported by an event; one during it names the container in `generation`, so it is
+   * inspected whatever the list says.
+   */
   private async index(epoch: number): Promise<void> {
-    if (!this.source.names) return;
+    if (!this.source.names || this.listing) return;
+    this.listing = true;
     try {
-      const names = await this.source.names();
-      if (this.following && this.epoch === epoch) this.existing = { epoch, names: new Set(names) };
+      const names = new Set(await this.source.names());
+      if (this.following && this.epoch === epoch) this.existing = { epoch, names, until: Date.now() + this.ttlMs };
     } catch (e) {
+      if (this.following && this.epoch === epoch) this.existing = { epoch, until: Date.now() + this.ttlMs };
       this.source.warn(`could not list containers: ${(e as Error).message}; inspecting each one read`);
+    } finally {
+      this.listing = false;
     }
   }
 
@@ -120,6 +140,7 @@ export class ContainerStateCache {
           const { Actor } = JSON.parse(line) as { Actor?: { Attributes?: Record<string, string> } };
           this.forget(Actor?.Attributes?.name);
           this.forget(Actor?.Attributes?.oldName?.replace(/^\//, ''));
+          this.eventsHandled += 1;
         }
       } catch (e) {
         if (!this.stopped)

@@ -28,9 +28,13 @@ const LOCK = 'berth:lock:edge';
 
 /**
  * A site's primary domain as the edge routes it (verified), as a relation to include: the
- * hostname the site's public URL is on, when it has one.
+ * hostname the site's public URL is on, when it has one (the oldest, should there ever be two).
  */
-export const PRIMARY_DOMAIN = { where: { primary: true, verifiedAt: { not: null } }, select: { hostname: true } } as const;
+export const PRIMARY_DOMAIN = {
+  where: { primary: true, verifiedAt: { not: null } },
+  select: { hostname: true },
+  orderBy: { createdAt: 'asc' },
+} as const;
 
 /** What the edge answered for a hostname's front page. */
 interface Answer {

@@ -117,7 +117,7 @@ describe('a reconcile pass, site by site', () => {
     );
     expect(warnings).toEqual([
       `site c: ${recorded}`,
-      '2 site(s) still cannot be reconciled, each for the reason already recorded on it (its lastError)',
+      `2 site(s) still cannot be reconciled, as recorded on them (lastError): ${recorded} (a, b)`,
     ]);
   });
 

@@ -37,7 +37,7 @@ export async function reconcileSites(
   retry: ReadonlySet<string> = new Set(),
 ): Promise<string[]> {
   const candidates: { site: SiteWithTenant; reason: string; rollout: boolean }[] = [];
-  const unchanged = { count: 0 };
+  const unchanged = new Map<string, string[]>();
   for (const site of sites) {
     await forSite(site, ports, unchanged, async () => {
       if (retry.has(site.id)) {
@@ -55,8 +55,9 @@ export async function reconcileSites(
       if (await ports.repair(c.site, c.reason, c.rollout)) repaired.push(c.site.id);
     });
   }
-  if (unchanged.count) {
-    ports.warn(`${unchanged.count} site(s) still cannot be reconciled, each for the reason already recorded on it (its lastError)`);
+  for (const [message, ids] of unchanged) {
+    const some = ids.slice(0, 3).join(', ') + (ids.length > 3 ? ', ...' : '');
+    ports.warn(`${ids.length} site(s) still cannot be reconciled, as recorded on them (lastError): ${message} (${some})`);
   }
   return repaired;
 }
@@ -64,15 +65,23 @@ export async function reconcileSites(
 /**
  * Runs one site's part of a pass; a failure is logged and recorded when it is new, and only
  * counted when it is the one already recorded on the site: a problem that lasts (a pool too
- * small for the tenants, a secret that no longer opens) is one line a pass, not one a site.
+ * small for the tenants, a secret that no longer opens) is one line a pass for each distinct
+ * problem, with a few of its sites, not one line a site.
  */
-async function forSite(site: SiteWithTenant, ports: SitePassPorts, unchanged: { count: number }, work: () => Promise<void>): Promise<void> {
+async function forSite(
+  site: SiteWithTenant,
+  ports: SitePassPorts,
+  unchanged: Map<string, string[]>,
+  work: () => Promise<void>,
+): Promise<void> {
   try {
     await work();
   } catch (e) {
     const message = `reconciler: ${(e as Error).message}`.slice(0, 1000);
     if (site.lastError === message) {
-      unchanged.count += 1;
+      const ids = unchanged.get(message) ?? [];
+      if (!ids.length) unchanged.set(message, ids);
+      ids.push(site.id);
       return;
     }
     ports.warn(`site ${site.id}: ${message}`);

@@ -231,7 +231,11 @@ export class SiteRunner {
   /** Where customers reach the site: its primary domain or platform hostname through the edge, else its port. */
   private async primary(tenant: Tenant, site: Site, port: number | null): Promise<{ url: string; hostname: string }> {
     const domain = this.edge.enabled
-      ? await this.prisma.domain.findFirst({ where: { siteId: site.id, ...PRIMARY_DOMAIN.where }, select: PRIMARY_DOMAIN.select })
+      ? await this.prisma.domain.findFirst({
+          where: { siteId: site.id, ...PRIMARY_DOMAIN.where },
+          select: PRIMARY_DOMAIN.select,
+          orderBy: PRIMARY_DOMAIN.orderBy,
+        })
       : null;
     const url = this.edge.wordpressUrl({ ...site, hostPort: port }, tenant, domain?.hostname) as string;
     return { url, hostname: new URL(url).hostname };

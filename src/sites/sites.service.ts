@@ -60,9 +60,18 @@ const LIVE = Symbol('liveContainers');
 
 type SiteWithSlug = Site & { tenant: { slug: string; contactEmail: string }; domains?: { hostname: string }[] };
 
-/** {@link VIEW_INCLUDE} in SQL: a site row, its tenant's slug and contact, its primary domain. */
-const SITE_VIEW_SQL = `SELECT s.*, t.slug AS "tenantSlug", t."contactEmail" AS "tenantContactEmail",
-  (SELECT d.hostname FROM "Domain" d WHERE d."siteId" = s.id AND d."primary" AND d."verifiedAt" IS NOT NULL LIMIT 1) AS "primaryHostname"
+/**
+ * {@link VIEW_INCLUDE} in SQL: a site row, its tenant's slug and contact, its primary domain
+ * (the oldest, should there ever be two). The columns are named, not `s.*`: PostgreSQL fixes a
+ * prepared statement's result when it is parsed, so a column added by a migration while this
+ * process runs would fail every later execution on its connections ("cached plan must not
+ * change result type").
+ */
+const SITE_VIEW_SQL = `SELECT ${Object.values(Prisma.SiteScalarFieldEnum)
+  .map((c) => `s."${c}"`)
+  .join(', ')}, t.slug AS "tenantSlug", t."contactEmail" AS "tenantContactEmail",
+  (SELECT d.hostname FROM "Domain" d WHERE d."siteId" = s.id AND d."primary" AND d."verifiedAt" IS NOT NULL
+   ORDER BY d."createdAt", d.id LIMIT 1) AS "primaryHostname"
   FROM "Site" s JOIN "Tenant" t ON t.id = s."tenantId" WHERE s.id = $1::uuid`;
 type SiteViewRow = Site & { tenantSlug: string; tenantContactEmail: string; primaryHostname: string | null };
 /** What a site's view needs beside the row: its tenant's slug and its primary domain. */
