@@ -66,6 +66,13 @@ async function until(condition: () => boolean | Promise<boolean>, what: string):
   }
 }
 const statusOf = async (c: ContainerStateCache, name: string) => (await c.inspect(name))?.State.Status ?? 'missing';
+/** Waits until reading `name` no longer asks the Engine. */
+const answeredWithoutAsking = (engine: { inspections: number }, cache: ContainerStateCache, name: string, what: string) =>
+  until(async () => {
+    const before = engine.inspections;
+    await statusOf(cache, name);
+    return engine.inspections === before;
+  }, what);
 
 describe('ContainerStateCache', () => {
   let caches: ContainerStateCache[] = [];
@@ -84,11 +91,7 @@ describe('ContainerStateCache', () => {
     engine.state.set(name, status);
     const cache = make(engine);
     expect(await statusOf(cache, name)).toBe(status); // the first read starts following
-    await until(async () => {
-      const before = engine.inspections;
-      await statusOf(cache, name);
-      return engine.inspections === before;
-    }, 'reads to be answered from memory');
+    await answeredWithoutAsking(engine, cache, name, 'reads to be answered from memory');
     return { engine, cache };
   };
 
@@ -132,11 +135,7 @@ describe('ContainerStateCache', () => {
     reconnect();
     engine.eventsGate = undefined;
     await until(() => engine.connected === 1, 'the stream to reconnect');
-    await until(async () => {
-      const n = engine.inspections;
-      await statusOf(cache, 'db_a');
-      return engine.inspections === n;
-    }, 'reads to be answered from memory again');
+    await answeredWithoutAsking(engine, cache, 'db_a', 'reads to be answered from memory again');
     expect(engine.inspections).toBeGreaterThan(before);
   });
 
@@ -211,11 +210,7 @@ describe('ContainerStateCache', () => {
     expect(await statusOf(cache, 'wp_missed')).toBe('missing');
     await until(async () => (await statusOf(cache, 'wp_missed')) === 'running', 'the list to expire');
     await until(() => engine.lists === 2, 'the containers to be listed again');
-    await until(async () => {
-      const n = engine.inspections;
-      await statusOf(cache, 'wp_a_none');
-      return engine.inspections === n;
-    }, 'the new list to be used');
+    await answeredWithoutAsking(engine, cache, 'wp_a_none', 'the new list to be used');
   });
 
   it('inspects every container read when the list fails, and lists again after the stream comes back', async () => {
@@ -230,11 +225,7 @@ describe('ContainerStateCache', () => {
     engine.listFails = false;
     engine.drop();
     await until(() => engine.lists === 2 && engine.connected === 1, 'the stream to reconnect and list again');
-    await until(async () => {
-      const n = engine.inspections;
-      await statusOf(cache, 'wp_a_other');
-      return engine.inspections === n;
-    }, 'an unlisted container to be known absent');
+    await answeredWithoutAsking(engine, cache, 'wp_a_other', 'an unlisted container to be known absent');
   });
 
   it('with no time to live, always asks the Engine', async () => {
