@@ -110,6 +110,8 @@ async function jobDiagnosis(jobId: string): Promise<string> {
 let berth: BerthProcess | undefined;
 let api: Api;
 let berthRuns = 0;
+/** When the current Berth process was spawned (this process's clock), to place a window in its CPU profile. */
+let berthStartedAt = 0;
 
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 const sec = (ms: number) => round(ms / 1000, 2);
@@ -125,6 +127,9 @@ function berthEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     BERTH_INSTANCE: INSTANCE,
     BERTH_ADMIN_KEY: ADMIN_KEY,
     BERTH_ENCRYPTION_KEY: ENCRYPTION_KEY,
+    // Its own repository, opened with this run's key (the default one is the dev instance's,
+    // which this key cannot open: the daily prune then failed, and was retried, every minute).
+    BERTH_BACKUP_REPOSITORY: join(OUT, 'backups'),
     BERTH_WORDPRESS_IMAGE: STUB_IMAGE,
     BERTH_DB_IMAGE: DB_IMAGE,
     BERTH_SUBNET_POOL: '10.90.0.0/16',
@@ -140,6 +145,7 @@ async function start(extra: Record<string, string> = {}): Promise<void> {
   // Diagnosis only (the figures then include the profiler's overhead): a V8 CPU profile per Berth run.
   // BENCH_NODE_ARGS: extra flags for Berth's node (experiments, e.g. a V8 heap flag), recorded in the results.
   const nodeArgs = [...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${join(OUT, 'profile')}`] : []), ...NODE_ARGS];
+  berthStartedAt = now();
   berth = await startBerth(ROOT, berthEnv(extra), join(OUT, `berth-${berthRuns}.log`), join(OUT, 'berth.pid'), nodeArgs);
   api = new Api(berth.url);
   log(`Berth pid ${berth.pid} listening on ${berth.url} (log: bench/.out/berth-${berthRuns}.log)`);
@@ -533,9 +539,28 @@ async function density() {
   // Every site has been probed by then, and the containers' first starts are over.
   await sleep(30_000);
   const usage = await sampler(1000);
+  const windowFromS = (now() - berthStartedAt) / 1000;
   const with_ = await window(secs);
   const during = (await usage.stop()).cpu;
+  if (PROFILE)
+    log(
+      `  profile window: node bench/.out/cpu-profile-summary.js <profile> ${round(windowFromS)} ${round((now() - berthStartedAt) / 1000)}`,
+    );
   const added = round(with_ - before, 1);
+  // The same sites with Berth paused (SIGSTOP: no probe, no pass, no queue poll): what the
+  // engine and the idle containers cost by themselves, the floor under any watcher.
+  const pausedSecs = Math.max(30, Math.round(secs / 2));
+  process.kill(berth!.pid, 'SIGSTOP');
+  let paused: number;
+  let whilePaused: CpuReport;
+  try {
+    const usagePaused = await sampler(1000);
+    paused = await window(pausedSecs);
+    whilePaused = (await usagePaused.stop()).cpu;
+  } finally {
+    process.kill(berth!.pid, 'SIGCONT');
+  }
+  const engineFloor = round(paused - before, 1);
   const out = {
     sites: done.length,
     tenants: tn,
@@ -545,7 +570,15 @@ async function density() {
     machinePctOfOneCoreWithSites: with_,
     addedPctOfOneCore: added,
     addedPer100SitesPctOfOneCore: round((added * 100) / Math.max(1, done.length), 1),
+    /** The machine with the sites and Berth paused, over pausedSeconds. */
+    machinePctOfOneCoreBerthPaused: paused,
+    pausedSeconds: pausedSecs,
+    /** What the engine and the idle containers add by themselves (Berth paused). */
+    engineFloorPctOfOneCore: engineFloor,
+    /** What watching them adds (Berth's probes and passes, and the work they cause in the engine and containers). */
+    watchingPctOfOneCore: round(with_ - paused, 1),
     top: during.top,
+    topBerthPaused: whilePaused.top,
   };
   results.density = out;
   log(
@@ -557,7 +590,7 @@ async function density() {
   goal(
     `density: ${done.length} idle sites over ${tn} tenants, all they cost the machine (Berth, engine, containers)`,
     '≤ 5 % of one core',
-    `+${added} % of one core (${out.machinePctOfOneCoreBefore} % before, ${out.machinePctOfOneCoreWithSites} % with them, over ${secs} s)`,
+    `+${added} % of one core (${out.machinePctOfOneCoreBefore} % before, ${out.machinePctOfOneCoreWithSites} % with them, over ${secs} s): the engine and idle containers alone (Berth paused, ${pausedSecs} s) +${engineFloor} %, watching them +${out.watchingPctOfOneCore} %`,
     added <= 5,
   );
   await retire(tenants);

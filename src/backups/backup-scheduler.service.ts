@@ -14,6 +14,7 @@ import { nextBackupAt } from './retention';
 /** Sites looked at per run: the rest are due at the next one. */
 const BATCH = 500;
 const PRUNE_EVERY_S = 24 * 3600;
+const PRUNE_RETRY_S = 3600;
 
 /**
  * Starts the scheduled backups that are due. One BullMQ repeatable job (a job scheduler) runs
@@ -146,8 +147,10 @@ export class BackupScheduler {
     const mine = await this.redis.client.set('berth:backup:pruned', new Date().toISOString(), 'EX', PRUNE_EVERY_S, 'NX');
     if (!mine) return;
     await this.restic.prune().catch(async (e: Error) => {
-      this.logger.warn(`prune failed (tried again at the next run): ${e.message}`);
-      await this.redis.client.del('berth:backup:pruned');
+      // Tried again in an hour, not at the next run: a lasting failure (a repository that does
+      // not open) would otherwise start restic and log the same warning every minute.
+      this.logger.warn(`prune failed (tried again in ${PRUNE_RETRY_S / 60} minutes): ${e.message}`);
+      await this.redis.client.set('berth:backup:pruned', `failed ${new Date().toISOString()}`, 'EX', PRUNE_RETRY_S);
     });
   }
 }
