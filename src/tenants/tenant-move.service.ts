@@ -174,10 +174,14 @@ export class TenantMoveService {
   /**
    * The last attempt failed after the commit: the tenant stays on its new node, and each
    * carried site still being moved is FAILED there with why (its content is in its checkpoint).
+   * A site already dealt with is left as it is: up, FAILED with its own reason, or overtaken by
+   * a newer request (still RESTORING: its own job, waiting for the move, applies that request).
    */
   private async givenUp(job: Job, sites: Site[], params: TenantMoveParams, why: string): Promise<Ended> {
     const problems = [`the move stopped: ${why}`];
+    const dealt = params.broughtUp ?? {};
     for (const s of this.carriedOf(params, sites)) {
+      if (s.id in dealt) continue;
       const site = await this.prisma.site.findUniqueOrThrow({ where: { id: s.id } });
       if (site.status !== SiteStatus.RESTORING) continue;
       const failed = `moving it to its new node did not finish: ${why}`;

@@ -399,6 +399,24 @@ describe('TenantMoveService', () => {
     expect(w.log).not.toContain('site blog FAILED');
   });
 
+  it("a site a newer request overtook is not FAILED by the last attempt's failure after it either", async () => {
+    const w = world({
+      attempts: 1,
+      fail: 'bring blog up on n2',
+      bringUpThrows: new SupersededError(4, 3),
+      failSave: (p) => Object.keys(p.broughtUp ?? {}).includes('site-shop'),
+    });
+    await expect(w.run()).rejects.toThrow(/the move stopped: params not saved/);
+    // blog is still RESTORING (its own job, waiting for the move, applies the newer request),
+    // and was recorded as dealt with: it is not FAILED.
+    expect(w.sites[0].status).toBe('RESTORING');
+    expect(w.log).not.toContain('site blog FAILED');
+    // The message shows the failure reached the give-up path (which FAILs a site still
+    // RESTORING and not dealt with: the test above); shop was brought up before its record failed.
+    expect(w.log).toContain('bring shop up on n2');
+    expect(w.log).not.toContain('site shop FAILED');
+  });
+
   it('a move waits for an older move of the tenant to end', async () => {
     const w = world({ earlierMove: true });
     await expect(w.run()).rejects.toThrow();
