@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # npm run bench: sets up like npm test (build, services, stub images), then runs
 # bench/bench.ts against Berth started from dist/main.js in its own database (berth_bench),
-# Redis database 12, BERTH_INSTANCE=bench, subnets 10.90.0.0/16 (script: 10.91.N.0/24) and
+# Redis database 14, BERTH_INSTANCE=bench, subnets 10.90.0.0/16 (script: 10.91.N.0/24) and
 # ports 30000-31999 (script: 32000+). Prints a table; writes bench/results/<time>.json and
 # bench/results/latest.json. Options (environment): see bench/README.md.
 set -euo pipefail
@@ -28,6 +28,7 @@ cleanup() {
     if kill -0 "$pid" 2>/dev/null && grep -q 'dist/main.js' "/proc/$pid/cmdline" 2>/dev/null; then
       log "stopping Berth (pid $pid)"
       kill -TERM "$pid" 2>/dev/null || true
+      kill -CONT "$pid" 2>/dev/null || true # the density phase pauses it for a while
       for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
       kill -KILL "$pid" 2>/dev/null || true
     fi

@@ -70,7 +70,11 @@ export async function startBerth(
     pid: child.pid,
     url,
     stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        // A paused process (the density phase stops it for a while) takes the signal once continued.
+        child.kill('SIGCONT');
+      }
       const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
       const code = await exited;
       clearTimeout(timer);
@@ -330,18 +334,21 @@ export async function removeLabelled(docker: Docker, labels: string[]): Promise<
   return containers.length;
 }
 
+/** A process's CPU seconds so far (user and system), 0 when it is gone. */
+export function processCpuS(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / TICK;
+  } catch {
+    return 0;
+  }
+}
+
 /** Machine CPU busy % over windowMs, not counting the given process (Berth). */
 export async function backgroundBusy(excludePid: number | undefined, windowMs = 2000): Promise<number> {
-  const own = () => {
-    if (!excludePid) return 0;
-    try {
-      const stat = readFileSync(`/proc/${excludePid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return (Number(f[11]) + Number(f[12])) / TICK;
-    } catch {
-      return 0;
-    }
-  };
+  const own = () => processCpuS(excludePid);
   const m0 = machineCpu();
   const o0 = own();
   await sleep(windowMs);
