@@ -317,23 +317,34 @@ async function berthOneSite(tenant: Tenant, name = 'blog', timeoutMs = 180_000) 
   return { siteId, jobId, postMs, httpMs, runningMs, db };
 }
 
+/**
+ * The whole machine's CPU seconds for one site: from the start of `work` until
+ * SITE_CPU_TAIL_MS after it ends (the containers' own start-up goes on a little after), all
+ * processes, the machine's idle work included.
+ */
+async function machineCpuOf<T>(work: () => Promise<T>): Promise<[T, number]> {
+  const m0 = machineCpu();
+  const out = await work();
+  await sleep(SITE_CPU_TAIL_MS);
+  return [out, round(machineCpu().busy - m0.busy, 2)];
+}
+
 let scriptRuns = 0;
 async function scriptOneSite(wpImage = STUB_IMAGE): Promise<{ ms: number; db?: DbTimeline; cpuS: number }> {
   scriptRuns += 1;
   const n = scriptRuns;
   const wall0 = Date.now();
-  const m0 = machineCpu();
-  const t0 = now();
-  await run('bash', [join(ROOT, 'bench/script-baseline.sh'), `r${n}`, String(32000 + n), `10.91.${n % 250}.0/24`], {
-    ...env,
-    BENCH_WP_IMAGE: wpImage,
-    BENCH_DB_IMAGE: DB_IMAGE,
+  // The machine's CPU for the site (as Berth's is measured), before reading the server's log
+  // and cleaning up, which are the bench's work.
+  const [ms, cpuS] = await machineCpuOf(async () => {
+    const t0 = now();
+    await run('bash', [join(ROOT, 'bench/script-baseline.sh'), `r${n}`, String(32000 + n), `10.91.${n % 250}.0/24`], {
+      ...env,
+      BENCH_WP_IMAGE: wpImage,
+      BENCH_DB_IMAGE: DB_IMAGE,
+    });
+    return now() - t0;
   });
-  const ms = now() - t0;
-  // The machine's CPU for the site (as for Berth's: the same tail), before reading the
-  // server's log and cleaning up, which are the bench's work.
-  await sleep(SITE_CPU_TAIL_MS);
-  const cpuS = round(machineCpu().busy - m0.busy, 2);
   const db = await dbTimeline(`bsl_r${n}_db`, wall0);
   await run('bash', [join(ROOT, 'bench/script-baseline.sh'), '--cleanup']);
   return { ms, db, cpuS };
@@ -402,23 +413,16 @@ async function single() {
   const b: { siteId: string; jobId: string; postMs: number; httpMs: number; runningMs: number; db?: DbTimeline }[] = [];
   const s: number[] = [];
   const sDb: (DbTimeline | undefined)[] = [];
-  // The whole machine's CPU seconds for one site, each side: from the request until 2 s after
-  // it is done (the containers' own start-up work goes on a little after), all processes; the
-  // machine's idle work and, on Berth's side, the bench's polling of the job (about 0.1 s) included.
+  // The machine's CPU a site, each side (machineCpuOf); on Berth's side the bench's polling of
+  // the job (about 0.1 s) is in it.
   const cpu = { berth: [] as number[], script: [] as number[] };
-  const cpuOf = async <T>(work: () => Promise<T>): Promise<[T, number]> => {
-    const m0 = machineCpu();
-    const out = await work();
-    await sleep(SITE_CPU_TAIL_MS);
-    return [out, round(machineCpu().busy - m0.busy, 2)];
-  };
   for (let r = 0; r <= opts.rounds; r++) {
     const order = r % 2 === 0 ? ['berth', 'script'] : ['script', 'berth'];
     for (const who of order) {
       await quiet(`one site, round ${r}, ${who}`);
       if (who === 'berth') {
         const t = await createTenant(`bench-one-${r}`);
-        const [m, cpuS] = await cpuOf(() => berthOneSite(t));
+        const [m, cpuS] = await machineCpuOf(() => berthOneSite(t));
         await retire([t]);
         if (r > 0) {
           b.push(m);
