@@ -1,6 +1,8 @@
-import type { Redis } from 'ioredis';
+import { Queue } from 'bullmq';
+import IORedis, { type Redis } from 'ioredis';
 import { auth, createTenant, envOf, startHarness, waitForJob, type Harness } from './harness';
-import { testNames } from './env';
+import { testNames, testRedisUrl } from './env';
+import { SITES_QUEUE } from '../src/jobs/job.types';
 import { eventually } from './receivers';
 import { provision, removeSuiteObjects, testRedis } from './suite-helpers';
 
@@ -48,16 +50,24 @@ async function holdTenant(): Promise<() => Promise<void>> {
   };
 }
 
-async function running(jobId: string): Promise<void> {
+/**
+ * Until the job is blocked in its first step (the tenant's lock is held), not merely RUNNING:
+ * before its first step a job checks its generation, and a request sent in between would
+ * overtake it there (which the resumption test below makes happen on purpose).
+ */
+async function inFirstStep(jobId: string): Promise<void> {
   await eventually(
-    async () => ((await h.http.get(`/v1/jobs/${jobId}`).set(auth(t.key))).body.status === 'RUNNING' ? true : undefined),
-    `job ${jobId} to run`,
+    async () => {
+      const body = (await h.http.get(`/v1/jobs/${jobId}`).set(auth(t.key))).body as { steps?: { name: string; status: string }[] };
+      return body.steps?.some((x) => x.name === 'tenant network' && x.status === 'running') ? true : undefined;
+    },
+    `job ${jobId} to be in its first step`,
     30_000,
     50,
   );
 }
 
-async function eventsOf(siteId: string): Promise<{ type: string; message: string }[]> {
+async function eventsOf(siteId: string): Promise<{ type: string; message: string; data: unknown }[]> {
   return (await h.http.get(`/v1/sites/${siteId}/events`).set(auth(t.key))).body;
 }
 
@@ -68,7 +78,7 @@ describe('cancelling a queued job', () => {
     let restart: string;
     try {
       restart = jobOf(await h.http.post(`/v1/sites/${s.id}/restart`).set(auth(t.key)));
-      await running(restart);
+      await inFirstStep(restart);
       const stop = jobOf(await h.http.post(`/v1/sites/${s.id}/stop`).set(auth(t.key)));
       expect((await h.http.post(`/v1/jobs/${stop}/cancel`).set(auth(t.key))).status).toBe(202);
       expect((await waitForJob(h, t.key, stop)).status).toBe('CANCELLED');
@@ -92,7 +102,7 @@ describe('cancelling a queued job', () => {
     let restart: string, stop: string, del: string;
     try {
       restart = jobOf(await h.http.post(`/v1/sites/${s.id}/restart`).set(auth(t.key)));
-      await running(restart);
+      await inFirstStep(restart);
       stop = jobOf(await h.http.post(`/v1/sites/${s.id}/stop`).set(auth(t.key)));
       del = jobOf(await h.http.delete(`/v1/sites/${s.id}`).set(auth(t.key)));
       expect((await h.http.post(`/v1/jobs/${stop}/cancel`).set(auth(t.key))).status).toBe(202);
@@ -111,6 +121,47 @@ describe('cancelling a queued job', () => {
   });
 });
 
+describe('a job overtaken by a request that is then cancelled', () => {
+  it('runs again: the restart stopped as superseded by a stop, the stop is cancelled before it ran, and a new restart applies the site', async () => {
+    const s = await provision(h, t.key, { name: 'resume' });
+    // The queue is paused (as BullMQ does, in Redis) so that the stop stays queued after the
+    // restart has ended; the restart, already running, goes on.
+    const connection = new IORedis(testRedisUrl(), { maxRetriesPerRequest: null });
+    const queue = new Queue(SITES_QUEUE, { connection });
+    const release = await holdTenant();
+    let restart: string, stop: string, overtakenGeneration: number;
+    try {
+      restart = jobOf(await h.http.post(`/v1/sites/${s.id}/restart`).set(auth(t.key)));
+      await inFirstStep(restart);
+      await queue.pause();
+      stop = jobOf(await h.http.post(`/v1/sites/${s.id}/stop`).set(auth(t.key)));
+      await release();
+      // The restart sees the stop's generation after its first step and ends as superseded.
+      const overtaken = await waitForJob(h, t.key, restart);
+      expect(overtaken.status).toBe('SUCCEEDED');
+      expect(overtaken.steps.map((x) => x.name)).toEqual(['tenant network', 'superseded']);
+      overtakenGeneration = (await h.db.query('SELECT generation FROM "Job" WHERE id = $1', [restart])).rows[0].generation;
+      expect((await h.http.get(`/v1/jobs/${stop}`).set(auth(t.key))).body.status).toBe('QUEUED');
+      expect((await h.http.post(`/v1/jobs/${stop}/cancel`).set(auth(t.key))).status).toBe(202);
+    } finally {
+      await release();
+      await queue.resume();
+      await queue.close();
+      connection.disconnect();
+    }
+    const resumed = (await eventsOf(s.id)).filter((e) => e.type === 'job.resumed');
+    expect(resumed).toHaveLength(1);
+    const data = resumed[0].data as { jobId: string; resumedJobId: string; cancelledJobId: string };
+    expect(data).toMatchObject({ resumedJobId: restart, cancelledJobId: stop });
+    const again = await waitForJob(h, t.key, data.jobId);
+    expect(again).toMatchObject({ kind: 'RESTART', status: 'SUCCEEDED', error: null });
+    expect(again.steps.map((x) => x.name)).toContain('wait for HTTP');
+    expect(await site(s.id)).toMatchObject({ status: 'RUNNING' });
+    const { rows } = await h.db.query('SELECT "desiredState", generation FROM "Site" WHERE id = $1', [s.id]);
+    expect(rows[0]).toEqual({ desiredState: 'RUNNING', generation: overtakenGeneration });
+  });
+});
+
 describe('an update that fails', () => {
   it('does not roll back over a later update: the later settings stay and are applied', async () => {
     const s = await provision(h, t.key, { name: 'upd-stale', env: { A: '1' } });
@@ -119,7 +170,7 @@ describe('an update that fails', () => {
     let bad: string, good: string;
     try {
       bad = jobOf(await h.http.patch(`/v1/sites/${s.id}`).set(auth(t.key)).send({ imageTag: 'does-not-exist' }));
-      await running(bad);
+      await inFirstStep(bad);
       good = jobOf(
         await h.http
           .patch(`/v1/sites/${s.id}`)
@@ -165,12 +216,8 @@ describe('a job whose site lock is lost', () => {
     const lockKey = `berth:lock:site:${s.id}`;
     try {
       const restart = jobOf(await h.http.post(`/v1/sites/${s.id}/restart`).set(auth(t.key)));
-      // Blocked in its first step (the tenant's lock is held), not merely RUNNING: before its
-      // first step a job checks its lock, and would stop there instead.
-      await eventually(async () => {
-        const body = (await h.http.get(`/v1/jobs/${restart}`).set(auth(t.key))).body as { steps: { name: string; status: string }[] };
-        return body.steps.some((x) => x.name === 'tenant network' && x.status === 'running') ? true : undefined;
-      }, `job ${restart} to be in its first step`);
+      // Before its first step a job also checks its lock, and would stop there instead.
+      await inFirstStep(restart);
       // Another holder takes the site's lock (as after a long pause of this worker).
       await redis.set(lockKey, 'another-holder', 'PX', 120_000);
       // The job stops while its step is still blocked, not when the step would have ended.

@@ -168,29 +168,26 @@ describe('supersededBy', () => {
 
 describe('resumeAfterUndo', () => {
   const job = (kind: JobKind, generation: number, status: JobStatus, params: object = {}) =>
-    ({ tenantId: 't1', siteId: 's1', kind, generation, status, params }) as unknown as Job;
+    ({ id: `j${generation}`, tenantId: 't1', siteId: 's1', kind, generation, status, params }) as unknown as Job;
 
   it('runs again the job of the restored generation when it had stopped as superseded', () => {
     const restart = job(JobKind.RESTART, 4, JobStatus.SUCCEEDED, { previousDesired: 'RUNNING', supersededBy: 5 });
     const stop = job(JobKind.STOP, 5, JobStatus.CANCELLED);
-    expect(resumeAfterUndo(stop, [stop, restart])).toEqual({
-      tenantId: 't1',
-      siteId: 's1',
-      kind: JobKind.RESTART,
-      generation: 4,
-      params: { previousDesired: 'RUNNING' },
+    expect(resumeAfterUndo(4, [stop, restart])).toEqual({
+      from: { id: 'j4', supersededBy: 5, params: { previousDesired: 'RUNNING' } },
+      data: { tenantId: 't1', siteId: 's1', kind: JobKind.RESTART, generation: 4, params: { previousDesired: 'RUNNING' } },
     });
   });
 
-  it('runs nothing when that job is still to run or ran to its end, or another job is pending', () => {
-    const stop = job(JobKind.STOP, 5, JobStatus.CANCELLED);
-    expect(resumeAfterUndo(stop, [job(JobKind.RESTART, 4, JobStatus.RUNNING)])).toBeUndefined();
-    expect(resumeAfterUndo(stop, [job(JobKind.RESTART, 4, JobStatus.SUCCEEDED)])).toBeUndefined();
-    expect(resumeAfterUndo(stop, [job(JobKind.RESTART, 4, JobStatus.FAILED, { supersededBy: 5 })])).toBeUndefined();
+  it('runs nothing when that job is still to run, ran to its end or was run again already, or another job is pending', () => {
+    expect(resumeAfterUndo(4, [job(JobKind.RESTART, 4, JobStatus.RUNNING)])).toBeUndefined();
+    expect(resumeAfterUndo(4, [job(JobKind.RESTART, 4, JobStatus.SUCCEEDED)])).toBeUndefined();
+    // Once run again, the stopped job's params no longer say it was superseded.
+    expect(resumeAfterUndo(4, [job(JobKind.RESTART, 4, JobStatus.SUCCEEDED, { resumedBy: 'j9' })])).toBeUndefined();
+    expect(resumeAfterUndo(4, [job(JobKind.RESTART, 4, JobStatus.FAILED, { supersededBy: 5 })])).toBeUndefined();
     expect(
-      resumeAfterUndo(stop, [job(JobKind.REPAIR, 4, JobStatus.QUEUED), job(JobKind.RESTART, 4, JobStatus.SUCCEEDED, { supersededBy: 5 })]),
+      resumeAfterUndo(4, [job(JobKind.REPAIR, 4, JobStatus.QUEUED), job(JobKind.RESTART, 4, JobStatus.SUCCEEDED, { supersededBy: 5 })]),
     ).toBeUndefined();
-    expect(resumeAfterUndo(stop, [])).toBeUndefined();
-    expect(resumeAfterUndo(job(JobKind.PROVISION, 1, JobStatus.CANCELLED), [])).toBeUndefined();
+    expect(resumeAfterUndo(4, [])).toBeUndefined();
   });
 });

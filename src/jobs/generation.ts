@@ -86,21 +86,28 @@ export const guarded = (siteId: string, w: GuardedWrite): Prisma.SiteUpdateManyA
   data: w.data,
 });
 
-type JobFacts = Pick<Job, 'tenantId' | 'siteId' | 'kind' | 'status' | 'generation' | 'params'>;
+type JobFacts = Pick<Job, 'id' | 'tenantId' | 'siteId' | 'kind' | 'status' | 'generation' | 'params'>;
+
+/** The job to run again after an undo ({@link resumeAfterUndo}): `from` is the job it repeats. */
+export interface Resumption {
+  from: { id: string; supersededBy: number; params: Prisma.InputJsonValue };
+  data: Prisma.JobUncheckedCreateInput;
+}
 
 /**
- * After an undo gave the site back the generation before the undone job's: the job of that
- * generation may have stopped meanwhile as superseded (it saw the newer request before it was
- * cancelled). Then a job of the same kind and params must run that generation again; this
+ * After an undo gave the site back `generation` (the one before the undone job's): the job of
+ * that generation may have stopped meanwhile as superseded (it saw the newer request before it
+ * was cancelled). Then a job of the same kind and params must run that generation again; this
  * returns it (or undefined when that job finished on its own or a job is still to run).
  * `jobs` are the site's unfinished jobs and those of the restored generation, newest first.
  */
-export function resumeAfterUndo(undone: Pick<Job, 'kind' | 'generation'>, jobs: JobFacts[]): Prisma.JobUncheckedCreateInput | undefined {
-  if (undone.kind === JobKind.PROVISION) return undefined;
+export function resumeAfterUndo(generation: number, jobs: JobFacts[]): Resumption | undefined {
   if (jobs.some((j) => j.status === JobStatus.QUEUED || j.status === JobStatus.RUNNING)) return undefined;
-  const generation = undone.generation - 1;
   const last = jobs.find((j) => j.generation === generation);
   const { supersededBy, ...params } = (last?.params ?? {}) as { supersededBy?: number };
   if (!last || last.status !== JobStatus.SUCCEEDED || supersededBy === undefined) return undefined;
-  return { tenantId: last.tenantId, siteId: last.siteId, kind: last.kind, generation, params: params as Prisma.InputJsonValue };
+  return {
+    from: { id: last.id, supersededBy, params: params as Prisma.InputJsonValue },
+    data: { tenantId: last.tenantId, siteId: last.siteId, kind: last.kind, generation, params: params as Prisma.InputJsonValue },
+  };
 }

@@ -3,7 +3,7 @@ import { Queue } from 'bullmq';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { MetricsService } from '../metrics/metrics.service';
 import { PrismaService } from '../database/prisma.service';
-import type { Job, Site } from '../generated/prisma/client';
+import type { Job, Prisma, Site } from '../generated/prisma/client';
 import { BackupStatus, DesiredState, JobKind, JobStatus } from '../generated/prisma/enums';
 import { EventsService } from '../events/events.service';
 import { RedisService } from '../redis/redis.service';
@@ -213,7 +213,8 @@ export class JobsService implements OnModuleDestroy {
       await this.events.record({ ...base, type: 'job.cancelled', message: `${job.kind} cancelled before it ran` });
       const newer = await this.undo(job);
       if (newer === undefined) {
-        if (undoOf(job)) await this.resume(job);
+        // A provisioning's undo keeps its generation: no job before it to run again.
+        if (job.siteId && undoOf(job) && job.kind !== JobKind.PROVISION) await this.resumeAfterUndo(job.siteId, job.generation - 1, id);
       } else {
         await this.events.record({
           ...base,
@@ -249,25 +250,43 @@ export class JobsService implements OnModuleDestroy {
     return site?.generation ?? write.generation;
   }
 
-  /** Runs again the job an undo gave the site back to, if it had stopped as superseded ({@link resumeAfterUndo}). */
-  private async resume(undone: Job): Promise<void> {
+  /**
+   * Runs again the job of `generation` if it stopped as superseded ({@link resumeAfterUndo}),
+   * the site having been given that generation back by an undo. Both sides call it after their
+   * own write: the undo once it has committed, and the job once it has ended as superseded, so
+   * that whichever comes second sees the other's write (a job that saw the newer request just
+   * before the undo would otherwise end unseen by it, and its request never be applied). The
+   * claim on the stopped job's params makes it run again once, whoever calls.
+   */
+  async resumeAfterUndo(siteId: string, generation: number, cancelledJobId?: string): Promise<void> {
     const jobs = await this.prisma.job.findMany({
-      where: {
-        siteId: undone.siteId,
-        OR: [{ status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } }, { generation: undone.generation - 1 }],
-      },
+      where: { siteId, OR: [{ status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } }, { generation }] },
       orderBy: { createdAt: 'desc' },
       take: 20,
     });
-    const data = resumeAfterUndo(undone, jobs);
-    if (!data) return;
-    const job = await this.prisma.job.create({ data });
+    const resumption = resumeAfterUndo(generation, jobs);
+    if (!resumption) return;
+    const { from, data } = resumption;
+    const job = await this.prisma.$transaction(async (tx) => {
+      const claimed = await tx.job.updateMany({
+        where: { id: from.id, status: JobStatus.SUCCEEDED, params: { path: ['supersededBy'], equals: from.supersededBy } },
+        data: { params: from.params },
+      });
+      if (claimed.count === 0) return undefined;
+      const created = await tx.job.create({ data });
+      await tx.job.update({
+        where: { id: from.id },
+        data: { params: { ...(from.params as Prisma.JsonObject), resumedBy: created.id } },
+      });
+      return created;
+    });
+    if (!job) return;
     await this.events.record({
       tenantId: job.tenantId,
       siteId: job.siteId,
       type: 'job.resumed',
       message: `${job.kind} runs again: the request that had superseded it was cancelled`,
-      data: { jobId: job.id, cancelledJobId: undone.id },
+      data: { jobId: job.id, resumedJobId: from.id, ...(cancelledJobId ? { cancelledJobId } : {}) },
     });
     await this.enqueue(job);
   }
