@@ -7,7 +7,11 @@
  *   - one site added: from the start of the load until its hostname answers over HTTPS
  *     (including its first certificate, issued on demand by Caddy's internal CA),
  *   - 100 sites added at once (one load): until all 100 answer,
- *   - the bytes Caddy's log grows by per change, and Caddy's resident memory.
+ *   - the bytes Caddy's log grows by per change, and Caddy's resident memory,
+ *   - a pass that finds nothing changed, both ways Berth's EdgeService makes one: reading
+ *     Caddy's whole configuration and comparing it (one pass in 12), and asking Caddy for the
+ *     configuration's marker (the others); this process's CPU and Caddy's, a pass. The
+ *     database's side of a pass (the routed sites' query) is not in it.
  * The upstream is one small HTTP server in this process (a stand-in for the sites: the edge's
  * own cost is what is measured). Run: `npm run build && tsc -p bench/tsconfig.json &&
  * node bench/.out/edge.js [sizes]`; it starts its own Caddy (admin 127.0.0.1:2399, ports
@@ -28,9 +32,36 @@ const HTTPS_PORT = 19443;
 
 interface EdgePlan {
   edgeConfig(routes: { siteId: string; primary: string; aliases: string[]; upstream: string }[], s: Record<string, unknown>): object;
+  markerOf(config: object): string;
 }
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+/* eslint-disable @typescript-eslint/no-require-imports -- Berth's compiled modules, from its build */
 const plan = require(join(DIST, 'edge/edge-plan.js')) as EdgePlan;
+const { stableStringify } = require(join(DIST, 'common/json.js')) as { stableStringify(v: unknown): string };
+/* eslint-enable @typescript-eslint/no-require-imports */
+const PASS_ROUNDS = 5;
+
+/** A process's CPU time so far, in ms (user + system, from /proc: 10 ms ticks). */
+function processCpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+/** PASS_ROUNDS runs of `pass`: its median wall time, and this process's and Caddy's CPU a pass (means). */
+async function passCost(caddyPid: number, pass: () => Promise<boolean>) {
+  const walls: number[] = [];
+  const [own0, caddy0] = [process.cpuUsage(), processCpuMs(caddyPid)];
+  for (let i = 0; i < PASS_ROUNDS; i++) {
+    const t0 = performance.now();
+    if (!(await pass())) throw new Error('the pass did not find the configuration unchanged');
+    walls.push(performance.now() - t0);
+  }
+  const own = process.cpuUsage(own0);
+  return {
+    wallMs: Math.round(median(walls)),
+    cpuMs: Math.round((own.user + own.system) / 1000 / PASS_ROUNDS),
+    caddyCpuMs: Math.round((processCpuMs(caddyPid) - caddy0) / PASS_ROUNDS),
+  };
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -150,6 +181,19 @@ async function main(): Promise<void> {
       await admin('POST', '/load', plan.edgeConfig([...base, one, ...hundred], settings));
       const all = await Promise.all(hundred.map((r) => servedAt(root, r.primary, Date.now() + 120_000)));
       const servedHundred = Math.max(...all) - t2;
+      // A pass that finds nothing changed, against the configuration just loaded.
+      const running = plan.edgeConfig([...base, one, ...hundred], settings);
+      // Berth keeps its own side's text from the pass that made the configuration.
+      const wanted = stableStringify(running);
+      const whole = await passCost(caddy.pid as number, async () => {
+        const text = await (await admin('GET', '/config/')).text();
+        return stableStringify(JSON.parse(text)) === wanted;
+      });
+      const marker = await passCost(caddy.pid as number, async () => {
+        const res = await fetch(`http://${ADMIN}/id/${plan.markerOf(running)}`);
+        await res.arrayBuffer();
+        return res.ok;
+      });
       const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${caddy.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
       const row = {
         routes: n,
@@ -160,6 +204,12 @@ async function main(): Promise<void> {
         hundredAddedServedMs: Math.round(servedHundred),
         logBytesPerChange: logPerChange,
         caddyRssMiB: Math.round(rss),
+        unchangedWholeMs: whole.wallMs,
+        unchangedWholeCpuMs: whole.cpuMs,
+        unchangedWholeCaddyCpuMs: whole.caddyCpuMs,
+        unchangedMarkerMs: marker.wallMs,
+        unchangedMarkerCpuMs: marker.cpuMs,
+        unchangedMarkerCaddyCpuMs: marker.caddyCpuMs,
       };
       results.push(row);
       console.log(JSON.stringify(row));

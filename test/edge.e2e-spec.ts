@@ -161,7 +161,9 @@ describe('the edge (Caddy) in front of every site', () => {
   it('restores a route removed by hand and removes a route it did not make', async () => {
     const hostname = hostnameOf('front');
     // Caddy confirms each change by hand (200); Berth may undo it within a second, so its absence
-    // is not asserted again here: that the route comes back, and the stray one goes, is.
+    // is not asserted again here: that the route comes back, and the stray one goes, is. Both
+    // changes keep the configuration's marker: the pass that reads the whole (one in 12, a pass
+    // a second here) finds them.
     expect((await admin('DELETE', `/id/site-${site.id}`)).status).toBe(200);
     const stray = { '@id': 'stray-by-hand', match: [{ host: ['stray.example'] }], handle: [{ handler: 'static_response', body: 'stray' }] };
     expect((await admin('PUT', '/config/apps/http/servers/berth/routes/0', stray)).status).toBe(200);
@@ -169,14 +171,36 @@ describe('the edge (Caddy) in front of every site', () => {
     await eventually(
       async () => ((await admin('GET', `/id/site-${site.id}`)).status === 200 ? true : undefined),
       'the route to be back',
-      20_000,
+      30_000,
     );
     await eventually(
       async () => ((await admin('GET', '/id/stray-by-hand')).status === 404 ? true : undefined),
       'the stray route to go',
-      20_000,
+      30_000,
     );
     expect(await served(hostname)).toBeDefined();
+  });
+
+  it("asks Caddy on most passes only whether it runs the configuration's marker, and reads the whole one pass in 12", async () => {
+    const passes = async (result: string) =>
+      Number(
+        new RegExp(`^berth_edge_syncs_total\\{[^}]*result="${result}"[^}]*\\} (\\d+)$`, 'm').exec(
+          (await h.http.get('/metrics')).text,
+        )?.[1] ?? 0,
+      );
+    // The marker Berth made is in Caddy's running configuration, on its default log.
+    const marker = ((await (await admin('GET', '/config/logging/logs/default')).json()) as { '@id'?: string })['@id'];
+    expect(marker).toMatch(/^berth-config-[0-9a-f]{32}$/);
+    expect((await admin('GET', `/id/${marker}`)).status).toBe(200);
+    const [unchanged, verified, loaded] = [await passes('unchanged'), await passes('verified'), await passes('loaded')];
+    await eventually(
+      async () => ((await passes('verified')) >= verified + 1 && (await passes('unchanged')) >= unchanged + 11 ? true : undefined),
+      'passes by marker, and one comparing the whole configuration',
+      40_000,
+    );
+    // Nothing changed: neither kind of pass loaded the configuration again (the tests around
+    // this one see loads when something does change).
+    expect(await passes('loaded')).toBe(loaded);
   });
 
   it('stops serving a stopped site, serves it again once started, and serves each site of a tenant on its own hostname', async () => {

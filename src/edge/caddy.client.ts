@@ -19,6 +19,11 @@ export class CaddyClient {
     return JSON.parse(await res.text()) as unknown;
   }
 
+  /** Whether the running configuration holds an object with this @id (an answer of a few bytes, whatever the configuration's size). */
+  async has(id: string): Promise<boolean> {
+    return (await this.call('GET', `/id/${encodeURIComponent(id)}`, undefined, 404)).ok;
+  }
+
   /** Replaces the whole configuration at once; Caddy keeps the old one if the new one fails. */
   async load(config: unknown): Promise<void> {
     await this.call('POST', '/load', config);
@@ -30,7 +35,8 @@ export class CaddyClient {
     return ((await res.json()) as { root_certificate: string }).root_certificate;
   }
 
-  private async call(method: string, path: string, body?: unknown): Promise<Response> {
+  /** One request; an answer of `expected` (say 404 for an absent object) is returned, not thrown. */
+  private async call(method: string, path: string, body?: unknown, expected?: number): Promise<Response> {
     const send = () =>
       fetch(`${this.base}${path}`, {
         method,
@@ -47,7 +53,8 @@ export class CaddyClient {
       const why = (e as Error & { cause?: Error }).cause?.message ?? (e as Error).message;
       throw new Error(`edge admin API at ${this.base} did not answer: ${why}`, { cause: e });
     }
-    if (!res.ok) throw new Error(`edge admin API ${method} ${path}: HTTP ${res.status} ${(await res.text()).slice(0, 500)}`);
+    if (!res.ok && res.status !== expected)
+      throw new Error(`edge admin API ${method} ${path}: HTTP ${res.status} ${(await res.text()).slice(0, 500)}`);
     return res;
   }
 }

@@ -2,6 +2,7 @@ import {
   edgeConfig,
   edgeUrl,
   FALLBACK_ID,
+  markerOf,
   NO_INSTALLER_ID,
   platformHostname,
   PROBE_HEADER,
@@ -25,6 +26,21 @@ type Server = { listen: string[]; routes: { '@id': string; match?: { host: strin
 const servers = (c: Record<string, unknown>) => (c.apps as { http: { servers: Record<string, Server> } }).http.servers;
 
 describe('the edge configuration', () => {
+  it('carries a marker that names it: the same for the same configuration, another for any change', () => {
+    const marker = markerOf(edgeConfig([a, b], settings));
+    expect(marker).toMatch(/^berth-config-[0-9a-f]{32}$/);
+    expect((edgeConfig([a, b], settings).logging as { logs: { default: object } }).logs.default).toEqual({ '@id': marker, level: 'WARN' });
+    expect(markerOf(edgeConfig([b, a], settings))).toBe(marker);
+    const others = [
+      edgeConfig([a], settings),
+      edgeConfig([a, { ...b, upstream: '127.0.0.1:20003' }], settings),
+      edgeConfig([a, { ...b, aliases: ['www.shop.test'] }], settings),
+      edgeConfig([a, b], { ...settings, httpsPort: 8443 }),
+      edgeConfig([a, b], { ...settings, probeToken: 'f00d' }),
+    ].map(markerOf);
+    expect(new Set([marker, ...others]).size).toBe(6);
+  });
+
   it('routes each site by its hostnames to its upstream, in an order that does not depend on the database', () => {
     const config = edgeConfig([b, a], settings);
     expect(config).toEqual(edgeConfig([a, b], settings));

@@ -12,6 +12,7 @@ import { CaddyClient } from './caddy.client';
 import {
   edgeConfig,
   edgeUrl,
+  markerOf,
   INSTALLER_PATHS,
   platformHostname,
   PROBE_HEADER,
@@ -25,6 +26,11 @@ import { publishedHost, siteUrl } from '../common/site-url';
 import { names } from '../docker/object-names';
 
 const LOCK = 'berth:lock:edge';
+/**
+ * One pass in this many reads Caddy's whole configuration and compares it (a change made by
+ * hand keeps the marker); the others ask Caddy for the marker only (see {@link markerOf}).
+ */
+const WHOLE_EVERY = 12;
 
 /**
  * A site's primary domain as the edge routes it (verified), as a relation to include: the
@@ -73,6 +79,9 @@ export class EdgeService {
   private readonly probeToken?: string;
   /** The probes' connections to the edge: a few, kept alive, shared by every site. */
   private readonly probeAgent: HttpAgent;
+  private passes = 0;
+  /** The configuration last made, and what it was made from: made again only when that changed. */
+  private made?: { from: string; config: Record<string, unknown>; text?: string };
 
   constructor(
     @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
@@ -179,7 +188,9 @@ export class EdgeService {
   /**
    * One pass, by one process at a time: loads the configuration made from the database if
    * Caddy's differs (empty after a restart, a route changed by hand, sites came or went).
-   * Returns whether it loaded.
+   * Caddy is asked whether it runs that configuration by its marker; one pass in
+   * {@link WHOLE_EVERY} reads Caddy's whole configuration and compares it instead, for a
+   * change made by hand. Returns whether it loaded.
    */
   async sync(signal?: AbortSignal): Promise<boolean> {
     if (!this.enabled) return false;
@@ -188,10 +199,10 @@ export class EdgeService {
     let result = 'failed';
     try {
       const routes = await this.routes();
-      const wanted = edgeConfig(routes, this.settings);
-      const running = await this.caddy.config();
-      if (stableStringify(running) === stableStringify(wanted)) {
-        result = 'unchanged';
+      const wanted = this.configOf(routes);
+      const whole = this.passes++ % WHOLE_EVERY === 0;
+      if (whole ? stableStringify(await this.caddy.config()) === this.textOf(wanted) : await this.caddy.has(markerOf(wanted))) {
+        result = whole ? 'verified' : 'unchanged';
         return false;
       }
       signal?.throwIfAborted();
@@ -203,6 +214,20 @@ export class EdgeService {
       this.metrics.edgeSyncs.inc({ result });
       await lock.release();
     }
+  }
+
+  /** The configuration for `routes`, made again only when they (or the settings) changed since the last pass. */
+  private configOf(routes: EdgeRoute[]): Record<string, unknown> {
+    const settings = this.settings;
+    const from = JSON.stringify([settings, routes]);
+    if (this.made?.from !== from) this.made = { from, config: edgeConfig(routes, settings) };
+    return this.made.config;
+  }
+
+  /** The configuration last made, as compared with Caddy's (made once per configuration: megabytes at 10,000 sites). */
+  private textOf(config: Record<string, unknown>): string {
+    if (this.made?.config !== config) return stableStringify(config);
+    return (this.made.text ??= stableStringify(config));
   }
 
   /** Whether the edge may serve (and get a certificate for) `hostname`: only names Berth routes. */

@@ -89,7 +89,7 @@ export class MetricsService {
   });
   readonly edgeSyncs = new Counter({
     name: 'berth_edge_syncs_total',
-    help: "Passes bringing the edge's (Caddy's) configuration up to date, by result (loaded, unchanged, failed)",
+    help: "Passes bringing the edge's (Caddy's) configuration up to date, by result: loaded, unchanged (Caddy had its marker), verified (its whole configuration compared equal), failed",
     labelNames: ['result'],
     registers: [this.registry],
   });
