@@ -38,9 +38,6 @@ export interface CloneOrigin {
 export const cloneOf = (job: Pick<Job, 'kind' | 'params'>): CloneOrigin['cloneOf'] | undefined =>
   job.kind === JobKind.PROVISION ? (job.params as Partial<CloneOrigin> | null)?.cloneOf : undefined;
 
-/** Jobs that read or put back a site's content: they never change its desired state, so no request supersedes them. */
-export const CONTENT_JOBS: ReadonlySet<JobKind> = new Set([JobKind.BACKUP, JobKind.RESTORE]);
-
 /** A retried restore whose checkpoint is gone: the site may be half-restored, and is left FAILED to say so. */
 class CheckpointLostError extends Error {}
 

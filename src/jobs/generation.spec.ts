@@ -179,6 +179,17 @@ describe('resumeAfterUndo', () => {
     });
   });
 
+  it('looks past backups and restores, which carry the generation they ran at and apply no request', () => {
+    const restart = job(JobKind.RESTART, 4, JobStatus.SUCCEEDED, { supersededBy: 5 });
+    const backup = { ...job(JobKind.BACKUP, 4, JobStatus.SUCCEEDED), id: 'b4' };
+    const queuedBackup = { ...job(JobKind.BACKUP, 4, JobStatus.QUEUED), id: 'b4q' };
+    for (const jobs of [
+      [backup, restart],
+      [queuedBackup, backup, restart],
+    ])
+      expect(resumeAfterUndo(4, jobs)).toMatchObject({ from: { id: 'j4' }, data: { kind: JobKind.RESTART, generation: 4 } });
+  });
+
   it('runs nothing when that job is still to run, ran to its end or was run again already, or another job is pending', () => {
     expect(resumeAfterUndo(4, [job(JobKind.RESTART, 4, JobStatus.RUNNING)])).toBeUndefined();
     expect(resumeAfterUndo(4, [job(JobKind.RESTART, 4, JobStatus.SUCCEEDED)])).toBeUndefined();

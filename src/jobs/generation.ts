@@ -27,6 +27,9 @@ export class SupersededError extends Error {
 export const supersededDetail = (siteGeneration: number, jobGeneration: number) =>
   `superseded by generation ${siteGeneration} (this job applied generation ${jobGeneration}); the newer request's job applies the site`;
 
+/** Jobs that read or put back a site's content: they never change its desired state, so no request supersedes them. */
+export const CONTENT_JOBS: ReadonlySet<JobKind> = new Set([JobKind.BACKUP, JobKind.RESTORE]);
+
 /** The site's generation if it is newer than the job's, i.e. the job no longer owns the site. */
 export function supersededBy(jobGeneration: number, siteGeneration: number | undefined): number | undefined {
   return siteGeneration !== undefined && siteGeneration > jobGeneration ? siteGeneration : undefined;
@@ -102,8 +105,11 @@ export interface Resumption {
  * `jobs` are the site's unfinished jobs and those of the restored generation, newest first.
  */
 export function resumeAfterUndo(generation: number, jobs: JobFacts[]): Resumption | undefined {
-  if (jobs.some((j) => j.status === JobStatus.QUEUED || j.status === JobStatus.RUNNING)) return undefined;
-  const last = jobs.find((j) => j.generation === generation);
+  // Backups and restores carry the generation they ran at and apply no request: they neither
+  // stand for the restored generation's job nor stop it from running again.
+  const applying = jobs.filter((j) => !CONTENT_JOBS.has(j.kind));
+  if (applying.some((j) => j.status === JobStatus.QUEUED || j.status === JobStatus.RUNNING)) return undefined;
+  const last = applying.find((j) => j.generation === generation);
   const { supersededBy, ...params } = (last?.params ?? {}) as { supersededBy?: number };
   if (!last || last.status !== JobStatus.SUCCEEDED || supersededBy === undefined) return undefined;
   return {

@@ -11,12 +11,12 @@ import { SiteStatusWriter } from '../sites/site-status';
 import { CancelledError, JobsService } from '../jobs/jobs.service';
 import { JobName, SITES_QUEUE, type JobPayloads } from '../jobs/job.types';
 import { STOP_GRACE_MS, StepRecorder } from '../jobs/step-recorder';
-import { SupersededError, supersededBy, supersededDetail } from '../jobs/generation';
+import { CONTENT_JOBS, SupersededError, supersededBy, supersededDetail } from '../jobs/generation';
 import { MonitorService } from '../monitor/monitor.service';
 import { EdgeService } from '../edge/edge.service';
 import { TenantDeletionService } from '../tenants/tenant-deletion.service';
 import { TenantMoveService } from '../tenants/tenant-move.service';
-import { BackupRunner, cloneOf, CONTENT_JOBS } from '../backups/backup-runner.service';
+import { BackupRunner, cloneOf } from '../backups/backup-runner.service';
 import { BackupScheduler } from '../backups/backup-scheduler.service';
 
 type Payload = JobPayloads[typeof JobName.ApplySite];
