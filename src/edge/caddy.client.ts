@@ -21,7 +21,9 @@ export class CaddyClient {
 
   /** Whether the running configuration holds an object with this @id (an answer of a few bytes, whatever the configuration's size). */
   async has(id: string): Promise<boolean> {
-    return (await this.call('GET', `/id/${encodeURIComponent(id)}`, undefined, 404)).ok;
+    const res = await this.call('GET', `/id/${encodeURIComponent(id)}`, undefined, 404);
+    await res.body?.cancel();
+    return res.ok;
   }
 
   /** Replaces the whole configuration at once; Caddy keeps the old one if the new one fails. */

@@ -12,6 +12,7 @@ import { CaddyClient } from './caddy.client';
 import {
   edgeConfig,
   edgeUrl,
+  hostnamesOf,
   markerOf,
   INSTALLER_PATHS,
   platformHostname,
@@ -80,8 +81,11 @@ export class EdgeService {
   /** The probes' connections to the edge: a few, kept alive, shared by every site. */
   private readonly probeAgent: HttpAgent;
   private passes = 0;
+  /** The next pass reads Caddy's whole configuration (something showed that Caddy does not run Berth's). */
+  private wholeNext = false;
+  private lastWholeAt = 0;
   /** The configuration last made, and what it was made from: made again only when that changed. */
-  private made?: { from: string; config: Record<string, unknown>; text?: string };
+  private made?: { from: string; config: Record<string, unknown>; hostnames: Set<string>; text?: string };
 
   constructor(
     @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
@@ -142,8 +146,14 @@ export class EdgeService {
     clearTimeout(this.pending);
   }
 
-  /** Asks for a pass shortly; requests that arrive together collapse into one. */
-  soon(delayMs = 200): void {
+  /**
+   * Asks for a pass shortly; requests that arrive together collapse into one. `whole` when
+   * something showed that Caddy does not run Berth's configuration, though it may hold its
+   * marker (a change by hand): the pass compares the whole, unless one did within
+   * BERTH_EDGE_SYNC_MS (a site the edge rightly does not route must not make every pass whole).
+   */
+  soon(delayMs = 200, whole = false): void {
+    if (whole && Date.now() - this.lastWholeAt >= this.config.BERTH_EDGE_SYNC_MS) this.wholeNext = true;
     if (!this.enabled || this.pending) return;
     this.pending = setTimeout(() => {
       this.pending = undefined;
@@ -189,10 +199,10 @@ export class EdgeService {
    * One pass, by one process at a time: loads the configuration made from the database if
    * Caddy's differs (empty after a restart, a route changed by hand, sites came or went).
    * Caddy is asked whether it runs that configuration by its marker; one pass in
-   * {@link WHOLE_EVERY} reads Caddy's whole configuration and compares it instead, for a
-   * change made by hand. Returns whether it loaded.
+   * {@link WHOLE_EVERY} (and one that is asked to be `whole`) also reads Caddy's whole
+   * configuration and compares it, for a change made by hand. Returns whether it loaded.
    */
-  async sync(signal?: AbortSignal): Promise<boolean> {
+  async sync(signal?: AbortSignal, whole = false): Promise<boolean> {
     if (!this.enabled) return false;
     // A short TTL (the holder renews it): a worker killed during a pass holds up the others for seconds, not half a minute.
     const lock = await this.redis.lock(LOCK, 30_000, 5_000, signal);
@@ -200,9 +210,15 @@ export class EdgeService {
     try {
       const routes = await this.routes();
       const wanted = this.configOf(routes);
-      const whole = this.passes++ % WHOLE_EVERY === 0;
-      if (whole ? stableStringify(await this.caddy.config()) === this.textOf(wanted) : await this.caddy.has(markerOf(wanted))) {
-        result = whole ? 'verified' : 'unchanged';
+      const full = whole || this.wholeNext || this.passes++ % WHOLE_EVERY === 0;
+      this.wholeNext = false;
+      if (full) this.lastWholeAt = Date.now();
+      // The marker also on a whole pass: Caddy 2.6 keeps a configuration it failed to load as
+      // its own though it does not run it (the marker's index is made only by a load that works).
+      const same =
+        (await this.caddy.has(markerOf(wanted))) && (!full || stableStringify(await this.caddy.config()) === this.textOf(wanted));
+      if (same) {
+        result = full ? 'verified' : 'unchanged';
         return false;
       }
       signal?.throwIfAborted();
@@ -220,7 +236,8 @@ export class EdgeService {
   private configOf(routes: EdgeRoute[]): Record<string, unknown> {
     const settings = this.settings;
     const from = JSON.stringify([settings, routes]);
-    if (this.made?.from !== from) this.made = { from, config: edgeConfig(routes, settings) };
+    if (this.made?.from !== from)
+      this.made = { from, config: edgeConfig(routes, settings), hostnames: new Set(routes.flatMap(hostnamesOf)) };
     return this.made.config;
   }
 
@@ -264,8 +281,9 @@ export class EdgeService {
         const { status, unrouted, installer } = await this.fetchStatus(hostname, signal);
         if (status < 500 && !unrouted && !installer) return;
         last = unrouted ? 'the edge does not route it yet' : installer ? 'WordPress shows its installer' : `HTTP ${status}`;
-        // Not routed: a pass that lost a race with a newer load helps.
-        if (unrouted) await this.sync(signal);
+        // Not routed: a pass that lost a race with a newer load helps, or one that finds a route
+        // removed by hand (the whole configuration compared).
+        if (unrouted) await this.sync(signal, true);
       } catch (e) {
         signal.throwIfAborted();
         this.forgetRootOn(e);
@@ -313,11 +331,17 @@ export class EdgeService {
         this.request('probe', hostname, AbortSignal.timeout(timeoutMs)),
       );
       if (toHttps) {
-        // Caddy restarted with another configuration (or a hand edit): it is loaded again soon.
-        this.soon(0);
+        // Caddy restarted with another configuration (or a hand edit, which may keep the marker):
+        // it is compared whole and loaded again soon.
+        this.soon(0, true);
         return "the edge does not let Berth's probes through yet (its configuration is not Berth's)";
       }
-      if (unrouted) return 'the edge does not route it';
+      if (unrouted) {
+        // A hostname Berth's configuration routes: a route removed by hand, which keeps the
+        // configuration's marker, so the next pass compares the whole.
+        if (this.made?.hostnames.has(hostname)) this.soon(0, true);
+        return 'the edge does not route it';
+      }
       if (installer) return 'WordPress shows its installer (it is not installed)';
       return status >= 500 ? `HTTP ${status}` : undefined;
     } catch (e) {
