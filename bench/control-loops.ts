@@ -75,7 +75,11 @@ async function main(): Promise<void> {
   const { PrismaClient } = dist('generated/prisma/client.js');
   const { PrismaPg } = require('@prisma/adapter-pg');
   const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: url.toString() }) });
-  const edgeDb = new (dist('edge/edge.service.js').EdgeService)(config, prisma, null, { adminListen: '127.0.0.1:2019' }, null);
+  // Berth's own PrismaService for the edge (its pass reads through the service's pool).
+  const edgePrisma = new (dist('database/prisma.service.js').PrismaService)(config);
+  // Connected as Berth connects it: its $disconnect then ends the pool too.
+  await edgePrisma.$connect();
+  const edgeDb = new (dist('edge/edge.service.js').EdgeService)(config, edgePrisma, null, { adminListen: '127.0.0.1:2019' }, null);
   const db = new Client({ connectionString: url.toString() });
   await db.connect();
 
@@ -214,6 +218,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await prisma.$disconnect();
+    await edgePrisma.$disconnect();
     await db.end();
     await dropDatabase(process.env.DATABASE_URL as string, DB);
   }

@@ -43,6 +43,34 @@ export const PRIMARY_DOMAIN = {
   orderBy: { createdAt: 'asc' },
 } as const;
 
+/** A site the edge routes, as {@link ROUTED_SITES_SQL} reads it. */
+interface RoutedSite {
+  id: string;
+  name: string;
+  hostPort: number | null;
+  tenantSlug: string;
+  /** Its verified domains (pending ones, waiting for their TXT record, are not routed yet), oldest first. */
+  domains: string[];
+  primaryDomain: string | null;
+}
+
+/**
+ * The sites meant to run, with their verified domains, oldest first: should two sites ever
+ * spell the same platform hostname, the older keeps it.
+ */
+const routedSitesSql = (withPort: boolean) => `
+  SELECT s.id, s.name, s."hostPort", t.slug AS "tenantSlug",
+    COALESCE(array_agg(d.hostname ORDER BY d."createdAt", d.hostname) FILTER (WHERE d.id IS NOT NULL), '{}') AS domains,
+    (array_agg(d.hostname ORDER BY d."createdAt", d.hostname) FILTER (WHERE d."primary"))[1] AS "primaryDomain"
+  FROM "Site" s
+  JOIN "Tenant" t ON t.id = s."tenantId"
+  LEFT JOIN "Domain" d ON d."siteId" = s.id AND d."verifiedAt" IS NOT NULL
+  WHERE s."desiredState" = 'RUNNING' AND s.status <> 'DELETED'${withPort ? ' AND s."hostPort" IS NOT NULL' : ''}
+  GROUP BY s.id, t.slug
+  ORDER BY s."createdAt", s.id`;
+const ROUTED_SITES_SQL = routedSitesSql(false);
+const ROUTED_SITES_WITH_PORT_SQL = routedSitesSql(true);
+
 /** What the edge answered for a hostname's front page. */
 interface Answer {
   status: number;
@@ -169,28 +197,22 @@ export class EdgeService {
    */
   async routes(): Promise<EdgeRoute[]> {
     const swarm = this.config.BERTH_ENGINE === 'swarm';
-    const sites = await this.prisma.site.findMany({
-      where: { desiredState: 'RUNNING', status: { not: 'DELETED' }, ...(swarm ? {} : { hostPort: { not: null } }) },
-      // Oldest first: should two sites ever spell the same platform hostname, the older keeps it.
-      orderBy: { createdAt: 'asc' },
-      select: {
-        id: true,
-        name: true,
-        hostPort: true,
-        tenant: { select: { slug: true } },
-        // Pending domains (waiting for their TXT record) are not routed yet.
-        domains: { where: { verifiedAt: { not: null } }, select: { hostname: true, primary: true } },
-      },
-    });
+    // One statement, not Prisma's three (sites, tenants, domains): every pass runs it, and at
+    // 10,000 sites it was most of a pass's CPU (bench/control-loops.ts).
+    const sites = await this.prisma.hotRead<RoutedSite>(
+      swarm ? 'berth_edge_routes_swarm' : 'berth_edge_routes',
+      swarm ? ROUTED_SITES_SQL : ROUTED_SITES_WITH_PORT_SQL,
+      [],
+    );
     const address = publishedHost(this.config.BERTH_PUBLISH_ADDRESS);
     const taken = new Set<string>();
     return sites.flatMap((s) => {
-      const platform = this.hostname(s, s.tenant);
-      const hostnames = [...(taken.has(platform) ? [] : [platform]), ...s.domains.map((d) => d.hostname)];
+      const platform = this.hostname(s, { slug: s.tenantSlug });
+      const hostnames = [...(taken.has(platform) ? [] : [platform]), ...s.domains];
       taken.add(platform);
-      const primary = s.domains.find((d) => d.primary)?.hostname ?? hostnames[0];
+      const primary = s.primaryDomain ?? hostnames[0];
       if (!primary) return [];
-      const upstream = swarm ? `${names.wpContainer(this.config.BERTH_INSTANCE, s.tenant.slug, s.name)}:80` : `${address}:${s.hostPort}`;
+      const upstream = swarm ? `${names.wpContainer(this.config.BERTH_INSTANCE, s.tenantSlug, s.name)}:80` : `${address}:${s.hostPort}`;
       return [{ siteId: s.id, primary, aliases: hostnames.filter((h) => h !== primary), upstream }];
     });
   }
