@@ -359,8 +359,8 @@ export class EdgeService {
         return "the edge does not let Berth's probes through yet (its configuration is not Berth's)";
       }
       if (unrouted) {
-        // A hostname Berth's configuration routes: a route removed by hand, which keeps the
-        // configuration's marker, so the next pass compares the whole.
+        // A hostname Berth's configuration routes: the probes' route changed by hand, which
+        // keeps the configuration's marker, so the next pass compares the whole.
         if (this.made?.hostnames.has(hostname)) this.soon(0, true);
         return 'the edge does not route it';
       }
