@@ -24,6 +24,7 @@ import { createServer } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
+import { cpuMs, processCpuS } from './support';
 
 const DIST = resolve(__dirname, '../../dist');
 const ADMIN = '127.0.0.1:2399';
@@ -40,26 +41,20 @@ const { stableStringify } = require(join(DIST, 'common/json.js')) as { stableStr
 /* eslint-enable @typescript-eslint/no-require-imports */
 const PASS_ROUNDS = 5;
 
-/** A process's CPU time so far, in ms (user + system, from /proc: 10 ms ticks). */
-function processCpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-}
-
 /** PASS_ROUNDS runs of `pass`: its median wall time, and this process's and Caddy's CPU a pass (means). */
 async function passCost(caddyPid: number, pass: () => Promise<boolean>) {
   const walls: number[] = [];
-  const [own0, caddy0] = [process.cpuUsage(), processCpuMs(caddyPid)];
+  const [own0, caddy0] = [cpuMs(), processCpuS(caddyPid)];
   for (let i = 0; i < PASS_ROUNDS; i++) {
     const t0 = performance.now();
     if (!(await pass())) throw new Error('the pass did not find the configuration unchanged');
     walls.push(performance.now() - t0);
   }
-  const own = process.cpuUsage(own0);
+  const own = cpuMs() - own0;
   return {
     wallMs: Math.round(median(walls)),
-    cpuMs: Math.round((own.user + own.system) / 1000 / PASS_ROUNDS),
-    caddyCpuMs: Math.round((processCpuMs(caddyPid) - caddy0) / PASS_ROUNDS),
+    cpuMs: Math.round(own / PASS_ROUNDS),
+    caddyCpuMs: Math.round(((processCpuS(caddyPid) - caddy0) * 1000) / PASS_ROUNDS),
   };
 }
 

@@ -237,8 +237,7 @@ export class EdgeService {
       if (full) this.lastWholeAt = Date.now();
       // The marker also on a whole pass: Caddy 2.6 keeps a configuration it failed to load as
       // its own though it does not run it (the marker's index is made only by a load that works).
-      const same =
-        (await this.caddy.has(markerOf(wanted))) && (!full || stableStringify(await this.caddy.config()) === this.textOf(wanted));
+      const same = (await this.caddy.has(markerOf(wanted))) && (!full || stableStringify(await this.caddy.config()) === this.wantedText());
       if (same) {
         result = full ? 'verified' : 'unchanged';
         return false;
@@ -263,10 +262,10 @@ export class EdgeService {
     return this.made.config;
   }
 
-  /** The configuration last made, as compared with Caddy's (made once per configuration: megabytes at 10,000 sites). */
-  private textOf(config: Record<string, unknown>): string {
-    if (this.made?.config !== config) return stableStringify(config);
-    return (this.made.text ??= stableStringify(config));
+  /** The configuration last made ({@link configOf}) as compared with Caddy's: made once per configuration (megabytes at 10,000 sites). */
+  private wantedText(): string {
+    const made = this.made as NonNullable<typeof this.made>;
+    return (made.text ??= stableStringify(made.config));
   }
 
   /** Whether the edge may serve (and get a certificate for) `hostname`: only names Berth routes. */

@@ -236,8 +236,9 @@ export class SiteWorker {
     this.logger.log(`job ${started.id} (${started.kind}) superseded by generation ${e.siteGeneration}`);
     // The newer request may have been cancelled and undone since this job saw it: then the site
     // is back at this job's generation and no job would apply it (the undo saw this one running).
-    const site = started.siteId ? await this.prisma.site.findUnique({ where: { id: started.siteId }, select: { generation: true } }) : null;
-    if (started.siteId && site?.generation === started.generation) await this.jobs.resumeAfterUndo(started.siteId, started.generation);
+    if (!started.siteId) return;
+    const site = await this.prisma.site.findUnique({ where: { id: started.siteId }, select: { generation: true } });
+    if (site?.generation === started.generation) await this.jobs.resumeAfterUndo(started.siteId, started.generation);
   }
 
   /** The backups a job was taking when it ended for good (failed, cancelled, given up) failed with it; the owner is told. */
