@@ -121,44 +121,84 @@ describe('cancelling a queued job', () => {
   });
 });
 
+/**
+ * A restart overtaken by a stop: the stop stays queued (the queue is paused, as BullMQ does,
+ * in Redis) while the restart, already running, sees the stop's generation after its first
+ * step and ends as superseded. Then `cancel` cancels the stop before it ran.
+ */
+async function overtakenRestart(siteId: string, cancel: (stop: string) => Promise<void>) {
+  const connection = new IORedis(testRedisUrl(), { maxRetriesPerRequest: null });
+  const queue = new Queue(SITES_QUEUE, { connection });
+  const release = await holdTenant();
+  try {
+    const restart = jobOf(await h.http.post(`/v1/sites/${siteId}/restart`).set(auth(t.key)));
+    await inFirstStep(restart);
+    await queue.pause();
+    const stop = jobOf(await h.http.post(`/v1/sites/${siteId}/stop`).set(auth(t.key)));
+    await release();
+    const overtaken = await waitForJob(h, t.key, restart);
+    expect(overtaken.status).toBe('SUCCEEDED');
+    expect(overtaken.steps.map((x) => x.name)).toEqual(['tenant network', 'superseded']);
+    const overtakenGeneration: number = (await h.db.query('SELECT generation FROM "Job" WHERE id = $1', [restart])).rows[0].generation;
+    expect((await h.http.get(`/v1/jobs/${stop}`).set(auth(t.key))).body.status).toBe('QUEUED');
+    await cancel(stop);
+    return { restart, stop, overtakenGeneration };
+  } finally {
+    await release();
+    await queue.resume();
+    await queue.close();
+    connection.disconnect();
+  }
+}
+
+/** The restart run again, as the `job.resumed` event names it, applied the site at the overtaken generation. */
+async function expectRunAgain(siteId: string, o: Awaited<ReturnType<typeof overtakenRestart>>, within = 30_000) {
+  const resumed = await eventually(
+    async () => {
+      const found = (await eventsOf(siteId)).filter((e) => e.type === 'job.resumed');
+      return found.length ? found : undefined;
+    },
+    'the restart to run again',
+    within,
+  );
+  expect(resumed).toHaveLength(1);
+  const data = resumed[0].data as { jobId: string; resumedJobId: string; cancelledJobId: string };
+  expect(data).toMatchObject({ resumedJobId: o.restart, cancelledJobId: o.stop });
+  const again = await waitForJob(h, t.key, data.jobId);
+  expect(again).toMatchObject({ kind: 'RESTART', status: 'SUCCEEDED', error: null });
+  expect(again.steps.map((x) => x.name)).toContain('wait for HTTP');
+  expect(await site(siteId)).toMatchObject({ status: 'RUNNING' });
+  const { rows } = await h.db.query('SELECT "desiredState", generation FROM "Site" WHERE id = $1', [siteId]);
+  expect(rows[0]).toEqual({ desiredState: 'RUNNING', generation: o.overtakenGeneration });
+}
+
 describe('a job overtaken by a request that is then cancelled', () => {
   it('runs again: the restart stopped as superseded by a stop, the stop is cancelled before it ran, and a new restart applies the site', async () => {
     const s = await provision(h, t.key, { name: 'resume' });
-    // The queue is paused (as BullMQ does, in Redis) so that the stop stays queued after the
-    // restart has ended; the restart, already running, goes on.
-    const connection = new IORedis(testRedisUrl(), { maxRetriesPerRequest: null });
-    const queue = new Queue(SITES_QUEUE, { connection });
-    const release = await holdTenant();
-    let restart: string, stop: string, overtakenGeneration: number;
-    try {
-      restart = jobOf(await h.http.post(`/v1/sites/${s.id}/restart`).set(auth(t.key)));
-      await inFirstStep(restart);
-      await queue.pause();
-      stop = jobOf(await h.http.post(`/v1/sites/${s.id}/stop`).set(auth(t.key)));
-      await release();
-      // The restart sees the stop's generation after its first step and ends as superseded.
-      const overtaken = await waitForJob(h, t.key, restart);
-      expect(overtaken.status).toBe('SUCCEEDED');
-      expect(overtaken.steps.map((x) => x.name)).toEqual(['tenant network', 'superseded']);
-      overtakenGeneration = (await h.db.query('SELECT generation FROM "Job" WHERE id = $1', [restart])).rows[0].generation;
-      expect((await h.http.get(`/v1/jobs/${stop}`).set(auth(t.key))).body.status).toBe('QUEUED');
+    const o = await overtakenRestart(s.id, async (stop) => {
       expect((await h.http.post(`/v1/jobs/${stop}/cancel`).set(auth(t.key))).status).toBe(202);
-    } finally {
-      await release();
-      await queue.resume();
-      await queue.close();
-      connection.disconnect();
-    }
-    const resumed = (await eventsOf(s.id)).filter((e) => e.type === 'job.resumed');
-    expect(resumed).toHaveLength(1);
-    const data = resumed[0].data as { jobId: string; resumedJobId: string; cancelledJobId: string };
-    expect(data).toMatchObject({ resumedJobId: restart, cancelledJobId: stop });
-    const again = await waitForJob(h, t.key, data.jobId);
-    expect(again).toMatchObject({ kind: 'RESTART', status: 'SUCCEEDED', error: null });
-    expect(again.steps.map((x) => x.name)).toContain('wait for HTTP');
-    expect(await site(s.id)).toMatchObject({ status: 'RUNNING' });
-    const { rows } = await h.db.query('SELECT "desiredState", generation FROM "Site" WHERE id = $1', [s.id]);
-    expect(rows[0]).toEqual({ desiredState: 'RUNNING', generation: overtakenGeneration });
+    });
+    // The cancellation itself ran the restart again: the event is there as soon as it answered.
+    expect((await eventsOf(s.id)).map((e) => e.type)).toContain('job.resumed');
+    await expectRunAgain(s.id, o);
+  });
+
+  it("runs again when the cancellation died after its undo: the worker's sweeper finds the lost resumption", async () => {
+    const s = await provision(h, t.key, { name: 'resume-lost' });
+    const o = await overtakenRestart(s.id, async (stop) => {
+      // What the cancellation commits (the job's end and its undo, in one transaction), and
+      // then nothing: its process is gone before it runs the overtaken restart again.
+      const { rows } = await h.db.query(
+        `WITH ended AS (UPDATE "Job" SET status = 'CANCELLED', "finishedAt" = now(), error = 'cancelled'
+                         WHERE id = $1 AND status = 'QUEUED' RETURNING "siteId", generation)
+         UPDATE "Site" s SET "desiredState" = 'RUNNING', generation = ended.generation - 1
+         FROM ended WHERE s.id = ended."siteId" AND s.generation = ended.generation RETURNING s.generation`,
+        [stop],
+      );
+      expect(rows).toHaveLength(1);
+    });
+    // The sweeper runs every 15 s (BERTH_STALLED_INTERVAL_MS × 2, at most 15 s).
+    await expectRunAgain(s.id, o, 45_000);
   });
 });
 

@@ -15,6 +15,9 @@ import { JobName, queueMessage, SITES_QUEUE, type JobPayloads, type StepRecord }
 import { guarded, resumeAfterUndo, undoOf } from './generation';
 import { type JobView } from './dto/job.dto';
 
+/** How far back the sweep for lost resumptions looks for cancellations ({@link JobsService.resumeLost}). */
+export const RESUME_LOOKBACK_MS = 7 * 24 * 3600_000;
+
 export function toJobView(j: Job): JobView {
   const { id, tenantId, siteId, kind, status, progress, attempts, error, createdAt, startedAt, finishedAt } = j;
   return {
@@ -195,11 +198,16 @@ export class JobsService implements OnModuleDestroy {
       throw new BerthError(ErrorCode.JOB_FINISHED, `Job ${id} is already ${job.status.toLowerCase()}`);
     }
     await this.redis.client.set(cancelKey(id), '1', 'EX', 24 * 3600);
-    const cancelled = await this.prisma.job.updateMany({
-      where: { id, status: JobStatus.QUEUED },
-      data: { status: JobStatus.CANCELLED, finishedAt: new Date(), error: 'cancelled' },
+    // The job's end and its undo commit together: a crash between them would leave the
+    // cancelled request's desired state on the site, for the reconciler to apply.
+    const { cancelled, newer } = await this.prisma.$transaction(async (tx) => {
+      const ended = await tx.job.updateMany({
+        where: { id, status: JobStatus.QUEUED },
+        data: { status: JobStatus.CANCELLED, finishedAt: new Date(), error: 'cancelled' },
+      });
+      return ended.count === 1 ? { cancelled: true, newer: await this.undo(tx, job) } : { cancelled: false, newer: undefined };
     });
-    if (cancelled.count === 1) {
+    if (cancelled) {
       await (await this.queue.getJob(id).catch(() => undefined))?.remove().catch(() => undefined);
       // Subscribers (and the metrics) learn of the end at once, as of any other.
       const ended = await this.prisma.job.findUnique({ where: { id } });
@@ -211,7 +219,6 @@ export class JobsService implements OnModuleDestroy {
       });
       const base = { tenantId: job.tenantId, siteId: job.siteId, data: { jobId: id }, actorKeyId: actor.keyId };
       await this.events.record({ ...base, type: 'job.cancelled', message: `${job.kind} cancelled before it ran` });
-      const newer = await this.undo(job);
       if (newer === undefined) {
         // A provisioning's undo keeps its generation: no job before it to run again.
         if (job.siteId && undoOf(job) && job.kind !== JobKind.PROVISION) await this.resumeAfterUndo(job.siteId, job.generation - 1, id);
@@ -240,13 +247,13 @@ export class JobsService implements OnModuleDestroy {
    * Undoes a job cancelled before it ran ({@link undoOf}), only if no newer request came after
    * it; returns the newer generation when one did (and nothing was changed).
    */
-  private async undo(job: Job): Promise<number | undefined> {
+  private async undo(tx: Prisma.TransactionClient, job: Job): Promise<number | undefined> {
     if (!job.siteId) return undefined;
     const write = undoOf(job);
     if (!write) return undefined;
-    const done = await this.prisma.site.updateMany(guarded(job.siteId, write));
+    const done = await tx.site.updateMany(guarded(job.siteId, write));
     if (done.count === 1) return undefined;
-    const site = await this.prisma.site.findUnique({ where: { id: job.siteId }, select: { generation: true } });
+    const site = await tx.site.findUnique({ where: { id: job.siteId }, select: { generation: true } });
     return site?.generation ?? write.generation;
   }
 
@@ -258,14 +265,14 @@ export class JobsService implements OnModuleDestroy {
    * before the undo would otherwise end unseen by it, and its request never be applied). The
    * claim on the stopped job's params makes it run again once, whoever calls.
    */
-  async resumeAfterUndo(siteId: string, generation: number, cancelledJobId?: string): Promise<void> {
+  async resumeAfterUndo(siteId: string, generation: number, cancelledJobId?: string): Promise<boolean> {
     const jobs = await this.prisma.job.findMany({
       where: { siteId, OR: [{ status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } }, { generation }] },
       orderBy: { createdAt: 'desc' },
       take: 20,
     });
     const resumption = resumeAfterUndo(generation, jobs);
-    if (!resumption) return;
+    if (!resumption) return false;
     const { from, data } = resumption;
     const job = await this.prisma.$transaction(async (tx) => {
       const claimed = await tx.job.updateMany({
@@ -280,7 +287,7 @@ export class JobsService implements OnModuleDestroy {
       });
       return created;
     });
-    if (!job) return;
+    if (!job) return false;
     await this.events.record({
       tenantId: job.tenantId,
       siteId: job.siteId,
@@ -289,6 +296,41 @@ export class JobsService implements OnModuleDestroy {
       data: { jobId: job.id, resumedJobId: from.id, ...(cancelledJobId ? { cancelledJobId } : {}) },
     });
     await this.enqueue(job);
+    return true;
+  }
+
+  /**
+   * Runs again the jobs whose resumption was lost: a side wrote its half (the cancel its undo,
+   * or the overtaken job its end as superseded) and its process died, or the database failed,
+   * before it called {@link resumeAfterUndo}. Every such site has a job cancelled and undone
+   * (the site is still at the generation before it) and, at that generation, a job that ended
+   * as superseded. Cancellations are rare, so they are what is looked for, through the jobs'
+   * status and creation index, over `withinMs`; resumeAfterUndo checks the rest and claims.
+   * Returns how many jobs run again. The worker's sweeper calls it.
+   */
+  async resumeLost(withinMs = RESUME_LOOKBACK_MS): Promise<number> {
+    const since = new Date(Date.now() - withinMs);
+    const rows = await this.prisma.$queryRaw<{ id: string; siteId: string; generation: number }[]>`
+      SELECT DISTINCT ON (j."siteId") j.id, j."siteId", s.generation
+      FROM "Job" j JOIN "Site" s ON s.id = j."siteId"
+      WHERE j.status = 'CANCELLED' AND j."createdAt" > ${since} AND s.generation = j.generation - 1
+        AND EXISTS (
+          SELECT 1 FROM "Job" p
+          WHERE p."siteId" = s.id AND p.generation = s.generation AND p.status = 'SUCCEEDED'
+            AND p.params->>'supersededBy' IS NOT NULL
+        )
+      ORDER BY j."siteId", j."createdAt" DESC
+      LIMIT 100`;
+    let n = 0;
+    for (const r of rows) {
+      try {
+        if (await this.resumeAfterUndo(r.siteId, r.generation, r.id)) n += 1;
+      } catch (e) {
+        this.logger.warn(`resuming site ${r.siteId}'s job failed: ${(e as Error).message}`);
+      }
+    }
+    if (n) this.logger.warn(`ran again ${n} job(s) whose resumption after a cancellation had been lost`);
+    return n;
   }
 
   async cancelRequested(id: string): Promise<boolean> {

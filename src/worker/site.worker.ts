@@ -71,6 +71,7 @@ export class SiteWorker {
     this.sweeper = setInterval(
       () => {
         this.jobs.requeueOrphans().catch((e: Error) => this.logger.warn(`requeue: ${e.message}`));
+        this.jobs.resumeLost().catch((e: Error) => this.logger.warn(`resume: ${e.message}`));
       },
       Math.min(15_000, this.config.BERTH_STALLED_INTERVAL_MS * 2),
     );
@@ -236,9 +237,13 @@ export class SiteWorker {
     this.logger.log(`job ${started.id} (${started.kind}) superseded by generation ${e.siteGeneration}`);
     // The newer request may have been cancelled and undone since this job saw it: then the site
     // is back at this job's generation and no job would apply it (the undo saw this one running).
-    if (!started.siteId) return;
-    const site = await this.prisma.site.findUnique({ where: { id: started.siteId }, select: { generation: true } });
-    if (site?.generation === started.generation) await this.jobs.resumeAfterUndo(started.siteId, started.generation);
+    // The job has ended either way: should this fail, the sweeper's resumeLost runs it again.
+    const siteId = started.siteId;
+    if (!siteId) return;
+    await this.prisma.site
+      .findUnique({ where: { id: siteId }, select: { generation: true } })
+      .then((site) => (site?.generation === started.generation ? this.jobs.resumeAfterUndo(siteId, started.generation) : false))
+      .catch((e: Error) => this.logger.warn(`job ${started.id} not run again now (${e.message}); the sweeper will`));
   }
 
   /** The backups a job was taking when it ended for good (failed, cancelled, given up) failed with it; the owner is told. */
