@@ -1,12 +1,24 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { BackupScheduler } from '../src/backups/backup-scheduler.service';
+import type { BackupsService } from '../src/backups/backups.service';
 import { ResticService } from '../src/backups/restic.service';
+import type { PrismaService } from '../src/database/prisma.service';
+import type { EventsService } from '../src/events/events.service';
+import type { JobsService } from '../src/jobs/jobs.service';
+import type { MetricsService } from '../src/metrics/metrics.service';
+import type { RedisService } from '../src/redis/redis.service';
 import type { BerthConfig } from '../src/config/config';
 import { SecretBox } from '../src/common/crypto';
 
 // Nest's decorators only; restic itself is the real one.
 jest.mock('@nestjs/common', () => jest.requireActual('./nest-common-stub'));
+// The scheduler's other collaborators are given as fakes below; their modules are not loaded.
+jest.mock('../src/jobs/jobs.service', () => ({}));
+jest.mock('../src/backups/backups.service', () => ({}));
+jest.mock('../src/events/events.service', () => ({}));
+jest.mock('../src/metrics/metrics.service', () => ({}));
 
 /**
  * The backup repository with real restic: made the first time it is needed, opened again by
@@ -41,4 +53,40 @@ it('makes the repository once, reopens it with its password, and says why anothe
   await expect(other.snapshotIds(['tenant:x'])).rejects.toThrow(/wrong password or no key found/);
   // Nothing was made or changed in it.
   expect(await readFile(join(repository, 'config'))).toEqual(made);
+});
+
+it('counts the daily prune, and when it fails tells the operator (metric, event) and tries again in an hour, not at the next run', async () => {
+  const repository = join(dir, 'prune');
+  await restic(repository, 'first-password-0123456789').ensureRepository();
+  const scheduler = (password: string) => {
+    const inc = jest.fn();
+    const record = jest.fn(async () => undefined);
+    const set = jest.fn(async () => 'OK');
+    // Only what pruneDaily touches; restic and its repository are the real ones.
+    const s = new BackupScheduler(
+      {} as BerthConfig,
+      { job: { count: async () => 0 } } as unknown as PrismaService,
+      {} as JobsService,
+      {} as BackupsService,
+      restic(repository, password),
+      { client: { set } } as unknown as RedisService,
+      { record } as unknown as EventsService,
+      { backupPrunes: { inc } } as unknown as MetricsService,
+    );
+    return { s, inc, record, set };
+  };
+  // The positive control: the installation's own password prunes, counted as ok.
+  const ok = scheduler('first-password-0123456789');
+  await ok.s.pruneDaily();
+  expect(ok.inc).toHaveBeenCalledWith({ result: 'ok' });
+  expect(ok.record).not.toHaveBeenCalled();
+
+  const failing = scheduler('another-password-0123456789');
+  await failing.s.pruneDaily();
+  expect(failing.inc).toHaveBeenCalledWith({ result: 'failed' });
+  expect(failing.inc).not.toHaveBeenCalledWith({ result: 'ok' });
+  expect(failing.record).toHaveBeenCalledWith(
+    expect.objectContaining({ type: 'backup.prune.failed', message: expect.stringMatching(/tried again in 60 minutes: .*password/) }),
+  );
+  expect(failing.set).toHaveBeenLastCalledWith('berth:backup:pruned', expect.stringMatching(/^failed /), 'EX', 3600);
 });

@@ -4,6 +4,7 @@ import { PrismaService } from '../database/prisma.service';
 import { Prisma, type Job } from '../generated/prisma/client';
 import { BackupKind, BackupStatus, DesiredState, JobKind, JobStatus, SiteStatus } from '../generated/prisma/enums';
 import { EventsService } from '../events/events.service';
+import { MetricsService } from '../metrics/metrics.service';
 import { JobsService } from '../jobs/jobs.service';
 import { JobName } from '../jobs/job.types';
 import { RedisService } from '../redis/redis.service';
@@ -35,6 +36,7 @@ export class BackupScheduler {
     private readonly restic: ResticService,
     private readonly redis: RedisService,
     private readonly events: EventsService,
+    private readonly metrics: MetricsService,
   ) {}
 
   /** Registers the repeatable job (idempotent: every worker does it at start). */
@@ -140,17 +142,28 @@ export class BackupScheduler {
   }
 
   /** Frees the data of forgotten snapshots, once a day across all workers. */
-  private async pruneDaily(): Promise<void> {
+  async pruneDaily(): Promise<void> {
     // Never under a running backup or restore: a prune holds the repository to itself.
     const busy = await this.prisma.job.count({ where: { kind: { in: [JobKind.BACKUP, JobKind.RESTORE] }, status: JobStatus.RUNNING } });
     if (busy > 0) return;
     const mine = await this.redis.client.set('berth:backup:pruned', new Date().toISOString(), 'EX', PRUNE_EVERY_S, 'NX');
     if (!mine) return;
-    await this.restic.prune().catch(async (e: Error) => {
+    try {
+      await this.restic.prune();
+      this.metrics.backupPrunes.inc({ result: 'ok' });
+    } catch (e) {
       // Tried again in an hour, not at the next run: a lasting failure (a repository that does
-      // not open) would otherwise start restic and log the same warning every minute.
-      this.logger.warn(`prune failed (tried again in ${PRUNE_RETRY_S / 60} minutes): ${e.message}`);
+      // not open) would otherwise start restic and log the same warning every minute. The
+      // operator is told by the metric and an event (no tenant's: the repository is shared).
+      const message = (e as Error).message;
+      this.metrics.backupPrunes.inc({ result: 'failed' });
+      this.logger.warn(`prune failed (tried again in ${PRUNE_RETRY_S / 60} minutes): ${message}`);
       await this.redis.client.set('berth:backup:pruned', `failed ${new Date().toISOString()}`, 'EX', PRUNE_RETRY_S);
-    });
+      await this.events.record({
+        type: 'backup.prune.failed',
+        message: `Pruning the backup repository failed; tried again in ${PRUNE_RETRY_S / 60} minutes: ${message.slice(0, 500)}`,
+        data: { error: message.slice(0, 2000), retryInSeconds: PRUNE_RETRY_S },
+      });
+    }
   }
 }

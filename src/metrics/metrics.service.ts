@@ -94,6 +94,13 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly backupPrunes = new Counter({
+    name: 'berth_backup_prunes_total',
+    help: "Daily prunes of the backup repository (freeing forgotten snapshots' data), by result: ok, failed",
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
+
   /** Jobs whose end was counted, so that one published twice is counted once. */
   private readonly counted = new Set<string>();
   /** The BullMQ queues whose depth is read at scrape time (each registers itself). */
