@@ -271,11 +271,19 @@ export class DockerSiteEngine extends SiteEngine {
   async waitForHttp(container: string, signal: AbortSignal): Promise<number> {
     const deadline = Date.now() + this.config.BERTH_HTTP_READY_TIMEOUT_MS;
     let last: string;
+    // What the container's inspection said is taken as known for a second while it runs and
+    // a quarter while it does not: the site is asked every 50 ms (a request to a local port),
+    // and an inspect each time would be dockerd's work.
+    let seen: { port: number; running: boolean; status: string; at: number } | undefined;
     for (;;) {
       signal.throwIfAborted();
-      const info = await this.docker.inspectContainer(container);
-      const port = Number(info?.NetworkSettings.Ports?.['80/tcp']?.[0]?.HostPort ?? 0);
-      if (port && info?.State.Running) {
+      if (!seen || Date.now() - seen.at >= (seen.port && seen.running ? 1000 : 250)) {
+        const info = await this.docker.inspectContainer(container);
+        const port = Number(info?.NetworkSettings.Ports?.['80/tcp']?.[0]?.HostPort ?? 0);
+        seen = { port, running: !!info?.State.Running, status: info?.State.Status ?? 'missing', at: Date.now() };
+      }
+      const { port } = seen;
+      if (port && seen.running) {
         const url = siteUrl(this.config.BERTH_PUBLISH_ADDRESS, port) as string;
         try {
           const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.any([signal, AbortSignal.timeout(3000)]) });
@@ -287,10 +295,10 @@ export class DockerSiteEngine extends SiteEngine {
           last = (e as Error).message;
         }
       } else {
-        last = `container is ${info?.State.Status ?? 'missing'}`;
+        last = `container is ${seen.status}`;
       }
       if (Date.now() > deadline) throw new Error(`site did not answer HTTP within ${this.config.BERTH_HTTP_READY_TIMEOUT_MS} ms: ${last}`);
-      await delay(250, undefined, { signal });
+      await delay(50, undefined, { signal });
     }
   }
 
