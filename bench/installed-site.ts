@@ -168,24 +168,40 @@ async function main(): Promise<void> {
   writeFileSync(caFile, await edgeRoot(SCRIPT.admin));
   await run('bash', [join(ROOT, 'bench/script-baseline.sh'), '--cleanup']);
 
-  /** POST → the installed site's title through Berth's edge; the job's steps for the record. */
+  /**
+   * POST → the installed site's title through Berth's edge; the job's steps for the record.
+   * The bench asks only the API while the job runs: a request to the site before its
+   * container's network is up holds its later connections 0.3-0.5 s (bench.ts, berthOneSite),
+   * and the script's site is not asked while the script runs either. The job ends once the
+   * edge serves the site (its last step); the title is then read once through the edge, and
+   * only if it is not there yet is it waited for, and the wait counted.
+   */
   const berthSite = async (key: string, slug: string, name: string) => {
     const wanted = `Bench ${slug} ${name}`;
+    const wall0 = Date.now();
     const t0 = now();
     const created = await api.must('POST', '/v1/sites', key, {
       name,
       wordpress: { title: wanted, adminPassword: randomBytes(12).toString('hex') },
     });
     const hostname = `${name}-${slug}.${BASE}`;
+    let job: { status: string; error?: string; finishedAt?: string; steps: Step[] };
     for (;;) {
-      if ((await title(root, hostname)) === wanted) break;
-      const job = (await api.must('GET', `/v1/jobs/${created.body.job.id}`, key)).body;
+      job = (await api.must('GET', `/v1/jobs/${created.body.job.id}`, key)).body;
+      if (job.status === 'SUCCEEDED') break;
       if (job.status === 'FAILED') throw new Error(`site ${hostname} failed: ${job.error}`);
       if (now() - t0 > 180_000) throw new Error(`site ${hostname} not served within 180 s`);
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 50));
     }
-    const ms = now() - t0;
-    const job = (await api.must('GET', `/v1/jobs/${created.body.job.id}`, key)).body as { steps: Step[] };
+    let ms = new Date(job.finishedAt as string).getTime() - wall0;
+    if ((await title(root, hostname)) !== wanted) {
+      for (;;) {
+        if ((await title(root, hostname)) === wanted) break;
+        if (now() - t0 > 180_000) throw new Error(`site ${hostname} not served within 180 s`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      ms = now() - t0;
+    }
     return { ms, steps: job.steps };
   };
 

@@ -62,4 +62,9 @@ fi
 if [ -z "${BENCH_ONLY:-}" ] || [[ ",$BENCH_ONLY," == *,site,* ]]; then
   BENCH_BUILT=1 bash bench/installed-site.sh
 fi
+# A new tenant's database server's first start, alone and beside WordPress: also
+# `npm run bench:db` alone.
+if [ -z "${BENCH_ONLY:-}" ] || [[ ",$BENCH_ONLY," == *,db,* ]]; then
+  BENCH_BUILT=1 bash bench/db-start.sh
+fi
 log "npm run bench took $(($(date +%s) - start)) s (after set-up)"
