@@ -19,6 +19,7 @@ import { writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { join, resolve } from 'node:path';
 import Docker from 'dockerode';
+import IORedis from 'ioredis';
 import { Client } from 'pg';
 import { Api, backgroundBusy, machineInfo, median, now, removeLabelled, round, run, startBerth } from './support';
 
@@ -34,6 +35,17 @@ const WP_IMAGE = 'berth/wordpress:6.1';
 const DB_IMAGE = 'berth/mariadb:10.11';
 const ADMIN_KEY = `berth_bench-${randomBytes(24).toString('base64url')}`;
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+/** Its own Redis database (bench.ts has 14, probes.ts 13, backups.ts 15), emptied before and after. */
+const REDIS_URL = `${(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d*$/, '')}/12`;
+const emptyRedis = async () => {
+  const r = new IORedis(REDIS_URL, { lazyConnect: true });
+  try {
+    await r.connect();
+    await r.flushdb();
+  } finally {
+    r.disconnect();
+  }
+};
 /* eslint-disable @typescript-eslint/no-require-imports -- Berth's own edge configuration and installer, from its build */
 const { edgeConfig } = require(join(ROOT, 'dist/edge/edge-plan.js')) as { edgeConfig: (routes: unknown[], s: unknown) => EdgeConfig };
 const { INSTALL_PHP } = require(join(ROOT, 'dist/sites/wordpress-install.js')) as { INSTALL_PHP: string };
@@ -134,6 +146,7 @@ async function main(): Promise<void> {
   const dbUrl = new URL(process.env.DATABASE_URL as string);
   dbUrl.pathname = '/berth_bench_site';
   await removeLabelled(docker, [`berth.instance=${INSTANCE}`]);
+  await emptyRedis();
   const berth = await startBerth(
     ROOT,
     {
@@ -141,7 +154,7 @@ async function main(): Promise<void> {
       NODE_ENV: 'production',
       PORT: '0',
       DATABASE_URL: dbUrl.toString(),
-      REDIS_URL: `${(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d*$/, '')}/13`,
+      REDIS_URL,
       BERTH_INSTANCE: INSTANCE,
       BERTH_ADMIN_KEY: ADMIN_KEY,
       BERTH_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
@@ -249,6 +262,7 @@ async function main(): Promise<void> {
     await berth.stop();
     await removeLabelled(docker, [`berth.instance=${INSTANCE}`]);
     await run('bash', [join(ROOT, 'bench/script-baseline.sh'), '--cleanup']);
+    await emptyRedis();
   }
   const machine = await machineInfo(docker);
   const sec = (ms: number) => round(ms / 1000, 2);
