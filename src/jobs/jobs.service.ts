@@ -317,7 +317,14 @@ export class JobsService implements OnModuleDestroy {
         AND EXISTS (
           SELECT 1 FROM "Job" p
           WHERE p."siteId" = s.id AND p.generation = s.generation AND p.status = 'SUCCEEDED'
-            AND p.params->>'supersededBy' IS NOT NULL
+            AND p.params->>'supersededBy' IS NOT NULL AND p.kind NOT IN ('BACKUP', 'RESTORE')
+            -- the newest job applying that generation, as resumeAfterUndo takes it: once a
+            -- repair (or anything else) has applied it since, the site matches no more
+            AND NOT EXISTS (
+              SELECT 1 FROM "Job" n
+              WHERE n."siteId" = s.id AND n.generation = s.generation AND n."createdAt" > p."createdAt"
+                AND n.kind NOT IN ('BACKUP', 'RESTORE')
+            )
         )
       ORDER BY j."siteId", j."createdAt" DESC
       LIMIT 100`;

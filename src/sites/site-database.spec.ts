@@ -135,6 +135,22 @@ describe('waitUntilReady', () => {
     expect(viaExec).toHaveBeenCalledTimes(3);
   });
 
+  it('reads the address again, without exec, when the one it kept stops being reachable (the server restarted elsewhere)', async () => {
+    const addresses = ['10.64.2.2', '10.64.2.3'];
+    const address: jest.Mock<Promise<string>, []> = jest.fn(async () => addresses[Math.min(address.mock.calls.length - 1, 1)]);
+    const viaExec = jest.fn(async (): Promise<void> => undefined);
+    const greet = jest.fn(async (host: string) => {
+      if (host === '10.64.2.3') return { ok: true as const, version: '10.11' };
+      // Refused at first (the server starting), then gone from that address.
+      if (greet.mock.calls.length === 1) return { ok: false as const, error: 'connect ECONNREFUSED' };
+      throw new UnreachableError(`no TCP connection to ${host}:3306 within 3000 ms`);
+    });
+    await waitUntilReady({ ...probe(3306, viaExec), address, greet }, 5000);
+    expect(greet.mock.calls.map((c) => c[0])).toEqual(['10.64.2.2', '10.64.2.2', '10.64.2.3']);
+    expect(address).toHaveBeenCalledTimes(2);
+    expect(viaExec).not.toHaveBeenCalled();
+  });
+
   it('stops as soon as its signal is aborted', async () => {
     const server = await fakeServer(() => 'silent');
     const controller = new AbortController();

@@ -171,9 +171,11 @@ export async function waitUntilReady(probe: ReadinessProbe, timeoutMs: number, s
   let viaExec = false;
   let last: string;
   let address: { value: string; at: number } | undefined;
+  let kept = false;
   const addressNow = async () => {
-    if (!address || Date.now() - address.at >= ADDRESS_TTL_MS) address = { value: await probe.address(), at: Date.now() };
-    return address.value;
+    kept = !!address && Date.now() - address.at < ADDRESS_TTL_MS;
+    if (!kept) address = { value: await probe.address(), at: Date.now() };
+    return address!.value;
   };
   for (;;) {
     signal?.throwIfAborted();
@@ -184,7 +186,12 @@ export async function waitUntilReady(probe: ReadinessProbe, timeoutMs: number, s
       last = greeting.error;
     } catch (e) {
       signal?.throwIfAborted();
-      if (e instanceof UnreachableError) viaExec = true;
+      // Unreachable at a kept address: the server may have restarted elsewhere; read it again
+      // before concluding that its network is out of reach from here.
+      if (e instanceof UnreachableError) {
+        if (kept) address = undefined;
+        else viaExec = true;
+      }
       last = (e as Error).message;
     }
     if (Date.now() > deadline) throw new Error(`database server ${probe.name} did not become ready in ${timeoutMs} ms: ${last}`);
