@@ -198,38 +198,44 @@ export class JobsService implements OnModuleDestroy {
       throw new BerthError(ErrorCode.JOB_FINISHED, `Job ${id} is already ${job.status.toLowerCase()}`);
     }
     await this.redis.client.set(cancelKey(id), '1', 'EX', 24 * 3600);
-    // The job's end and its undo commit together: a crash between them would leave the
-    // cancelled request's desired state on the site, for the reconciler to apply.
+    // The job's end, its undo, its backup's end and their events commit together: a crash
+    // between them would leave the cancelled request's desired state on the site (for the
+    // reconciler to apply), or a backup PENDING for ever.
+    const base = { tenantId: job.tenantId, siteId: job.siteId, data: { jobId: id }, actorKeyId: actor.keyId };
     const { cancelled, newer } = await this.prisma.$transaction(async (tx) => {
       const ended = await tx.job.updateMany({
         where: { id, status: JobStatus.QUEUED },
         data: { status: JobStatus.CANCELLED, finishedAt: new Date(), error: 'cancelled' },
       });
-      return ended.count === 1 ? { cancelled: true, newer: await this.undo(tx, job) } : { cancelled: false, newer: undefined };
+      if (ended.count === 0) return { cancelled: false, newer: undefined };
+      // A backup that was to be taken never will be.
+      await tx.backup.updateMany({
+        where: { jobId: id, status: BackupStatus.PENDING },
+        data: { status: BackupStatus.FAILED, error: 'cancelled before it ran', finishedAt: new Date() },
+      });
+      await this.events.record({ ...base, type: 'job.cancelled', message: `${job.kind} cancelled before it ran` }, tx);
+      const newer = await this.undo(tx, job);
+      if (newer !== undefined)
+        await this.events.record(
+          {
+            ...base,
+            type: 'job.undo.skipped',
+            data: { jobId: id, generation: job.generation, siteGeneration: newer },
+            message: `${job.kind} was cancelled but not undone: a newer request (generation ${newer}) came after it and stays`,
+          },
+          tx,
+        );
+      return { cancelled: true, newer };
     });
     if (cancelled) {
       await (await this.queue.getJob(id).catch(() => undefined))?.remove().catch(() => undefined);
       // Subscribers (and the metrics) learn of the end at once, as of any other.
       const ended = await this.prisma.job.findUnique({ where: { id } });
       if (ended) await this.publish(ended);
-      // A backup that was to be taken never will be.
-      await this.prisma.backup.updateMany({
-        where: { jobId: id, status: BackupStatus.PENDING },
-        data: { status: BackupStatus.FAILED, error: 'cancelled before it ran', finishedAt: new Date() },
-      });
-      const base = { tenantId: job.tenantId, siteId: job.siteId, data: { jobId: id }, actorKeyId: actor.keyId };
-      await this.events.record({ ...base, type: 'job.cancelled', message: `${job.kind} cancelled before it ran` });
-      if (newer === undefined) {
-        // A provisioning's undo keeps its generation: no job before it to run again.
-        if (job.siteId && undoOf(job) && job.kind !== JobKind.PROVISION) await this.resumeAfterUndo(job.siteId, job.generation - 1, id);
-      } else {
-        await this.events.record({
-          ...base,
-          type: 'job.undo.skipped',
-          data: { jobId: id, generation: job.generation, siteGeneration: newer },
-          message: `${job.kind} was cancelled but not undone: a newer request (generation ${newer}) came after it and stays`,
-        });
-      }
+      // A provisioning's undo keeps its generation: no job before it to run again. (Should
+      // this fail, the worker's sweeper runs the overtaken job again: resumeLost.)
+      if (newer === undefined && job.siteId && undoOf(job) && job.kind !== JobKind.PROVISION)
+        await this.resumeAfterUndo(job.siteId, job.generation - 1, id);
     } else {
       await this.events.record({
         tenantId: job.tenantId,
