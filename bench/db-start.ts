@@ -18,7 +18,19 @@
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import Docker from 'dockerode';
-import { backgroundBusy, machineInfo, median, now, removeLabelled, round, run, type BenchPlan } from './support';
+import {
+  backgroundBusy,
+  createPlan,
+  machineInfo,
+  median,
+  now,
+  planSettings,
+  removeLabelled,
+  round,
+  run,
+  sleep,
+  type BenchPlan,
+} from './support';
 
 const ROOT = resolve(__dirname, '../..');
 const INSTANCE = 'bench-db';
@@ -34,18 +46,8 @@ const plan = require(join(ROOT, 'dist/sites/site-plan.js')) as {
 type Variant = 'alone' | 'beside-wp' | 'beside-stub';
 const VARIANTS: Variant[] = ['alone', 'beside-wp', 'beside-stub'];
 
-const settings = (wordpressImage: string) => ({
-  instance: INSTANCE,
-  wordpressImage,
-  dbImage: 'berth/mariadb:10.11',
-  wordpressDataPath: '/var/www/html',
-  publishAddress: '127.0.0.1',
-  subnetPool: '10.93.0.0/16',
-  subnetPrefix: 24,
-  pidsLimit: 512,
-  dbMemoryMb: 1024,
-  dbCpus: 1,
-});
+/** Its own subnets (bench.ts has 10.90-91, installed-site 10.92-93, idle-cpu 10.93, swarm 10.93-95). */
+const settings = (wordpressImage: string) => planSettings(INSTANCE, '10.96.0.0/16', { wordpressImage, dbMemoryMb: 1024 });
 
 const secret = () => randomBytes(18).toString('base64url');
 
@@ -70,14 +72,8 @@ async function once(variant: Variant, round: number): Promise<number> {
   };
   const t = plan.planTenant(tenant, s);
   const w = plan.planSite(tenant, site, s);
-  const net = t.networks[0];
-  await docker.createNetwork({
-    Name: net.name,
-    Driver: 'bridge',
-    IPAM: { Config: [{ Subnet: net.subnet, Gateway: net.gateway }] },
-    Labels: net.labels,
-  });
-  for (const v of [...t.volumes, ...w.volumes]) await docker.createVolume({ Name: v.name, Labels: v.labels });
+  // The network and volumes as the other benches make them; the containers here, to start them together.
+  await createPlan(docker, { networks: t.networks, volumes: [...t.volumes, ...w.volumes], containers: [] });
   const db = await docker.createContainer(t.containers[0].create);
   const specs = variant === 'alone' ? [] : w.containers.map((c) => c.create);
   // A port the kernel picks: only one site at a time, but its own port each round.
@@ -85,6 +81,8 @@ async function once(variant: Variant, round: number): Promise<number> {
   const others = await Promise.all(specs.map((c) => docker.createContainer(c)));
   await Promise.all([db.start(), ...others.map((c) => c.start())]);
   const t0 = now();
+  // The figure comes from the log's own times, so asking every 250 ms loses nothing, and each
+  // ask (a \`docker logs\` process) takes less from the start it measures.
   for (;;) {
     const logs = await run('sh', ['-c', `docker logs -t ${t.containers[0].create.name} 2>&1`]);
     const line = logs.split('\n').findLast((l) => /ready for connections/.test(l));
@@ -93,7 +91,7 @@ async function once(variant: Variant, round: number): Promise<number> {
       return (new Date(line.split(' ')[0]).getTime() - started) / 1000;
     }
     if (now() - t0 > 60_000) throw new Error(`${variant}: the server was not ready within 60 s:\n${logs}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(250);
   }
 }
 

@@ -13,7 +13,7 @@
 import Docker from 'dockerode';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { answers, createPlan, machineCpu, removeLabelled, round, sleep, type BenchPlan } from './support';
+import { answers, createPlan, machineCpu, planSettings, removeLabelled, round, sleep, type BenchPlan } from './support';
 
 type Create = Docker.ContainerCreateOptions & { name: string; HostConfig: Docker.HostConfig; Healthcheck?: unknown };
 interface PlanOut {
@@ -38,18 +38,7 @@ const TICK = 100;
 const docker = new Docker({ socketPath: (process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, '') });
 const log = (msg: string) => process.stdout.write(`${msg}\n`);
 
-const settings = {
-  instance: INSTANCE,
-  wordpressImage: 'berth/stub-wordpress:latest',
-  dbImage: 'berth/mariadb:10.11',
-  wordpressDataPath: '/var/www/html',
-  publishAddress: '127.0.0.1',
-  subnetPool: '10.93.0.0/16',
-  subnetPrefix: 24,
-  pidsLimit: 512,
-  dbMemoryMb: 512,
-  dbCpus: 1,
-};
+const settings = planSettings(INSTANCE, '10.93.0.0/16');
 
 /** CPU seconds of a process, and with its reaped children. */
 function procCpu(pid: string): { self: number; withChildren: number } {

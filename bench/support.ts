@@ -357,6 +357,30 @@ export async function backgroundBusy(excludePid: number | undefined, windowMs = 
   return round((100 * (m1.busy - m0.busy - (o1 - o0))) / Math.max(0.01, m1.total - m0.total));
 }
 
+/**
+ * Berth's plan settings (PlanSettings in src/sites/site-plan.ts) for a bench that makes a
+ * plan's objects itself, under its own instance name and subnets.
+ */
+export function planSettings(
+  instance: string,
+  subnetPool: string,
+  o: { wordpressImage?: string; dbImage?: string; dbMemoryMb?: number } = {},
+) {
+  return {
+    instance,
+    wordpressImage: 'berth/stub-wordpress:latest',
+    dbImage: 'berth/mariadb:10.11',
+    wordpressDataPath: '/var/www/html',
+    publishAddress: '127.0.0.1',
+    subnetPool,
+    subnetPrefix: 24,
+    pidsLimit: 512,
+    dbMemoryMb: 512,
+    dbCpus: 1,
+    ...o,
+  };
+}
+
 /** Docker objects as a Berth plan lists them (the compiled plan's output, typed for the bench). */
 export interface BenchPlan {
   networks: { name: string; subnet: string; gateway: string; labels: Record<string, string> }[];

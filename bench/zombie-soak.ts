@@ -10,7 +10,7 @@
 import Docker from 'dockerode';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createPlan, removeLabelled, sleep } from './support';
+import { createPlan, planSettings, removeLabelled, sleep } from './support';
 
 interface PlanContainer {
   create: Docker.ContainerCreateOptions & { name: string; HostConfig: Docker.HostConfig };
@@ -33,18 +33,7 @@ const seconds = Number(process.argv[2] ?? 180);
 const docker = new Docker({ socketPath: (process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, '') });
 const log = (msg: string) => process.stdout.write(`${msg}\n`);
 
-const settings = {
-  instance: INSTANCE,
-  wordpressImage: 'berth/stub-wordpress:latest',
-  dbImage: process.env.SOAK_DB_IMAGE ?? 'berth/mariadb:10.11',
-  wordpressDataPath: '/var/www/html',
-  publishAddress: '127.0.0.1',
-  subnetPool: '10.92.0.0/16',
-  subnetPrefix: 24,
-  pidsLimit: 512,
-  dbMemoryMb: 512,
-  dbCpus: 1,
-};
+const settings = planSettings(INSTANCE, '10.92.0.0/16', { dbImage: process.env.SOAK_DB_IMAGE ?? 'berth/mariadb:10.11' });
 
 /** Health checks that always time out; each leaves a child to PID 1 (Docker kills sh on the timeout, or sh ends first). */
 const TIMING_OUT = { Test: ['CMD-SHELL', 'sleep 2 & sleep 3; true'], Interval: 1e9, Timeout: 300e6, StartPeriod: 1e6, Retries: 1000 };
