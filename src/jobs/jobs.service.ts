@@ -3,7 +3,7 @@ import { Queue } from 'bullmq';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { MetricsService } from '../metrics/metrics.service';
 import { PrismaService } from '../database/prisma.service';
-import type { Job, Prisma, Site } from '../generated/prisma/client';
+import { Prisma, type Job, type Site } from '../generated/prisma/client';
 import { BackupStatus, DesiredState, JobKind, JobStatus } from '../generated/prisma/enums';
 import { EventsService } from '../events/events.service';
 import { RedisService } from '../redis/redis.service';
@@ -12,7 +12,7 @@ import { assertCanWrite, canSeeTenant, type Principal } from '../common/principa
 import { isUuid } from '../common/ids';
 
 import { JobName, queueMessage, SITES_QUEUE, type JobPayloads, type StepRecord } from './job.types';
-import { guarded, resumeAfterUndo, undoOf } from './generation';
+import { CONTENT_JOBS, guarded, resumeAfterUndo, undoOf } from './generation';
 import { type JobView } from './dto/job.dto';
 
 /** How far back the sweep for lost resumptions looks for cancellations ({@link JobsService.resumeLost}). */
@@ -316,6 +316,7 @@ export class JobsService implements OnModuleDestroy {
    */
   async resumeLost(withinMs = RESUME_LOOKBACK_MS): Promise<number> {
     const since = new Date(Date.now() - withinMs);
+    const contentKinds = Prisma.join([...CONTENT_JOBS]);
     const rows = await this.prisma.$queryRaw<{ id: string; siteId: string; generation: number }[]>`
       SELECT DISTINCT ON (j."siteId") j.id, j."siteId", s.generation
       FROM "Job" j JOIN "Site" s ON s.id = j."siteId"
@@ -323,13 +324,13 @@ export class JobsService implements OnModuleDestroy {
         AND EXISTS (
           SELECT 1 FROM "Job" p
           WHERE p."siteId" = s.id AND p.generation = s.generation AND p.status = 'SUCCEEDED'
-            AND p.params->>'supersededBy' IS NOT NULL AND p.kind NOT IN ('BACKUP', 'RESTORE')
+            AND p.params->>'supersededBy' IS NOT NULL AND p.kind::text NOT IN (${contentKinds})
             -- the newest job applying that generation, as resumeAfterUndo takes it: once a
             -- repair (or anything else) has applied it since, the site matches no more
             AND NOT EXISTS (
               SELECT 1 FROM "Job" n
               WHERE n."siteId" = s.id AND n.generation = s.generation AND n."createdAt" > p."createdAt"
-                AND n.kind NOT IN ('BACKUP', 'RESTORE')
+                AND n.kind::text NOT IN (${contentKinds})
             )
         )
       ORDER BY j."siteId", j."createdAt" DESC
