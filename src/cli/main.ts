@@ -80,8 +80,12 @@ async function follow(job: Job, wait: boolean): Promise<Job> {
       const running = j.steps.filter((x) => x.status === 'running');
       const shown = running.length ? running : j.steps.slice(-1);
       const line = shown.length ? shown.map((x) => `${x.name} (${x.status})`).join(', ') : j.status.toLowerCase();
-      if (bar) bar.update(j.progress, { step: line });
-      else if (line !== said && !globals().json) process.stderr.write(`${j.kind} ${j.progress}% ${line}\n`);
+      if (bar) {
+        bar.update(j.progress, { step: line });
+        // A step that changes is drawn at once: the bar's own redraw (10 a second) would merge
+        // the short steps into the next one.
+        if (line !== said) bar.render();
+      } else if (line !== said && !globals().json) process.stderr.write(`${j.kind} ${j.progress}% ${line}\n`);
       said = line;
     });
     bar?.update(done.progress, { step: done.status.toLowerCase() });
