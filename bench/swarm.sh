@@ -16,6 +16,6 @@ fi
 export BERTH_SWARM_IMAGES="berth/busybox:latest berth/mariadb:10.11 berth/stub-wordpress:latest berth/caddy:2"
 eval "$(bash scripts/swarm.sh up 3)"
 eval "$(bash scripts/swarm.sh edge)"
-export BERTH_SWARM_MANAGER BERTH_EDGE_ADDRESS
+export BERTH_SWARM_MANAGER BERTH_SWARM_CERT_PATH BERTH_EDGE_ADDRESS
 [ "${BENCH_SWARM_KEEP:-}" = 1 ] || trap 'bash scripts/swarm.sh down || true' EXIT
 node bench/.out/swarm.js | tee "bench/results/swarm-$(date -u +%Y-%m-%d).txt"

@@ -23,7 +23,7 @@
  */
 import Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
@@ -35,6 +35,8 @@ const SITES = Number(process.env.BENCH_SWARM_SITES ?? 30);
 const TENANTS = Number(process.env.BENCH_SWARM_TENANTS ?? 10);
 const ADMIN_KEY = `berth_bench-${randomBytes(24).toString('base64url')}`;
 const MANAGER = process.env.BERTH_SWARM_MANAGER as string;
+/** The client's certificate and the cluster's CA: the nodes' engines answer over TLS only. */
+const CERTS = process.env.BERTH_SWARM_CERT_PATH as string;
 const EDGE = process.env.BERTH_EDGE_ADDRESS as string;
 /** Small sites, so that Swarm's reservations (a node reports this machine's 2 cores) fit 30 of them. */
 const SITE_RESOURCES = { memoryMb: 128, cpus: 0.1 };
@@ -176,7 +178,9 @@ async function until(check: () => Promise<boolean>, limitS: number): Promise<num
 const onSwarm = () => ({
   BERTH_ENGINE: 'swarm',
   DOCKER_HOST: MANAGER,
-  BERTH_SWARM_NODE_ENGINE: 'tcp://{address}:2375',
+  DOCKER_TLS_VERIFY: '1',
+  DOCKER_CERT_PATH: CERTS,
+  BERTH_SWARM_NODE_ENGINE: 'tcp://{address}:2376',
   BERTH_EDGE_ADMIN_URL: `http://${EDGE}:2019`,
   BERTH_EDGE_ADMIN_LISTEN: ':2019',
   BERTH_EDGE_ADDRESS: EDGE,
@@ -352,9 +356,13 @@ async function provisionAndFail(
 
 async function main(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
-  if (!MANAGER || !EDGE) throw new Error('BERTH_SWARM_MANAGER and BERTH_EDGE_ADDRESS are not set: run bench/swarm.sh');
+  if (!MANAGER || !EDGE || !CERTS)
+    throw new Error('BERTH_SWARM_MANAGER, BERTH_SWARM_CERT_PATH and BERTH_EDGE_ADDRESS are not set: run bench/swarm.sh');
   const host = new Docker({ socketPath: '/var/run/docker.sock' });
-  const manager = new Docker({ host: new URL(MANAGER.replace(/^tcp:/, 'http:')).hostname, port: 2375 });
+  // Over TLS with the cluster's client certificate, as Berth reaches it (DOCKER_CERT_PATH's layout).
+  const url = new URL(MANAGER.replace(/^tcp:/, 'https:'));
+  const [ca, cert, key] = ['ca.pem', 'cert.pem', 'key.pem'].map((f) => readFileSync(join(CERTS, f)));
+  const manager = new Docker({ host: url.hostname, port: Number(url.port), protocol: 'https', ca, cert, key });
   const machine = await machineInfo(host);
 
   const phases: Phase[] = [];

@@ -3,7 +3,8 @@
 # Debian's Docker Engine (berth/swarm-node, Docker-in-Docker), node 1 the manager.
 #
 #   scripts/swarm.sh up [N]      make or resume the cluster (default 3 nodes); prints
-#                                `export BERTH_SWARM_MANAGER=tcp://IP:2375` on stdout
+#                                `export BERTH_SWARM_MANAGER=tcp://IP:2376` and
+#                                `export BERTH_SWARM_CERT_PATH=DIR` on stdout
 #   scripts/swarm.sh down        remove the nodes, their volumes and their network
 #   scripts/swarm.sh status      the manager's `docker node ls`
 #   scripts/swarm.sh edge        the edge: the overlay network berth-edge and a Caddy service
@@ -15,7 +16,12 @@
 #
 # BERTH_SWARM_IMAGES (default: berth/busybox:latest) are loaded into every node that lacks
 # them (`docker save | docker load`: there is no registry). The nodes' engines answer on
-# tcp://IP:2375 without TLS, on a bridge network of this host only: for tests, never hosts.
+# tcp://IP:2376 over TLS only, as a real host's should (dockerd --tlsverify): each presents a
+# certificate for its own address, signed by the cluster's CA, and accepts only clients with
+# a certificate that CA signed. The CA, the nodes' certificates and the client's (ca.pem,
+# cert.pem, key.pem: the docker CLI's DOCKER_CERT_PATH layout) are made here, in
+# BERTH_SWARM_TLS_DIR (default /var/lib/berth/swarm-tls). Node K has the address .(10+K) of
+# BERTH_SWARM_SUBNET (a /24 or larger), so its certificate can name it before it starts.
 # Without --privileged (refused here), a node runs with every capability but SYS_RESOURCE,
 # no seccomp or masked paths, every device, and /var/lib/docker on a volume (see
 # ../shared/ENVIRONMENT.md, "Docker-in-Docker Swarm nodes").
@@ -27,11 +33,52 @@ die() { echo "[berth] swarm: ERROR: $*" >&2; exit 1; }
 NET=berth-swarm
 SUBNET=${BERTH_SWARM_SUBNET:-10.213.0.0/24}
 IMAGE=berth/swarm-node:latest
+TLS_DIR=${BERTH_SWARM_TLS_DIR:-/var/lib/berth/swarm-tls}
 IMAGES=${BERTH_SWARM_IMAGES-berth/busybox:latest}
 node_name() { echo "berth-swarm-$1"; }
 node_ip() { docker inspect -f "{{ (index .NetworkSettings.Networks \"$NET\").IPAddress }}" "$(node_name "$1")"; }
 on() { local k=$1; shift; docker exec "$(node_name "$k")" docker "$@"; }
 existing_nodes() { docker ps -a --filter label=berth.swarm-node=1 --format '{{.Names}}' | sed 's/^berth-swarm-//' | sort -n; }
+
+node_address() { local base=${SUBNET%/*}; echo "${base%.*}.$((10 + $1))"; }
+
+# The cluster's CA and the client's certificate (made once), and node K's server certificate
+# for its name and address (made again if its address changed).
+make_tls() { # make_tls N
+  local n=$1 k dir ip
+  command -v openssl >/dev/null || die "openssl is needed to make the nodes' TLS certificates (apt-get install openssl)"
+  mkdir -p "$TLS_DIR"
+  chmod 700 "$TLS_DIR"
+  if [ ! -s "$TLS_DIR/ca.pem" ] || [ ! -s "$TLS_DIR/ca-key.pem" ]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+      -subj "/CN=Berth test Swarm CA" -keyout "$TLS_DIR/ca-key.pem" -out "$TLS_DIR/ca.pem" 2>/dev/null
+    rm -rf "$TLS_DIR/client" "$TLS_DIR"/node-*
+  fi
+  if [ ! -s "$TLS_DIR/client/cert.pem" ]; then
+    sign "$TLS_DIR/client" "/CN=berth" "extendedKeyUsage=clientAuth" cert.pem key.pem
+  fi
+  for k in $(seq 1 "$n"); do
+    dir="$TLS_DIR/node-$k"
+    ip=$(node_address "$k")
+    if [ ! -s "$dir/server-cert.pem" ] || ! openssl x509 -in "$dir/server-cert.pem" -noout -checkip "$ip" | grep -q 'does match'; then
+      sign "$dir" "/CN=$(node_name "$k")" "extendedKeyUsage=serverAuth
+subjectAltName=IP:$ip,DNS:$(node_name "$k"),IP:127.0.0.1" server-cert.pem server-key.pem
+    fi
+  done
+}
+
+sign() { # sign DIR SUBJECT EXTENSIONS CERT KEY: a key and a certificate the CA signed, with ca.pem beside them
+  local dir=$1 subject=$2 ext=$3 cert=$4 key=$5
+  mkdir -p "$dir"
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "$subject" \
+    -keyout "$dir/$key" -out "$dir/req.csr" 2>/dev/null
+  printf '%s\n' "$ext" >"$dir/ext.cnf"
+  openssl x509 -req -in "$dir/req.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca-key.pem" -CAcreateserial \
+    -days 825 -extfile "$dir/ext.cnf" -out "$dir/$cert" 2>/dev/null
+  cp "$TLS_DIR/ca.pem" "$dir/ca.pem"
+  rm -f "$dir/req.csr" "$dir/ext.cnf"
+  chmod 600 "$dir/$key"
+}
 
 wait_engine() { # wait_engine K
   local k=$1 i
@@ -49,8 +96,9 @@ start_node() { # start_node K: creates or starts node K's container
   if docker inspect "$name" >/dev/null 2>&1; then
     [ "$(docker inspect -f '{{.State.Running}}' "$name")" = true ] || docker start "$name" >/dev/null
   else
-    docker run -d --name "$name" --hostname "$name" --label berth.swarm-node=1 \
-      --network "$NET" --restart no \
+    docker run -d --name "$name" --hostname "$name" --label berth.swarm-node=1 --label berth.swarm-tls=1 \
+      --network "$NET" --ip "$(node_address "$k")" --restart no \
+      -v "$TLS_DIR/node-$k:/etc/docker/tls:ro" \
       --cap-add ALL --cap-drop SYS_RESOURCE \
       --security-opt seccomp=unconfined --security-opt systempaths=unconfined \
       --device-cgroup-rule 'a *:* rwm' --device /dev/fuse \
@@ -75,6 +123,13 @@ cmd_up() {
   local n=${1:-3} k t0 token ip
   t0=$SECONDS
   bash "$ROOT/scripts/images.sh" swarm-node >&2
+  # Nodes of an earlier version answered on 2375 without TLS: made again.
+  if [ -n "$(docker ps -aq --filter label=berth.swarm-node=1)" ] &&
+    [ -z "$(docker ps -aq --filter label=berth.swarm-tls=1)" ]; then
+    log "the nodes predate TLS: removing them"
+    cmd_down
+  fi
+  make_tls "$n"
   docker network inspect "$NET" >/dev/null 2>&1 || docker network create --subnet "$SUBNET" --label berth.swarm-node=1 "$NET" >/dev/null
   for k in $(seq 1 "$n"); do start_node "$k"; done
   for k in $(seq 1 "$n"); do wait_engine "$k"; done
@@ -103,7 +158,8 @@ cmd_up() {
   for p in "${pids[@]}"; do wait "$p" || die "loading images into a node failed"; done
   [ -n "$IMAGES" ] && log "images on every node ($IMAGES) in $((SECONDS - t1)) s"
   log "$n nodes Ready in $((SECONDS - t0)) s"
-  echo "export BERTH_SWARM_MANAGER=tcp://$ip:2375"
+  echo "export BERTH_SWARM_MANAGER=tcp://$ip:2376"
+  echo "export BERTH_SWARM_CERT_PATH=$TLS_DIR/client"
 }
 
 cmd_down() {
@@ -148,7 +204,7 @@ case "${1:-}" in
     wait_engine "$2"
     ;;
   *)
-    sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { get as httpGet } from 'node:http';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
-import { dockerOptions } from '../src/docker/docker-options';
+import { dockerOptions, readEngineTls, type EngineTls } from '../src/docker/docker-options';
 import { DockerService } from '../src/docker/docker.service';
 import { SwarmApplyService } from '../src/docker/swarm-apply.service';
 import type { ContainerSpec } from '../src/docker/plan.types';
@@ -19,7 +19,13 @@ import { reconcilerPasses } from './suite-helpers';
 import { eventually, TestWebhookReceiver } from './receivers';
 
 // The applier is used here without Nest (whose ESM build jest cannot load): its decorators are no-ops.
-jest.mock('@nestjs/common', () => ({ Injectable: () => () => undefined, Inject: () => () => undefined }));
+jest.mock('@nestjs/common', () => ({
+  Injectable: () => () => undefined,
+  Inject: () => () => undefined,
+  Logger: class {
+    warn() {}
+  },
+}));
 
 const run = promisify(execFile);
 /** The images the cluster's services run: loaded into every node (there is no registry). */
@@ -51,6 +57,19 @@ const TENANT = { maxMemoryMb: 512, maxCpus: 0.25 };
 
 let h: Harness;
 let manager: Docker;
+/** The client's certificate and the cluster's CA (scripts/swarm.sh makes them): the nodes' engines answer over TLS only. */
+let certs: string;
+let tls: EngineTls;
+/** A node's own engine (by its address), over TLS as Berth reaches it. */
+const engineAt = (address: string) => new Docker(dockerOptions(`tcp://${address}:2376`, tls));
+/** The same, as Berth's adapter. */
+const serviceAt = (address: string) =>
+  new DockerService({
+    DOCKER_HOST: `tcp://${address}:2376`,
+    DOCKER_TLS_VERIFY: true,
+    DOCKER_CERT_PATH: certs,
+    BERTH_STEP_TIMEOUT_MS: 60_000,
+  } as BerthConfig);
 let byHost: Record<string, NodeBody>;
 let edgeAddress: string;
 
@@ -76,7 +95,9 @@ beforeAll(async () => {
   const out = await swarm('up');
   const url = /export BERTH_SWARM_MANAGER=(\S+)/.exec(out)?.[1];
   if (!url) throw new Error(`scripts/swarm.sh up printed no manager: ${out}`);
-  manager = new Docker(dockerOptions(url));
+  certs = /export BERTH_SWARM_CERT_PATH=(\S+)/.exec(out)?.[1] as string;
+  tls = readEngineTls(certs);
+  manager = new Docker(dockerOptions(url, tls));
   // What Berth may book on each node (the engines report the host's memory, three times over).
   for (const n of await manager.listNodes()) {
     const node = manager.getNode(n.ID);
@@ -92,10 +113,12 @@ beforeAll(async () => {
   h = await startHarness({
     BERTH_ENGINE: 'swarm',
     DOCKER_HOST: url,
+    DOCKER_TLS_VERIFY: '1',
+    DOCKER_CERT_PATH: certs,
     BERTH_DB_MEMORY_MB: '256',
     BERTH_DB_CPUS: '0.25',
-    // The nodes' own engines (tests only: plain TCP on this host's bridge).
-    BERTH_SWARM_NODE_ENGINE: 'tcp://{address}:2375',
+    // The nodes' own engines, over TLS with the same client certificate as the manager.
+    BERTH_SWARM_NODE_ENGINE: 'tcp://{address}:2376',
     BERTH_EDGE_ADMIN_URL: `http://${edgeAddress}:2019`,
     BERTH_EDGE_ADMIN_LISTEN: ':2019',
     BERTH_EDGE_ADDRESS: edgeAddress,
@@ -161,6 +184,31 @@ describe('Berth on a three-node Swarm', () => {
       '{ nodes { hostname capacity { memoryMb } } }',
     );
     expect(g.data?.nodes.map((n) => n.capacity.memoryMb)).toEqual([3000, 2000, 1000]);
+  });
+
+  it("reaches every node's engine over TLS only: a client without the CA's certificate, a plain request, port 2375 all refused", async () => {
+    const list = await nodes();
+    for (const n of list) {
+      // Positive control: Berth's certificate and CA, as Berth itself uses them (the listing above came through them).
+      expect((await engineAt(n.address).info()).Swarm.LocalNodeState).toBe('active');
+      const refused = async (docker: Docker) => {
+        const error = await docker.info().then(
+          () => undefined,
+          (e: unknown) => e as Error,
+        );
+        expect(error).toBeInstanceOf(Error);
+        return error?.message ?? '';
+      };
+      // No client certificate: the engine ends the handshake.
+      await refused(new Docker({ host: n.address, port: 2376, protocol: 'https', ca: tls.ca }));
+      // The engine's certificate is checked too: without the cluster's CA, Berth would not trust it.
+      expect(await refused(new Docker({ host: n.address, port: 2376, protocol: 'https', cert: tls.cert, key: tls.key }))).toMatch(
+        /self[- ]signed|unable to (get|verify)/i,
+      );
+      // Plain HTTP on the TLS port, and the plain port of the earlier test cluster.
+      await refused(new Docker({ host: n.address, port: 2376, protocol: 'http' }));
+      expect(await refused(new Docker({ host: n.address, port: 2375, protocol: 'http' }))).toMatch(/ECONNREFUSED/);
+    }
   });
 
   it('places each tenant on the node with the most room, and refuses cleanly when no node has room', async () => {
@@ -355,8 +403,9 @@ describe("a tenant's database server as a Swarm service", () => {
   const b = facts(`swb${randomBytes(2).toString('hex')}`, 2, 'root-b-0123456789');
 
   beforeAll(async () => {
-    const url = `tcp://${(await manager.listNodes()).find((n) => n.ManagerStatus?.Leader)?.ManagerStatus?.Addr?.split(':')[0]}:2375`;
-    const docker = new DockerService({ DOCKER_HOST: url, BERTH_STEP_TIMEOUT_MS: 60_000 } as BerthConfig);
+    const docker = serviceAt(
+      (await manager.listNodes()).find((n) => n.ManagerStatus?.Leader)?.ManagerStatus?.Addr?.split(':')[0] as string,
+    );
     applier = new SwarmApplyService(docker, { BERTH_INSTANCE: 'swarmtest', BERTH_OVERLAY_MTU: undefined, BERTH_STEP_TIMEOUT_MS: 60_000 });
     // What an interrupted earlier run left on a kept cluster (BERTH_SWARM_KEEP=1).
     const mine = { filters: { label: ['berth.instance=swarmtest'] } };
@@ -370,7 +419,7 @@ describe("a tenant's database server as a Swarm service", () => {
     for (const s of await manager.listSecrets(mine)) await manager.getSecret(s.ID).remove();
     for (const n of await manager.listNetworks(mine)) await manager.getNetwork(n.Id).remove();
     // Each node's own engine, where its containers can be inspected (the manager only knows tasks).
-    engines = Object.fromEntries((await manager.listNodes()).map((n) => [n.ID, new Docker(dockerOptions(`tcp://${n.Status?.Addr}:2375`))]));
+    engines = Object.fromEntries((await manager.listNodes()).map((n) => [n.ID, engineAt(n.Status?.Addr as string)]));
   });
 
   afterAll(async () => {
@@ -499,15 +548,11 @@ describe('sites on the Swarm, through the edge', () => {
   afterAll(() => receiver.stop().catch(() => undefined));
   const wp = (slug: string, site: string) => names.wpContainer(TEST_INSTANCE, slug, site);
   const db = (slug: string) => names.dbContainer(TEST_INSTANCE, slug);
-  const nodeEngine = async (nodeId: string) =>
-    new Docker(dockerOptions(`tcp://${(await manager.getNode(nodeId).inspect()).Status.Addr}:2375`));
+  const nodeEngine = async (nodeId: string) => engineAt((await manager.getNode(nodeId).inspect()).Status.Addr);
   /** Runs `cmd` as root in the service's running task, through its node's own engine; its stdout. */
   const sh = async (service: string, cmd: string) => {
     const t = await running(service);
-    const engine = new DockerService({
-      DOCKER_HOST: `tcp://${(await manager.getNode(t.node).inspect()).Status.Addr}:2375`,
-      BERTH_STEP_TIMEOUT_MS: 60_000,
-    } as BerthConfig);
+    const engine = serviceAt((await manager.getNode(t.node).inspect()).Status.Addr);
     const res = await engine.exec(t.container, ['sh', '-c', cmd], { user: '0' });
     if (res.exitCode !== 0) throw new Error(`${cmd} in ${service}: exit ${res.exitCode}: ${res.stderr}`);
     return res.stdout.trim();

@@ -9,5 +9,11 @@ for d in /sys/fs/cgroup/*; do
   if [ -d "$d" ] && [ ! -L "$d" ]; then mount -o remount,bind,rw "$d" || echo "swarm-node: $d stays read-only" >&2; fi
 done
 rm -f /var/run/docker.pid /var/run/docker/containerd/containerd.pid /run/docker.pid
-# tcp://0.0.0.0:2375 without TLS: test clusters only, on a bridge network of the test host.
-exec dockerd -H unix:///var/run/docker.sock -H tcp://0.0.0.0:2375 "$@"
+# The engine answers on TCP over TLS only, to clients with a certificate of the cluster's CA
+# (scripts/swarm.sh makes them and mounts this node's at /etc/docker/tls).
+tls=/etc/docker/tls
+for f in ca.pem server-cert.pem server-key.pem; do
+  [ -s "$tls/$f" ] || { echo "swarm-node: $tls/$f is missing (scripts/swarm.sh mounts it)" >&2; exit 1; }
+done
+exec dockerd -H unix:///var/run/docker.sock -H tcp://0.0.0.0:2376 \
+  --tlsverify --tlscacert "$tls/ca.pem" --tlscert "$tls/server-cert.pem" --tlskey "$tls/server-key.pem" "$@"

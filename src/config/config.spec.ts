@@ -1,3 +1,7 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { dockerOptions, plainOverNetwork, readEngineTls } from '../docker/docker-options';
 import { ConfigError, loadConfig } from './config';
 
 const base = { DATABASE_URL: 'postgresql://u:p@127.0.0.1/db', REDIS_URL: 'redis://127.0.0.1:6379' };
@@ -65,5 +69,48 @@ describe('BERTH_SUBNET_POOL and BERTH_SUBNET_PREFIX', () => {
   it('refuses a subnet prefix shorter than the pool (no subnet would fit)', () => {
     expect(pool('10.64.0.0/24', { BERTH_SUBNET_PREFIX: '16' })).toThrow(/BERTH_SUBNET_PREFIX: .*BERTH_SUBNET_POOL/);
     expect(pool('10.64.0.0/20')().BERTH_SUBNET_PREFIX).toBe(24);
+  });
+});
+
+describe('DOCKER_TLS_VERIFY and DOCKER_CERT_PATH (as for the docker CLI)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-certs-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const tls = (extra: Record<string, string>) => () =>
+    loadConfig({ ...base, DOCKER_HOST: 'tcp://10.0.0.5:2376', DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: dir, ...extra });
+
+  it('names each file it cannot read, and accepts the three once they are there', () => {
+    expect(tls({})).toThrow(/DOCKER_CERT_PATH: .*ca\.pem \(ENOENT\), .*cert\.pem \(ENOENT\), .*key\.pem \(ENOENT\)/);
+    for (const f of ['ca.pem', 'cert.pem', 'key.pem']) writeFileSync(join(dir, f), `${f}\n`);
+    expect(tls({})().DOCKER_TLS_VERIFY).toBe(true);
+    const options = dockerOptions('tcp://10.0.0.5:2376', readEngineTls(dir));
+    expect(options).toMatchObject({ host: '10.0.0.5', port: 2376, protocol: 'https' });
+    expect(String(options.cert)).toBe('cert.pem\n');
+  });
+
+  it('refuses an http:// engine with TLS asked for, for the host and for the nodes', () => {
+    expect(tls({ DOCKER_HOST: 'http://10.0.0.5:2375' })).toThrow(/DOCKER_HOST: http:\/\/10\.0\.0\.5:2375 says plain HTTP/);
+    expect(tls({ BERTH_ENGINE: 'swarm', BERTH_EDGE: 'caddy', BERTH_SWARM_NODE_ENGINE: 'http://{address}:2375' })).toThrow(
+      /BERTH_SWARM_NODE_ENGINE: .* says plain HTTP/,
+    );
+    expect(() => loadConfig({ ...base, DOCKER_TLS_VERIFY: 'yes' })).toThrow(/DOCKER_TLS_VERIFY:/);
+  });
+});
+
+describe('dockerOptions', () => {
+  const tls = { ca: Buffer.from('ca'), cert: Buffer.from('cert'), key: Buffer.from('key'), path: '/x' };
+
+  it('reaches tcp:// over TLS only when told to, https:// always, http:// never', () => {
+    expect(dockerOptions('unix:///var/run/docker.sock', tls)).toEqual({ socketPath: '/var/run/docker.sock' });
+    expect(dockerOptions('tcp://10.1.2.3:2375')).toEqual({ host: '10.1.2.3', port: 2375, protocol: 'http' });
+    expect(dockerOptions('tcp://10.1.2.3', tls)).toMatchObject({ host: '10.1.2.3', port: 2376, protocol: 'https', ca: tls.ca });
+    expect(dockerOptions('https://engine.example:9000')).toEqual({ host: 'engine.example', port: 9000, protocol: 'https' });
+    expect(dockerOptions('http://10.1.2.3:2375', tls)).toEqual({ host: '10.1.2.3', port: 2375, protocol: 'http' });
+  });
+
+  it('says when an engine is reached in the clear over a network', () => {
+    expect(plainOverNetwork('tcp://10.1.2.3:2375')).toBe(true);
+    expect(plainOverNetwork('tcp://10.1.2.3:2376', tls)).toBe(false);
+    expect(plainOverNetwork('tcp://127.0.0.1:2375')).toBe(false);
+    expect(plainOverNetwork('unix:///var/run/docker.sock')).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { parseIpv4Cidr, parseNetworks } from '../common/cidr';
+import { certPath, readEngineTls } from '../common/engine-tls';
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
@@ -18,6 +19,13 @@ const schema = z.object({
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'a redis:// URL'),
   DOCKER_HOST: z.string().default('unix:///var/run/docker.sock'),
   /**
+   * As for the docker CLI: reach a tcp:// Engine (DOCKER_HOST, and a Swarm's nodes) over TLS,
+   * presenting DOCKER_CERT_PATH's cert.pem and key.pem and trusting only its ca.pem.
+   */
+  DOCKER_TLS_VERIFY: bool.optional(),
+  /** The directory with ca.pem, cert.pem and key.pem (default ~/.docker, as for the docker CLI). */
+  DOCKER_CERT_PATH: z.string().min(1).optional(),
+  /**
    * docker: one Docker Engine (DOCKER_HOST), every site on it. swarm: DOCKER_HOST is a Swarm
    * manager; each tenant lives on one node, chosen by room for reservations.
    */
@@ -27,12 +35,13 @@ const schema = z.object({
   /**
    * How Berth reaches one node's own Docker Engine on a Swarm (for what the manager cannot do:
    * exec in a task's container, a node's volumes): `{address}` is the node's address as Swarm
-   * reports it, e.g. `tcp://{address}:2375`. Plain TCP only in this version (no TLS): that port
-   * must be reachable by Berth alone (a private network, a firewall). Required with BERTH_ENGINE=swarm.
+   * reports it, e.g. `tcp://{address}:2376` with DOCKER_TLS_VERIFY (the same client certificate
+   * and CA as for the manager). Without TLS, whoever reaches that port is root on the node:
+   * Berth warns at start. Required with BERTH_ENGINE=swarm.
    */
   BERTH_SWARM_NODE_ENGINE: z
     .string()
-    .regex(/^(tcp|http):\/\/[^/]*\{address\}[^/]*\/?$/, 'a URL with {address}, such as tcp://{address}:2375')
+    .regex(/^(tcp|https?):\/\/[^/]*\{address\}[^/]*\/?$/, 'a URL with {address}, such as tcp://{address}:2376')
     .optional(),
   /**
    * The overlay network the edge (a Caddy service of the operator's) and every WordPress
@@ -293,8 +302,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BerthConfig {
   }
   if (parsed.data.BERTH_ENGINE === 'swarm' && !parsed.data.BERTH_SWARM_NODE_ENGINE) {
     throw new ConfigError(
-      "Invalid configuration:\n  BERTH_SWARM_NODE_ENGINE: required with BERTH_ENGINE=swarm: how Berth reaches a node's own engine, e.g. tcp://{address}:2375",
+      "Invalid configuration:\n  BERTH_SWARM_NODE_ENGINE: required with BERTH_ENGINE=swarm: how Berth reaches a node's own engine, e.g. tcp://{address}:2376",
     );
+  }
+  if (parsed.data.DOCKER_TLS_VERIFY) {
+    for (const [name, url] of [
+      ['DOCKER_HOST', parsed.data.DOCKER_HOST],
+      ['BERTH_SWARM_NODE_ENGINE', parsed.data.BERTH_SWARM_NODE_ENGINE],
+    ] as const) {
+      if (url?.startsWith('http:')) {
+        throw new ConfigError(
+          `Invalid configuration:\n  ${name}: ${url} says plain HTTP, but DOCKER_TLS_VERIFY asks for TLS: use tcp:// or https://`,
+        );
+      }
+    }
+    try {
+      readEngineTls(certPath(parsed.data.DOCKER_CERT_PATH));
+    } catch (e) {
+      throw new ConfigError(
+        `Invalid configuration:\n  DOCKER_CERT_PATH: DOCKER_TLS_VERIFY needs ca.pem, cert.pem and key.pem: ${(e as Error).message}`,
+      );
+    }
   }
   if (parsed.data.BERTH_ENGINE === 'swarm' && parsed.data.BERTH_EDGE !== 'caddy') {
     throw new ConfigError(

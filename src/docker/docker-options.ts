@@ -1,8 +1,30 @@
 import type Docker from 'dockerode';
+import type { EngineTls } from '../common/engine-tls';
 
-/** dockerode's connection options from a DOCKER_HOST value (unix:// or tcp://). */
-export function dockerOptions(host: string): Docker.DockerOptions {
+export { certPath, readEngineTls, type EngineTls } from '../common/engine-tls';
+
+/**
+ * dockerode's connection options from a DOCKER_HOST value: unix://, tcp:// (over TLS when
+ * `tls` is given, as the docker CLI does with DOCKER_TLS_VERIFY), http:// (plain, said
+ * outright) or https:// (TLS: with `tls`, its CA and client certificate; otherwise the
+ * system's CAs and no client certificate).
+ */
+export function dockerOptions(host: string, tls?: EngineTls): Docker.DockerOptions {
   if (host.startsWith('unix://')) return { socketPath: host.slice('unix://'.length) };
   const url = new URL(host.replace(/^tcp:/, 'http:'));
-  return { host: url.hostname, port: Number(url.port || 2375), protocol: url.protocol === 'https:' ? 'https' : 'http' };
+  const secure = host.startsWith('https:') || (host.startsWith('tcp:') && tls !== undefined);
+  if (!secure) return { host: url.hostname, port: Number(url.port || 2375), protocol: 'http' };
+  return {
+    host: url.hostname,
+    port: Number(url.port || 2376),
+    protocol: 'https',
+    ...(tls ? { ca: tls.ca, cert: tls.cert, key: tls.key } : {}),
+  };
+}
+
+/** Whether `host` is reached without TLS over a network (not a socket, not loopback). */
+export function plainOverNetwork(host: string, tls?: EngineTls): boolean {
+  if (host.startsWith('unix://') || dockerOptions(host, tls).protocol === 'https') return false;
+  const name = new URL(host.replace(/^tcp:/, 'http:')).hostname;
+  return !(name === 'localhost' || name === '[::1]' || name.startsWith('127.'));
 }

@@ -1,9 +1,9 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import Docker from 'dockerode';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
-import { dockerOptions } from './docker-options';
+import { certPath, dockerOptions, plainOverNetwork, readEngineTls } from './docker-options';
 import { followedLog } from './log-stream';
 import { noteEngineCall } from '../common/engine-calls';
 
@@ -23,6 +23,14 @@ export interface SwarmNode {
   Description: { Hostname: string; Resources: { NanoCPUs: number; MemoryBytes: number } };
   Status: { State: 'unknown' | 'down' | 'ready' | 'disconnected'; Addr?: string; Message?: string };
   ManagerStatus?: { Leader?: boolean; Reachability?: string; Addr?: string };
+}
+
+/**
+ * Where a node's own engine is reached: its address as Swarm reports it, or, for a manager
+ * that reports 0.0.0.0 (it listens on every address), the address it advertises.
+ */
+export function nodeAddress(node: SwarmNode | undefined): string | undefined {
+  return node?.Status.Addr === '0.0.0.0' ? node.ManagerStatus?.Addr?.replace(/:\d+$/, '') : node?.Status.Addr;
 }
 
 export interface ExecOptions {
@@ -86,6 +94,9 @@ export interface SwarmTask {
   Spec?: { ContainerSpec?: { Labels?: Record<string, string> }; ForceUpdate?: number; Placement?: { Constraints?: string[] } };
 }
 
+/** Engines already warned about (a Swarm node's engine is made again after a restart). */
+const warned = new Set<string>();
+
 /** The only place that talks to the Docker Engine. */
 @Injectable()
 export class DockerService {
@@ -96,7 +107,14 @@ export class DockerService {
   private readonly execTimeoutMs: number;
 
   constructor(@Inject(BERTH_CONFIG) config: BerthConfig) {
-    this.docker = new Docker(dockerOptions(config.DOCKER_HOST));
+    const tls = config.DOCKER_TLS_VERIFY ? readEngineTls(certPath(config.DOCKER_CERT_PATH)) : undefined;
+    this.docker = new Docker(dockerOptions(config.DOCKER_HOST, tls));
+    if (plainOverNetwork(config.DOCKER_HOST, tls) && !warned.has(config.DOCKER_HOST)) {
+      warned.add(config.DOCKER_HOST);
+      new Logger('Docker').warn(
+        `the Docker Engine at ${config.DOCKER_HOST} is reached without TLS: whoever reaches that port is root on its host (set DOCKER_TLS_VERIFY and DOCKER_CERT_PATH)`,
+      );
+    }
     // Every Engine API call goes through the modem's dial: counted for the job step it serves.
     const modem = this.docker.modem as { dial: (options: { method: string; path: string }, cb: unknown) => unknown };
     const dial = modem.dial.bind(modem);

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
-import { DockerService } from './docker.service';
+import { DockerService, nodeAddress } from './docker.service';
 
 /** A service's running task: the node it runs on, that node's engine, and its container there. */
 export interface RunningTask {
@@ -32,8 +32,7 @@ export class NodeEngines {
   async of(nodeId: string): Promise<DockerService> {
     if (!this.template) throw new Error('BERTH_SWARM_NODE_ENGINE is not set: the nodes’ own engines are out of reach');
     const node = (await this.manager.listNodes()).find((n) => n.ID === nodeId);
-    // A manager may report 0.0.0.0 (it listens on every address): its advertised address is then the one.
-    const address = node?.Status.Addr === '0.0.0.0' ? node.ManagerStatus?.Addr?.replace(/:\d+$/, '') : node?.Status.Addr;
+    const address = nodeAddress(node);
     if (!address) throw new Error(`node ${nodeId} is not in the Swarm (or reports no address)`);
     const url = this.template.replace('{address}', address);
     let engine = this.engines.get(url);

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
-import { DockerService, type SwarmNode } from '../docker/docker.service';
+import { DockerService, nodeAddress, type SwarmNode } from '../docker/docker.service';
 import { EventsService } from '../events/events.service';
 import { BerthError, ErrorCode } from '../common/errors';
 import { assertAdmin, type Principal } from '../common/principal';
@@ -310,7 +310,7 @@ function view(n: SwarmNode, b: Booked | undefined): NodeView {
   return {
     id: n.ID,
     hostname: room.hostname,
-    address: n.Status.Addr,
+    address: nodeAddress(n),
     role: n.Spec.Role,
     state: n.Status.State,
     availability: n.Spec.Availability,
