@@ -446,9 +446,11 @@ export class TenantMoveService {
       .params as unknown as TenantMoveParams;
   }
 
+  /** Merges `more` into the job's params in one statement: a key written elsewhere meanwhile is kept. */
   private async saveParams(jobId: string, more: Partial<TenantMoveParams>): Promise<void> {
-    const params = { ...(await this.params(jobId)), ...more };
-    await this.prisma.job.update({ where: { id: jobId }, data: { params: params as unknown as Prisma.InputJsonValue } });
+    const merged = await this.prisma
+      .$executeRaw`UPDATE "Job" SET params = params || ${JSON.stringify(more)}::jsonb WHERE id = ${jobId}::uuid`;
+    if (merged !== 1) throw new Error(`job ${jobId} is gone: its progress could not be saved`);
   }
 }
 

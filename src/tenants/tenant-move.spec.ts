@@ -91,6 +91,14 @@ function world(opts: Opts = {}) {
     }
   };
   const prisma = {
+    // saveParams: UPDATE "Job" SET params = params || <more> WHERE id = <job>.
+    $executeRaw: async (_sql: TemplateStringsArray, more: string) => {
+      const merged = { ...params, ...(JSON.parse(more) as Partial<TenantMoveParams>) };
+      if (opts.failSave?.(merged) && saveFails-- > 0) throw new Error('params not saved');
+      params = merged;
+      job = { ...job, params } as unknown as Job;
+      return 1;
+    },
     job: {
       findUnique: async () => job,
       findUniqueOrThrow: async () => ({ ...job, params }),
