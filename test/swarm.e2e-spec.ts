@@ -10,7 +10,7 @@ import Docker from 'dockerode';
 import { dockerOptions, readEngineTls, type EngineTls } from '../src/docker/docker-options';
 import { DockerService } from '../src/docker/docker.service';
 import { SwarmApplyService } from '../src/docker/swarm-apply.service';
-import type { ContainerSpec } from '../src/docker/plan.types';
+import { LABEL, MANAGED_BY, type ContainerSpec } from '../src/docker/plan.types';
 import type { BerthConfig } from '../src/config/config';
 import { names, planTenant, type PlanSettings, type TenantFacts } from '../src/sites/site-plan';
 import { auth, gql, startHarness, uniqueSlug, waitForJob, type Harness } from './harness';
@@ -130,6 +130,7 @@ beforeAll(async () => {
     // Probes alone would also report a dead node's sites: here only the node watch may.
     BERTH_PROBE_FAILURES: '100',
     BERTH_METRICS_TOKEN: METRICS_TOKEN,
+    BERTH_ORPHAN_GRACE_MS: '1500',
   });
   // Tenants of earlier runs booked nothing on this fresh cluster: forget their nodes.
   await h.db.query('UPDATE "Tenant" SET "nodeId" = NULL');
@@ -211,6 +212,89 @@ describe('Berth on a three-node Swarm', () => {
       // Plain HTTP on the TLS port, and the plain port of the earlier test cluster.
       expect(await refused(new Docker({ host: n.address, port: 2376, protocol: 'http' }))).toMatch(/HTTP request to an HTTPS server/);
       expect(await refused(new Docker({ host: n.address, port: 2375, protocol: 'http' }))).toMatch(/ECONNREFUSED/);
+    }
+  });
+
+  it("removes a service, its secret and its overlay network labelled as Berth's that no tenant claims, and reports each; a claimed one stays", async () => {
+    const mine = (tenant: string) => ({ [LABEL.managedBy]: MANAGED_BY, [LABEL.instance]: TEST_INSTANCE, [LABEL.tenant]: tenant });
+    const ghost = mine(`ghost-${randomBytes(3).toString('hex')}`);
+    const net = (await manager.createNetwork({ Name: `${ghost[LABEL.tenant]}-net`, Driver: 'overlay', Labels: ghost })) as unknown as {
+      id: string;
+    };
+    const secret = (await manager.createSecret({
+      Name: `${ghost[LABEL.tenant]}-pw`,
+      Labels: ghost,
+      Data: Buffer.from('x').toString('base64'),
+    })) as {
+      id: string;
+    };
+    const service = (await manager.createService({
+      Name: `${ghost[LABEL.tenant]}-svc`,
+      Labels: ghost,
+      TaskTemplate: {
+        ContainerSpec: {
+          Image: 'berth/busybox:latest',
+          Command: ['sleep', '3600'],
+          Secrets: [
+            { SecretID: secret.id, SecretName: `${ghost[LABEL.tenant]}-pw`, File: { Name: 'pw', UID: '0', GID: '0', Mode: 0o400 } },
+          ],
+        },
+        Networks: [{ Target: net.id }],
+      },
+      Mode: { Replicated: { Replicas: 1 } },
+    })) as { id: string };
+    // The positive control: a secret of a tenant that exists (made by the first test) is claimed.
+    const { rows } = await h.db.query<{ slug: string }>('SELECT slug FROM "Tenant" ORDER BY "createdAt" DESC LIMIT 1');
+    const kept = (await manager.createSecret({
+      Name: `${rows[0].slug}-kept-${randomBytes(2).toString('hex')}`,
+      Labels: mine(rows[0].slug),
+      Data: Buffer.from('y').toString('base64'),
+    })) as { id: string };
+    try {
+      const keys = [`service:${service.id}`, `secret:${secret.id}`, `network:${net.id}`];
+      const reported = async () =>
+        (
+          await h.db.query<{ object: string }>(
+            `SELECT data->>'object' AS object FROM "Event" WHERE type = 'orphan.removed' AND data->>'object' = ANY($1)`,
+            [keys],
+          )
+        ).rows.map((r) => r.object);
+      await eventually(
+        async () => ((await reported()).length === 3 ? true : undefined),
+        'the three orphans to be removed and reported',
+        90_000,
+        1000,
+      );
+      expect((await reported()).sort()).toEqual([...keys].sort());
+      expect(
+        await manager
+          .getService(service.id)
+          .inspect()
+          .catch((e: { statusCode?: number }) => e.statusCode),
+      ).toBe(404);
+      expect(
+        await manager
+          .getSecret(secret.id)
+          .inspect()
+          .catch((e: { statusCode?: number }) => e.statusCode),
+      ).toBe(404);
+      expect(
+        await manager
+          .getNetwork(net.id)
+          .inspect()
+          .catch((e: { statusCode?: number }) => e.statusCode),
+      ).toBe(404);
+      // The same passes, well past the grace, left the claimed secret alone.
+      expect(((await manager.getSecret(kept.id).inspect()) as { ID: string }).ID).toBe(kept.id);
+    } finally {
+      await manager
+        .getSecret(kept.id)
+        .remove()
+        .catch(() => undefined);
+      await manager
+        .getService(service.id)
+        .remove()
+        .catch(() => undefined);
     }
   });
 
@@ -817,6 +901,30 @@ describe('sites on the Swarm, through the edge', () => {
     // The other tenant's site, on another node, stayed UP (A's going DOWN shows it could be seen).
     expect(await health(b)).toBe('UP');
     expect((await h.http.get(`/v1/events?type=site.down&siteId=${b.site?.id}&limit=5`).set(auth(b.key))).body).toEqual([]);
+    // While the node is down the reconciler leaves A's site alone, but the site still claims
+    // its service: orphan collection, which does run (it removes a made-up tenant's secret
+    // meanwhile), does not take it.
+    const ghost = (await manager.createSecret({
+      Name: `ghost-${randomBytes(3).toString('hex')}`,
+      Labels: { [LABEL.managedBy]: MANAGED_BY, [LABEL.instance]: TEST_INSTANCE, [LABEL.tenant]: 'ghost-of-a-down-node' },
+      Data: Buffer.from('x').toString('base64'),
+    })) as { id: string };
+    const orphans = async () =>
+      (
+        await h.db.query<{ object: string; labels: Record<string, string> }>(
+          `SELECT data->>'object' AS object, data->'labels' AS labels FROM "Event" WHERE type = 'orphan.removed' AND "createdAt" >= to_timestamp($1 / 1000.0) AT TIME ZONE 'UTC'`,
+          [killed],
+        )
+      ).rows;
+    await eventually(
+      async () => ((await orphans()).some((o) => o.object === `secret:${ghost.id}`) ? true : undefined),
+      'the ghost secret to be collected',
+      60_000,
+      500,
+    );
+    expect((await orphans()).filter((o) => o.labels[LABEL.tenant] === a.slug)).toEqual([]);
+    expect((await manager.getService(wp(a.slug, 'blog')).inspect()).Spec.Name).toBe(wp(a.slug, 'blog'));
+    expect(await health(a)).toBe('DOWN');
 
     await swarm('start', k);
     const started = Date.now();

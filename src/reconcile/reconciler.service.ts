@@ -109,7 +109,8 @@ export class ReconcilerService {
       // A job that finishes after this moment may have changed what the pass reads next.
       const seenSince = new Date();
       const engine = this.config.BERTH_ENGINE === 'swarm' ? await this.swarmSeen(labels) : await this.engineSeen(labels);
-      const sites = (await sitesToReconcile(this.prisma)).filter(engine.reachable);
+      const all = await sitesToReconcile(this.prisma);
+      const sites = all.filter(engine.reachable);
       const active = await this.prisma.job.findMany({
         where: { status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } },
         select: { siteId: true, tenantId: true, params: true },
@@ -136,7 +137,8 @@ export class ReconcilerService {
         this.passPorts(seenSince),
         retry,
       );
-      await engine.collectOrphans(sites);
+      // Every site claims its objects, those the pass cannot reach too (a node down).
+      await engine.collectOrphans(all);
       this.metrics.reconcileRepairs.inc(repaired.length);
       result = 'ok';
       return repaired;
@@ -156,8 +158,28 @@ export class ReconcilerService {
     return {
       seen: engineView(containers, networks, volumes),
       reachable: () => true,
-      collectOrphans: (sites) => this.collectOrphans(sites, containers, networks, volumes),
+      // Containers go first: volumes and networks in use cannot be removed.
+      collectOrphans: (sites) =>
+        this.collectOrphans(sites, [
+          ...containers.map((c) => ({
+            key: `container:${c.Id}`,
+            name: c.Names[0] ?? c.Id,
+            labels: c.Labels,
+            remove: () => this.docker.removeContainer(c.Id),
+          })),
+          ...volumes.map((v) => ({
+            key: `volume:${v.Name}`,
+            name: v.Name,
+            labels: v.Labels,
+            remove: () => this.docker.removeVolume(v.Name),
+          })),
+          ...networks.map((n) => this.networkObject(n)),
+        ]),
     };
+  }
+
+  private networkObject(n: { Id: string; Name: string; Labels?: Record<string, string> }): BerthObject {
+    return { key: `network:${n.Id}`, name: n.Name, labels: n.Labels, remove: () => this.docker.removeNetwork(n.Id) };
   }
 
   /**
@@ -166,19 +188,39 @@ export class ReconcilerService {
    * node when its task first starts) and whether a task runs right now (Swarm restarts tasks
    * itself; the probes and the node watch report an outage). Sites of a tenant whose node is
    * not ready are left alone: a repair cannot reach them, and their node coming back brings
-   * them back. Orphans are not collected on a Swarm yet.
+   * them back. Orphans collected: services, their secrets and overlay networks, through the
+   * manager; not the volumes a removed service leaves on its node (no API lists a node's
+   * volumes through the manager).
    */
   private async swarmSeen(labels: Record<string, string>): Promise<PassView> {
-    const [services, networks, nodes] = await Promise.all([
+    const [services, networks, secrets, nodes] = await Promise.all([
       this.docker.listServices(labels),
       this.docker.listNetworks(labels),
+      this.docker.listSecrets(labels),
       this.docker.listNodes(),
     ]);
     const ready = new Set(nodes.filter((n) => n.Status.State === 'ready').map((n) => n.ID));
     return {
       seen: swarmView(services, networks),
       reachable: (s) => !!s.tenant.nodeId && ready.has(s.tenant.nodeId),
-      collectOrphans: () => Promise.resolve(),
+      // Services go first: a secret or network a service uses cannot be removed (the network
+      // is free once the service's tasks have gone: a later pass removes it).
+      collectOrphans: (sites) =>
+        this.collectOrphans(sites, [
+          ...services.map((v) => ({
+            key: `service:${v.ID}`,
+            name: v.Spec?.Name ?? v.ID,
+            labels: v.Spec?.Labels,
+            remove: () => this.docker.removeService(v.ID),
+          })),
+          ...secrets.map((v) => ({
+            key: `secret:${v.ID}`,
+            name: v.Spec?.Name ?? v.ID,
+            labels: v.Spec?.Labels,
+            remove: () => this.docker.removeSecret(v.ID),
+          })),
+          ...networks.map((n) => this.networkObject(n)),
+        ]),
     };
   }
 
@@ -248,41 +290,20 @@ export class ReconcilerService {
     return job !== undefined;
   }
 
-  /** Removes, after the grace period, Berth-labelled objects that no tenant or live site claims. */
-  private async collectOrphans(
-    sites: SiteWithTenant[],
-    containers: { Id: string; Names: string[]; Labels: Record<string, string> }[],
-    networks: { Id: string; Name: string; Labels?: Record<string, string> }[],
-    volumes: { Name: string; Labels: Record<string, string> | null }[],
-  ): Promise<void> {
+  /** Removes, after the grace period, Berth-labelled objects that no tenant or live site claims (in the order given). */
+  private async collectOrphans(sites: SiteWithTenant[], objects: BerthObject[]): Promise<void> {
     const tenants = new Set((await this.prisma.tenant.findMany({ select: { slug: true } })).map((t) => t.slug));
     const liveSites = new Set(sites.map((s) => s.id));
     const claimed = (labels: Record<string, string> | null | undefined) => {
       const siteId = labels?.[LABEL.siteId];
       return siteId ? liveSites.has(siteId) : tenants.has(labels?.[LABEL.tenant] ?? '');
     };
-    const candidates = [
-      ...containers
-        .filter((c) => !claimed(c.Labels))
-        .map((c) => ({
-          key: `container:${c.Id}`,
-          remove: () => this.docker.removeContainer(c.Id),
-          labels: c.Labels,
-          name: c.Names[0] ?? c.Id,
-        })),
-      ...volumes
-        .filter((v) => !claimed(v.Labels))
-        .map((v) => ({ key: `volume:${v.Name}`, remove: () => this.docker.removeVolume(v.Name), labels: v.Labels ?? {}, name: v.Name })),
-      ...networks
-        .filter((n) => !claimed(n.Labels))
-        .map((n) => ({ key: `network:${n.Id}`, remove: () => this.docker.removeNetwork(n.Id), labels: n.Labels ?? {}, name: n.Name })),
-    ];
+    const candidates = objects.filter((o) => !claimed(o.labels));
     const seen = await this.redis.client.hgetall(ORPHANS);
     const now = Date.now();
     const current = new Set(candidates.map((c) => c.key));
     const forgotten = Object.keys(seen).filter((k) => !current.has(k));
     if (forgotten.length) await this.redis.client.hdel(ORPHANS, ...forgotten);
-    // Containers go first: volumes and networks in use cannot be removed.
     for (const c of candidates) {
       const first = Number(seen[c.key] ?? 0);
       if (!first) {
@@ -295,7 +316,7 @@ export class ReconcilerService {
         await this.events.record({
           type: 'orphan.removed',
           message: `Removed ${c.key.split(':')[0]} ${c.name.replace(/^\//, '')}: labelled as Berth's but claimed by no site`,
-          data: { object: c.key, labels: c.labels },
+          data: { object: c.key, labels: c.labels ?? {} },
         });
       } catch (e) {
         this.logger.warn(`could not remove orphan ${c.key}: ${(e as Error).message}`);
@@ -324,6 +345,15 @@ export function engineView(
       ]),
     ),
   };
+}
+
+/** An object of Berth's on the engine, as orphan collection sees it. */
+interface BerthObject {
+  /** kind:id, such as container:4f0e… or service:x1y2… */
+  key: string;
+  name: string;
+  labels: Record<string, string> | null | undefined;
+  remove: () => Promise<void>;
 }
 
 /** What a pass compares the plans with, which sites it can reach, and what it does after. */
