@@ -15,7 +15,7 @@ import type { BerthConfig } from '../src/config/config';
 import { names, planTenant, type PlanSettings, type TenantFacts } from '../src/sites/site-plan';
 import { auth, gql, startHarness, uniqueSlug, waitForJob, type Harness } from './harness';
 import { BASE_DOMAIN, TEST_INSTANCE } from './env';
-import { reconcilerPasses } from './suite-helpers';
+import { reconcilerPasses, testRedis } from './suite-helpers';
 import { eventually, TestWebhookReceiver } from './receivers';
 
 // The applier is used here without Nest (whose ESM build jest cannot load): its decorators are no-ops.
@@ -55,6 +55,8 @@ interface NodeBody {
 const ROOM = { 'berth-swarm-1': 3000, 'berth-swarm-2': 2000, 'berth-swarm-3': 1000 };
 const TENANT = { maxMemoryMb: 512, maxCpus: 0.25 };
 
+/** Site jobs at once on each node's engine. */
+const SLOTS = 2;
 let h: Harness;
 let manager: Docker;
 /** The client's certificate and the cluster's CA (scripts/swarm.sh makes them): the nodes' engines answer over TLS only. */
@@ -131,6 +133,7 @@ beforeAll(async () => {
     BERTH_PROBE_FAILURES: '100',
     BERTH_METRICS_TOKEN: METRICS_TOKEN,
     BERTH_ORPHAN_GRACE_MS: '1500',
+    BERTH_ENGINE_SLOTS: String(SLOTS),
   });
   // Tenants of earlier runs booked nothing on this fresh cluster: forget their nodes.
   await h.db.query('UPDATE "Tenant" SET "nodeId" = NULL');
@@ -730,6 +733,59 @@ describe('sites on the Swarm, through the edge', () => {
     // Positive control for the page check: a hostname the edge does not route is not served.
     expect((await viaEdge(`nope-${tenants[0].slug}.example`)).body).not.toContain('installed:');
   }, 420_000);
+
+  it("each node has its own engine slots: with one node's all taken, its tenant's site job waits while another node's runs", async () => {
+    const [a, b] = tenants;
+    const redis = testRedis();
+    // Every slot of A's node, held as busy jobs would hold them.
+    const held = Array.from({ length: SLOTS }, (_, i) => `berth:slot:engine:${TEST_INSTANCE}:node:${a.node}:${i}`);
+    const made: { t: (typeof tenants)[number]; site: string; job: string }[] = [];
+    try {
+      for (const k of held) expect(await redis.set(k, 'held by the test', 'PX', 120_000, 'NX')).toBe('OK');
+      for (const t of [a, b]) {
+        const res = await h.http.post('/v1/sites').set(auth(t.key)).send({ name: 'slots' });
+        expect(res.status).toBe(202);
+        made.push({ t, site: res.body.site.id, job: res.body.job.id });
+      }
+      const [ofA, ofB] = made;
+      // B's node has free slots: its job runs to the end without waiting for one...
+      const jobB = await waitForJob(h, b.key, ofB.job, 240_000);
+      expect([jobB.status, jobB.error]).toEqual(['SUCCEEDED', null]);
+      expect(jobB.steps.map((s) => s.name)).not.toContain('wait for an engine slot');
+      // ...while A's waits for one of its own node's, having made nothing there.
+      const waiting = await eventually(
+        async () => {
+          const j = (await h.http.get(`/v1/jobs/${ofA.job}`).set(auth(a.key))).body as {
+            status: string;
+            steps: { name: string; status: string }[];
+          };
+          return j.status === 'RUNNING' && j.steps.length ? j : undefined;
+        },
+        "A's job to start",
+        30_000,
+        200,
+      );
+      expect(waiting.steps.map((s) => [s.name, s.status])).toEqual([['wait for an engine slot', 'running']]);
+      expect(
+        await manager
+          .getService(wp(a.slug, 'slots'))
+          .inspect()
+          .catch((e: { statusCode?: number }) => e.statusCode),
+      ).toBe(404);
+    } finally {
+      await redis.del(...held);
+      redis.disconnect();
+    }
+    // Its node's slots free, A's job takes one and runs.
+    const jobA = await waitForJob(h, a.key, made[0].job, 240_000);
+    expect([jobA.status, jobA.error]).toEqual(['SUCCEEDED', null]);
+    expect((await running(wp(a.slug, 'slots'))).node).toBe(a.node);
+    // Gone again: the tests below count each tenant's sites and volumes.
+    for (const m of made) {
+      const del = await h.http.delete(`/v1/sites/${m.site}`).set(auth(m.t.key));
+      expect((await waitForJob(h, m.t.key, del.body.job.id, 180_000)).status).toBe('SUCCEEDED');
+    }
+  }, 600_000);
 
   it('a WordPress service removed by hand is found missing by the reconciler and made again by a repair, with its content', async () => {
     const [, b] = tenants;

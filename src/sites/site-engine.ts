@@ -95,11 +95,13 @@ export abstract class SiteEngine {
    * Runs fn holding one of the engine's BERTH_ENGINE_SLOTS slots (Redis locks, so shared by
    * every worker process of the instance and freed by a holder that dies): a site job that
    * finds none free waits, as a step of its own, until one is. Admission only: a slot lost
-   * while fn runs (Redis out of reach) does not stop fn.
+   * while fn runs (Redis out of reach) does not stop fn. The slots are the engine's that
+   * holds the tenant ({@link slotScope}): on a Swarm, each node has its own.
    */
-  async withEngineSlot<T>(steps: StepRecorder, fn: () => Promise<T>): Promise<T> {
+  async withEngineSlot<T>(tenant: Pick<Tenant, 'nodeId'>, steps: StepRecorder, fn: () => Promise<T>): Promise<T> {
     const slots = this.config.BERTH_ENGINE_SLOTS;
-    const prefix = `berth:slot:engine:${this.config.BERTH_INSTANCE}`;
+    const scope = this.slotScope(tenant);
+    const prefix = `berth:slot:engine:${this.config.BERTH_INSTANCE}${scope.key}`;
     let held: Lock | undefined = await this.redis.trySlot(prefix, slots, SLOT_TTL_MS);
     if (!held) {
       try {
@@ -108,7 +110,7 @@ export abstract class SiteEngine {
           async (signal) => {
             held = await this.redis.slot(prefix, slots, SLOT_WAIT_MS, SLOT_TTL_MS, signal);
           },
-          () => `${slots} site job${slots === 1 ? '' : 's'} at once on this engine`,
+          () => `${slots} site job${slots === 1 ? '' : 's'} at once on ${scope.name}`,
           // Waiting is queueing, not a step that hangs: as long as a burst needs.
           SLOT_WAIT_MS,
         );
@@ -124,6 +126,12 @@ export abstract class SiteEngine {
     } finally {
       await slot.release();
     }
+  }
+
+  /** Whose engine slots a tenant's site jobs take: a suffix of their Redis keys, and its name for people. */
+  protected slotScope(tenant: Pick<Tenant, 'nodeId'>): { key: string; name: string } {
+    void tenant;
+    return { key: '', name: 'this engine' };
   }
 
   /** The host port the site is published on, reserved for life; null where sites publish none (a Swarm). */

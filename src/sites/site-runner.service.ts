@@ -66,7 +66,7 @@ export class SiteRunner {
       await this.status.set(site, { status: SiteStatus.PROVISIONING }, job.generation);
     // One engine slot for the converge and, if it fails, its rollback: a rollback never
     // queues behind other jobs inside its own step.
-    return this.engine.withEngineSlot(steps, () => this.convergeOrRollBack(job, tenant, site, steps));
+    return this.engine.withEngineSlot(tenant, steps, () => this.convergeOrRollBack(job, tenant, site, steps));
   }
 
   private async convergeOrRollBack(job: Job, tenant: Tenant, site: Site, steps: StepRecorder): Promise<SiteStatus> {

@@ -50,6 +50,11 @@ export class SwarmSiteEngine extends SiteEngine {
     super(config, redis);
   }
 
+  /** Each node's engine has its own BERTH_ENGINE_SLOTS: a busy node does not hold back the others' site jobs. */
+  protected override slotScope(tenant: Pick<Tenant, 'nodeId'>): { key: string; name: string } {
+    return tenant.nodeId ? { key: `:node:${tenant.nodeId}`, name: `node ${tenant.nodeId}` } : super.slotScope(tenant);
+  }
+
   protected async applyTenantObjects(tenantId: string, plan: Plan, signal: AbortSignal): Promise<string[]> {
     const nodeId = await this.nodeOf({ id: tenantId });
     const aliases = (c: ContainerSpec) => (c.create.Labels[LABEL.role] === 'db' ? ['mysql'] : []);
