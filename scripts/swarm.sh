@@ -34,6 +34,7 @@ NET=berth-swarm
 SUBNET=${BERTH_SWARM_SUBNET:-10.213.0.0/24}
 IMAGE=berth/swarm-node:latest
 TLS_DIR=${BERTH_SWARM_TLS_DIR:-/var/lib/berth/swarm-tls}
+RESIGNED="" # nodes whose server certificate make_tls made again
 IMAGES=${BERTH_SWARM_IMAGES-berth/busybox:latest}
 node_name() { echo "berth-swarm-$1"; }
 node_ip() { docker inspect -f "{{ (index .NetworkSettings.Networks \"$NET\").IPAddress }}" "$(node_name "$1")"; }
@@ -50,8 +51,8 @@ make_tls() { # make_tls N
   mkdir -p "$TLS_DIR"
   chmod 700 "$TLS_DIR"
   if [ ! -s "$TLS_DIR/ca.pem" ] || [ ! -s "$TLS_DIR/ca-key.pem" ]; then
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
-      -subj "/CN=Berth test Swarm CA" -keyout "$TLS_DIR/ca-key.pem" -out "$TLS_DIR/ca.pem" 2>/dev/null
+    ssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+      -subj "/CN=Berth test Swarm CA" -keyout "$TLS_DIR/ca-key.pem" -out "$TLS_DIR/ca.pem"
     rm -rf "$TLS_DIR/client" "$TLS_DIR"/node-*
   fi
   if [ ! -s "$TLS_DIR/client/cert.pem" ]; then
@@ -63,6 +64,7 @@ make_tls() { # make_tls N
     if [ ! -s "$dir/server-cert.pem" ] || ! openssl x509 -in "$dir/server-cert.pem" -noout -checkip "$ip" | grep -q 'does match'; then
       sign "$dir" "/CN=$(node_name "$k")" "extendedKeyUsage=serverAuth
 subjectAltName=IP:$ip,DNS:$(node_name "$k"),IP:127.0.0.1" server-cert.pem server-key.pem
+      RESIGNED+=" $k"
     fi
   done
 }
@@ -70,23 +72,49 @@ subjectAltName=IP:$ip,DNS:$(node_name "$k"),IP:127.0.0.1" server-cert.pem server
 sign() { # sign DIR SUBJECT EXTENSIONS CERT KEY: a key and a certificate the CA signed, with ca.pem beside them
   local dir=$1 subject=$2 ext=$3 cert=$4 key=$5
   mkdir -p "$dir"
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "$subject" \
-    -keyout "$dir/$key" -out "$dir/req.csr" 2>/dev/null
+  ssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "$subject" \
+    -keyout "$dir/$key" -out "$dir/req.csr"
   printf '%s\n' "$ext" >"$dir/ext.cnf"
-  openssl x509 -req -in "$dir/req.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca-key.pem" -CAcreateserial \
-    -days 825 -extfile "$dir/ext.cnf" -out "$dir/$cert" 2>/dev/null
+  ssl x509 -req -in "$dir/req.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca-key.pem" -CAcreateserial \
+    -days 825 -extfile "$dir/ext.cnf" -out "$dir/$cert"
   cp "$TLS_DIR/ca.pem" "$dir/ca.pem"
   rm -f "$dir/req.csr" "$dir/ext.cnf"
   chmod 600 "$dir/$key"
 }
 
-wait_engine() { # wait_engine K
+ssl() { # openssl, quiet unless it fails
+  local out
+  out=$(openssl "$@" 2>&1) || die "openssl $1 failed: $out"
+}
+
+# The CA's fingerprint: each node is labelled with the one its certificates come from.
+ca_id() { openssl x509 -in "$TLS_DIR/ca.pem" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g'; }
+
+# Whether node K's container was made for this CA and this TLS directory (else it presents,
+# or mounts, certificates Berth's client no longer trusts).
+node_current() { # node_current K
+  local name
+  name=$(node_name "$1")
+  [ "$(docker inspect -f '{{ index .Config.Labels "berth.swarm-ca" }}' "$name" 2>/dev/null)" = "$(ca_id)" ] &&
+    [ "$(docker inspect -f '{{ range .Mounts }}{{ if eq .Destination "/etc/docker/tls" }}{{ .Source }}{{ end }}{{ end }}' "$name")" = "$TLS_DIR/node-$1" ]
+}
+
+# node K's engine answers over TLS with the cluster's client certificate (as Berth will ask it)
+tls_ping() { # tls_ping K
+  curl -sf --max-time 5 --cacert "$TLS_DIR/client/ca.pem" --cert "$TLS_DIR/client/cert.pem" --key "$TLS_DIR/client/key.pem" \
+    "https://$(node_address "$1"):2376/_ping" >/dev/null
+}
+
+wait_engine() { # wait_engine K: its engine up, and answering over TLS as Berth will ask it
   local k=$1 i
   for i in $(seq 1 120); do
-    if on "$k" info >/dev/null 2>&1; then return 0; fi
+    if on "$k" info >/dev/null 2>&1 && tls_ping "$k"; then return 0; fi
     sleep 0.5
   done
   docker logs --tail 30 "$(node_name "$k")" >&2 || true
+  if on "$k" info >/dev/null 2>&1; then
+    die "the engine of $(node_name "$k") does not answer over TLS at https://$(node_address "$k"):2376 with the client certificate of $TLS_DIR/client"
+  fi
   die "the engine of $(node_name "$k") did not start"
 }
 
@@ -96,7 +124,7 @@ start_node() { # start_node K: creates or starts node K's container
   if docker inspect "$name" >/dev/null 2>&1; then
     [ "$(docker inspect -f '{{.State.Running}}' "$name")" = true ] || docker start "$name" >/dev/null
   else
-    docker run -d --name "$name" --hostname "$name" --label berth.swarm-node=1 --label berth.swarm-tls=1 \
+    docker run -d --name "$name" --hostname "$name" --label berth.swarm-node=1 --label "berth.swarm-ca=$(ca_id)" \
       --network "$NET" --ip "$(node_address "$k")" --restart no \
       -v "$TLS_DIR/node-$k:/etc/docker/tls:ro" \
       --cap-add ALL --cap-drop SYS_RESOURCE \
@@ -123,13 +151,19 @@ cmd_up() {
   local n=${1:-3} k t0 token ip
   t0=$SECONDS
   bash "$ROOT/scripts/images.sh" swarm-node >&2
-  # Nodes of an earlier version answered on 2375 without TLS: made again.
-  if [ -n "$(docker ps -aq --filter label=berth.swarm-node=1)" ] &&
-    [ -z "$(docker ps -aq --filter label=berth.swarm-tls=1)" ]; then
-    log "the nodes predate TLS: removing them"
+  make_tls "$n"
+  # Nodes made for another CA or TLS directory, or before TLS (they answered on 2375), would
+  # present certificates Berth's client does not trust: the cluster is made again.
+  local stale=""
+  for k in $(existing_nodes); do node_current "$k" || stale+=" $k"; done
+  if [ -n "$stale" ]; then
+    log "node(s)$stale were made for other certificates (or before TLS): removing the cluster"
     cmd_down
   fi
-  make_tls "$n"
+  # A node whose certificate was made again reads it at its engine's start.
+  for k in $RESIGNED; do
+    if docker inspect "$(node_name "$k")" >/dev/null 2>&1; then docker restart "$(node_name "$k")" >/dev/null; fi
+  done
   docker network inspect "$NET" >/dev/null 2>&1 || docker network create --subnet "$SUBNET" --label berth.swarm-node=1 "$NET" >/dev/null
   for k in $(seq 1 "$n"); do start_node "$k"; done
   for k in $(seq 1 "$n"); do wait_engine "$k"; done

@@ -218,8 +218,29 @@ describe('Berth on a three-node Swarm', () => {
     }
   });
 
-  it("removes a service, its secret and its overlay network labelled as Berth's that no tenant claims, and reports each; a claimed one stays", async () => {
+  it("removes a service, its secret, its overlay network and a node's volume labelled as Berth's that no tenant claims, and reports each; claimed ones stay", async () => {
     const mine = (tenant: string) => ({ [LABEL.managedBy]: MANAGED_BY, [LABEL.instance]: TEST_INSTANCE, [LABEL.tenant]: tenant });
+    const gone = (p: Promise<unknown>) =>
+      p.then(
+        () => 200,
+        (e: { statusCode?: number }) => e.statusCode,
+      );
+    const worker = (await manager.listNodes()).find((n) => n.Spec?.Role === 'worker') as { ID: string; Status: { Addr: string } };
+    const nodeEngine = engineAt(worker.Status.Addr);
+    // The controls first, so that every pass that sees the orphans has seen them for longer:
+    // a secret and a volume of a tenant that exists (made by the first test) are claimed.
+    const { rows } = await h.db.query<{ slug: string }>('SELECT slug FROM "Tenant" ORDER BY "createdAt" DESC LIMIT 1');
+    const kept = (await manager.createSecret({
+      Name: `${rows[0].slug}-kept-${randomBytes(2).toString('hex')}`,
+      Labels: mine(rows[0].slug),
+      Data: Buffer.from('y').toString('base64'),
+    })) as { id: string };
+    const keptVolume = (await nodeEngine.createVolume({
+      Name: `${rows[0].slug}-kept-${randomBytes(2).toString('hex')}`,
+      Labels: mine(rows[0].slug),
+    })) as {
+      name: string;
+    };
     const ghost = mine(`ghost-${randomBytes(3).toString('hex')}`);
     const net = (await manager.createNetwork({ Name: `${ghost[LABEL.tenant]}-net`, Driver: 'overlay', Labels: ghost })) as unknown as {
       id: string;
@@ -246,15 +267,9 @@ describe('Berth on a three-node Swarm', () => {
       },
       Mode: { Replicated: { Replicas: 1 } },
     })) as { id: string };
-    // The positive control: a secret of a tenant that exists (made by the first test) is claimed.
-    const { rows } = await h.db.query<{ slug: string }>('SELECT slug FROM "Tenant" ORDER BY "createdAt" DESC LIMIT 1');
-    const kept = (await manager.createSecret({
-      Name: `${rows[0].slug}-kept-${randomBytes(2).toString('hex')}`,
-      Labels: mine(rows[0].slug),
-      Data: Buffer.from('y').toString('base64'),
-    })) as { id: string };
+    const volume = (await nodeEngine.createVolume({ Name: `${ghost[LABEL.tenant]}-files`, Labels: ghost })) as { name: string };
     try {
-      const keys = [`service:${service.id}`, `secret:${secret.id}`, `network:${net.id}`];
+      const keys = [`service:${service.id}`, `secret:${secret.id}`, `network:${net.id}`, `volume:${worker.ID}:${volume.name}`];
       const reported = async () =>
         (
           await h.db.query<{ object: string }>(
@@ -263,35 +278,26 @@ describe('Berth on a three-node Swarm', () => {
           )
         ).rows.map((r) => r.object);
       await eventually(
-        async () => ((await reported()).length === 3 ? true : undefined),
-        'the three orphans to be removed and reported',
+        async () => ((await reported()).length === keys.length ? true : undefined),
+        'the orphans to be removed and reported',
         90_000,
         1000,
       );
       expect((await reported()).sort()).toEqual([...keys].sort());
-      expect(
-        await manager
-          .getService(service.id)
-          .inspect()
-          .catch((e: { statusCode?: number }) => e.statusCode),
-      ).toBe(404);
-      expect(
-        await manager
-          .getSecret(secret.id)
-          .inspect()
-          .catch((e: { statusCode?: number }) => e.statusCode),
-      ).toBe(404);
-      expect(
-        await manager
-          .getNetwork(net.id)
-          .inspect()
-          .catch((e: { statusCode?: number }) => e.statusCode),
-      ).toBe(404);
-      // The same passes, well past the grace, left the claimed secret alone.
-      expect(((await manager.getSecret(kept.id).inspect()) as { ID: string }).ID).toBe(kept.id);
+      expect(await gone(manager.getService(service.id).inspect())).toBe(404);
+      expect(await gone(manager.getSecret(secret.id).inspect())).toBe(404);
+      expect(await gone(manager.getNetwork(net.id).inspect())).toBe(404);
+      expect(await gone(nodeEngine.getVolume(volume.name).inspect())).toBe(404);
+      // The same passes, past the grace for them too, left the claimed ones alone.
+      expect(await gone(manager.getSecret(kept.id).inspect())).toBe(200);
+      expect(await gone(nodeEngine.getVolume(keptVolume.name).inspect())).toBe(200);
     } finally {
       await manager
         .getSecret(kept.id)
+        .remove()
+        .catch(() => undefined);
+      await nodeEngine
+        .getVolume(keptVolume.name)
         .remove()
         .catch(() => undefined);
       await manager

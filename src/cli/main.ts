@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import Table from 'cli-table3';
-import { SingleBar } from 'cli-progress';
 import { BerthApiError, BerthClient, type Job, type Schemas } from '../client/berth-client';
+import { followJob, JobError } from './follow';
 
 /**
  * `berth`: Berth's command line, for operators and onboarding scripts. Tables for people,
@@ -51,51 +51,9 @@ function print(
 const cell = (v: unknown): string =>
   v === null || v === undefined ? '' : v instanceof Date ? v.toISOString() : typeof v === 'object' ? JSON.stringify(v) : String(v);
 
-/** A job that did not succeed ends the command with its own code. */
-class JobError extends Error {
-  constructor(readonly job: Job) {
-    super(`job ${job.id} (${job.kind}) ${job.status.toLowerCase()}${job.error ? `: ${job.error}` : ''}`);
-  }
-  get code() {
-    return this.job.status === 'CANCELLED' ? 'JOB_CANCELLED' : 'JOB_FAILED';
-  }
-}
-
-/**
- * Follows a job to its end: a progress bar with the current step's name on a terminal, one
- * line per step otherwise (logs of onboarding scripts). Throws JobError unless it succeeded.
- */
-async function follow(job: Job, wait: boolean): Promise<Job> {
-  if (!wait) return job;
-  const tty = process.stderr.isTTY && !globals().json;
-  const bar = tty
-    ? new SingleBar({ format: `${job.kind} [{bar}] {percentage}% {step}`, stream: process.stderr, hideCursor: true })
-    : undefined;
-  bar?.start(100, job.progress, { step: '' });
-  let said = '';
-  let done: Job;
-  try {
-    done = await client().waitForJob(job.id, (j) => {
-      // Steps may run side by side: every running one, else the last.
-      const running = j.steps.filter((x) => x.status === 'running');
-      const shown = running.length ? running : j.steps.slice(-1);
-      const line = shown.length ? shown.map((x) => `${x.name} (${x.status})`).join(', ') : j.status.toLowerCase();
-      if (bar) {
-        bar.update(j.progress, { step: line });
-        // A step that changes is drawn at once: the bar's own redraw (10 a second) would merge
-        // the short steps into the next one.
-        if (line !== said) bar.render();
-      } else if (line !== said && !globals().json) process.stderr.write(`${j.kind} ${j.progress}% ${line}\n`);
-      said = line;
-    });
-    bar?.update(done.progress, { step: done.status.toLowerCase() });
-  } finally {
-    // The bar's timer would otherwise keep the process alive (and the cursor hidden) after an error.
-    bar?.stop();
-  }
-  if (done.status !== 'SUCCEEDED') throw new JobError(done);
-  return done;
-}
+/** Follows a job to its end (see follow.ts), on this run's client and stderr. */
+const follow = (job: Job, wait: boolean): Promise<Job> =>
+  followJob(client(), job, { wait, json: !!globals().json, stream: process.stderr });
 
 const JOB = ['id', 'kind', 'status', 'progress', 'error'];
 const SITE = ['id', 'name', 'status', 'health', 'publicUrl'];

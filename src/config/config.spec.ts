@@ -101,10 +101,12 @@ describe('dockerOptions', () => {
 
   it('reaches tcp:// over TLS only when told to, https:// always, http:// never', () => {
     expect(dockerOptions('unix:///var/run/docker.sock', tls)).toEqual({ socketPath: '/var/run/docker.sock' });
-    expect(dockerOptions('tcp://10.1.2.3:2375')).toEqual({ host: '10.1.2.3', port: 2375, protocol: 'http' });
+    const none = { ca: undefined, cert: undefined, key: undefined };
+    expect(dockerOptions('tcp://10.1.2.3:2375')).toEqual({ host: '10.1.2.3', port: 2375, protocol: 'http', ...none });
     expect(dockerOptions('tcp://10.1.2.3', tls)).toMatchObject({ host: '10.1.2.3', port: 2376, protocol: 'https', ca: tls.ca });
-    expect(dockerOptions('https://engine.example:9000')).toEqual({ host: 'engine.example', port: 9000, protocol: 'https' });
-    expect(dockerOptions('http://10.1.2.3:2375', tls)).toEqual({ host: '10.1.2.3', port: 2375, protocol: 'http' });
+    expect(dockerOptions('https://engine.example:9000')).toEqual({ host: 'engine.example', port: 9000, protocol: 'https', ...none });
+    // (config refuses http:// with DOCKER_TLS_VERIFY; given both here, plain HTTP is what was said)
+    expect(dockerOptions('http://10.1.2.3:2375', tls)).toMatchObject({ host: '10.1.2.3', port: 2375, protocol: 'http' });
   });
 
   it('says when an engine is reached in the clear over a network', () => {

@@ -20,7 +20,8 @@ const schema = z.object({
   DOCKER_HOST: z.string().default('unix:///var/run/docker.sock'),
   /**
    * As for the docker CLI: reach a tcp:// Engine (DOCKER_HOST, and a Swarm's nodes) over TLS,
-   * presenting DOCKER_CERT_PATH's cert.pem and key.pem and trusting only its ca.pem.
+   * presenting DOCKER_CERT_PATH's cert.pem and key.pem and trusting only its ca.pem. `1` or
+   * `true` turns it on, `0` or `false` off (the docker CLI takes any value as on).
    */
   DOCKER_TLS_VERIFY: bool.optional(),
   /** The directory with ca.pem, cert.pem and key.pem (default ~/.docker, as for the docker CLI). */

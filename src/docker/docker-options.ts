@@ -13,13 +13,11 @@ export function dockerOptions(host: string, tls?: EngineTls): Docker.DockerOptio
   if (host.startsWith('unix://')) return { socketPath: host.slice('unix://'.length) };
   const url = new URL(host.replace(/^tcp:/, 'http:'));
   const secure = host.startsWith('https:') || (host.startsWith('tcp:') && tls !== undefined);
-  if (!secure) return { host: url.hostname, port: Number(url.port || 2375), protocol: 'http' };
-  return {
-    host: url.hostname,
-    port: Number(url.port || 2376),
-    protocol: 'https',
-    ...(tls ? { ca: tls.ca, cert: tls.cert, key: tls.key } : {}),
-  };
+  // Said outright, even when absent: docker-modem would otherwise take them from the
+  // process's own DOCKER_CERT_PATH, whatever DOCKER_TLS_VERIFY says.
+  const material = { ca: tls?.ca, cert: tls?.cert, key: tls?.key };
+  if (!secure) return { host: url.hostname, port: Number(url.port || 2375), protocol: 'http', ...material };
+  return { host: url.hostname, port: Number(url.port || 2376), protocol: 'https', ...material };
 }
 
 /** Whether `host` is reached without TLS over a network (not a socket, not loopback). */

@@ -313,8 +313,13 @@ export class DockerService {
       .catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
   }
 
-  async listVolumes(labels: Record<string, string>): Promise<Docker.VolumeInspectInfo[]> {
-    const res = await this.docker.listVolumes({ filters: { label: labelFilter(labels) } });
+  /** Volumes with these labels; `signal` abandons the call (an engine that does not answer). */
+  async listVolumes(labels: Record<string, string>, signal?: AbortSignal): Promise<Docker.VolumeInspectInfo[]> {
+    // The filters as the query alone: dockerode would otherwise put the signal in it too.
+    const res = await this.docker.listVolumes({
+      _query: { filters: { label: labelFilter(labels) } },
+      abortSignal: signal,
+    } as Docker.VolumeListOptions);
     return res.Volumes ?? [];
   }
 

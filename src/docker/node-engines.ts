@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
-import { DockerService, nodeAddress } from './docker.service';
+import { DockerService, nodeAddress, type SwarmNode } from './docker.service';
 
 /** A service's running task: the node it runs on, that node's engine, and its container there. */
 export interface RunningTask {
@@ -30,8 +30,15 @@ export class NodeEngines {
 
   /** The engine of the node whose address the manager reports for `nodeId`. */
   async of(nodeId: string): Promise<DockerService> {
+    return this.engineOf(
+      nodeId,
+      (await this.manager.listNodes()).find((n) => n.ID === nodeId),
+    );
+  }
+
+  /** The same for a node already listed (no list call). */
+  engineOf(nodeId: string, node: SwarmNode | undefined): DockerService {
     if (!this.template) throw new Error('BERTH_SWARM_NODE_ENGINE is not set: the nodes’ own engines are out of reach');
-    const node = (await this.manager.listNodes()).find((n) => n.ID === nodeId);
     const address = nodeAddress(node);
     if (!address) throw new Error(`node ${nodeId} is not in the Swarm (or reports no address)`);
     const url = this.template.replace('{address}', address);

@@ -197,9 +197,8 @@ export class NodesService {
           { need },
         );
       await tx.tenant.update({ where: { id: tenantId }, data: { nodeId: chosen.id } });
-      const job = await tx.job.findUniqueOrThrow({ where: { id: jobId }, select: { params: true } });
-      const params: TenantMoveParams = { ...(job.params as unknown as TenantMoveParams), toNodeId: chosen.id };
-      await tx.job.update({ where: { id: jobId }, data: { params: params as unknown as Prisma.InputJsonValue } });
+      const more: Partial<TenantMoveParams> = { toNodeId: chosen.id };
+      await tx.$executeRaw`UPDATE "Job" SET params = params || ${JSON.stringify(more)}::jsonb WHERE id = ${jobId}::uuid`;
       return chosen.id;
     });
   }

@@ -4,7 +4,8 @@ import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
 import type { Site } from '../generated/prisma/client';
 import { JobStatus, SiteStatus } from '../generated/prisma/enums';
-import { DockerService } from '../docker/docker.service';
+import { DockerService, type SwarmNode } from '../docker/docker.service';
+import { NodeEngines } from '../docker/node-engines';
 import { LABEL, MANAGED_BY, type Plan } from '../docker/plan.types';
 import type Docker from 'dockerode';
 import { EventsService } from '../events/events.service';
@@ -20,6 +21,8 @@ import { swarmView } from './swarm-view';
 import { reconcileSites, type SitePassPorts, type SiteWithTenant } from './site-pass';
 
 const ORPHANS = 'berth:reconcile:orphans';
+/** How long a pass waits for one node's engine to list its volumes. */
+const NODE_LIST_TIMEOUT_MS = 5000;
 /** The configuration whose rollout is halted (and was reported so), if any. */
 const HALTED = 'berth:reconcile:rollout-halted';
 
@@ -56,6 +59,7 @@ export class ReconcilerService {
     private readonly status: SiteStatusWriter,
     private readonly edge: EdgeService,
     private readonly metrics: MetricsService,
+    private readonly nodeEngines: NodeEngines,
   ) {}
 
   start(): void {
@@ -189,8 +193,8 @@ export class ReconcilerService {
    * itself; the probes and the node watch report an outage). Sites of a tenant whose node is
    * not ready are left alone: a repair cannot reach them, and their node coming back brings
    * them back. Orphans collected: services, their secrets and overlay networks, through the
-   * manager; not the volumes a removed service leaves on its node (no API lists a node's
-   * volumes through the manager).
+   * manager, and the volumes on each ready node, through its own engine (the manager lists
+   * no node's volumes).
    */
   private async swarmSeen(labels: Record<string, string>): Promise<PassView> {
     const [services, networks, secrets, nodes] = await Promise.all([
@@ -200,6 +204,7 @@ export class ReconcilerService {
       this.docker.listNodes(),
     ]);
     const ready = new Set(nodes.filter((n) => n.Status.State === 'ready').map((n) => n.ID));
+    const volumes = await Promise.all(nodes.filter((n) => ready.has(n.ID)).map((n) => this.nodeVolumes(n, labels)));
     return {
       seen: swarmView(services, networks),
       reachable: (s) => !!s.tenant.nodeId && ready.has(s.tenant.nodeId),
@@ -219,9 +224,30 @@ export class ReconcilerService {
             labels: v.Spec?.Labels,
             remove: () => this.docker.removeSecret(v.ID),
           })),
+          ...volumes.flat(),
           ...networks.map((n) => this.networkObject(n)),
         ]),
     };
+  }
+
+  /**
+   * Berth's volumes on one node, through its own engine; none (and a warning) when it cannot be
+   * asked in NODE_LIST_TIMEOUT_MS: a node that has just died is still "ready" for a while, and
+   * a connection to it would hold the pass for minutes.
+   */
+  private async nodeVolumes(node: SwarmNode, labels: Record<string, string>): Promise<BerthObject[]> {
+    try {
+      const engine = this.nodeEngines.engineOf(node.ID, node);
+      return (await engine.listVolumes(labels, AbortSignal.timeout(NODE_LIST_TIMEOUT_MS))).map((v) => ({
+        key: `volume:${node.ID}:${v.Name}`,
+        name: `${v.Name} on node ${node.Description.Hostname}`,
+        labels: v.Labels,
+        remove: () => engine.removeVolume(v.Name),
+      }));
+    } catch (e) {
+      this.logger.warn(`volumes of node ${node.Description.Hostname} not listed: ${(e as Error).message}`);
+      return [];
+    }
   }
 
   /** What a pass does to each site, through this service's adapters (one pass's: its tenants' plans are kept for it). */

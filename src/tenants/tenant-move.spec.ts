@@ -92,7 +92,10 @@ function world(opts: Opts = {}) {
   };
   const prisma = {
     // saveParams: UPDATE "Job" SET params = params || <more> WHERE id = <job>.
-    $executeRaw: async (_sql: TemplateStringsArray, more: string) => {
+    $executeRaw: async (sql: TemplateStringsArray, more: string, id: string) => {
+      // The merge is the database's: the statement must add to the params, not replace them.
+      expect(sql.join('?')).toMatch(/^UPDATE "Job" SET params = params \|\| \?::jsonb WHERE id = \?::uuid$/);
+      expect(id).toBe(job.id);
       const merged = { ...params, ...(JSON.parse(more) as Partial<TenantMoveParams>) };
       if (opts.failSave?.(merged) && saveFails-- > 0) throw new Error('params not saved');
       params = merged;
