@@ -3,6 +3,7 @@ import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
 import { DockerService, nodeAddress, type SwarmNode } from '../docker/docker.service';
 import { EventsService } from '../events/events.service';
+import { mergeJobParams } from '../jobs/job-params';
 import { BerthError, ErrorCode } from '../common/errors';
 import { assertAdmin, type Principal } from '../common/principal';
 import { JobKind, JobStatus, SiteStatus, TenantStatus } from '../generated/prisma/enums';
@@ -197,8 +198,8 @@ export class NodesService {
           { need },
         );
       await tx.tenant.update({ where: { id: tenantId }, data: { nodeId: chosen.id } });
-      const more: Partial<TenantMoveParams> = { toNodeId: chosen.id };
-      await tx.$executeRaw`UPDATE "Job" SET params = params || ${JSON.stringify(more)}::jsonb WHERE id = ${jobId}::uuid`;
+      if (!(await mergeJobParams(tx, jobId, { toNodeId: chosen.id } satisfies Partial<TenantMoveParams>)))
+        throw new Error(`job ${jobId} is gone: the node chosen for it could not be saved`);
       return chosen.id;
     });
   }

@@ -7,6 +7,7 @@ import { BackupStatus, DesiredState, JobKind, JobStatus, SiteStatus } from '../g
 import { BackupRunner } from '../backups/backup-runner.service';
 import { EventsService } from '../events/events.service';
 import { JobsService } from '../jobs/jobs.service';
+import { mergeJobParams } from '../jobs/job-params';
 import { SupersededError } from '../jobs/generation';
 import { STOP_GRACE_MS, StepRecorder } from '../jobs/step-recorder';
 import { RedisService, type Lock } from '../redis/redis.service';
@@ -446,11 +447,8 @@ export class TenantMoveService {
       .params as unknown as TenantMoveParams;
   }
 
-  /** Merges `more` into the job's params in one statement: a key written elsewhere meanwhile is kept. */
   private async saveParams(jobId: string, more: Partial<TenantMoveParams>): Promise<void> {
-    const merged = await this.prisma
-      .$executeRaw`UPDATE "Job" SET params = params || ${JSON.stringify(more)}::jsonb WHERE id = ${jobId}::uuid`;
-    if (merged !== 1) throw new Error(`job ${jobId} is gone: its progress could not be saved`);
+    if (!(await mergeJobParams(this.prisma, jobId, more))) throw new Error(`job ${jobId} is gone: its progress could not be saved`);
   }
 }
 
