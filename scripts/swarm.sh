@@ -48,6 +48,7 @@ node_address() { local base=${SUBNET%/*}; echo "${base%.*}.$((10 + $1))"; }
 make_tls() { # make_tls N
   local n=$1 k dir ip
   command -v openssl >/dev/null || die "openssl is needed to make the nodes' TLS certificates (apt-get install openssl)"
+  command -v curl >/dev/null || die "curl is needed to check each node's engine over TLS (apt-get install curl)"
   mkdir -p "$TLS_DIR"
   chmod 700 "$TLS_DIR"
   if [ ! -s "$TLS_DIR/ca.pem" ] || [ ! -s "$TLS_DIR/ca-key.pem" ]; then

@@ -101,6 +101,34 @@ describe('GraphQL subscriptions over graphql-ws', () => {
     expect((await waitForJob(h, t.key, res.body.job.id)).status).toBe('SUCCEEDED');
   });
 
+  it('jobUpdated and siteUpdated send the state as it is once subscribed: a job ended before is seen ended', async () => {
+    const t = await createTenant(h);
+    const res = await h.http.post('/v1/sites').set(auth(t.key)).send({ name: 'ended' });
+    expect(res.status).toBe(202);
+    expect((await waitForJob(h, t.key, res.body.job.id)).status).toBe('SUCCEEDED');
+    const client = wsClient(t.key);
+    try {
+      // Nothing is published for this job or site any more: only the subscription's own first
+      // read can answer (before, these waited until their timeout).
+      const job = collect<{ jobUpdated: { status: string; progress: number } }>(
+        client,
+        `subscription { jobUpdated(id: "${res.body.job.id}") { status progress } }`,
+        () => true,
+        10_000,
+      );
+      const site = collect<{ siteUpdated: { status: string } }>(
+        client,
+        `subscription { siteUpdated(id: "${res.body.site.id}") { status } }`,
+        () => true,
+        10_000,
+      );
+      expect(await job.done).toEqual([{ jobUpdated: { status: 'SUCCEEDED', progress: 100 } }]);
+      expect(await site.done).toEqual([{ siteUpdated: { status: 'RUNNING' } }]);
+    } finally {
+      await client.dispose();
+    }
+  });
+
   it("refuses a connection without a valid key, and another tenant's job as not found", async () => {
     const anonymous = wsClient();
     // The coded close, not the helper's own timeout ("timed out; ..."), must end it.

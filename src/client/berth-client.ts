@@ -122,9 +122,9 @@ export class BerthClient {
     let subscribed = true;
     const follow = (): Promise<Next | 'lost'> => updates.next().catch(() => 'lost' as const);
     try {
-      // The first next() opens the connection and subscribes. graphql-ws does not say when the
-      // server has subscribed, so the job is also read now and again after any quiet spell:
-      // an end that came before the subscription took hold is seen within QUIET_MS.
+      // The first next() opens the connection and subscribes; Berth then sends the job as it is.
+      // The job is also read now (its state at once, whatever the subscription does) and again
+      // after any quiet spell (a server that cannot be subscribed to is still followed).
       let pending = follow();
       const now = await this.getJob(id);
       onUpdate?.(now);

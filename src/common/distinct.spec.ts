@@ -1,4 +1,4 @@
-import { distinctViews } from './distinct';
+import { distinctViews, startingWith } from './distinct';
 import { stableStringify } from './json';
 
 /** A source of notices that records whether it was left. */
@@ -47,5 +47,23 @@ describe('distinctViews', () => {
     expect(state.left).toBe(false);
     await views.return!();
     expect(state.left).toBe(true);
+  });
+
+  it('startingWith: the current state first, then every notice; leaving it leaves the source', async () => {
+    const { it: notices } = source([{ p: 10 }, { p: 40 }]);
+    const states = [{ p: 10 }, { p: 40 }, { p: 70 }];
+    let reads = 0;
+    // Each notice (and the start) is read as the state current at the time of reading.
+    const views = distinctViews(startingWith({ p: -1 }, notices), async () => states[reads++]);
+    expect(await views.next()).toEqual({ value: { p: 10 }, done: false });
+    expect(await views.next()).toEqual({ value: { p: 40 }, done: false });
+    expect(await views.next()).toEqual({ value: { p: 70 }, done: false });
+    expect(await views.next()).toEqual({ value: undefined, done: true });
+
+    const left = source([1]);
+    const early = startingWith(0, left.it);
+    expect(await early.next()).toEqual({ value: 0, done: false });
+    await early.return!();
+    expect(left.state.left).toBe(true);
   });
 });

@@ -40,3 +40,27 @@ export function distinctViews<T, V>(
   };
   return result;
 }
+
+/**
+ * `source` with `first` ahead of its notices. For a subscription whose notices are read as the
+ * current state (`distinctViews`): subscribed first, then `first` read, so the subscriber gets
+ * the state as it is when the subscription takes hold, then every change after it, and no
+ * change made between its subscribing and its first read is lost.
+ */
+export function startingWith<T>(first: T, source: AsyncIterableIterator<T>): AsyncIterableIterator<T> {
+  let pending = true;
+  const result: AsyncIterableIterator<T> = {
+    [Symbol.asyncIterator]: () => result,
+    next: () => {
+      if (!pending) return source.next();
+      pending = false;
+      return Promise.resolve({ value: first, done: false });
+    },
+    return: async () => (await source.return?.()) ?? { value: undefined, done: true },
+    throw: async (e?: unknown) => {
+      await source.return?.();
+      throw e;
+    },
+  };
+  return result;
+}

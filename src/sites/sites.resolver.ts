@@ -1,6 +1,7 @@
 import { Args, ID, Int, Mutation, Parent, Query, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
 import { Actor, type Principal } from '../common/principal';
-import { distinctViews } from '../common/distinct';
+import { distinctViews, startingWith } from '../common/distinct';
+import { BerthError, ErrorCode } from '../common/errors';
 import { project, type Selection } from '../common/graphql-selection';
 import { Selected } from '../common/selected.decorator';
 import { JobsService, jobChannel, revivedJobView } from '../jobs/jobs.service';
@@ -109,11 +110,12 @@ export class SitesResolver {
   }
 
   /**
-   * Each change of the site the subscriber can see, once: a notice is read as the site's
-   * current view, and one that shows the selected fields as the last one sent is not sent.
+   * The site as it is once subscribed, then each change the subscriber can see, once: a
+   * notice is read as the site's current view, and one that shows the selected fields as the
+   * last one sent is not sent.
    */
   @Subscription(() => SiteView, {
-    description: 'The site each time it changes, once per change of the fields selected',
+    description: 'The site as it is now, then each time it changes, once per change of the fields selected',
     resolve: (view: SiteView) => view,
   })
   async siteUpdated(
@@ -122,19 +124,23 @@ export class SitesResolver {
     @Selected() selection: Selection,
   ) {
     return distinctViews(
-      await this.service.watch(actor, id),
+      startingWith({ id }, await this.service.watch(actor, id)),
       () => this.service.getLazily(actor, id),
       (view) => project(view, selection),
     );
   }
 
   /**
-   * Each change of the job the subscriber can see, once, in the order the worker wrote them
-   * (a notice carries the state it was sent for): with `{ status progress }` selected, a step
-   * starting (same progress) is not a change.
+   * The job as it is once subscribed, then each change the subscriber can see, once. A notice
+   * is read as the job's current row, so a subscriber never gets an older state after a newer
+   * one (a notice published before the subscription's first read can arrive after it); states
+   * written in quick succession may come as one. With `{ status progress }` selected, a step
+   * starting (same progress) is not a change. A job gone from the database (its tenant deleted)
+   * is sent as its notice said.
    */
   @Subscription(() => JobView, {
-    description: 'The job each time it changes, once per change of the fields selected, in the order the worker wrote them',
+    description:
+      'The job as it is now, then each time it changes, once per change of the fields selected; never an older state after a newer one',
     resolve: (view: JobView) => view,
   })
   async jobUpdated(
@@ -144,8 +150,12 @@ export class SitesResolver {
   ) {
     await this.jobs.get(actor, id);
     return distinctViews(
-      await this.redis.subscribe<JobView>(jobChannel(id)),
-      async (published) => revivedJobView(published),
+      startingWith<JobView | null>(null, await this.redis.subscribe<JobView>(jobChannel(id))),
+      (published) =>
+        this.jobs.get(actor, id).catch((e: unknown) => {
+          if (published && e instanceof BerthError && e.code === ErrorCode.JOB_NOT_FOUND) return revivedJobView(published);
+          throw e;
+        }),
       (view) => project(view, selection),
     );
   }
