@@ -5,26 +5,43 @@ import { eventually } from './receivers';
 import { removeSuiteObjects, testRedis } from './suite-helpers';
 
 /**
- * Site jobs make and start containers a few at a time (BERTH_ENGINE_SLOTS); the others wait
- * for a slot, as a step of their own. With one slot, a job is held waiting deterministically
- * by holding that slot from here, as a slow job would.
+ * Site jobs make and start containers a few at a time (BERTH_ENGINE_SLOTS, unset here: twice
+ * the CPUs the engine reports); the others wait for a slot, as a step of their own. A job is
+ * held waiting deterministically by holding slots from here, as slow jobs would.
  */
 let h: Harness;
 let redis: Redis;
-const SLOT = `berth:slot:engine:${TEST_INSTANCE}:0`;
+let slots: number;
+const slotKey = (i: number) => `berth:slot:engine:${TEST_INSTANCE}:${i}`;
+/** Holds slots `from`..slots-1 (as running jobs would); returns their release. */
+async function hold(from: number): Promise<() => Promise<void>> {
+  const keys = Array.from({ length: slots - from }, (_, i) => slotKey(from + i));
+  for (const k of keys) expect(await redis.set(k, 'held by the test', 'PX', 300_000, 'NX')).toBe('OK');
+  return async () => {
+    if (keys.length) await redis.del(...keys);
+  };
+}
 
 beforeAll(async () => {
-  h = await startHarness({ BERTH_ENGINE_SLOTS: '1', BERTH_JOB_ATTEMPTS: '1' });
+  h = await startHarness({ BERTH_JOB_ATTEMPTS: '1' });
   redis = testRedis();
+  slots = 2 * Number(((await h.docker.info()) as { NCPU: number }).NCPU);
 });
 afterAll(async () => {
-  await redis?.del(SLOT);
+  if (slots) await redis?.del(...Array.from({ length: slots }, (_, i) => slotKey(i)));
   redis?.disconnect();
   await h?.stop();
   await removeSuiteObjects();
 });
 
-type Step = { name: string; status: string; startedAt: string; finishedAt?: string; engineCalls?: Record<string, number> };
+type Step = {
+  name: string;
+  status: string;
+  startedAt: string;
+  finishedAt?: string;
+  detail?: string;
+  engineCalls?: Record<string, number>;
+};
 const jobBody = async (key: string, id: string) =>
   (await h.http.get(`/v1/jobs/${id}`).set(auth(key))).body as { status: string; steps: Step[] };
 const exists = (name: string) =>
@@ -36,13 +53,14 @@ const exists = (name: string) =>
       () => false,
     );
 
-it('a site job waits for a free engine slot before it touches the engine, then runs', async () => {
+it("a site job waits for a free engine slot (twice the engine's CPUs) before it touches the engine, then runs", async () => {
   const t = await createTenant(h);
-  expect(await redis.set(SLOT, 'held by the test', 'PX', 120_000, 'NX')).toBe('OK');
+  const release = await hold(0);
+  let job = '';
   try {
     const res = await h.http.post('/v1/sites').set(auth(t.key)).send({ name: 'queued' });
     expect(res.status).toBe(202);
-    const job = res.body.job.id as string;
+    job = res.body.job.id as string;
     const waiting = await eventually(async () => {
       const j = await jobBody(t.key, job);
       return j.status === 'RUNNING' && j.steps.some((s) => s.name === 'wait for an engine slot' && s.status === 'running') ? j : undefined;
@@ -52,7 +70,7 @@ it('a site job waits for a free engine slot before it touches the engine, then r
     expect(await exists(testNames.dbContainer(t.tenant.slug))).toBe(false);
     expect(await exists(testNames.wpContainer(t.tenant.slug, 'queued'))).toBe(false);
   } finally {
-    await redis.del(SLOT);
+    await release();
   }
   // The slot free, the job takes it and runs to the end (the control: the same containers exist).
   await eventually(async () => {
@@ -61,14 +79,20 @@ it('a site job waits for a free engine slot before it touches the engine, then r
   }, 'the site to run');
   expect(await exists(testNames.dbContainer(t.tenant.slug))).toBe(true);
   expect(await exists(testNames.wpContainer(t.tenant.slug, 'queued'))).toBe(true);
-  // The slot is given back when the job ends.
-  await eventually(async () => ((await redis.exists(SLOT)) === 0 ? true : undefined), 'the slot to be free');
+  // It waited for one of twice the engine's CPUs, and gave it back when it ended.
+  const waited = (await jobBody(t.key, job)).steps.find((s) => s.name === 'wait for an engine slot');
+  expect(waited).toMatchObject({ status: 'succeeded', detail: `${slots} site jobs at once on this engine` });
+  await eventually(
+    async () => ((await redis.exists(...Array.from({ length: slots }, (_, i) => slotKey(i)))) === 0 ? true : undefined),
+    'the slots to be free',
+  );
 });
 
-it('with one slot, two site jobs running at once never make containers at the same time', async () => {
+it('with one slot free, two site jobs running at once never make containers at the same time', async () => {
   const [a, b] = await Promise.all([createTenant(h), createTenant(h)]);
+  const release = await hold(1); // every slot but the first, as running jobs would
   const posted = await Promise.all([a, b].map((t) => h.http.post('/v1/sites').set(auth(t.key)).send({ name: 'www' })));
-  const jobs = await Promise.all(posted.map((r, i) => waitForJob(h, [a, b][i].key, r.body.job.id)));
+  const jobs = await Promise.all(posted.map((r, i) => waitForJob(h, [a, b][i].key, r.body.job.id))).finally(release);
   expect(jobs.map((j) => j.status)).toEqual(['SUCCEEDED', 'SUCCEEDED']);
   const bodies = await Promise.all(posted.map((r, i) => jobBody([a, b][i].key, r.body.job.id)));
   // Control: the two jobs were running at the same time, so their engine work could have overlapped...

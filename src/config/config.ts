@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { parseIpv4Cidr, parseNetworks } from '../common/cidr';
 import { certPath, readEngineTls } from '../common/engine-tls';
@@ -94,14 +93,10 @@ const schema = z.object({
    * Site jobs that create, start and wait for containers on the engine at once (across every
    * worker process of the instance); the others wait for a slot. Starting containers and
    * database servers is CPU-bound on the host: beyond about twice its cores, more at once only
-   * slows each (see README, Performance). Default: twice the cores of the machine Berth runs on.
+   * slows each (see README, Performance). Unset: twice the CPUs the engine reports (each
+   * node's own on a Swarm), asked again every 10 minutes.
    */
-  BERTH_ENGINE_SLOTS: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(256)
-    .default(() => Math.max(2, 2 * availableParallelism())),
+  BERTH_ENGINE_SLOTS: z.coerce.number().int().min(1).max(256).optional(),
   BERTH_JOB_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
   BERTH_JOB_BACKOFF_MS: z.coerce.number().int().min(0).default(2000),
   /** Upper bound for one step of a job (waiting for the database, for HTTP, ...). */

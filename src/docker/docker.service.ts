@@ -130,6 +130,11 @@ export class DockerService {
     await this.docker.ping();
   }
 
+  /** The CPUs the engine's host has (`docker info`'s NCPU). */
+  async cpus(): Promise<number> {
+    return Number(((await this.docker.info()) as { NCPU?: number }).NCPU);
+  }
+
   async version(): Promise<string> {
     return (await this.docker.version()).Version;
   }

@@ -50,6 +50,14 @@ export class NodeEngines {
     return engine;
   }
 
+  /** The CPUs a node has, as the manager lists it; with no node, the manager's own engine's. */
+  async cpusOf(nodeId: string | null): Promise<number> {
+    if (!nodeId) return this.manager.cpus();
+    const node = (await this.manager.listNodes()).find((n) => n.ID === nodeId);
+    if (!node) throw new Error(`node ${nodeId} is not in the Swarm`);
+    return (node.Description?.Resources?.NanoCPUs ?? 0) / 1e9;
+  }
+
   /** The ids of the Swarm's nodes now (a node that left is not among them). */
   async known(): Promise<Set<string>> {
     return new Set((await this.manager.listNodes()).map((n) => n.ID));

@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { setTimeout as delay } from 'node:timers/promises';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { ApplyService, type ApplyReport } from '../docker/apply.service';
@@ -10,6 +10,7 @@ import type { StepRecorder } from '../jobs/step-recorder';
 import { HostPorts } from './host-ports';
 import { runSql, waitForDatabase } from './site-database';
 import { names } from './site-plan';
+import { SlotCounts } from './slot-counts';
 import { siteUrl } from '../common/site-url';
 import { moveWordPress, type MoveReport } from './wordpress-move';
 import { INSTALL_COMMAND, INSTALL_PHP, parseInstallResult, type InstallRequest, type InstallResult } from './wordpress-install';
@@ -47,10 +48,17 @@ export interface ContentPlaces {
  * SwarmSiteEngine (swarm-site-engine.ts) on a Swarm. Jobs see only this class.
  */
 export abstract class SiteEngine {
+  private readonly slotCounts: SlotCounts;
+
   constructor(
     protected readonly config: BerthConfig,
     protected readonly redis: RedisService,
-  ) {}
+  ) {
+    const logger = new Logger(SiteEngine.name);
+    this.slotCounts = new SlotCounts(config.BERTH_ENGINE_SLOTS, (scope, e) =>
+      logger.warn(`engine slots of ${scope || 'the engine'}: its CPUs not known (${e.message}); twice this machine's cores meanwhile`),
+    );
+  }
 
   /** The tenant's shared objects, under the tenant's lock; returns what changed. */
   async applyTenant(tenantId: string, plan: Plan, signal: AbortSignal): Promise<string[]> {
@@ -92,15 +100,16 @@ export abstract class SiteEngine {
   ): Promise<string[]>;
 
   /**
-   * Runs fn holding one of the engine's BERTH_ENGINE_SLOTS slots (Redis locks, so shared by
+   * Runs fn holding one of the engine's slots (BERTH_ENGINE_SLOTS, or twice the engine's CPUs:
+   * {@link SlotCounts}; Redis locks, so shared by
    * every worker process of the instance and freed by a holder that dies): a site job that
    * finds none free waits, as a step of its own, until one is. Admission only: a slot lost
    * while fn runs (Redis out of reach) does not stop fn. The slots are the engine's that
    * holds the tenant ({@link slotScope}): on a Swarm, each node has its own.
    */
   async withEngineSlot<T>(tenant: Pick<Tenant, 'nodeId'>, steps: StepRecorder, fn: () => Promise<T>): Promise<T> {
-    const slots = this.config.BERTH_ENGINE_SLOTS;
     const scope = this.slotScope(tenant);
+    const slots = await this.slotCounts.of(scope.key, () => this.engineCpus(tenant));
     const prefix = `berth:slot:engine:${this.config.BERTH_INSTANCE}${scope.key}`;
     let held: Lock | undefined = await this.redis.trySlot(prefix, slots, SLOT_TTL_MS);
     if (!held) {
@@ -127,6 +136,9 @@ export abstract class SiteEngine {
       await slot.release();
     }
   }
+
+  /** The CPUs of the engine whose slots the tenant's site jobs take, as it reports them. */
+  protected abstract engineCpus(tenant: Pick<Tenant, 'nodeId'>): Promise<number>;
 
   /** Whose engine slots a tenant's site jobs take: a suffix of their Redis keys, and its name for people. */
   protected slotScope(tenant: Pick<Tenant, 'nodeId'>): { key: string; name: string } {
@@ -201,6 +213,10 @@ export class DockerSiteEngine extends SiteEngine {
     private readonly ports: HostPorts,
   ) {
     super(config, redis);
+  }
+
+  protected async engineCpus(): Promise<number> {
+    return this.docker.cpus();
   }
 
   protected async applyTenantObjects(_tenantId: string, plan: Plan, signal: AbortSignal): Promise<string[]> {

@@ -50,9 +50,14 @@ export class SwarmSiteEngine extends SiteEngine {
     super(config, redis);
   }
 
-  /** Each node's engine has its own BERTH_ENGINE_SLOTS: a busy node does not hold back the others' site jobs. */
+  /** Each node's engine has its own slots (twice its own CPUs by default): a busy node does not hold back the others' site jobs. */
   protected override slotScope(tenant: Pick<Tenant, 'nodeId'>): { key: string; name: string } {
     return tenant.nodeId ? { key: `:node:${tenant.nodeId}`, name: `node ${tenant.nodeId}` } : super.slotScope(tenant);
+  }
+
+  /** The CPUs of the tenant's node, as the manager lists it (the manager's own engine for a tenant not yet placed). */
+  protected async engineCpus(tenant: Pick<Tenant, 'nodeId'>): Promise<number> {
+    return this.nodes.cpusOf(tenant.nodeId);
   }
 
   protected async applyTenantObjects(tenantId: string, plan: Plan, signal: AbortSignal): Promise<string[]> {
