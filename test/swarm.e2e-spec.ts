@@ -1101,6 +1101,63 @@ describe('sites on the Swarm, through the edge', () => {
     expect((await h.http.post(`/v1/nodes/${from}/uncordon`).set(auth(h.admin))).status).toBe(200);
   }, 900_000);
 
+  it("what a failed move left on the node it left is removed by a worker's sweep; the tenant's own objects and another tenant's stay", async () => {
+    const [a, b] = tenants;
+    // The move of A above as if its last step (clearing the old node) had failed: it ends
+    // FAILED, committed, not cleared; and a volume of A's is left on that node.
+    const { rows } = await h.db.query<{ id: string; params: { fromNodeId: string } }>(
+      `SELECT id, params FROM "Job" WHERE "tenantId" = $1 AND kind = 'MOVE_TENANT' ORDER BY "createdAt" DESC LIMIT 1`,
+      [a.id],
+    );
+    const [move] = rows;
+    const left = move.params.fromNodeId;
+    expect(left).not.toBe(a.node);
+    const leftEngine = await nodeEngine(left);
+    const labels = (tenant: string) => ({
+      'berth.managed-by': 'berth',
+      'berth.instance': TEST_INSTANCE,
+      'berth.tenant': tenant,
+      'berth.role': 'volume',
+    });
+    const leftover = `leftover_${a.slug}`;
+    const othersVolume = `kept_${b.slug}`;
+    await leftEngine.createVolume({ Name: leftover, Labels: labels(a.slug) });
+    await leftEngine.createVolume({ Name: othersVolume, Labels: labels(b.slug) });
+    const home = await nodeEngine(a.node);
+    const homeVolumes = ((await home.listVolumes(scopeOf(a.slug))).Volumes ?? []).map((v) => v.Name).sort();
+    expect(homeVolumes.length).toBeGreaterThan(0);
+    try {
+      // Claimed by its tenant, the reconciler (every 2 s here) never collects it: only the sweep.
+      await h.db.query(`UPDATE "Job" SET status = 'FAILED', params = params - 'cleared' WHERE id = $1`, [move.id]);
+      const volumeNames = async () => ((await leftEngine.listVolumes(scopeOf(a.slug))).Volumes ?? []).map((v) => v.Name);
+      expect(await volumeNames()).toEqual([leftover]);
+      await eventually(async () => ((await volumeNames()).length === 0 ? true : undefined), 'the leftover volume to go', 60_000);
+      const events = (await h.http.get('/v1/events?type=tenant.move.cleared&limit=10').set(auth(h.admin))).body as {
+        tenantId: string;
+        message: string;
+        data: { jobId: string; nodeId: string };
+      }[];
+      const event = events.find((e) => e.tenantId === a.id);
+      expect(event?.data).toMatchObject({ jobId: move.id, nodeId: left });
+      expect(event?.message).toContain(`volume ${leftover} removed`);
+      const after = await h.db.query<{ params: { leftoversCleared?: boolean } }>('SELECT params FROM "Job" WHERE id = $1', [move.id]);
+      expect(after.rows[0].params.leftoversCleared).toBe(true);
+      // A's objects on its node, and another tenant's volume on the node it left, stay.
+      expect(((await home.listVolumes(scopeOf(a.slug))).Volumes ?? []).map((v) => v.Name).sort()).toEqual(homeVolumes);
+      expect((await leftEngine.listVolumes(scopeOf(b.slug))).Volumes?.map((v) => v.Name)).toContain(othersVolume);
+      expect((await h.http.get(`/v1/sites/${a.site?.id}`).set(auth(a.key))).body.status).toBe('RUNNING');
+    } finally {
+      await leftEngine
+        .getVolume(othersVolume)
+        .remove()
+        .catch(() => undefined);
+      await leftEngine
+        .getVolume(leftover)
+        .remove()
+        .catch(() => undefined);
+    }
+  }, 120_000);
+
   it('deleting a site removes its service and its volume on its node; deleting a tenant removes everything of it', async () => {
     const [a, b] = tenants;
     const engineA = await nodeEngine(a.node);

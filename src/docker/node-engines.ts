@@ -58,6 +58,11 @@ export class NodeEngines {
     return (node.Description?.Resources?.NanoCPUs ?? 0) / 1e9;
   }
 
+  /** The node as the manager lists it now; undefined when it is not in the Swarm. */
+  async node(nodeId: string): Promise<SwarmNode | undefined> {
+    return (await this.manager.listNodes()).find((n) => n.ID === nodeId);
+  }
+
   /** The ids of the Swarm's nodes now (a node that left is not among them). */
   async known(): Promise<Set<string>> {
     return new Set((await this.manager.listNodes()).map((n) => n.ID));

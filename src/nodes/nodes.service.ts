@@ -41,6 +41,12 @@ export interface TenantMoveParams {
   cleared?: boolean;
   /** Why the move failed, once moving the tenant back has begun: a later attempt goes on moving it back. */
   movingBack?: string;
+  /**
+   * The move ended FAILED with its tenant's objects left on the node it no longer uses (the
+   * old one after the commit, the new one after moving back), and a worker's sweep has since
+   * removed them (TenantMoveService.clearLeftovers).
+   */
+  leftoversCleared?: boolean;
 }
 
 /** Node labels Berth reads and writes (on the Swarm node, so `docker node inspect` shows them too). */

@@ -135,8 +135,11 @@ export class SwarmSiteEngine extends SiteEngine {
    * there (a task being stopped) is waited for; the node must be reachable.
    */
   async clearNode(tenantSlug: string, nodeId: string, signal: AbortSignal): Promise<string[]> {
-    if (!(await this.nodes.known()).has(nodeId)) return [`node ${nodeId} has left the Swarm: nothing of the tenant is left there`];
-    const engine = await this.nodes.of(nodeId);
+    const node = await this.nodes.node(nodeId);
+    if (!node) return [`node ${nodeId} has left the Swarm: nothing of the tenant is left there`];
+    // A node that is down would hold each call for minutes: what is left there waits until it is back.
+    if (node.Status.State !== 'ready') throw new Error(`node ${node.Description.Hostname} is ${node.Status.State}`);
+    const engine = this.nodes.engineOf(nodeId, node);
     const scope = { [LABEL.instance]: this.config.BERTH_INSTANCE, [LABEL.tenant]: tenantSlug };
     const changes: string[] = [];
     const deadline = Date.now() + this.config.BERTH_STEP_TIMEOUT_MS;

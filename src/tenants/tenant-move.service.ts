@@ -23,6 +23,8 @@ const ACTIVE: JobStatus[] = [JobStatus.QUEUED, JobStatus.RUNNING];
 const SITES_POLL_MS = 1000;
 /** Steps a move records per site it carries (checkpoint: 2; put back: about 6; bring up: about 6). */
 const STEPS_PER_SITE = 14;
+/** How long after a failed try a move's leftovers are tried again. */
+const LEFTOVERS_RETRY_MS = 5 * 60_000;
 
 /** How a move ended: on the new node (with what went wrong there, if anything), or back where it was. */
 type Ended = { moved: true; to: string; detail: string; problems: string[] } | { moved: false; error: string };
@@ -52,6 +54,9 @@ type Ended = { moved: true; to: string; detail: string; problems: string[] } | {
 @Injectable()
 export class TenantMoveService {
   private readonly logger = new Logger('TenantMove');
+  /** When a move whose leftovers could not be removed is tried again (by job id). */
+  private readonly leftoversRetry = new Map<string, number>();
+  private clearing = false;
 
   constructor(
     @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
@@ -73,6 +78,85 @@ export class TenantMoveService {
    */
   async moving(tenantId: string): Promise<boolean> {
     return (await this.prisma.job.count({ where: { tenantId, kind: JobKind.MOVE_TENANT, status: { in: ACTIVE } } })) > 0;
+  }
+
+  /**
+   * Removes what failed moves left behind, as their own last step would have: a move that
+   * ended FAILED after its commit, whose old node was not all cleared (a node down at the
+   * time, a container that would not stop), or one moved back whose objects on the new node
+   * were not. Only the newest move of a tenant, and only while the tenant's row names the node
+   * that move left it on (the tenant's data is there): its leftovers are then copies, in each
+   * site's checkpoint too. Holds the tenant's lock and every site's lock, as a move does, so
+   * that no move or site job runs beside it; a node that is down waits until it is back. Each
+   * worker's sweep calls it; returns how many moves' leftovers it removed.
+   */
+  async clearLeftovers(): Promise<number> {
+    if (this.config.BERTH_ENGINE !== 'swarm' || this.clearing) return 0;
+    this.clearing = true;
+    try {
+      return await this.clearEachLeftovers();
+    } finally {
+      this.clearing = false;
+    }
+  }
+
+  private async clearEachLeftovers(): Promise<number> {
+    const rows = await this.prisma.$queryRaw<{ id: string; tenantId: string; params: TenantMoveParams }[]>`
+      SELECT j.id, j."tenantId", j.params FROM "Job" j
+      WHERE j.status = 'FAILED' AND j."createdAt" > now() - interval '7 days' AND j.kind = 'MOVE_TENANT'
+        AND j.params->>'leftoversCleared' IS NULL
+        AND ((j.params->>'committed' = 'true' AND j.params->>'cleared' IS NULL)
+          OR (j.params->>'committed' IS NULL AND j.params->>'applied' = 'true'))
+        AND NOT EXISTS (
+          SELECT 1 FROM "Job" n WHERE n."tenantId" = j."tenantId" AND n.kind = 'MOVE_TENANT' AND n."createdAt" > j."createdAt"
+        )
+      ORDER BY j."createdAt"
+      LIMIT 10`;
+    let cleared = 0;
+    for (const row of rows) {
+      if ((this.leftoversRetry.get(row.id) ?? 0) > Date.now()) continue;
+      try {
+        if (await this.clearLeftoversOf(row.id, row.tenantId, row.params)) cleared += 1;
+      } catch (e) {
+        this.leftoversRetry.set(row.id, Date.now() + LEFTOVERS_RETRY_MS);
+        this.logger.warn(`job ${row.id}: what the move left behind is not removed yet: ${(e as Error).message}`);
+      }
+    }
+    return cleared;
+  }
+
+  private async clearLeftoversOf(jobId: string, tenantId: string, params: TenantMoveParams): Promise<boolean> {
+    const [left, home] = params.committed ? [params.fromNodeId, params.toNodeId] : [params.toNodeId, params.fromNodeId];
+    if (!left || !home) return false;
+    const active = { tenantId, kind: { in: [JobKind.MOVE_TENANT, JobKind.DELETE_TENANT] }, status: { in: ACTIVE } };
+    const locks: Lock[] = [];
+    try {
+      const tenantLock = await this.redis.tryLock(`berth:lock:tenant:${tenantId}`, this.config.BERTH_LOCK_TTL_MS);
+      if (!tenantLock) return false;
+      locks.push(tenantLock);
+      for (const site of await this.liveSites(tenantId)) {
+        const lock = await this.redis.tryLock(`berth:lock:site:${site.id}`, this.config.BERTH_LOCK_TTL_MS);
+        if (!lock) return false; // a job of that site is running: the next sweep
+        locks.push(lock);
+      }
+      // Read under the locks: a tenant moved (or being deleted) since is not this move's to clear.
+      const tenant = await this.prisma.tenant.findUnique({ where: { id: tenantId }, select: { slug: true, nodeId: true } });
+      if (!tenant || tenant.nodeId !== home || (await this.prisma.job.count({ where: active })) > 0) return false;
+      const signal = AbortSignal.any([...locks.map((l) => l.signal), AbortSignal.timeout(this.config.BERTH_STEP_TIMEOUT_MS)]);
+      const removed = await this.engine.clearNode(tenant.slug, left, signal);
+      await this.saveParams(jobId, { leftoversCleared: true });
+      const leftName = await this.nodes.hostname(left);
+      await this.events.record({
+        tenantId,
+        type: 'tenant.move.cleared',
+        message: `What the tenant's move left on node ${leftName} was removed: ${removed.join('; ') || 'nothing was left'}`,
+        data: { jobId, nodeId: left, removed },
+      });
+      this.logger.log(`job ${jobId}: what the move left on node ${leftName} was removed`);
+      return true;
+    } finally {
+      await Promise.all(locks.map((l) => l.release()));
+    }
   }
 
   async process(bull: BullJob<{ jobId: string }>, token?: string): Promise<void> {

@@ -59,6 +59,10 @@ interface Opts {
   earlierMove?: boolean;
   /** What bringing a site up throws instead of the failure `fail` names. */
   bringUpThrows?: Error;
+  /** Another step that throws, once. */
+  also?: string;
+  /** A site lock (by key) the fake Redis will not give. */
+  busy?: string;
 }
 
 function world(opts: Opts = {}) {
@@ -73,6 +77,7 @@ function world(opts: Opts = {}) {
   ];
   let lock = new AbortController();
   let failures = opts.failTimes ?? 1;
+  let alsoLeft = opts.also ? 1 : 0;
   let succeededFails = opts.failSucceeded ? 1 : 0;
   let interrupts = opts.interrupt ? 1 : 0;
   let saveFails = opts.failSave ? 1 : 0;
@@ -85,12 +90,22 @@ function world(opts: Opts = {}) {
       lock.abort(new Error('lock lost'));
       throw new Error('lock lost');
     }
+    if (opts.also === line && alsoLeft > 0) {
+      alsoLeft -= 1;
+      throw new Error(`${line} failed`);
+    }
     if (opts.fail === line && failures > 0) {
       failures -= 1;
       throw new Error(`${line} failed`);
     }
   };
   const prisma = {
+    // clearLeftovers' query, for the one job: FAILED, with leftovers not yet removed.
+    $queryRaw: async () => {
+      const p = params;
+      const left = !p.leftoversCleared && ((p.committed && !p.cleared) || (!p.committed && p.applied));
+      return job.status === 'FAILED' && left ? [{ id: job.id, tenantId: 't1', params: p }] : [];
+    },
     // saveParams: UPDATE "Job" SET params = params || <more> WHERE id = <job>.
     $executeRaw: async (sql: TemplateStringsArray, more: string, id: string) => {
       // The merge is the database's: the statement must add to the params, not replace them.
@@ -121,6 +136,7 @@ function world(opts: Opts = {}) {
     },
     tenant: {
       findUniqueOrThrow: async () => ({ ...tenant }),
+      findUnique: async () => ({ ...tenant }),
       update: async ({ data }: { data: { nodeId: string } }) => {
         tenant.nodeId = data.nodeId;
         log.push(`tenant on ${data.nodeId}`);
@@ -131,7 +147,10 @@ function world(opts: Opts = {}) {
     },
   };
   const redis = {
-    tryLock: async () => ({ release: async () => undefined, verify: async () => lock.signal.throwIfAborted(), signal: lock.signal }),
+    tryLock: async (key: string) =>
+      key === opts.busy
+        ? undefined
+        : { release: async () => undefined, verify: async () => lock.signal.throwIfAborted(), signal: lock.signal },
   };
   const jobs = { publish: async () => undefined };
   const events = { record: async (e: { type: string }) => void log.push(`event ${e.type}`) };
@@ -179,7 +198,7 @@ function world(opts: Opts = {}) {
   };
   const planner = { tenantFacts: () => ({ dbRootPassword: 'root' }), tenantPlan: () => ({ networks: [], volumes: [], containers: [] }) };
   const service = new TenantMoveService(
-    { BERTH_STEP_TIMEOUT_MS: 10_000, BERTH_LOCK_TTL_MS: 10_000, BERTH_INSTANCE: 'default' } as never,
+    { BERTH_STEP_TIMEOUT_MS: 10_000, BERTH_LOCK_TTL_MS: 10_000, BERTH_INSTANCE: 'default', BERTH_ENGINE: 'swarm' } as never,
     prisma as never,
     redis as never,
     jobs as never,
@@ -212,6 +231,8 @@ function world(opts: Opts = {}) {
       }
     },
     sites,
+    /** A worker's sweep of failed moves' leftovers. */
+    clearLeftovers: () => service.clearLeftovers(),
     /** The older move of the tenant has ended. */
     earlierEnded: () => void (earlier = false),
     params: () => params,
@@ -457,5 +478,57 @@ describe('TenantMoveService', () => {
     const w = world({ fail: 'checkpoint shop on n1' });
     await expect(w.run()).rejects.toThrow(/checkpoint shop on n1 failed; the tenant was moved back/);
     expect(w.log).not.toContain('bring blog up on n2');
+  });
+
+  describe("a failed move's leftovers, removed by a worker's sweep", () => {
+    it('after the commit: the old node is cleared once it can be, under the locks, and never again', async () => {
+      const w = world({ fail: 'clear n1', failTimes: 2 });
+      await expect(w.run()).rejects.toThrow(/what it left on node n1 was not all removed: clear n1 failed/);
+      expect(w.params()).toMatchObject({ committed: true });
+      expect(w.params().cleared).toBeUndefined();
+      // The node still refuses: tried again only five minutes later, not at every sweep.
+      const before = w.log.length;
+      expect(await w.clearLeftovers()).toBe(0);
+      expect(await w.clearLeftovers()).toBe(0);
+      expect(w.log.slice(before)).toEqual(['clear n1']);
+      const now = Date.now();
+      const later = jest.spyOn(Date, 'now').mockReturnValue(now + 5 * 60_000 + 1);
+      expect(await w.clearLeftovers()).toBe(1);
+      later.mockRestore();
+      w.log.splice(before, 1);
+      expect(w.log.slice(before)).toEqual(['clear n1', 'event tenant.move.cleared']);
+      expect(w.params().leftoversCleared).toBe(true);
+      expect(await w.clearLeftovers()).toBe(0);
+      expect(w.log.slice(before)).toEqual(['clear n1', 'event tenant.move.cleared']);
+    });
+
+    it('moved back: what was made on the new node is cleared, the tenant on its old node', async () => {
+      const w = world({ fail: 'database server on n2', failTimes: 3, also: 'clear n2' });
+      await expect(w.run()).rejects.toThrow(/moving the tenant back failed: clear n2 failed/);
+      expect(w.tenant.nodeId).toBe('n1');
+      expect(w.params()).toMatchObject({ applied: true });
+      expect(w.params().committed).toBeUndefined();
+      expect(await w.clearLeftovers()).toBe(1);
+      expect(w.log.slice(-2)).toEqual(['clear n2', 'event tenant.move.cleared']);
+    });
+
+    it('left alone while a site job holds its site, or when the tenant has moved on since', async () => {
+      const opts: Opts = { fail: 'clear n1', failTimes: 1 };
+      const w = world(opts);
+      await expect(w.run()).rejects.toThrow(/not all removed/);
+      const before = w.log.length;
+      opts.busy = 'berth:lock:site:site-shop'; // a job of the shop is running
+      expect(await w.clearLeftovers()).toBe(0);
+      opts.busy = undefined;
+      const home = w.tenant.nodeId;
+      w.tenant.nodeId = 'n3'; // moved on since (by a later move's booking)
+      expect(await w.clearLeftovers()).toBe(0);
+      expect(w.log.length).toBe(before);
+      expect(w.params().leftoversCleared).toBeUndefined();
+      // The control: with the shop free and the tenant where the move left it, it is cleared.
+      w.tenant.nodeId = home;
+      expect(await w.clearLeftovers()).toBe(1);
+      expect(w.log.slice(before)).toEqual(['clear n1', 'event tenant.move.cleared']);
+    });
   });
 });

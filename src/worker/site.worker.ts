@@ -72,6 +72,7 @@ export class SiteWorker {
       () => {
         this.jobs.requeueOrphans().catch((e: Error) => this.logger.warn(`requeue: ${e.message}`));
         this.jobs.resumeLost().catch((e: Error) => this.logger.warn(`resume: ${e.message}`));
+        this.tenantMoves.clearLeftovers().catch((e: Error) => this.logger.warn(`move leftovers: ${e.message}`));
       },
       Math.min(15_000, this.config.BERTH_STALLED_INTERVAL_MS * 2),
     );
