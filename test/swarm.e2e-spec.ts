@@ -3,6 +3,9 @@
  * (scripts/swarm.sh), one manager and two workers. Set up and torn down by this suite.
  */
 import { execFile } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { get as httpGet } from 'node:http';
 import { promisify } from 'node:util';
@@ -13,19 +16,14 @@ import { SwarmApplyService } from '../src/docker/swarm-apply.service';
 import { LABEL, MANAGED_BY, type ContainerSpec } from '../src/docker/plan.types';
 import type { BerthConfig } from '../src/config/config';
 import { names, planTenant, type PlanSettings, type TenantFacts } from '../src/sites/site-plan';
+import { makeCa, makeClient } from './certs';
 import { auth, gql, startHarness, uniqueSlug, waitForJob, type Harness } from './harness';
 import { BASE_DOMAIN, TEST_INSTANCE } from './env';
 import { reconcilerPasses, testRedis } from './suite-helpers';
 import { eventually, TestWebhookReceiver } from './receivers';
 
 // The applier is used here without Nest (whose ESM build jest cannot load): its decorators are no-ops.
-jest.mock('@nestjs/common', () => ({
-  Injectable: () => () => undefined,
-  Inject: () => () => undefined,
-  Logger: class {
-    warn() {}
-  },
-}));
+jest.mock('@nestjs/common', () => jest.requireActual('./nest-common-stub'));
 
 const run = promisify(execFile);
 /** The images the cluster's services run: loaded into every node (there is no registry). */
@@ -215,6 +213,40 @@ describe('Berth on a three-node Swarm', () => {
       // Plain HTTP on the TLS port, and the plain port of the earlier test cluster.
       expect(await refused(new Docker({ host: n.address, port: 2376, protocol: 'http' }))).toMatch(/HTTP request to an HTTPS server/);
       expect(await refused(new Docker({ host: n.address, port: 2375, protocol: 'http' }))).toMatch(/ECONNREFUSED/);
+    }
+  });
+
+  it('takes a renewed client certificate without a restart: refused with one the cluster did not sign, answered once the right one is in place', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'berth-renew-'));
+    const dir = join(work, 'certs');
+    try {
+      await mkdir(dir);
+      // A client identity from a CA of its own: the node's engine does not accept it.
+      const stranger = makeClient(work, 'stranger', makeCa(work, 'other-ca'));
+      await copyFile(join(certs, 'ca.pem'), join(dir, 'ca.pem'));
+      await copyFile(stranger.cert, join(dir, 'cert.pem'));
+      await copyFile(stranger.key, join(dir, 'key.pem'));
+      const [node] = await nodes();
+      const engine = new DockerService({
+        DOCKER_HOST: `tcp://${node.address}:2376`,
+        DOCKER_TLS_VERIFY: true,
+        DOCKER_CERT_PATH: dir,
+        BERTH_STEP_TIMEOUT_MS: 30_000,
+      } as BerthConfig);
+      const outcome = () =>
+        engine.ping().then(
+          () => 'answered',
+          (e: unknown) => String((e as Error).message),
+        );
+      expect(await outcome()).toMatch(/unknown ca|bad certificate|certificate|ECONNRESET|hang up/i);
+      expect(engine.reloadTls(true)).toBe(false); // nothing changed yet
+      // The renewal: the cluster's own client certificate and key put in place.
+      await copyFile(join(certs, 'key.pem'), join(dir, 'key.pem'));
+      await copyFile(join(certs, 'cert.pem'), join(dir, 'cert.pem'));
+      expect(engine.reloadTls(true)).toBe(true);
+      expect(await outcome()).toBe('answered');
+    } finally {
+      await rm(work, { recursive: true, force: true });
     }
   });
 
@@ -1127,10 +1159,11 @@ describe('sites on the Swarm, through the edge', () => {
     const homeVolumes = ((await home.listVolumes(scopeOf(a.slug))).Volumes ?? []).map((v) => v.Name).sort();
     expect(homeVolumes.length).toBeGreaterThan(0);
     try {
-      // Claimed by its tenant, the reconciler (every 2 s here) never collects it: only the sweep.
-      await h.db.query(`UPDATE "Job" SET status = 'FAILED', params = params - 'cleared' WHERE id = $1`, [move.id]);
+      // The positive control: the leftover is there before the move's row says anything is left.
       const volumeNames = async () => ((await leftEngine.listVolumes(scopeOf(a.slug))).Volumes ?? []).map((v) => v.Name);
       expect(await volumeNames()).toEqual([leftover]);
+      // Claimed by its tenant, the reconciler (every 2 s here) never collects it: only the sweep.
+      await h.db.query(`UPDATE "Job" SET status = 'FAILED', params = params - 'cleared' WHERE id = $1`, [move.id]);
       await eventually(async () => ((await volumeNames()).length === 0 ? true : undefined), 'the leftover volume to go', 60_000);
       const events = (await h.http.get('/v1/events?type=tenant.move.cleared&limit=10').set(auth(h.admin))).body as {
         tenantId: string;

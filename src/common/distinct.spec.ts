@@ -66,4 +66,16 @@ describe('distinctViews', () => {
     await early.return!();
     expect(left.state.left).toBe(true);
   });
+
+  it('leaves the source when reading a view fails, and the subscriber gets the error', async () => {
+    const { it, state } = source([1, 2]);
+    const views = distinctViews(it, async (n) => {
+      if (n === 2) throw new Error('database went away');
+      return n;
+    });
+    expect(await views.next()).toEqual({ value: 1, done: false });
+    expect(state.left).toBe(false);
+    await expect(views.next()).rejects.toThrow('database went away');
+    expect(state.left).toBe(true);
+  });
 });

@@ -21,7 +21,15 @@ export function distinctViews<T, V>(
       for (;;) {
         const notice = await source.next();
         if (notice.done) return { value: undefined, done: true };
-        const v = await view(notice.value);
+        let v: V;
+        try {
+          v = await view(notice.value);
+        } catch (e) {
+          // The subscriber gets the error, and graphql-ws then leaves without return():
+          // the source is left here, or its connection would stay open.
+          await source.return?.();
+          throw e;
+        }
         const shown = seen(v);
         const key = shown === undefined ? undefined : stableStringify(shown);
         if (key !== undefined && key === last) continue;

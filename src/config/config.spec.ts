@@ -97,7 +97,7 @@ describe('DOCKER_TLS_VERIFY and DOCKER_CERT_PATH (as for the docker CLI)', () =>
 });
 
 describe('dockerOptions', () => {
-  const tls = { ca: Buffer.from('ca'), cert: Buffer.from('cert'), key: Buffer.from('key'), path: '/x' };
+  const tls = { ca: Buffer.from('ca'), cert: Buffer.from('cert'), key: Buffer.from('key'), path: '/x', stamp: '' };
 
   it('reaches tcp:// over TLS only when told to, https:// always, http:// never', () => {
     expect(dockerOptions('unix:///var/run/docker.sock', tls)).toEqual({ socketPath: '/var/run/docker.sock' });

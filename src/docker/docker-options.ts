@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import type { EngineTls } from '../common/engine-tls';
 
-export { certPath, readEngineTls, type EngineTls } from '../common/engine-tls';
+export { certPath, currentEngineTls, readEngineTls, type EngineTls } from '../common/engine-tls';
 
 /**
  * dockerode's connection options from a DOCKER_HOST value: unix://, tcp:// (over TLS when

@@ -3,7 +3,7 @@ import Docker from 'dockerode';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
-import { certPath, dockerOptions, plainOverNetwork, readEngineTls } from './docker-options';
+import { certPath, currentEngineTls, dockerOptions, plainOverNetwork, readEngineTls, type EngineTls } from './docker-options';
 import { followedLog } from './log-stream';
 import { noteEngineCall } from '../common/engine-calls';
 
@@ -96,6 +96,8 @@ export interface SwarmTask {
 
 /** Engines already warned about (a Swarm node's engine is made again after a restart). */
 const warned = new Set<string>();
+/** TLS renewals already warned about (per directory and problem). */
+const tlsProblems = new Set<string>();
 
 /** The only place that talks to the Docker Engine. */
 @Injectable()
@@ -106,9 +108,18 @@ export class DockerService {
   /** An exec gets a whole job step unless its caller says otherwise. */
   private readonly execTimeoutMs: number;
 
+  /** The TLS material in use, and where it is renewed (TLS to a tcp:// engine only). */
+  private tls?: EngineTls;
+  private readonly tlsDir?: string;
+
   constructor(@Inject(BERTH_CONFIG) config: BerthConfig) {
     const tls = config.DOCKER_TLS_VERIFY ? readEngineTls(certPath(config.DOCKER_CERT_PATH)) : undefined;
-    this.docker = new Docker(dockerOptions(config.DOCKER_HOST, tls));
+    const options = dockerOptions(config.DOCKER_HOST, tls);
+    this.docker = new Docker(options);
+    if (tls && options.protocol === 'https') {
+      this.tls = tls;
+      this.tlsDir = tls.path;
+    }
     if (plainOverNetwork(config.DOCKER_HOST, tls) && !warned.has(config.DOCKER_HOST)) {
       warned.add(config.DOCKER_HOST);
       new Logger('Docker').warn(
@@ -120,6 +131,7 @@ export class DockerService {
     const dial = modem.dial.bind(modem);
     modem.dial = (options, cb) => {
       noteEngineCall(options.method, options.path);
+      if (this.tlsDir) this.reloadTls();
       return dial(options, cb);
     };
     this.pullTimeoutMs = Math.floor(config.BERTH_STEP_TIMEOUT_MS / 2);
@@ -128,6 +140,25 @@ export class DockerService {
 
   async ping(): Promise<void> {
     await this.docker.ping();
+  }
+
+  /**
+   * Takes renewed TLS material (DOCKER_CERT_PATH's files changed) for the calls that follow,
+   * once it is a valid identity: looked at before a call at most once a minute (`force`: now).
+   * True when it changed. A renewal that is not valid is said once, and the material in use stays.
+   */
+  reloadTls(force = false): boolean {
+    if (!this.tlsDir || !this.tls) return false;
+    const { tls, problem } = currentEngineTls(this.tlsDir, { force });
+    if (problem && !tlsProblems.has(`${this.tlsDir}:${problem}`)) {
+      tlsProblems.add(`${this.tlsDir}:${problem}`);
+      new Logger('Docker').warn(`TLS material in ${this.tlsDir} changed but is not taken: ${problem}`);
+    }
+    if (tls === this.tls) return false;
+    Object.assign(this.docker.modem, { ca: tls.ca, cert: tls.cert, key: tls.key });
+    this.tls = tls;
+    new Logger('Docker').log(`TLS material in ${this.tlsDir} read again (renewed): used from the next call`);
+    return true;
   }
 
   /** The CPUs the engine's host has (`docker info`'s NCPU). */

@@ -37,7 +37,10 @@ export interface TenantMoveParams {
   committed?: boolean;
   /** The sites dealt with after the commit: null when brought up, else why not (an attempt that follows skips them). */
   broughtUp?: Record<string, string | null>;
-  /** The old node was cleared: only the job's end is left to record. */
+  /**
+   * The node the move leaves behind was cleared (the old one after the commit: only the job's
+   * end is left to record; the new one after moving back).
+   */
   cleared?: boolean;
   /** Why the move failed, once moving the tenant back has begun: a later attempt goes on moving it back. */
   movingBack?: string;
@@ -47,6 +50,8 @@ export interface TenantMoveParams {
    * removed them (TenantMoveService.clearLeftovers).
    */
   leftoversCleared?: boolean;
+  /** When the sweep may try those leftovers again, after a try that failed (ms since the epoch). */
+  leftoversRetryAt?: number;
 }
 
 /** Node labels Berth reads and writes (on the Swarm node, so `docker node inspect` shows them too). */

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { CPUS_KEPT_MS, CPUS_RETRY_MS, SlotCounts, slotsForCpus } from './slot-counts';
+import { CPUS_ASK_TIMEOUT_MS, CPUS_KEPT_MS, CPUS_RETRY_MS, SlotCounts, slotsForCpus } from './slot-counts';
 
 describe('SlotCounts', () => {
   it('twice the CPUs, at least 2 and at most 256', () => {
@@ -40,7 +40,19 @@ describe('SlotCounts', () => {
     const mine = slotsForCpus(availableParallelism());
     expect(await counts.of(':node:x', () => Promise.reject(new Error('connect ECONNREFUSED')))).toBe(mine);
     expect(await counts.of(':node:y', () => Promise.resolve(NaN))).toBe(mine);
-    expect(unknown).toEqual([':node:x: connect ECONNREFUSED', ':node:y: the engine reports NaN CPUs']);
+    jest.useFakeTimers({ doNotFake: ['Date'] });
+    try {
+      const hung = counts.of(':node:z', () => new Promise<number>(() => undefined));
+      await jest.advanceTimersByTimeAsync(CPUS_ASK_TIMEOUT_MS);
+      expect(await hung).toBe(mine);
+    } finally {
+      jest.useRealTimers();
+    }
+    expect(unknown).toEqual([
+      ':node:x: connect ECONNREFUSED',
+      ':node:y: the engine reports NaN CPUs',
+      `:node:z: no answer within ${CPUS_ASK_TIMEOUT_MS} ms`,
+    ]);
     // Kept only CPUS_RETRY_MS: then the engine, reachable again, is asked.
     now += CPUS_RETRY_MS - 1;
     expect(await counts.of(':node:x', () => Promise.resolve(5))).toBe(mine);

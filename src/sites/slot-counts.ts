@@ -1,8 +1,10 @@
 import { availableParallelism } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 
 /** How long an engine's CPU count is kept; how soon an engine that could not be asked is asked again. */
 export const CPUS_KEPT_MS = 10 * 60_000;
 export const CPUS_RETRY_MS = 30_000;
+export const CPUS_ASK_TIMEOUT_MS = 5_000;
 
 /** Twice the CPUs (at least 2, at most 256): beyond that, more starts at once only slow each. */
 export const slotsForCpus = (cpus: number): number => Math.min(256, Math.max(2, 2 * Math.round(cpus)));
@@ -30,7 +32,13 @@ export class SlotCounts {
     let count: number;
     let kept = CPUS_KEPT_MS;
     try {
-      const n = await cpus();
+      // A job waits on this before its first step: an engine that does not answer is not waited for.
+      const n = await Promise.race([
+        cpus(),
+        delay(CPUS_ASK_TIMEOUT_MS, undefined, { ref: false }).then(() => {
+          throw new Error(`no answer within ${CPUS_ASK_TIMEOUT_MS} ms`);
+        }),
+      ]);
       if (!Number.isFinite(n) || n <= 0) throw new Error(`the engine reports ${n} CPUs`);
       count = slotsForCpus(n);
     } catch (e) {

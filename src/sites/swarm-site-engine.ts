@@ -132,9 +132,14 @@ export class SwarmSiteEngine extends SiteEngine {
   /**
    * What a tenant left on a node it moved away from: its tasks' stopped containers (Swarm
    * keeps a few of each service's old tasks), then its volumes. A container still running
-   * there (a task being stopped) is waited for; the node must be reachable.
+   * there (a task being stopped) is waited for, up to `stopWaitMs`; the node must be ready.
    */
-  async clearNode(tenantSlug: string, nodeId: string, signal: AbortSignal): Promise<string[]> {
+  async clearNode(
+    tenantSlug: string,
+    nodeId: string,
+    signal: AbortSignal,
+    stopWaitMs = this.config.BERTH_STEP_TIMEOUT_MS,
+  ): Promise<string[]> {
     const node = await this.nodes.node(nodeId);
     if (!node) return [`node ${nodeId} has left the Swarm: nothing of the tenant is left there`];
     // A node that is down would hold each call for minutes: what is left there waits until it is back.
@@ -142,7 +147,7 @@ export class SwarmSiteEngine extends SiteEngine {
     const engine = this.nodes.engineOf(nodeId, node);
     const scope = { [LABEL.instance]: this.config.BERTH_INSTANCE, [LABEL.tenant]: tenantSlug };
     const changes: string[] = [];
-    const deadline = Date.now() + this.config.BERTH_STEP_TIMEOUT_MS;
+    const deadline = Date.now() + stopWaitMs;
     for (;;) {
       const containers = await engine.listContainers(scope);
       const running = containers.filter((c) => c.State === 'running');

@@ -25,6 +25,8 @@ const SITES_POLL_MS = 1000;
 const STEPS_PER_SITE = 14;
 /** How long after a failed try a move's leftovers are tried again. */
 const LEFTOVERS_RETRY_MS = 5 * 60_000;
+/** How long the sweep waits for a running container of the tenant on that node to stop. */
+const LEFTOVERS_STOP_WAIT_MS = 10_000;
 
 /** How a move ended: on the new node (with what went wrong there, if anything), or back where it was. */
 type Ended = { moved: true; to: string; detail: string; problems: string[] } | { moved: false; error: string };
@@ -54,8 +56,6 @@ type Ended = { moved: true; to: string; detail: string; problems: string[] } | {
 @Injectable()
 export class TenantMoveService {
   private readonly logger = new Logger('TenantMove');
-  /** When a move whose leftovers could not be removed is tried again (by job id). */
-  private readonly leftoversRetry = new Map<string, number>();
   private clearing = false;
 
   constructor(
@@ -101,12 +101,15 @@ export class TenantMoveService {
   }
 
   private async clearEachLeftovers(): Promise<number> {
-    const rows = await this.prisma.$queryRaw<{ id: string; tenantId: string; params: TenantMoveParams }[]>`
-      SELECT j.id, j."tenantId", j.params FROM "Job" j
-      WHERE j.status = 'FAILED' AND j."createdAt" > now() - interval '7 days' AND j.kind = 'MOVE_TENANT'
-        AND j.params->>'leftoversCleared' IS NULL
-        AND ((j.params->>'committed' = 'true' AND j.params->>'cleared' IS NULL)
-          OR (j.params->>'committed' IS NULL AND j.params->>'applied' = 'true'))
+    // Only what can be acted on now: the tenant on the node the move left it on (a deleted
+    // tenant, or one whose row was not put back, never matches), not waiting out a retry.
+    const rows = await this.prisma.$queryRaw<{ id: string; tenantId: string }[]>`
+      SELECT j.id, j."tenantId" FROM "Job" j JOIN "Tenant" t ON t.id = j."tenantId"
+      WHERE j.status = 'FAILED' AND j."createdAt" > now() - interval '30 days' AND j.kind = 'MOVE_TENANT'
+        AND j.params->>'leftoversCleared' IS NULL AND j.params->>'cleared' IS NULL
+        AND ((j.params->>'committed' = 'true' AND t."nodeId" = j.params->>'toNodeId')
+          OR (j.params->>'committed' IS NULL AND j.params->>'applied' = 'true' AND t."nodeId" = j.params->>'fromNodeId'))
+        AND coalesce((j.params->>'leftoversRetryAt')::bigint, 0) <= ${Date.now()}
         AND NOT EXISTS (
           SELECT 1 FROM "Job" n WHERE n."tenantId" = j."tenantId" AND n.kind = 'MOVE_TENANT' AND n."createdAt" > j."createdAt"
         )
@@ -114,20 +117,18 @@ export class TenantMoveService {
       LIMIT 10`;
     let cleared = 0;
     for (const row of rows) {
-      if ((this.leftoversRetry.get(row.id) ?? 0) > Date.now()) continue;
       try {
-        if (await this.clearLeftoversOf(row.id, row.tenantId, row.params)) cleared += 1;
+        if (await this.clearLeftoversOf(row.id, row.tenantId)) cleared += 1;
       } catch (e) {
-        this.leftoversRetry.set(row.id, Date.now() + LEFTOVERS_RETRY_MS);
+        // Every worker process sees the retry: the tenant's sites are not locked again before then.
+        await this.saveParams(row.id, { leftoversRetryAt: Date.now() + LEFTOVERS_RETRY_MS }).catch(() => undefined);
         this.logger.warn(`job ${row.id}: what the move left behind is not removed yet: ${(e as Error).message}`);
       }
     }
     return cleared;
   }
 
-  private async clearLeftoversOf(jobId: string, tenantId: string, params: TenantMoveParams): Promise<boolean> {
-    const [left, home] = params.committed ? [params.fromNodeId, params.toNodeId] : [params.toNodeId, params.fromNodeId];
-    if (!left || !home) return false;
+  private async clearLeftoversOf(jobId: string, tenantId: string): Promise<boolean> {
     const active = { tenantId, kind: { in: [JobKind.MOVE_TENANT, JobKind.DELETE_TENANT] }, status: { in: ACTIVE } };
     const locks: Lock[] = [];
     try {
@@ -139,11 +140,16 @@ export class TenantMoveService {
         if (!lock) return false; // a job of that site is running: the next sweep
         locks.push(lock);
       }
-      // Read under the locks: a tenant moved (or being deleted) since is not this move's to clear.
+      // Read under the locks: another process may have cleared it meanwhile, and a tenant moved
+      // (or being deleted) since is not this move's to clear.
+      const params = await this.params(jobId);
+      if (params.leftoversCleared || params.cleared) return false;
+      const [left, home] = params.committed ? [params.fromNodeId, params.toNodeId] : [params.toNodeId, params.fromNodeId];
       const tenant = await this.prisma.tenant.findUnique({ where: { id: tenantId }, select: { slug: true, nodeId: true } });
-      if (!tenant || tenant.nodeId !== home || (await this.prisma.job.count({ where: active })) > 0) return false;
+      if (!left || !home || !tenant || tenant.nodeId !== home || (await this.prisma.job.count({ where: active })) > 0) return false;
+      // A container that does not stop is not waited for long: the sites are locked meanwhile.
       const signal = AbortSignal.any([...locks.map((l) => l.signal), AbortSignal.timeout(this.config.BERTH_STEP_TIMEOUT_MS)]);
-      const removed = await this.engine.clearNode(tenant.slug, left, signal);
+      const removed = await this.engine.clearNode(tenant.slug, left, signal, LEFTOVERS_STOP_WAIT_MS);
       await this.saveParams(jobId, { leftoversCleared: true });
       const leftName = await this.nodes.hostname(left);
       await this.events.record({
@@ -493,6 +499,7 @@ export class TenantMoveService {
         const back = await this.prisma.tenant.findUniqueOrThrow({ where: { id: job.tenantId }, select: { nodeId: true } });
         if (back.nodeId === to) throw new Error(`the tenant's row names node ${to} again: it is not cleared`);
         await steps.run('move back: remove what was made on the new node', (signal) => this.engine.clearNode(tenant.slug, to, signal));
+        await this.saveParams(job.id, { cleared: true });
       }
     } catch (e) {
       if (steps.interrupted || steps.stopping) throw e;

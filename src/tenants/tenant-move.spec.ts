@@ -100,11 +100,14 @@ function world(opts: Opts = {}) {
     }
   };
   const prisma = {
-    // clearLeftovers' query, for the one job: FAILED, with leftovers not yet removed.
+    // clearLeftovers' query, for the one job: FAILED, with leftovers not yet removed, its
+    // tenant on the node the move left it on, not waiting out a retry.
     $queryRaw: async () => {
       const p = params;
-      const left = !p.leftoversCleared && ((p.committed && !p.cleared) || (!p.committed && p.applied));
-      return job.status === 'FAILED' && left ? [{ id: job.id, tenantId: 't1', params: p }] : [];
+      const home = p.committed ? p.toNodeId : p.fromNodeId;
+      const left = !p.leftoversCleared && !p.cleared && (p.committed || p.applied) && tenant.nodeId === home;
+      const due = (p.leftoversRetryAt ?? 0) <= Date.now();
+      return job.status === 'FAILED' && left && due ? [{ id: job.id, tenantId: 't1' }] : [];
     },
     // saveParams: UPDATE "Job" SET params = params || <more> WHERE id = <job>.
     $executeRaw: async (sql: TemplateStringsArray, more: string, id: string) => {
@@ -510,6 +513,15 @@ describe('TenantMoveService', () => {
       expect(w.params().committed).toBeUndefined();
       expect(await w.clearLeftovers()).toBe(1);
       expect(w.log.slice(-2)).toEqual(['clear n2', 'event tenant.move.cleared']);
+    });
+
+    it('moved back and cleared by the move itself: nothing for the sweep', async () => {
+      const w = world({ fail: 'database server on n2', failTimes: 3 });
+      await expect(w.run()).rejects.toThrow(/the tenant was moved back to its node/);
+      expect(w.params()).toMatchObject({ applied: true, cleared: true });
+      const before = w.log.length;
+      expect(await w.clearLeftovers()).toBe(0);
+      expect(w.log.length).toBe(before);
     });
 
     it('left alone while a site job holds its site, or when the tenant has moved on since', async () => {
