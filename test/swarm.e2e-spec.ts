@@ -1191,6 +1191,81 @@ describe('sites on the Swarm, through the edge', () => {
     }
   }, 120_000);
 
+  it("a node that is down is evacuated from its tenants' latest backups (asked for outright); back, what is left on it is removed", async () => {
+    const [, b] = tenants;
+    const site = b.site?.id as string;
+    const old = b.node;
+    const k = Object.values(byHost)
+      .find((n) => n.id === old)
+      ?.hostname.replace('berth-swarm-', '') as string;
+    expect(k).not.toBe('1');
+    // What the backup holds, then a change after it (lost with the node).
+    await sh(wp(b.slug, 'blog'), 'echo in-the-backup > /var/www/html/evacuated.txt');
+    const taken = await h.http.post(`/v1/sites/${site}/backups`).set(auth(b.key));
+    expect(taken.status).toBe(202);
+    expect((await waitForJob(h, b.key, taken.body.job.id, 180_000)).status).toBe('SUCCEEDED');
+    await sh(wp(b.slug, 'blog'), 'echo after-the-backup > /var/www/html/evacuated.txt');
+    const oldEngine = await nodeEngine(old);
+    expect(((await oldEngine.listVolumes(scopeOf(b.slug))).Volumes ?? []).length).toBeGreaterThan(0);
+    // A ready node is not evacuated from backups (its data is there as it is now).
+    const ready = await h.http.post(`/v1/nodes/${old}/evacuate?fromBackups=true`).set(auth(h.admin));
+    expect([ready.status, ready.body.code]).toEqual([409, 'NODE_READY']);
+
+    await swarm('kill', k);
+    let restarted = false;
+    try {
+      await eventually(
+        async () => ((await nodes()).find((n) => n.id === old)?.state === 'down' ? true : undefined),
+        'the node down',
+        60_000,
+        500,
+      );
+      const bad = await h.http.post(`/v1/nodes/${old}/evacuate?fromBackups=maybe`).set(auth(h.admin));
+      expect([bad.status, bad.body.code]).toEqual([400, 'VALIDATION_FAILED']);
+      const plain = await h.http.post(`/v1/nodes/${old}/evacuate`).set(auth(h.admin));
+      expect([plain.status, plain.body.code]).toEqual([409, 'NODE_NOT_READY']);
+      expect(plain.body.detail).toMatch(/fromBackups=true/);
+      const res = await h.http.post(`/v1/nodes/${old}/evacuate?fromBackups=true`).set(auth(h.admin));
+      expect(res.status).toBe(202);
+      const moveOfB = (res.body.jobs as { id: string; tenantId: string }[]).find((j) => j.tenantId === b.id);
+      expect(moveOfB).toBeDefined();
+      const move = await waitForJob(h, h.admin, moveOfB!.id, 600_000);
+      expect([move.status, move.error]).toEqual(['SUCCEEDED', null]);
+      const names = move.steps.map((s) => s.name);
+      expect(names).toEqual(expect.arrayContaining(['latest backup of blog', 'put blog back', 'check the restored site']));
+      // Nothing was read on the dead node: no checkpoint was taken, nothing stopped there.
+      expect(names.filter((n) => /^checkpoint of|^stop /.test(n))).toEqual([]);
+      expect(move.steps.find((s) => s.name.startsWith('what is left on'))?.detail).toMatch(/removed once the node is back/);
+      const to = await nodeOf(b.id);
+      expect(to).not.toBe(old);
+      expect((await running(wp(b.slug, 'blog'))).node).toBe(to);
+      expect(await sh(wp(b.slug, 'blog'), 'cat /var/www/html/evacuated.txt')).toBe('in-the-backup');
+      expect((await h.http.get(`/v1/sites/${site}`).set(auth(b.key))).body.status).toBe('RUNNING');
+      b.node = to;
+
+      // Back: the sweep removes what the tenant left on it.
+      await swarm('start', k);
+      restarted = true;
+      await eventually(
+        async () => (((await oldEngine.listVolumes(scopeOf(b.slug))).Volumes ?? []).length === 0 ? true : undefined),
+        "B's volumes gone from the node it left",
+        120_000,
+        1000,
+      );
+      const cleared = (await h.http.get('/v1/events?type=tenant.move.cleared&limit=10').set(auth(h.admin))).body as {
+        tenantId: string;
+        data: { jobId: string };
+      }[];
+      expect(cleared.find((e) => e.tenantId === b.id)?.data.jobId).toBe(moveOfB!.id);
+      expect((await oldEngine.listContainers({ all: true, ...scopeOf(b.slug) })).length).toBe(0);
+      // B's site still answers on its new node.
+      expect(await sh(wp(b.slug, 'blog'), 'cat /var/www/html/evacuated.txt')).toBe('in-the-backup');
+    } finally {
+      if (!restarted) await swarm('start', k);
+      await h.http.post(`/v1/nodes/${old}/uncordon`).set(auth(h.admin));
+    }
+  }, 900_000);
+
   it('deleting a site removes its service and its volume on its node; deleting a tenant removes everything of it', async () => {
     const [a, b] = tenants;
     const engineA = await nodeEngine(a.node);

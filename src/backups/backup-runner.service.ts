@@ -94,9 +94,11 @@ export class BackupRunner {
     // A tenant's move under way puts its checkpoints back on the new node, or moves back with them.
     const moves = await this.prisma.job.findMany({
       where: { tenantId: site.tenantId, kind: JobKind.MOVE_TENANT, status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } },
-      select: { id: true },
+      select: { id: true, params: true },
     });
     const moving = new Set(moves.map((j) => j.id));
+    // A move from backups (its node down) puts back backups it did not take.
+    const putBack = new Set(moves.flatMap((j) => Object.values((j.params as { checkpoints?: Record<string, string> }).checkpoints ?? {})));
     const restoring = await this.prisma.job.findMany({
       where: { siteId: site.id, kind: JobKind.RESTORE, status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] } },
       select: { params: true },
@@ -109,7 +111,7 @@ export class BackupRunner {
       }),
     );
     const forget = toForget(rows, { keepDaily: site.backupKeepDaily, keepWeekly: site.backupKeepWeekly }).filter(
-      (b) => !spared.has(b.id) && !(b.jobId && moving.has(b.jobId)),
+      (b) => !spared.has(b.id) && !putBack.has(b.id) && !(b.jobId && moving.has(b.jobId)),
     );
     if (!forget.length) return 0;
     await this.restic.forget(

@@ -388,8 +388,8 @@ export class BackupsService {
     return toBackupView(deleted);
   }
 
-  /** A restore is about to put it back (or roll back to it), or it is the checkpoint of a tenant's move under way. */
-  private async inUse(backup: { id: string; jobId: string | null }): Promise<boolean> {
+  /** A restore is about to put it back (or roll back to it), or a tenant's move under way puts it back (its checkpoint, or the backup a move from backups took). */
+  private async inUse(backup: { id: string; siteId: string; jobId: string | null }): Promise<boolean> {
     const active: Job[] = await this.prisma.job.findMany({
       where: {
         status: { in: ['QUEUED', 'RUNNING'] },
@@ -397,6 +397,8 @@ export class BackupsService {
           { kind: JobKind.RESTORE, params: { path: ['backupId'], equals: backup.id } },
           { kind: JobKind.RESTORE, params: { path: ['checkpointId'], equals: backup.id } },
           ...(backup.jobId ? [{ kind: JobKind.MOVE_TENANT, id: backup.jobId }] : []),
+          // A move from backups puts this one back in place of a checkpoint.
+          { kind: JobKind.MOVE_TENANT, params: { path: ['checkpoints', backup.siteId], equals: backup.id } },
         ],
       },
       take: 1,

@@ -39,6 +39,8 @@ export enum ErrorCode {
   NODE_NOT_FOUND = 'NODE_NOT_FOUND',
   /** The node is not ready (down, or unreachable): what was asked needs it up. */
   NODE_NOT_READY = 'NODE_NOT_READY',
+  /** The node is ready: what was asked is only for a node that is down (an evacuation from backups). */
+  NODE_READY = 'NODE_READY',
   /** What was asked is not (yet) done on this engine (BERTH_ENGINE); the message says what is. */
   NOT_SUPPORTED = 'NOT_SUPPORTED',
   UNAVAILABLE = 'UNAVAILABLE',
@@ -91,6 +93,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.NO_CAPACITY:
     case ErrorCode.NOT_A_CLUSTER:
     case ErrorCode.NODE_NOT_READY:
+    case ErrorCode.NODE_READY:
       return 409;
     case ErrorCode.TENANT_SUSPENDED:
       return 403;

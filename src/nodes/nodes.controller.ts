@@ -1,7 +1,7 @@
-import { Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { Actor, type Principal } from '../common/principal';
-import { NodeEvacuationView, NodeView } from './dto/node.dto';
+import { EvacuateNodeArgs, NodeEvacuationView, NodeView } from './dto/node.dto';
 import { NodesService } from './nodes.service';
 import { Operation } from '../common/api-operation';
 import { ErrorCode } from '../common/errors';
@@ -66,10 +66,11 @@ export class NodesController {
     description:
       'Admin keys only. Cordons the node and moves each of its tenants to the node with the most room, through a backup ' +
       'and a restore (a MOVE_TENANT job each; its sites are RESTORING meanwhile, and keep their domains). A move that fails ' +
-      'puts its tenant back on this node. The node must be ready.',
-    errors: [ErrorCode.NOT_A_CLUSTER, ErrorCode.NODE_NOT_FOUND, ErrorCode.NODE_NOT_READY, ErrorCode.UNAVAILABLE],
+      "puts its tenant back on this node. The node must be ready; a node that is down is evacuated from its tenants' " +
+      'latest backups with fromBackups=true (and only then: NODE_READY otherwise).',
+    errors: [ErrorCode.NOT_A_CLUSTER, ErrorCode.NODE_NOT_FOUND, ErrorCode.NODE_NOT_READY, ErrorCode.NODE_READY, ErrorCode.UNAVAILABLE],
   })
-  evacuate(@Actor() actor: Principal, @Param('id') id: string) {
-    return this.nodes.evacuate(actor, id);
+  evacuate(@Actor() actor: Principal, @Param('id') id: string, @Query() args: EvacuateNodeArgs) {
+    return this.nodes.evacuate(actor, id, args.fromBackups ?? false);
   }
 }

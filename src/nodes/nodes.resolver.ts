@@ -1,6 +1,6 @@
 import { Args, ID, Mutation, Query, Resolver } from '@nestjs/graphql';
 import { Actor, type Principal } from '../common/principal';
-import { NodeEvacuationView, NodeView } from './dto/node.dto';
+import { FROM_BACKUPS, NodeEvacuationView, NodeView } from './dto/node.dto';
 import { NodesService } from './nodes.service';
 
 @Resolver(() => NodeView)
@@ -31,7 +31,11 @@ export class NodesResolver {
     description:
       'Cordons the node and moves each of its tenants to another node through backup and restore, as MOVE_TENANT jobs (admin keys only)',
   })
-  evacuateNode(@Actor() actor: Principal, @Args('id', { type: () => ID, description: "Swarm's node ID" }) id: string) {
-    return this.service.evacuate(actor, id);
+  evacuateNode(
+    @Actor() actor: Principal,
+    @Args('id', { type: () => ID, description: "Swarm's node ID" }) id: string,
+    @Args('fromBackups', { nullable: true, defaultValue: false, description: FROM_BACKUPS }) fromBackups: boolean,
+  ) {
+    return this.service.evacuate(actor, id, fromBackups);
   }
 }

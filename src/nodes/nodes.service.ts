@@ -20,6 +20,12 @@ export interface TenantMoveParams {
   fromNodeId: string;
   /** The admin key that asked. */
   actorKeyId: string;
+  /**
+   * The node is down: each carried site is put back from its latest backup (none: FAILED, not
+   * carried), nothing is read or stopped on the node, and what is left there is removed by the
+   * workers' sweep once it is back.
+   */
+  fromBackups?: boolean;
   /** The node the first attempt chose; the tenant's row names it from then on (both written in one transaction). */
   toNodeId?: string;
   /**
@@ -125,14 +131,21 @@ export class NodesService {
    * tenants (one already under way is reused), which moves the tenant to the node with the
    * most room through backup and restore. The node must be ready: its volumes are read there.
    */
-  async evacuate(actor: Principal, id: string): Promise<NodeEvacuationView> {
+  async evacuate(actor: Principal, id: string, fromBackups = false): Promise<NodeEvacuationView> {
     assertAdmin(actor);
     this.assertCluster();
     const node = (await this.swarmNodes()).find((n) => n.ID === id) ?? notFound(id);
-    if (node.Status.State !== 'ready')
+    const ready = node.Status.State === 'ready';
+    if (!ready && !fromBackups)
       throw new BerthError(
         ErrorCode.NODE_NOT_READY,
-        `Node ${node.Description.Hostname} is ${node.Status.State}: an evacuation reads its tenants' databases and files there, so it must be up`,
+        `Node ${node.Description.Hostname} is ${node.Status.State}: an evacuation reads its tenants' databases and files there, so it must be up ` +
+          "(or, losing what changed since each site's latest backup, evacuate it from those backups: fromBackups=true)",
+      );
+    if (ready && fromBackups)
+      throw new BerthError(
+        ErrorCode.NODE_READY,
+        `Node ${node.Description.Hostname} is ready: evacuate it without fromBackups, which moves its tenants' data as it is now`,
       );
     await this.setCordoned(actor, id, true);
     const jobs = await this.prisma.$transaction(async (tx) => {
@@ -157,7 +170,7 @@ export class NodesService {
           made.push(existing);
           continue;
         }
-        const params: TenantMoveParams = { fromNodeId: id, actorKeyId: actor.keyId };
+        const params: TenantMoveParams = { fromNodeId: id, actorKeyId: actor.keyId, ...(fromBackups ? { fromBackups: true } : {}) };
         made.push(
           await tx.job.create({
             data: { tenantId: t.id, kind: JobKind.MOVE_TENANT, generation: 0, params: params as unknown as Prisma.InputJsonValue },
@@ -167,8 +180,14 @@ export class NodesService {
       await this.events.record(
         {
           type: 'node.evacuating',
-          message: `Node ${node.Description.Hostname} is being evacuated: ${tenants.length} tenant(s) move to other nodes`,
-          data: { nodeId: id, hostname: node.Description.Hostname, tenants: tenants.map((t) => t.id), jobs: made.map((j) => j.id) },
+          message: `Node ${node.Description.Hostname} is being evacuated: ${tenants.length} tenant(s) move to other nodes${fromBackups ? ", from their sites' latest backups (the node is down)" : ''}`,
+          data: {
+            nodeId: id,
+            hostname: node.Description.Hostname,
+            tenants: tenants.map((t) => t.id),
+            jobs: made.map((j) => j.id),
+            fromBackups,
+          },
           actorKeyId: actor.keyId,
         },
         tx,

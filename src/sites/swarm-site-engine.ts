@@ -129,6 +129,12 @@ export class SwarmSiteEngine extends SiteEngine {
     return this.swarm.exists(this.dbService(tenantSlug));
   }
 
+  /** Whether what is on the node can be reached now: it is ready, or it has left the Swarm (nothing is left there). */
+  async nodeReachable(nodeId: string): Promise<boolean> {
+    const node = await this.nodes.node(nodeId);
+    return !node || node.Status.State === 'ready';
+  }
+
   /**
    * What a tenant left on a node it moved away from: its tasks' stopped containers (Swarm
    * keeps a few of each service's old tasks), then its volumes. A container still running

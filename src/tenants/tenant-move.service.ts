@@ -81,10 +81,10 @@ export class TenantMoveService {
   }
 
   /**
-   * Removes what failed moves left behind, as their own last step would have: a move that
-   * ended FAILED after its commit, whose old node was not all cleared (a node down at the
-   * time, a container that would not stop), or one moved back whose objects on the new node
-   * were not. Only the newest move of a tenant, and only while the tenant's row names the node
+   * Removes what moves left behind, as their own last step would have: a move that ended
+   * FAILED after its commit, whose old node was not all cleared (a node down at the time, a
+   * container that would not stop); one moved back whose objects on the new node were not;
+   * and an evacuation from backups (SUCCEEDED), whose old node was down. Only the newest move of a tenant, and only while the tenant's row names the node
    * that move left it on (the tenant's data is there): its leftovers are then copies, in each
    * site's checkpoint too. Holds the tenant's lock and every site's lock, as a move does, so
    * that no move or site job runs beside it; a node that is down waits until it is back. Each
@@ -105,13 +105,15 @@ export class TenantMoveService {
     // tenant, or one whose row was not put back, never matches), not waiting out a retry.
     const rows = await this.prisma.$queryRaw<{ id: string; tenantId: string }[]>`
       SELECT j.id, j."tenantId" FROM "Job" j JOIN "Tenant" t ON t.id = j."tenantId"
-      WHERE j.status = 'FAILED' AND j."createdAt" > now() - interval '30 days' AND j.kind = 'MOVE_TENANT'
+      WHERE j."siteId" IS NULL AND j.kind = 'MOVE_TENANT' AND j.status IN ('FAILED', 'SUCCEEDED')
+        AND j."createdAt" > now() - interval '30 days'
         AND j.params->>'leftoversCleared' IS NULL AND j.params->>'cleared' IS NULL
         AND ((j.params->>'committed' = 'true' AND t."nodeId" = j.params->>'toNodeId')
           OR (j.params->>'committed' IS NULL AND j.params->>'applied' = 'true' AND t."nodeId" = j.params->>'fromNodeId'))
         AND coalesce((j.params->>'leftoversRetryAt')::bigint, 0) <= ${Date.now()}
         AND NOT EXISTS (
-          SELECT 1 FROM "Job" n WHERE n."tenantId" = j."tenantId" AND n.kind = 'MOVE_TENANT' AND n."createdAt" > j."createdAt"
+          SELECT 1 FROM "Job" n
+          WHERE n."siteId" IS NULL AND n."tenantId" = j."tenantId" AND n.kind = 'MOVE_TENANT' AND n."createdAt" > j."createdAt"
         )
       ORDER BY j."createdAt"
       LIMIT 10`;
@@ -130,6 +132,9 @@ export class TenantMoveService {
 
   private async clearLeftoversOf(jobId: string, tenantId: string): Promise<boolean> {
     const active = { tenantId, kind: { in: [JobKind.MOVE_TENANT, JobKind.DELETE_TENANT] }, status: { in: ACTIVE } };
+    // A node still down is looked at again at the next sweep, without locking anything.
+    const first = await this.params(jobId);
+    if (!(await this.engine.nodeReachable(first.committed ? first.fromNodeId : (first.toNodeId ?? first.fromNodeId)))) return false;
     const locks: Lock[] = [];
     try {
       const tenantLock = await this.redis.tryLock(`berth:lock:tenant:${tenantId}`, this.config.BERTH_LOCK_TTL_MS);
@@ -406,7 +411,11 @@ export class TenantMoveService {
       );
     } catch (e) {
       if (steps.interrupted) throw e;
-      problems.push(`what it left on node ${fromName} was not all removed: ${(e as Error).message}`);
+      // Moved from backups off a node that is down: what is left there is the sweep's, once it is back.
+      if (params.fromBackups) await steps.record(`what is left on ${fromName}`, `removed once the node is back (${(e as Error).message})`);
+      else problems.push(`what it left on node ${fromName} was not all removed: ${(e as Error).message}`);
+      if (!problems.length)
+        return { moved: true, to, detail: `the tenant runs on node ${toName} with ${carried.length} site(s)`, problems };
     }
     if (!problems.length) await this.saveParams(job.id, { cleared: true });
     return { moved: true, to, detail: `the tenant runs on node ${toName} with ${carried.length} site(s)`, problems };
@@ -419,6 +428,7 @@ export class TenantMoveService {
    */
   private async leave(job: Job, sites: Site[], carried: Site[], steps: StepRecorder): Promise<Map<string, Backup>> {
     const params = await this.params(job.id);
+    if (params.fromBackups) return this.fromLatestBackups(job, params, carried, steps);
     const tenant = await this.prisma.tenant.findUniqueOrThrow({ where: { id: job.tenantId } });
     // Where the tenant is until its objects are applied on the new node.
     const before: Tenant = { ...tenant, nodeId: params.fromNodeId };
@@ -442,6 +452,45 @@ export class TenantMoveService {
       await steps.run(`stop ${site.name}`, (signal) =>
         this.engine.stopWordPress(names.wpContainer(this.config.BERTH_INSTANCE, tenant.slug, site.name), signal).then(() => undefined),
       );
+    await this.saveParams(job.id, { applied: true });
+    return checkpoints;
+  }
+
+  /**
+   * The node is down (an evacuation from backups): each carried site's latest whole backup
+   * stands for its checkpoint, chosen once (an attempt that follows takes the same one). A site
+   * with none is FAILED and not carried: nothing of it can be had. Nothing is read or stopped on
+   * the node.
+   */
+  private async fromLatestBackups(job: Job, params: TenantMoveParams, carried: Site[], steps: StepRecorder): Promise<Map<string, Backup>> {
+    const fromName = await this.nodes.hostname(params.fromNodeId);
+    const chosen: Record<string, string> = { ...params.checkpoints };
+    const checkpoints = new Map<string, Backup>();
+    for (const site of [...carried]) {
+      const backup = chosen[site.id]
+        ? await this.prisma.backup.findUnique({ where: { id: chosen[site.id] } })
+        : await this.prisma.backup.findFirst({
+            where: { siteId: site.id, status: BackupStatus.SUCCEEDED, snapshotId: { not: null } },
+            orderBy: [{ finishedAt: 'desc' }, { createdAt: 'desc' }],
+          });
+      const fresh = await this.prisma.site.findUniqueOrThrow({ where: { id: site.id } });
+      if (backup?.status !== BackupStatus.SUCCEEDED || !backup.snapshotId) {
+        carried.splice(carried.indexOf(site), 1);
+        await this.saveParams(job.id, { carried: carried.map((s) => s.id) });
+        const why = `its node ${fromName} is down and it has no backup to be moved from`;
+        await this.status.set(fresh, { status: SiteStatus.FAILED, lastError: why }, fresh.generation).catch(() => undefined);
+        await steps.record(`${site.name} not carried`, why);
+        continue;
+      }
+      await this.status.set(fresh, { status: SiteStatus.RESTORING }, fresh.generation);
+      await steps.record(
+        `latest backup of ${site.name}`,
+        `backup ${backup.id}, taken ${(backup.finishedAt ?? backup.createdAt).toISOString()}: what changed since is lost`,
+      );
+      checkpoints.set(site.id, backup);
+      chosen[site.id] = backup.id;
+      await this.saveParams(job.id, { checkpoints: chosen });
+    }
     await this.saveParams(job.id, { applied: true });
     return checkpoints;
   }

@@ -59,6 +59,9 @@ interface Opts {
   earlierMove?: boolean;
   /** What bringing a site up throws instead of the failure `fail` names. */
   bringUpThrows?: Error;
+  /** An evacuation from backups (the node is down); these sites have no backup. */
+  fromBackups?: boolean;
+  noBackup?: string[];
   /** Another step that throws, once. */
   also?: string;
   /** A site lock (by key) the fake Redis will not give. */
@@ -68,7 +71,7 @@ interface Opts {
 function world(opts: Opts = {}) {
   const log: string[] = [];
   const tenant = { id: 't1', slug: 'acme', nodeId: opts.on ?? 'n1' };
-  let params: TenantMoveParams = { fromNodeId: 'n1', actorKeyId: 'k1' };
+  let params: TenantMoveParams = { fromNodeId: 'n1', actorKeyId: 'k1', ...(opts.fromBackups ? { fromBackups: true } : {}) };
   let job = { id: 'j1', tenantId: 't1', kind: 'MOVE_TENANT', status: 'QUEUED', params } as unknown as Job;
   const sites = [
     site('blog'),
@@ -78,6 +81,8 @@ function world(opts: Opts = {}) {
   let lock = new AbortController();
   let failures = opts.failTimes ?? 1;
   let alsoLeft = opts.also ? 1 : 0;
+  /** Nodes that are down now (the sweep leaves them be). */
+  const down = new Set<string>();
   let succeededFails = opts.failSucceeded ? 1 : 0;
   let interrupts = opts.interrupt ? 1 : 0;
   let saveFails = opts.failSave ? 1 : 0;
@@ -107,7 +112,7 @@ function world(opts: Opts = {}) {
       const home = p.committed ? p.toNodeId : p.fromNodeId;
       const left = !p.leftoversCleared && !p.cleared && (p.committed || p.applied) && tenant.nodeId === home;
       const due = (p.leftoversRetryAt ?? 0) <= Date.now();
-      return job.status === 'FAILED' && left && due ? [{ id: job.id, tenantId: 't1' }] : [];
+      return ['FAILED', 'SUCCEEDED'].includes(job.status) && left && due ? [{ id: job.id, tenantId: 't1' }] : [];
     },
     // saveParams: UPDATE "Job" SET params = params || <more> WHERE id = <job>.
     $executeRaw: async (sql: TemplateStringsArray, more: string, id: string) => {
@@ -147,6 +152,13 @@ function world(opts: Opts = {}) {
     },
     backup: {
       findUnique: async ({ where }: { where: { id: string } }) => ({ id: where.id, status: 'SUCCEEDED', snapshotId: `snap-${where.id}` }),
+      // The site's latest whole backup.
+      findFirst: async ({ where }: { where: { siteId: string } }) => {
+        const name = where.siteId.replace('site-', '');
+        if (opts.noBackup?.includes(name)) return null;
+        log.push(`latest backup of ${name}`);
+        return { id: `b-${name}`, status: 'SUCCEEDED', snapshotId: `snap-b-${name}`, finishedAt: new Date(), createdAt: new Date() };
+      },
     },
   };
   const redis = {
@@ -175,6 +187,7 @@ function world(opts: Opts = {}) {
     applyTenant: async () => (step(`database server on ${tenant.nodeId}`), []),
     waitForDatabase: async () => undefined,
     clearNode: async (_slug: string, node: string) => (step(`clear ${node}`), []),
+    nodeReachable: async (node: string) => !down.has(node),
   };
   const runner = {
     converge: async (_j: unknown, t: { nodeId: string }, s: { name: string }) => (step(`converge ${s.name} on ${t.nodeId}`), 'RUNNING'),
@@ -236,6 +249,7 @@ function world(opts: Opts = {}) {
     sites,
     /** A worker's sweep of failed moves' leftovers. */
     clearLeftovers: () => service.clearLeftovers(),
+    down,
     /** The older move of the tenant has ended. */
     earlierEnded: () => void (earlier = false),
     params: () => params,
@@ -522,6 +536,35 @@ describe('TenantMoveService', () => {
       const before = w.log.length;
       expect(await w.clearLeftovers()).toBe(0);
       expect(w.log.length).toBe(before);
+    });
+
+    it('an evacuation from backups off a node that is down: each site from its latest backup, nothing asked of the node, which is cleared once back', async () => {
+      const w = world({ fromBackups: true, noBackup: ['shop'], fail: 'clear n1', failTimes: 1 });
+      await w.run();
+      expect(w.log).toEqual([
+        'job RUNNING',
+        'tenant on n2',
+        'latest backup of blog',
+        'site blog RESTORING',
+        'site shop FAILED',
+        'database server on n2',
+        'put blog back on n2',
+        'bring blog up on n2',
+        'clear n1',
+        'job SUCCEEDED',
+        'event tenant.moved',
+      ]);
+      expect(w.params()).toMatchObject({ carried: ['site-blog'], checkpoints: { 'site-blog': 'b-blog' }, committed: true });
+      expect(w.params().cleared).toBeUndefined();
+      // While the node is down the sweep asks nothing else and locks nothing; back, it clears it.
+      w.down.add('n1');
+      const before = w.log.length;
+      expect(await w.clearLeftovers()).toBe(0);
+      expect(w.log.length).toBe(before);
+      expect(w.params().leftoversRetryAt).toBeUndefined();
+      w.down.delete('n1');
+      expect(await w.clearLeftovers()).toBe(1);
+      expect(w.log.slice(-2)).toEqual(['clear n1', 'event tenant.move.cleared']);
     });
 
     it('left alone while a site job holds its site, or when the tenant has moved on since', async () => {

@@ -1,4 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
+import { IsBoolean } from 'class-validator';
+import { IsOmittable } from '../../common/omittable';
 import { Field, Float, ID, Int, ObjectType } from '@nestjs/graphql';
 import { GraphQLJSONObject } from '../../common/json.scalar';
 import { JobView } from '../../jobs/dto/job.dto';
@@ -91,4 +94,17 @@ export class NodeEvacuationView {
   @Field(() => [JobView], { description: 'One MOVE_TENANT job per tenant on the node (one already under way is reused)' })
   @ApiProperty({ type: [JobView], description: 'One MOVE_TENANT job per tenant on the node (one already under way is reused)' })
   jobs!: JobView[];
+}
+
+export const FROM_BACKUPS =
+  "Only for a node that is down: each of its tenants is moved from its sites' latest backups, not from the node (what " +
+  'changed since each backup is lost, and a site without one is FAILED); what is left on the node is removed once it is back';
+
+/** `?fromBackups=true` of POST /v1/nodes/{id}/evacuate: only "true" or "false", anything else is a 400. */
+export class EvacuateNodeArgs {
+  @ApiPropertyOptional({ default: false, description: FROM_BACKUPS })
+  @IsOmittable()
+  @Transform(({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value))
+  @IsBoolean({ message: 'fromBackups must be true or false' })
+  fromBackups?: boolean;
 }
