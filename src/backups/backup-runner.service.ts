@@ -343,7 +343,9 @@ export class BackupRunner {
         const target = await this.target(tenant, site, signal);
         // A clone's container was only just made: it serves no one, and WordPress's entrypoint,
         // still copying its files, would not hear the polite signal (10 s lost each time).
-        const image = await this.sites.stopWordPress(target.wpName, signal, generation === undefined ? 10 : 0);
+        // Only a task on the tenant's node writes to the volume put back there (after a move from
+        // backups, the one on the dead node the manager still lists does not).
+        const image = await this.sites.stopWordPress(target.wpName, signal, generation === undefined ? 10 : 0, tenant.nodeId ?? undefined);
         laps.lap('stop');
         if (parts.includes('database')) await this.engine.restoreDatabase(target, snapshot, signal);
         laps.lap('database');

@@ -132,11 +132,11 @@ export class SwarmApplyService {
    * Scales a service to no task and waits until none is left running (nothing writes to its
    * volume any more); returns the image it ran, or undefined when there is no such service.
    * The next apply of a plan that wants it running scales it back (its drift: "started").
-   * A task on a node that is not ready is not waited for: the manager goes on listing it as
-   * it last was, and it writes only to that node's own volume (a tenant moved off a dead node
-   * from its backups); Swarm stops it when the node is back.
+   * With `onNode` (the node whose volume is about to be written), only a task there is waited
+   * for: one on another node writes to that node's own volume, and one on a node that is down
+   * (the manager goes on listing it as it last was) is stopped by Swarm when the node is back.
    */
-  async stop(name: string, timeoutMs: number, signal?: AbortSignal): Promise<string | undefined> {
+  async stop(name: string, timeoutMs: number, signal?: AbortSignal, onNode?: string): Promise<string | undefined> {
     const s = await this.docker.inspectService(name);
     if (!s?.Spec) return undefined;
     assertOwned('service', name, s.Spec.Labels, this.instance);
@@ -145,11 +145,7 @@ export class SwarmApplyService {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       signal?.throwIfAborted();
-      let live = (await this.docker.serviceTasks(s.ID)).filter((t) => !ENDED.has(t.Status.State));
-      if (live.length) {
-        const ready = new Set((await this.docker.listNodes()).filter((n) => n.Status.State === 'ready').map((n) => n.ID));
-        live = live.filter((t) => !t.NodeID || ready.has(t.NodeID));
-      }
+      const live = (await this.docker.serviceTasks(s.ID)).filter((t) => !ENDED.has(t.Status.State) && (!onNode || t.NodeID === onNode));
       if (!live.length) break;
       if (Date.now() > deadline) throw new Error(`service ${name}: its task is still ${live[0].Status.State} after ${timeoutMs} ms`);
       await setTimeout(300, undefined, { signal });

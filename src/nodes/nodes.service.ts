@@ -165,7 +165,11 @@ export class NodesService {
       for (const t of tenants) {
         // A move of it off this node is under way already. One heading here (the tenant's row
         // names its new node) is not: another move follows it, and waits for it to end.
-        const existing = under.find((j) => j.tenantId === t.id && (j.params as unknown as TenantMoveParams).fromNodeId === id);
+        // A move from backups is not one that reads the node: asked for, it follows (and waits for) that one.
+        const existing = under.find((j) => {
+          const p = j.params as unknown as TenantMoveParams;
+          return j.tenantId === t.id && p.fromNodeId === id && !!p.fromBackups === fromBackups;
+        });
         if (existing) {
           made.push(existing);
           continue;

@@ -176,7 +176,8 @@ export abstract class SiteEngine {
    * Stops WordPress (given `graceSeconds` to finish what it serves) so that nothing writes to
    * its files; returns the image it ran, if it was there.
    */
-  abstract stopWordPress(container: string, signal: AbortSignal, graceSeconds?: number): Promise<string | undefined>;
+  /** `onNode` (a Swarm): only its task there is waited for, the node whose volume is about to be written. */
+  abstract stopWordPress(container: string, signal: AbortSignal, graceSeconds?: number, onNode?: string): Promise<string | undefined>;
   /** What the site's home page answers, as a visitor's first request: the status, and where it redirects to. */
   abstract homePage(
     site: Pick<Site, 'hostPort'>,

@@ -258,8 +258,8 @@ export class SwarmSiteEngine extends SiteEngine {
   }
 
   /** Scales WordPress's service to no task (Swarm stops it with its grace period); the next apply scales it back. */
-  stopWordPress(service: string, signal: AbortSignal): Promise<string | undefined> {
-    return this.swarm.stop(service, this.config.BERTH_STEP_TIMEOUT_MS, signal);
+  stopWordPress(service: string, signal: AbortSignal, _graceSeconds?: number, onNode?: string): Promise<string | undefined> {
+    return this.swarm.stop(service, this.config.BERTH_STEP_TIMEOUT_MS, signal, onNode);
   }
 
   /** The home page, asked from inside WordPress's running task (no site publishes a port). */

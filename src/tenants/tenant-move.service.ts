@@ -3,7 +3,7 @@ import { DelayedError, UnrecoverableError, type Job as BullJob } from 'bullmq';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
 import type { Backup, Job, Prisma, Site, Tenant } from '../generated/prisma/client';
-import { BackupStatus, DesiredState, JobKind, JobStatus, SiteStatus } from '../generated/prisma/enums';
+import { BackupKind, BackupStatus, DesiredState, JobKind, JobStatus, SiteStatus } from '../generated/prisma/enums';
 import { BackupRunner } from '../backups/backup-runner.service';
 import { EventsService } from '../events/events.service';
 import { JobsService } from '../jobs/jobs.service';
@@ -83,8 +83,9 @@ export class TenantMoveService {
   /**
    * Removes what moves left behind, as their own last step would have: a move that ended
    * FAILED after its commit, whose old node was not all cleared (a node down at the time, a
-   * container that would not stop); one moved back whose objects on the new node were not;
-   * and an evacuation from backups (SUCCEEDED), whose old node was down. Only the newest move of a tenant, and only while the tenant's row names the node
+   * container that would not stop); or one moved back whose objects on the new node were not.
+   * Never an evacuation from backups: what it left on the dead node is newer than the backups
+   * (and holds any site that had none), so it is kept for the operator. Only the newest move of a tenant, and only while the tenant's row names the node
    * that move left it on (the tenant's data is there): its leftovers are then copies, in each
    * site's checkpoint too. Holds the tenant's lock and every site's lock, as a move does, so
    * that no move or site job runs beside it; a node that is down waits until it is back. Each
@@ -107,7 +108,7 @@ export class TenantMoveService {
       SELECT j.id, j."tenantId" FROM "Job" j JOIN "Tenant" t ON t.id = j."tenantId"
       WHERE j."siteId" IS NULL AND j.kind = 'MOVE_TENANT' AND j.status IN ('FAILED', 'SUCCEEDED')
         AND j."createdAt" > now() - interval '30 days'
-        AND j.params->>'leftoversCleared' IS NULL AND j.params->>'cleared' IS NULL
+        AND j.params->>'leftoversCleared' IS NULL AND j.params->>'cleared' IS NULL AND j.params->>'fromBackups' IS NULL
         AND ((j.params->>'committed' = 'true' AND t."nodeId" = j.params->>'toNodeId')
           OR (j.params->>'committed' IS NULL AND j.params->>'applied' = 'true' AND t."nodeId" = j.params->>'fromNodeId'))
         AND coalesce((j.params->>'leftoversRetryAt')::bigint, 0) <= ${Date.now()}
@@ -134,7 +135,11 @@ export class TenantMoveService {
     const active = { tenantId, kind: { in: [JobKind.MOVE_TENANT, JobKind.DELETE_TENANT] }, status: { in: ACTIVE } };
     // A node still down is looked at again at the next sweep, without locking anything.
     const first = await this.params(jobId);
-    if (!(await this.engine.nodeReachable(first.committed ? first.fromNodeId : (first.toNodeId ?? first.fromNodeId)))) return false;
+    if (!(await this.engine.nodeReachable(first.committed ? first.fromNodeId : (first.toNodeId ?? first.fromNodeId)))) {
+      // Out of the next sweeps' ten until then, so other moves' leftovers are not starved.
+      await this.saveParams(jobId, { leftoversRetryAt: Date.now() + LEFTOVERS_RETRY_MS });
+      return false;
+    }
     const locks: Lock[] = [];
     try {
       const tenantLock = await this.redis.tryLock(`berth:lock:tenant:${tenantId}`, this.config.BERTH_LOCK_TTL_MS);
@@ -249,6 +254,8 @@ export class TenantMoveService {
       }
       const why = (e as Error).message;
       const params = await this.params(job.id);
+      // From backups, nothing on the old node is at stake: tried forward again while attempts remain.
+      if (params.fromBackups && !params.committed && !lastAttempt) return this.requeue(job, e);
       if (params.committed) {
         // Every site's content is on the new node: the move goes on there, in another attempt.
         if (!lastAttempt) return this.requeue(job, e);
@@ -411,8 +418,13 @@ export class TenantMoveService {
       );
     } catch (e) {
       if (steps.interrupted) throw e;
-      // Moved from backups off a node that is down: what is left there is the sweep's, once it is back.
-      if (params.fromBackups) await steps.record(`what is left on ${fromName}`, `removed once the node is back (${(e as Error).message})`);
+      // Moved from backups off a node that is down: what is left there is newer than the backups
+      // (and holds any site that had none): kept for the operator, never removed by Berth.
+      if (params.fromBackups)
+        await steps.record(
+          `what is left on ${fromName}`,
+          `kept: it holds what each site changed since its backup, and any site that had none (${(e as Error).message})`,
+        );
       else problems.push(`what it left on node ${fromName} was not all removed: ${(e as Error).message}`);
       if (!problems.length)
         return { moved: true, to, detail: `the tenant runs on node ${toName} with ${carried.length} site(s)`, problems };
@@ -469,16 +481,14 @@ export class TenantMoveService {
     for (const site of [...carried]) {
       const backup = chosen[site.id]
         ? await this.prisma.backup.findUnique({ where: { id: chosen[site.id] } })
-        : await this.prisma.backup.findFirst({
-            where: { siteId: site.id, status: BackupStatus.SUCCEEDED, snapshotId: { not: null } },
-            orderBy: [{ finishedAt: 'desc' }, { createdAt: 'desc' }],
-          });
+        : await this.latestState(site.id);
       const fresh = await this.prisma.site.findUniqueOrThrow({ where: { id: site.id } });
       if (backup?.status !== BackupStatus.SUCCEEDED || !backup.snapshotId) {
+        const why = `its node ${fromName} is down and it has no backup to be moved from`;
+        // FAILED first: an attempt that dies in between leaves no site RUNNING that is not carried.
+        await this.status.set(fresh, { status: SiteStatus.FAILED, lastError: why }, fresh.generation).catch(() => undefined);
         carried.splice(carried.indexOf(site), 1);
         await this.saveParams(job.id, { carried: carried.map((s) => s.id) });
-        const why = `its node ${fromName} is down and it has no backup to be moved from`;
-        await this.status.set(fresh, { status: SiteStatus.FAILED, lastError: why }, fresh.generation).catch(() => undefined);
         await steps.record(`${site.name} not carried`, why);
         continue;
       }
@@ -493,6 +503,26 @@ export class TenantMoveService {
     }
     await this.saveParams(job.id, { applied: true });
     return checkpoints;
+  }
+
+  /**
+   * The site's latest whole backup that holds its state as it was: a restore's checkpoint of
+   * the state before it is passed over once that restore succeeded (the site then held what
+   * the restore put back, an older backup or another site's push).
+   */
+  private async latestState(siteId: string): Promise<Backup | null> {
+    const candidates = await this.prisma.backup.findMany({
+      where: { siteId, status: BackupStatus.SUCCEEDED, snapshotId: { not: null } },
+      orderBy: [{ finishedAt: 'desc' }, { createdAt: 'desc' }],
+      take: 20,
+    });
+    for (const b of candidates) {
+      if (b.kind !== BackupKind.CHECKPOINT || !b.jobId) return b;
+      const by = await this.prisma.job.findUnique({ where: { id: b.jobId }, select: { kind: true, status: true } });
+      if (by?.kind === JobKind.RESTORE && by.status === JobStatus.SUCCEEDED) continue;
+      return b;
+    }
+    return null;
   }
 
   /** The checkpoints an earlier attempt took: each must be whole, or there is nothing to put back. */

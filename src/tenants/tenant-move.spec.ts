@@ -110,7 +110,7 @@ function world(opts: Opts = {}) {
     $queryRaw: async () => {
       const p = params;
       const home = p.committed ? p.toNodeId : p.fromNodeId;
-      const left = !p.leftoversCleared && !p.cleared && (p.committed || p.applied) && tenant.nodeId === home;
+      const left = !p.leftoversCleared && !p.cleared && !p.fromBackups && (p.committed || p.applied) && tenant.nodeId === home;
       const due = (p.leftoversRetryAt ?? 0) <= Date.now();
       return ['FAILED', 'SUCCEEDED'].includes(job.status) && left && due ? [{ id: job.id, tenantId: 't1' }] : [];
     },
@@ -152,12 +152,21 @@ function world(opts: Opts = {}) {
     },
     backup: {
       findUnique: async ({ where }: { where: { id: string } }) => ({ id: where.id, status: 'SUCCEEDED', snapshotId: `snap-${where.id}` }),
-      // The site's latest whole backup.
-      findFirst: async ({ where }: { where: { siteId: string } }) => {
+      // The site's whole backups, newest first.
+      findMany: async ({ where }: { where: { siteId: string } }) => {
         const name = where.siteId.replace('site-', '');
-        if (opts.noBackup?.includes(name)) return null;
+        if (opts.noBackup?.includes(name)) return [];
         log.push(`latest backup of ${name}`);
-        return { id: `b-${name}`, status: 'SUCCEEDED', snapshotId: `snap-b-${name}`, finishedAt: new Date(), createdAt: new Date() };
+        return [
+          {
+            id: `b-${name}`,
+            kind: 'SCHEDULED',
+            status: 'SUCCEEDED',
+            snapshotId: `snap-b-${name}`,
+            finishedAt: new Date(),
+            createdAt: new Date(),
+          },
+        ];
       },
     },
   };
@@ -538,7 +547,7 @@ describe('TenantMoveService', () => {
       expect(w.log.length).toBe(before);
     });
 
-    it('an evacuation from backups off a node that is down: each site from its latest backup, nothing asked of the node, which is cleared once back', async () => {
+    it('an evacuation from backups off a node that is down: each site from its latest backup, nothing asked of the node, what is left there kept', async () => {
       const w = world({ fromBackups: true, noBackup: ['shop'], fail: 'clear n1', failTimes: 1 });
       await w.run();
       expect(w.log).toEqual([
@@ -556,14 +565,37 @@ describe('TenantMoveService', () => {
       ]);
       expect(w.params()).toMatchObject({ carried: ['site-blog'], checkpoints: { 'site-blog': 'b-blog' }, committed: true });
       expect(w.params().cleared).toBeUndefined();
-      // While the node is down the sweep asks nothing else and locks nothing; back, it clears it.
+      // What is left on the node is newer than the backups (and holds the shop): the sweep keeps it.
+      const before = w.log.length;
+      expect(await w.clearLeftovers()).toBe(0);
+      expect(w.log.length).toBe(before);
+      expect(w.params().leftoversCleared).toBeUndefined();
+    });
+
+    it('from backups, a failure before the commit is tried forward again (nothing on the old node is at stake), not moved back', async () => {
+      const w = world({ fromBackups: true, fail: 'database server on n2', failTimes: 1 });
+      await expect(w.run()).rejects.toThrow(/database server on n2 failed/);
+      expect(w.log).toContain('job QUEUED: database server on n2 failed');
+      expect(w.tenant.nodeId).toBe('n2');
+      await w.run();
+      expect(w.log.filter((l) => l.startsWith('latest backup of'))).toEqual(['latest backup of blog', 'latest backup of shop']);
+      expect(w.log.slice(-2)).toEqual(['job SUCCEEDED', 'event tenant.moved']);
+      expect(w.log.some((l) => /move back|converge .* on n1/.test(l))).toBe(false);
+    });
+
+    it('a node still down is looked at again five minutes later, without locking anything meanwhile', async () => {
+      const w = world({ fail: 'clear n1', failTimes: 1 });
+      await expect(w.run()).rejects.toThrow(/not all removed/);
       w.down.add('n1');
       const before = w.log.length;
       expect(await w.clearLeftovers()).toBe(0);
       expect(w.log.length).toBe(before);
-      expect(w.params().leftoversRetryAt).toBeUndefined();
+      expect(w.params().leftoversRetryAt).toBeGreaterThan(Date.now());
       w.down.delete('n1');
+      expect(await w.clearLeftovers()).toBe(0); // not due yet
+      const later = jest.spyOn(Date, 'now').mockReturnValue(Date.now() + 5 * 60_000 + 1);
       expect(await w.clearLeftovers()).toBe(1);
+      later.mockRestore();
       expect(w.log.slice(-2)).toEqual(['clear n1', 'event tenant.move.cleared']);
     });
 

@@ -98,7 +98,7 @@ export class NodeEvacuationView {
 
 export const FROM_BACKUPS =
   "Only for a node that is down: each of its tenants is moved from its sites' latest backups, not from the node (what " +
-  'changed since each backup is lost, and a site without one is FAILED); what is left on the node is removed once it is back';
+  'changed since each backup is not moved, and a site without one is FAILED); what is left on the node is kept';
 
 /** `?fromBackups=true` of POST /v1/nodes/{id}/evacuate: only "true" or "false", anything else is a 400. */
 export class EvacuateNodeArgs {
