@@ -85,9 +85,9 @@ export class TenantMoveService {
    * FAILED after its commit, whose old node was not all cleared (a node down at the time, a
    * container that would not stop); or one moved back whose objects on the new node were not.
    * Never an evacuation from backups: what it left on the dead node is newer than the backups
-   * (and holds any site that had none), so it is kept for the operator. Only the newest move of a tenant, and only while the tenant's row names the node
-   * that move left it on (the tenant's data is there): its leftovers are then copies, in each
-   * site's checkpoint too. Holds the tenant's lock and every site's lock, as a move does, so
+   * (and holds any site that had none), so it is kept for the operator. Only the newest move
+   * of a tenant, and only while the tenant's row names the node that move left it on (the
+   * tenant's data is there): its leftovers are then copies, in each site's checkpoint too. Holds the tenant's lock and every site's lock, as a move does, so
    * that no move or site job runs beside it; a node that is down waits until it is back. Each
    * worker's sweep calls it; returns how many moves' leftovers it removed.
    */
@@ -410,6 +410,16 @@ export class TenantMoveService {
     }
     const problems = Object.values(dealt).filter((x): x is string => x !== null);
     const fromName = await this.nodes.hostname(from);
+    const detail = `the tenant runs on node ${toName} with ${carried.length} site(s)`;
+    if (params.fromBackups) {
+      // Moved from backups: what is on the old node is newer than the backups (and holds any
+      // site that had none). Kept for the operator, even if the node is back by now.
+      await steps.record(
+        `what is left on ${fromName}`,
+        'kept: it holds what each site changed since its backup, and any site that had none',
+      );
+      return { moved: true, to, detail, problems };
+    }
     try {
       await steps.run(
         `remove what is left on ${fromName}`,
@@ -418,19 +428,10 @@ export class TenantMoveService {
       );
     } catch (e) {
       if (steps.interrupted) throw e;
-      // Moved from backups off a node that is down: what is left there is newer than the backups
-      // (and holds any site that had none): kept for the operator, never removed by Berth.
-      if (params.fromBackups)
-        await steps.record(
-          `what is left on ${fromName}`,
-          `kept: it holds what each site changed since its backup, and any site that had none (${(e as Error).message})`,
-        );
-      else problems.push(`what it left on node ${fromName} was not all removed: ${(e as Error).message}`);
-      if (!problems.length)
-        return { moved: true, to, detail: `the tenant runs on node ${toName} with ${carried.length} site(s)`, problems };
+      problems.push(`what it left on node ${fromName} was not all removed: ${(e as Error).message}`);
     }
     if (!problems.length) await this.saveParams(job.id, { cleared: true });
-    return { moved: true, to, detail: `the tenant runs on node ${toName} with ${carried.length} site(s)`, problems };
+    return { moved: true, to, detail, problems };
   }
 
   /**

@@ -548,7 +548,8 @@ describe('TenantMoveService', () => {
     });
 
     it('an evacuation from backups off a node that is down: each site from its latest backup, nothing asked of the node, what is left there kept', async () => {
-      const w = world({ fromBackups: true, noBackup: ['shop'], fail: 'clear n1', failTimes: 1 });
+      // The old node answers here (back by the end of the move): it is still not cleared.
+      const w = world({ fromBackups: true, noBackup: ['shop'] });
       await w.run();
       expect(w.log).toEqual([
         'job RUNNING',
@@ -559,7 +560,6 @@ describe('TenantMoveService', () => {
         'database server on n2',
         'put blog back on n2',
         'bring blog up on n2',
-        'clear n1',
         'job SUCCEEDED',
         'event tenant.moved',
       ]);
