@@ -22,8 +22,8 @@ export interface TenantMoveParams {
   actorKeyId: string;
   /**
    * The node is down: each carried site is put back from its latest backup (none: FAILED, not
-   * carried), nothing is read or stopped on the node, and what is left there is removed by the
-   * workers' sweep once it is back.
+   * carried), nothing is read or stopped on the node, and what is left there is kept (newer
+   * than the backups): neither the move nor the workers' sweep removes it.
    */
   fromBackups?: boolean;
   /** The node the first attempt chose; the tenant's row names it from then on (both written in one transaction). */
@@ -53,7 +53,7 @@ export interface TenantMoveParams {
   /**
    * The move ended FAILED with its tenant's objects left on the node it no longer uses (the
    * old one after the commit, the new one after moving back), and a worker's sweep has since
-   * removed them (TenantMoveService.clearLeftovers).
+   * removed them (TenantMoveService.clearLeftovers; never for a move from backups).
    */
   leftoversCleared?: boolean;
   /** When the sweep may try those leftovers again, after a try that failed (ms since the epoch). */
