@@ -1194,7 +1194,8 @@ describe('sites on the Swarm, through the edge', () => {
   it("a node that is down is evacuated from its tenants' latest backups (asked for outright); back, what is left on it is kept", async () => {
     const [, b] = tenants;
     const site = b.site?.id as string;
-    const old = b.node;
+    const old = await nodeOf(b.id);
+    b.node = old;
     const k = Object.values(byHost)
       .find((n) => n.id === old)
       ?.hostname.replace('berth-swarm-', '') as string;
@@ -1211,6 +1212,12 @@ describe('sites on the Swarm, through the edge', () => {
     const ready = await h.http.post(`/v1/nodes/${old}/evacuate?fromBackups=true`).set(auth(h.admin));
     expect([ready.status, ready.body.code]).toEqual([409, 'NODE_READY']);
 
+    // Room for B on the other nodes, whatever the earlier tests booked there.
+    for (const n of await nodes())
+      if (n.id !== old) {
+        await setLabel(n.id, 'berth.memory-mb', String(n.reserved.memoryMb + 4000));
+        await setLabel(n.id, 'berth.cpus', String(n.reserved.cpus + 4));
+      }
     await swarm('kill', k);
     let restarted = false;
     try {
