@@ -30,10 +30,7 @@ export class NodeEngines {
 
   /** The engine of the node whose address the manager reports for `nodeId`. */
   async of(nodeId: string): Promise<DockerService> {
-    return this.engineOf(
-      nodeId,
-      (await this.manager.listNodes()).find((n) => n.ID === nodeId),
-    );
+    return this.engineOf(nodeId, await this.node(nodeId));
   }
 
   /** The same for a node already listed (no list call). */
@@ -53,7 +50,7 @@ export class NodeEngines {
   /** The CPUs a node has, as the manager lists it; with no node, the manager's own engine's. */
   async cpusOf(nodeId: string | null): Promise<number> {
     if (!nodeId) return this.manager.cpus();
-    const node = (await this.manager.listNodes()).find((n) => n.ID === nodeId);
+    const node = await this.node(nodeId);
     if (!node) throw new Error(`node ${nodeId} is not in the Swarm`);
     return (node.Description?.Resources?.NanoCPUs ?? 0) / 1e9;
   }
