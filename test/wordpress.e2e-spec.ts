@@ -7,6 +7,7 @@ import { deflateSync } from 'node:zlib';
 import { auth, createTenant, exec, startHarness, waitForJob, type Harness } from './harness';
 import { testNames } from './env';
 import { removeSuiteObjects } from './suite-helpers';
+import { INSTALL_COMMAND, INSTALL_PHP } from '../src/sites/wordpress-install';
 import { edgeFetch, edgeRoot } from './edge-client';
 import { decodeQuotedPrintable, eventually, TestSmtpServer } from './receivers';
 
@@ -81,6 +82,17 @@ class CookieJar {
   }
 }
 
+/** SQL as root on the tenant's database server (in `db` when given); tab-separated rows, no header. */
+function rootSql(query: string, db = '') {
+  return exec(
+    h.docker,
+    testNames.dbContainer(tenant.slug),
+    ['sh', '-c', `MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -h127.0.0.1 -N ${db} -e "$BERTH_SQL"`],
+    undefined,
+    [`BERTH_SQL=${query}`],
+  );
+}
+
 /** A request to the site through the edge, never following redirects, keeping cookies in jar when given. */
 async function wp(path: string, init: RequestInit = {}, jar?: CookieJar): Promise<Response> {
   const headers = new Headers(init.headers);
@@ -138,12 +150,19 @@ describe('a real WordPress site', () => {
     site = res.body.site;
     const job = await waitForJob(h, key, res.body.job.id, 180_000);
     expect(job).toMatchObject({ status: 'SUCCEEDED', error: null });
-    const steps = (job as unknown as { steps: { name: string; detail: string | null }[] }).steps;
-    const names = steps.map((st) => st.name);
-    // Installed before it is served (its route loads meanwhile: the edge never serves the installer, below).
-    expect(names.indexOf('install WordPress')).toBeGreaterThan(names.indexOf('wait for HTTP'));
-    expect(names.indexOf('install WordPress')).toBeLessThan(names.indexOf('route through the edge'));
-    expect(steps.find((st) => st.name === 'install WordPress')?.detail).toMatch(/^WordPress 6\.1[.\d]* installed for berth-admin$/);
+    const steps = (job as unknown as { steps: { name: string; detail: string | null; startedAt: string; finishedAt: string }[] }).steps;
+    const step = (name: string) => {
+      const found = steps.find((st) => st.name === name);
+      if (!found) throw new Error(`no step "${name}" in ${steps.map((st) => st.name).join(', ')}`);
+      return { ...found, started: Date.parse(found.startedAt), finished: Date.parse(found.finishedAt) };
+    };
+    // Installed once its database exists, beside the wait for HTTP (WordPress's first start
+    // copying itself into the volume meanwhile), and before it is served (its route loads
+    // meanwhile: the edge never serves the installer, below).
+    expect(step('install WordPress').started).toBeGreaterThanOrEqual(step('site database and user').finished);
+    expect(step('install WordPress').started).toBeLessThan(step('wait for HTTP').finished);
+    expect(step('install WordPress').finished).toBeLessThanOrEqual(step('route through the edge').started);
+    expect(step('install WordPress').detail).toMatch(/^WordPress 6\.1[.\d]* installed for berth-admin$/);
     const body = (await h.http.get(`/v1/sites/${site.id}`).set(auth(key))).body;
     expect(body.status).toBe('RUNNING');
     expect(body.wordpress).toMatchObject({ title, adminUser: admin.user, adminEmail: `owner-${run}@example.com` });
@@ -156,6 +175,86 @@ describe('a real WordPress site', () => {
     const info = await h.docker.getContainer(wpName).inspect();
     expect(info.Config.Image).toBe('berth/wordpress:6.1');
     expect(info.State.Running).toBe(true);
+  });
+
+  it("installs from the image's own WordPress while the volume is still empty, writing what the volume's would", async () => {
+    // Berth's job installs beside WordPress's first start, which is copying itself into the
+    // new volume meanwhile; until that copy is done, the installer loads the image's own
+    // tree. A container of the same image whose entrypoint never runs (its volume stays
+    // empty) is installed with the request Berth used, into a database of its own; the result
+    // must equal Berth's install of the site, which read its volume or the image, whichever
+    // the copy left it. Both are compared as they are right after the install: posts, users,
+    // and the options the install writes.
+    const dbName = (await h.db.query('SELECT "dbName" FROM "Site" WHERE id = $1', [site.id])).rows[0].dbName as string;
+    const other = `${dbName}_img`;
+    const info = await h.docker.getContainer(wpName).inspect();
+    const dbUser = info.Config.Env.find((e) => e.startsWith('WORDPRESS_DB_USER='))!.split('=')[1];
+    const name = `${wpName}-img-${run}`;
+    const network = info.HostConfig.NetworkMode!;
+    const made = await rootSql(`CREATE DATABASE \`${other}\`; GRANT ALL PRIVILEGES ON \`${other}\`.* TO '${dbUser}'@'%'`);
+    expect(made).toEqual({ code: 0, out: '' });
+    try {
+      const empty = await h.docker.createContainer({
+        name,
+        Image: 'berth/wordpress:6.1',
+        Entrypoint: ['sleep', '600'],
+        Cmd: [],
+        Env: info.Config.Env.map((e) => (e.startsWith('WORDPRESS_DB_NAME=') ? `WORDPRESS_DB_NAME=${other}` : e)),
+        HostConfig: { ReadonlyRootfs: true, NetworkMode: network },
+        // WordPress finds its database server by the alias Berth links it under.
+        NetworkingConfig: { EndpointsConfig: { [network]: { Links: [`${testNames.dbContainer(tenant.slug)}:mysql`] } } },
+      });
+      await empty.start();
+      expect(await exec(h.docker, name, ['ls', '-A', '/var/www/html'])).toEqual({ code: 0, out: '' });
+      const request = JSON.stringify({
+        url,
+        title,
+        adminUser: admin.user,
+        adminEmail: `owner-${run}@example.com`,
+        password: 'x'.repeat(20),
+      });
+      const installer = (container: string) =>
+        new Promise<string>((resolve, reject) => {
+          const child = execFile(
+            'docker',
+            ['exec', '-i', '-u', '33:33', '-e', `BERTH_WP_INSTALL=${INSTALL_PHP}`, container, ...INSTALL_COMMAND],
+            { timeout: 60_000 },
+            (err, stdout, stderr) => (err ? reject(new Error(`${err.message}: ${stderr}`)) : resolve(stdout)),
+          );
+          child.stdin!.end(request);
+        });
+      expect(await installer(name)).toMatch(/^BERTH-RESULT \{"fresh":true,/m);
+      expect(await exec(h.docker, name, ['ls', '-A', '/var/www/html'])).toEqual({ code: 0, out: '' });
+
+      const dump = async (db: string) => {
+        const res = await rootSql(
+          [
+            'SELECT ID, post_author, post_title, post_name, post_status, post_type, comment_status, guid, post_content FROM wp_posts ORDER BY ID',
+            'SELECT user_login, user_email, user_nicename, display_name FROM wp_users ORDER BY ID',
+            "SELECT user_id, meta_key, meta_value FROM wp_usermeta WHERE meta_key <> 'session_tokens' ORDER BY umeta_id",
+            'SELECT * FROM wp_terms ORDER BY term_id',
+            'SELECT comment_ID, comment_author, comment_content FROM wp_comments ORDER BY comment_ID',
+            "SELECT option_name, option_value FROM wp_options WHERE option_name IN ('siteurl', 'home', 'blogname', 'admin_email', 'template', 'stylesheet', 'db_version', 'initial_db_version', 'permalink_structure', 'wp_user_roles', 'fresh_site', 'page_on_front', 'wp_page_for_privacy_policy', 'sticky_posts') ORDER BY option_name",
+          ].join('; '),
+          db,
+        );
+        expect(res.code).toBe(0);
+        return res.out;
+      };
+      const mine = await dump(other);
+      // The first posts link to the site itself (the web installer's guess of its URL), not to a path in the container.
+      expect(mine).toContain(`${url}?p=1`);
+      expect(mine).toContain(`${url}wp-admin/`);
+      expect(mine).not.toMatch(/\/var\/www\/html|\/usr\/src\/wordpress/);
+      expect(mine).toContain(`template\ttwentytwentythree`);
+      expect(await dump(dbName)).toBe(mine);
+    } finally {
+      await h.docker
+        .getContainer(name)
+        .remove({ force: true, v: true })
+        .catch(() => undefined);
+      await rootSql(`DROP DATABASE IF EXISTS \`${other}\``);
+    }
   });
 
   it('answers over HTTPS through the edge with the installed site, and never with the installer', async () => {
@@ -251,14 +350,7 @@ describe('a real WordPress site', () => {
   it('moves to a new primary domain: its links, a serialized option holding its URL, the old hostname redirecting', async () => {
     const oldOrigin = new URL(url).origin;
     const dbName = (await h.db.query('SELECT "dbName" FROM "Site" WHERE id = $1', [site.id])).rows[0].dbName as string;
-    const sql = (query: string) =>
-      exec(
-        h.docker,
-        testNames.dbContainer(tenant.slug),
-        ['sh', '-c', `MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -h127.0.0.1 -N ${dbName} -e "$BERTH_SQL"`],
-        undefined,
-        [`BERTH_SQL=${query}`],
-      );
+    const sql = (query: string) => rootSql(query, dbName);
     // An option as plugins keep them: PHP-serialized, one URL plain and one JSON-escaped, with a
     // multi-byte character so that lengths in bytes and in characters differ.
     const serialized = (origin: string) => {

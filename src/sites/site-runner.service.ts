@@ -99,47 +99,53 @@ export class SiteRunner {
   async converge(job: Job, tenant: Tenant, site: Site, steps: StepRecorder): Promise<SiteStatus> {
     const rootPassword = this.planner.tenantFacts(tenant).dbRootPassword;
     // WordPress's side, beside the database server's: restarted if asked, then answering HTTP.
+    // A new site is installed beside that wait, once its database exists: WordPress's first
+    // start is copying itself into the new volume meanwhile, and the installer loads
+    // WordPress from the image's own copy until it is done (wordpress-install.ts). The edge
+    // loads the route and makes the certificate beside both (a head start that never fails
+    // the install). The route is reachable from then on, as it is once the site has a port:
+    // the edge never serves WordPress's installer (its paths answer 404 there), and the job
+    // waits until the edge serves the installed site (the last step).
     const placed = await this.placeObjects(tenant, site, steps, async ({ site: s, report, wp }, branch) => {
       if (s.desiredState === DesiredState.STOPPED) return undefined;
       if (job.kind === JobKind.RESTART && !restartedBy(report)) {
         await branch.run('restart WordPress container', (signal) => this.engine.restart(wp.id, signal));
       }
-      return branch.run(
-        'wait for HTTP',
-        (signal) => this.engine.waitForHttp(wp.name, signal),
-        (p) => `answering on port ${p}`,
+      const fresh = s.installedAt ? undefined : await this.primary(tenant, s, s.hostPort);
+      const [port, install] = await branch.together<[number | null, InstallResult | undefined, unknown]>(
+        (b) =>
+          b.run(
+            'wait for HTTP',
+            (signal) => this.engine.waitForHttp(wp.name, signal),
+            (p) => `answering on port ${p}`,
+          ),
+        (b) =>
+          fresh
+            ? b.run(
+                'install WordPress',
+                (signal) => this.engine.installWordPress(wp.name, this.planner.installRequest(tenant, s, fresh.url), signal),
+                (r) => (r.fresh ? `WordPress ${r.version} installed for ${wordpressSettings(s, tenant).adminUser}` : 'already installed'),
+              )
+            : Promise.resolve(undefined),
+        (b) =>
+          fresh && this.edge.enabled
+            ? b.run(
+                'edge route and certificate',
+                (signal) => this.edge.prepare(fresh.hostname, signal),
+                (said) => said,
+              )
+            : Promise.resolve(),
       );
+      return { port, install };
     });
     site = placed.site;
-    const { wp, side: port } = placed;
-
-    if (site.desiredState === DesiredState.STOPPED || port === undefined) {
+    if (site.desiredState === DesiredState.STOPPED || !placed.side) {
       await this.status.set(site, { status: SiteStatus.STOPPED, lastError: null, health: Health.UNKNOWN }, job.generation);
       return SiteStatus.STOPPED;
     }
+    const { port, install } = placed.side;
+    // The URL again with the port WordPress answered on (without the edge, the URL is the port's).
     const { url, hostname } = await this.primary(tenant, site, port);
-    // A new site is installed while the edge loads its route and makes its certificate (a
-    // head start that never fails the install). The route is reachable from then on, as it is
-    // once the site has a port: the edge never serves WordPress's installer (its paths answer
-    // 404 there), and the job waits until the edge serves the installed site (the last step).
-    const [install] = await steps.together<[InstallResult | undefined, unknown]>(
-      (branch) =>
-        site.installedAt
-          ? Promise.resolve(undefined)
-          : branch.run(
-              'install WordPress',
-              (signal) => this.engine.installWordPress(wp.name, this.planner.installRequest(tenant, site, url), signal),
-              (r) => (r.fresh ? `WordPress ${r.version} installed for ${wordpressSettings(site, tenant).adminUser}` : 'already installed'),
-            ),
-      (branch) =>
-        this.edge.enabled && !site.installedAt
-          ? branch.run(
-              'edge route and certificate',
-              (signal) => this.edge.prepare(hostname, signal),
-              (said) => said,
-            )
-          : Promise.resolve(),
-    );
     // WordPress's home follows the site's public URL (a new primary domain, a site from before).
     const home = install ? install.home : site.wordpressUrl;
     if (home && originOf(home) !== originOf(url))

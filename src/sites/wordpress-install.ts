@@ -79,26 +79,50 @@ export const INSTALL_COMMAND = [
   'if command -v berth-wp-install >/dev/null 2>&1; then exec berth-wp-install; fi; exec php -d display_errors=stderr -r "$BERTH_WP_INSTALL"',
 ];
 
+/** Where the image keeps WordPress (the official image's and Berth's), which its first start copies into the volume. */
+export const IMAGE_WORDPRESS = '/usr/src/wordpress';
+
 /**
  * Runs in the site's container as the web server's user (cwd /var/www/html, WordPress's
  * database settings in its environment). Idempotent: an installed WordPress is left as it is
  * (moving it to a new URL is a step of its own), and its home is reported.
+ *
+ * It may run while the container's first start is still copying WordPress into the volume
+ * (Berth installs beside the wait for HTTP): until that copy has written wp-config.php, which
+ * it does last, WordPress is loaded from the image's own tree, read only, with the image's
+ * wp-config-docker.php (the same settings, read from the same environment). The install
+ * writes to the database only; what it writes is the same from either tree (the wordpress
+ * e2e suite compares the two). The request looks like the web installer's own
+ * (/wp-admin/install.php) to WordPress's guess of its URL, which the first posts' links and
+ * GUIDs are made from: run as a script, the guess appended the tree's path to the host.
  */
 export const INSTALL_PHP = `
 $in = json_decode(stream_get_contents(STDIN), true);
 if (!is_array($in) || empty($in['url'])) { fwrite(STDERR, "berth: no install request on stdin\\n"); exit(2); }
+if (is_file('./wp-config.php')) { $tree = getcwd(); }
+elseif (is_file('${IMAGE_WORDPRESS}/wp-config-docker.php')) { $tree = '${IMAGE_WORDPRESS}'; }
+else { fwrite(STDERR, "berth: no WordPress in " . getcwd() . " nor in ${IMAGE_WORDPRESS}\\n"); exit(2); }
 $u = parse_url($in['url']);
 $_SERVER['HTTP_HOST'] = $u['host'] . (isset($u['port']) ? ':' . $u['port'] : '');
 $_SERVER['SERVER_NAME'] = $u['host'];
 $_SERVER['SERVER_PORT'] = isset($u['port']) ? (string) $u['port'] : ($u['scheme'] === 'https' ? '443' : '80');
-$_SERVER['REQUEST_URI'] = '/';
+$_SERVER['REQUEST_URI'] = '/wp-admin/install.php';
+$_SERVER['PHP_SELF'] = $_SERVER['SCRIPT_NAME'] = '/wp-admin/install.php';
+$_SERVER['SCRIPT_FILENAME'] = $tree . '/wp-admin/install.php';
 $_SERVER['REQUEST_METHOD'] = 'GET';
 if ($u['scheme'] === 'https') { $_SERVER['HTTPS'] = 'on'; }
 define('WP_INSTALLING', true);
 // Berth tells the owner itself: WordPress's own mail would go nowhere from a container.
 function wp_new_blog_notification() {}
 try {
-  require './wp-load.php';
+  if ($tree === getcwd()) {
+    require './wp-load.php';
+  } else {
+    // What wp-load.php does, with the image's configuration in place of the volume's.
+    define('ABSPATH', $tree . '/');
+    error_reporting(E_CORE_ERROR | E_CORE_WARNING | E_COMPILE_ERROR | E_ERROR | E_WARNING | E_PARSE | E_USER_ERROR | E_USER_WARNING | E_RECOVERABLE_ERROR);
+    require ABSPATH . 'wp-config-docker.php';
+  }
   // The site is not routed yet: WordPress's check of its own URL (for pretty permalinks)
   // would only wait for timeouts. Permalinks are set below instead.
   add_filter('pre_http_request', function () { return new WP_Error('berth_installing', 'no requests while installing'); });
