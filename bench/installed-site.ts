@@ -31,6 +31,15 @@ const HTTPS_PORT = 19543;
 const BASE = 'bench-site.berth.localhost';
 const SCRIPT = { admin: 'http://127.0.0.1:2397', httpPort: 19680, httpsPort: 19643, base: 'script.berth.localhost' };
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+/**
+ * BENCH_KEEP_SITES=1: every round's sites (both sides') are kept until the end, instead of
+ * being removed before the next round. On a filesystem without a journal (this machine's
+ * /var/lib/docker), ext4 passes over every inode freed in the last minute (five while its
+ * block is unwritten) when it makes a file, so each round's removal slows the next round's
+ * first start, which copies WordPress's 2,868 files into the new volume. A host that is not
+ * deleting sites, or has a journal, does not pay that.
+ */
+const KEEP_SITES = process.env.BENCH_KEEP_SITES === '1';
 const WP_IMAGE = 'berth/wordpress:6.1';
 const DB_IMAGE = 'berth/mariadb:10.11';
 const ADMIN_KEY = `berth_bench-${randomBytes(24).toString('base64url')}`;
@@ -126,6 +135,7 @@ async function scriptSite(caFile: string): Promise<number> {
     BENCH_EDGE_CA: caFile,
   });
   const ms = now() - t0;
+  if (KEEP_SITES) return ms;
   await fetch(`${SCRIPT.admin}/id/bsl_${name}`, { method: 'DELETE' });
   await run('bash', [join(ROOT, 'bench/script-baseline.sh'), '--cleanup']);
   return ms;
@@ -212,7 +222,12 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 100));
       waited = true;
     }
-    return { ms: waited ? now() - t0 : new Date(job.finishedAt as string).getTime() - wall0, steps: job.steps };
+    return {
+      ms: waited ? now() - t0 : new Date(job.finishedAt as string).getTime() - wall0,
+      steps: job.steps,
+      posted: wall0,
+      finished: new Date(job.finishedAt as string).getTime(),
+    };
   };
 
   const first: number[] = [];
@@ -220,6 +235,8 @@ async function main(): Promise<void> {
   const script: number[] = [];
   const busy: number[] = [];
   let steps: Step[] = [];
+  /** The last round's first site: when it was asked for and when its job ended (ms since the epoch, this machine's clock). */
+  let ends = { posted: 0, finished: 0 };
   const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
   const quiet = async () => busy.push(await backgroundBusy(berth.pid));
   try {
@@ -244,9 +261,11 @@ async function main(): Promise<void> {
           first.push(one.ms);
           second.push(two.ms);
           steps = one.steps;
+          ends = { posted: one.posted, finished: one.finished };
         }
         log(`${label}: Berth, new tenant's first site ${round(one.ms / 1000, 2)} s, second site ${round(two.ms / 1000, 2)} s`);
         // Gone before the next measurement, as the script's objects are: every round starts on the same host.
+        if (KEEP_SITES) continue;
         const removal = (await api.must('DELETE', `/v1/tenants/${t.body.id}?force=true`, ADMIN_KEY)).body.job.id as string;
         for (let status = ''; status !== 'SUCCEEDED';) {
           status = (await api.must('GET', `/v1/jobs/${removal}`, ADMIN_KEY)).body.status as string;
@@ -270,7 +289,9 @@ async function main(): Promise<void> {
   const t0 = steps.length ? at(steps[0].startedAt) : 0;
   process.stdout.write(
     [
-      `One site like for like, real images, installed, through the edge (HTTPS, the installed site's title): ${ROUNDS} rounds after a warm-up`,
+      `One site like for like, real images, installed, through the edge (HTTPS, the installed site's title): ${ROUNDS} rounds after a warm-up${
+        KEEP_SITES ? ", every round's sites kept until the end (BENCH_KEEP_SITES=1)" : ', each round removing the sites of the round before'
+      }`,
       `machine: ${machine.cores} cores ${machine.cpuModel}, ${machine.memoryGiB} GiB, ${machine.os}, Docker ${machine.dockerEngine}, Node ${machine.node}`,
       `machine busy before each measurement (other work than Berth): median ${median(busy)} % (max ${Math.max(...busy)} %)`,
       `Berth, a new tenant's first site, POST → served: ${s(first)}`,
@@ -278,6 +299,9 @@ async function main(): Promise<void> {
       `Berth / script: ${ratio}   goal ≤ 0.6   ${ratio <= 0.6 ? 'met' : 'NOT MET'}`,
       `Berth, a second site of the same tenant: ${s(second)}   goal ≤ 8 s`,
       `the last round's first site, step by step (s from the job's first step: start, duration):`,
+      `  (the POST ${sec(t0 - ends.posted).toFixed(2)} s before its first step; the job ended ${sec(
+        ends.finished - Math.max(...steps.map((st) => at(st.finishedAt ?? st.startedAt))),
+      ).toFixed(2)} s after its last step)`,
       ...steps.map(
         (st) =>
           `  ${st.name.padEnd(40)} ${sec(at(st.startedAt) - t0)
