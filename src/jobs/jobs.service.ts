@@ -36,17 +36,6 @@ export function toJobView(j: Job): JobView {
   };
 }
 
-/** A job view as published on its channel (dates as JSON strings) made whole again. */
-export function revivedJobView(published: JobView): JobView {
-  const date = (d: Date | string | null) => (d === null ? null : new Date(d));
-  return {
-    ...published,
-    createdAt: new Date(published.createdAt),
-    startedAt: date(published.startedAt),
-    finishedAt: date(published.finishedAt),
-  };
-}
-
 export const jobChannel = (id: string) => `berth:job:${id}`;
 const cancelKey = (id: string) => `berth:cancel:${id}`;
 

@@ -1,10 +1,10 @@
 import { Args, ID, Int, Mutation, Parent, Query, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
 import { Actor, type Principal } from '../common/principal';
 import { distinctViews, startingWith } from '../common/distinct';
-import { BerthError, ErrorCode } from '../common/errors';
 import { project, type Selection } from '../common/graphql-selection';
 import { Selected } from '../common/selected.decorator';
-import { JobsService, jobChannel, revivedJobView } from '../jobs/jobs.service';
+import { JobsService, jobChannel } from '../jobs/jobs.service';
+import { currentJobView } from '../jobs/job-views';
 import { RedisService } from '../redis/redis.service';
 import { ContainerView, CreateSiteInput, SiteAndJobView, SiteFilterArgs, SiteView, UpdateSiteInput } from './dto/site.dto';
 import { SitesService } from './sites.service';
@@ -151,11 +151,7 @@ export class SitesResolver {
     await this.jobs.get(actor, id);
     return distinctViews(
       startingWith<JobView | null>(null, await this.redis.subscribe<JobView>(jobChannel(id))),
-      (published) =>
-        this.jobs.get(actor, id).catch((e: unknown) => {
-          if (published && e instanceof BerthError && e.code === ErrorCode.JOB_NOT_FOUND) return revivedJobView(published);
-          throw e;
-        }),
+      currentJobView(() => this.jobs.get(actor, id)),
       (view) => project(view, selection),
     );
   }
