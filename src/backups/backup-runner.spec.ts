@@ -188,3 +188,68 @@ describe('BackupRunner restore', () => {
     expect(w.backups.get('cp1')).toMatchObject({ status: 'FAILED', error: 'disk full' });
   });
 });
+
+/** The retention policy after a backup: what a restore or a tenant's move under way puts back is spared. */
+describe('BackupRunner retention', () => {
+  const day = (n: number) => new Date(Date.UTC(2026, 11, 6 - n, 3));
+  // Scheduled backups of four days; the policy keeps the newest day's only.
+  const rows = [0, 1, 2, 3].map((n) => ({ id: `s${n}`, createdAt: day(n), snapshotId: `snap-s${n}`, jobId: `bj${n}` }));
+
+  function retention(jobs: { moves?: { id: string; params: object }[]; restores?: { params: object }[] }) {
+    const forgotten: string[] = [];
+    const deleted: string[] = [];
+    const prisma = {
+      backup: {
+        findMany: async () => rows,
+        updateMany: async ({ where }: { where: { id: { in: string[] } } }) => void deleted.push(...where.id.in),
+      },
+      job: {
+        findMany: async ({ where }: { where: { kind: string } }) =>
+          where.kind === 'MOVE_TENANT' ? (jobs.moves ?? []) : (jobs.restores ?? []),
+      },
+    };
+    const runner = new BackupRunner(
+      {} as never,
+      prisma as never,
+      { record: async () => undefined } as never,
+      {} as never,
+      {} as never,
+      {} as never,
+      {} as never,
+      {} as never,
+      { forget: async (ids: string[]) => void forgotten.push(...ids) } as never,
+    );
+    const site = { id: 'site1', tenantId: 't1', name: 'shop', backupKeepDaily: 1, backupKeepWeekly: 0 };
+    const run = () =>
+      (runner as unknown as { applyRetention: (s: object, a: AbortSignal) => Promise<number> }).applyRetention(
+        site,
+        new AbortController().signal,
+      );
+    return { run, forgotten, deleted };
+  }
+
+  it('forgets what the policy no longer keeps (the control: nothing under way)', async () => {
+    const r = retention({});
+    await expect(r.run()).resolves.toBe(3);
+    expect(r.forgotten.sort()).toEqual(['snap-s1', 'snap-s2', 'snap-s3']);
+    expect(r.deleted.sort()).toEqual(['s1', 's2', 's3']);
+  });
+
+  it("spares the backup a move from backups puts back, the checkpoint a move took, and a restore's backup and checkpoint", async () => {
+    const r = retention({
+      moves: [
+        // A move from backups (its node down): it puts back s1, a backup it did not take.
+        { id: 'move1', params: { fromBackups: true, checkpoints: { site1: 's1' } } },
+        // An ordinary move: s2 is the checkpoint its own job took.
+        { id: 'bj2', params: {} },
+      ],
+      restores: [{ params: { backupId: 's3', checkpointId: 's0' } }],
+    });
+    await expect(r.run()).resolves.toBe(0);
+    expect(r.forgotten).toEqual([]);
+
+    const only = retention({ moves: [{ id: 'move1', params: { fromBackups: true, checkpoints: { site1: 's1' } } }] });
+    await expect(only.run()).resolves.toBe(2);
+    expect(only.forgotten.sort()).toEqual(['snap-s2', 'snap-s3']);
+  });
+});
