@@ -184,7 +184,8 @@ describe('a real WordPress site', () => {
     // empty) is installed with the request Berth used, into a database of its own; the result
     // must equal Berth's install of the site, which read its volume or the image, whichever
     // the copy left it. Both are compared as they are right after the install: posts, users,
-    // and the options the install writes.
+    // and the options the install writes. The same container shows an interrupted install
+    // made whole.
     const dbName = (await h.db.query('SELECT "dbName" FROM "Site" WHERE id = $1', [site.id])).rows[0].dbName as string;
     const other = `${dbName}_img`;
     const info = await h.docker.getContainer(wpName).inspect();
@@ -225,6 +226,17 @@ describe('a real WordPress site', () => {
         });
       expect(await installer(name)).toMatch(/^BERTH-RESULT \{"fresh":true,/m);
       expect(await exec(h.docker, name, ['ls', '-A', '/var/www/html'])).toEqual({ code: 0, out: '' });
+      // Run again, it finds WordPress installed (the control). An install stopped before it
+      // made its user (tables and options, no user) is installed again, not reported installed.
+      expect(await installer(name)).toMatch(/^BERTH-RESULT \{"fresh":false,/m);
+      expect(
+        await rootSql(
+          "DELETE FROM wp_usermeta; DELETE FROM wp_users; INSERT INTO wp_options (option_name, option_value) VALUES ('berth_half', 'x')",
+          other,
+        ),
+      ).toEqual({ code: 0, out: '' });
+      expect(await installer(name)).toMatch(/^BERTH-RESULT \{"fresh":true,/m);
+      expect((await rootSql("SELECT COUNT(*) FROM wp_options WHERE option_name = 'berth_half'", other)).out.trim()).toBe('0');
 
       const dump = async (db: string) => {
         const res = await rootSql(

@@ -19,10 +19,14 @@ page="<!doctype html>
 $(if [ -f /var/www/html/.berth-installed ]; then printf '<p>installed: %s</p>' "$(esc "$(cat /var/www/html/.berth-installed)")"; fi)
 </body>
 </html>"
-printf '%s\n' "$page" >/var/www/html/index.html.tmp
-mv -f /var/www/html/index.html.tmp /var/www/html/index.html
+printf '%s\n' "$page" >"/var/www/html/index.html.tmp.$$"
+mv -f "/var/www/html/index.html.tmp.$$" /var/www/html/index.html
 # the real image answers on /wp-login.php too; health probes may use it
-cp -f /var/www/html/index.html /var/www/html/wp-login.php
+cp -f /var/www/html/index.html "/var/www/html/wp-login.php.tmp.$$"
+mv -f "/var/www/html/wp-login.php.tmp.$$" /var/www/html/wp-login.php
+# The pages of this start are written: berth-wp-install (which Berth may run beside this
+# start) waits for this mark before it adds its line, so this start never writes over it.
+touch /tmp/.berth-pages-written 2>/dev/null || true
 
 if [ "${1:-}" != httpd ]; then
   exec "$@"

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { setTimeout as delay } from 'node:timers/promises';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { ApplyService, type ApplyReport } from '../docker/apply.service';
-import { DockerService } from '../docker/docker.service';
+import { DockerService, isConflict } from '../docker/docker.service';
 import { emptyPlan, LABEL, type Plan } from '../docker/plan.types';
 import type { Site, Tenant } from '../generated/prisma/client';
 import { RedisService, type Lock } from '../redis/redis.service';
@@ -327,8 +327,21 @@ export class DockerSiteEngine extends SiteEngine {
     }
   }
 
-  installWordPress(container: string, request: InstallRequest, signal: AbortSignal): Promise<InstallResult> {
-    return installIn(this.docker, container, request, signal);
+  /**
+   * The install runs beside the wait for HTTP, so the container may be restarting (its first
+   * start failed, its restart policy at work): the exec is tried again every quarter second
+   * while the engine says so, and the wait for HTTP, which stops this step when it fails,
+   * says why the container does not stay up.
+   */
+  async installWordPress(container: string, request: InstallRequest, signal: AbortSignal): Promise<InstallResult> {
+    for (;;) {
+      try {
+        return await installIn(this.docker, container, request, signal);
+      } catch (e) {
+        if (!(isConflict(e) && /is not running|is restarting|is paused/i.test((e as Error).message))) throw e;
+        await delay(250, undefined, { signal });
+      }
+    }
   }
 
   /** Rewrites the site's URLs in its database from `from`'s origin to `to`'s (GUIDs aside). */

@@ -99,9 +99,16 @@ export const IMAGE_WORDPRESS = '/usr/src/wordpress';
 export const INSTALL_PHP = `
 $in = json_decode(stream_get_contents(STDIN), true);
 if (!is_array($in) || empty($in['url'])) { fwrite(STDERR, "berth: no install request on stdin\\n"); exit(2); }
-if (is_file('./wp-config.php')) { $tree = getcwd(); }
-elseif (is_file('${IMAGE_WORDPRESS}/wp-config-docker.php')) { $tree = '${IMAGE_WORDPRESS}'; }
-else { fwrite(STDERR, "berth: no WordPress in " . getcwd() . " nor in ${IMAGE_WORDPRESS}\\n"); exit(2); }
+// A configuration is whole once it ends by loading WordPress (the official image's entrypoint
+// writes the volume's in place; Berth's renames it into place).
+function berth_whole_config($f) { $c = @file_get_contents($f); return is_string($c) && strpos($c, 'wp-settings.php') !== false; }
+for ($waited = 0; ; $waited++) {
+  if (berth_whole_config('./wp-config.php')) { $tree = getcwd(); break; }
+  if (berth_whole_config('${IMAGE_WORDPRESS}/wp-config-docker.php')) { $tree = '${IMAGE_WORDPRESS}'; break; }
+  // An image with neither: its first start is still writing the volume's.
+  if ($waited >= 600) { fwrite(STDERR, "berth: no WordPress configuration in " . getcwd() . " after 60 s, nor in ${IMAGE_WORDPRESS}\\n"); exit(2); }
+  usleep(100000);
+}
 $u = parse_url($in['url']);
 $_SERVER['HTTP_HOST'] = $u['host'] . (isset($u['port']) ? ':' . $u['port'] : '');
 $_SERVER['SERVER_NAME'] = $u['host'];
@@ -128,7 +135,18 @@ try {
   add_filter('pre_http_request', function () { return new WP_Error('berth_installing', 'no requests while installing'); });
   require_once ABSPATH . 'wp-admin/includes/upgrade.php';
   $fresh = false;
-  if (!is_blog_installed()) {
+  // An install that stopped before it made its user (its container stopped or restarted
+  // midway) has WordPress's tables and options but no user: nobody can have made anything in
+  // it. Its tables are removed and WordPress installed again, rather than reported installed
+  // with no administrator.
+  $wpdb->suppress_errors(true);
+  $interrupted = is_blog_installed() && !$wpdb->get_var("SELECT ID FROM {$wpdb->users} LIMIT 1");
+  $wpdb->suppress_errors(false);
+  if ($interrupted) {
+    foreach ($wpdb->tables('all') as $table) { $wpdb->query("DROP TABLE IF EXISTS \`$table\`"); }
+    wp_cache_flush();
+  }
+  if ($interrupted || !is_blog_installed()) {
     $password = isset($in['password']) && $in['password'] !== '' ? $in['password'] : wp_generate_password(32, true, true);
     $r = wp_install($in['title'], $in['adminUser'], $in['adminEmail'], true, '', wp_slash($password), isset($in['locale']) ? $in['locale'] : '');
     if (is_wp_error($r)) { fwrite(STDERR, 'berth: wp_install failed: ' . $r->get_error_message() . "\\n"); exit(1); }
