@@ -227,16 +227,17 @@ describe('a real WordPress site', () => {
       expect(await installer(name)).toMatch(/^BERTH-RESULT \{"fresh":true,/m);
       expect(await exec(h.docker, name, ['ls', '-A', '/var/www/html'])).toEqual({ code: 0, out: '' });
       // Run again, it finds WordPress installed (the control). An install stopped before it
-      // made its user (tables and options, no user) is installed again, not reported installed.
+      // made its user (tables and options, no user, no post) is installed again, not reported
+      // installed; with posts but no user, it is left as it is and the install fails.
       expect(await installer(name)).toMatch(/^BERTH-RESULT \{"fresh":false,/m);
-      expect(
-        await rootSql(
-          "DELETE FROM wp_usermeta; DELETE FROM wp_users; INSERT INTO wp_options (option_name, option_value) VALUES ('berth_half', 'x')",
-          other,
-        ),
-      ).toEqual({ code: 0, out: '' });
+      const marked = "INSERT INTO wp_options (option_name, option_value) VALUES ('berth_half', 'x')";
+      const marker = async () => (await rootSql("SELECT COUNT(*) FROM wp_options WHERE option_name = 'berth_half'", other)).out.trim();
+      expect(await rootSql(`DELETE FROM wp_usermeta; DELETE FROM wp_users; ${marked}`, other)).toEqual({ code: 0, out: '' });
+      await expect(installer(name)).rejects.toThrow(/WordPress is installed with 3 posts and no user; left as it is/);
+      expect(await marker()).toBe('1');
+      expect(await rootSql('DELETE FROM wp_comments; DELETE FROM wp_postmeta; DELETE FROM wp_posts', other)).toEqual({ code: 0, out: '' });
       expect(await installer(name)).toMatch(/^BERTH-RESULT \{"fresh":true,/m);
-      expect((await rootSql("SELECT COUNT(*) FROM wp_options WHERE option_name = 'berth_half'", other)).out.trim()).toBe('0');
+      expect(await marker()).toBe('0');
 
       const dump = async (db: string) => {
         const res = await rootSql(

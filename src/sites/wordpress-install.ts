@@ -136,15 +136,27 @@ try {
   require_once ABSPATH . 'wp-admin/includes/upgrade.php';
   $fresh = false;
   // An install that stopped before it made its user (its container stopped or restarted
-  // midway) has WordPress's tables and options but no user: nobody can have made anything in
-  // it. Its tables are removed and WordPress installed again, rather than reported installed
-  // with no administrator.
-  $wpdb->suppress_errors(true);
-  $interrupted = is_blog_installed() && !$wpdb->get_var("SELECT ID FROM {$wpdb->users} LIMIT 1");
-  $wpdb->suppress_errors(false);
-  if ($interrupted) {
-    foreach ($wpdb->tables('all') as $table) { $wpdb->query("DROP TABLE IF EXISTS \`$table\`"); }
-    wp_cache_flush();
+  // midway) has WordPress's tables and options, but no user and no post: nobody can have made
+  // anything in it. Its tables are removed and WordPress installed again, rather than reported
+  // installed with no administrator. Anything else without a user (posts, or a count that
+  // could not be read) is left as it is, and the step fails saying so.
+  $interrupted = false;
+  if (is_blog_installed()) {
+    $count = function ($table) use ($wpdb) {
+      $wpdb->suppress_errors(true);
+      $n = $wpdb->get_var("SELECT COUNT(*) FROM $table");
+      $error = $wpdb->last_error;
+      $wpdb->suppress_errors(false);
+      if ($n === null || $error !== '') { fwrite(STDERR, "berth: WordPress is installed, but $table could not be read: $error\\n"); exit(1); }
+      return (int) $n;
+    };
+    if ($count($wpdb->users) === 0) {
+      $posts = $count($wpdb->posts);
+      if ($posts > 0) { fwrite(STDERR, "berth: WordPress is installed with $posts posts and no user; left as it is\\n"); exit(1); }
+      $interrupted = true;
+      foreach ($wpdb->tables('all') as $table) { $wpdb->query("DROP TABLE IF EXISTS \`$table\`"); }
+      wp_cache_flush();
+    }
   }
   if ($interrupted || !is_blog_installed()) {
     $password = isset($in['password']) && $in['password'] !== '' ? $in['password'] : wp_generate_password(32, true, true);
