@@ -238,6 +238,12 @@ describe('a real WordPress site', () => {
       expect(await rootSql('DELETE FROM wp_comments; DELETE FROM wp_postmeta; DELETE FROM wp_posts', other)).toEqual({ code: 0, out: '' });
       expect(await installer(name)).toMatch(/^BERTH-RESULT \{"fresh":true,/m);
       expect(await marker()).toBe('0');
+      // Two installers at once (an earlier attempt's exec still running beside a retry): one
+      // installs, the other waits for it and finds WordPress installed.
+      expect(await rootSql(`DROP DATABASE \`${other}\`; CREATE DATABASE \`${other}\``)).toEqual({ code: 0, out: '' });
+      const both = await Promise.all([installer(name), installer(name)]);
+      expect(both.map((out) => /"fresh":(true|false)/.exec(out)?.[1]).sort()).toEqual(['false', 'true']);
+      expect((await rootSql('SELECT COUNT(*) FROM wp_users', other)).out.trim()).toBe('1');
 
       const dump = async (db: string) => {
         const res = await rootSql(

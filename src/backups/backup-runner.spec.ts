@@ -251,5 +251,10 @@ describe('BackupRunner retention', () => {
     const only = retention({ moves: [{ id: 'move1', params: { fromBackups: true, checkpoints: { site1: 's1' } } }] });
     await expect(only.run()).resolves.toBe(2);
     expect(only.forgotten.sort()).toEqual(['snap-s2', 'snap-s3']);
+
+    // A restore's checkpoint (one the policy would forget) on its own.
+    const checkpoint = retention({ restores: [{ params: { backupId: 's0', checkpointId: 's2' } }] });
+    await expect(checkpoint.run()).resolves.toBe(2);
+    expect(checkpoint.forgotten.sort()).toEqual(['snap-s1', 'snap-s3']);
   });
 });

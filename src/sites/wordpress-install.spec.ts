@@ -65,6 +65,10 @@ describe('INSTALL_PHP', () => {
   it('is code for php -r (no open tag) that reads the request from stdin and never from argv or the environment', () => {
     expect(INSTALL_PHP).not.toContain('<?php');
     expect(INSTALL_PHP).toContain('stream_get_contents(STDIN)');
-    expect(INSTALL_PHP).not.toMatch(/getenv|\$argv/);
+    expect(INSTALL_PHP).not.toMatch(/\$argv/);
+    // The environment only for the image's database settings (the lock), as its wp-config.php reads them.
+    const read = [...INSTALL_PHP.matchAll(/berth_env\('([A-Z_]+)'/g)].map((m) => m[1]);
+    expect(new Set(read)).toEqual(new Set(['WORDPRESS_DB_HOST', 'WORDPRESS_DB_USER', 'WORDPRESS_DB_PASSWORD', 'WORDPRESS_DB_NAME']));
+    expect(INSTALL_PHP.match(/getenv\(/g)).toHaveLength(2);
   });
 });

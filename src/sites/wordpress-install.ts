@@ -118,6 +118,29 @@ $_SERVER['PHP_SELF'] = $_SERVER['SCRIPT_NAME'] = '/wp-admin/install.php';
 $_SERVER['SCRIPT_FILENAME'] = $tree . '/wp-admin/install.php';
 $_SERVER['REQUEST_METHOD'] = 'GET';
 if ($u['scheme'] === 'https') { $_SERVER['HTTPS'] = 'on'; }
+// One installer at a time for a database, held until this process ends: an earlier attempt's
+// exec, stopped by Berth, may still be running in the container (until its own deadline), and
+// WordPress met halfway through another's install stops loading (its tables, no options yet).
+// Taken before WordPress loads, on a connection of its own made from the image's database
+// settings (an image that keeps them elsewhere installs without it).
+function berth_env($name, $default) {
+  $file = getenv($name . '_FILE');
+  if ($file !== false && $file !== '') { return rtrim((string) @file_get_contents($file), "\\r\\n"); }
+  $value = getenv($name);
+  return $value === false ? $default : $value;
+}
+mysqli_report(MYSQLI_REPORT_OFF);
+$lockHost = berth_env('WORDPRESS_DB_HOST', 'mysql');
+$lockPort = 3306;
+if (preg_match('/^([^:]+):(\\d+)$/', $lockHost, $m)) { $lockHost = $m[1]; $lockPort = (int) $m[2]; }
+$lock = @mysqli_connect($lockHost, berth_env('WORDPRESS_DB_USER', ''), berth_env('WORDPRESS_DB_PASSWORD', ''), '', $lockPort);
+if ($lock) {
+  $name = mysqli_real_escape_string($lock, 'berth-install:' . berth_env('WORDPRESS_DB_NAME', 'wordpress'));
+  $got = ($r = mysqli_query($lock, "SELECT GET_LOCK('$name', 100)")) ? mysqli_fetch_row($r)[0] : null;
+  if ((string) $got !== '1') { fwrite(STDERR, "berth: another install of this site's WordPress did not end within 100 s\\n"); exit(1); }
+} else {
+  fwrite(STDERR, 'berth: installing without a lock: ' . mysqli_connect_error() . "\\n");
+}
 define('WP_INSTALLING', true);
 // Berth tells the owner itself: WordPress's own mail would go nowhere from a container.
 function wp_new_blog_notification() {}
@@ -136,25 +159,32 @@ try {
   require_once ABSPATH . 'wp-admin/includes/upgrade.php';
   $fresh = false;
   // An install that stopped before it made its user (its container stopped or restarted
-  // midway) has WordPress's tables and options, but no user and no post: nobody can have made
-  // anything in it. Its tables are removed and WordPress installed again, rather than reported
-  // installed with no administrator. Anything else without a user (posts, or a count that
-  // could not be read) is left as it is, and the step fails saying so.
+  // midway, or during the clean-up below) has WordPress's options, but no user and no post:
+  // nobody can have made anything in it. Its tables are removed, the options last, and
+  // WordPress installed again, rather than reported installed with no administrator. Anything
+  // else without a user (posts, or a table that could not be read) is left as it is, and the
+  // step fails saying so.
   $interrupted = false;
   if (is_blog_installed()) {
-    $count = function ($table) use ($wpdb) {
+    $rows = function ($table) use ($wpdb) {
       $wpdb->suppress_errors(true);
-      $n = $wpdb->get_var("SELECT COUNT(*) FROM $table");
+      $there = $wpdb->get_var($wpdb->prepare('SHOW TABLES LIKE %s', $wpdb->esc_like($table)));
+      $n = $there === null && $wpdb->last_error === '' ? '0' : $wpdb->get_var("SELECT COUNT(*) FROM \`$table\`");
       $error = $wpdb->last_error;
       $wpdb->suppress_errors(false);
       if ($n === null || $error !== '') { fwrite(STDERR, "berth: WordPress is installed, but $table could not be read: $error\\n"); exit(1); }
       return (int) $n;
     };
-    if ($count($wpdb->users) === 0) {
-      $posts = $count($wpdb->posts);
+    if ($rows($wpdb->users) === 0) {
+      $posts = $rows($wpdb->posts);
       if ($posts > 0) { fwrite(STDERR, "berth: WordPress is installed with $posts posts and no user; left as it is\\n"); exit(1); }
       $interrupted = true;
-      foreach ($wpdb->tables('all') as $table) { $wpdb->query("DROP TABLE IF EXISTS \`$table\`"); }
+      $tables = array_values(array_diff($wpdb->tables('all'), array($wpdb->options)));
+      $tables[] = $wpdb->options;
+      if ($wpdb->query('DROP TABLE IF EXISTS \`' . implode('\`, \`', $tables) . '\`') === false) {
+        fwrite(STDERR, 'berth: removing an interrupted install failed: ' . $wpdb->last_error . "\\n");
+        exit(1);
+      }
       wp_cache_flush();
     }
   }
