@@ -1,4 +1,6 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BackupScheduler } from '../src/backups/backup-scheduler.service';
@@ -53,6 +55,40 @@ it('makes the repository once, reopens it with its password, and says why anothe
   await expect(other.snapshotIds(['tenant:x'])).rejects.toThrow(/wrong password or no key found/);
   // Nothing was made or changed in it.
   expect(await readFile(join(repository, 'config'))).toEqual(made);
+});
+
+it('a lock a killed restic left (its process gone) neither hides the repository nor stops the next backup', async () => {
+  const repository = join(dir, 'stale');
+  const password = 'first-password-0123456789';
+  await restic(repository, password).ensureRepository();
+  // A restic that locks the repository exclusively, killed once its lock is written.
+  const env = { ...process.env, RESTIC_REPOSITORY: repository, RESTIC_PASSWORD: password };
+  const check = spawn('restic', ['check'], { env, stdio: 'ignore' });
+  const deadline = Date.now() + 30_000;
+  while ((await readdir(join(repository, 'locks'))).length === 0) {
+    if (Date.now() > deadline) throw new Error('restic check wrote no lock within 30 s');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  check.kill('SIGKILL');
+  await once(check, 'exit');
+  expect(await readdir(join(repository, 'locks'))).toHaveLength(1);
+  // The control: restic itself refuses to lock it while that lock is there.
+  const locked = spawn('restic', ['cat', 'config'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let said = '';
+  locked.stderr.on('data', (c: Buffer) => (said += c.toString()));
+  const [code] = (await once(locked, 'exit')) as [number];
+  expect([code, said]).toEqual([1, expect.stringMatching(/already locked exclusively/)]);
+
+  // Berth after a restart (a new ResticService): the repository is there, and a backup clears
+  // the stale lock and goes through.
+  const after = restic(repository, password);
+  await expect(after.ensureRepository()).resolves.toBeUndefined();
+  const files = join(dir, 'files');
+  await mkdir(files, { recursive: true });
+  await writeFile(join(files, 'index.php'), '<?php echo 1;');
+  const { snapshotId } = await after.backup(files, ['tenant:x']);
+  expect(snapshotId).toMatch(/^[0-9a-f]{64}$/);
+  expect(await after.snapshotIds(['tenant:x'])).toEqual([snapshotId]);
 });
 
 it('counts the daily prune, and when it fails tells the operator (metric, event) and tries again in an hour, not at the next run', async () => {

@@ -97,9 +97,12 @@ export class ResticService {
   /**
    * Whether the repository is there; throws when it is there but this password does not open
    * it (another installation's, or a changed password): initialising it again cannot help.
+   * Read without a lock: a lock a killed restic left would otherwise make it look absent, and
+   * the init that followed failed with "config file already exists" at every backup (the
+   * commands that lock clear such a lock themselves: {@link waiting}).
    */
   private async exists(signal?: AbortSignal): Promise<boolean> {
-    return this.run(['cat', 'config'], { signal }).then(
+    return this.run(['--no-lock', 'cat', 'config'], { signal }).then(
       () => true,
       (e: Error) => {
         if (/wrong password/i.test(e.message))

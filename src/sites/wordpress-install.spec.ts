@@ -66,9 +66,11 @@ describe('INSTALL_PHP', () => {
     expect(INSTALL_PHP).not.toContain('<?php');
     expect(INSTALL_PHP).toContain('stream_get_contents(STDIN)');
     expect(INSTALL_PHP).not.toMatch(/\$argv/);
-    // The environment only for the image's database settings (the lock), as its wp-config.php reads them.
+    // The environment only for the image's database settings (the lock and the clean-up before WordPress loads), as its wp-config.php reads them.
     const read = [...INSTALL_PHP.matchAll(/berth_env\('([A-Z_]+)'/g)].map((m) => m[1]);
-    expect(new Set(read)).toEqual(new Set(['WORDPRESS_DB_HOST', 'WORDPRESS_DB_USER', 'WORDPRESS_DB_PASSWORD', 'WORDPRESS_DB_NAME']));
+    expect(new Set(read)).toEqual(
+      new Set(['WORDPRESS_DB_HOST', 'WORDPRESS_DB_USER', 'WORDPRESS_DB_PASSWORD', 'WORDPRESS_DB_NAME', 'WORDPRESS_TABLE_PREFIX']),
+    );
     expect(INSTALL_PHP.match(/getenv\(/g)).toHaveLength(2);
   });
 });

@@ -138,6 +138,27 @@ if ($lock) {
   $name = mysqli_real_escape_string($lock, 'berth-install:' . berth_env('WORDPRESS_DB_NAME', 'wordpress'));
   $got = ($r = mysqli_query($lock, "SELECT GET_LOCK('$name', 100)")) ? mysqli_fetch_row($r)[0] : null;
   if ((string) $got !== '1') { fwrite(STDERR, "berth: another install of this site's WordPress did not end within 100 s\\n"); exit(1); }
+  // An install stopped while it made WordPress's tables leaves tables but no options, and
+  // WordPress stops loading on them ("tables unavailable") at every later attempt. With no
+  // siteurl, no user and no post nothing can be lost: they are removed, the options last.
+  $prefix = berth_env('WORDPRESS_TABLE_PREFIX', 'wp_');
+  if (preg_match('/^[A-Za-z0-9_]+$/', $prefix) && @mysqli_select_db($lock, berth_env('WORDPRESS_DB_NAME', 'wordpress'))) {
+    $present = array();
+    foreach (array('users', 'usermeta', 'posts', 'postmeta', 'comments', 'commentmeta', 'terms', 'term_taxonomy', 'term_relationships', 'termmeta', 'links', 'options') as $t) {
+      $r = mysqli_query($lock, "SHOW TABLES LIKE '" . addcslashes($prefix . $t, '_') . "'");
+      if (!$r) { fwrite(STDERR, 'berth: reading the tables failed: ' . mysqli_error($lock) . "\\n"); exit(1); }
+      if (mysqli_num_rows($r) > 0) $present[] = $prefix . $t;
+    }
+    $rows = function ($table, $where = '') use ($lock, $present) {
+      if (!in_array($table, $present, true)) return 0;
+      $r = mysqli_query($lock, "SELECT COUNT(*) FROM \`$table\` $where");
+      if (!$r) { fwrite(STDERR, "berth: reading $table failed: " . mysqli_error($lock) . "\\n"); exit(1); }
+      return (int) mysqli_fetch_row($r)[0];
+    };
+    if ($present && $rows($prefix . 'options', "WHERE option_name = 'siteurl'") === 0 && $rows($prefix . 'users') === 0 && $rows($prefix . 'posts') === 0) {
+      if (!mysqli_query($lock, 'DROP TABLE IF EXISTS \`' . implode('\`, \`', $present) . '\`')) { fwrite(STDERR, 'berth: removing a stopped install failed: ' . mysqli_error($lock) . "\\n"); exit(1); }
+    }
+  }
 } else {
   fwrite(STDERR, 'berth: installing without a lock: ' . mysqli_connect_error() . "\\n");
 }
