@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -60,35 +61,49 @@ it('makes the repository once, reopens it with its password, and says why anothe
 it('a lock a killed restic left (its process gone) neither hides the repository nor stops the next backup', async () => {
   const repository = join(dir, 'stale');
   const password = 'first-password-0123456789';
-  await restic(repository, password).ensureRepository();
-  // A restic that locks the repository exclusively, killed once its lock is written.
+  const before = restic(repository, password);
+  const files = join(dir, 'files');
+  await mkdir(files, { recursive: true });
+  await writeFile(join(files, 'random.bin'), randomBytes(256 * 1024));
+  const first = await before.backup(files, ['tenant:x']);
   const env = { ...process.env, RESTIC_REPOSITORY: repository, RESTIC_PASSWORD: password };
-  const check = spawn('restic', ['check'], { env, stdio: 'ignore' });
+  /** restic with `args`: its exit code, its output and what it said. */
+  const run = async (...args: string[]) => {
+    const child = spawn('restic', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let said = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (said += c.toString()));
+    const [code] = (await once(child, 'exit')) as [number];
+    return { code, out, said };
+  };
+  // A restic that holds an exclusive lock for minutes (reading every pack at 1 KiB/s), killed
+  // once its lock is whole (read without taking a lock, which would stand in its way).
+  const check = spawn('restic', ['--limit-download', '1', 'check', '--read-data'], { env, stdio: 'ignore' });
   const deadline = Date.now() + 30_000;
-  while ((await readdir(join(repository, 'locks'))).length === 0) {
-    if (Date.now() > deadline) throw new Error('restic check wrote no lock within 30 s');
-    await new Promise((r) => setTimeout(r, 5));
+  for (let held = false; !held;) {
+    for (const id of await readdir(join(repository, 'locks'))) {
+      const lock = await run('--no-lock', 'cat', 'lock', id);
+      if (lock.code === 0 && JSON.parse(lock.out).pid === check.pid && JSON.parse(lock.out).exclusive === true) held = true;
+    }
+    if (Date.now() > deadline) throw new Error('restic check held no exclusive lock within 30 s');
+    await new Promise((r) => setTimeout(r, 20));
   }
   check.kill('SIGKILL');
   await once(check, 'exit');
   expect(await readdir(join(repository, 'locks'))).toHaveLength(1);
-  // The control: restic itself refuses to lock it while that lock is there.
-  const locked = spawn('restic', ['cat', 'config'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let said = '';
-  locked.stderr.on('data', (c: Buffer) => (said += c.toString()));
-  const [code] = (await once(locked, 'exit')) as [number];
-  expect([code, said]).toEqual([1, expect.stringMatching(/already locked exclusively/)]);
+  // The control: restic itself still refuses to lock the repository while that lock is there.
+  expect(await run('cat', 'config')).toMatchObject({ code: 1, said: expect.stringMatching(/already locked exclusively/) });
 
   // Berth after a restart (a new ResticService): the repository is there, and a backup clears
   // the stale lock and goes through.
   const after = restic(repository, password);
   await expect(after.ensureRepository()).resolves.toBeUndefined();
-  const files = join(dir, 'files');
-  await mkdir(files, { recursive: true });
   await writeFile(join(files, 'index.php'), '<?php echo 1;');
   const { snapshotId } = await after.backup(files, ['tenant:x']);
   expect(snapshotId).toMatch(/^[0-9a-f]{64}$/);
-  expect(await after.snapshotIds(['tenant:x'])).toEqual([snapshotId]);
+  expect((await after.snapshotIds(['tenant:x'])).sort()).toEqual([first.snapshotId, snapshotId].sort());
+  expect(await readdir(join(repository, 'locks'))).toEqual([]);
 });
 
 it('counts the daily prune, and when it fails tells the operator (metric, event) and tries again in an hour, not at the next run', async () => {
