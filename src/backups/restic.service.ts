@@ -98,8 +98,9 @@ export class ResticService {
    * Whether the repository is there; throws when it is there but this password does not open
    * it (another installation's, or a changed password): initialising it again cannot help.
    * Read without a lock: a lock a killed restic left would otherwise make it look absent, and
-   * the init that followed failed with "config file already exists" at every backup (the
-   * commands that lock clear such a lock themselves: {@link waiting}).
+   * the init that followed failed with "config file already exists" at every backup. Backups,
+   * forgets and prunes clear such a lock themselves ({@link waiting}); listings and restores
+   * wait for one of those to have run.
    */
   private async exists(signal?: AbortSignal): Promise<boolean> {
     return this.run(['--no-lock', 'cat', 'config'], { signal }).then(

@@ -122,7 +122,9 @@ if ($u['scheme'] === 'https') { $_SERVER['HTTPS'] = 'on'; }
 // exec, stopped by Berth, may still be running in the container (until its own deadline), and
 // WordPress met halfway through another's install stops loading (its tables, no options yet).
 // Taken before WordPress loads, on a connection of its own made from the image's database
-// settings (an image that keeps them elsewhere installs without it).
+// settings (an image that keeps them elsewhere installs without it). The connection is kept
+// under a name of its own: WordPress's files (its configuration, plugins) run in this same
+// global scope, and a $lock of theirs would otherwise close it.
 function berth_env($name, $default) {
   $file = getenv($name . '_FILE');
   if ($file !== false && $file !== '') { return rtrim((string) @file_get_contents($file), "\\r\\n"); }
@@ -133,7 +135,7 @@ mysqli_report(MYSQLI_REPORT_OFF);
 $lockHost = berth_env('WORDPRESS_DB_HOST', 'mysql');
 $lockPort = 3306;
 if (preg_match('/^([^:]+):(\\d+)$/', $lockHost, $m)) { $lockHost = $m[1]; $lockPort = (int) $m[2]; }
-$lock = @mysqli_connect($lockHost, berth_env('WORDPRESS_DB_USER', ''), berth_env('WORDPRESS_DB_PASSWORD', ''), '', $lockPort);
+$GLOBALS['berth_install_lock'] = $lock = @mysqli_connect($lockHost, berth_env('WORDPRESS_DB_USER', ''), berth_env('WORDPRESS_DB_PASSWORD', ''), '', $lockPort);
 if ($lock) {
   $name = mysqli_real_escape_string($lock, 'berth-install:' . berth_env('WORDPRESS_DB_NAME', 'wordpress'));
   $got = ($r = mysqli_query($lock, "SELECT GET_LOCK('$name', 100)")) ? mysqli_fetch_row($r)[0] : null;
