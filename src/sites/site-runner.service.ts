@@ -136,16 +136,17 @@ export class SiteRunner {
               )
             : Promise.resolve(),
       );
-      return { port, install };
+      return { port, install, fresh };
     });
     site = placed.site;
     if (site.desiredState === DesiredState.STOPPED || !placed.side) {
       await this.status.set(site, { status: SiteStatus.STOPPED, lastError: null, health: Health.UNKNOWN }, job.generation);
       return SiteStatus.STOPPED;
     }
-    const { port, install } = placed.side;
-    // The URL again with the port WordPress answered on (without the edge, the URL is the port's).
-    const { url, hostname } = await this.primary(tenant, site, port);
+    const { port, install, fresh } = placed.side;
+    // The URL the install used, unless WordPress answered on another port than the one it was
+    // given (without the edge, the URL is the port's).
+    const { url, hostname } = fresh && port === site.hostPort ? fresh : await this.primary(tenant, site, port);
     // WordPress's home follows the site's public URL (a new primary domain, a site from before).
     const home = install ? install.home : site.wordpressUrl;
     if (home && originOf(home) !== originOf(url))

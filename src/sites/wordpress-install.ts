@@ -135,16 +135,17 @@ mysqli_report(MYSQLI_REPORT_OFF);
 $lockHost = berth_env('WORDPRESS_DB_HOST', 'mysql');
 $lockPort = 3306;
 if (preg_match('/^([^:]+):(\\d+)$/', $lockHost, $m)) { $lockHost = $m[1]; $lockPort = (int) $m[2]; }
+$lockDb = berth_env('WORDPRESS_DB_NAME', 'wordpress');
 $GLOBALS['berth_install_lock'] = $lock = @mysqli_connect($lockHost, berth_env('WORDPRESS_DB_USER', ''), berth_env('WORDPRESS_DB_PASSWORD', ''), '', $lockPort);
 if ($lock) {
-  $name = mysqli_real_escape_string($lock, 'berth-install:' . berth_env('WORDPRESS_DB_NAME', 'wordpress'));
+  $name = mysqli_real_escape_string($lock, 'berth-install:' . $lockDb);
   $got = ($r = mysqli_query($lock, "SELECT GET_LOCK('$name', 100)")) ? mysqli_fetch_row($r)[0] : null;
   if ((string) $got !== '1') { fwrite(STDERR, "berth: another install of this site's WordPress did not end within 100 s\\n"); exit(1); }
   // An install stopped while it made WordPress's tables leaves tables but no options, and
   // WordPress stops loading on them ("tables unavailable") at every later attempt. With no
   // siteurl, no user and no post nothing can be lost: they are removed, the options last.
   $prefix = berth_env('WORDPRESS_TABLE_PREFIX', 'wp_');
-  if (preg_match('/^[A-Za-z0-9_]+$/', $prefix) && @mysqli_select_db($lock, berth_env('WORDPRESS_DB_NAME', 'wordpress'))) {
+  if (preg_match('/^[A-Za-z0-9_]+$/', $prefix) && @mysqli_select_db($lock, $lockDb)) {
     $present = array();
     foreach (array('users', 'usermeta', 'posts', 'postmeta', 'comments', 'commentmeta', 'terms', 'term_taxonomy', 'term_relationships', 'termmeta', 'links', 'options') as $t) {
       $r = mysqli_query($lock, "SHOW TABLES LIKE '" . addcslashes($prefix . $t, '_') . "'");
