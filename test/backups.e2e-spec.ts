@@ -3,7 +3,10 @@ import { get as httpGet, type IncomingMessage } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { auth, createTenant, exec, gql, startHarness, waitForJob, type Harness } from './harness';
-import { BACKUP_PASSWORD, BACKUP_REPOSITORY, testNames } from './env';
+import { Queue } from 'bullmq';
+import IORedis from 'ioredis';
+import { BACKUP_PASSWORD, BACKUP_REPOSITORY, testNames, testRedisUrl } from './env';
+import { JobName, SITES_QUEUE } from '../src/jobs/job.types';
 import { provision, removeSuiteObjects, sleep } from './suite-helpers';
 import { eventually } from './receivers';
 import { edgeFetch, edgeRoot } from './edge-client';
@@ -636,4 +639,21 @@ it("another tenant can neither list, read, restore nor delete a tenant's backups
   });
   expect(own.data?.site.backups.map((x) => x.id)).toContain(backup.id);
   expect((await h.http.get(`/v1/backups/${backup.id}`).set(auth(a.key))).status).toBe(200);
+});
+
+it('registers the backup schedule again when Redis has lost it (flushed, or restarted without its data)', async () => {
+  const connection = new IORedis(testRedisUrl(), { maxRetriesPerRequest: null });
+  const queue = new Queue(SITES_QUEUE, { connection });
+  try {
+    // Control: the worker registered it at start, and removing it is seen.
+    expect(await queue.getJobScheduler(JobName.ScheduleBackups)).toMatchObject({ every: 1000 });
+    await queue.removeJobScheduler(JobName.ScheduleBackups);
+    expect(await queue.getJobScheduler(JobName.ScheduleBackups)).toBeUndefined();
+    // The worker's sweeper (every 15 s here) puts it back, with its interval.
+    const back = await eventually(() => queue.getJobScheduler(JobName.ScheduleBackups), 'the backup schedule to be back', 45_000, 500);
+    expect(back).toMatchObject({ every: 1000 });
+  } finally {
+    await queue.close();
+    connection.disconnect();
+  }
 });

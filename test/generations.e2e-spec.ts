@@ -96,6 +96,38 @@ describe('cancelling a queued job', () => {
     expect(await site(s.id)).toMatchObject({ status: 'RUNNING' });
   });
 
+  it("refuses a site's deletion once an attempt has begun (its files may be gone), and cancels one that has not", async () => {
+    const s = await provision(h, t.key, { name: 'undo-delete' });
+    const release = await holdTenant();
+    let restart: string, del: string;
+    try {
+      restart = jobOf(await h.http.post(`/v1/sites/${s.id}/restart`).set(auth(t.key)));
+      await inFirstStep(restart);
+      // Queued behind the restart, which holds the site.
+      del = jobOf(await h.http.delete(`/v1/sites/${s.id}`).set(auth(t.key)));
+      // As after a first attempt that failed (it removes the containers and the files volume
+      // first) and waits for its next: an undo would bring the site back RUNNING without them.
+      await h.db.query('UPDATE "Job" SET attempts = 1 WHERE id = $1', [del]);
+      const refused = await h.http.post(`/v1/jobs/${del}/cancel`).set(auth(t.key));
+      expect(refused.status).toBe(409);
+      expect(refused.body).toMatchObject({ code: 'JOB_NOT_CANCELLABLE' });
+      expect(refused.body.detail).toMatch(/deletion that has started/);
+      expect((await h.db.query('SELECT status, "desiredState" FROM "Site" WHERE id = $1', [s.id])).rows[0]).toEqual({
+        status: 'DELETING',
+        desiredState: 'ABSENT',
+      });
+      // Control: the same deletion before any attempt is cancelled, and undone.
+      await h.db.query('UPDATE "Job" SET attempts = 0 WHERE id = $1', [del]);
+      expect((await h.http.post(`/v1/jobs/${del}/cancel`).set(auth(t.key))).status).toBe(202);
+      expect((await waitForJob(h, t.key, del)).status).toBe('CANCELLED');
+      expect((await h.db.query('SELECT "desiredState" FROM "Site" WHERE id = $1', [s.id])).rows[0].desiredState).toBe('RUNNING');
+    } finally {
+      await release();
+    }
+    expect((await waitForJob(h, t.key, restart)).status).toBe('SUCCEEDED');
+    await eventually(async () => ((await site(s.id)).status === 'RUNNING' ? true : undefined), 'the site to run');
+  });
+
   it('changes nothing when a newer request came after it: stop, delete, cancel the stop, and the site ends deleted', async () => {
     const s = await provision(h, t.key, { name: 'undo-stale' });
     const release = await holdTenant();

@@ -48,6 +48,18 @@ export class BackupScheduler {
     );
   }
 
+  /**
+   * Registers the repeatable job again if Redis no longer has it (flushed, or restarted without
+   * its data): without it no scheduled backup would run, and nothing would say so. The
+   * worker's sweeper calls it; an existing schedule is left as it is (upserting it each time
+   * would move its next run). True when it was missing.
+   */
+  async ensureRegistered(): Promise<boolean> {
+    if (await this.jobs.queue.getJobScheduler(JobName.ScheduleBackups)) return false;
+    await this.register();
+    return true;
+  }
+
   /** Starts every backup that is due; returns how many. Also prunes the repository once a day. */
   async tick(now = new Date()): Promise<number> {
     const due = await this.prisma.site.findMany({

@@ -1,6 +1,15 @@
 import type { Job } from '../generated/prisma/client';
 import { DesiredState, JobKind, JobStatus, SiteStatus } from '../generated/prisma/enums';
-import { guarded, resumeAfterUndo, rollbackOf, SupersededError, supersededBy, undoOf, type GuardedWrite } from './generation';
+import {
+  guarded,
+  notCancellable,
+  resumeAfterUndo,
+  rollbackOf,
+  SupersededError,
+  supersededBy,
+  undoOf,
+  type GuardedWrite,
+} from './generation';
 
 /**
  * A site row and the requests of SitesService (each bumps the generation by one and keeps
@@ -200,5 +209,28 @@ describe('resumeAfterUndo', () => {
       resumeAfterUndo(4, [job(JobKind.REPAIR, 4, JobStatus.QUEUED), job(JobKind.RESTART, 4, JobStatus.SUCCEEDED, { supersededBy: 5 })]),
     ).toBeUndefined();
     expect(resumeAfterUndo(4, [])).toBeUndefined();
+  });
+});
+
+describe('notCancellable', () => {
+  const job = (kind: JobKind, status: JobStatus, attempts: number) => ({ kind, status, attempts });
+
+  it('refuses a deletion or a restore once an attempt has begun: running, or queued again after one', () => {
+    for (const kind of [JobKind.DELETE, JobKind.RESTORE]) {
+      expect(notCancellable(job(kind, JobStatus.RUNNING, 1))).toMatch(/cannot be cancelled/);
+      expect(notCancellable(job(kind, JobStatus.QUEUED, 1))).toMatch(/cannot be cancelled/);
+      expect(notCancellable(job(kind, JobStatus.QUEUED, 0))).toBeUndefined();
+    }
+    expect(notCancellable(job(JobKind.DELETE, JobStatus.QUEUED, 2))).toMatch(/deletion that has started/);
+  });
+
+  it('lets any other job of a site be cancelled while queued or running, attempted or not', () => {
+    for (const kind of [JobKind.PROVISION, JobKind.STOP, JobKind.START, JobKind.RESTART, JobKind.UPDATE, JobKind.BACKUP])
+      for (const status of [JobStatus.QUEUED, JobStatus.RUNNING]) expect(notCancellable(job(kind, status, 1))).toBeUndefined();
+  });
+
+  it("never lets a tenant's deletion or move be cancelled", () => {
+    expect(notCancellable(job(JobKind.DELETE_TENANT, JobStatus.QUEUED, 0))).toMatch(/tenant deletion/);
+    expect(notCancellable(job(JobKind.MOVE_TENANT, JobStatus.QUEUED, 0))).toMatch(/move cannot be cancelled/);
   });
 });

@@ -30,6 +30,29 @@ export const supersededDetail = (siteGeneration: number, jobGeneration: number) 
 /** Jobs that read or put back a site's content: they never change its desired state, so no request supersedes them. */
 export const CONTENT_JOBS: ReadonlySet<JobKind> = new Set([JobKind.BACKUP, JobKind.RESTORE]);
 
+/**
+ * Jobs that cannot be undone once an attempt has begun: a restore (its checkpoint is put back
+ * by the job itself, or the job runs again) and a site's deletion (its containers, files and
+ * database may be gone already: an undo would bring back a RUNNING site with none of them).
+ */
+const FINISH_ONCE_STARTED: ReadonlySet<JobKind> = new Set([JobKind.RESTORE, JobKind.DELETE]);
+
+/** Whether a job's cancellation must wait for it never to have started ({@link notCancellable}). */
+export const finishesOnceStarted = (kind: JobKind): boolean => FINISH_ONCE_STARTED.has(kind);
+
+/** Why `job` cannot be cancelled, or undefined when it can (while it is QUEUED or RUNNING). */
+export function notCancellable(job: Pick<Job, 'kind' | 'status' | 'attempts'>): string | undefined {
+  if (job.kind === JobKind.DELETE_TENANT) return 'A tenant deletion cannot be cancelled; it finishes or fails, and can be asked for again';
+  if (job.kind === JobKind.MOVE_TENANT)
+    return "A tenant's move cannot be cancelled: it finishes, or puts the tenant back on the node it left";
+  // Running, or waiting for another attempt after one that may have changed the site.
+  const started = job.status === JobStatus.RUNNING || job.attempts > 0;
+  if (!started || !finishesOnceStarted(job.kind)) return undefined;
+  return job.kind === JobKind.RESTORE
+    ? 'A running restore cannot be cancelled: it finishes, or rolls back to the checkpoint it took'
+    : "A site's deletion that has started cannot be cancelled: its containers and files may be gone already; it finishes, or fails and can be asked for again";
+}
+
 /** The site's generation if it is newer than the job's, i.e. the job no longer owns the site. */
 export function supersededBy(jobGeneration: number, siteGeneration: number | undefined): number | undefined {
   return siteGeneration !== undefined && siteGeneration > jobGeneration ? siteGeneration : undefined;

@@ -12,7 +12,7 @@ import { assertCanWrite, canSeeTenant, type Principal } from '../common/principa
 import { isUuid } from '../common/ids';
 
 import { JobName, queueMessage, SITES_QUEUE, type JobPayloads, type StepRecord } from './job.types';
-import { CONTENT_JOBS, guarded, resumeAfterUndo, undoOf } from './generation';
+import { CONTENT_JOBS, finishesOnceStarted, guarded, notCancellable, resumeAfterUndo, undoOf } from './generation';
 import { type JobView } from './dto/job.dto';
 
 /** How far back the sweep for lost resumptions looks for cancellations ({@link JobsService.resumeLost}). */
@@ -167,33 +167,22 @@ export class JobsService implements OnModuleDestroy {
     assertCanWrite(actor);
     const job = isUuid(id) ? await this.prisma.job.findUnique({ where: { id } }) : null;
     if (!job || !canSeeTenant(actor, job.tenantId)) throw new BerthError(ErrorCode.JOB_NOT_FOUND, `Job ${id} was not found`);
-    if (job.kind === JobKind.DELETE_TENANT)
-      throw new BerthError(
-        ErrorCode.JOB_NOT_CANCELLABLE,
-        'A tenant deletion cannot be cancelled; it finishes or fails, and can be asked for again',
-      );
-    if (job.kind === JobKind.MOVE_TENANT)
-      throw new BerthError(
-        ErrorCode.JOB_NOT_CANCELLABLE,
-        "A tenant's move cannot be cancelled: it finishes, or puts the tenant back on the node it left",
-      );
-    // Running, or waiting for another attempt after one that may have changed the site.
-    if (job.kind === JobKind.RESTORE && (job.status === JobStatus.RUNNING || job.attempts > 0))
-      throw new BerthError(
-        ErrorCode.JOB_NOT_CANCELLABLE,
-        'A running restore cannot be cancelled: it finishes, or rolls back to the checkpoint it took',
-      );
+    const refused = notCancellable(job);
+    if (refused) throw new BerthError(ErrorCode.JOB_NOT_CANCELLABLE, refused);
     if (job.status !== JobStatus.QUEUED && job.status !== JobStatus.RUNNING) {
       throw new BerthError(ErrorCode.JOB_FINISHED, `Job ${id} is already ${job.status.toLowerCase()}`);
     }
-    await this.redis.client.set(cancelKey(id), '1', 'EX', 24 * 3600);
+    // A restore or deletion is cancelled only before any attempt has begun (the condition
+    // below); the worker does not stop a running one, so it needs no mark to look for.
+    const once = finishesOnceStarted(job.kind);
+    if (!once) await this.redis.client.set(cancelKey(id), '1', 'EX', 24 * 3600);
     // The job's end, its undo, its backup's end and their events commit together: a crash
     // between them would leave the cancelled request's desired state on the site (for the
     // reconciler to apply), or a backup PENDING for ever.
     const base = { tenantId: job.tenantId, siteId: job.siteId, data: { jobId: id }, actorKeyId: actor.keyId };
     const { cancelled, newer } = await this.prisma.$transaction(async (tx) => {
       const ended = await tx.job.updateMany({
-        where: { id, status: JobStatus.QUEUED },
+        where: { id, status: JobStatus.QUEUED, ...(once ? { attempts: 0 } : {}) },
         data: { status: JobStatus.CANCELLED, finishedAt: new Date(), error: 'cancelled' },
       });
       if (ended.count === 0) return { cancelled: false, newer: undefined };
@@ -225,6 +214,9 @@ export class JobsService implements OnModuleDestroy {
       // this fail, the worker's sweeper runs the overtaken job again: resumeLost.)
       if (newer === undefined && job.siteId && undoOf(job) && job.kind !== JobKind.PROVISION)
         await this.resumeAfterUndo(job.siteId, job.generation - 1, id);
+    } else if (once) {
+      // A worker took it up between the read above and the transaction.
+      throw new BerthError(ErrorCode.JOB_NOT_CANCELLABLE, notCancellable({ ...job, status: JobStatus.RUNNING }) ?? 'the job has started');
     } else {
       await this.events.record({
         tenantId: job.tenantId,

@@ -1,4 +1,4 @@
-import { acquireLock, LockLostError, type LockClient } from './lock';
+import { acquireLock, LockLostError, releasing, type LockClient } from './lock';
 
 /** Redis's SET NX PX and the lock's two scripts, in memory, with real expiry. */
 class FakeRedis implements LockClient {
@@ -84,5 +84,20 @@ describe('acquireLock', () => {
     const next = await acquireLock(redis, 'k', 200);
     expect(next).toBeDefined();
     await next!.release();
+  });
+});
+
+describe('releasing', () => {
+  it('lets every lock go, even when one release fails, and throws the error again', async () => {
+    const redis = new FakeRedis();
+    const a = (await acquireLock(redis, 'a', 10_000))!;
+    const b = (await acquireLock(redis, 'b', 10_000))!;
+    const broken = { ...b, release: () => Promise.reject(new Error('redis down')) };
+    const cause = new Error('the database is down');
+    await expect(Promise.reject(cause).catch(releasing(broken, a))).rejects.toBe(cause);
+    expect(redis.get('a')).toBeUndefined();
+    // Control: a lock not handed to it stays held.
+    expect(redis.get('b')).toBeDefined();
+    await b.release();
   });
 });

@@ -32,6 +32,18 @@ export interface Lock {
 }
 
 /**
+ * For a `.catch` between taking locks and the `try` that releases them: lets them go and
+ * throws again. A lock left held by nobody's job stays held for as long as the process lives
+ * (it is renewed), and keeps every later job of its site waiting.
+ */
+export function releasing(...locks: Lock[]): (e: unknown) => Promise<never> {
+  return async (e: unknown) => {
+    await Promise.all(locks.map((l) => l.release().catch(() => undefined)));
+    throw e;
+  };
+}
+
+/**
  * Takes `key` for `ttlMs`, renewed every ttlMs/3 while held. The holder considers it lost
  * a margin before Redis could expire it (counted from when the last successful renewal was
  * sent), so a holder cut off from Redis stops before anyone else can take the lock; a holder

@@ -11,6 +11,7 @@ import { mergeJobParams } from '../jobs/job-params';
 import { SupersededError } from '../jobs/generation';
 import { STOP_GRACE_MS, StepRecorder } from '../jobs/step-recorder';
 import { RedisService, type Lock } from '../redis/redis.service';
+import { releasing } from '../redis/lock';
 import { names } from '../sites/site-plan';
 import { SitePlanner } from '../sites/site-planner';
 import { SiteRunner } from '../sites/site-runner.service';
@@ -202,13 +203,13 @@ export class TenantMoveService {
     });
     if (earlier > 0) return later();
     for (const site of sites) {
-      const lock = await this.redis.tryLock(`berth:lock:site:${site.id}`, this.config.BERTH_LOCK_TTL_MS);
+      const lock = await this.redis.tryLock(`berth:lock:site:${site.id}`, this.config.BERTH_LOCK_TTL_MS).catch(releasing(...locks));
       // A job of that site is running: the move waits for it, off the worker.
       if (!lock) return later();
       locks.push(lock);
     }
     // A site made (or deleted for good) while the locks were taken: its lock too, next time.
-    const now = await this.liveSites(row.tenantId);
+    const now = await this.liveSites(row.tenantId).catch(releasing(...locks));
     if (now.map((s) => s.id).join() !== sites.map((s) => s.id).join()) return later();
     const steps = new StepRecorder(
       3 + now.length * STEPS_PER_SITE,

@@ -5,13 +5,14 @@ import { PrismaService } from '../database/prisma.service';
 import type { Job, Prisma } from '../generated/prisma/client';
 import { BackupStatus, JobKind, JobStatus, SiteStatus } from '../generated/prisma/enums';
 import { RedisService, type Lock } from '../redis/redis.service';
+import { releasing } from '../redis/lock';
 import { EventsService } from '../events/events.service';
 import { RolledBackError, SiteRunner } from '../sites/site-runner.service';
 import { SiteStatusWriter } from '../sites/site-status';
 import { CancelledError, JobsService } from '../jobs/jobs.service';
 import { JobName, SITES_QUEUE, type JobPayloads } from '../jobs/job.types';
 import { STOP_GRACE_MS, StepRecorder } from '../jobs/step-recorder';
-import { CONTENT_JOBS, SupersededError, supersededBy, supersededDetail } from '../jobs/generation';
+import { CONTENT_JOBS, finishesOnceStarted, SupersededError, supersededBy, supersededDetail } from '../jobs/generation';
 import { MonitorService } from '../monitor/monitor.service';
 import { EdgeService } from '../edge/edge.service';
 import { TenantDeletionService } from '../tenants/tenant-deletion.service';
@@ -73,6 +74,10 @@ export class SiteWorker {
         this.jobs.requeueOrphans().catch((e: Error) => this.logger.warn(`requeue: ${e.message}`));
         this.jobs.resumeLost().catch((e: Error) => this.logger.warn(`resume: ${e.message}`));
         this.tenantMoves.clearLeftovers().catch((e: Error) => this.logger.warn(`move leftovers: ${e.message}`));
+        this.scheduler
+          .ensureRegistered()
+          .then((missing) => missing && this.logger.warn('the backup schedule was missing from Redis (flushed?): registered again'))
+          .catch((e: Error) => this.logger.warn(`backup schedule: ${e.message}`));
       },
       Math.min(15_000, this.config.BERTH_STALLED_INTERVAL_MS * 2),
     );
@@ -108,7 +113,9 @@ export class SiteWorker {
     }
     // Its tenant is moving to another node (a move queued or running: it holds its sites'
     // locks, or is about to take them): after the move, without using an attempt.
-    if (this.config.BERTH_ENGINE === 'swarm' && (await this.tenantMoves.moving(row.tenantId))) {
+    // (A failed read lets the lock go: held by nobody's job, it would keep the site's jobs waiting.)
+    const moving = this.config.BERTH_ENGINE === 'swarm' && (await this.tenantMoves.moving(row.tenantId).catch(releasing(lock)));
+    if (moving) {
       await lock.release();
       await bull.moveToDelayed(Date.now() + 1000, token);
       throw new DelayedError();
@@ -153,8 +160,9 @@ export class SiteWorker {
       },
       async () => {
         await lock.verify();
-        // A restore that has started finishes or rolls back: stopping it halfway would leave half a site.
-        if (kind !== JobKind.RESTORE && (await this.jobs.cancelRequested(jobId))) throw new CancelledError();
+        // A restore or a deletion that has started finishes (or rolls back): stopping it halfway
+        // would leave half a site (JobsService.cancel refuses them once started).
+        if (!finishesOnceStarted(kind) && (await this.jobs.cancelRequested(jobId))) throw new CancelledError();
         // Backups and restores change no desired state: a newer request waits for them, it does not stop them.
         if (CONTENT_JOBS.has(kind)) return;
         const site = await this.prisma.site.findUnique({ where: { id: siteId }, select: { generation: true } });
@@ -204,7 +212,13 @@ export class SiteWorker {
       }
       // With the lock lost, someone else may be applying the site now: the site is left to them.
       const lost = lock.signal.aborted;
-      const final = (e instanceof RolledBackError && !lost) || bull.attemptsMade + 1 >= (bull.opts.attempts ?? 1);
+      // A restore cut off by its lock's loss neither finished nor rolled back: it is never
+      // given up, even on its last attempt (the site would be left half restored, for a repair
+      // to serve as it is). Its row stays QUEUED and the sweeper queues it again; the next
+      // attempt reuses its checkpoint and restores again.
+      const final =
+        (e instanceof RolledBackError && !lost) ||
+        (bull.attemptsMade + 1 >= (bull.opts.attempts ?? 1) && !(lost && started.kind === JobKind.RESTORE));
       // A failed backup changed nothing: the site is not FAILED for it.
       const siteFailed = !(e instanceof RolledBackError) && !lost && started.kind !== JobKind.BACKUP;
       if (final) await this.fail(jobId, message, JobStatus.FAILED, siteFailed);

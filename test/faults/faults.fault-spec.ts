@@ -1,5 +1,5 @@
 import { execFileSync, execSync } from 'node:child_process';
-import { createTenant, exec, waitForJob } from '../harness';
+import { createTenant, exec, startHarness, waitForJob } from '../harness';
 import { TEST_INSTANCE, testNames } from '../env';
 import { eventually } from '../receivers';
 import { assertConverged, authHeader as auth, faultCase, FaultRig, FAULT_ENV, onFailurePrint, PrivateRedis, printSummary } from './rig';
@@ -162,6 +162,66 @@ describe('worker killed', () => {
       params: { checkpointId: string };
     };
     expect(params.checkpointId).toBe(checkpoints.rows[0].id);
+  });
+
+  it("lock lost during a restore's last attempt: the restore is not given up half done, it runs again and finishes", async () => {
+    const { tenant } = await createTenant(h());
+    const { site, job } = await requestSite(tenant.id, 'relocked');
+    await waitForJob(h(), rig.key(), job.id);
+    const { dbName } = (await h().db.query('SELECT "dbName" FROM "Site" WHERE id = $1', [site.id])).rows[0] as { dbName: string };
+    const sql = async (query: string) => {
+      const res = await exec(
+        h().docker,
+        testNames.dbContainer(tenant.slug),
+        ['sh', '-c', `MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -h127.0.0.1 -N ${dbName} -e "$Q"`],
+        undefined,
+        [`Q=${query}`],
+      );
+      if (res.code !== 0) throw new Error(`SQL failed: ${res.out}`);
+      return res.out.trim();
+    };
+    await sql("CREATE TABLE marker (v VARCHAR(40)); INSERT INTO marker VALUES ('in the backup')");
+    const backup = await h().http.post(`/v1/sites/${site.id}/backups`).set(auth(rig.key()));
+    expect((await waitForJob(h(), rig.key(), backup.body.job.id)).status).toBe('SUCCEEDED');
+    await sql("UPDATE marker SET v = 'after the backup'");
+    // One attempt a job (set where jobs are queued, by an API process of its own): before, a
+    // restore whose lock was lost on it ended FAILED, the site left RESTORING and half
+    // restored, and the reconciler's repair then served it RUNNING.
+    const once = await startHarness({ ...FAULT_ENV, REDIS_URL: redis.url, BERTH_ROLE: 'api', BERTH_JOB_ATTEMPTS: '1' });
+    let restoreJob = '';
+    try {
+      await faultCase(
+        "3b. the site's lock lost during a restore's last attempt",
+        async () => {
+          const res = await once.http.post(`/v1/sites/${site.id}/restore`).set(auth(rig.key())).send({ backupId: backup.body.backup.id });
+          expect(res.status).toBe(202);
+          restoreJob = res.body.job.id;
+          const at = await eventually(
+            async () => {
+              const steps = await stepsOf(restoreJob);
+              return steps.some((x) => x.name.startsWith('restore ')) ? steps.at(-1)!.name : undefined;
+            },
+            'the restore step',
+            120_000,
+            10,
+          );
+          // As a Redis that lost its data, or another holder, would: the next renewal finds it gone.
+          expect(execFileSync('redis-cli', ['-u', redis.url, 'DEL', `berth:lock:site:${site.id}`], { encoding: 'utf8' }).trim()).toBe('1');
+          return `lock removed during "${at}"`;
+        },
+        async () => {
+          const done = await waitForJob(h(), rig.key(), restoreJob, 180_000);
+          expect(done).toMatchObject({ status: 'SUCCEEDED', kind: 'RESTORE' });
+          // With one attempt a job, a second one is the sweeper's: the first was cut off.
+          expect(done.attempts).toBeGreaterThan(1);
+          await assertConverged(h(), TEST_INSTANCE);
+        },
+      );
+    } finally {
+      await once.stop();
+    }
+    expect(await sql('SELECT v FROM marker')).toBe('in the backup');
+    expect((await h().db.query('SELECT status FROM "Site" WHERE id = $1', [site.id])).rows[0].status).toBe('RUNNING');
   });
 
   it('SIGTERM during a job: the worker finishes it, nothing is half-made', async () => {
