@@ -154,3 +154,46 @@ describe('GraphQL subscriptions over graphql-ws', () => {
     await waitForJob(h, b.key, res.body.job.id);
   });
 });
+
+describe('a revoked key', () => {
+  it('loses what it holds open at once: its graphql-ws connection (closed 4403) and its event stream; another key keeps its own', async () => {
+    const a = await createTenant(h);
+    const issued = await h.http.post(`/v1/tenants/${a.tenant.id}/api-keys`).set(auth(a.key)).send({ name: 'leaked' });
+    expect(issued.status).toBe(201);
+    const leaked = issued.body as { id: string; key: string };
+    const res = await h.http.post('/v1/sites').set(auth(a.key)).send({ name: 'followed' });
+    await waitForJob(h, a.key, res.body.job.id);
+    const query = `subscription { siteEvents(siteId: "${res.body.site.id}") { type } }`;
+
+    const revokedWs = wsClient(leaked.key);
+    const keptWs = wsClient(a.key);
+    const stream = await fetch(`${h.berth.url}/v1/events/stream`, { headers: auth(leaked.key) });
+    expect(stream.status).toBe(200);
+    const reader = stream.body!.getReader();
+    try {
+      const revokedSub = collect<{ siteEvents: { type: string } }>(revokedWs, query, () => false, 60_000);
+      const keptSub = collect<{ siteEvents: { type: string } }>(keptWs, query, () => true, 60_000);
+      await Promise.all([revokedSub.ready, keptSub.ready]);
+      expect(new TextDecoder().decode((await reader.read()).value)).toContain(': connected');
+
+      expect((await h.http.delete(`/v1/api-keys/${leaked.id}`).set(auth(a.key))).status).toBe(200);
+      await expect(revokedSub.done).rejects.toThrow(/^closed 4403 API key revoked$/);
+      // The event stream ends too (no more bytes, not the test's timeout).
+      const ended = await Promise.race([
+        (async () => {
+          for (;;) if ((await reader.read()).done) return 'ended';
+        })(),
+        new Promise((r) => setTimeout(() => r('still open'), 15_000)),
+      ]);
+      expect(ended).toBe('ended');
+
+      // Control: the tenant's other key still follows the site: the restart's events reach it.
+      expect((await h.http.post(`/v1/sites/${res.body.site.id}/restart`).set(auth(a.key))).status).toBe(202);
+      expect((await keptSub.done).length).toBeGreaterThan(0);
+    } finally {
+      await reader.cancel().catch(() => undefined);
+      await revokedWs.dispose();
+      await keptWs.dispose();
+    }
+  });
+});

@@ -8,6 +8,8 @@ import type { BerthConfig } from '../config/config';
 import { ConfigModule } from '../config/config.module';
 import { ApiKeysService } from '../auth/api-keys.service';
 import { AuthModule } from '../auth/auth.module';
+import { type Principal } from '../common/principal';
+import { RevocationsService } from '../revocations/revocations.service';
 import { bearer } from '../auth/auth.guard';
 import { BerthError, ErrorCode } from '../common/errors';
 import { HttpErrorFilter } from '../common/http-error.filter';
@@ -71,6 +73,13 @@ export const validationPipe = new InputPipe({
   },
 });
 
+/** What Berth keeps on a graphql-ws connection: the key it was opened with, and how to untie it from that key's revocation. */
+interface WsExtra {
+  principal?: Principal;
+  untie?: () => void;
+  socket?: { close(code: number, reason: string): void };
+}
+
 @Module({})
 export class AppModule {
   static forConfig(config: BerthConfig): DynamicModule {
@@ -80,8 +89,8 @@ export class AppModule {
         ConfigModule.forConfig(config),
         GraphQLModule.forRootAsync<ApolloDriverConfig>({
           driver: ApolloDriver,
-          inject: [ApiKeysService],
-          useFactory: (keys: ApiKeysService) => ({
+          inject: [ApiKeysService, RevocationsService],
+          useFactory: (keys: ApiKeysService, revocations: RevocationsService) => ({
             autoSchemaFile: true,
             sortSchema: true,
             path: '/graphql',
@@ -95,12 +104,20 @@ export class AppModule {
                 path: '/graphql',
                 onConnect: async (ctx: { connectionParams?: Record<string, unknown>; extra: unknown }) => {
                   const raw = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
-                  const extra = ctx.extra as { principal?: unknown; socket?: { close(code: number, reason: string): void } };
-                  extra.principal = await keys.authenticate(bearer(typeof raw === 'string' ? raw : undefined)).catch(() => undefined);
+                  const extra = ctx.extra as WsExtra;
+                  const principal = await keys.authenticate(bearer(typeof raw === 'string' ? raw : undefined)).catch(() => undefined);
+                  extra.principal = principal;
                   // 4401 (graphql-ws' Unauthorized) names the cause; returning false alone would close with 4403 Forbidden.
-                  if (!extra.principal) extra.socket?.close(4401, ErrorCode.UNAUTHENTICATED);
-                  return Boolean(extra.principal);
+                  if (!principal) {
+                    extra.socket?.close(4401, ErrorCode.UNAUTHENTICATED);
+                    return false;
+                  }
+                  // Every operation on the connection runs as this key: its revocation closes it
+                  // (4403 Forbidden), subscriptions and all.
+                  extra.untie = revocations.holdOpen(principal.keyId, () => extra.socket?.close(4403, 'API key revoked'));
+                  return true;
                 },
+                onClose: (ctx: { extra: unknown }) => (ctx.extra as WsExtra).untie?.(),
                 // graphql-ws neither applies Apollo's validation rules nor survives a parse error
                 // (it closes the connection with 4500): parse and check the limits here.
                 onSubscribe: (_ctx: unknown, _id: unknown, payload: { query: string }) => {

@@ -14,6 +14,7 @@ const ORDER = [
   'config',
   'database',
   'redis',
+  'revocations',
   'metrics',
   'docker',
   'edge',

@@ -7,7 +7,7 @@ import { randomToken, sha256 } from '../common/crypto';
 import { BerthError, ErrorCode } from '../common/errors';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { EventsService } from '../events/events.service';
-import { RedisService } from '../redis/redis.service';
+import { RevocationsService } from '../revocations/revocations.service';
 import { isUuid } from '../common/ids';
 import { assertCanWrite, canSeeTenant, isAdmin, type Principal } from '../common/principal';
 import { type ApiKeyView } from './dto/api-key.dto';
@@ -29,8 +29,6 @@ export interface IssuedKey {
   tenantId: string | null;
 }
 
-/** Where API processes tell each other that a key was revoked. */
-const REVOKED_CHANNEL = 'berth:api-keys:revoked';
 /** Keys remembered per process at most (a bound, not a tuning knob). */
 const CACHE_MAX = 10_000;
 
@@ -49,21 +47,16 @@ export class ApiKeysService implements OnModuleInit {
    * the expiry bounds how long a revocation could go unseen if that message were lost.
    */
   private readonly remembered = new Map<string, Remembered>();
-  private revocations?: AsyncIterableIterator<{ keyId: string }>;
 
   constructor(
     private readonly prisma: PrismaService,
     private readonly events: EventsService,
-    private readonly redis: RedisService,
+    private readonly revocations: RevocationsService,
     @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
   ) {}
 
-  async onModuleInit(): Promise<void> {
-    if (!this.config.BERTH_AUTH_CACHE_MS) return;
-    this.revocations = await this.redis.subscribe<{ keyId: string }>(REVOKED_CHANNEL);
-    void (async () => {
-      for await (const { keyId } of this.revocations!) this.forget(keyId);
-    })().catch((e: Error) => this.logger.warn(`revocation feed ended: ${e.message}`));
+  onModuleInit(): void {
+    this.revocations.onRevoked((keyId) => this.forget(keyId));
   }
 
   /** Bumped by every revocation, so a lookup that raced one is not remembered. */
@@ -150,10 +143,7 @@ export class ApiKeysService implements OnModuleInit {
     }
     if (key.revokedAt) return toApiKeyView(key);
     const revoked = await this.prisma.apiKey.update({ where: { id }, data: { revokedAt: new Date() } });
-    this.forget(id);
-    await this.redis
-      .publish(REVOKED_CHANNEL, { keyId: id })
-      .catch((e: Error) => this.logger.warn(`revocation of ${id} not broadcast: ${e.message}`));
+    await this.revocations.announce(id);
     await this.events.record({
       tenantId: key.tenantId,
       type: 'api_key.revoked',
@@ -170,12 +160,7 @@ export class ApiKeysService implements OnModuleInit {
     if (keys.length === 0) return 0;
     const ids = keys.map((k) => k.id);
     await this.prisma.apiKey.updateMany({ where: { id: { in: ids }, revokedAt: null }, data: { revokedAt: new Date() } });
-    for (const id of ids) {
-      this.forget(id);
-      await this.redis
-        .publish(REVOKED_CHANNEL, { keyId: id })
-        .catch((e: Error) => this.logger.warn(`revocation of ${id} not broadcast: ${e.message}`));
-    }
+    for (const id of ids) await this.revocations.announce(id);
     await this.events.record({
       tenantId,
       type: 'api_key.revoked',

@@ -5,11 +5,12 @@ import { EventsModule } from '../events/events.module';
 import { RedisModule } from '../redis/redis.module';
 import { ApiKeysService } from './api-keys.service';
 import { AuthGuard } from './auth.guard';
+import { RevocationsModule } from '../revocations/revocations.module';
 
 /** API keys, and the guard that authenticates (and rate-limits) every request with them. */
 @Module({
-  imports: [DatabaseModule, RedisModule, EventsModule],
+  imports: [DatabaseModule, RedisModule, EventsModule, RevocationsModule],
   providers: [ApiKeysService, { provide: APP_GUARD, useClass: AuthGuard }],
-  exports: [ApiKeysService],
+  exports: [ApiKeysService, RevocationsModule],
 })
 export class AuthModule {}

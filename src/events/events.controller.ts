@@ -6,12 +6,16 @@ import { Operation } from '../common/api-operation';
 import { ErrorCode } from '../common/errors';
 
 import { EventFilterArgs, EventView } from './dto/event.dto';
+import { RevocationsService } from '../revocations/revocations.service';
 import { EventFeedService } from './event-feed.service';
 
 @ApiTags('events')
 @Controller('v1/events')
 export class EventsController {
-  constructor(private readonly feed: EventFeedService) {}
+  constructor(
+    private readonly feed: EventFeedService,
+    private readonly revocations: RevocationsService,
+  ) {}
 
   @Get()
   @ApiOkResponse({ type: [EventView] })
@@ -45,13 +49,14 @@ export class EventsController {
     res.flushHeaders();
     res.write(': connected\n\n');
     const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
-    req.on('close', () => {
-      clearInterval(heartbeat);
-      void events.return?.();
-    });
+    const leave = () => void events.return?.();
+    req.on('close', leave);
+    // The key's revocation ends the stream, as the client's leaving does.
+    const untie = this.revocations.holdOpen(actor.keyId, leave);
     try {
       for await (const e of events) res.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
     } finally {
+      untie();
       clearInterval(heartbeat);
       res.end();
     }

@@ -21,6 +21,7 @@ import { BerthError, ErrorCode } from '../common/errors';
 import { PageArgs } from '../common/page.dto';
 import { JobsService } from '../jobs/jobs.service';
 import { CreateSiteInput, SiteAndJobView, SiteFilterArgs, SiteView, UpdateSiteInput } from './dto/site.dto';
+import { RevocationsService } from '../revocations/revocations.service';
 import { SitesService } from './sites.service';
 import { JobAcceptedView, JobView } from '../jobs/dto/job.dto';
 import { EventView } from '../events/dto/event.dto';
@@ -32,6 +33,7 @@ export class SitesController {
   constructor(
     private readonly sites: SitesService,
     private readonly jobs: JobsService,
+    private readonly revocations: RevocationsService,
   ) {}
 
   @Post('sites')
@@ -160,7 +162,18 @@ export class SitesController {
     if (tail < 0 || tail > 10_000) throw new BerthError(ErrorCode.VALIDATION_FAILED, 'tail must be between 0 and 10000');
     const stream = await this.sites.logs(actor, id, { tail, follow });
     res.status(200).type('text/plain; charset=utf-8');
-    res.on('close', () => stream.destroy());
+    // A followed log ends when the key that asked for it is revoked.
+    const untie = follow
+      ? this.revocations.holdOpen(actor.keyId, () => {
+          stream.unpipe(res);
+          stream.destroy();
+          res.end();
+        })
+      : () => undefined;
+    res.on('close', () => {
+      untie();
+      stream.destroy();
+    });
     // The engine's stream failing mid-follow ends the answer; it never reaches the process.
     stream.on('error', () => res.end());
     stream.pipe(res);

@@ -15,11 +15,12 @@ import { SiteRunner } from './site-runner.service';
 import { SiteStatusWriter } from './site-status';
 import { SitesController } from './sites.controller';
 import { SitesResolver } from './sites.resolver';
+import { RevocationsModule } from '../revocations/revocations.module';
 import { SitesService } from './sites.service';
 
 /** Sites: their API, their plans, and the runner that applies them for jobs. */
 @Module({
-  imports: [DatabaseModule, RedisModule, DockerModule, EdgeModule, EventsModule, JobsModule],
+  imports: [DatabaseModule, RedisModule, DockerModule, EdgeModule, EventsModule, JobsModule, RevocationsModule],
   controllers: [SitesController],
   providers: [
     SitesService,
