@@ -192,7 +192,7 @@ export class SitesController {
   @Operation('cancelJob', {
     summary: 'Cancel a job',
     description:
-      'A queued job is cancelled at once; a running one stops at its next step (its site is then FAILED, to be started or changed again).',
+      'A queued job is cancelled at once; a running one stops at its next step (its site is then FAILED, to be started or changed again). A site deletion or a restore is cancelled only before its first attempt began.',
     errors: [ErrorCode.JOB_NOT_FOUND, ErrorCode.JOB_FINISHED, ErrorCode.JOB_NOT_CANCELLABLE],
   })
   cancel(@Actor() actor: Principal, @Param('id') id: string) {
