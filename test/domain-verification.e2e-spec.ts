@@ -93,4 +93,34 @@ describe('domain ownership shown with a TXT record (BERTH_DOMAIN_VERIFICATION=dn
     expect(verified.errors).toBeUndefined();
     expect(verified.data?.verifyDomain.status).toBe('ACTIVE');
   });
+  it("lets a pending claim block nobody: the tenant whose TXT record holds its token gets the hostname, the other's claim is removed", async () => {
+    const hostname = `contested-${run}.example.net`;
+    const squatter = await createTenant(h);
+    const squat = await provision(h, squatter.key, { name: 'squat' });
+    const squatDomains = async () => (await h.http.get(`/v1/sites/${squat.id}/domains`).set(auth(squatter.key))).body as Domain[];
+    // Another tenant claims the hostname first, and can never show ownership of it.
+    const first = await h.http.post(`/v1/sites/${squat.id}/domains`).set(auth(squatter.key)).send({ hostname });
+    expect(first.status).toBe(201);
+    expect(first.body.status).toBe('PENDING');
+    // The owner's claim is not refused for it (before: 409 DOMAIN_TAKEN, for as long as the squatter liked).
+    const claim = await h.http.post(`/v1/sites/${site.id}/domains`).set(auth(t.key)).send({ hostname });
+    expect(claim.status).toBe(201);
+    const owned = claim.body as Domain;
+    expect(owned.verification!.value).not.toBe((first.body as Domain).verification!.value);
+    // Each site claims a hostname once.
+    expect((await h.http.post(`/v1/sites/${site.id}/domains`).set(auth(t.key)).send({ hostname })).status).toBe(409);
+
+    dns.set(`_berth-challenge.${hostname}`, owned.verification!.value);
+    const verified = await h.http.post(`/v1/sites/${site.id}/domains/${hostname}/verify`).set(auth(t.key));
+    expect(verified.body.status).toBe('ACTIVE');
+    // The squatter's claim could never be verified now: it is gone, and its tenant told.
+    expect((await squatDomains()).map((d) => d.hostname)).not.toContain(hostname);
+    const events = (await h.http.get(`/v1/sites/${squat.id}/events`).set(auth(squatter.key))).body as { type: string; message: string }[];
+    expect(events.find((e) => e.type === 'domain.released')?.message).toMatch(/another site showed ownership of it first/);
+    // Control: a verified hostname is taken, for every tenant.
+    const again = await h.http.post(`/v1/sites/${squat.id}/domains`).set(auth(squatter.key)).send({ hostname });
+    expect(again.status).toBe(409);
+    expect(again.body.code).toBe('DOMAIN_TAKEN');
+    expect((await ask(hostname)).status).toBe(200);
+  });
 });

@@ -86,15 +86,22 @@ export class DomainsService {
     primary: boolean,
     actorKeyId?: string,
   ): Promise<Domain> {
-    const used = await tx.domain.count({ where: { hostname: { in: [names.hostname, ...(names.www ? [names.www] : [])] } } });
+    const hostnames = [names.hostname, ...(names.www ? [names.www] : [])];
+    // Taken: verified for any site, or claimed by this one already. Another site's pending claim
+    // blocks nobody: whoever shows ownership first gets the hostname (a squatter's claim would
+    // otherwise keep its owner out for good).
+    const used = await tx.domain.count({
+      where: { OR: [{ verifiedHostname: { in: hostnames } }, { siteId: site.id, hostname: { in: hostnames } }] },
+    });
     if (used > 0) throw this.taken(names);
     if (primary) await tx.domain.updateMany({ where: { siteId: site.id, primary: true }, data: { primary: false } });
     const created = await tx.domain.create({
-      data: { siteId: site.id, tenantId: site.tenantId, hostname: names.hostname, primary, ...this.verification() },
+      data: { siteId: site.id, tenantId: site.tenantId, hostname: names.hostname, primary, ...this.verification(names.hostname) },
     });
     // The www. variant is a domain of its own (unique like any hostname) that redirects to the primary.
     if (names.www)
-      await tx.domain.create({ data: { siteId: site.id, tenantId: site.tenantId, hostname: names.www, ...this.verification() } });
+      await tx.domain.create({ data: { siteId: site.id, tenantId: site.tenantId, hostname: names.www, ...this.verification(names.www) } });
+    if (created.verifiedAt) await this.releaseClaims(tx, site.id, hostnames);
     await this.events.record(
       {
         tenantId: site.tenantId,
@@ -138,10 +145,34 @@ export class DomainsService {
   }
 
   /** A new domain's verification: a token to publish, or verified at once. */
-  private verification(): Pick<Domain, 'verificationToken' | 'verifiedAt'> {
+  private verification(hostname: string): Pick<Domain, 'verificationToken' | 'verifiedAt' | 'verifiedHostname'> {
     return this.config.BERTH_DOMAIN_VERIFICATION === 'dns'
-      ? { verificationToken: randomToken(24), verifiedAt: null }
-      : { verificationToken: null, verifiedAt: new Date() };
+      ? { verificationToken: randomToken(24), verifiedAt: null, verifiedHostname: null }
+      : { verificationToken: null, verifiedAt: new Date(), verifiedHostname: hostname };
+  }
+
+  /**
+   * Once `hostnames` are verified for site `winner`, other sites' pending claims on them can
+   * never be: they are removed, and their tenants told.
+   */
+  private async releaseClaims(tx: Prisma.TransactionClient, winner: string, hostnames: string[]): Promise<void> {
+    const losers = await tx.domain.findMany({
+      where: { hostname: { in: hostnames }, verifiedAt: null, siteId: { not: winner } },
+      include: { site: { select: { name: true } } },
+    });
+    if (losers.length === 0) return;
+    await tx.domain.deleteMany({ where: { id: { in: losers.map((d) => d.id) } } });
+    for (const d of losers)
+      await this.events.record(
+        {
+          tenantId: d.tenantId,
+          siteId: d.siteId,
+          type: 'domain.released',
+          message: `Domain ${d.hostname} was removed from site ${d.site.name}: another site showed ownership of it first`,
+          data: { hostname: d.hostname },
+        },
+        tx,
+      );
   }
 
   /** Checks a pending domain's TXT record now; answers with the domain as it is afterwards. */
@@ -170,7 +201,21 @@ export class DomainsService {
     if (!domain.verificationToken) return undefined;
     if (!(await txtHolds(challengeName(domain.hostname), domain.verificationToken, parseServers(this.config.BERTH_DNS_SERVERS))))
       return undefined;
-    const done = await this.prisma.domain.updateMany({ where: { id: domain.id, verifiedAt: null }, data: { verifiedAt: new Date() } });
+    let done: { count: number };
+    try {
+      done = await this.prisma.$transaction(async (tx) => {
+        const verified = await tx.domain.updateMany({
+          where: { id: domain.id, verifiedAt: null },
+          data: { verifiedAt: new Date(), verifiedHostname: domain.hostname },
+        });
+        if (verified.count === 1) await this.releaseClaims(tx, domain.siteId, [domain.hostname]);
+        return verified;
+      });
+    } catch (e) {
+      // Another site's claim was verified first (its TXT record too?): this one stays pending.
+      if (e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002') return undefined;
+      throw e;
+    }
     const now = await this.prisma.domain.findUnique({ where: { id: domain.id } });
     if (done.count === 1 && now) {
       await this.events.record({
