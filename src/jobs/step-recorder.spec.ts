@@ -71,6 +71,23 @@ describe('StepRecorder', () => {
     expect(steps.stopping).toBe(false);
   });
 
+  it('stops waiting in idle(withinMs) for a step that never stops, saying so; says it stopped when it did', async () => {
+    const steps = recorder({ timeoutMs: 20, stopGraceMs: 20 });
+    await steps.run('hung', () => new Promise<void>(() => undefined)).catch(() => undefined);
+    expect(steps.stopping).toBe(true);
+    const started = Date.now();
+    await expect(steps.idle(60)).resolves.toBe(false);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(55);
+    expect(steps.stopping).toBe(true);
+    // Control: a step that does stop within the ceiling.
+    let finish!: () => void;
+    const other = recorder({ timeoutMs: 20, stopGraceMs: 20 });
+    await other.run('slow to stop', () => new Promise<void>((r) => (finish = r))).catch(() => undefined);
+    const waiting = other.idle(5_000);
+    finish();
+    await expect(waiting).resolves.toBe(true);
+  });
+
   it("stops the running step when the job's signal aborts (its lock was lost), and runs no further step", async () => {
     const job = new AbortController();
     const log: string[] = [];

@@ -17,6 +17,12 @@ export class StepTimeoutError extends Error {}
 /** Errors a checkpoint threw: the job stops between steps, and running steps beside it may finish. */
 const BETWEEN_STEPS = new WeakSet<object>();
 
+/**
+ * How long a step told to stop may go on before the site's lock is let go anyway (see
+ * {@link StepRecorder.idle}): far past any step's timeout, so only a call that hangs reaches it.
+ */
+export const HUNG_STEP_RELEASE_MS = 15 * 60_000;
+
 /** Branches of one together(): the first failure, once there is one. */
 interface Held {
   first?: { error: unknown };
@@ -136,9 +142,24 @@ export class StepRecorder {
     await this.changed();
   }
 
-  /** Resolves once every step that was told to stop has stopped (at once if none is left). */
-  async idle(): Promise<void> {
-    while (this.unsettled.size) await Promise.allSettled([...this.unsettled]);
+  /**
+   * Resolves once every step that was told to stop has stopped (at once if none is left):
+   * true; or false once `withinMs` have passed with one still running (an engine call that
+   * never returns must not hold a site's lock, and every later job of it, for good).
+   */
+  async idle(withinMs = Infinity): Promise<boolean> {
+    const settled = (async () => {
+      while (this.unsettled.size) await Promise.allSettled([...this.unsettled]);
+      return true;
+    })();
+    if (!Number.isFinite(withinMs)) return settled;
+    let timer: NodeJS.Timeout | undefined;
+    const ceiling = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), withinMs)));
+    try {
+      return await Promise.race([settled, ceiling]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** The job's signal aborted (its lock was lost): nothing more may be written for it. */

@@ -9,7 +9,7 @@ import { EventsService } from '../events/events.service';
 import { JobsService } from '../jobs/jobs.service';
 import { mergeJobParams } from '../jobs/job-params';
 import { SupersededError } from '../jobs/generation';
-import { STOP_GRACE_MS, StepRecorder } from '../jobs/step-recorder';
+import { HUNG_STEP_RELEASE_MS, STOP_GRACE_MS, StepRecorder } from '../jobs/step-recorder';
 import { RedisService, type Lock } from '../redis/redis.service';
 import { releasing } from '../redis/lock';
 import { names } from '../sites/site-plan';
@@ -232,7 +232,13 @@ export class TenantMoveService {
       if (steps.stopping) {
         this.logger.warn(`job ${row.id}: a step is still stopping; the tenant's sites stay locked until it has`);
         void steps
-          .idle()
+          .idle(HUNG_STEP_RELEASE_MS)
+          .then((stopped) => {
+            if (!stopped)
+              this.logger.error(
+                `job ${row.id}: a step has not stopped ${HUNG_STEP_RELEASE_MS / 60_000} min after it was told to (an engine call that does not return?); the tenant's sites are let go`,
+              );
+          })
           .finally(() => Promise.all(locks.map((l) => l.release())))
           .catch(() => undefined);
       } else await Promise.all(locks.map((l) => l.release()));
@@ -251,7 +257,8 @@ export class TenantMoveService {
       // The last attempt waits for it (the sites still locked), then fails as any other would.
       if (steps.stopping) {
         if (!lastAttempt) return this.requeue(job, e);
-        await steps.idle();
+        // Not for ever: a call that never returns would leave the move RUNNING for good.
+        await steps.idle(HUNG_STEP_RELEASE_MS);
       }
       const why = (e as Error).message;
       const params = await this.params(job.id);

@@ -11,7 +11,7 @@ import { RolledBackError, SiteRunner } from '../sites/site-runner.service';
 import { SiteStatusWriter } from '../sites/site-status';
 import { CancelledError, JobsService } from '../jobs/jobs.service';
 import { JobName, SITES_QUEUE, type JobPayloads } from '../jobs/job.types';
-import { STOP_GRACE_MS, StepRecorder } from '../jobs/step-recorder';
+import { HUNG_STEP_RELEASE_MS, STOP_GRACE_MS, StepRecorder } from '../jobs/step-recorder';
 import { CONTENT_JOBS, finishesOnceStarted, SupersededError, supersededBy, supersededDetail } from '../jobs/generation';
 import { MonitorService } from '../monitor/monitor.service';
 import { EdgeService } from '../edge/edge.service';
@@ -131,11 +131,14 @@ export class SiteWorker {
         // so the next attempt (or the next job) never runs beside it.
         this.logger.warn(`job ${jobId}: a step is still stopping; site ${siteId} stays locked until it has`);
         steps
-          .idle()
-          .then(
-            () => lock.release(),
-            () => lock.release(),
-          )
+          .idle(HUNG_STEP_RELEASE_MS)
+          .then((stopped) => {
+            if (!stopped)
+              this.logger.error(
+                `job ${jobId}: a step has not stopped ${HUNG_STEP_RELEASE_MS / 60_000} min after it was told to (an engine call that does not return?); site ${siteId} is let go, so that its jobs are not held for good`,
+              );
+          })
+          .finally(() => lock.release())
           .catch(() => undefined);
       } else {
         await lock.release();
