@@ -77,6 +77,7 @@ export const validationPipe = new InputPipe({
 interface WsExtra {
   principal?: Principal;
   untie?: () => void;
+  closed?: boolean;
   socket?: { close(code: number, reason: string): void };
 }
 
@@ -112,12 +113,18 @@ export class AppModule {
                     extra.socket?.close(4401, ErrorCode.UNAUTHENTICATED);
                     return false;
                   }
+                  // Closed while the key was looked up: graphql-ws has called onClose already.
+                  if (extra.closed) return false;
                   // Every operation on the connection runs as this key: its revocation closes it
                   // (4403 Forbidden), subscriptions and all.
                   extra.untie = revocations.holdOpen(principal.keyId, () => extra.socket?.close(4403, 'API key revoked'));
                   return true;
                 },
-                onClose: (ctx: { extra: unknown }) => (ctx.extra as WsExtra).untie?.(),
+                onClose: (ctx: { extra: unknown }) => {
+                  const extra = ctx.extra as WsExtra;
+                  extra.closed = true;
+                  extra.untie?.();
+                },
                 // graphql-ws neither applies Apollo's validation rules nor survives a parse error
                 // (it closes the connection with 4500): parse and check the limits here.
                 onSubscribe: (_ctx: unknown, _id: unknown, payload: { query: string }) => {

@@ -87,6 +87,7 @@ export class DomainsService {
     actorKeyId?: string,
   ): Promise<Domain> {
     const hostnames = [names.hostname, ...(names.www ? [names.www] : [])];
+    await this.lockHostnames(tx, hostnames);
     // Taken: verified for any site, or claimed by this one already. Another site's pending claim
     // blocks nobody: whoever shows ownership first gets the hostname (a squatter's claim would
     // otherwise keep its owner out for good).
@@ -152,6 +153,15 @@ export class DomainsService {
   }
 
   /**
+   * Claims of a hostname and its verification, one at a time (until the transaction ends):
+   * a claim made while another site's is verified would otherwise stay pending for good, and
+   * two verifications at once would deadlock on each other's rows.
+   */
+  private async lockHostnames(tx: Prisma.TransactionClient, hostnames: string[]): Promise<void> {
+    for (const h of [...hostnames].sort()) await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`berth-domain:${h}`}))`;
+  }
+
+  /**
    * Once `hostnames` are verified for site `winner`, other sites' pending claims on them can
    * never be: they are removed, and their tenants told.
    */
@@ -204,6 +214,7 @@ export class DomainsService {
     let done: { count: number };
     try {
       done = await this.prisma.$transaction(async (tx) => {
+        await this.lockHostnames(tx, [domain.hostname]);
         const verified = await tx.domain.updateMany({
           where: { id: domain.id, verifiedAt: null },
           data: { verifiedAt: new Date(), verifiedHostname: domain.hostname },
@@ -212,7 +223,8 @@ export class DomainsService {
         return verified;
       });
     } catch (e) {
-      // Another site's claim was verified first (its TXT record too?): this one stays pending.
+      // Another site has the hostname verified (added while verification was off): this
+      // claim stays pending, as the answer shows.
       if (e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002') return undefined;
       throw e;
     }

@@ -43,6 +43,11 @@ export class EventsController {
   async stream(@Actor() actor: Principal, @Query() filter: EventFilterArgs, @Req() req: Request, @Res() res: Response) {
     // Access is checked before any byte is sent, so refusals are still problem+json.
     const events = await this.feed.live(actor, filter.siteId);
+    // The client left while access was checked: its 'close' has been and gone.
+    if (req.socket.destroyed) {
+      void events.return?.();
+      return;
+    }
     res
       .status(200)
       .set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });

@@ -167,11 +167,10 @@ export class JobsService implements OnModuleDestroy {
     assertCanWrite(actor);
     const job = isUuid(id) ? await this.prisma.job.findUnique({ where: { id } }) : null;
     if (!job || !canSeeTenant(actor, job.tenantId)) throw new BerthError(ErrorCode.JOB_NOT_FOUND, `Job ${id} was not found`);
+    const finished = (status: JobStatus) => new BerthError(ErrorCode.JOB_FINISHED, `Job ${id} is already ${status.toLowerCase()}`);
+    if (job.status !== JobStatus.QUEUED && job.status !== JobStatus.RUNNING) throw finished(job.status);
     const refused = notCancellable(job);
     if (refused) throw new BerthError(ErrorCode.JOB_NOT_CANCELLABLE, refused);
-    if (job.status !== JobStatus.QUEUED && job.status !== JobStatus.RUNNING) {
-      throw new BerthError(ErrorCode.JOB_FINISHED, `Job ${id} is already ${job.status.toLowerCase()}`);
-    }
     // A restore or deletion is cancelled only before any attempt has begun (the condition
     // below); the worker does not stop a running one, so it needs no mark to look for.
     const once = finishesOnceStarted(job.kind);
@@ -215,8 +214,10 @@ export class JobsService implements OnModuleDestroy {
       if (newer === undefined && job.siteId && undoOf(job) && job.kind !== JobKind.PROVISION)
         await this.resumeAfterUndo(job.siteId, job.generation - 1, id);
     } else if (once) {
-      // A worker took it up between the read above and the transaction.
-      throw new BerthError(ErrorCode.JOB_NOT_CANCELLABLE, notCancellable({ ...job, status: JobStatus.RUNNING }) ?? 'the job has started');
+      // Between the read above and the transaction, a worker took it up, or it ended.
+      const now = await this.prisma.job.findUniqueOrThrow({ where: { id } });
+      if (now.status !== JobStatus.QUEUED && now.status !== JobStatus.RUNNING) throw finished(now.status);
+      throw new BerthError(ErrorCode.JOB_NOT_CANCELLABLE, notCancellable({ ...now, status: JobStatus.RUNNING }) ?? 'the job has started');
     } else {
       await this.events.record({
         tenantId: job.tenantId,

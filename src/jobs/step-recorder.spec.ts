@@ -78,7 +78,8 @@ describe('StepRecorder', () => {
     const started = Date.now();
     await expect(steps.idle(60)).resolves.toBe(false);
     expect(Date.now() - started).toBeGreaterThanOrEqual(55);
-    expect(steps.stopping).toBe(true);
+    // Given up on: it keeps nothing locked any more.
+    expect(steps.stopping).toBe(false);
     // Control: a step that does stop within the ceiling.
     let finish!: () => void;
     const other = recorder({ timeoutMs: 20, stopGraceMs: 20 });

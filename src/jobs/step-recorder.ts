@@ -40,6 +40,8 @@ export class StepRecorder {
   /** Set on a branch of together(). */
   private readonly held?: Held;
   private readonly unsettled = new Set<Promise<unknown>>();
+  /** Set once idle(withinMs) gave up waiting for a step that does not stop. */
+  private abandoned = false;
   /** Writes of the steps, one after the other (branches run side by side share it). */
   private writes = { last: Promise.resolve() };
 
@@ -156,7 +158,10 @@ export class StepRecorder {
     let timer: NodeJS.Timeout | undefined;
     const ceiling = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), withinMs)));
     try {
-      return await Promise.race([settled, ceiling]);
+      const stopped = await Promise.race([settled, ceiling]);
+      // Given up on: what still runs no longer keeps anything locked (see stopping).
+      if (!stopped) this.abandoned = true;
+      return stopped;
     } finally {
       clearTimeout(timer);
     }
@@ -167,8 +172,9 @@ export class StepRecorder {
     return this.options.signal?.aborted ?? false;
   }
 
+  /** A step told to stop is still running, and has not been given up on ({@link idle}). */
   get stopping(): boolean {
-    return this.unsettled.size > 0;
+    return this.unsettled.size > 0 && !this.abandoned;
   }
 
   /** Runs fn until it settles, or until it times out or the job's signal aborts: then stops it. */

@@ -161,6 +161,11 @@ export class SitesController {
   ) {
     if (tail < 0 || tail > 10_000) throw new BerthError(ErrorCode.VALIDATION_FAILED, 'tail must be between 0 and 10000');
     const stream = await this.sites.logs(actor, id, { tail, follow });
+    // The client left while the log was asked for: its 'close' has been and gone.
+    if (res.socket?.destroyed) {
+      stream.destroy();
+      return;
+    }
     res.status(200).type('text/plain; charset=utf-8');
     // A followed log ends when the key that asked for it is revoked.
     const untie = follow

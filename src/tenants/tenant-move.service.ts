@@ -258,7 +258,10 @@ export class TenantMoveService {
       if (steps.stopping) {
         if (!lastAttempt) return this.requeue(job, e);
         // Not for ever: a call that never returns would leave the move RUNNING for good.
-        await steps.idle(HUNG_STEP_RELEASE_MS);
+        if (!(await steps.idle(HUNG_STEP_RELEASE_MS)))
+          this.logger.error(
+            `job ${job.id}: a step has not stopped ${HUNG_STEP_RELEASE_MS / 60_000} min after it was told to (an engine call that does not return?); the move ends without it`,
+          );
       }
       const why = (e as Error).message;
       const params = await this.params(job.id);

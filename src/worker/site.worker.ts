@@ -12,6 +12,8 @@ import { SiteStatusWriter } from '../sites/site-status';
 import { CancelledError, JobsService } from '../jobs/jobs.service';
 import { JobName, SITES_QUEUE, type JobPayloads } from '../jobs/job.types';
 import { HUNG_STEP_RELEASE_MS, STOP_GRACE_MS, StepRecorder } from '../jobs/step-recorder';
+import { mergeJobParams } from '../jobs/job-params';
+import { attemptOutcome } from './attempt-outcome';
 import { CONTENT_JOBS, finishesOnceStarted, SupersededError, supersededBy, supersededDetail } from '../jobs/generation';
 import { MonitorService } from '../monitor/monitor.service';
 import { EdgeService } from '../edge/edge.service';
@@ -31,6 +33,14 @@ const handlers: Record<JobName, true> = {
 const STEPS_PER_JOB = 9;
 
 /** Runs site jobs: one at a time per site, in parallel across sites. */
+function lostRestoreMessage(message: string, rounds: number, job: Job): string {
+  const checkpoint = (job.params as { checkpointId?: string }).checkpointId;
+  return (
+    `${message}; the site's lock was lost in ${rounds} rounds of attempts: the restore is given up and the site left FAILED, ` +
+    `perhaps half restored${checkpoint ? ` (checkpoint ${checkpoint} holds it as it was before the restore: restore it)` : ''}`
+  );
+}
+
 @Injectable()
 export class SiteWorker {
   private readonly logger = new Logger('SiteWorker');
@@ -215,18 +225,18 @@ export class SiteWorker {
       }
       // With the lock lost, someone else may be applying the site now: the site is left to them.
       const lost = lock.signal.aborted;
-      // A restore cut off by its lock's loss neither finished nor rolled back: it is never
-      // given up, even on its last attempt (the site would be left half restored, for a repair
-      // to serve as it is). Its row stays QUEUED and the sweeper queues it again; the next
-      // attempt reuses its checkpoint and restores again.
-      const final =
-        (e instanceof RolledBackError && !lost) ||
-        (bull.attemptsMade + 1 >= (bull.opts.attempts ?? 1) && !(lost && started.kind === JobKind.RESTORE));
-      // A failed backup changed nothing: the site is not FAILED for it.
-      const siteFailed = !(e instanceof RolledBackError) && !lost && started.kind !== JobKind.BACKUP;
-      if (final) await this.fail(jobId, message, JobStatus.FAILED, siteFailed);
-      else
+      const { final, siteFailed, givenUp, lostRounds } = attemptOutcome({
+        kind: started.kind,
+        rolledBack: e instanceof RolledBackError,
+        lost,
+        spent: bull.attemptsMade + 1 >= (bull.opts.attempts ?? 1),
+        lostRounds: (started.params as { lostLockRounds?: number }).lostLockRounds ?? 0,
+      });
+      if (final) await this.fail(jobId, givenUp ? lostRestoreMessage(message, lostRounds, started) : message, JobStatus.FAILED, siteFailed);
+      else {
+        if (lostRounds > 0) await mergeJobParams(this.prisma, jobId, { lostLockRounds: lostRounds });
         await this.jobs.publish(await this.prisma.job.update({ where: { id: jobId }, data: { status: JobStatus.QUEUED, error: message } }));
+      }
       this.logger.warn(`job ${jobId} (${started.kind}) attempt ${bull.attemptsMade + 1} failed: ${message}`);
       throw e instanceof RolledBackError && !lost ? new UnrecoverableError(message) : e;
     }
