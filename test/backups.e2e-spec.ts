@@ -657,3 +657,43 @@ it('registers the backup schedule again when Redis has lost it (flushed, or rest
     connection.disconnect();
   }
 });
+
+it('refuses every request but a deletion on a clone whose copy has not completed (its job would be superseded, and a blank WordPress installed)', async () => {
+  await backUp();
+  // The tenant's lock held: the clone's job waits in its first step (the tenant's network).
+  const redis = new IORedis(testRedisUrl());
+  const held = `berth:lock:tenant:${a.tenant.id}`;
+  expect(await redis.set(held, 'held-by-the-test', 'PX', 120_000, 'NX')).toBe('OK');
+  let clone: { id: string };
+  let jobId: string;
+  try {
+    const res = await h.http.post(`/v1/sites/${site.id}/clone`).set(auth(a.key)).send({ name: 'shop-waiting' });
+    expect(res.status).toBe(202);
+    clone = res.body.site;
+    jobId = res.body.job.id;
+    await eventually(
+      async () => ((await h.http.get(`/v1/jobs/${jobId}`).set(auth(a.key))).body.status === 'RUNNING' ? true : undefined),
+      'the clone to run',
+    );
+    for (const refused of [
+      await h.http.post(`/v1/sites/${clone.id}/stop`).set(auth(a.key)),
+      await h.http.post(`/v1/sites/${clone.id}/restart`).set(auth(a.key)),
+      await h.http.patch(`/v1/sites/${clone.id}`).set(auth(a.key)).send({ restartPolicy: 'always' }),
+    ]) {
+      expect(refused.status).toBe(409);
+      expect(refused.body.code).toBe('SITE_BUSY');
+    }
+  } finally {
+    await redis.del(held);
+    redis.disconnect();
+  }
+  const job = await waitForJob(h, a.key, jobId, 300_000);
+  expect(job.status).toBe('SUCCEEDED');
+  expect(job.steps.map((x) => x.name)).toContain('copy database and files from backup');
+  // Control: once its copy is done, the clone is a site like any other.
+  const stop = await h.http.post(`/v1/sites/${clone.id}/stop`).set(auth(a.key));
+  expect(stop.status).toBe(202);
+  expect((await waitForJob(h, a.key, stop.body.job.id)).status).toBe('SUCCEEDED');
+  const del = await h.http.delete(`/v1/sites/${clone.id}`).set(auth(a.key));
+  expect((await waitForJob(h, a.key, del.body.job.id)).status).toBe('SUCCEEDED');
+});

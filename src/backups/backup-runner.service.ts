@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { cloneOf, type CloneOrigin } from '../jobs/job-params';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
 import { EventsService } from '../events/events.service';
@@ -29,14 +30,8 @@ export interface RestoreJobParams {
   pushFrom?: string;
 }
 
-/** What a clone's PROVISION job carries: the site and backup it copies. */
-export interface CloneOrigin {
-  cloneOf: { siteId: string; backupId: string };
-}
-
-/** A provisioning job that makes its site from a backup rather than a fresh WordPress. */
-export const cloneOf = (job: Pick<Job, 'kind' | 'params'>): CloneOrigin['cloneOf'] | undefined =>
-  job.kind === JobKind.PROVISION ? (job.params as Partial<CloneOrigin> | null)?.cloneOf : undefined;
+// A clone's provisioning (its job's params) is the jobs layer's: the sites service checks for it too.
+export { cloneOf, type CloneOrigin };
 
 /** A retried restore whose checkpoint is gone: the site may be half-restored, and is left FAILED to say so. */
 class CheckpointLostError extends Error {}

@@ -1,4 +1,5 @@
-import type { PrismaClient } from '../generated/prisma/client';
+import type { Job, PrismaClient } from '../generated/prisma/client';
+import { JobKind } from '../generated/prisma/enums';
 
 /**
  * Merges `more` into a job's params in one statement (`params || more`): a key another writer
@@ -8,3 +9,12 @@ import type { PrismaClient } from '../generated/prisma/client';
 export async function mergeJobParams(db: Pick<PrismaClient, '$executeRaw'>, jobId: string, more: object): Promise<boolean> {
   return (await db.$executeRaw`UPDATE "Job" SET params = params || ${JSON.stringify(more)}::jsonb WHERE id = ${jobId}::uuid`) === 1;
 }
+
+/** What a clone's PROVISION job carries: the site and backup it copies. */
+export interface CloneOrigin {
+  cloneOf: { siteId: string; backupId: string };
+}
+
+/** A provisioning job that makes its site from a backup rather than a fresh WordPress. */
+export const cloneOf = (job: Pick<Job, 'kind' | 'params'>): CloneOrigin['cloneOf'] | undefined =>
+  job.kind === JobKind.PROVISION ? (job.params as Partial<CloneOrigin> | null)?.cloneOf : undefined;

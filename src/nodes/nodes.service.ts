@@ -223,12 +223,26 @@ export class NodesService {
         },
       });
       const need = tenantReservation(this.dbRoom, tenant.sites, { memoryMb: tenant.maxMemoryMb, cpus: tenant.maxCpus });
-      const rooms = nodes.filter((n) => n.ID !== from).map((n) => roomOf(n, booked.get(n.ID)));
+      // What an evacuation from backups left of the tenant on its dead node is kept there for
+      // good (it may be newer than the backups): a move onto that node would write over it
+      // (the same volumes, emptied and filled again), so such nodes are not chosen.
+      const kept = new Set(
+        (
+          await tx.$queryRaw<{ node: string }[]>`
+            SELECT DISTINCT params->>'fromNodeId' AS node FROM "Job"
+            WHERE "tenantId" = ${tenantId}::uuid AND kind = 'MOVE_TENANT' AND id <> ${jobId}::uuid
+              AND params->>'fromBackups' = 'true' AND params->>'committed' = 'true'`
+        ).map((r) => r.node),
+      );
+      const rooms = nodes.filter((n) => n.ID !== from && !kept.has(n.ID)).map((n) => roomOf(n, booked.get(n.ID)));
       const chosen = chooseNode(rooms, need);
       if (!chosen)
         throw new BerthError(
           ErrorCode.NO_CAPACITY,
-          `No other node has room for tenant ${tenant.slug} (${fmt(need)}): ${offered(rooms) || 'the cluster has no other node'}`,
+          `No other node has room for tenant ${tenant.slug} (${fmt(need)}): ${offered(rooms) || 'the cluster has no other node'}` +
+            (kept.size
+              ? `; not ${[...kept].join(', ')}, which hold${kept.size === 1 ? 's' : ''} what an evacuation from backups left of the tenant`
+              : ''),
           { need },
         );
       await tx.tenant.update({ where: { id: tenantId }, data: { nodeId: chosen.id } });

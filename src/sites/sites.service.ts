@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { cloneOf } from '../jobs/job-params';
 import type { Readable } from 'node:stream';
 import { PrismaService } from '../database/prisma.service';
 import { Prisma, type Job, type Site } from '../generated/prisma/client';
@@ -88,6 +89,25 @@ export interface SiteOrigin {
   description: string;
   /** More the new site starts with (its domains, say), written in the transaction that creates it. */
   withSite?: (tx: Prisma.TransactionClient, site: Site) => Promise<void>;
+}
+
+/**
+ * A site still being made from a backup (a clone whose copy has not completed: running,
+ * cancelled or failed) can only be deleted: any other request's job would supersede the copy
+ * and install a blank WordPress in its place, reported RUNNING.
+ */
+async function refuseUnfinishedClone(tx: Prisma.TransactionClient, site: Pick<Site, 'id' | 'name' | 'installedAt'>): Promise<void> {
+  if (site.installedAt) return;
+  const provision = await tx.job.findFirst({
+    where: { siteId: site.id, kind: JobKind.PROVISION },
+    orderBy: { createdAt: 'desc' },
+    select: { kind: true, params: true },
+  });
+  if (provision && cloneOf(provision))
+    throw new BerthError(
+      ErrorCode.SITE_BUSY,
+      `Site ${site.name} is being made from a backup (a clone) and its copy has not completed; until it has, it can only be deleted (if the copy failed or was cancelled: delete it and clone again)`,
+    );
 }
 
 @Injectable()
@@ -339,6 +359,7 @@ export class SitesService {
       const site = await lockSiteRow(tx, actor, id);
       if (site.status === SiteStatus.DELETED || site.desiredState === DesiredState.ABSENT)
         throw new BerthError(ErrorCode.SITE_DELETED, `Site ${site.name} is deleted or being deleted`);
+      await refuseUnfinishedClone(tx, site);
       const tenant = await tx.tenant.findUniqueOrThrow({ where: { id: site.tenantId } });
       const { memoryMb, cpus } = input.resources ?? {};
       if (memoryMb && memoryMb > tenant.maxMemoryMb)
@@ -387,6 +408,7 @@ export class SitesService {
       if (site.status === SiteStatus.DELETED || (site.desiredState === DesiredState.ABSENT && action !== 'delete')) {
         throw new BerthError(ErrorCode.SITE_DELETED, `Site ${site.name} is deleted or being deleted`);
       }
+      if (action !== 'delete') await refuseUnfinishedClone(tx, site);
       const generation = site.generation + 1;
       await tx.site.update({
         where: { id: site.id },

@@ -4,7 +4,8 @@ import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
 import type { Backup, Job, Prisma, Site, Tenant } from '../generated/prisma/client';
 import { BackupKind, BackupStatus, DesiredState, JobKind, JobStatus, SiteStatus } from '../generated/prisma/enums';
-import { BackupRunner } from '../backups/backup-runner.service';
+import { BackupRunner, type RestoreJobParams } from '../backups/backup-runner.service';
+import { BACKUP_PARTS } from '../backups/backup-engine';
 import { EventsService } from '../events/events.service';
 import { JobsService } from '../jobs/jobs.service';
 import { mergeJobParams } from '../jobs/job-params';
@@ -491,12 +492,13 @@ export class TenantMoveService {
     const chosen: Record<string, string> = { ...params.checkpoints };
     const checkpoints = new Map<string, Backup>();
     for (const site of [...carried]) {
-      const backup = chosen[site.id]
-        ? await this.prisma.backup.findUnique({ where: { id: chosen[site.id] } })
+      const latest = chosen[site.id]
+        ? { backup: await this.prisma.backup.findUnique({ where: { id: chosen[site.id] } }) }
         : await this.latestState(site.id);
+      const backup = latest.backup;
       const fresh = await this.prisma.site.findUniqueOrThrow({ where: { id: site.id } });
       if (backup?.status !== BackupStatus.SUCCEEDED || !backup.snapshotId) {
-        const why = `its node ${fromName} is down and it has no backup to be moved from`;
+        const why = `its node ${fromName} is down and ${latest.why ?? 'it has no backup to be moved from'}`;
         // FAILED first: an attempt that dies in between leaves no site RUNNING that is not carried.
         await this.status.set(fresh, { status: SiteStatus.FAILED, lastError: why }, fresh.generation).catch(() => undefined);
         carried.splice(carried.indexOf(site), 1);
@@ -518,23 +520,34 @@ export class TenantMoveService {
   }
 
   /**
-   * The site's latest whole backup that holds its state as it was: a restore's checkpoint of
-   * the state before it is passed over once that restore succeeded (the site then held what
-   * the restore put back, an older backup or another site's push).
+   * The site's latest whole backup that holds its state as it was. A restore's checkpoint (the
+   * state before it) is passed over once that restore succeeded: the site then held what the
+   * restore put back. With no backup taken since, that is the restore's own source when it put
+   * back all of this site's backup; after a push, or a restore of one part, no single backup
+   * holds it, and none is chosen (`why` says so) rather than an older one, which would undo the
+   * owner's restore without a word.
    */
-  private async latestState(siteId: string): Promise<Backup | null> {
+  private async latestState(siteId: string): Promise<{ backup: Backup | null; why?: string }> {
     const candidates = await this.prisma.backup.findMany({
       where: { siteId, status: BackupStatus.SUCCEEDED, snapshotId: { not: null } },
       orderBy: [{ finishedAt: 'desc' }, { createdAt: 'desc' }],
       take: 20,
     });
     for (const b of candidates) {
-      if (b.kind !== BackupKind.CHECKPOINT || !b.jobId) return b;
-      const by = await this.prisma.job.findUnique({ where: { id: b.jobId }, select: { kind: true, status: true } });
-      if (by?.kind === JobKind.RESTORE && by.status === JobStatus.SUCCEEDED) continue;
-      return b;
+      if (b.kind !== BackupKind.CHECKPOINT || !b.jobId) return { backup: b };
+      const by = await this.prisma.job.findUnique({ where: { id: b.jobId }, select: { kind: true, status: true, params: true } });
+      if (by?.kind !== JobKind.RESTORE || by.status !== JobStatus.SUCCEEDED) return { backup: b };
+      const restored = by.params as unknown as RestoreJobParams;
+      const whole = !restored.parts?.length || BACKUP_PARTS.every((p) => restored.parts.includes(p));
+      const source = await this.prisma.backup.findUnique({ where: { id: restored.backupId } });
+      if (whole && !restored.pushFrom && source?.siteId === siteId && source.status === BackupStatus.SUCCEEDED && source.snapshotId)
+        return { backup: source };
+      return {
+        backup: null,
+        why: `no backup holds what its last ${restored.pushFrom ? 'push' : 'restore'} put back (none was taken since)`,
+      };
     }
-    return null;
+    return { backup: null };
   }
 
   /** The checkpoints an earlier attempt took: each must be whole, or there is nothing to put back. */

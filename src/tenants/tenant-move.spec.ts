@@ -62,6 +62,8 @@ interface Opts {
   /** An evacuation from backups (the node is down); these sites have no backup. */
   fromBackups?: boolean;
   noBackup?: string[];
+  /** Sites whose newest backup is the checkpoint of a restore that succeeded (of these parts; a push if pushFrom). */
+  restoredLast?: Record<string, { parts: string[]; pushFrom?: string }>;
   /** Another step that throws, once. */
   also?: string;
   /** A site lock (by key) the fake Redis will not give. */
@@ -126,7 +128,11 @@ function world(opts: Opts = {}) {
       return 1;
     },
     job: {
-      findUnique: async () => job,
+      // A restore (r-<site>) of opts.restoredLast: it succeeded, from src-<site>; else the move.
+      findUnique: async ({ where }: { where: { id: string } }) => {
+        const restored = where.id.startsWith('r-') ? opts.restoredLast?.[where.id.slice(2)] : undefined;
+        return restored ? { kind: 'RESTORE', status: 'SUCCEEDED', params: { backupId: `src-${where.id.slice(2)}`, ...restored } } : job;
+      },
       findUniqueOrThrow: async () => ({ ...job, params }),
       update: async ({ data }: { data: Partial<Job> & { params?: TenantMoveParams } }) => {
         if (data.status === 'SUCCEEDED' && succeededFails-- > 0) throw new Error('database went away');
@@ -151,13 +157,24 @@ function world(opts: Opts = {}) {
       },
     },
     backup: {
-      findUnique: async ({ where }: { where: { id: string } }) => ({ id: where.id, status: 'SUCCEEDED', snapshotId: `snap-${where.id}` }),
+      findUnique: async ({ where }: { where: { id: string } }) => ({
+        id: where.id,
+        // A restore's source (src-<site>) is a backup of that site.
+        ...(where.id.startsWith('src-') ? { siteId: `site-${where.id.slice(4)}` } : {}),
+        status: 'SUCCEEDED',
+        snapshotId: `snap-${where.id}`,
+        createdAt: new Date(),
+      }),
       // The site's whole backups, newest first.
       findMany: async ({ where }: { where: { siteId: string } }) => {
         const name = where.siteId.replace('site-', '');
         if (opts.noBackup?.includes(name)) return [];
         log.push(`latest backup of ${name}`);
+        const restored = opts.restoredLast?.[name]
+          ? [{ id: `cp-${name}`, kind: 'CHECKPOINT', jobId: `r-${name}`, status: 'SUCCEEDED', snapshotId: `snap-cp-${name}` }]
+          : [];
         return [
+          ...restored,
           {
             id: `b-${name}`,
             kind: 'SCHEDULED',
@@ -570,6 +587,18 @@ describe('TenantMoveService', () => {
       expect(await w.clearLeftovers()).toBe(0);
       expect(w.log.length).toBe(before);
       expect(w.params().leftoversCleared).toBeUndefined();
+    });
+
+    it("from backups, a site restored since its last backup is moved from the restore's source, and one pushed to (or restored in part) is not carried", async () => {
+      const w = world({
+        fromBackups: true,
+        restoredLast: { blog: { parts: ['database', 'files'] }, shop: { parts: ['database', 'files'], pushFrom: 'site-staging' } },
+      });
+      await w.run();
+      // Not the backup from before the restore (b-blog), which would undo the owner's restore.
+      expect(w.params()).toMatchObject({ carried: ['site-blog'], checkpoints: { 'site-blog': 'src-blog' } });
+      expect(w.log).toContain('site shop FAILED');
+      expect(w.log).not.toContain('put shop back on n2');
     });
 
     it('from backups, a failure before the commit is tried forward again (nothing on the old node is at stake), not moved back', async () => {
