@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { BackupScheduler } from '../src/backups/backup-scheduler.service';
 import type { BackupsService } from '../src/backups/backups.service';
 import { ResticService } from '../src/backups/restic.service';
+import type { ResticPeers } from '../src/backups/restic-peers';
 import type { PrismaService } from '../src/database/prisma.service';
 import type { EventsService } from '../src/events/events.service';
 import type { JobsService } from '../src/jobs/jobs.service';
@@ -37,9 +38,9 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function restic(repository: string, password: string): ResticService {
+function restic(repository: string, password: string, peers?: ResticPeers): ResticService {
   const config = { BERTH_BACKUP_REPOSITORY: repository, BERTH_BACKUP_PASSWORD: password, BERTH_RESTIC: 'restic', BERTH_INSTANCE: 'test' };
-  return new ResticService(config as unknown as BerthConfig, new SecretBox(Buffer.alloc(32, 1)));
+  return new ResticService(config as unknown as BerthConfig, new SecretBox(Buffer.alloc(32, 1)), peers);
 }
 
 it('makes the repository once, reopens it with its password, and says why another password cannot', async () => {
@@ -99,11 +100,19 @@ it('a lock a killed restic left (its process gone) neither hides the repository 
   expect(refused.said).toMatch(/already locked exclusively/);
 
   // Berth after a restart (a new ResticService): the repository is there, and a backup clears
-  // the stale lock and goes through.
-  const after = restic(repository, password);
+  // the stale lock and goes through, but only once no other Berth process runs restic (the
+  // lock could be theirs: same hostname, another PID namespace, where restic takes it for stale).
+  let othersRunning = true;
+  const peers = { othersRunning: async () => othersRunning, started: () => undefined, ended: () => undefined } as unknown as ResticPeers;
+  const after = restic(repository, password, peers);
   await expect(after.ensureRepository()).resolves.toBeUndefined();
   await writeFile(join(files, 'index.php'), '<?php echo 1;');
-  const { snapshotId } = await after.backup(files, ['tenant:x']);
+  const backup = after.backup(files, ['tenant:x']);
+  // Three retries at least (0.25, 0.5 and 1 s apart): the lock is left alone while others run.
+  await new Promise((r) => setTimeout(r, 3000));
+  expect(await readdir(join(repository, 'locks'))).toHaveLength(1);
+  othersRunning = false;
+  const { snapshotId } = await backup;
   expect(snapshotId).toMatch(/^[0-9a-f]{64}$/);
   expect((await after.snapshotIds(['tenant:x'])).sort()).toEqual([first.snapshotId, snapshotId].sort());
   expect(await readdir(join(repository, 'locks'))).toEqual([]);

@@ -13,12 +13,13 @@ import { BackupsController } from './backups.controller';
 import { BackupsResolver } from './backups.resolver';
 import { BackupsService } from './backups.service';
 import { ResticService } from './restic.service';
+import { ResticPeers } from './restic-peers';
 
 /** Backups of sites with restic, and restores from them. */
 @Module({
   imports: [DatabaseModule, DockerModule, DomainsModule, EventsModule, JobsModule, RedisModule, SitesModule],
   controllers: [BackupsController],
-  providers: [BackupsService, BackupsResolver, BackupEngine, BackupRunner, BackupScheduler, ResticService],
+  providers: [BackupsService, BackupsResolver, BackupEngine, BackupRunner, BackupScheduler, ResticService, ResticPeers],
   exports: [BackupRunner, BackupScheduler, ResticService],
 })
 export class BackupsModule {}

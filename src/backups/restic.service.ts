@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { spawn } from 'node:child_process';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -6,6 +6,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { PassThrough, type Readable } from 'node:stream';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { SecretBox } from '../common/crypto';
+import { ResticPeers } from './restic-peers';
 
 /** What restic reported about a snapshot it just made. */
 export interface SnapshotSummary {
@@ -64,6 +65,8 @@ export class ResticService {
   constructor(
     @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
     box: SecretBox,
+    /** Without it (a tool run alone), stale locks are cleared whenever one is met. */
+    @Optional() private readonly peers?: ResticPeers,
   ) {
     this.password = config.BERTH_BACKUP_PASSWORD ?? box.derive('restic-repository');
   }
@@ -165,12 +168,7 @@ export class ResticService {
    * `stop` ends restic if it is still running (its reader gave up), so it never waits on a full pipe.
    */
   dump(snapshotId: string, path: string, signal?: AbortSignal): Dump {
-    const child = spawn(this.config.BERTH_RESTIC, ['dump', snapshotId, path], {
-      env: this.env(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-      signal,
-      killSignal: STOP_SIGNAL,
-    });
+    const child = this.spawn(['dump', snapshotId, path], { signal });
     const done = this.exit(child, `dump ${snapshotId} ${path}`);
     done.catch(() => undefined); // its caller awaits it; once stopped, its end is of no interest
     return {
@@ -262,7 +260,8 @@ export class ResticService {
         return await this.run(args, opts);
       } catch (e) {
         if (!(e instanceof ResticError) || !/already locked/.test(e.message) || Date.now() + wait > deadline) throw e;
-        await this.run(['unlock'], { signal: opts.signal }).catch(() => undefined);
+        // Only while no other Berth process runs restic: their live locks can look stale here.
+        if (!(await this.peers?.othersRunning())) await this.run(['unlock'], { signal: opts.signal }).catch(() => undefined);
         await delay(wait, undefined, { signal: opts.signal });
       }
     }
@@ -270,6 +269,15 @@ export class ResticService {
 
   /** Runs restic and collects its output (small: JSON summaries and listings). */
   private async run(args: string[], opts: { cwd?: string; signal?: AbortSignal }): Promise<{ stdout: string }> {
+    const child = this.spawn(args, opts);
+    const out: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    await this.exit(child, args[0] ?? 'restic');
+    return { stdout: Buffer.concat(out).toString('utf8') };
+  }
+
+  /** Every restic child: counted while it runs ({@link ResticPeers}). */
+  private spawn(args: string[], opts: { cwd?: string; signal?: AbortSignal }) {
     const child = spawn(this.config.BERTH_RESTIC, args, {
       cwd: opts.cwd,
       env: this.env(),
@@ -277,10 +285,15 @@ export class ResticService {
       signal: opts.signal,
       killSignal: STOP_SIGNAL,
     });
-    const out: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    await this.exit(child, args[0] ?? 'restic');
-    return { stdout: Buffer.concat(out).toString('utf8') };
+    this.peers?.started();
+    let counted = true;
+    const end = () => {
+      if (counted) this.peers?.ended();
+      counted = false;
+    };
+    child.once('close', end);
+    child.once('error', end);
+    return child;
   }
 
   /** Resolves when the child exits 0; rejects with what it said on stderr otherwise. */
