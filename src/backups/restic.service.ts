@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { spawn } from 'node:child_process';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -65,8 +65,8 @@ export class ResticService {
   constructor(
     @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
     box: SecretBox,
-    /** Without it (a tool run alone), stale locks are cleared whenever one is met. */
-    @Optional() private readonly peers?: ResticPeers,
+    /** Given by Nest (BackupsModule); without it (a tool run alone), stale locks are cleared whenever one is met. */
+    private readonly peers?: ResticPeers,
   ) {
     this.password = config.BERTH_BACKUP_PASSWORD ?? box.derive('restic-repository');
   }
