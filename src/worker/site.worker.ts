@@ -32,7 +32,7 @@ const handlers: Record<JobName, true> = {
 /** A new site's provisioning: tenant network, database server, site volume and container, the two waits, its database, install, edge route, served. */
 const STEPS_PER_JOB = 9;
 
-/** Runs site jobs: one at a time per site, in parallel across sites. */
+/** Why a restore that kept losing its site's lock ends: the site FAILED, its checkpoint named. */
 function lostRestoreMessage(message: string, rounds: number, job: Job): string {
   const checkpoint = (job.params as { checkpointId?: string }).checkpointId;
   return (
@@ -41,6 +41,7 @@ function lostRestoreMessage(message: string, rounds: number, job: Job): string {
   );
 }
 
+/** Runs site jobs: one at a time per site, in parallel across sites. */
 @Injectable()
 export class SiteWorker {
   private readonly logger = new Logger('SiteWorker');
