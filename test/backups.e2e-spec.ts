@@ -697,3 +697,45 @@ it('refuses every request but a deletion on a clone whose copy has not completed
   const del = await h.http.delete(`/v1/sites/${clone.id}`).set(auth(a.key));
   expect((await waitForJob(h, a.key, del.body.job.id)).status).toBe('SUCCEEDED');
 });
+
+it("never installs a blank WordPress in place of a clone whose copy was cancelled: a new primary domain's repair leaves it FAILED", async () => {
+  const redis = new IORedis(testRedisUrl());
+  const held = `berth:lock:tenant:${a.tenant.id}`;
+  expect(await redis.set(held, 'held-by-the-test', 'PX', 120_000, 'NX')).toBe('OK');
+  let clone: { id: string };
+  try {
+    const res = await h.http.post(`/v1/sites/${site.id}/clone`).set(auth(a.key)).send({ name: 'shop-cancelled' });
+    expect(res.status).toBe(202);
+    clone = res.body.site;
+    await eventually(
+      async () => ((await h.http.get(`/v1/jobs/${res.body.job.id}`).set(auth(a.key))).body.status === 'RUNNING' ? true : undefined),
+      'the clone to run',
+    );
+    expect((await h.http.post(`/v1/jobs/${res.body.job.id}/cancel`).set(auth(a.key))).status).toBe(202);
+  } finally {
+    await redis.del(held);
+    redis.disconnect();
+  }
+  await eventually(
+    async () => ((await h.http.get(`/v1/sites/${clone.id}`).set(auth(a.key))).body.status === 'FAILED' ? true : undefined),
+    'the cancelled clone to be FAILED',
+  );
+  // A new primary domain asks for a repair, which would have installed a blank WordPress.
+  const added = await h.http
+    .post(`/v1/sites/${clone.id}/domains`)
+    .set(auth(a.key))
+    .send({ hostname: `cancelled-${tag}.example`, primary: true });
+  expect(added.status).toBe(201);
+  const repair = await eventually(async () => {
+    const { rows } = await h.db.query(`SELECT id FROM "Job" WHERE "siteId" = $1 AND kind = 'REPAIR'`, [clone.id]);
+    return rows[0]?.id as string | undefined;
+  }, 'the repair');
+  const job = await waitForJob(h, a.key, repair);
+  expect(job.status).toBe('FAILED');
+  expect(job.error).toMatch(/clone whose copy from its backup did not complete/);
+  expect(job.steps.map((x) => x.name)).not.toContain('install WordPress');
+  expect((await h.http.get(`/v1/sites/${clone.id}`).set(auth(a.key))).body).toMatchObject({ status: 'FAILED' });
+  // It can be deleted.
+  const del = await h.http.delete(`/v1/sites/${clone.id}`).set(auth(a.key));
+  expect((await waitForJob(h, a.key, del.body.job.id)).status).toBe('SUCCEEDED');
+});

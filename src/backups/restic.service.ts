@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -278,21 +278,23 @@ export class ResticService {
 
   /** Every restic child: counted while it runs ({@link ResticPeers}). */
   private spawn(args: string[], opts: { cwd?: string; signal?: AbortSignal }) {
-    const child = spawn(this.config.BERTH_RESTIC, args, {
-      cwd: opts.cwd,
-      env: this.env(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-      signal: opts.signal,
-      killSignal: STOP_SIGNAL,
-    });
+    // Marked before it can take a lock, and until it has exited: 'close' (not 'error', which an
+    // abort emits while restic still runs and holds its lock) comes after a failed spawn too.
     this.peers?.started();
-    let counted = true;
-    const end = () => {
-      if (counted) this.peers?.ended();
-      counted = false;
-    };
-    child.once('close', end);
-    child.once('error', end);
+    let child: ChildProcessByStdio<null, Readable, Readable>;
+    try {
+      child = spawn(this.config.BERTH_RESTIC, args, {
+        cwd: opts.cwd,
+        env: this.env(),
+        stdio: ['ignore', 'pipe', 'pipe'],
+        signal: opts.signal,
+        killSignal: STOP_SIGNAL,
+      });
+    } catch (e) {
+      this.peers?.ended();
+      throw e;
+    }
+    child.once('close', () => this.peers?.ended());
     return child;
   }
 

@@ -18,3 +18,21 @@ export interface CloneOrigin {
 /** A provisioning job that makes its site from a backup rather than a fresh WordPress. */
 export const cloneOf = (job: Pick<Job, 'kind' | 'params'>): CloneOrigin['cloneOf'] | undefined =>
   job.kind === JobKind.PROVISION ? (job.params as Partial<CloneOrigin> | null)?.cloneOf : undefined;
+
+/**
+ * Whether the site is a clone whose copy from its backup has not completed (its latest
+ * provisioning is a clone's, and WordPress was never installed or put back): no job but its
+ * own copy, or a deletion, may bring it up, or a blank WordPress would be installed in its place.
+ */
+export async function unfinishedClone(
+  db: { job: Pick<PrismaClient['job'], 'findFirst'> },
+  site: { id: string; installedAt: Date | null },
+): Promise<boolean> {
+  if (site.installedAt) return false;
+  const provision = await db.job.findFirst({
+    where: { siteId: site.id, kind: JobKind.PROVISION },
+    orderBy: { createdAt: 'desc' },
+    select: { kind: true, params: true },
+  });
+  return !!provision && cloneOf(provision) !== undefined;
+}

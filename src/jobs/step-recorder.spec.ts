@@ -78,8 +78,11 @@ describe('StepRecorder', () => {
     const started = Date.now();
     await expect(steps.idle(60)).resolves.toBe(false);
     expect(Date.now() - started).toBeGreaterThanOrEqual(55);
-    // Given up on: it keeps nothing locked any more.
+    // Given up on: it keeps nothing locked any more...
     expect(steps.stopping).toBe(false);
+    // ...but a later step that does not stop does, as before.
+    await steps.run('hung later', () => new Promise<void>(() => undefined)).catch(() => undefined);
+    expect(steps.stopping).toBe(true);
     // Control: a step that does stop within the ceiling.
     let finish!: () => void;
     const other = recorder({ timeoutMs: 20, stopGraceMs: 20 });

@@ -40,8 +40,8 @@ export class StepRecorder {
   /** Set on a branch of together(). */
   private readonly held?: Held;
   private readonly unsettled = new Set<Promise<unknown>>();
-  /** Set once idle(withinMs) gave up waiting for a step that does not stop. */
-  private abandoned = false;
+  /** The steps idle(withinMs) gave up waiting for: they no longer count as stopping (later ones do). */
+  private readonly abandoned = new Set<Promise<unknown>>();
   /** Writes of the steps, one after the other (branches run side by side share it). */
   private writes = { last: Promise.resolve() };
 
@@ -160,7 +160,7 @@ export class StepRecorder {
     try {
       const stopped = await Promise.race([settled, ceiling]);
       // Given up on: what still runs no longer keeps anything locked (see stopping).
-      if (!stopped) this.abandoned = true;
+      if (!stopped) for (const step of this.unsettled) this.abandoned.add(step);
       return stopped;
     } finally {
       clearTimeout(timer);
@@ -174,7 +174,8 @@ export class StepRecorder {
 
   /** A step told to stop is still running, and has not been given up on ({@link idle}). */
   get stopping(): boolean {
-    return this.unsettled.size > 0 && !this.abandoned;
+    for (const step of this.unsettled) if (!this.abandoned.has(step)) return true;
+    return false;
   }
 
   /** Runs fn until it settles, or until it times out or the job's signal aborts: then stops it. */

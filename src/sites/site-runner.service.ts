@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { cloneOf, unfinishedClone } from '../jobs/job-params';
 import type { AppliedContainer, ApplyReport } from '../docker/apply.service';
 import { emptyPlan } from '../docker/plan.types';
 import { PrismaService } from '../database/prisma.service';
@@ -62,6 +63,13 @@ export class SiteRunner {
     if (newer !== undefined) throw new SupersededError(newer, job.generation);
     const tenant = await this.prisma.tenant.findUniqueOrThrow({ where: { id: site.tenantId } });
     if (site.desiredState === DesiredState.ABSENT) return this.remove(job, tenant, site, steps);
+    // A repair (the reconciler's, or a new primary domain's) of a clone whose copy did not
+    // complete: FAILED, never a blank WordPress in its place (the request API refuses the rest).
+    if (!cloneOf(job) && (await unfinishedClone(this.prisma, site))) {
+      const why = 'this site is a clone whose copy from its backup did not complete: delete it and clone again';
+      await this.status.set(site, { status: SiteStatus.FAILED, lastError: why }, job.generation);
+      throw new RolledBackError(why, SiteStatus.FAILED);
+    }
     if (job.kind === JobKind.PROVISION && site.status !== SiteStatus.RUNNING)
       await this.status.set(site, { status: SiteStatus.PROVISIONING }, job.generation);
     // One engine slot for the converge and, if it fails, its rollback: a rollback never

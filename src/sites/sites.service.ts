@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { cloneOf } from '../jobs/job-params';
+import { unfinishedClone } from '../jobs/job-params';
 import type { Readable } from 'node:stream';
 import { PrismaService } from '../database/prisma.service';
 import { Prisma, type Job, type Site } from '../generated/prisma/client';
@@ -97,13 +97,7 @@ export interface SiteOrigin {
  * and install a blank WordPress in its place, reported RUNNING.
  */
 async function refuseUnfinishedClone(tx: Prisma.TransactionClient, site: Pick<Site, 'id' | 'name' | 'installedAt'>): Promise<void> {
-  if (site.installedAt) return;
-  const provision = await tx.job.findFirst({
-    where: { siteId: site.id, kind: JobKind.PROVISION },
-    orderBy: { createdAt: 'desc' },
-    select: { kind: true, params: true },
-  });
-  if (provision && cloneOf(provision))
+  if (await unfinishedClone(tx, site))
     throw new BerthError(
       ErrorCode.SITE_BUSY,
       `Site ${site.name} is being made from a backup (a clone) and its copy has not completed; until it has, it can only be deleted (if the copy failed or was cancelled: delete it and clone again)`,
