@@ -219,6 +219,12 @@ export class JobsService implements OnModuleDestroy {
       if (now.status !== JobStatus.QUEUED && now.status !== JobStatus.RUNNING) throw finished(now.status);
       throw new BerthError(ErrorCode.JOB_NOT_CANCELLABLE, notCancellable({ ...now, status: JobStatus.RUNNING }) ?? 'the job has started');
     } else {
+      // Ended between the read above and the transaction: nothing is left to stop.
+      const now = await this.prisma.job.findUniqueOrThrow({ where: { id } });
+      if (now.status !== JobStatus.QUEUED && now.status !== JobStatus.RUNNING) {
+        await this.redis.client.del(cancelKey(id)).catch(() => undefined);
+        throw finished(now.status);
+      }
       await this.events.record({
         tenantId: job.tenantId,
         siteId: job.siteId,
