@@ -39,6 +39,46 @@ async function stepsOf(jobId: string): Promise<{ name: string; status: string }[
   return rows[0]?.steps ?? [];
 }
 
+/**
+ * A new tenant's site whose database holds a marker, backed up with it as 'in the backup' and
+ * changed since to 'after the backup'; `sql` runs a query in its database.
+ */
+async function backedUpSite(name: string) {
+  const { tenant } = await createTenant(h());
+  const { site, job } = await requestSite(tenant.id, name);
+  await waitForJob(h(), rig.key(), job.id);
+  const { dbName } = (await h().db.query('SELECT "dbName" FROM "Site" WHERE id = $1', [site.id])).rows[0] as { dbName: string };
+  const sql = async (query: string) => {
+    const res = await exec(
+      h().docker,
+      testNames.dbContainer(tenant.slug),
+      ['sh', '-c', `MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -h127.0.0.1 -N ${dbName} -e "$Q"`],
+      undefined,
+      [`Q=${query}`],
+    );
+    if (res.code !== 0) throw new Error(`SQL failed: ${res.out}`);
+    return res.out.trim();
+  };
+  await sql("CREATE TABLE marker (v VARCHAR(40)); INSERT INTO marker VALUES ('in the backup')");
+  const res = await h().http.post(`/v1/sites/${site.id}/backups`).set(auth(rig.key()));
+  expect((await waitForJob(h(), rig.key(), res.body.job.id)).status).toBe('SUCCEEDED');
+  await sql("UPDATE marker SET v = 'after the backup'");
+  return { site, sql, backup: res.body.backup.id as string };
+}
+
+/** Once a restore job is past its checkpoint, putting the database and files back: that step's name. */
+function inRestoreStep(jobId: string): Promise<string> {
+  return eventually(
+    async () => {
+      const steps = await stepsOf(jobId);
+      return steps.some((x) => x.name.startsWith('restore ')) ? steps.at(-1)!.name : undefined;
+    },
+    'the restore step',
+    120_000,
+    10,
+  );
+}
+
 // In the order they start: the database server's side and WordPress's run side by side.
 const PROVISION_STEPS = [
   'tenant network',
@@ -106,42 +146,16 @@ describe('worker killed', () => {
   });
 
   it('SIGKILL during a restore, then a new worker: the restore finishes from the one checkpoint it took, the database never left empty', async () => {
-    const { tenant } = await createTenant(h());
-    const { site, job } = await requestSite(tenant.id, 'restorable');
-    await waitForJob(h(), rig.key(), job.id);
-    const { dbName } = (await h().db.query('SELECT "dbName" FROM "Site" WHERE id = $1', [site.id])).rows[0] as { dbName: string };
-    const sql = async (query: string) => {
-      const res = await exec(
-        h().docker,
-        testNames.dbContainer(tenant.slug),
-        ['sh', '-c', `MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -h127.0.0.1 -N ${dbName} -e "$Q"`],
-        undefined,
-        [`Q=${query}`],
-      );
-      if (res.code !== 0) throw new Error(`SQL failed: ${res.out}`);
-      return res.out.trim();
-    };
-    await sql("CREATE TABLE marker (v VARCHAR(40)); INSERT INTO marker VALUES ('in the backup')");
-    const backup = await h().http.post(`/v1/sites/${site.id}/backups`).set(auth(rig.key()));
-    expect((await waitForJob(h(), rig.key(), backup.body.job.id)).status).toBe('SUCCEEDED');
-    await sql("UPDATE marker SET v = 'after the backup'");
+    const { site, sql, backup } = await backedUpSite('restorable');
     let restoreJob = '';
     await faultCase(
       '3. SIGKILL worker during a restore',
       async () => {
-        const res = await h().http.post(`/v1/sites/${site.id}/restore`).set(auth(rig.key())).send({ backupId: backup.body.backup.id });
+        const res = await h().http.post(`/v1/sites/${site.id}/restore`).set(auth(rig.key())).send({ backupId: backup });
         expect(res.status).toBe(202);
         restoreJob = res.body.job.id;
         // Past the checkpoint, while the database and files are being put back.
-        const at = await eventually(
-          async () => {
-            const steps = await stepsOf(restoreJob);
-            return steps.some((x) => x.name.startsWith('restore ')) ? steps.at(-1)!.name : undefined;
-          },
-          'the restore step',
-          120_000,
-          10,
-        );
+        const at = await inRestoreStep(restoreJob);
         await rig.killWorker('SIGKILL');
         await rig.startWorker();
         return `killed during "${at}"`;
@@ -165,25 +179,7 @@ describe('worker killed', () => {
   });
 
   it("lock lost during a restore's last attempt: the restore is not given up half done, it runs again and finishes", async () => {
-    const { tenant } = await createTenant(h());
-    const { site, job } = await requestSite(tenant.id, 'relocked');
-    await waitForJob(h(), rig.key(), job.id);
-    const { dbName } = (await h().db.query('SELECT "dbName" FROM "Site" WHERE id = $1', [site.id])).rows[0] as { dbName: string };
-    const sql = async (query: string) => {
-      const res = await exec(
-        h().docker,
-        testNames.dbContainer(tenant.slug),
-        ['sh', '-c', `MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -h127.0.0.1 -N ${dbName} -e "$Q"`],
-        undefined,
-        [`Q=${query}`],
-      );
-      if (res.code !== 0) throw new Error(`SQL failed: ${res.out}`);
-      return res.out.trim();
-    };
-    await sql("CREATE TABLE marker (v VARCHAR(40)); INSERT INTO marker VALUES ('in the backup')");
-    const backup = await h().http.post(`/v1/sites/${site.id}/backups`).set(auth(rig.key()));
-    expect((await waitForJob(h(), rig.key(), backup.body.job.id)).status).toBe('SUCCEEDED');
-    await sql("UPDATE marker SET v = 'after the backup'");
+    const { site, sql, backup } = await backedUpSite('relocked');
     // One attempt a job (set where jobs are queued, by an API process of its own): before, a
     // restore whose lock was lost on it ended FAILED, the site left RESTORING and half
     // restored, and the reconciler's repair then served it RUNNING.
@@ -193,18 +189,10 @@ describe('worker killed', () => {
       await faultCase(
         "3b. the site's lock lost during a restore's last attempt",
         async () => {
-          const res = await once.http.post(`/v1/sites/${site.id}/restore`).set(auth(rig.key())).send({ backupId: backup.body.backup.id });
+          const res = await once.http.post(`/v1/sites/${site.id}/restore`).set(auth(rig.key())).send({ backupId: backup });
           expect(res.status).toBe(202);
           restoreJob = res.body.job.id;
-          const at = await eventually(
-            async () => {
-              const steps = await stepsOf(restoreJob);
-              return steps.some((x) => x.name.startsWith('restore ')) ? steps.at(-1)!.name : undefined;
-            },
-            'the restore step',
-            120_000,
-            10,
-          );
+          const at = await inRestoreStep(restoreJob);
           // As a Redis that lost its data, or another holder, would: the next renewal finds it gone.
           expect(execFileSync('redis-cli', ['-u', redis.url, 'DEL', `berth:lock:site:${site.id}`], { encoding: 'utf8' }).trim()).toBe('1');
           return `lock removed during "${at}"`;
