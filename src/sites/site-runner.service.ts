@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { cloneOf, unfinishedClone } from '../jobs/job-params';
+import { unfinishedClone } from '../jobs/job-params';
 import type { AppliedContainer, ApplyReport } from '../docker/apply.service';
 import { emptyPlan } from '../docker/plan.types';
 import { PrismaService } from '../database/prisma.service';
@@ -65,7 +65,8 @@ export class SiteRunner {
     if (site.desiredState === DesiredState.ABSENT) return this.remove(job, tenant, site, steps);
     // A repair (the reconciler's, or a new primary domain's) of a clone whose copy did not
     // complete: FAILED, never a blank WordPress in its place (the request API refuses the rest).
-    if (!cloneOf(job) && (await unfinishedClone(this.prisma, site))) {
+    // A provisioning is the site's own (a clone's copies; no query on a new site's path).
+    if (job.kind !== JobKind.PROVISION && (await unfinishedClone(this.prisma, site))) {
       const why = 'this site is a clone whose copy from its backup did not complete: delete it and clone again';
       await this.status.set(site, { status: SiteStatus.FAILED, lastError: why }, job.generation);
       throw new RolledBackError(why, SiteStatus.FAILED);
