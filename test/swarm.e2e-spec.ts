@@ -261,14 +261,28 @@ describe('Berth on a three-node Swarm', () => {
     const nodeEngine = engineAt(worker.Status.Addr);
     // The controls first, so that every pass that sees the orphans has seen them for longer:
     // a secret and a volume of a tenant that exists (made by the first test) are claimed.
-    const { rows } = await h.db.query<{ slug: string }>('SELECT slug FROM "Tenant" ORDER BY "createdAt" DESC LIMIT 1');
+    // Its volume is claimed on its own node only: on another, the same labels are what a
+    // deleted tenant of that slug left there, and are collected.
+    const { rows } = await h.db.query<{ slug: string; nodeId: string }>(
+      'SELECT slug, "nodeId" FROM "Tenant" ORDER BY "createdAt" DESC LIMIT 1',
+    );
+    const listed = await manager.listNodes();
+    const homeEngine = engineAt(listed.find((n) => n.ID === rows[0].nodeId)?.Status?.Addr as string);
+    const away = listed.find((n) => n.ID !== rows[0].nodeId) as { ID: string; Status: { Addr: string } };
+    const awayEngine = engineAt(away.Status.Addr);
     const kept = (await manager.createSecret({
       Name: `${rows[0].slug}-kept-${randomBytes(2).toString('hex')}`,
       Labels: mine(rows[0].slug),
       Data: Buffer.from('y').toString('base64'),
     })) as { id: string };
-    const keptVolume = (await nodeEngine.createVolume({
+    const keptVolume = (await homeEngine.createVolume({
       Name: `${rows[0].slug}-kept-${randomBytes(2).toString('hex')}`,
+      Labels: mine(rows[0].slug),
+    })) as {
+      name: string;
+    };
+    const strayVolume = (await awayEngine.createVolume({
+      Name: `${rows[0].slug}-stray-${randomBytes(2).toString('hex')}`,
       Labels: mine(rows[0].slug),
     })) as {
       name: string;
@@ -301,7 +315,13 @@ describe('Berth on a three-node Swarm', () => {
     })) as { id: string };
     const volume = (await nodeEngine.createVolume({ Name: `${ghost[LABEL.tenant]}-files`, Labels: ghost })) as { name: string };
     try {
-      const keys = [`service:${service.id}`, `secret:${secret.id}`, `network:${net.id}`, `volume:${worker.ID}:${volume.name}`];
+      const keys = [
+        `service:${service.id}`,
+        `secret:${secret.id}`,
+        `network:${net.id}`,
+        `volume:${worker.ID}:${volume.name}`,
+        `volume:${away.ID}:${strayVolume.name}`,
+      ];
       const reported = async () =>
         (
           await h.db.query<{ object: string }>(
@@ -320,16 +340,21 @@ describe('Berth on a three-node Swarm', () => {
       expect(await gone(manager.getSecret(secret.id).inspect())).toBe(404);
       expect(await gone(manager.getNetwork(net.id).inspect())).toBe(404);
       expect(await gone(nodeEngine.getVolume(volume.name).inspect())).toBe(404);
+      expect(await gone(awayEngine.getVolume(strayVolume.name).inspect())).toBe(404);
       // The same passes, past the grace for them too, left the claimed ones alone.
       expect(await gone(manager.getSecret(kept.id).inspect())).toBe(200);
-      expect(await gone(nodeEngine.getVolume(keptVolume.name).inspect())).toBe(200);
+      expect(await gone(homeEngine.getVolume(keptVolume.name).inspect())).toBe(200);
     } finally {
       await manager
         .getSecret(kept.id)
         .remove()
         .catch(() => undefined);
-      await nodeEngine
+      await homeEngine
         .getVolume(keptVolume.name)
+        .remove()
+        .catch(() => undefined);
+      await awayEngine
+        .getVolume(strayVolume.name)
         .remove()
         .catch(() => undefined);
       await manager
@@ -1154,7 +1179,8 @@ describe('sites on the Swarm, through the edge', () => {
     const leftover = `leftover_${a.slug}`;
     const othersVolume = `kept_${b.slug}`;
     await leftEngine.createVolume({ Name: leftover, Labels: labels(a.slug) });
-    await leftEngine.createVolume({ Name: othersVolume, Labels: labels(b.slug) });
+    // Another tenant's site volume (claimed by its live site wherever it is, so the reconciler keeps it).
+    await leftEngine.createVolume({ Name: othersVolume, Labels: { ...labels(b.slug), 'berth.site-id': b.site?.id as string } });
     const home = await nodeEngine(a.node);
     const homeVolumes = ((await home.listVolumes(scopeOf(a.slug))).Volumes ?? []).map((v) => v.Name).sort();
     expect(homeVolumes.length).toBeGreaterThan(0);
@@ -1212,7 +1238,22 @@ describe('sites on the Swarm, through the edge', () => {
     const ready = await h.http.post(`/v1/nodes/${old}/evacuate?fromBackups=true`).set(auth(h.admin));
     expect([ready.status, ready.body.code]).toEqual([409, 'NODE_READY']);
 
-    // Room for B on the other nodes, whatever the earlier tests booked there.
+    // C: a tenant on the same node with a site never backed up, deleted while the node is down.
+    for (const n of await nodes())
+      await setLabel(n.id, 'berth.memory-mb', String(n.id === old ? n.reserved.memoryMb + 4000 : Math.max(1, n.reserved.memoryMb)));
+    await setLabel(old, 'berth.cpus', String((await nodes()).find((n) => n.id === old)!.reserved.cpus + 4));
+    const made = await newTenant(uniqueSlug('gone'));
+    expect(made.status).toBe(201);
+    const c = { id: made.body.id as string, slug: made.body.slug as string };
+    expect(await nodeOf(c.id)).toBe(old);
+    const keyC = (await h.http.post(`/v1/tenants/${c.id}/api-keys`).set(auth(h.admin)).send({})).body.key as string;
+    const shop = await h.http.post('/v1/sites').set(auth(keyC)).send({ name: 'shop' });
+    expect(shop.status).toBe(202);
+    expect((await waitForJob(h, keyC, shop.body.job.id, 240_000)).status).toBe('SUCCEEDED');
+    const leftOfC = ((await oldEngine.listVolumes(scopeOf(c.slug))).Volumes ?? []).map((v) => v.Name).sort();
+    expect(leftOfC).toEqual([names.dbVolume(TEST_INSTANCE, c.slug), names.siteVolume(TEST_INSTANCE, c.slug, 'shop')].sort());
+
+    // Room for B and C on the other nodes, whatever the earlier tests booked there.
     for (const n of await nodes())
       if (n.id !== old) {
         await setLabel(n.id, 'berth.memory-mb', String(n.reserved.memoryMb + 4000));
@@ -1250,6 +1291,19 @@ describe('sites on the Swarm, through the edge', () => {
       expect((await h.http.get(`/v1/sites/${site}`).set(auth(b.key))).body.status).toBe('RUNNING');
       b.node = to;
 
+      // C's site had no backup: not carried, FAILED. C is deleted while its old node is still
+      // down (its site's task ran there): nothing waits for that node.
+      const moveOfC = (res.body.jobs as { id: string; tenantId: string }[]).find((j) => j.tenantId === c.id);
+      expect((await waitForJob(h, h.admin, moveOfC!.id, 600_000)).steps.map((s) => s.name)).toContain('shop not carried');
+      const gone = await h.http.delete(`/v1/tenants/${c.id}?force=true`).set(auth(h.admin));
+      expect(gone.status).toBe(202);
+      const deletion = await waitForJob(h, h.admin, gone.body.job.id, 240_000);
+      expect([deletion.status, deletion.error]).toEqual(['SUCCEEDED', null]);
+      // A new tenant takes C's slug (placed elsewhere: the old node is down).
+      const again = await newTenant(c.slug);
+      expect(again.status).toBe(201);
+      expect(await nodeOf(again.body.id)).not.toBe(old);
+
       // Back: what the tenant left there is newer than its backup, so it is kept (the change made
       // after the backup is still in it), for the operator; the site runs on its new node.
       await swarm('start', k);
@@ -1260,8 +1314,22 @@ describe('sites on the Swarm, through the edge', () => {
         60_000,
         500,
       );
+      // What C left there is removed by the reconciler, its slug now another tenant's (which
+      // never was on that node); B's, kept, is still there after that.
+      await eventually(
+        async () => (((await oldEngine.listVolumes(scopeOf(c.slug))).Volumes ?? []).length === 0 ? true : undefined),
+        "C's volumes on the node removed",
+        60_000,
+        500,
+      );
+      const removed = await h.db.query<{ object: string }>(
+        `SELECT data->>'object' AS object FROM "Event" WHERE type = 'orphan.removed' AND data->>'object' = ANY($1)`,
+        [leftOfC.map((v) => `volume:${old}:${v}`)],
+      );
+      expect(removed.rows.map((r) => r.object).sort()).toEqual(leftOfC.map((v) => `volume:${old}:${v}`).sort());
       const kept = ((await oldEngine.listVolumes(scopeOf(b.slug))).Volumes ?? []).map((v) => v.Name);
       expect(kept).toContain(names.siteVolume(TEST_INSTANCE, b.slug, 'blog'));
+      expect(kept).toContain(names.dbVolume(TEST_INSTANCE, b.slug));
       expect(await sh(wp(b.slug, 'blog'), 'cat /var/www/html/evacuated.txt')).toBe('in-the-backup');
       expect((await h.db.query('SELECT params FROM "Job" WHERE id = $1', [moveOfB!.id])).rows[0].params.leftoversCleared).toBeUndefined();
     } finally {
@@ -1269,6 +1337,44 @@ describe('sites on the Swarm, through the edge', () => {
       await h.http.post(`/v1/nodes/${old}/uncordon`).set(auth(h.admin));
     }
   }, 900_000);
+
+  it('a new tenant is not placed on a node holding volumes under its slug (what a deleted tenant of that slug left there); once they are gone, it is', async () => {
+    const [, b] = tenants;
+    const all = await nodes();
+    const x = all.find((n) => n.schedulable) as NodeBody;
+    // Only x has room: a new tenant goes there or nowhere.
+    for (const n of all)
+      await setLabel(n.id, 'berth.memory-mb', String(n.id === x.id ? n.reserved.memoryMb + 4000 : Math.max(1, n.reserved.memoryMb)));
+    await setLabel(x.id, 'berth.cpus', String(x.reserved.cpus + 4));
+    const control = await newTenant();
+    expect(control.status).toBe(201);
+    expect(await nodeOf(control.body.id)).toBe(x.id);
+    const slug = uniqueSlug('left');
+    const engine = await nodeEngine(x.id);
+    // As a deleted tenant's database volume that the reconciler has not removed yet (labelled
+    // with a live site's id here, so that it keeps it for the length of the test).
+    const name = names.dbVolume(TEST_INSTANCE, slug);
+    await engine.createVolume({
+      Name: name,
+      Labels: {
+        [LABEL.managedBy]: MANAGED_BY,
+        [LABEL.instance]: TEST_INSTANCE,
+        [LABEL.tenant]: slug,
+        [LABEL.siteId]: b.site?.id as string,
+      },
+    });
+    try {
+      const refused = await newTenant(slug);
+      expect([refused.status, refused.body.code]).toEqual([409, 'NO_CAPACITY']);
+      expect(refused.body.detail).toContain(`${x.hostname}: it holds ${name}, left by a deleted tenant of slug ${slug}`);
+      expect((await h.db.query('SELECT 1 FROM "Tenant" WHERE slug = $1', [slug])).rowCount).toBe(0);
+    } finally {
+      await engine.getVolume(name).remove();
+    }
+    const placed = await newTenant(slug);
+    expect(placed.status).toBe(201);
+    expect(await nodeOf(placed.body.id)).toBe(x.id);
+  }, 120_000);
 
   it('deleting a site removes its service and its volume on its node; deleting a tenant removes everything of it', async () => {
     const [a, b] = tenants;

@@ -60,9 +60,9 @@ export class NodeEngines {
     return (await this.manager.listNodes()).find((n) => n.ID === nodeId);
   }
 
-  /** The ids of the Swarm's nodes now (a node that left is not among them). */
-  async known(): Promise<Set<string>> {
-    return new Set((await this.manager.listNodes()).map((n) => n.ID));
+  /** The Swarm's nodes now, as the manager lists them. */
+  list(): Promise<SwarmNode[]> {
+    return this.manager.listNodes();
   }
 
   /**

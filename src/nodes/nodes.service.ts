@@ -2,6 +2,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import { BERTH_CONFIG, type BerthConfig } from '../config/config';
 import { PrismaService } from '../database/prisma.service';
 import { DockerService, nodeAddress, type SwarmNode } from '../docker/docker.service';
+import { NodeEngines } from '../docker/node-engines';
+import { LABEL, MANAGED_BY } from '../docker/plan.types';
 import { EventsService } from '../events/events.service';
 import { mergeJobParams } from '../jobs/job-params';
 import { BerthError, ErrorCode } from '../common/errors';
@@ -9,6 +11,7 @@ import { assertAdmin, type Principal } from '../common/principal';
 import { JobKind, JobStatus, SiteStatus, TenantStatus } from '../generated/prisma/enums';
 import type { Prisma } from '../generated/prisma/client';
 import { chooseNode, free, tenantReservation, type NodeRoom, type Room } from './placement';
+import { tenantNodes } from './tenant-nodes';
 import type { NodeEvacuationView, NodeView } from './dto/node.dto';
 import { JobsService, toJobView } from '../jobs/jobs.service';
 
@@ -71,6 +74,8 @@ export const NODE_LABEL = {
 
 /** A serialisation point for placements, so two tenants created at once never book the same room. */
 const PLACEMENT_LOCK = 0x6265_7274; // "bert"
+/** How long a placement waits for a node's engine to list its volumes. */
+const NODE_ASK_TIMEOUT_MS = 5000;
 /** And for evacuations, so two at once never start two moves of one tenant. */
 const EVACUATION_LOCK = 0x6576_6163; // "evac"
 
@@ -92,6 +97,7 @@ export class NodesService {
     private readonly docker: DockerService,
     private readonly events: EventsService,
     private readonly jobs: JobsService,
+    private readonly engines: NodeEngines,
   ) {}
 
   get cluster(): boolean {
@@ -235,14 +241,18 @@ export class NodesService {
         ).map((r) => r.node),
       );
       const rooms = nodes.filter((n) => n.ID !== from && !kept.has(n.ID)).map((n) => roomOf(n, booked.get(n.ID)));
-      const chosen = chooseNode(rooms, need);
+      // A node none of the tenant's moves touched holds nothing of it: volumes under its slug
+      // there are a deleted tenant's of the same slug, which Docker would hand to this one.
+      const its = (await tenantNodes(tx, [tenantId])).get(tenantId) ?? new Set<string>();
+      const { chosen, held } = await this.chooseClear(rooms, need, nodes, tenant.slug, its);
       if (!chosen)
         throw new BerthError(
           ErrorCode.NO_CAPACITY,
           `No other node has room for tenant ${tenant.slug} (${fmt(need)}): ${offered(rooms) || 'the cluster has no other node'}` +
             (kept.size
               ? `; not ${[...kept].join(', ')}, which hold${kept.size === 1 ? 's' : ''} what an evacuation from backups left of the tenant`
-              : ''),
+              : '') +
+            (held.length ? `; not ${held.join('; ')}` : ''),
           { need },
         );
       await tx.tenant.update({ where: { id: tenantId }, data: { nodeId: chosen.id } });
@@ -259,21 +269,73 @@ export class NodesService {
 
   /**
    * Chooses the node of a tenant being created, inside its transaction: the placement lock
-   * is held until the transaction ends, so the next placement sees this one's booking.
+   * is held until the transaction ends, so the next placement sees this one's booking. A node
+   * holding volumes under the tenant's slug is not chosen: a new tenant has none, so they are
+   * what a deleted tenant of that slug left there (its node down when it was deleted), and
+   * Docker would hand the new tenant's database server that tenant's data directory. The
+   * reconciler removes them once the node is back; until then the next node with room is chosen.
    */
-  async place(tx: Tx, need: Room): Promise<string> {
+  async place(tx: Tx, need: Room, slug: string): Promise<string> {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(${PLACEMENT_LOCK}::bigint)`;
     const [nodes, booked] = await Promise.all([this.swarmNodes(), this.booked(tx)]);
     const rooms = nodes.map((n) => roomOf(n, booked.get(n.ID)));
-    const chosen = chooseNode(rooms, need);
+    const { chosen, held } = await this.chooseClear(rooms, need, nodes, slug);
     if (!chosen) {
       throw new BerthError(
         ErrorCode.NO_CAPACITY,
-        `No node has room for a new tenant (${fmt(need)}: its database server and one site at its limits). ${offered(rooms) || 'The cluster has no node.'}`,
+        `No node has room for a new tenant (${fmt(need)}: its database server and one site at its limits). ${offered(rooms) || 'The cluster has no node.'}` +
+          (held.length ? ` Not ${held.join('; ')}.` : ''),
         { need },
       );
     }
     return chosen.id;
+  }
+
+  /**
+   * The node `chooseNode` picks among `rooms` once those holding volumes under `slug` are
+   * passed over (with why each was); nodes in `its` (the tenant's own) are not asked.
+   */
+  private async chooseClear(
+    rooms: NodeRoom[],
+    need: Room,
+    nodes: SwarmNode[],
+    slug: string,
+    its = new Set<string>(),
+  ): Promise<{ chosen?: NodeRoom; held: string[] }> {
+    const held = new Map<string, string>();
+    for (;;) {
+      const chosen = chooseNode(
+        rooms.filter((r) => !held.has(r.id)),
+        need,
+      );
+      if (!chosen) return { held: [...held.values()] };
+      const why = its.has(chosen.id)
+        ? null
+        : await this.leftoversOf(
+            slug,
+            nodes.find((n) => n.ID === chosen.id),
+          );
+      if (!why) return { chosen, held: [] };
+      held.set(chosen.id, `${chosen.hostname}: ${why}`);
+    }
+  }
+
+  /**
+   * Why a node cannot take a new tenant of `slug` (volumes under that slug there, or an engine
+   * that cannot be asked), or null. Without the nodes' engines (BERTH_SWARM_NODE_ENGINE unset)
+   * nothing can be asked, and nothing is refused.
+   */
+  private async leftoversOf(slug: string, node: SwarmNode | undefined): Promise<string | null> {
+    if (!node || !this.config.BERTH_SWARM_NODE_ENGINE) return null;
+    const scope = { [LABEL.managedBy]: MANAGED_BY, [LABEL.instance]: this.config.BERTH_INSTANCE, [LABEL.tenant]: slug };
+    try {
+      const left = await this.engines.engineOf(node.ID, node).listVolumes(scope, AbortSignal.timeout(NODE_ASK_TIMEOUT_MS));
+      return left.length
+        ? `it holds ${left.map((v) => v.Name).join(', ')}, left by a deleted tenant of slug ${slug}; removed once the reconciler has seen them`
+        : null;
+    } catch (e) {
+      return `its engine did not list its volumes: ${(e as Error).message}`;
+    }
   }
 
   private get dbRoom(): Room {

@@ -19,6 +19,7 @@ import type { EngineView } from '../docker/plan-drift';
 import { rolloutOf } from './rollout';
 import { swarmView } from './swarm-view';
 import { reconcileSites, type SitePassPorts, type SiteWithTenant } from './site-pass';
+import { tenantNodes } from '../nodes/tenant-nodes';
 
 const ORPHANS = 'berth:reconcile:orphans';
 /** How long a pass waits for one node's engine to list its volumes. */
@@ -241,6 +242,7 @@ export class ReconcilerService {
       return (await engine.listVolumes(labels, AbortSignal.timeout(NODE_LIST_TIMEOUT_MS))).map((v) => ({
         key: `volume:${node.ID}:${v.Name}`,
         name: `${v.Name} on node ${node.Description.Hostname}`,
+        nodeId: node.ID,
         labels: v.Labels,
         remove: () => engine.removeVolume(v.Name),
       }));
@@ -318,13 +320,19 @@ export class ReconcilerService {
 
   /** Removes, after the grace period, Berth-labelled objects that no tenant or live site claims (in the order given). */
   private async collectOrphans(sites: SiteWithTenant[], objects: BerthObject[]): Promise<void> {
-    const tenants = new Set((await this.prisma.tenant.findMany({ select: { slug: true } })).map((t) => t.slug));
+    const tenants = new Map((await this.prisma.tenant.findMany({ select: { slug: true, id: true } })).map((t) => [t.slug, t.id]));
     const liveSites = new Set(sites.map((s) => s.id));
-    const claimed = (labels: Record<string, string> | null | undefined) => {
+    // On a node, a tenant claims what is under its slug only where its objects are or may
+    // be (its node, and those its moves touched): elsewhere they are a deleted tenant's of the
+    // same slug, and would otherwise be kept for good, and handed to the new tenant.
+    const onNodes = objects.some((o) => o.nodeId) ? await tenantNodes(this.prisma) : undefined;
+    const claimed = ({ labels, nodeId }: BerthObject) => {
       const siteId = labels?.[LABEL.siteId];
-      return siteId ? liveSites.has(siteId) : tenants.has(labels?.[LABEL.tenant] ?? '');
+      if (siteId) return liveSites.has(siteId);
+      const tenant = tenants.get(labels?.[LABEL.tenant] ?? '');
+      return !!tenant && (!nodeId || !!onNodes?.get(tenant)?.has(nodeId));
     };
-    const candidates = objects.filter((o) => !claimed(o.labels));
+    const candidates = objects.filter((o) => !claimed(o));
     const seen = await this.redis.client.hgetall(ORPHANS);
     const now = Date.now();
     const current = new Set(candidates.map((c) => c.key));
@@ -379,6 +387,8 @@ interface BerthObject {
   key: string;
   name: string;
   labels: Record<string, string> | null | undefined;
+  /** The Swarm node it is on, for what lives on one node (a volume). */
+  nodeId?: string;
   remove: () => Promise<void>;
 }
 

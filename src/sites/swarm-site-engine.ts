@@ -77,7 +77,7 @@ export class SwarmSiteEngine extends SiteEngine {
   ): Promise<string[]> {
     const { changes, nodes } = await this.swarm.removeScope(scope);
     changes.push(...(await this.swarm.removeNetworks(scope, signal)));
-    changes.push(...(await this.removeVolumes([...nodes, ...(tenant.nodeId ? [tenant.nodeId] : [])], scope, signal)));
+    changes.push(...(await this.removeVolumes(nodes, tenant.nodeId, scope, signal)));
     return changes;
   }
 
@@ -101,21 +101,33 @@ export class SwarmSiteEngine extends SiteEngine {
   async removeSite(scope: Record<string, string>, signal: AbortSignal): Promise<ApplyReport> {
     const { changes, nodes } = await this.swarm.removeScope(scope);
     const tenant = await this.prisma.tenant.findUnique({ where: { slug: scope[LABEL.tenant] }, select: { nodeId: true } });
-    changes.push(...(await this.removeVolumes([...nodes, ...(tenant?.nodeId ? [tenant.nodeId] : [])], scope, signal)));
+    changes.push(...(await this.removeVolumes(nodes, tenant?.nodeId ?? null, scope, signal)));
     return { changes, containers: {} };
   }
 
-  /** The scope's volumes on each of `nodes` (where its tasks ran), each once no container holds it. */
-  private async removeVolumes(nodes: string[], scope: Record<string, string>, signal: AbortSignal): Promise<string[]> {
+  /**
+   * The scope's volumes on the tenant's node and each of `nodes` (where its tasks ran), each
+   * once no container holds it. A node other than the tenant's that is down (one it was
+   * evacuated from) is not waited for: once it is back, the reconciler removes what is there,
+   * which no live site or tenant claims any more. The tenant's own node must be reachable.
+   */
+  private async removeVolumes(nodes: string[], home: string | null, scope: Record<string, string>, signal: AbortSignal): Promise<string[]> {
     const changes: string[] = [];
-    const known = await this.nodes.known();
-    for (const nodeId of new Set(nodes)) {
+    const listed = new Map((await this.nodes.list()).map((n) => [n.ID, n]));
+    for (const nodeId of new Set([...nodes, ...(home ? [home] : [])])) {
+      const node = listed.get(nodeId);
       // A node that left the Swarm took its volumes with it: nothing to remove, nothing to wait for.
-      if (!known.has(nodeId)) {
+      if (!node) {
         changes.push(`node ${nodeId} has left the Swarm: its volumes went with it`);
         continue;
       }
-      const engine = await this.nodes.of(nodeId);
+      if (nodeId !== home && node.Status.State !== 'ready') {
+        changes.push(
+          `node ${node.Description.Hostname} is ${node.Status.State}: what is there is removed by the reconciler once it is back`,
+        );
+        continue;
+      }
+      const engine = this.nodes.engineOf(nodeId, node);
       for (const v of await engine.listVolumes(scope)) {
         await this.removeVolumeOnceFree(engine, v.Name, signal);
         changes.push(`volume ${v.Name} removed`);

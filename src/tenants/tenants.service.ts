@@ -48,7 +48,7 @@ export class TenantsService {
             { memoryMb: this.config.BERTH_DB_MEMORY_MB, cpus: this.config.BERTH_DB_CPUS },
             { memoryMb: t.maxMemoryMb, cpus: t.maxCpus },
           );
-          const nodeId = await this.nodes.place(tx, need);
+          const nodeId = await this.nodes.place(tx, need, t.slug);
           Object.assign(t, await tx.tenant.update({ where: { id: t.id }, data: { nodeId } }));
         }
         await this.events.record(
