@@ -1240,8 +1240,8 @@ describe('sites on the Swarm, through the edge', () => {
 
     // C: a tenant on the same node with a site never backed up, deleted while the node is down.
     for (const n of await nodes())
-      await setLabel(n.id, 'berth.memory-mb', String(n.id === old ? n.reserved.memoryMb + 4000 : Math.max(1, n.reserved.memoryMb)));
-    await setLabel(old, 'berth.cpus', String((await nodes()).find((n) => n.id === old)!.reserved.cpus + 4));
+      await setLabel(n.id, 'berth.memory-mb', String(n.id === old ? n.reserved.memoryMb + 20000 : Math.max(1, n.reserved.memoryMb)));
+    await setLabel(old, 'berth.cpus', String((await nodes()).find((n) => n.id === old)!.reserved.cpus + 8));
     const made = await newTenant(uniqueSlug('gone'));
     expect(made.status).toBe(201);
     const c = { id: made.body.id as string, slug: made.body.slug as string };
@@ -1256,8 +1256,8 @@ describe('sites on the Swarm, through the edge', () => {
     // Room for B and C on the other nodes, whatever the earlier tests booked there.
     for (const n of await nodes())
       if (n.id !== old) {
-        await setLabel(n.id, 'berth.memory-mb', String(n.reserved.memoryMb + 4000));
-        await setLabel(n.id, 'berth.cpus', String(n.reserved.cpus + 4));
+        await setLabel(n.id, 'berth.memory-mb', String(n.reserved.memoryMb + 20000));
+        await setLabel(n.id, 'berth.cpus', String(n.reserved.cpus + 8));
       }
     await swarm('kill', k);
     let restarted = false;

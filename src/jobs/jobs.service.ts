@@ -14,6 +14,8 @@ import { isUuid } from '../common/ids';
 import { JobName, queueMessage, SITES_QUEUE, type JobPayloads, type StepRecord } from './job.types';
 import { CONTENT_JOBS, finishesOnceStarted, guarded, notCancellable, resumeAfterUndo, undoOf } from './generation';
 import { type JobView } from './dto/job.dto';
+import { OrphanWatch } from './orphans';
+import { STOP_GRACE_MS } from './step-recorder';
 
 /** How far back the sweep for lost resumptions looks for cancellations ({@link JobsService.resumeLost}). */
 export const RESUME_LOOKBACK_MS = 7 * 24 * 3600_000;
@@ -51,6 +53,7 @@ export class CancelledError extends Error {
 export class JobsService implements OnModuleDestroy {
   private readonly logger = new Logger('Jobs');
   readonly queue: Queue<JobPayloads[JobName], void, JobName>;
+  private readonly orphans: OrphanWatch;
 
   constructor(
     @Inject(BERTH_CONFIG) private readonly config: BerthConfig,
@@ -59,6 +62,7 @@ export class JobsService implements OnModuleDestroy {
     private readonly events: EventsService,
     private readonly metrics: MetricsService,
   ) {
+    this.orphans = new OrphanWatch(config.BERTH_LOCK_TTL_MS + STOP_GRACE_MS);
     this.queue = new Queue(SITES_QUEUE, {
       connection: redis.connect({ maxRetriesPerRequest: 3 }),
       defaultJobOptions: {
@@ -140,15 +144,24 @@ export class JobsService implements OnModuleDestroy {
       take: 500,
     });
     let n = 0;
+    const waiting = new Set<string>();
     for (const job of stale) {
       const existing = await this.queue.getJob(job.id);
       const state = existing ? await existing.getState() : 'missing';
       if (state !== 'missing' && state !== 'completed' && state !== 'failed' && state !== 'unknown') continue;
+      // A RUNNING one may still be running (Redis lost its data): not beside its worker.
+      if (!this.orphans.due(job, Date.now())) {
+        waiting.add(job.id);
+        continue;
+      }
       if (existing) await existing.remove().catch(() => undefined);
       await this.enqueue(job);
       n += 1;
     }
+    this.orphans.keepOnly(waiting);
     if (n) this.logger.warn(`re-enqueued ${n} job(s) that had no queue entry`);
+    if (waiting.size)
+      this.logger.warn(`${waiting.size} RUNNING job(s) have no queue entry: queued again once their worker must have stopped`);
     return n;
   }
 
