@@ -1295,10 +1295,19 @@ describe('sites on the Swarm, through the edge', () => {
       // down (its site's task ran there): nothing waits for that node.
       const moveOfC = (res.body.jobs as { id: string; tenantId: string }[]).find((j) => j.tenantId === c.id);
       expect((await waitForJob(h, h.admin, moveOfC!.id, 600_000)).steps.map((s) => s.name)).toContain('shop not carried');
+      // Each in one attempt, saying what is left for the reconciler (a deletion used to fail
+      // on the node's engine, and a later attempt found nothing to say).
+      const onDown = expect.stringContaining(`is down: what is there is removed by the reconciler once it is back`);
+      const shopGone = await h.http.delete(`/v1/sites/${shop.body.site.id}`).set(auth(keyC));
+      expect(shopGone.status).toBe(202);
+      const shopDeletion = await waitForJob(h, keyC, shopGone.body.job.id, 240_000);
+      expect([shopDeletion.status, shopDeletion.error, shopDeletion.attempts]).toEqual(['SUCCEEDED', null, 1]);
+      expect(shopDeletion.steps.map((s) => s.detail)).toContainEqual(onDown);
       const gone = await h.http.delete(`/v1/tenants/${c.id}?force=true`).set(auth(h.admin));
       expect(gone.status).toBe(202);
       const deletion = await waitForJob(h, h.admin, gone.body.job.id, 240_000);
-      expect([deletion.status, deletion.error]).toEqual(['SUCCEEDED', null]);
+      expect([deletion.status, deletion.error, deletion.attempts]).toEqual(['SUCCEEDED', null, 1]);
+      expect(deletion.steps.find((s) => s.name === 'remove network, database server and volume')?.detail).toEqual(onDown);
       // A new tenant takes C's slug (placed elsewhere: the old node is down).
       const again = await newTenant(c.slug);
       expect(again.status).toBe(201);
