@@ -141,6 +141,8 @@ export class JobsService implements OnModuleDestroy {
   async requeueOrphans(olderThanMs = 10_000): Promise<number> {
     const stale = await this.prisma.job.findMany({
       where: { status: { in: [JobStatus.QUEUED, JobStatus.RUNNING] }, createdAt: { lt: new Date(Date.now() - olderThanMs) } },
+      // The same first 500 each sweep, so that a RUNNING one's wait (OrphanWatch) is not restarted.
+      orderBy: { createdAt: 'asc' },
       take: 500,
     });
     let n = 0;

@@ -8,6 +8,8 @@
  * again sooner, another worker would take the free lock and run the same job beside it. So a
  * RUNNING row is queued again only once this process has seen it without an entry for `graceMs`
  * (the lock's time to live and the stop grace): by then its worker has stopped, or is gone.
+ * Not covered: a step that does not stop even then (an engine call that never returns); its
+ * attempt ends without it, and the row it puts back to QUEUED is queued again at once.
  */
 export class OrphanWatch {
   /** When each RUNNING job was first seen without a queue entry (ms). */

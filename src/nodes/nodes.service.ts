@@ -216,6 +216,11 @@ export class NodesService {
    * node has room.
    */
   async placeMove(tenantId: string, from: string, jobId: string): Promise<string> {
+    // A node none of the tenant's moves touched holds nothing of it: volumes under its slug
+    // there are a deleted tenant's of the same slug, which Docker would hand to this one.
+    // Asked before the transaction (it holds the placement lock); such volumes only ever go.
+    const { slug } = await this.prisma.tenant.findUniqueOrThrow({ where: { id: tenantId }, select: { slug: true } });
+    const held = await this.heldFor(slug, (await tenantNodes(this.prisma, [tenantId])).get(tenantId));
     return this.prisma.$transaction(async (tx) => {
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(${PLACEMENT_LOCK}::bigint)`;
       const [nodes, booked] = await Promise.all([this.swarmNodes(), this.booked(tx)]);
@@ -241,10 +246,10 @@ export class NodesService {
         ).map((r) => r.node),
       );
       const rooms = nodes.filter((n) => n.ID !== from && !kept.has(n.ID)).map((n) => roomOf(n, booked.get(n.ID)));
-      // A node none of the tenant's moves touched holds nothing of it: volumes under its slug
-      // there are a deleted tenant's of the same slug, which Docker would hand to this one.
-      const its = (await tenantNodes(tx, [tenantId])).get(tenantId) ?? new Set<string>();
-      const { chosen, held } = await this.chooseClear(rooms, need, nodes, tenant.slug, its);
+      const chosen = chooseNode(
+        rooms.filter((r) => !held.has(r.id)),
+        need,
+      );
       if (!chosen)
         throw new BerthError(
           ErrorCode.NO_CAPACITY,
@@ -252,7 +257,7 @@ export class NodesService {
             (kept.size
               ? `; not ${[...kept].join(', ')}, which hold${kept.size === 1 ? 's' : ''} what an evacuation from backups left of the tenant`
               : '') +
-            (held.length ? `; not ${held.join('; ')}` : ''),
+            (held.size ? `; not ${[...held.values()].join('; ')}` : ''),
           { need },
         );
       await tx.tenant.update({ where: { id: tenantId }, data: { nodeId: chosen.id } });
@@ -269,22 +274,22 @@ export class NodesService {
 
   /**
    * Chooses the node of a tenant being created, inside its transaction: the placement lock
-   * is held until the transaction ends, so the next placement sees this one's booking. A node
-   * holding volumes under the tenant's slug is not chosen: a new tenant has none, so they are
-   * what a deleted tenant of that slug left there (its node down when it was deleted), and
-   * Docker would hand the new tenant's database server that tenant's data directory. The
-   * reconciler removes them once the node is back; until then the next node with room is chosen.
+   * is held until the transaction ends, so the next placement sees this one's booking. Nodes
+   * in `held` (see {@link heldFor}, asked before the transaction) are not chosen.
    */
-  async place(tx: Tx, need: Room, slug: string): Promise<string> {
+  async place(tx: Tx, need: Room, held: Map<string, string>): Promise<string> {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(${PLACEMENT_LOCK}::bigint)`;
     const [nodes, booked] = await Promise.all([this.swarmNodes(), this.booked(tx)]);
     const rooms = nodes.map((n) => roomOf(n, booked.get(n.ID)));
-    const { chosen, held } = await this.chooseClear(rooms, need, nodes, slug);
+    const chosen = chooseNode(
+      rooms.filter((r) => !held.has(r.id)),
+      need,
+    );
     if (!chosen) {
       throw new BerthError(
         ErrorCode.NO_CAPACITY,
         `No node has room for a new tenant (${fmt(need)}: its database server and one site at its limits). ${offered(rooms) || 'The cluster has no node.'}` +
-          (held.length ? ` Not ${held.join('; ')}.` : ''),
+          (held.size ? ` Not ${[...held.values()].join('; ')}.` : ''),
         { need },
       );
     }
@@ -292,46 +297,30 @@ export class NodesService {
   }
 
   /**
-   * The node `chooseNode` picks among `rooms` once those holding volumes under `slug` are
-   * passed over (with why each was); nodes in `its` (the tenant's own) are not asked.
+   * The nodes that must not take a tenant of `slug`, with why: those holding volumes under
+   * that slug (a new tenant has none, so they are what a deleted tenant of that slug left on a
+   * node that was down when it was deleted, and Docker would hand the new tenant's database
+   * server that tenant's data directory; the reconciler removes them once it has seen them),
+   * and those whose engine does not answer. Every ready node but `its` (the tenant's own) is
+   * asked at once, outside any transaction.
    */
-  private async chooseClear(
-    rooms: NodeRoom[],
-    need: Room,
-    nodes: SwarmNode[],
-    slug: string,
-    its = new Set<string>(),
-  ): Promise<{ chosen?: NodeRoom; held: string[] }> {
-    const held = new Map<string, string>();
-    for (;;) {
-      const chosen = chooseNode(
-        rooms.filter((r) => !held.has(r.id)),
-        need,
-      );
-      if (!chosen) return { held: [...held.values()] };
-      const why = its.has(chosen.id)
-        ? null
-        : await this.leftoversOf(
-            slug,
-            nodes.find((n) => n.ID === chosen.id),
-          );
-      if (!why) return { chosen, held: [] };
-      held.set(chosen.id, `${chosen.hostname}: ${why}`);
-    }
+  async heldFor(slug: string, its: Set<string> = new Set()): Promise<Map<string, string>> {
+    if (!this.config.BERTH_SWARM_NODE_ENGINE) return new Map();
+    const asked = (await this.swarmNodes()).filter((n) => n.Status.State === 'ready' && !its.has(n.ID));
+    const answers = await Promise.all(asked.map(async (n) => [n, await this.leftoversOf(slug, n)] as const));
+    return new Map(answers.filter(([, why]) => why).map(([n, why]) => [n.ID, `${n.Description.Hostname}: ${why}`]));
   }
 
   /**
-   * Why a node cannot take a new tenant of `slug` (volumes under that slug there, or an engine
-   * that cannot be asked), or null. Without the nodes' engines (BERTH_SWARM_NODE_ENGINE unset)
-   * nothing can be asked, and nothing is refused.
+   * Why a node cannot take a tenant of `slug` that has nothing there (volumes under that slug
+   * there, or an engine that cannot be asked), or null.
    */
-  private async leftoversOf(slug: string, node: SwarmNode | undefined): Promise<string | null> {
-    if (!node || !this.config.BERTH_SWARM_NODE_ENGINE) return null;
+  private async leftoversOf(slug: string, node: SwarmNode): Promise<string | null> {
     const scope = { [LABEL.managedBy]: MANAGED_BY, [LABEL.instance]: this.config.BERTH_INSTANCE, [LABEL.tenant]: slug };
     try {
       const left = await this.engines.engineOf(node.ID, node).listVolumes(scope, AbortSignal.timeout(NODE_ASK_TIMEOUT_MS));
       return left.length
-        ? `it holds ${left.map((v) => v.Name).join(', ')}, left by a deleted tenant of slug ${slug}; removed once the reconciler has seen them`
+        ? `it holds ${left.map((v) => v.Name).join(', ')} under slug ${slug}, not this tenant's (a deleted tenant's of that slug)`
         : null;
     } catch (e) {
       return `its engine did not list its volumes: ${(e as Error).message}`;

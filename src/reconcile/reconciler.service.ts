@@ -20,6 +20,7 @@ import { rolloutOf } from './rollout';
 import { swarmView } from './swarm-view';
 import { reconcileSites, type SitePassPorts, type SiteWithTenant } from './site-pass';
 import { tenantNodes } from '../nodes/tenant-nodes';
+import { claimed, type ClaimedObject, type ClaimFacts } from './orphan-claims';
 
 const ORPHANS = 'berth:reconcile:orphans';
 /** How long a pass waits for one node's engine to list its volumes. */
@@ -243,6 +244,7 @@ export class ReconcilerService {
         key: `volume:${node.ID}:${v.Name}`,
         name: `${v.Name} on node ${node.Description.Hostname}`,
         nodeId: node.ID,
+        createdAt: (v as { CreatedAt?: string }).CreatedAt,
         labels: v.Labels,
         remove: () => engine.removeVolume(v.Name),
       }));
@@ -320,19 +322,14 @@ export class ReconcilerService {
 
   /** Removes, after the grace period, Berth-labelled objects that no tenant or live site claims (in the order given). */
   private async collectOrphans(sites: SiteWithTenant[], objects: BerthObject[]): Promise<void> {
-    const tenants = new Map((await this.prisma.tenant.findMany({ select: { slug: true, id: true } })).map((t) => [t.slug, t.id]));
-    const liveSites = new Set(sites.map((s) => s.id));
-    // On a node, a tenant claims what is under its slug only where its objects are or may
-    // be (its node, and those its moves touched): elsewhere they are a deleted tenant's of the
-    // same slug, and would otherwise be kept for good, and handed to the new tenant.
-    const onNodes = objects.some((o) => o.nodeId) ? await tenantNodes(this.prisma) : undefined;
-    const claimed = ({ labels, nodeId }: BerthObject) => {
-      const siteId = labels?.[LABEL.siteId];
-      if (siteId) return liveSites.has(siteId);
-      const tenant = tenants.get(labels?.[LABEL.tenant] ?? '');
-      return !!tenant && (!nodeId || !!onNodes?.get(tenant)?.has(nodeId));
+    const tenants = await this.prisma.tenant.findMany({ select: { slug: true, id: true, nodeId: true, createdAt: true } });
+    const facts: ClaimFacts = {
+      liveSites: new Set(sites.map((s) => s.id)),
+      tenants: new Map(tenants.map((t) => [t.slug, t])),
+      // Only on a Swarm, where volumes are on nodes.
+      tenantNodes: objects.some((o) => o.nodeId) ? await tenantNodes(this.prisma) : undefined,
     };
-    const candidates = objects.filter((o) => !claimed(o));
+    const candidates = objects.filter((o) => !claimed(o, facts));
     const seen = await this.redis.client.hgetall(ORPHANS);
     const now = Date.now();
     const current = new Set(candidates.map((c) => c.key));
@@ -382,13 +379,10 @@ export function engineView(
 }
 
 /** An object of Berth's on the engine, as orphan collection sees it. */
-interface BerthObject {
+interface BerthObject extends ClaimedObject {
   /** kind:id, such as container:4f0e… or service:x1y2… */
   key: string;
   name: string;
-  labels: Record<string, string> | null | undefined;
-  /** The Swarm node it is on, for what lives on one node (a volume). */
-  nodeId?: string;
   remove: () => Promise<void>;
 }
 

@@ -121,7 +121,8 @@ export class SwarmSiteEngine extends SiteEngine {
         changes.push(`node ${nodeId} has left the Swarm: its volumes went with it`);
         continue;
       }
-      if (nodeId !== home && node.Status.State !== 'ready') {
+      // Down or disconnected for Swarm (not the moment of `unknown` as a manager starts).
+      if (nodeId !== home && (node.Status.State === 'down' || node.Status.State === 'disconnected')) {
         changes.push(
           `node ${node.Description.Hostname} is ${node.Status.State}: what is there is removed by the reconciler once it is back`,
         );

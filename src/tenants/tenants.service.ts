@@ -36,6 +36,8 @@ export class TenantsService {
 
   async create(actor: Principal, input: CreateTenantInput): Promise<TenantView> {
     assertAdmin(actor);
+    // Asked of the nodes' engines before the transaction: it holds the placement lock.
+    const held = this.nodes.cluster ? await this.nodes.heldFor(input.slug) : new Map<string, string>();
     try {
       const tenant = await this.prisma.$transaction(async (tx) => {
         const t = await tx.tenant.create({
@@ -48,7 +50,7 @@ export class TenantsService {
             { memoryMb: this.config.BERTH_DB_MEMORY_MB, cpus: this.config.BERTH_DB_CPUS },
             { memoryMb: t.maxMemoryMb, cpus: t.maxCpus },
           );
-          const nodeId = await this.nodes.place(tx, need, t.slug);
+          const nodeId = await this.nodes.place(tx, need, held);
           Object.assign(t, await tx.tenant.update({ where: { id: t.id }, data: { nodeId } }));
         }
         await this.events.record(
