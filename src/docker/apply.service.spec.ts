@@ -223,6 +223,21 @@ describe('ApplyService ownership', () => {
     expect(g.calls).toEqual(['create network net_acme']);
   });
 
+  it("refuses a site's volume under its name that another site's id labels, and uses one with its own id", async () => {
+    const sitePlan = (siteId: string): Plan => ({
+      networks: [],
+      volumes: [{ name: 'vol_acme_blog', labels: labelsOf('blue', { [LABEL.siteId]: siteId }) }],
+      containers: [],
+    });
+    const f = fakeEngine();
+    f.volumes.set('vol_acme_blog', { Name: 'vol_acme_blog', Labels: labelsOf('blue', { [LABEL.siteId]: 'site-deleted' }) });
+    expect((await clashOf(f.applier('blue').apply(sitePlan('site-new')))).message).toMatch(
+      /volume vol_acme_blog belongs to another site \(site-deleted\)/,
+    );
+    expect((await f.applier('blue').apply(sitePlan('site-deleted'))).changes).toEqual([]);
+    expect(f.calls).toEqual([]);
+  });
+
   it("refuses an object that is not Berth's at all", async () => {
     const f = fakeEngine();
     f.volumes.set('vol_acme', { Name: 'vol_acme', Labels: {} });

@@ -71,6 +71,16 @@ export class ApplyService {
     const existing = await this.docker.inspectVolume(spec.name);
     if (existing) {
       assertOwned('volume', spec.name, existing.Labels, this.instance);
+      // A site's volume under the same name as a deleted site's that is still there (its
+      // removal failed, or its node was down): that site's files are never handed to this one.
+      const want = spec.labels[LABEL.siteId];
+      const has = existing.Labels?.[LABEL.siteId];
+      if (want && has && want !== has)
+        throw new BerthError(
+          ErrorCode.DOCKER_OBJECT_CLASH,
+          `${ErrorCode.DOCKER_OBJECT_CLASH}: Docker volume ${spec.name} belongs to another site (${has}), not to this one; refusing to use it (the reconciler removes it once no live site claims it)`,
+          { object: spec.name, kind: 'volume', owner: has },
+        );
       return;
     }
     await this.docker.createVolume(spec.name, spec.labels);

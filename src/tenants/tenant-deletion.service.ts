@@ -10,7 +10,7 @@ import { ApiKeysService } from '../auth/api-keys.service';
 import { SiteEngine } from '../sites/site-engine';
 import { EventsService } from '../events/events.service';
 import { JobsService } from '../jobs/jobs.service';
-import { StepRecorder } from '../jobs/step-recorder';
+import { STOP_GRACE_MS, StepRecorder } from '../jobs/step-recorder';
 import { RedisService } from '../redis/redis.service';
 import { SitesService } from '../sites/sites.service';
 import { ResticService } from '../backups/restic.service';
@@ -59,7 +59,7 @@ export class TenantDeletionService {
     if (!lock) return this.later(bull, token, 500);
     let waiting: boolean;
     try {
-      waiting = await this.execute(bull, row);
+      waiting = await this.execute(bull, row, lock.signal);
     } finally {
       await lock.release();
     }
@@ -73,7 +73,7 @@ export class TenantDeletionService {
   }
 
   /** One attempt; true while the sites' deletions are still running. */
-  private async execute(bull: BullJob, row: Job): Promise<boolean> {
+  private async execute(bull: BullJob, row: Job, locked: AbortSignal): Promise<boolean> {
     const params = row.params as unknown as TenantDeletionParams;
     // A job coming back from waiting for its sites goes on with the same attempt.
     const fresh = row.status === JobStatus.QUEUED;
@@ -82,11 +82,19 @@ export class TenantDeletionService {
       data: { status: JobStatus.RUNNING, error: null, ...(fresh ? { attempts: { increment: 1 }, startedAt: new Date() } : {}) },
     });
     await this.jobs.publish(started);
-    const steps = new StepRecorder(STEPS, this.config.BERTH_STEP_TIMEOUT_MS, async (list, progress) => {
-      await this.jobs.publish(
-        await this.prisma.job.update({ where: { id: row.id }, data: { steps: list as unknown as Prisma.InputJsonValue, progress } }),
-      );
-    });
+    // The deletion's lock lost (Redis lost its data, say): its step stops, as another
+    // attempt may take the job up meanwhile.
+    const steps = new StepRecorder(
+      STEPS,
+      this.config.BERTH_STEP_TIMEOUT_MS,
+      async (list, progress) => {
+        await this.jobs.publish(
+          await this.prisma.job.update({ where: { id: row.id }, data: { steps: list as unknown as Prisma.InputJsonValue, progress } }),
+        );
+      },
+      undefined,
+      { signal: locked, stopGraceMs: STOP_GRACE_MS },
+    );
     try {
       if ((await this.run(started, steps)) > 0) return true;
       await this.jobs.publish(
@@ -143,7 +151,7 @@ export class TenantDeletionService {
     }
     await steps.run(
       'remove network, database server and volume',
-      () => this.engine.removeTenant(tenant),
+      (signal) => this.removeObjects(tenant, signal),
       (r) => r.join('; ') || 'nothing left',
     );
     // A tenant that leaves takes its backups with it: nothing of it stays readable.
@@ -158,6 +166,17 @@ export class TenantDeletionService {
     );
     await steps.run('remove the tenant', () => this.forget(job, tenant, params));
     return 0;
+  }
+
+  /**
+   * The tenant's Docker objects, found by its slug. The row is read again first, by id: an
+   * attempt that ran late, after another attempt had finished and forgotten the tenant, would
+   * otherwise remove the objects of a new tenant that has taken the slug since.
+   */
+  private async removeObjects(tenant: Tenant, signal: AbortSignal): Promise<string[]> {
+    if (!(await this.prisma.tenant.findUnique({ where: { id: tenant.id }, select: { id: true } })))
+      return [`tenant ${tenant.slug} is gone (another attempt finished): nothing removed`];
+    return this.engine.removeTenant(tenant, signal);
   }
 
   /**
