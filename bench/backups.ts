@@ -21,7 +21,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Docker from 'dockerode';
 import { Client } from 'pg';
-import { Api, machineInfo, now, removeLabelled, round, rssMiB, startBerth, type BerthProcess } from './support';
+import { Api, emptyDatabase, machineInfo, now, removeLabelled, round, rssMiB, startBerth, type BerthProcess } from './support';
 
 const ROOT = resolve(__dirname, '../..');
 const OUT = join(ROOT, 'bench', '.out');
@@ -148,13 +148,7 @@ async function main(): Promise<void> {
   mkdirSync(RESULTS, { recursive: true });
   rmSync(WORK, { recursive: true, force: true });
   mkdirSync(WORK, { recursive: true });
-  const adminDb = new Client({ connectionString: process.env.DATABASE_URL });
-  await adminDb.connect();
-  await adminDb.query('DROP DATABASE IF EXISTS berth_bench_backups WITH (FORCE)');
-  await adminDb.query('CREATE DATABASE berth_bench_backups');
-  await adminDb.end();
-  const dbUrl = new URL(process.env.DATABASE_URL as string);
-  dbUrl.pathname = '/berth_bench_backups';
+  const dbUrl = await emptyDatabase(process.env.DATABASE_URL as string, 'berth_bench_backups');
   await removeLabelled(docker, [`berth.instance=${INSTANCE}`]);
   const berth = await startBerth(
     ROOT,
@@ -162,7 +156,7 @@ async function main(): Promise<void> {
       ...process.env,
       NODE_ENV: 'production',
       PORT: '0',
-      DATABASE_URL: dbUrl.toString(),
+      DATABASE_URL: dbUrl,
       REDIS_URL: `${(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d*$/, '')}/15`,
       BERTH_INSTANCE: INSTANCE,
       BERTH_ADMIN_KEY: ADMIN_KEY,
@@ -182,7 +176,7 @@ async function main(): Promise<void> {
     join(OUT, 'backups-berth.log'),
     join(OUT, 'backups-berth.pid'),
   );
-  const db = new Client({ connectionString: dbUrl.toString() });
+  const db = new Client({ connectionString: dbUrl });
   await db.connect();
   const b = new Bench(berth, db);
   const rows: Row[] = [];

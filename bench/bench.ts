@@ -7,10 +7,11 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
-import { Client, Pool } from 'pg';
+import { Pool } from 'pg';
 import {
   answers,
   Api,
+  emptyDatabase,
   machineCpu,
   backgroundBusy,
   processCpuS,
@@ -1340,11 +1341,7 @@ async function main(): Promise<void> {
   };
 
   // A fresh database and Redis database, and no Docker objects left from an earlier run.
-  const admin = new Client({ connectionString: adminDbUrl });
-  await admin.connect();
-  await admin.query('DROP DATABASE IF EXISTS berth_bench WITH (FORCE)');
-  await admin.query('CREATE DATABASE berth_bench');
-  await admin.end();
+  await emptyDatabase(adminDbUrl, 'berth_bench');
   await redis.flushdb();
   await assertRedisDbFree();
   await cleanupDocker();

@@ -20,8 +20,7 @@ import { request as httpsRequest } from 'node:https';
 import { join, resolve } from 'node:path';
 import Docker from 'dockerode';
 import IORedis from 'ioredis';
-import { Client } from 'pg';
-import { Api, backgroundBusy, machineInfo, median, now, removeLabelled, round, run, startBerth } from './support';
+import { Api, backgroundBusy, emptyDatabase, machineInfo, median, now, removeLabelled, round, run, startBerth } from './support';
 
 const ROOT = resolve(__dirname, '../..');
 const OUT = join(ROOT, 'bench', '.out');
@@ -148,13 +147,7 @@ interface Step {
 }
 
 async function main(): Promise<void> {
-  const adminDb = new Client({ connectionString: process.env.DATABASE_URL });
-  await adminDb.connect();
-  await adminDb.query('DROP DATABASE IF EXISTS berth_bench_site WITH (FORCE)');
-  await adminDb.query('CREATE DATABASE berth_bench_site');
-  await adminDb.end();
-  const dbUrl = new URL(process.env.DATABASE_URL as string);
-  dbUrl.pathname = '/berth_bench_site';
+  const dbUrl = await emptyDatabase(process.env.DATABASE_URL as string, 'berth_bench_site');
   await removeLabelled(docker, [`berth.instance=${INSTANCE}`]);
   await emptyRedis();
   const berth = await startBerth(
@@ -163,7 +156,7 @@ async function main(): Promise<void> {
       ...process.env,
       NODE_ENV: 'production',
       PORT: '0',
-      DATABASE_URL: dbUrl.toString(),
+      DATABASE_URL: dbUrl,
       REDIS_URL,
       BERTH_INSTANCE: INSTANCE,
       BERTH_ADMIN_KEY: ADMIN_KEY,

@@ -443,15 +443,24 @@ export const cpuMs = () => {
   return (u.user + u.system) / 1000;
 };
 
-/** A bench's own database, made afresh and migrated by `migrate`; answers its URL. */
-export async function freshDatabase(adminUrl: string, name: string, migrate: (url: string) => Promise<void>): Promise<string> {
+/** A bench's own database, dropped (waiting out an autovacuum worker on it) and made empty; answers its URL. */
+export async function emptyDatabase(adminUrl: string, name: string): Promise<string> {
   await dropDatabase(adminUrl, name);
   const admin = new Client({ connectionString: adminUrl });
   await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
-  await migrate(url.toString());
   return url.toString();
+}
+
+/** A bench's own database, made afresh and migrated by `migrate`; answers its URL. */
+export async function freshDatabase(adminUrl: string, name: string, migrate: (url: string) => Promise<void>): Promise<string> {
+  const url = await emptyDatabase(adminUrl, name);
+  await migrate(url);
+  return url;
 }

@@ -27,7 +27,20 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
-import { Api, machineInfo, median, now, percentile, removeLabelled, round, run, sleep, startBerth, type BerthProcess } from './support';
+import {
+  Api,
+  emptyDatabase,
+  machineInfo,
+  median,
+  now,
+  percentile,
+  removeLabelled,
+  round,
+  run,
+  sleep,
+  startBerth,
+  type BerthProcess,
+} from './support';
 
 const ROOT = resolve(__dirname, '../..');
 const OUT = join(ROOT, 'bench/.out');
@@ -68,19 +81,8 @@ interface Phase {
   load1Before: number;
 }
 
-async function freshDb(name: string): Promise<string> {
-  const admin = new Client({ connectionString: process.env.DATABASE_URL });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(process.env.DATABASE_URL as string);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
 async function berth(name: string, env: Record<string, string>): Promise<{ p: BerthProcess; api: Api; db: Client }> {
-  const url = await freshDb(`berth_bench_${name}`);
+  const url = await emptyDatabase(process.env.DATABASE_URL as string, `berth_bench_${name}`);
   const p = await startBerth(
     ROOT,
     {
