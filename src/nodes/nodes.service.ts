@@ -10,7 +10,7 @@ import { BerthError, ErrorCode } from '../common/errors';
 import { assertAdmin, type Principal } from '../common/principal';
 import { JobKind, JobStatus, SiteStatus, TenantStatus } from '../generated/prisma/enums';
 import type { Prisma } from '../generated/prisma/client';
-import { chooseNode, free, tenantReservation, type NodeRoom, type Room } from './placement';
+import { chooseNode, free, offeredRoom, tenantReservation, type NodeRoom, type Room } from './placement';
 import { tenantNodes } from './tenant-nodes';
 import type { NodeEvacuationView, NodeView } from './dto/node.dto';
 import { JobsService, toJobView } from '../jobs/jobs.service';
@@ -385,12 +385,10 @@ const offered = (rooms: NodeRoom[]) =>
 
 function capacityOf(n: SwarmNode): Room {
   const labels = n.Spec.Labels ?? {};
-  const mem = Number(labels[NODE_LABEL.memoryMb]);
-  const cpus = Number(labels[NODE_LABEL.cpus]);
-  return {
-    memoryMb: mem > 0 ? mem : Math.floor(n.Description.Resources.MemoryBytes / 1024 / 1024),
-    cpus: cpus > 0 ? cpus : n.Description.Resources.NanoCPUs / 1e9,
-  };
+  return offeredRoom(
+    { memoryMb: labels[NODE_LABEL.memoryMb], cpus: labels[NODE_LABEL.cpus] },
+    { memoryMb: Math.floor(n.Description.Resources.MemoryBytes / 1024 / 1024), cpus: n.Description.Resources.NanoCPUs / 1e9 },
+  );
 }
 
 function roomOf(n: SwarmNode, b: Booked | undefined): NodeRoom {

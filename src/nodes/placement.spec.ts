@@ -1,4 +1,4 @@
-import { chooseNode, free, newTenantNeed, tenantReservation, type NodeRoom } from './placement';
+import { chooseNode, free, newTenantNeed, offeredRoom, tenantReservation, type NodeRoom } from './placement';
 
 const node = (hostname: string, memoryMb: number, reservedMb: number, extra: Partial<NodeRoom> = {}): NodeRoom => ({
   id: `id-${hostname}`,
@@ -51,5 +51,16 @@ describe('placement', () => {
     // Without sites, a tenant keeps the room of the first site it was placed for.
     expect(tenantReservation(db, [], ceiling)).toEqual(newTenantNeed(db, ceiling));
     expect(tenantReservation(db, [{ memoryMb: 64, cpus: 0.1 }], ceiling)).toEqual({ memoryMb: 320, cpus: 0.6 });
+  });
+
+  it("offers the labels' figures where they are numbers of zero or more, else the engine's", () => {
+    const engine = { memoryMb: 7936, cpus: 2 };
+    expect(offeredRoom({}, engine)).toEqual(engine);
+    expect(offeredRoom({ memoryMb: '20000', cpus: '1.5' }, engine)).toEqual({ memoryMb: 20000, cpus: 1.5 });
+    // 0 is no room, as the number says (it used to mean the engine's figure).
+    expect(offeredRoom({ memoryMb: '0', cpus: '0' }, engine)).toEqual({ memoryMb: 0, cpus: 0 });
+    expect(chooseNode([node('a', offeredRoom({ memoryMb: '0' }, engine).memoryMb, 0)], { memoryMb: 1, cpus: 1 })).toBeUndefined();
+    // A label with no value, or one that is not a number of zero or more, is as if not set.
+    for (const bad of ['', ' ', 'lots', '-5', 'Infinity']) expect(offeredRoom({ memoryMb: bad, cpus: bad }, engine)).toEqual(engine);
   });
 });

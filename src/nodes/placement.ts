@@ -19,6 +19,24 @@ export interface NodeRoom {
   reserved: Room;
 }
 
+/**
+ * What a node offers: the operator's figure from a node label (`berth.memory-mb`, `berth.cpus`)
+ * where it is a number of zero or more, else what its engine reports. `0` offers no room (as
+ * a number says); a label with no value, or one that is not a number, is as if not set.
+ */
+export function offeredRoom(labels: { memoryMb?: string; cpus?: string }, engine: Room): Room {
+  return {
+    memoryMb: labelNumber(labels.memoryMb) ?? engine.memoryMb,
+    cpus: labelNumber(labels.cpus) ?? engine.cpus,
+  };
+}
+
+const labelNumber = (v: string | undefined): number | undefined => {
+  if (v === undefined || v.trim() === '') return undefined;
+  const n = Number(v);
+  return Number.isFinite(n) && n >= 0 ? n : undefined;
+};
+
 export const free = (n: Pick<NodeRoom, 'capacity' | 'reserved'>): Room => ({
   memoryMb: n.capacity.memoryMb - n.reserved.memoryMb,
   cpus: round(n.capacity.cpus - n.reserved.cpus),
