@@ -1,5 +1,6 @@
 import type Docker from 'dockerode';
 import http from 'node:http';
+import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -388,6 +389,45 @@ describe('lifecycle', () => {
     // The name can be used again.
     const again = await provision({ name: 'life' });
     expect(again.site.id).not.toBe(site.id);
+  });
+});
+
+describe("a container under a site's name that is another site's", () => {
+  // Names carry the tenant's slug and the site's name, both free again once deleted: what a
+  // deleted namesake left (on a node that was down, or a deleted tenant's whose slug was taken
+  // again) must never be shown as the new site's, nor its logs read.
+  it("is never shown as the site's, nor are its logs read", async () => {
+    const { site } = await provision({ name: 'namesake' });
+    const name = testNames.wpContainer(tenant.slug, 'namesake');
+    const wordpress = async () =>
+      (
+        (await h.http.get(`/v1/sites/${site.id}`).set(auth(key))).body.containers as { role: string; state: string; id: string | null }[]
+      ).find((c) => c.role === 'wordpress');
+    const logs = async () => (await h.http.get(`/v1/sites/${site.id}/logs?tail=1`).set(auth(key))).status;
+    // The control: the site's own container is shown, and its logs read.
+    const own = await h.docker.getContainer(name).inspect();
+    expect(await wordpress()).toMatchObject({ state: 'running', id: own.Id });
+    expect(await logs()).toBe(200);
+    // The same name, instance, tenant and site labels, another site's id.
+    await h.docker.getContainer(name).rename({ name: `${name}-aside` });
+    const other = await h.docker.createContainer({
+      name,
+      Image: 'berth/busybox:latest',
+      Cmd: ['sleep', '300'],
+      Labels: { ...own.Config.Labels, 'berth.site-id': randomUUID() },
+    });
+    try {
+      await other.start();
+      expect(await wordpress()).toMatchObject({ state: 'missing', id: null });
+      expect(await logs()).toBe(404);
+    } finally {
+      await other.remove({ force: true });
+      await h.docker.getContainer(`${name}-aside`).rename({ name });
+    }
+    expect(await wordpress()).toMatchObject({ state: 'running', id: own.Id });
+    expect(await logs()).toBe(200);
+    const del = await h.http.delete(`/v1/sites/${site.id}`).set(auth(key));
+    expect((await waitForJob(h, key, del.body.job.id)).status).toBe('SUCCEEDED');
   });
 });
 

@@ -320,13 +320,13 @@ export class SitesService {
   async liveContainers(site: Site, tenantSlug: string): Promise<ContainerView[]> {
     if (site.status === SiteStatus.DELETED) return [];
     const wanted = [
-      { name: names.wpContainer(this.config.BERTH_INSTANCE, tenantSlug, site.name), role: 'wordpress' },
-      { name: names.dbContainer(this.config.BERTH_INSTANCE, tenantSlug), role: 'db' },
+      { name: names.wpContainer(this.config.BERTH_INSTANCE, tenantSlug, site.name), role: 'wordpress', siteId: site.id },
+      { name: names.dbContainer(this.config.BERTH_INSTANCE, tenantSlug), role: 'db', siteId: undefined },
     ];
     return Promise.all(
-      wanted.map(async ({ name, role }) => {
+      wanted.map(async ({ name, role, siteId }) => {
         const info = await this.containers.inspect(name);
-        if (!info || !this.ours(info.Config.Labels)) {
+        if (!info || !this.ours(info.Config.Labels, siteId)) {
           return { name, role, id: null, state: 'missing', health: null, restartCount: 0, startedAt: null };
         }
         return {
@@ -440,7 +440,7 @@ export class SitesService {
     const name = names.wpContainer(this.config.BERTH_INSTANCE, tenant.slug, site.name);
     if (this.config.BERTH_ENGINE === 'swarm') return this.serviceLogs(site, name, opts);
     const found = site.status === SiteStatus.DELETED ? undefined : await this.docker.inspectContainer(name);
-    const info = found && this.ours(found.Config.Labels) ? found : undefined;
+    const info = found && this.ours(found.Config.Labels, site.id) ? found : undefined;
     if (!info) throw new BerthError(ErrorCode.NOT_FOUND, `Site ${site.name} has no container to read logs from`);
     try {
       return await this.docker.logs(info.Id, opts);
@@ -453,9 +453,9 @@ export class SitesService {
   }
 
   /** On a Swarm: the WordPress service's log, through the manager (whatever node its task is on). */
-  private async serviceLogs(site: { name: string; status: SiteStatus }, name: string, opts: { tail: number; follow: boolean }) {
+  private async serviceLogs(site: { id: string; name: string; status: SiteStatus }, name: string, opts: { tail: number; follow: boolean }) {
     const service = site.status === SiteStatus.DELETED ? undefined : await this.docker.inspectService(name);
-    if (!service || !this.ours(service.Spec?.Labels))
+    if (!service || !this.ours(service.Spec?.Labels, site.id))
       throw new BerthError(ErrorCode.NOT_FOUND, `Site ${site.name} has no service to read logs from`);
     try {
       return await this.docker.serviceLogs(service.ID, opts);
@@ -465,9 +465,18 @@ export class SitesService {
     }
   }
 
-  /** Another instance's container under this instance's name is never shown as the site's. */
-  private ours(labels: Record<string, string> | undefined): boolean {
-    return labels?.[LABEL.managedBy] === MANAGED_BY && labels[LABEL.instance] === this.config.BERTH_INSTANCE;
+  /**
+   * Another instance's container under this instance's name is never shown as the site's, nor,
+   * given `siteId`, another site's: names carry the tenant's slug and the site's name, both
+   * free again once deleted, so a deleted namesake's leftover (say on a node that was down, or
+   * a deleted tenant's whose slug was taken again) is never shown, nor its logs read.
+   */
+  private ours(labels: Record<string, string> | undefined, siteId?: string): boolean {
+    return (
+      labels?.[LABEL.managedBy] === MANAGED_BY &&
+      labels[LABEL.instance] === this.config.BERTH_INSTANCE &&
+      (siteId === undefined || labels[LABEL.siteId] === siteId)
+    );
   }
 
   async events(actor: Principal, id: string, page: { limit: number }) {
