@@ -88,6 +88,11 @@ describe('the edge (Caddy) in front of every site', () => {
     const plain = await viaEdge(hostname, '/a/page?x=1', false);
     expect(plain.status).toBe(308);
     expect(plain.headers.location).toBe(`https://${hostname}:${EDGE_HTTPS_PORT}/a/page?x=1`);
+
+    // Hostnames are case-insensitive and the edge's map of them is not: a hostname sent in
+    // another case is redirected to its lowercase spelling, path kept (the same one is served above).
+    const upper = await viaEdge(hostname.toUpperCase(), '/a/page?x=1');
+    expect(upper).toMatchObject({ status: 308, headers: { location: `https://${hostname}:${EDGE_HTTPS_PORT}/a/page?x=1` } });
   });
 
   it("lets Berth's probes reach a site over plain HTTP with the installation's token only", async () => {
