@@ -170,6 +170,12 @@ describe('the edge (Caddy) in front of every site', () => {
     // changes keep the configuration's marker, and the probes do not see them (they take the
     // probe route's copies): the pass that reads the whole, one in 12 (12 s here), finds them.
     expect((await admin('DELETE', `/id/site-${site.id}`)).status).toBe(200);
+    // Meanwhile the hostname gets the edge's "no site here" (or the site, if Berth was quicker),
+    // never a redirect to itself.
+    const meanwhile = await viaEdge(hostname);
+    expect(
+      meanwhile.status === 200 ? 'served' : meanwhile.headers['x-berth-unrouted'] === '1' ? 'unrouted' : `${meanwhile.status}`,
+    ).toMatch(/^(served|unrouted)$/);
     const stray = { '@id': 'stray-by-hand', match: [{ host: ['stray.example'] }], handle: [{ handler: 'static_response', body: 'stray' }] };
     expect((await admin('PUT', '/config/apps/http/servers/berth/routes/0', stray)).status).toBe(200);
 

@@ -409,19 +409,20 @@ describe("a container under a site's name that is another site's", () => {
     expect(await wordpress()).toMatchObject({ state: 'running', id: own.Id });
     expect(await logs()).toBe(200);
     // The same name, instance, tenant and site labels, another site's id.
+    let other: Docker.Container | undefined;
     await h.docker.getContainer(name).rename({ name: `${name}-aside` });
-    const other = await h.docker.createContainer({
-      name,
-      Image: 'berth/busybox:latest',
-      Cmd: ['sleep', '300'],
-      Labels: { ...own.Config.Labels, 'berth.site-id': randomUUID() },
-    });
     try {
+      other = await h.docker.createContainer({
+        name,
+        Image: 'berth/busybox:latest',
+        Cmd: ['sleep', '300'],
+        Labels: { ...own.Config.Labels, 'berth.site-id': randomUUID() },
+      });
       await other.start();
       expect(await wordpress()).toMatchObject({ state: 'missing', id: null });
       expect(await logs()).toBe(404);
     } finally {
-      await other.remove({ force: true });
+      await other?.remove({ force: true });
       await h.docker.getContainer(`${name}-aside`).rename({ name });
     }
     expect(await wordpress()).toMatchObject({ state: 'running', id: own.Id });

@@ -33,6 +33,18 @@ const hostMap = (routes: Route[]) =>
   routes.find((r) => r['@id'] === HOSTS_ID)!.handle[0] as { handler: string; source: string; destinations: string[]; mappings: Mapping[] };
 /** The routes for hostnames sent in another case. */
 const caseRoutes = (routes: Route[]) => (routes.find((r) => r['@id'] === CASE_ID)!.handle[0] as { routes: Route[] }).routes;
+/** The redirect and proxy routes after the map. */
+const afterMap = (routes: Route[]) => (routes.find((r) => r['@id'] === HOSTS_ID)!.handle[1] as { routes: Route[] }).routes;
+const REDIRECT_ROUTE = {
+  match: [{ not: [{ vars: { '{berth.redirect}': [''] } }] }],
+  terminal: true,
+  handle: [{ handler: 'static_response', status_code: 301, headers: { Location: ['{berth.redirect}{http.request.uri}'] } }],
+};
+const PROXY_ROUTE = {
+  match: [{ not: [{ vars: { '{berth.upstream}': [''] } }] }],
+  terminal: true,
+  handle: [{ handler: 'reverse_proxy', upstreams: [{ dial: '{berth.upstream}' }] }],
+};
 
 describe('the edge configuration', () => {
   it('carries a marker that names it: the same for the same configuration, another for any change', () => {
@@ -54,7 +66,10 @@ describe('the edge configuration', () => {
     const config = edgeConfig([b, a], settings);
     expect(config).toEqual(edgeConfig([a, b], settings));
     const routes = servers(config).berth.routes;
-    expect(routes.map((r) => r['@id'])).toEqual([NO_INSTALLER_ID, HOSTS_ID, undefined, undefined, CASE_ID, FALLBACK_ID]);
+    expect(routes.map((r) => r['@id'])).toEqual([NO_INSTALLER_ID, HOSTS_ID, CASE_ID, FALLBACK_ID]);
+    // One route for every routed hostname, the map first; not terminal (a hostname it lacks goes on to the 404).
+    expect(routes[1].match).toBeUndefined();
+    expect(routes[1].terminal).toBeUndefined();
     expect(hostMap(routes)).toEqual({
       handler: 'map',
       source: '{http.request.host}',
@@ -65,13 +80,11 @@ describe('the edge configuration', () => {
       ],
       defaults: ['', ''],
     });
-    // One proxy for every site, to the upstream its hostname maps to; a hostname that maps to none gets the edge's 404.
-    expect(routes[3]).toEqual({
-      match: [{ not: [{ vars: { '{berth.upstream}': [''] } }] }],
-      terminal: true,
-      handle: [{ handler: 'reverse_proxy', upstreams: [{ dial: '{berth.upstream}' }] }],
-    });
-    expect(routes[5].handle[0]).toMatchObject({ status_code: 404, headers: { [UNROUTED_HEADER]: ['1'] } });
+    // Then an alias's redirect or the one proxy for every site, to the upstream its hostname maps to.
+    expect(afterMap(routes)).toEqual([REDIRECT_ROUTE, PROXY_ROUTE]);
+    expect(routes[3].handle[0]).toMatchObject({ status_code: 404, headers: { [UNROUTED_HEADER]: ['1'] } });
+    // With no site, no route for them (an empty host list is not a matcher to give Caddy).
+    expect(servers(edgeConfig([], settings)).berth.routes.map((r) => r['@id'])).toEqual([NO_INSTALLER_ID, CASE_ID, FALLBACK_ID]);
   });
 
   it('redirects (301) every other hostname of a site to its primary, keeping the path', () => {
@@ -82,18 +95,18 @@ describe('the edge configuration', () => {
       { input: 'blog-acme.sites.test', outputs: ['', 'https://www.blog.example:8443'] },
       { input: 'blog.example', outputs: ['', 'https://www.blog.example:8443'] },
     ]);
-    // Before the proxy: an alias maps to no upstream, its primary's URL.
-    expect(routes[2]).toEqual({
-      match: [{ not: [{ vars: { '{berth.redirect}': [''] } }] }],
-      terminal: true,
-      handle: [{ handler: 'static_response', status_code: 301, headers: { Location: ['{berth.redirect}{http.request.uri}'] } }],
-    });
+    // The redirect comes before the proxy: an alias maps to no upstream, its primary's URL.
+    expect(afterMap(routes)[0]).toEqual(REDIRECT_ROUTE);
   });
 
   it("redirects (308) a hostname sent in another case to its site's primary URL, the map comparing exactly", () => {
     const mixed = { ...a, primary: 'WWW.Blog.Example', aliases: ['Blog.Example'] };
     const routes = servers(edgeConfig([mixed, b], settings)).berth.routes;
     expect(hostMap(routes).mappings.map((m) => m.input)).toEqual(['www.blog.example', 'blog.example', 'shop-acme.sites.test']);
+    // Only for a hostname with a capital letter: a lowercase one the map misses (its mapping
+    // removed by hand) gets the edge's 404, never a redirect to itself.
+    const caseRoute = routes.find((r) => r['@id'] === CASE_ID)!;
+    expect(caseRoute.match).toEqual([{ vars_regexp: { '{http.request.host}': { pattern: '[A-Z]' } } }]);
     // A route a site, for the hostnames the map gives it (Caddy's host matcher ignores case).
     expect(caseRoutes(routes)).toEqual([
       {
@@ -109,20 +122,30 @@ describe('the edge configuration', () => {
         ],
       },
     ]);
-    // After the map's routes (a hostname it maps never gets there), before the edge's 404.
+    // After the map's route, before the edge's 404.
     expect(routes.map((r) => r['@id']).slice(-2)).toEqual([CASE_ID, FALLBACK_ID]);
+    // At most 100 names a host matcher: Caddy compares a longer list exactly.
+    const many = { ...a, aliases: Array.from({ length: 230 }, (_, i) => `alias-${String(i).padStart(3, '0')}.example`) };
+    const manyRoutes = servers(edgeConfig([many], settings)).berth.routes;
+    const groups = caseRoutes(manyRoutes)[0].match as { host: string[] }[];
+    expect(groups.map((g) => g.host.length)).toEqual([100, 100, 31]);
+    expect(groups.flatMap((g) => g.host)).toEqual(hostMap(manyRoutes).mappings.map((m) => m.input));
   });
 
   it('gives a hostname that comes twice to the first site that has it (a map refuses a repeated input)', () => {
     const first = { ...a, aliases: ['shared.example'] };
     const second = { ...b, primary: 'shared.example', aliases: ['blog-acme.sites.test', 'own.example'] };
-    const mappings = hostMap(servers(edgeConfig([second, first], settings)).berth.routes).mappings;
-    expect(mappings).toEqual([
+    const routes = servers(edgeConfig([second, first], settings)).berth.routes;
+    expect(hostMap(routes).mappings).toEqual([
       { '@id': routeId('a'), input: 'blog-acme.sites.test', outputs: ['127.0.0.1:20001', ''] },
       { input: 'shared.example', outputs: ['', 'https://blog-acme.sites.test'] },
       { input: 'own.example', outputs: ['', 'https://shared.example'] },
     ]);
-    expect(new Set(mappings.map((m) => m.input)).size).toBe(mappings.length);
+    // Nor does a case route list one twice (Caddy refuses a repeated name in a host matcher too).
+    expect(caseRoutes(routes).map((r) => r.match)).toEqual([
+      [{ host: ['blog-acme.sites.test', 'shared.example'] }],
+      [{ host: ['own.example'] }],
+    ]);
   });
 
   it("never serves WordPress's installer or config writer, for any hostname, before every site's route", () => {
@@ -168,15 +191,22 @@ describe('the edge configuration', () => {
     const [strip, { routes: sub }] = probe.handle as [unknown, { routes: Route[] }];
     // The token goes no further than the edge.
     expect(strip).toEqual({ handler: 'headers', request: { delete: [PROBE_HEADER] } });
-    // The same routes as the HTTPS server's but those for another case, without their @ids (an
-    // @id is unique in a configuration), the sites told the request came over HTTPS.
-    const strip2 = (routes: Route[]) =>
-      routes.map(({ '@id': _id, ...r }) => ({ ...r, handle: r.handle.map(({ headers: _h, ...h }) => h) }));
-    const https = servers(config).berth.routes.filter((r) => r['@id'] !== CASE_ID);
-    expect(JSON.stringify(strip2(sub))).toBe(JSON.stringify(strip2(https)).replace(/"@id":"[^"]*",/g, ''));
-    const proxied = sub.flatMap((r) => r.handle).filter((h) => h.handler === 'reverse_proxy');
-    expect(proxied).toHaveLength(1);
-    expect(proxied[0].headers).toEqual({ request: { set: { 'X-Forwarded-Proto': ['https'] } } });
+    // The HTTPS server's routes but those for another case (a probe sends the hostname as the
+    // map has it), without any @id (an @id is unique in a configuration), the proxy telling
+    // the sites the request came over HTTPS.
+    const https = servers(config).berth.routes;
+    expect(sub).toHaveLength(3);
+    const [installer, hosts, notRouted] = sub;
+    const { '@id': _i, ...installerHttps } = https[0];
+    expect(installer).toEqual(installerHttps);
+    expect(hosts.match).toBeUndefined();
+    expect(hosts.handle[0]).toEqual({ ...hostMap(https), mappings: hostMap(https).mappings.map(({ '@id': _id, ...m }) => m) });
+    expect((hosts.handle[1] as { routes: Route[] }).routes).toEqual([
+      REDIRECT_ROUTE,
+      { ...PROXY_ROUTE, handle: [{ ...PROXY_ROUTE.handle[0], headers: { request: { set: { 'X-Forwarded-Proto': ['https'] } } } }] },
+    ]);
+    const { '@id': _f, ...unroutedHttps } = https[3];
+    expect(notRouted).toEqual(unroutedHttps);
     expect(JSON.stringify(sub)).not.toContain('@id');
     expect(redirect).toMatchObject({ '@id': 'berth-to-https', handle: [{ status_code: 308, headers: { [TO_HTTPS_HEADER]: ['1'] } }] });
     // Without a token there is no way around the redirect.
@@ -188,6 +218,10 @@ describe('the edge configuration', () => {
     expect(Object.keys(servers(config))).toEqual(['berth']);
     expect(servers(config).berth).toMatchObject({ listen: [':8080'], automatic_https: { disable: true } });
     expect(config.apps).not.toHaveProperty('tls');
+    // A hostname in another case goes to the site's URL over HTTP, on the edge's port.
+    expect(caseRoutes(servers(config).berth.routes)[0].handle[0]).toMatchObject({
+      headers: { Location: ['http://blog-acme.sites.test:8080{http.request.uri}'] },
+    });
   });
 
   it("names each site <site>-<tenant>.<base domain> and gives its URL without the scheme's own port", () => {

@@ -207,10 +207,12 @@ export class EdgeService {
     const address = publishedHost(this.config.BERTH_PUBLISH_ADDRESS);
     const taken = new Set<string>();
     return sites.flatMap((s) => {
-      const platform = this.hostname(s, { slug: s.tenantSlug });
-      const hostnames = [...(taken.has(platform) ? [] : [platform]), ...s.domains];
+      // Lowercase, as the edge's map has them (hostnames are stored so; a probe and a job's
+      // wait then ask for the spelling the map knows).
+      const platform = this.hostname(s, { slug: s.tenantSlug }).toLowerCase();
+      const hostnames = [...(taken.has(platform) ? [] : [platform]), ...s.domains.map((d) => d.toLowerCase())];
       taken.add(platform);
-      const primary = s.primaryDomain ?? hostnames[0];
+      const primary = s.primaryDomain?.toLowerCase() ?? hostnames[0];
       if (!primary) return [];
       const upstream = swarm ? `${names.wpContainer(this.config.BERTH_INSTANCE, s.tenantSlug, s.name)}:80` : `${address}:${s.hostPort}`;
       return [{ siteId: s.id, primary, aliases: hostnames.filter((h) => h !== primary), upstream }];
@@ -403,8 +405,10 @@ export class EdgeService {
    * GET / for `hostname`: over HTTPS, over HTTP, or as a probe (HTTP with the probe token, on
    * one pool of kept-alive connections for every site).
    */
-  private request(kind: 'https' | 'http' | 'probe', hostname: string, signal: AbortSignal): Promise<Answer> {
+  private request(kind: 'https' | 'http' | 'probe', name: string, signal: AbortSignal): Promise<Answer> {
     signal.throwIfAborted();
+    // As the edge's map has it (it compares exactly): a browser sends it so too.
+    const hostname = name.toLowerCase();
     const tls = kind === 'https';
     const capped = AbortSignal.any([signal, AbortSignal.timeout(3000)]);
     return new Promise((resolve, reject) => {

@@ -61,6 +61,9 @@ describe('placement', () => {
     expect(offeredRoom({ memoryMb: '0', cpus: '0' }, engine)).toEqual({ memoryMb: 0, cpus: 0 });
     expect(chooseNode([node('a', offeredRoom({ memoryMb: '0' }, engine).memoryMb, 0)], { memoryMb: 1, cpus: 1 })).toBeUndefined();
     // A label with no value, or one that is not a number of zero or more, is as if not set.
-    for (const bad of ['', ' ', 'lots', '-5', 'Infinity']) expect(offeredRoom({ memoryMb: bad, cpus: bad }, engine)).toEqual(engine);
+    for (const bad of ['', ' ', 'lots', '-5', 'Infinity', '1e4', '0x10'])
+      expect(offeredRoom({ memoryMb: bad, cpus: bad }, engine)).toEqual(engine);
+    // Memory in whole MiB (the API's figure is an integer); CPUs may be a fraction.
+    expect(offeredRoom({ memoryMb: '2048.5', cpus: '0.5' }, engine)).toEqual({ memoryMb: 7936, cpus: 0.5 });
   });
 });

@@ -20,22 +20,20 @@ export interface NodeRoom {
 }
 
 /**
- * What a node offers: the operator's figure from a node label (`berth.memory-mb`, `berth.cpus`)
- * where it is a number of zero or more, else what its engine reports. `0` offers no room (as
- * a number says); a label with no value, or one that is not a number, is as if not set.
+ * What a node offers: the operator's figure from a node label where it is one (`berth.memory-mb`
+ * a whole number of MiB, `berth.cpus` a number such as `2` or `1.5`), else what its engine
+ * reports. `0` offers no room, as the number says; a label with no value, or one that is not
+ * such a number (`lots`, `-5`, `1e4`, `0x10`, a fraction of a MiB), is as if not set.
  */
 export function offeredRoom(labels: { memoryMb?: string; cpus?: string }, engine: Room): Room {
   return {
-    memoryMb: labelNumber(labels.memoryMb) ?? engine.memoryMb,
-    cpus: labelNumber(labels.cpus) ?? engine.cpus,
+    memoryMb: labelNumber(labels.memoryMb, /^\d+$/) ?? engine.memoryMb,
+    cpus: labelNumber(labels.cpus, /^\d+(\.\d+)?$/) ?? engine.cpus,
   };
 }
 
-const labelNumber = (v: string | undefined): number | undefined => {
-  if (v === undefined || v.trim() === '') return undefined;
-  const n = Number(v);
-  return Number.isFinite(n) && n >= 0 ? n : undefined;
-};
+const labelNumber = (v: string | undefined, form: RegExp): number | undefined =>
+  v !== undefined && form.test(v.trim()) ? Number(v) : undefined;
 
 export const free = (n: Pick<NodeRoom, 'capacity' | 'reserved'>): Room => ({
   memoryMb: n.capacity.memoryMb - n.reserved.memoryMb,
