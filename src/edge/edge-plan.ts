@@ -68,9 +68,10 @@ const NOT_EMPTY = (placeholder: string) => [{ not: [{ vars: { [placeholder]: [''
  * an alias to its primary's URL. One handler however many sites, where a route of its own for
  * each site (a `reverse_proxy` handler each, as until 2026-12-06) made Caddy provision ten
  * thousand proxies on every load: at 10,000 sites with an alias each, a load took 4.7 s and
- * Caddy 915 MiB; with the map 1.3 s and 306 MiB (README, The edge). Sites in `sorted`'s order, primary first: should
- * a hostname ever come twice, the first keeps it, as the first matching route did (a map
- * refuses a repeated input). The map compares hostnames exactly, in lowercase.
+ * Caddy 915 MiB; with the map 1.3 s and 306 MiB (README, The edge). Sites in `sorted`'s
+ * order, primary first: should a hostname ever come twice, the first keeps it, as the first
+ * matching route did (a map refuses a repeated input). The map compares hostnames exactly, in
+ * lowercase.
  */
 function hostMap(sorted: EdgeRoute[], s: EdgeSettings) {
   const seen = new Set<string>();
@@ -97,8 +98,8 @@ function hostMap(sorted: EdgeRoute[], s: EdgeSettings) {
 }
 
 /**
- * Caddy's host matcher compares a list of more than 100 names exactly (a binary search), a
- * shorter one whatever the case: the case routes give it at most 100 a matcher.
+ * Caddy's host matcher (2.6) compares a list of more than 100 names exactly (a binary search),
+ * a shorter one whatever the case: the case routes give it at most 100 a matcher.
  */
 const HOST_MATCHER_CASELESS_MAX = 100;
 const inGroupsOf = <T>(items: T[], n: number): T[][] =>
@@ -108,11 +109,11 @@ const inGroupsOf = <T>(items: T[], n: number): T[][] =>
  * The sites' routes. One route for every routed hostname: the hostnames' map, then an alias's
  * redirect (301, keeping the path) or the site's proxy (in one route, so that neither is ever
  * without the map). No host matcher lists the hostnames there: at 10,000 sites with an alias
- * each, one made every load 2.5 s longer (measured with bench/edge.ts: 3.65 s against 1.15-1.33 s). A hostname sent in another case (`Shop.Example.com`: hostnames
- * are case-insensitive, the map is not) reaches, only if it has a capital letter, its site's
- * route in the case routes, which redirects (308) to the site's primary URL. Anything else is
- * the edge's 404: so is a routed hostname whose mapping is missing (removed by hand), never a
- * redirect to itself.
+ * each, one made every load 2.5 s longer (bench/edge.ts: 3.65 s against 1.15-1.33 s). A
+ * hostname sent in another case (`Shop.Example.com`: hostnames are case-insensitive, the map
+ * is not) reaches, only if it has a capital letter, its site's route in the case routes,
+ * which redirects (308) to the site's primary URL. Anything else is the edge's 404: so is a
+ * routed hostname whose mapping is missing (removed by hand), never a redirect to itself.
  */
 function sitesRoutes(sorted: EdgeRoute[], s: EdgeSettings) {
   const { sites, handler } = hostMap(sorted, s);
